@@ -1,0 +1,162 @@
+// Growable byte writer and bounds-checked reader for the binary encodings (trees, index files, pack
+// headers). Integers are unsigned LEB128 varints; signed values (times before 1970) are zigzag-encoded.
+
+export class FormatError extends Error {
+  override name = 'FormatError';
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+export class ByteWriter {
+  private buf: Buffer;
+  private pos = 0;
+
+  constructor(initialSize = 256) {
+    this.buf = Buffer.allocUnsafe(initialSize);
+  }
+
+  private ensure(extra: number): void {
+    if (this.pos + extra <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + extra) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  u8(value: number): this {
+    this.ensure(1);
+    this.buf[this.pos++] = value;
+    return this;
+  }
+
+  /** Unsigned varint for values up to 2^53 - 1. */
+  uint(value: number): this {
+    if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`not an unsigned integer: ${value}`);
+    this.ensure(8);
+    while (value >= 0x80) {
+      this.buf[this.pos++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.buf[this.pos++] = value;
+    return this;
+  }
+
+  /** Unsigned varint for any 64-bit value (inode and device numbers). */
+  bigUint(value: bigint): this {
+    if (value < 0n) throw new RangeError(`not an unsigned integer: ${value}`);
+    if (value <= MAX_SAFE) return this.uint(Number(value));
+    this.ensure(10);
+    while (value >= 0x80n) {
+      this.buf[this.pos++] = Number(value & 0x7fn) | 0x80;
+      value >>= 7n;
+    }
+    this.buf[this.pos++] = Number(value);
+    return this;
+  }
+
+  /** Zigzag varint for signed 64-bit values (nanosecond timestamps). */
+  bigInt(value: bigint): this {
+    return this.bigUint(value >= 0n ? value << 1n : ((-value) << 1n) - 1n);
+  }
+
+  bytes(data: Uint8Array): this {
+    this.ensure(data.length);
+    this.buf.set(data, this.pos);
+    this.pos += data.length;
+    return this;
+  }
+
+  /** Length-prefixed byte string. */
+  lengthPrefixed(data: Uint8Array): this {
+    return this.uint(data.length).bytes(data);
+  }
+
+  get length(): number {
+    return this.pos;
+  }
+
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+export class ByteReader {
+  private pos = 0;
+  private readonly buf: Uint8Array;
+  private readonly what: string;
+
+  constructor(buf: Uint8Array, what: string) {
+    this.buf = buf;
+    this.what = what;
+  }
+
+  private fail(detail: string): never {
+    throw new FormatError(`malformed ${this.what}: ${detail} at byte ${this.pos}`);
+  }
+
+  u8(): number {
+    if (this.pos >= this.buf.length) this.fail('unexpected end');
+    return this.buf[this.pos++]!;
+  }
+
+  uint(): number {
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(result)) this.fail('integer too large');
+        return result;
+      }
+      scale *= 0x80;
+    }
+    return this.fail('integer too large');
+  }
+
+  bigUint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (let i = 0; i < 10; i++) {
+      const b = this.u8();
+      result |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return result;
+      shift += 7n;
+    }
+    return this.fail('integer too large');
+  }
+
+  bigInt(): bigint {
+    const z = this.bigUint();
+    return z & 1n ? -((z + 1n) >> 1n) : z >> 1n;
+  }
+
+  bytes(length: number): Uint8Array {
+    if (length > this.buf.length - this.pos) this.fail(`needs ${length} bytes`);
+    const out = this.buf.subarray(this.pos, this.pos + length);
+    this.pos += length;
+    return out;
+  }
+
+  lengthPrefixed(): Uint8Array {
+    return this.bytes(this.uint());
+  }
+
+  get done(): boolean {
+    return this.pos === this.buf.length;
+  }
+
+  expectEnd(): void {
+    if (!this.done) this.fail('trailing bytes');
+  }
+}
+
+export function toHex(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
+}
+
+export function fromHex(hex: string, what: string): Buffer {
+  if (!/^[0-9a-f]{64}$/.test(hex)) throw new FormatError(`malformed ${what}: not a 64-digit hex id`);
+  return Buffer.from(hex, 'hex');
+}

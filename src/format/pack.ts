@@ -1,0 +1,133 @@
+// Packs: encrypted blobs one after another, then the encrypted header, then a fixed trailer. The header
+// comes last so a pack can be streamed out while it is being filled, and read back with two range reads.
+import crypto from 'node:crypto';
+import { ByteReader, ByteWriter, FormatError } from './bytes.ts';
+import { ID_BYTES, SALT_BYTES, TAG_BYTES, aeadOpen, aeadSeal, contentId, counterNonce, deriveKey } from './crypto.ts';
+
+export const BlobType = { Data: 0, Tree: 1 } as const;
+export type BlobType = (typeof BlobType)[keyof typeof BlobType];
+
+export function blobTypeName(type: BlobType): string {
+  return type === BlobType.Data ? 'data' : 'tree';
+}
+
+export interface PackEntry {
+  readonly type: BlobType;
+  readonly id: Buffer;
+  /** Offset of the encrypted blob inside the pack. */
+  readonly offset: number;
+  /** Encrypted length (payload framing + AES-GCM tag). */
+  readonly length: number;
+  /** Plaintext length after decompression. */
+  readonly rawLength: number;
+}
+
+export interface SealedPack {
+  readonly id: string;
+  readonly salt: Buffer;
+  readonly bytes: Buffer;
+  readonly entries: PackEntry[];
+}
+
+const TRAILER_MAGIC = Buffer.from('CFP1');
+export const TRAILER_BYTES = SALT_BYTES + 4 + TRAILER_MAGIC.length;
+/** A blob's nonce is its offset in the pack (unique within the pack's key); the header uses the largest
+ * 48-bit counter, which no offset can reach. */
+const HEADER_NONCE = counterNonce(2 ** 48 - 1);
+const HEADER_AAD = Buffer.from('coffer pack header');
+/** A header entry is at most 1 + 32 + 10 + 10 bytes; bounds what a damaged trailer can make us read. */
+const MAX_HEADER_BYTES = 64 * 1024 * 1024;
+
+export function blobAad(type: BlobType, id: Uint8Array): Buffer {
+  const aad = Buffer.allocUnsafe(1 + ID_BYTES);
+  aad[0] = type;
+  aad.set(id, 1);
+  return aad;
+}
+
+export class PackWriter {
+  private readonly salt = crypto.randomBytes(SALT_BYTES);
+  private readonly key: Buffer;
+  private readonly parts: Buffer[] = [];
+  private readonly entries: PackEntry[] = [];
+  private bytes = 0;
+
+  constructor(dataKey: Buffer) {
+    this.key = deriveKey(dataKey, this.salt, 'coffer pack v1');
+  }
+
+  /** Encrypts one framed blob payload (see compression.ts) and appends it. */
+  add(type: BlobType, id: Buffer, framedPayload: Uint8Array, rawLength: number): PackEntry {
+    const sealed = aeadSeal(this.key, counterNonce(this.bytes), blobAad(type, id), framedPayload);
+    const entry = { type, id, offset: this.bytes, length: sealed.length, rawLength };
+    this.parts.push(sealed);
+    this.entries.push(entry);
+    this.bytes += sealed.length;
+    return entry;
+  }
+
+  get size(): number {
+    return this.bytes;
+  }
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  seal(): SealedPack {
+    const header = new ByteWriter(this.entries.length * 48 + 8).uint(this.entries.length);
+    for (const e of this.entries) header.u8(e.type).bytes(e.id).uint(e.length).uint(e.rawLength);
+    const sealedHeader = aeadSeal(this.key, HEADER_NONCE, HEADER_AAD, header.finish());
+    const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
+    this.salt.copy(trailer, 0);
+    trailer.writeUInt32LE(sealedHeader.length, SALT_BYTES);
+    TRAILER_MAGIC.copy(trailer, SALT_BYTES + 4);
+    const bytes = Buffer.concat([...this.parts, sealedHeader, trailer]);
+    return { id: contentId(bytes), salt: this.salt, bytes, entries: this.entries };
+  }
+}
+
+export interface PackTrailer {
+  readonly salt: Buffer;
+  readonly headerLength: number;
+}
+
+export function parseTrailer(trailer: Uint8Array, what: string): PackTrailer {
+  if (trailer.length !== TRAILER_BYTES || !TRAILER_MAGIC.equals(trailer.subarray(SALT_BYTES + 4))) {
+    throw new FormatError(`${what} has no pack trailer (truncated or not a pack)`);
+  }
+  const buf = Buffer.from(trailer.buffer, trailer.byteOffset, trailer.byteLength);
+  const headerLength = buf.readUInt32LE(SALT_BYTES);
+  if (headerLength < TAG_BYTES || headerLength > MAX_HEADER_BYTES) throw new FormatError(`${what} has a damaged trailer`);
+  return { salt: Buffer.from(buf.subarray(0, SALT_BYTES)), headerLength };
+}
+
+export function packKey(dataKey: Buffer, salt: Uint8Array): Buffer {
+  return deriveKey(dataKey, salt, 'coffer pack v1');
+}
+
+/** Decrypts a pack header; `headerOffset` is where it starts, so blob offsets can be checked against it. */
+export function openHeader(key: Buffer, sealedHeader: Uint8Array, headerOffset: number, what: string): PackEntry[] {
+  const plain = aeadOpen(key, HEADER_NONCE, HEADER_AAD, sealedHeader, `${what} header`);
+  const r = new ByteReader(plain, `${what} header`);
+  const count = r.uint();
+  const entries: PackEntry[] = [];
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    const type = r.u8();
+    if (type !== BlobType.Data && type !== BlobType.Tree) throw new FormatError(`${what} header: unknown blob type ${type}`);
+    const id = Buffer.from(r.bytes(ID_BYTES));
+    const length = r.uint();
+    const rawLength = r.uint();
+    entries.push({ type, id, offset, length, rawLength });
+    offset += length;
+  }
+  r.expectEnd();
+  if (offset !== headerOffset) throw new FormatError(`${what} header lists ${offset} bytes of blobs, pack holds ${headerOffset}`);
+  return entries;
+}
+
+/** Decrypts the blob stored at `offset` of a pack; returns the framed payload (see compression.ts). */
+export function openBlob(key: Buffer, offset: number, type: BlobType, id: Uint8Array, sealed: Uint8Array, what: string): Buffer {
+  return aeadOpen(key, counterNonce(offset), blobAad(type, id), sealed, what);
+}

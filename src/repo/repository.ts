@@ -1,0 +1,203 @@
+// A repository on one or more stores that are byte-identical replicas: same config, keys and object
+// names. Reads go to the first replica that answers with an object that verifies, and fall back to the
+// next one on a missing or damaged object.
+import os from 'node:os';
+import { FormatError } from '../format/bytes.ts';
+import { decompressPayload, compressPayload } from '../format/compression.ts';
+import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from '../format/config.ts';
+import { AuthenticationError, blobId, contentId, generateMasterKeys, openObject, sealObject, type MasterKeys } from '../format/crypto.ts';
+import { decodeIndex, encodeIndex, type IndexedPack } from '../format/index-file.ts';
+import { decodeKeyFile, encodeKeyFile, unwrapKeys, wrapKeys } from '../format/keyfile.ts';
+import { BlobType, openBlob, packKey } from '../format/pack.ts';
+import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.ts';
+import { decodeTree, type TreeNode } from '../format/tree.ts';
+import { StoreError, idOf, packName, type ByteRange, type Store } from '../store/store.ts';
+import { BlobIndex } from './blob-index.ts';
+
+export class RepositoryError extends Error {
+  override name = 'RepositoryError';
+}
+
+export interface StoredSnapshot {
+  readonly id: string;
+  readonly snapshot: Snapshot;
+}
+
+/** Something went wrong on one replica but another one served the read. */
+export interface FallbackEvent {
+  readonly name: string;
+  readonly failed: string;
+  readonly reason: string;
+  readonly servedBy: string;
+}
+
+export function whoAmI(): { host: string; user: string } {
+  return { host: os.hostname(), user: os.userInfo().username };
+}
+
+async function readConfig(store: Store): Promise<RepoConfig> {
+  let bytes: Buffer;
+  try {
+    bytes = await store.get('config');
+  } catch (err) {
+    if (err instanceof StoreError && err.kind === 'not-found') {
+      throw new RepositoryError(`${store.location} is not a Coffer repository (no config); create one with coffer init`);
+    }
+    throw err;
+  }
+  return decodeConfig(bytes);
+}
+
+/** Creates a repository on every store (all must be empty) with one key for `passphrase`. */
+export async function initRepository(stores: readonly Store[], passphrase: string): Promise<RepoConfig> {
+  for (const store of stores) {
+    if (await store.stat('config')) throw new RepositoryError(`${store.location} already holds a repository`);
+  }
+  const config = newConfig();
+  const keyFile = encodeKeyFile(await wrapKeys(generateMasterKeys(), passphrase, whoAmI()));
+  const configBytes = encodeConfig(config);
+  for (const store of stores) {
+    // The key goes first: a config without a key would be an unusable repository.
+    await store.put(`keys/${contentId(keyFile)}`, keyFile);
+    await store.put('config', configBytes);
+  }
+  return config;
+}
+
+export class Repository {
+  readonly config: RepoConfig;
+  readonly keys: MasterKeys;
+  /** Id of the key file that the passphrase opened. */
+  readonly keyId: string;
+  readonly stores: readonly Store[];
+  readonly index = new BlobIndex();
+  onFallback?: (event: FallbackEvent) => void;
+
+  private constructor(config: RepoConfig, keys: MasterKeys, keyId: string, stores: readonly Store[]) {
+    this.config = config;
+    this.keys = keys;
+    this.keyId = keyId;
+    this.stores = stores;
+  }
+
+  /** Opens the repository with the passphrase; every store must be a replica of the same repository. */
+  static async open(stores: readonly Store[], passphrase: string): Promise<Repository> {
+    if (stores.length === 0) throw new RepositoryError('no repository given: use --repo or COFFER_REPO');
+    const configs = await Promise.all(stores.map(readConfig));
+    const config = configs[0]!;
+    configs.forEach((c, i) => {
+      if (c.id !== config.id) {
+        throw new RepositoryError(`${stores[i]!.location} is a different repository than ${stores[0]!.location} (ids ${c.id.slice(0, 8)} and ${config.id.slice(0, 8)})`);
+      }
+    });
+    const { keys, keyId } = await unlock(stores[0]!, passphrase);
+    return new Repository(config, keys, keyId, stores);
+  }
+
+  /**
+   * Reads `name` from the first replica where it exists and passes `decode`; falls back to the next
+   * replica on a missing or damaged object, telling onFallback.
+   */
+  async read<T>(name: string, decode: (bytes: Buffer) => T, range?: ByteRange): Promise<T> {
+    let firstError: unknown;
+    const failures: string[] = [];
+    for (const store of this.stores) {
+      try {
+        const value = decode(await store.get(name, range));
+        for (const failed of failures) this.onFallback?.({ name, failed, reason: describe(firstError), servedBy: store.location });
+        return value;
+      } catch (err) {
+        firstError ??= err;
+        failures.push(store.location);
+      }
+    }
+    throw firstError;
+  }
+
+  async loadIndex(): Promise<void> {
+    const names = new Set<string>();
+    for (const store of this.stores) for await (const obj of store.list('index')) names.add(obj.name);
+    for (const name of names) for (const pack of await this.readIndexFile(name)) this.index.addPack(pack);
+  }
+
+  readIndexFile(name: string): Promise<IndexedPack[]> {
+    return this.read(name, (bytes) => {
+      if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
+      const framed = openObject(this.keys.dataKey, 'index', bytes, name);
+      return decodeIndex(decompressPayload(framed, undefined, name), name);
+    });
+  }
+
+  sealIndex(packs: readonly IndexedPack[]): { name: string; bytes: Buffer } {
+    const bytes = sealObject(this.keys.dataKey, 'index', compressPayload(encodeIndex(packs)));
+    return { name: `index/${contentId(bytes)}`, bytes };
+  }
+
+  sealSnapshot(snapshot: Snapshot): { name: string; bytes: Buffer } {
+    const bytes = sealObject(this.keys.dataKey, 'snapshot', compressPayload(encodeSnapshot(snapshot)));
+    return { name: `snapshots/${contentId(bytes)}`, bytes };
+  }
+
+  /** Reads a blob, decrypts, decompresses and checks its id. */
+  async readBlob(id: Uint8Array, expectedType?: BlobType): Promise<Buffer> {
+    const loc = this.index.lookup(id);
+    const hex = Buffer.from(id).toString('hex');
+    if (!loc) throw new RepositoryError(`blob ${hex} is not in the index; run coffer check`);
+    if (expectedType !== undefined && loc.type !== expectedType) throw new RepositoryError(`blob ${hex} has the wrong type; run coffer check`);
+    const name = packName(loc.packId);
+    const key = packKey(this.keys.dataKey, loc.salt);
+    return this.read(
+      name,
+      (sealed) => {
+        const what = `blob ${hex.slice(0, 16)} in pack ${name}`;
+        const raw = decompressPayload(openBlob(key, loc.offset, loc.type, id, sealed, what), loc.rawLength, what);
+        if (!blobId(this.keys.idKey, raw).equals(id)) throw new FormatError(`${what} does not match its id (damaged)`);
+        return raw;
+      },
+      { offset: loc.offset, length: loc.length },
+    );
+  }
+
+  async loadTree(id: Uint8Array): Promise<TreeNode[]> {
+    return decodeTree(await this.readBlob(id, BlobType.Tree));
+  }
+
+  async listSnapshots(): Promise<StoredSnapshot[]> {
+    const names = new Set<string>();
+    for (const store of this.stores) for await (const obj of store.list('snapshots')) names.add(obj.name);
+    const result = await Promise.all([...names].map(async (name) => ({ id: idOf(name), snapshot: await this.loadSnapshot(name) })));
+    return result.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+  }
+
+  loadSnapshot(name: string): Promise<Snapshot> {
+    return this.read(name, (bytes) => {
+      if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
+      const framed = openObject(this.keys.dataKey, 'snapshot', bytes, name);
+      return decodeSnapshot(decompressPayload(framed, undefined, name), name);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.stores.map((s) => s.close()));
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Tries every key file with the passphrase. */
+async function unlock(store: Store, passphrase: string): Promise<{ keys: MasterKeys; keyId: string }> {
+  const names: string[] = [];
+  for await (const obj of store.list('keys')) names.push(obj.name);
+  if (names.length === 0) throw new RepositoryError(`${store.location} has no key files; the repository is damaged`);
+  for (const name of names.sort()) {
+    const file = decodeKeyFile(await store.get(name), name);
+    try {
+      return { keys: await unwrapKeys(file, passphrase, name), keyId: idOf(name) };
+    } catch (err) {
+      if (!(err instanceof AuthenticationError)) throw err;
+    }
+  }
+  throw new RepositoryError('wrong passphrase: no key of this repository opens with it; check COFFER_PASSWORD, --password-file or --password-command');
+}

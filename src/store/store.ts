@@ -1,0 +1,62 @@
+// The storage interface every backend implements (local disk, S3, SFTP) and decorators wrap (retry,
+// throttle, fault injection). Objects are immutable: `put` never overwrites (invariant 1).
+
+export interface ObjectInfo {
+  /** Name relative to the repository root, with '/' separators: 'data/ab/ab12…', 'index/…', 'config'. */
+  readonly name: string;
+  readonly size: number;
+}
+
+export interface ByteRange {
+  readonly offset: number;
+  readonly length: number;
+}
+
+export interface Store {
+  /** Where the store is, for messages; never holds a secret. */
+  readonly location: string;
+  /** Writes the object atomically unless it exists. Returns false when an object of that name and size was already there. */
+  put(name: string, data: Uint8Array): Promise<boolean>;
+  /** Whole object, or `range` of it (a range reaching past the end is an error). */
+  get(name: string, range?: ByteRange): Promise<Buffer>;
+  stat(name: string): Promise<ObjectInfo | undefined>;
+  /** Every object under `dir` ('keys', 'data', 'index', 'snapshots'), in no particular order. */
+  list(dir: string): AsyncIterable<ObjectInfo>;
+  /** Removes an object; removing a missing object is not an error. */
+  delete(name: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type StoreErrorKind =
+  /** The object does not exist. */
+  | 'not-found'
+  /** An object of that name exists with different content: the store is damaged. */
+  | 'conflict'
+  /** Disk or quota full. */
+  | 'no-space'
+  /** Credentials or permissions refuse the operation: retrying will not help. */
+  | 'denied'
+  /** A network or server hiccup that a retry may fix. */
+  | 'transient'
+  /** Anything else that will not go away by itself. */
+  | 'permanent';
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+  readonly kind: StoreErrorKind;
+
+  constructor(kind: StoreErrorKind, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.kind = kind;
+  }
+}
+
+/** Name of a pack object: packs are spread over 256 folders by their first two hex digits. */
+export function packName(id: string): string {
+  return `data/${id.slice(0, 2)}/${id}`;
+}
+
+/** The id at the end of an object name ('data/ab/ab12…' → 'ab12…'). */
+export function idOf(name: string): string {
+  return name.slice(name.lastIndexOf('/') + 1);
+}
