@@ -32,8 +32,16 @@ export function generateMasterKeys(): MasterKeys {
   };
 }
 
+/**
+ * Keys are turned into KeyObjects once: handing a raw Buffer to createHmac/createCipheriv builds a new
+ * KeyObject on every call, which cost more than hashing a small file.
+ */
+export function secretKey(raw: Uint8Array): crypto.KeyObject {
+  return crypto.createSecretKey(raw);
+}
+
 /** Blob id: HMAC-SHA256 of the plaintext under the repository's id key. */
-export function blobId(idKey: Buffer, plaintext: Uint8Array): Buffer {
+export function blobId(idKey: crypto.KeyObject, plaintext: Uint8Array): Buffer {
   return crypto.createHmac('sha256', idKey).update(plaintext).digest();
 }
 
@@ -44,8 +52,8 @@ export function contentId(bytes: Uint8Array): string {
 
 export type KeyPurpose = 'coffer pack v1' | 'coffer object v1';
 
-export function deriveKey(dataKey: Buffer, salt: Uint8Array, purpose: KeyPurpose): Buffer {
-  return Buffer.from(crypto.hkdfSync('sha256', dataKey, salt, purpose, KEY_BYTES));
+export function deriveKey(dataKey: Buffer, salt: Uint8Array, purpose: KeyPurpose): crypto.KeyObject {
+  return secretKey(Buffer.from(crypto.hkdfSync('sha256', dataKey, salt, purpose, KEY_BYTES)));
 }
 
 /** Nonce number n as 12 big-endian bytes. */
@@ -56,7 +64,7 @@ export function counterNonce(n: number): Buffer {
 }
 
 /** AES-256-GCM; returns ciphertext followed by the 16-byte tag. */
-export function aeadSeal(key: Buffer, nonce: Buffer, aad: Uint8Array, plaintext: Uint8Array): Buffer {
+export function aeadSeal(key: crypto.CipherKey, nonce: Buffer, aad: Uint8Array, plaintext: Uint8Array): Buffer {
   const cipher = crypto.createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);
   const head = cipher.update(plaintext);
@@ -64,7 +72,7 @@ export function aeadSeal(key: Buffer, nonce: Buffer, aad: Uint8Array, plaintext:
   return Buffer.concat([head, tail, cipher.getAuthTag()]);
 }
 
-export function aeadOpen(key: Buffer, nonce: Buffer, aad: Uint8Array, sealed: Uint8Array, what: string): Buffer {
+export function aeadOpen(key: crypto.CipherKey, nonce: Buffer, aad: Uint8Array, sealed: Uint8Array, what: string): Buffer {
   if (sealed.length < TAG_BYTES) throw new AuthenticationError(`${what} is too short to be encrypted data`);
   const decipher = crypto.createDecipheriv('aes-256-gcm', key, nonce);
   decipher.setAAD(aad);

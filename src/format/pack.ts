@@ -1,6 +1,6 @@
 // Packs: encrypted blobs one after another, then the encrypted header, then a fixed trailer. The header
 // comes last so a pack can be streamed out while it is being filled, and read back with two range reads.
-import crypto from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
 import { ByteReader, ByteWriter, FormatError } from './bytes.ts';
 import { ID_BYTES, SALT_BYTES, TAG_BYTES, aeadOpen, aeadSeal, contentId, counterNonce, deriveKey } from './crypto.ts';
 
@@ -47,7 +47,7 @@ export function blobAad(type: BlobType, id: Uint8Array): Buffer {
 
 export class PackWriter {
   private readonly salt = crypto.randomBytes(SALT_BYTES);
-  private readonly key: Buffer;
+  private readonly key: KeyObject;
   private readonly parts: Buffer[] = [];
   private readonly entries: PackEntry[] = [];
   private bytes = 0;
@@ -102,12 +102,12 @@ export function parseTrailer(trailer: Uint8Array, what: string): PackTrailer {
   return { salt: Buffer.from(buf.subarray(0, SALT_BYTES)), headerLength };
 }
 
-export function packKey(dataKey: Buffer, salt: Uint8Array): Buffer {
+export function packKey(dataKey: Buffer, salt: Uint8Array): KeyObject {
   return deriveKey(dataKey, salt, 'coffer pack v1');
 }
 
 /** Decrypts a pack header; `headerOffset` is where it starts, so blob offsets can be checked against it. */
-export function openHeader(key: Buffer, sealedHeader: Uint8Array, headerOffset: number, what: string): PackEntry[] {
+export function openHeader(key: KeyObject, sealedHeader: Uint8Array, headerOffset: number, what: string): PackEntry[] {
   const plain = aeadOpen(key, HEADER_NONCE, HEADER_AAD, sealedHeader, `${what} header`);
   const r = new ByteReader(plain, `${what} header`);
   const count = r.uint();
@@ -128,6 +128,6 @@ export function openHeader(key: Buffer, sealedHeader: Uint8Array, headerOffset: 
 }
 
 /** Decrypts the blob stored at `offset` of a pack; returns the framed payload (see compression.ts). */
-export function openBlob(key: Buffer, offset: number, type: BlobType, id: Uint8Array, sealed: Uint8Array, what: string): Buffer {
+export function openBlob(key: KeyObject, offset: number, type: BlobType, id: Uint8Array, sealed: Uint8Array, what: string): Buffer {
   return aeadOpen(key, counterNonce(offset), blobAad(type, id), sealed, what);
 }

@@ -1,11 +1,12 @@
 // A repository on one or more stores that are byte-identical replicas: same config, keys and object
 // names. Reads go to the first replica that answers with an object that verifies, and fall back to the
 // next one on a missing or damaged object.
+import type { KeyObject } from 'node:crypto';
 import os from 'node:os';
 import { FormatError } from '../format/bytes.ts';
 import { decompressPayload, compressPayload } from '../format/compression.ts';
 import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from '../format/config.ts';
-import { AuthenticationError, blobId, contentId, generateMasterKeys, openObject, sealObject, type MasterKeys } from '../format/crypto.ts';
+import { AuthenticationError, blobId, contentId, generateMasterKeys, openObject, sealObject, secretKey, type MasterKeys } from '../format/crypto.ts';
 import { decodeIndex, encodeIndex, type IndexedPack } from '../format/index-file.ts';
 import { decodeKeyFile, encodeKeyFile, unwrapKeys, wrapKeys } from '../format/keyfile.ts';
 import { BlobType, openBlob, packKey } from '../format/pack.ts';
@@ -67,6 +68,8 @@ export async function initRepository(stores: readonly Store[], passphrase: strin
 export class Repository {
   readonly config: RepoConfig;
   readonly keys: MasterKeys;
+  /** The id key, ready for HMAC. */
+  readonly idKey: KeyObject;
   /** Id of the key file that the passphrase opened. */
   readonly keyId: string;
   readonly stores: readonly Store[];
@@ -76,6 +79,7 @@ export class Repository {
   private constructor(config: RepoConfig, keys: MasterKeys, keyId: string, stores: readonly Store[]) {
     this.config = config;
     this.keys = keys;
+    this.idKey = secretKey(keys.idKey);
     this.keyId = keyId;
     this.stores = stores;
   }
@@ -151,7 +155,7 @@ export class Repository {
       (sealed) => {
         const what = `blob ${hex.slice(0, 16)} in pack ${name}`;
         const raw = decompressPayload(openBlob(key, loc.offset, loc.type, id, sealed, what), loc.rawLength, what);
-        if (!blobId(this.keys.idKey, raw).equals(id)) throw new FormatError(`${what} does not match its id (damaged)`);
+        if (!blobId(this.idKey, raw).equals(id)) throw new FormatError(`${what} does not match its id (damaged)`);
         return raw;
       },
       { offset: loc.offset, length: loc.length },

@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { StoreError, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { StoreError, alreadyStored, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
 const TMP_DIR = 'tmp';
 
@@ -94,11 +94,7 @@ export class LocalStore implements Store {
   }
 
   private async sameSize(final: string, size: number, action: string): Promise<boolean> {
-    const existing = await fs.stat(final);
-    if (existing.size !== size) {
-      throw new StoreError('conflict', `${action}: an object of that name exists with ${existing.size} bytes instead of ${size}; run coffer check`);
-    }
-    return false;
+    return alreadyStored(action, (await fs.stat(final)).size, size);
   }
 
   async get(name: string, range?: ByteRange): Promise<Buffer> {

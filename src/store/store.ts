@@ -51,6 +51,22 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * `put`'s answer when an object of that name is already there: nothing to do if it has the expected
+ * size (names are content hashes, so same name and size means same bytes), else the store is damaged.
+ */
+export function alreadyStored(action: string, existingSize: number, size: number): false {
+  if (existingSize !== size) {
+    throw new StoreError('conflict', `${action}: an object of that name exists with ${existingSize} bytes instead of ${size}; run coffer check`);
+  }
+  return false;
+}
+
+/** The error for a read of `range` that reaches past the end of the object. */
+export function pastEnd(action: string, range: ByteRange): StoreError {
+  return new StoreError('permanent', `${action}: bytes ${range.offset}..${range.offset + range.length} reach past the end of the object`);
+}
+
 /** Name of a pack object: packs are spread over 256 folders by their first two hex digits. */
 export function packName(id: string): string {
   return `data/${id.slice(0, 2)}/${id}`;

@@ -1,0 +1,361 @@
+// A backup run: walks the sources once, hands changed files to the chunk workers, builds one tree per
+// directory as soon as its last entry is done, and commits the snapshot on every destination once the
+// packs, index and trees it needs are durable there.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { DEFAULT_ZSTD_LEVEL } from '../../format/compression.ts';
+import { NodeType, type NodeMeta, type TreeNode } from '../../format/tree.ts';
+import type { Snapshot } from '../../format/snapshot.ts';
+import { adoptUnindexedPacks } from '../../repo/adopt.ts';
+import type { Repository, StoredSnapshot } from '../../repo/repository.ts';
+import { whoAmI } from '../../repo/repository.ts';
+import { Destination } from '../destination.ts';
+import { metaOf, nodeTypeOf } from '../fs-meta.ts';
+import { siblingModule } from '../sibling-module.ts';
+import { ChunkPool } from './chunk-pool.ts';
+import type { FileResult } from './chunk-protocol.ts';
+import type { CountMessage, CountSetup } from './count-worker.ts';
+import { compileExcludes } from './exclude.ts';
+import { PackSink, DEFAULT_SINK_OPTIONS, type SinkOptions } from './pack-sink.ts';
+import { ProgressCounters, type BackupProgress, type Warning } from './progress.ts';
+import { entersDirectory, listDirectory, type SourceEntry, type WalkRules } from './source-walk.ts';
+import { TreeSaver } from './tree-saver.ts';
+import { VERSION } from '../../version.ts';
+
+export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
+
+export interface BackupOptions {
+  readonly paths: readonly string[];
+  readonly excludes?: readonly string[];
+  readonly oneFileSystem?: boolean;
+  readonly tags?: readonly string[];
+  readonly host?: string;
+  /** Snapshot to compare against; by default the newest one with the same host and paths. */
+  readonly parent?: StoredSnapshot | null;
+  readonly packSize?: number;
+  readonly zstdLevel?: number;
+  readonly workers?: number;
+  readonly uploadConcurrency?: number;
+  readonly sink?: SinkOptions;
+  readonly signal?: AbortSignal;
+}
+
+export interface BackupResult {
+  readonly snapshotId: string;
+  readonly snapshot: Snapshot;
+  readonly warnings: readonly Warning[];
+  /** Packs found on a store with no index (an interrupted run) and reused. */
+  readonly adoptedPacks: number;
+}
+
+export class BackupError extends Error {
+  override name = 'BackupError';
+}
+
+export class InterruptedError extends Error {
+  override name = 'InterruptedError';
+}
+
+/** A directory being backed up: done when listed and every child has finished. */
+interface DirState {
+  readonly children: TreeNode[];
+  pending: number;
+  listed: boolean;
+  readonly finish: (children: TreeNode[]) => void;
+}
+
+interface Counts {
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  dirs: number;
+  totalFiles: number;
+  totalBytes: number;
+}
+
+/** Top-level names are the sources' base names, made unique with -1, -2… as restic does. */
+function topLevelNames(paths: readonly string[]): string[] {
+  const used = new Set<string>();
+  return paths.map((p) => {
+    const base = path.basename(p);
+    let name = base;
+    for (let i = 1; used.has(name); i++) name = `${base}-${i}`;
+    used.add(name);
+    return name;
+  });
+}
+
+export class BackupRun {
+  private readonly repo: Repository;
+  private readonly options: BackupOptions;
+  private readonly counters = new ProgressCounters();
+  private readonly warnings: Warning[] = [];
+  private readonly destinations: Destination[];
+  private readonly sink: PackSink;
+  private readonly paths: string[];
+  private fatal?: Error;
+  /** Rejects when the run must stop (a worker died, Ctrl-C); raced against waits that could otherwise hang. */
+  private readonly stopped: Promise<never>;
+  private stop!: (err: Error) => void;
+  private readonly counts: Counts = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0 };
+  onWarning?: (warning: Warning) => void;
+
+  constructor(repo: Repository, options: BackupOptions) {
+    this.repo = repo;
+    this.options = options;
+    this.paths = [...new Set(options.paths.map((p) => path.resolve(p)))].sort();
+    this.destinations = repo.stores.map((s) => new Destination(s, options.uploadConcurrency ?? 2));
+    this.sink = new PackSink(repo, this.destinations, options.sink ?? DEFAULT_SINK_OPTIONS);
+    this.stopped = new Promise<never>((_, reject) => (this.stop = reject));
+    this.stopped.catch(() => {});
+    options.signal?.addEventListener('abort', () => this.stop(new InterruptedError('interrupted')), { once: true });
+  }
+
+  progress(): BackupProgress {
+    return this.counters.snapshot(this.destinations.map((d) => d.status()));
+  }
+
+  private warn(pathBytes: Buffer | string, message: string): void {
+    const warning = { path: pathBytes.toString(), message };
+    this.warnings.push(warning);
+    this.counters.warnings++;
+    this.onWarning?.(warning);
+  }
+
+  private checkAlive(): void {
+    if (this.fatal) throw this.fatal;
+    if (this.options.signal?.aborted) throw new InterruptedError('interrupted');
+  }
+
+  async run(): Promise<BackupResult> {
+    const startTime = new Date();
+    for (const p of this.paths) {
+      if (!fs.lstatSync(p, { throwIfNoEntry: false })) throw new BackupError(`source ${p} does not exist; check the path`);
+    }
+    let adoptedPacks = 0;
+    for (const store of this.repo.stores) {
+      const adopted = await adoptUnindexedPacks(this.repo, store);
+      adoptedPacks += adopted.packs;
+      for (const d of adopted.damaged) this.warn(d.name, `unindexed pack could not be read and was left alone: ${d.reason}`);
+    }
+    const parent = this.options.parent === undefined ? await this.findParent() : (this.options.parent ?? undefined);
+    const packSize = this.options.packSize ?? DEFAULT_PACK_SIZE;
+    const counter = this.startCounter();
+    const pool = new ChunkPool(
+      {
+        chunkerSeed: this.repo.keys.chunkerSeed,
+        chunker: this.repo.config.chunker,
+        idKey: this.repo.keys.idKey,
+        dataKey: this.repo.keys.dataKey,
+        packSize,
+        zstdLevel: this.options.zstdLevel ?? DEFAULT_ZSTD_LEVEL,
+      },
+      this.repo.index,
+      {
+        onPack: (pack) => this.sink.add({ ...pack, bytes: new Uint8Array(pack.bytes) }),
+        onRead: (bytes) => (this.counters.bytesDone += bytes),
+        onFatal: (err) => {
+          this.fatal ??= new BackupError(`chunk worker failed: ${err.message}`);
+          this.stop(this.fatal);
+        },
+      },
+      this.options.workers,
+    );
+    const trees = new TreeSaver(this.repo, packSize, (pack) => this.sink.add(pack));
+    try {
+      this.counters.stage = 'packing';
+      const rootTree = await this.walkSources(pool, trees, parent);
+      await Promise.race([pool.flush(), this.stopped]);
+      trees.flush();
+      this.counters.stage = 'uploading';
+      const snapshot = this.makeSnapshot(startTime, rootTree, parent, trees.newTrees);
+      const sealed = this.repo.sealSnapshot(snapshot);
+      this.counters.stage = 'committing';
+      await this.sink.commit(sealed);
+      this.counters.stage = 'done';
+      return { snapshotId: sealed.name.slice('snapshots/'.length), snapshot, warnings: this.warnings, adoptedPacks };
+    } catch (err) {
+      await this.sink.abort(err as Error);
+      throw err;
+    } finally {
+      await pool.close();
+      await counter.terminate();
+    }
+  }
+
+  private async findParent(): Promise<StoredSnapshot | undefined> {
+    const host = this.options.host ?? whoAmI().host;
+    const same = (await this.repo.listSnapshots()).filter(
+      (s) => s.snapshot.host === host && s.snapshot.paths.length === this.paths.length && s.snapshot.paths.every((p, i) => p === this.paths[i]),
+    );
+    return same[same.length - 1];
+  }
+
+  private startCounter(): Worker {
+    const setup: CountSetup = { paths: this.paths, excludes: [...(this.options.excludes ?? [])], oneFileSystem: this.options.oneFileSystem ?? false };
+    const worker = new Worker(siblingModule(import.meta.url, 'count-worker'), { workerData: setup });
+    worker.on('message', (m: CountMessage) => {
+      this.counters.filesTotal = m.files;
+      this.counters.bytesTotal = m.bytes;
+      this.counters.totalsKnown = m.done;
+    });
+    // Totals only feed the ETA: a counter that fails leaves the backup running without one.
+    worker.on('error', () => {});
+    return worker;
+  }
+
+  /** Walks every source; resolves with the root tree's id once every file and directory is done. */
+  private async walkSources(pool: ChunkPool, trees: TreeSaver, parent: StoredSnapshot | undefined): Promise<Buffer> {
+    const exclude = compileExcludes(this.options.excludes ?? []);
+    const parentRoot = parent ? await this.loadParentTree(Buffer.from(parent.snapshot.tree, 'hex')) : undefined;
+    let rootDone!: (id: Buffer) => void;
+    const rootId = new Promise<Buffer>((resolve) => (rootDone = resolve));
+    const root: DirState = { children: [], pending: 0, listed: false, finish: (children) => rootDone(trees.save(children)) };
+    const names = topLevelNames(this.paths);
+    for (const [i, source] of this.paths.entries()) {
+      const stat = fs.lstatSync(source, { bigint: true });
+      const rules: WalkRules = { exclude, ...(this.options.oneFileSystem ? { rootDevice: stat.dev } : {}) };
+      const name = Buffer.from(names[i]!);
+      if (source === '/' && this.paths.length === 1) {
+        // Backing up "/" makes the root's entries the snapshot's top level.
+        await this.walkDirectory(Buffer.from('/'), parentRoot, rules, pool, trees, root);
+        continue;
+      }
+      const entry: SourceEntry = { name, path: Buffer.from(source), stat };
+      await this.backupEntry(entry, parentRoot?.get(name.toString('latin1')), rules, pool, trees, root);
+    }
+    root.listed = true;
+    this.finishIfDone(root);
+    return Promise.race([rootId, this.stopped]);
+  }
+
+  private async loadParentTree(id: Buffer): Promise<Map<string, TreeNode> | undefined> {
+    try {
+      return new Map((await this.repo.loadTree(id)).map((n) => [n.name.toString('latin1'), n]));
+    } catch (err) {
+      this.warn(id.toString('hex'), `cannot read the parent snapshot's tree, files below are read again: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  private finishIfDone(dir: DirState): void {
+    if (dir.listed && dir.pending === 0) dir.finish(dir.children);
+  }
+
+  private childDone(dir: DirState, node: TreeNode | undefined): void {
+    if (node) dir.children.push(node);
+    dir.pending--;
+    this.finishIfDone(dir);
+  }
+
+  /** Lists a directory and backs up each entry into `state`; returns when listed (files may still be in flight). */
+  private async walkDirectory(dirPath: Buffer, parent: Map<string, TreeNode> | undefined, rules: WalkRules, pool: ChunkPool, trees: TreeSaver, state: DirState): Promise<void> {
+    const listing = listDirectory(dirPath, rules);
+    if (listing.error) this.warn(dirPath, `cannot read directory: ${listing.error.code === 'EACCES' ? 'permission denied' : listing.error.message}`);
+    for (const entry of listing.entries) {
+      this.checkAlive();
+      await this.backupEntry(entry, parent?.get(entry.name.toString('latin1')), rules, pool, trees, state);
+    }
+  }
+
+  private async backupEntry(entry: SourceEntry, previous: TreeNode | undefined, rules: WalkRules, pool: ChunkPool, trees: TreeSaver, into: DirState): Promise<void> {
+    const type = nodeTypeOf(entry.stat);
+    if (type === undefined) return;
+    const meta = metaOf(entry.stat, type);
+    into.pending++;
+    switch (type) {
+      case NodeType.File:
+        await this.backupFile(entry, meta, previous, pool, (node) => this.childDone(into, node));
+        return;
+      case NodeType.Dir: {
+        this.counts.dirs++;
+        const node = (children: TreeNode[]): TreeNode => ({ ...meta, name: entry.name, subtree: trees.save(children) });
+        const state: DirState = { children: [], pending: 0, listed: false, finish: (children) => this.childDone(into, node(children)) };
+        if (entersDirectory(entry.stat, rules)) {
+          const parentTree = previous?.type === NodeType.Dir && previous.subtree ? await this.loadParentTree(previous.subtree) : undefined;
+          await this.walkDirectory(entry.path, parentTree, rules, pool, trees, state);
+        }
+        state.listed = true;
+        this.finishIfDone(state);
+        return;
+      }
+      case NodeType.Symlink: {
+        let linkTarget: Buffer;
+        try {
+          linkTarget = fs.readlinkSync(entry.path, { encoding: 'buffer' });
+        } catch (err) {
+          this.warn(entry.path, `cannot read symlink: ${(err as Error).message}`);
+          this.childDone(into, undefined);
+          return;
+        }
+        this.childDone(into, { ...meta, name: entry.name, linkTarget });
+        return;
+      }
+      case NodeType.CharDevice:
+      case NodeType.BlockDevice:
+        this.childDone(into, { ...meta, name: entry.name, rdev: entry.stat.rdev });
+        return;
+      default:
+        this.childDone(into, { ...meta, name: entry.name });
+    }
+  }
+
+  private async backupFile(entry: SourceEntry, meta: NodeMeta, previous: TreeNode | undefined, pool: ChunkPool, done: (node: TreeNode | undefined) => void): Promise<void> {
+    this.counts.totalFiles++;
+    this.counts.totalBytes += meta.size;
+    if (
+      previous?.type === NodeType.File &&
+      previous.size === meta.size &&
+      previous.mtimeNs === meta.mtimeNs &&
+      previous.ctimeNs === meta.ctimeNs &&
+      previous.inode === meta.inode
+    ) {
+      this.counts.filesUnmodified++;
+      this.counters.filesDone++;
+      this.counters.bytesDone += meta.size;
+      done({ ...meta, name: entry.name, content: previous.content!, sparse: previous.sparse ?? false });
+      return;
+    }
+    await this.sink.backpressure();
+    await pool.ready();
+    this.checkAlive();
+    this.counters.currentFile = entry.path.toString();
+    pool.submit(entry.path, meta.size).then((result: FileResult) => {
+      this.counters.filesDone++;
+      if (!result.ok) {
+        const reason = result.code === 'EACCES' ? 'permission denied' : result.code === 'ENOENT' ? 'vanished before it could be read' : result.message;
+        this.warn(entry.path, `not backed up: ${reason}`);
+        done(undefined);
+        return;
+      }
+      if (result.unstable) this.warn(entry.path, 'kept changing while being read; the last version read is stored');
+      if (previous) this.counts.filesChanged++;
+      else this.counts.filesNew++;
+      done({ ...result.meta, name: entry.name, content: Buffer.from(result.content), sparse: result.sparse });
+    });
+  }
+
+  private makeSnapshot(startTime: Date, rootTree: Buffer, parent: StoredSnapshot | undefined, newTrees: number): Snapshot {
+    const who = whoAmI();
+    return {
+      version: 1,
+      time: startTime.toISOString(),
+      host: this.options.host ?? who.host,
+      user: who.user,
+      paths: this.paths,
+      tags: [...(this.options.tags ?? [])].sort(),
+      tree: rootTree.toString('hex'),
+      ...(parent ? { parent: parent.id } : {}),
+      program: `coffer ${VERSION}`,
+      summary: {
+        ...this.counts,
+        dataBlobs: this.sink.dataBlobs,
+        treeBlobs: newTrees,
+        bytesAdded: this.sink.bytesAdded,
+        warnings: this.warnings.length,
+        durationMs: Date.now() - startTime.getTime(),
+      },
+    };
+  }
+}

@@ -1,0 +1,52 @@
+// Counts files and bytes of the sources ahead of the backup, on its own thread, so progress can show
+// totals and an ETA without holding the whole file list in memory.
+import fs from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import { compileExcludes } from './exclude.ts';
+import { entersDirectory, listDirectory, type WalkRules } from './source-walk.ts';
+
+export interface CountSetup {
+  readonly paths: string[];
+  readonly excludes: string[];
+  readonly oneFileSystem: boolean;
+}
+
+export interface CountMessage {
+  readonly files: number;
+  readonly bytes: number;
+  readonly done: boolean;
+}
+
+const setup = workerData as CountSetup;
+const exclude = compileExcludes(setup.excludes);
+let files = 0;
+let bytes = 0;
+let lastReport = Date.now();
+
+function report(done: boolean): void {
+  parentPort!.postMessage({ files, bytes, done } satisfies CountMessage);
+  lastReport = Date.now();
+}
+
+function count(dir: Buffer, rules: WalkRules): void {
+  for (const entry of listDirectory(dir, rules).entries) {
+    if (entry.stat.isFile()) {
+      files++;
+      bytes += Number(entry.stat.size);
+    } else if (entry.stat.isDirectory() && entersDirectory(entry.stat, rules)) {
+      count(entry.path, rules);
+    }
+  }
+  if (Date.now() - lastReport > 250) report(false);
+}
+
+for (const path of setup.paths) {
+  const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+  if (stat?.isFile()) {
+    files++;
+    bytes += Number(stat.size);
+  } else if (stat?.isDirectory()) {
+    count(Buffer.from(path), { exclude, ...(setup.oneFileSystem ? { rootDevice: stat.dev } : {}) });
+  }
+}
+report(true);

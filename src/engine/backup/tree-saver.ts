@@ -1,0 +1,46 @@
+// Stores directory trees: encodes a directory's nodes, names the encoding by its keyed hash, and packs
+// it into a tree pack unless the repository (or this run) already holds it.
+import { compressPayload } from '../../format/compression.ts';
+import { blobId } from '../../format/crypto.ts';
+import { BlobType, PackWriter, type SealedPack } from '../../format/pack.ts';
+import { encodeTree, type TreeNode } from '../../format/tree.ts';
+import type { Repository } from '../../repo/repository.ts';
+
+export class TreeSaver {
+  private readonly repo: Repository;
+  private readonly packSize: number;
+  private readonly onPack: (pack: SealedPack) => void;
+  private packer: PackWriter;
+  private readonly inOpenPack = new Set<string>();
+  newTrees = 0;
+
+  constructor(repo: Repository, packSize: number, onPack: (pack: SealedPack) => void) {
+    this.repo = repo;
+    this.packSize = packSize;
+    this.onPack = onPack;
+    this.packer = new PackWriter(repo.keys.dataKey);
+  }
+
+  /** Returns the tree's id; stores the tree if it is new. */
+  save(nodes: readonly TreeNode[]): Buffer {
+    const bytes = encodeTree(nodes);
+    const id = blobId(this.repo.idKey, bytes);
+    const key = id.toString('base64');
+    if (this.repo.index.has(id) || this.inOpenPack.has(key)) return id;
+    this.packer.add(BlobType.Tree, id, compressPayload(bytes), bytes.length);
+    this.inOpenPack.add(key);
+    this.newTrees++;
+    if (this.packer.size >= this.packSize) this.flush();
+    return id;
+  }
+
+  /** Seals the open tree pack, if it holds anything. */
+  flush(): void {
+    if (this.packer.count === 0) return;
+    const sealed = this.packer.seal();
+    // Indexed by onPack before the set is cleared, so a tree saved in between is still found.
+    this.onPack(sealed);
+    this.inOpenPack.clear();
+    this.packer = new PackWriter(this.repo.keys.dataKey);
+  }
+}

@@ -1,0 +1,36 @@
+// Picks the backend for a location string: a path (or file:// URL), s3:http(s)://…, or sftp://….
+import { fileURLToPath } from 'node:url';
+import { LocalStore } from './local.ts';
+import { S3Store, type S3StoreOptions } from './s3.ts';
+import { SftpStore, type SftpStoreOptions } from './sftp.ts';
+import { StoreError, type Store } from './store.ts';
+
+export interface OpenStoreOptions {
+  readonly s3?: S3StoreOptions;
+  readonly sftp?: SftpStoreOptions;
+}
+
+const FORMS = 'a directory path, file:///path, s3:http(s)://host[:port]/bucket[/prefix] or sftp://user@host[:port]/path';
+
+export function openStore(location: string, options: OpenStoreOptions = {}): Store {
+  if (!location.trim()) throw new StoreError('permanent', `no repository location given; use ${FORMS}`);
+  // Two letters at least, so a Windows drive ('C:\\backup') reads as a path.
+  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(location)?.[1]?.toLowerCase();
+  switch (scheme) {
+    case undefined:
+      return new LocalStore(location);
+    case 'file':
+      try {
+        return new LocalStore(fileURLToPath(location));
+      } catch {
+        throw new StoreError('permanent', `malformed file location ${location}; use file:///absolute/path`);
+      }
+    case 's3':
+      return new S3Store(location, options.s3);
+    case 'sftp':
+      return new SftpStore(location, options.sftp);
+    default:
+      // Only the scheme is echoed: the rest of an unknown location might hold a secret.
+      throw new StoreError('permanent', `unknown repository location scheme '${scheme}:'; use ${FORMS} (write ./${scheme}:… for a local directory with a colon in its name)`);
+  }
+}

@@ -1,0 +1,105 @@
+// Retries 'transient' failures (dropped connections, timeouts, throttling, 5xx) with exponential
+// backoff and full jitter, so many workers hitting the same hiccup do not retry in lockstep. Every
+// other kind means retrying cannot help: denied and no-space need a person, not-found and conflict
+// are answers, permanent is a bug or misconfiguration.
+import { StoreError, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+
+export interface RetryOptions {
+  /** Attempts in all (first try included) before the last error is thrown. Default 8. */
+  readonly attempts?: number;
+  /** Upper bound of the first delay in ms; it doubles per attempt. Default 500. */
+  readonly baseDelay?: number;
+  /** No delay exceeds this (ms). Default 60 s. */
+  readonly maxDelay?: number;
+  /** Told before each wait, e.g. to show "retrying" in progress output. */
+  readonly onRetry?: (attempt: number, delay: number, error: StoreError) => void;
+  /** Replaceable so tests do not wait. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** A number in [0, 1), replaceable so tests get known delays. */
+  readonly random?: () => number;
+}
+
+const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class RetryStore implements Store {
+  readonly location: string;
+  private readonly inner: Store;
+  private readonly attempts: number;
+  private readonly baseDelay: number;
+  private readonly maxDelay: number;
+  private readonly onRetry: RetryOptions['onRetry'];
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(inner: Store, options: RetryOptions = {}) {
+    this.inner = inner;
+    this.location = inner.location;
+    this.attempts = options.attempts ?? 8;
+    this.baseDelay = options.baseDelay ?? 500;
+    this.maxDelay = options.maxDelay ?? 60_000;
+    this.onRetry = options.onRetry;
+    this.sleep = options.sleep ?? realSleep;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Delay before attempt `attempt + 1`: uniform in [0, min(maxDelay, baseDelay * 2^(attempt-1))). */
+  private delay(attempt: number): number {
+    return Math.floor(this.random() * Math.min(this.maxDelay, this.baseDelay * 2 ** (attempt - 1)));
+  }
+
+  /** Waits before another attempt, or throws `err` when it must not or may no longer be retried. */
+  private async backOff(attempt: number, err: unknown): Promise<void> {
+    if (!(err instanceof StoreError) || err.kind !== 'transient' || attempt >= this.attempts) throw err;
+    const delay = this.delay(attempt);
+    this.onRetry?.(attempt, delay, err);
+    await this.sleep(delay);
+  }
+
+  private async retry<T>(op: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await op();
+      } catch (err) {
+        await this.backOff(attempt, err);
+      }
+    }
+  }
+
+  /** After a retry this may answer false for an object the failed attempt did store before its answer was lost. */
+  put(name: string, data: Uint8Array): Promise<boolean> {
+    return this.retry(() => this.inner.put(name, data));
+  }
+
+  get(name: string, range?: ByteRange): Promise<Buffer> {
+    return this.retry(() => this.inner.get(name, range));
+  }
+
+  stat(name: string): Promise<ObjectInfo | undefined> {
+    return this.retry(() => this.inner.stat(name));
+  }
+
+  /** A listing that fails part-way starts again and skips what it already yielded (as restic does). */
+  async *list(dir: string): AsyncIterable<ObjectInfo> {
+    const seen = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for await (const info of this.inner.list(dir)) {
+          if (seen.has(info.name)) continue;
+          seen.add(info.name);
+          yield info;
+        }
+        return;
+      } catch (err) {
+        await this.backOff(attempt, err);
+      }
+    }
+  }
+
+  delete(name: string): Promise<void> {
+    return this.retry(() => this.inner.delete(name));
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

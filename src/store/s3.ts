@@ -1,0 +1,262 @@
+// A repository in an S3-compatible bucket (AWS, MinIO, Garage, B2, Wasabi, …), optionally under a
+// prefix. S3 has no rename, so put-if-absent is a HEAD followed by a conditional PUT (If-None-Match: *):
+// servers that honour the condition close the race between two writers, the others (s3rver, older
+// MinIO) leave only a window in which both write the same bytes under a content-addressed name.
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+
+const MiB = 1024 * 1024;
+const SYNTAX = 's3:http(s)://host[:port]/bucket[/prefix]';
+
+export interface S3Location {
+  /** 'https://host[:port]' */
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** '' or the key prefix ending in '/'. */
+  readonly prefix: string;
+}
+
+export interface S3StoreOptions {
+  /** Bucket in the path (http://host/bucket/key) instead of the host name. Default: on unless the host is AWS. */
+  readonly pathStyle?: boolean;
+  /**
+   * The SDK's default ('WHEN_SUPPORTED') sends CRC32 checksums with aws-chunked bodies, which many
+   * S3-compatible servers store verbatim or reject; 'WHEN_REQUIRED' (the default here) avoids that.
+   */
+  readonly checksums?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+  /** Objects larger than this are uploaded in parts of this size (S3 minimum 5 MiB). Default 16 MiB. */
+  readonly partSize?: number;
+  /** Parts of one object uploaded at once. Default 4. */
+  readonly partConcurrency?: number;
+  /** Keys per ListObjectsV2 request (S3's maximum and default is 1000). */
+  readonly pageSize?: number;
+  /** Where AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION are read. Default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+function invalid(message: string): StoreError {
+  return new StoreError('permanent', `${message}; expected ${SYNTAX}`);
+}
+
+export function parseS3Location(location: string): S3Location {
+  if (!location.startsWith('s3:')) throw invalid('an S3 location starts with s3:');
+  let url: URL;
+  try {
+    url = new URL(location.slice(3));
+  } catch {
+    throw invalid('the S3 location is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`the S3 location has scheme ${url.protocol}`);
+  // Refused rather than used, so secrets never end up in config files, process lists or messages.
+  if (url.username || url.password) throw invalid('the S3 location must not hold credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)');
+  if (url.search || url.hash) throw invalid('the S3 location must not have a query or fragment');
+  const [bucket = '', ...rest] = decodeURIComponent(url.pathname).split('/').filter(Boolean);
+  if (!bucket) throw invalid(`the S3 location s3:${url.origin} names no bucket`);
+  return { endpoint: url.origin, bucket, prefix: rest.map((part) => `${part}/`).join('') };
+}
+
+function isAwsHost(endpoint: string): boolean {
+  return new URL(endpoint).hostname.endsWith('.amazonaws.com');
+}
+
+export class S3Store implements Store {
+  readonly location: string;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly client: S3Client;
+  private readonly partSize: number;
+  private readonly partConcurrency: number;
+  private readonly pageSize: number | undefined;
+
+  constructor(location: string, options: S3StoreOptions = {}) {
+    const { endpoint, bucket, prefix } = parseS3Location(location);
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.location = `s3:${endpoint}/${bucket}${prefix ? `/${prefix.slice(0, -1)}` : ''}`;
+    this.partSize = options.partSize ?? 16 * MiB;
+    this.partConcurrency = options.partConcurrency ?? 4;
+    this.pageSize = options.pageSize;
+    const env = options.env ?? process.env;
+    const accessKeyId = env.AWS_ACCESS_KEY_ID;
+    const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+    if (!accessKeyId || !secretAccessKey) {
+      throw new StoreError('denied', `${this.location}: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
+    }
+    const checksums = options.checksums ?? 'WHEN_REQUIRED';
+    this.client = new S3Client({
+      endpoint,
+      region: env.AWS_REGION || 'us-east-1',
+      forcePathStyle: options.pathStyle ?? !isAwsHost(endpoint),
+      credentials: { accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN },
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: checksums,
+      // Retries belong to RetryStore, which reports them; SDK retries underneath would multiply attempts.
+      maxAttempts: 1,
+      // A stalled connection must fail (and be retried) instead of hanging the backup forever.
+      requestHandler: { connectionTimeout: 15_000, socketTimeout: 120_000 },
+    });
+  }
+
+  private key(name: string): string {
+    return this.prefix + name;
+  }
+
+  async put(name: string, data: Uint8Array): Promise<boolean> {
+    const action = `writing ${name} to ${this.location}`;
+    // HEAD first also saves uploading an object another backup already stored.
+    const existing = await this.stat(name);
+    if (existing) return alreadyStored(action, existing.size, data.length);
+    try {
+      // lib-storage sends one PutObject up to partSize and a multipart upload above it; it passes
+      // IfNoneMatch on to CompleteMultipartUpload and aborts the upload if a part fails.
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: this.key(name), Body: data, IfNoneMatch: '*' },
+        partSize: this.partSize,
+        queueSize: this.partConcurrency,
+      });
+      await upload.done();
+      return true;
+    } catch (err) {
+      // Another writer created the object between our HEAD and PUT.
+      if (statusOf(err) === 412 || codeOf(err) === 'ConditionalRequestConflict') {
+        const winner = await this.stat(name);
+        if (winner) return alreadyStored(action, winner.size, data.length);
+      }
+      throw describeS3Error(err, action);
+    }
+  }
+
+  async get(name: string, range?: ByteRange): Promise<Buffer> {
+    const action = `reading ${name} from ${this.location}`;
+    // 'bytes=5-4' is not a valid range, and servers answer it with the whole object.
+    if (range?.length === 0) return this.emptyRange(name, range, action);
+    let bytes: Uint8Array;
+    let expected: number | undefined;
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key(name),
+          Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined,
+        }),
+      );
+      expected = res.ContentLength;
+      bytes = await res.Body!.transformToByteArray();
+    } catch (err) {
+      if (range && statusOf(err) === 416) throw pastEnd(action, range);
+      throw describeS3Error(err, action);
+    }
+    // A range that starts inside the object but ends past it comes back short, not as an error.
+    if (range && bytes.length < range.length) throw pastEnd(action, range);
+    if (expected !== undefined && bytes.length !== expected) {
+      throw new StoreError('transient', `${action}: the connection ended after ${bytes.length} of ${expected} bytes`);
+    }
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  private async emptyRange(name: string, range: ByteRange, action: string): Promise<Buffer> {
+    const info = await this.stat(name);
+    if (!info) throw new StoreError('not-found', `${action}: not found`);
+    if (range.offset > info.size) throw pastEnd(action, range);
+    return Buffer.alloc(0);
+  }
+
+  async stat(name: string): Promise<ObjectInfo | undefined> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+      return { name, size: res.ContentLength ?? 0 };
+    } catch (err) {
+      // HEAD answers have no body, so a missing bucket looks like a missing object here.
+      if (statusOf(err) === 404) return undefined;
+      throw describeS3Error(err, `checking ${name} in ${this.location}`);
+    }
+  }
+
+  async *list(dir: string): AsyncIterable<ObjectInfo> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(`${dir}/`), ContinuationToken: token, MaxKeys: this.pageSize }),
+        );
+      } catch (err) {
+        throw describeS3Error(err, `listing ${dir} in ${this.location}`);
+      }
+      for (const obj of page.Contents ?? []) {
+        yield { name: obj.Key!.slice(this.prefix.length), size: obj.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+    } catch (err) {
+      // S3 answers 204 for a missing key; some compatible servers answer 404.
+      if (codeOf(err) !== 'NoSuchKey') throw describeS3Error(err, `deleting ${name} from ${this.location}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/** The S3 error code ('NoSuchKey', 'SlowDown', …) or, for errors below HTTP, Node's ('ECONNRESET', …). */
+function codeOf(err: unknown): string | undefined {
+  const e = err as { Code?: string; code?: string; name?: string };
+  return e.Code ?? e.code ?? e.name;
+}
+
+const DENIED_CODES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'AccountProblem', 'AllAccessDisabled']);
+const TRANSIENT_CODES = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestTimeout',
+  'RequestTimeTooSkewed',
+  'InternalError',
+  'ServiceUnavailable',
+  'TimeoutError',
+  // Node's network errors; 'socket hang up' is ECONNRESET.
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+const NO_SPACE_CODES = new Set(['XMinioStorageFull', 'QuotaExceeded']);
+
+/** Turns an SDK or network error into a one-line StoreError that names the action and location. */
+export function describeS3Error(err: unknown, action: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const status = statusOf(err);
+  const code = codeOf(err) ?? 'Error';
+  const message = ((err as Error).message ?? String(err)).replace(/\s+/g, ' ').trim();
+  // Answers without a body (HEAD) come back with the message 'UnknownError'; the status says more.
+  const detail = `${code}${status ? `, HTTP ${status}` : ''}${message && message !== 'UnknownError' && message !== code ? `: ${message}` : ''}`;
+  const options = { cause: err };
+  if (code === 'NoSuchBucket') return new StoreError('permanent', `${action}: the bucket does not exist`, options);
+  if (code === 'NoSuchKey' || status === 404) return new StoreError('not-found', `${action}: not found`, options);
+  if (DENIED_CODES.has(code) || status === 401 || status === 403) {
+    return new StoreError('denied', `${action}: access denied (${detail}); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's permissions`, options);
+  }
+  if (NO_SPACE_CODES.has(code) || status === 507) return new StoreError('no-space', `${action}: the storage is full (${detail})`, options);
+  if (TRANSIENT_CODES.has(code) || status === 429 || (status !== undefined && status >= 500 && status !== 501)) {
+    return new StoreError('transient', `${action}: ${detail}`, options);
+  }
+  return new StoreError('permanent', `${action}: ${detail}`, options);
+}

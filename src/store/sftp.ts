@@ -1,0 +1,354 @@
+// A repository in a directory reached over SFTP (a NAS, a server, a storage box). Uploads go to
+// <root>/tmp/ and are renamed into place: SFTP v3 rename refuses an existing target (OpenSSH
+// implements it with link() + unlink()), so an object is never overwritten and a dropped connection
+// never leaves a half-written object under its real name. posix-rename@openssh.com is not used on
+// purpose: it overwrites.
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import SftpClient from 'ssh2-sftp-client';
+import type { SFTPWrapper } from 'ssh2';
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+
+const SYNTAX = 'sftp://[user@]host[:port]/absolute/path or sftp://[user@]host[:port]/~/path/in/home';
+const TMP_DIR = 'tmp';
+/** Reads are split into requests of this size, several in flight, because one at a time waits a round trip each. */
+const READ_CHUNK = 256 * 1024;
+const READS_IN_FLIGHT = 8;
+
+export interface SftpTarget {
+  readonly user: string;
+  readonly host: string;
+  readonly port: number;
+  /** Absolute, or relative to the login directory (from a '/~/' location). */
+  readonly root: string;
+}
+
+export interface SftpStoreOptions {
+  /** Where COFFER_SFTP_KEY (a private key file) and COFFER_SFTP_PASSWORD are read. Default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Looked in for .ssh/id_ed25519 and .ssh/id_rsa when COFFER_SFTP_KEY is not set. Default os.homedir(). */
+  readonly homeDir?: string;
+  /** Milliseconds to wait for the SSH handshake. Default 20 s. */
+  readonly connectTimeout?: number;
+}
+
+function invalid(message: string): StoreError {
+  return new StoreError('permanent', `${message}; expected ${SYNTAX}`);
+}
+
+export function parseSftpLocation(location: string): SftpTarget {
+  let url: URL;
+  try {
+    url = new URL(location);
+  } catch {
+    throw invalid('the SFTP location is not a valid URL');
+  }
+  if (url.protocol !== 'sftp:') throw invalid('an SFTP location starts with sftp://');
+  // Refused rather than used, so a password never ends up in config files, process lists or messages.
+  if (url.password) throw invalid('the SFTP location must not hold a password (set COFFER_SFTP_PASSWORD)');
+  if (!url.hostname) throw invalid('the SFTP location names no host');
+  if (url.search || url.hash) throw invalid('the SFTP location must not have a query or fragment');
+  const pathname = decodeURIComponent(url.pathname).replace(/\/+$/, '');
+  let root: string;
+  if (pathname === '/~') root = '.';
+  else if (pathname.startsWith('/~/')) root = pathname.slice(3);
+  else root = pathname;
+  if (!root) throw invalid(`the SFTP location sftp://${url.host} names no directory`);
+  return {
+    user: decodeURIComponent(url.username) || os.userInfo().username,
+    host: url.hostname,
+    port: url.port ? Number(url.port) : 22,
+    root,
+  };
+}
+
+interface Session {
+  readonly client: SftpClient;
+  readonly sftp: SFTPWrapper;
+}
+
+interface Credentials {
+  privateKey?: Buffer;
+  password?: string;
+}
+
+export class SftpStore implements Store {
+  readonly location: string;
+  private readonly target: SftpTarget;
+  private readonly options: SftpStoreOptions;
+  private session: Promise<Session> | undefined;
+
+  constructor(location: string, options: SftpStoreOptions = {}) {
+    this.target = parseSftpLocation(location);
+    this.options = options;
+    const { user, host, port, root } = this.target;
+    this.location = `sftp://${user}@${host}${port === 22 ? '' : `:${port}`}/${root.startsWith('/') ? root.slice(1) : `~/${root}`}`;
+  }
+
+  private file(name: string): string {
+    return path.posix.join(this.target.root, name);
+  }
+
+  private async credentials(): Promise<Credentials> {
+    const env = this.options.env ?? process.env;
+    const password = env.COFFER_SFTP_PASSWORD || undefined;
+    const home = this.options.homeDir ?? os.homedir();
+    const candidates = env.COFFER_SFTP_KEY ? [env.COFFER_SFTP_KEY] : [path.join(home, '.ssh', 'id_ed25519'), path.join(home, '.ssh', 'id_rsa')];
+    for (const keyFile of candidates) {
+      try {
+        return { privateKey: await fs.readFile(keyFile), password };
+      } catch (err) {
+        // A key named in COFFER_SFTP_KEY must be there; the default ones are only tried.
+        if (env.COFFER_SFTP_KEY) {
+          throw new StoreError('denied', `connecting to ${this.location}: cannot read the SSH key ${keyFile} (${(err as NodeJS.ErrnoException).code})`);
+        }
+      }
+    }
+    if (password) return { password };
+    throw new StoreError(
+      'denied',
+      `connecting to ${this.location}: no SSH key in ${path.join(home, '.ssh')} and no password; set COFFER_SFTP_KEY or COFFER_SFTP_PASSWORD`,
+    );
+  }
+
+  /** The open connection, opened on first use and again after it was lost. */
+  private connect(): Promise<Session> {
+    if (!this.session) {
+      const session = this.open(() => {
+        if (this.session === session) this.session = undefined;
+      });
+      this.session = session;
+      session.catch(() => {
+        if (this.session === session) this.session = undefined;
+      });
+    }
+    return this.session;
+  }
+
+  private async open(onLost: () => void): Promise<Session> {
+    const { privateKey, password } = await this.credentials();
+    const client = new SftpClient('coffer', { error: onLost, end: onLost, close: onLost });
+    const sftp = await client.connect({
+      host: this.target.host,
+      port: this.target.port,
+      username: this.target.user,
+      privateKey,
+      password,
+      readyTimeout: this.options.connectTimeout ?? 20_000,
+      // Without keepalives a silently dead link (NAS asleep, Wi-Fi gone) would hang calls forever.
+      keepaliveInterval: 10_000,
+      keepaliveCountMax: 3,
+    });
+    return { client, sftp };
+  }
+
+  /** Runs `op` on the connection and turns whatever it throws into a StoreError about `action`. */
+  private async run<T>(action: string, op: (session: Session) => Promise<T>): Promise<T> {
+    const pending = this.connect();
+    let session: Session | undefined;
+    try {
+      session = await pending;
+      return await op(session);
+    } catch (err) {
+      const error = describeSftpError(err, action);
+      if (error.kind === 'transient' && session) {
+        // Drop a connection that failed so the next call (a retry) opens a fresh one.
+        if (this.session === pending) this.session = undefined;
+        session.client.end().catch(() => undefined);
+      }
+      throw error;
+    }
+  }
+
+  async put(name: string, data: Uint8Array): Promise<boolean> {
+    const action = `writing ${name} to ${this.location}`;
+    const final = this.file(name);
+    return this.run(action, async ({ client, sftp }) => {
+      // Checking first also saves uploading an object another backup already stored.
+      const existing = await statOrUndefined(client, final);
+      if (existing) return alreadyStored(action, existing.size, data.length);
+      const tmp = this.file(`${TMP_DIR}/${crypto.randomBytes(12).toString('hex')}.tmp`);
+      const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      try {
+        await inDirectory(sftp, tmp, () => client.put(buffer, tmp));
+      } catch (err) {
+        await client.delete(tmp, true).catch(() => undefined);
+        throw (await diskFull(sftp, tmp, data.length)) ? new StoreError('no-space', `${action}: the server's disk is full`, { cause: err }) : err;
+      }
+      try {
+        await inDirectory(sftp, final, () => client.rename(tmp, final));
+        return true;
+      } catch (err) {
+        await client.delete(tmp, true).catch(() => undefined);
+        // The rename fails when another writer created the object after our check.
+        const winner = await statOrUndefined(client, final);
+        if (winner) return alreadyStored(action, winner.size, data.length);
+        throw err;
+      }
+    });
+  }
+
+  async get(name: string, range?: ByteRange): Promise<Buffer> {
+    const action = `reading ${name} from ${this.location}`;
+    return this.run(action, async ({ sftp }) => {
+      const handle = await call<Buffer>((cb) => sftp.open(this.file(name), 'r', cb));
+      try {
+        const size = range ? range.length : (await call<{ size: number }>((cb) => sftp.fstat(handle, cb))).size;
+        const buf = Buffer.allocUnsafe(size);
+        const complete = await readAt(sftp, handle, buf, range?.offset ?? 0);
+        if (!complete) throw range ? pastEnd(action, range) : new StoreError('permanent', `${action}: object is shorter than expected (truncated?)`);
+        return buf;
+      } finally {
+        await call((cb) => sftp.close(handle, cb)).catch(() => undefined);
+      }
+    });
+  }
+
+  async stat(name: string): Promise<ObjectInfo | undefined> {
+    return this.run(`checking ${name} in ${this.location}`, async ({ client }) => {
+      const st = await statOrUndefined(client, this.file(name));
+      return st && { name, size: st.size };
+    });
+  }
+
+  async *list(dir: string): AsyncIterable<ObjectInfo> {
+    const entries = await this.run(`listing ${dir} in ${this.location}`, async ({ client }) => {
+      try {
+        return await client.list(this.file(dir));
+      } catch (err) {
+        if (isNotFound(err)) return [];
+        throw err;
+      }
+    });
+    for (const entry of entries) {
+      const name = `${dir}/${entry.name}`;
+      if (entry.type === 'd') yield* this.list(name);
+      else if (entry.type === '-') yield { name, size: entry.size };
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.run(`deleting ${name} from ${this.location}`, ({ client }) => client.delete(this.file(name), true));
+  }
+
+  async close(): Promise<void> {
+    const session = this.session;
+    this.session = undefined;
+    const open = await session?.catch(() => undefined);
+    await open?.client.end();
+  }
+}
+
+/** Adapts one of ssh2's callback methods to a promise. */
+function call<T = void>(start: (cb: (err: Error | undefined | null, value: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value))));
+}
+
+/** Fills `buf` from `position` with several reads in flight; false if the file ends first. */
+async function readAt(sftp: SFTPWrapper, handle: Buffer, buf: Buffer, position: number): Promise<boolean> {
+  let next = 0;
+  let complete = true;
+  const worker = async (): Promise<void> => {
+    while (complete && next < buf.length) {
+      let offset = next;
+      const end = Math.min(offset + READ_CHUNK, buf.length);
+      next = end;
+      while (offset < end) {
+        // ssh2 answers a read at the end of the file with 0 bytes, not an error.
+        const n = await call<number>((cb) => sftp.read(handle, buf, offset, end - offset, position + offset, cb));
+        if (n === 0) {
+          complete = false;
+          return;
+        }
+        offset += n;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: READS_IN_FLIGHT }, worker));
+  return complete;
+}
+
+async function statOrUndefined(client: SftpClient, file: string): Promise<{ size: number } | undefined> {
+  try {
+    return await client.stat(file);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Runs `op`, which writes `file`; if its directory is missing, creates it and runs `op` again. */
+async function inDirectory<T>(sftp: SFTPWrapper, file: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await makeDirectory(sftp, path.posix.dirname(file));
+    return op();
+  }
+}
+
+/** mkdir -p that tolerates concurrent puts creating the same directories. */
+async function makeDirectory(sftp: SFTPWrapper, dir: string): Promise<void> {
+  try {
+    await call((cb) => sftp.mkdir(dir, cb));
+  } catch (err) {
+    if (isNotFound(err)) {
+      await makeDirectory(sftp, path.posix.dirname(dir));
+      return makeDirectory(sftp, dir);
+    }
+    // OpenSSH answers 'Failure' when the directory exists, perhaps just made by another put.
+    const st = await call<{ isDirectory(): boolean }>((cb) => sftp.stat(dir, cb)).catch(() => undefined);
+    if (!st?.isDirectory()) throw err;
+  }
+}
+
+/**
+ * OpenSSH reports a full disk as a bare 'Failure', like many other errors; the statvfs extension
+ * tells whether there was room for the object.
+ */
+async function diskFull(sftp: SFTPWrapper, file: string, size: number): Promise<boolean> {
+  try {
+    const fsInfo = await call<{ f_bavail: number; f_frsize: number }>((cb) => sftp.ext_openssh_statvfs(path.posix.dirname(file), cb));
+    return fsInfo.f_bavail * fsInfo.f_frsize < size;
+  } catch {
+    return false;
+  }
+}
+
+// SFTP status codes (ssh2 puts them in err.code) and the names ssh2-sftp-client uses for some of them.
+const NO_SUCH_FILE = 2;
+const PERMISSION_DENIED = 3;
+
+function codeOf(err: unknown): string | number | undefined {
+  return (err as { code?: string | number }).code;
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === NO_SUCH_FILE || code === 'ENOENT';
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND']);
+// Messages of ssh2 and ssh2-sftp-client when the connection is gone or never came up.
+const CONNECTION_LOST = /No response from server|Unexpected (end|close) event|No SFTP connection|connection (lost|closed)|Timed out while waiting for handshake|Remote host (refused|has reset)|Address lookup failed|Not connected/i;
+const AUTH_FAILED = /authentication methods failed|Cannot parse privateKey|passphrase/i;
+
+/** Turns an ssh2 / ssh2-sftp-client error into a one-line StoreError that names the action and location. */
+export function describeSftpError(err: unknown, action: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = codeOf(err);
+  const message = ((err as Error).message ?? String(err)).replace(/\s+/g, ' ').trim();
+  const options = { cause: err };
+  if (AUTH_FAILED.test(message)) {
+    return new StoreError('denied', `${action}: the server refused the SSH key or password (${message}); check COFFER_SFTP_KEY or COFFER_SFTP_PASSWORD`, options);
+  }
+  if ((typeof code === 'string' && NETWORK_CODES.has(code)) || CONNECTION_LOST.test(message)) {
+    return new StoreError('transient', `${action}: connection lost or refused (${message})`, options);
+  }
+  if (isNotFound(err)) return new StoreError('not-found', `${action}: not found`, options);
+  if (code === PERMISSION_DENIED || code === 'EACCES') return new StoreError('denied', `${action}: permission denied (${message})`, options);
+  return new StoreError('permanent', `${action}: ${message}`, options);
+}

@@ -1,0 +1,111 @@
+// Bandwidth limits (--limit-upload / --limit-download). Objects move whole through the Store
+// interface, so the limit is kept on average: every transfer pays for its bytes from a token bucket
+// shared by all concurrent calls through one ThrottleStore, and waits while the bucket is in debt.
+import type { ByteRange, ObjectInfo, Store } from './store.ts';
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export class TokenBucket {
+  private readonly rate: number;
+  private readonly capacity: number;
+  private readonly clock: Clock;
+  private tokens: number;
+  private updated: number;
+
+  /** `rate` in bytes per second; up to `burst` bytes (default: one second's worth) may go at full speed after a pause. */
+  constructor(rate: number, options: { burst?: number; clock?: Clock } = {}) {
+    if (!(rate > 0)) throw new RangeError(`a rate limit must be above 0 bytes/s, not ${rate}`);
+    this.rate = rate;
+    this.capacity = options.burst ?? rate;
+    this.clock = options.clock ?? realClock;
+    this.tokens = this.capacity;
+    this.updated = this.clock.now();
+  }
+
+  /**
+   * Takes `bytes` tokens, going into debt if there are not enough, and resolves once the debt (this
+   * call's and that of the calls before it) is paid back, so concurrent callers queue up fairly.
+   */
+  async take(bytes: number): Promise<void> {
+    const now = this.clock.now();
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.updated) / 1000) * this.rate);
+    this.updated = now;
+    this.tokens -= bytes;
+    if (this.tokens < 0) await this.clock.sleep((-this.tokens / this.rate) * 1000);
+  }
+}
+
+export interface ThrottleOptions {
+  /** Upload limit in bytes per second; no limit when absent. */
+  readonly upload?: number;
+  /** Download limit in bytes per second; no limit when absent. */
+  readonly download?: number;
+  readonly clock?: Clock;
+}
+
+export class ThrottleStore implements Store {
+  readonly location: string;
+  private readonly inner: Store;
+  private readonly upload: TokenBucket | undefined;
+  private readonly download: TokenBucket | undefined;
+
+  constructor(inner: Store, options: ThrottleOptions) {
+    this.inner = inner;
+    this.location = inner.location;
+    const clock = options.clock;
+    this.upload = options.upload === undefined ? undefined : new TokenBucket(options.upload, { clock });
+    this.download = options.download === undefined ? undefined : new TokenBucket(options.download, { clock });
+  }
+
+  /** Pays before sending, so the data leaves no faster than the limit. */
+  async put(name: string, data: Uint8Array): Promise<boolean> {
+    await this.upload?.take(data.length);
+    return this.inner.put(name, data);
+  }
+
+  /** Pays after receiving, when the size of a whole object is known; the caller waits for the debt. */
+  async get(name: string, range?: ByteRange): Promise<Buffer> {
+    const data = await this.inner.get(name, range);
+    await this.download?.take(data.length);
+    return data;
+  }
+
+  stat(name: string): Promise<ObjectInfo | undefined> {
+    return this.inner.stat(name);
+  }
+
+  list(dir: string): AsyncIterable<ObjectInfo> {
+    return this.inner.list(dir);
+  }
+
+  delete(name: string): Promise<void> {
+    return this.inner.delete(name);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+const UNITS: Record<string, number> = { '': 1024, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/**
+ * Parses a rate limit given on the command line into bytes per second: a bare number is KiB/s (as in
+ * restic and rsync); suffixes K, M, G are powers of 1024, B is bytes ('5M', '512', '1.5MiB/s', '800KB').
+ */
+export function parseRate(text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|(b))?\s*(?:\/s)?\s*$/i.exec(text);
+  if (!match) throw new RangeError(`invalid rate '${text}': use a number of KiB/s or a number with K, M or G (e.g. 500, 5M, 1.5G)`);
+  const unit = (match[2] ?? match[3] ?? '').toLowerCase();
+  const bytes = Math.round(Number(match[1]) * UNITS[unit]!);
+  if (bytes <= 0) throw new RangeError(`invalid rate '${text}': it must be above zero`);
+  return bytes;
+}
