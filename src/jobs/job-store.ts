@@ -108,6 +108,7 @@ export class JobStore {
   readonly retryPolicy: RetryPolicy;
   private readonly isAlive: (pid: number) => boolean;
 
+  /** `db` must come from openJobDatabase (migrated, WAL, busy timeout); JobStore.open does that. */
   constructor(db: DatabaseSync, options: JobStoreOptions = {}) {
     this.sql = new Sql(db);
     this.now = options.now ?? Date.now;
@@ -332,10 +333,10 @@ export class JobStore {
       ...(leavesRun ? { owner: null } : {}),
       ...fields,
     };
-    const columns = Object.keys(all);
+    const entries = Object.entries(all);
     const { changes } = this.sql.run(
-      `UPDATE jobs SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ? AND status = ?`,
-      ...columns.map((c) => all[c]!),
+      `UPDATE jobs SET ${entries.map(([column]) => `${column} = ?`).join(', ')} WHERE id = ? AND status = ?`,
+      ...entries.map(([, value]) => value),
       job.id,
       job.status,
     );

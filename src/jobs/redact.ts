@@ -37,7 +37,9 @@ export function isSecretKey(key: string): boolean {
 }
 
 // `scheme://user:pass@host`: the whole user-info goes, a bare `sftp://user@host` stays (not a secret).
-const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@:]*:[^\s/?#@]*@/gi;
+// The password may hold a raw '/' (pasted secret keys do), so it runs to the '@': in the rare URL
+// with a port and an '@' in its path this cuts too much, which is the safe way to be wrong.
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@:]*:[^\s@]*@/gi;
 // `?token=…&X-Amz-Signature=…` in pre-signed and webhook URLs.
 const QUERY_PARAM = /([?&])([^=&\s#]+)=([^&\s#]*)/g;
 
