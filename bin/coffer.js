@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// Launcher. Coffer needs Node 24 (node:sqlite, zstd, Argon2). npm scripts and npx put the `node`
+// dependency (Node 24) first on PATH; a global install may find an older system Node, so in that case
+// this re-runs itself with the Node 24 binary the package depends on. Written for any Node version.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  let bundled;
+  try {
+    bundled = createRequire(import.meta.url).resolve('node/bin/node');
+  } catch {
+    process.stderr.write(`coffer: needs Node.js 24 or newer (this is ${process.version}) and its bundled Node is missing; reinstall coffer\n`);
+    process.exit(1);
+  }
+  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => {
+    if (signal) process.kill(process.pid, signal);
+    else process.exit(code ?? 1);
+  });
+} else {
+  // From a checkout the TypeScript sources run directly; the published package ships compiled JavaScript.
+  const source = new URL('../src/cli/main.ts', import.meta.url);
+  await import(existsSync(source) ? source.href : pathToFileURL(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))).href);
+}

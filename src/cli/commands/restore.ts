@@ -1,0 +1,72 @@
+import { Command, Option } from 'commander';
+import { RestoreRun, type RestoreProgress } from '../../engine/restore/restore.ts';
+import { findPath } from '../../engine/tree-walk.ts';
+import { EXIT_FATAL } from '../errors.ts';
+import { formatBytes, formatDuration } from '../format.ts';
+import { interruptSignal } from '../interrupt.ts';
+import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
+import { addRepoOptions, openRepository, type RepoOptions } from '../repo-options.ts';
+import { pickSnapshot, splitSnapshotPath } from '../snapshot-arg.ts';
+import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
+
+interface RestoreOptions extends RepoOptions, FilterOptions {
+  readonly target: string;
+  readonly include: string[];
+  readonly exclude: string[];
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function statusText(p: RestoreProgress): string {
+  const percent = p.bytesTotal > 0 ? ` ${((100 * p.bytesDone) / p.bytesTotal).toFixed(1)}%` : '';
+  const eta = p.etaSeconds !== undefined ? ` ETA ${formatDuration(p.etaSeconds)}` : '';
+  return `[${formatDuration(p.elapsedMs / 1000)}]${percent} ${p.filesDone} files ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ${formatBytes(p.bytesPerSecond)}/s${eta} ${p.currentFile}`;
+}
+
+export function restoreCommand(): Command {
+  return addFilterOptions(addRepoOptions(new Command('restore').description('restore a snapshot (or SNAP:/sub/path) into a directory')))
+    .argument('<snapshot>', 'snapshot id, unique prefix, or latest; SNAP:/path restores only that path')
+    .requiredOption('-t, --target <dir>', 'directory to restore into (created if missing)')
+    .addOption(new Option('-i, --include <pattern>', 'restore only matching paths (repeatable)').argParser(collect).default([]))
+    .addOption(new Option('-e, --exclude <pattern>', 'do not restore matching paths (repeatable)').argParser(collect).default([]))
+    .action(async (arg: string, options: RestoreOptions) => {
+      const { ref, subpath } = splitSnapshotPath(arg);
+      const repo = await openRepository(options);
+      const interrupt = interruptSignal();
+      const status = new StatusLine();
+      try {
+        repo.onFallback = (e) => printWarning(`${e.name} failed on ${e.failed} (${e.reason}); read from ${e.servedBy} instead`);
+        const snap = await pickSnapshot(repo, ref, filterOf(options));
+        const from = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), subpath);
+        const run = new RestoreRun(repo, { target: options.target, includes: options.include, excludes: options.exclude, signal: interrupt.signal });
+        if (subpath === '' && options.include.length === 0 && options.exclude.length === 0) {
+          run.filesTotal = snap.snapshot.summary.totalFiles;
+          run.bytesTotal = snap.snapshot.summary.totalBytes;
+        }
+        const stop = options.json ? every(1000, () => printJson({ type: 'status', ...run.progress() })) : every(250, () => status.update(statusText(run.progress())));
+        let result;
+        try {
+          result = await run.run(from);
+        } finally {
+          stop();
+          status.clear();
+        }
+        for (const e of result.errors) {
+          if (options.json) printJson({ type: 'error', ...e });
+          else printWarning(`${e.path}: ${e.message}`);
+        }
+        const elapsed = run.progress().elapsedMs / 1000;
+        if (options.json) printJson({ type: 'summary', snapshotId: snap.id, files: result.files, dirs: result.dirs, bytes: result.bytes, errors: result.errors.length, seconds: elapsed });
+        else printLine(`restored ${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} from ${snap.id.slice(0, 8)} to ${options.target} in ${formatDuration(elapsed)}`);
+        if (result.errors.length > 0) {
+          if (!options.json) printWarning(`${result.errors.length} paths could not be restored (listed above)`);
+          process.exitCode = EXIT_FATAL;
+        }
+      } finally {
+        interrupt.dispose();
+        await repo.close();
+      }
+    });
+}

@@ -1,0 +1,30 @@
+// Turning any failure into one line for the user and an exit code; never a stack trace.
+import { FormatError } from '../format/bytes.ts';
+import { UnsupportedVersionError } from '../format/config.ts';
+import { AuthenticationError } from '../format/crypto.ts';
+import { RepositoryError } from '../repo/repository.ts';
+import { StoreError } from '../store/store.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FATAL = 1;
+/** The snapshot was made but some source files could not be read. */
+export const EXIT_INCOMPLETE = 3;
+export const EXIT_INTERRUPTED = 130;
+
+/** A mistake in how the command was called: bad option values, missing arguments. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Errors the program raises on purpose carry a message written for the user. */
+const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError];
+
+export function describeError(err: unknown): string {
+  if (EXPECTED.some((type) => err instanceof type)) return (err as Error).message;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC') return `no space left on device (${e.path ?? e.message}); free some space and run again`;
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') return `permission denied: ${e.path ?? e.message}`;
+  if (e?.code === 'ENOENT' && e.path) return `no such file or directory: ${e.path}`;
+  const message = err instanceof Error ? err.message : String(err);
+  return `unexpected error: ${message.split('\n')[0]}`;
+}

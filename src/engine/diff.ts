@@ -1,0 +1,69 @@
+// Differences between two snapshots: walks both trees side by side and skips every subtree whose id
+// is the same in both (unchanged directories cost nothing).
+import { NodeType, compareNames, type TreeNode } from '../format/tree.ts';
+import type { Repository } from '../repo/repository.ts';
+import { childPath, displayPath, walkTree } from './tree-walk.ts';
+
+/** + added, - removed, M content changed, T type changed, U only metadata changed. */
+export type ChangeKind = '+' | '-' | 'M' | 'T' | 'U';
+
+export interface Change {
+  readonly kind: ChangeKind;
+  readonly path: string;
+  readonly type: NodeType;
+  readonly size: number;
+}
+
+function sameMeta(a: TreeNode, b: TreeNode): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtimeNs === b.mtimeNs;
+}
+
+function sameContent(a: TreeNode, b: TreeNode): boolean {
+  if (a.type === NodeType.File) return a.size === b.size && (a.content ?? Buffer.alloc(0)).equals(b.content ?? Buffer.alloc(0));
+  if (a.type === NodeType.Symlink) return (a.linkTarget ?? Buffer.alloc(0)).equals(b.linkTarget ?? Buffer.alloc(0));
+  if (a.type === NodeType.CharDevice || a.type === NodeType.BlockDevice) return a.rdev === b.rdev;
+  return true;
+}
+
+async function* everything(repo: Repository, kind: '+' | '-', node: TreeNode, path: Buffer): AsyncGenerator<Change> {
+  yield { kind, path: displayPath(path), type: node.type, size: node.size };
+  if (node.type === NodeType.Dir && node.subtree) {
+    for await (const e of walkTree(repo, node.subtree, path)) yield { kind, path: displayPath(e.path), type: e.node.type, size: e.node.size };
+  }
+}
+
+export async function* diffTrees(repo: Repository, a: Buffer, b: Buffer, prefix: Buffer = Buffer.alloc(0)): AsyncGenerator<Change> {
+  if (a.equals(b)) return;
+  const left = await repo.loadTree(a);
+  const right = await repo.loadTree(b);
+  let i = 0;
+  let j = 0;
+  while (i < left.length || j < right.length) {
+    const l = left[i];
+    const r = right[j];
+    const order = !l ? 1 : !r ? -1 : compareNames(l.name, r.name);
+    if (order < 0) {
+      yield* everything(repo, '-', l!, childPath(prefix, l!.name));
+      i++;
+      continue;
+    }
+    if (order > 0) {
+      yield* everything(repo, '+', r!, childPath(prefix, r!.name));
+      j++;
+      continue;
+    }
+    const path = childPath(prefix, l!.name);
+    if (l!.type !== r!.type) {
+      yield { kind: 'T', path: displayPath(path), type: r!.type, size: r!.size };
+    } else if (l!.type === NodeType.Dir) {
+      if (!sameMeta(l!, r!)) yield { kind: 'U', path: displayPath(path), type: r!.type, size: 0 };
+      if (l!.subtree && r!.subtree) yield* diffTrees(repo, l!.subtree, r!.subtree, path);
+    } else if (!sameContent(l!, r!)) {
+      yield { kind: 'M', path: displayPath(path), type: r!.type, size: r!.size };
+    } else if (!sameMeta(l!, r!)) {
+      yield { kind: 'U', path: displayPath(path), type: r!.type, size: r!.size };
+    }
+    i++;
+    j++;
+  }
+}

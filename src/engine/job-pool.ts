@@ -1,0 +1,68 @@
+// A fixed set of worker threads that each answer one message per job, with at most `perWorker` jobs
+// waiting at each worker. Used for CPU-heavy reads (restore, check --read-data).
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+interface PoolWorker {
+  readonly worker: Worker;
+  readonly waiting: Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>;
+}
+
+export class JobPool<Job extends { job: number }, Result extends { job: number }> {
+  private readonly workers: PoolWorker[];
+  private readonly perWorker: number;
+  private nextJob = 0;
+  private slotWaiters: (() => void)[] = [];
+  private closing = false;
+
+  constructor(script: URL, workerData: unknown, count = os.availableParallelism(), perWorker = 2) {
+    this.perWorker = perWorker;
+    this.workers = Array.from({ length: Math.max(1, count) }, () => {
+      const state: PoolWorker = { worker: new Worker(script, { workerData }), waiting: new Map() };
+      state.worker.on('message', (result: Result) => {
+        state.waiting.get(result.job)?.resolve(result);
+        state.waiting.delete(result.job);
+        this.wake();
+      });
+      const failAll = (err: Error): void => {
+        for (const w of state.waiting.values()) w.reject(err);
+        state.waiting.clear();
+        this.wake();
+      };
+      state.worker.on('error', failAll);
+      state.worker.on('exit', (code) => {
+        if (!this.closing) failAll(new Error(`worker exited with code ${code}`));
+      });
+      return state;
+    });
+  }
+
+  private wake(): void {
+    const waiters = this.slotWaiters;
+    this.slotWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Sends a job to the least busy worker once one has room; resolves with its answer. */
+  async run(make: (job: number) => { job: Job; transfer?: ArrayBuffer[] }): Promise<Result> {
+    for (;;) {
+      const free = this.workers.reduce<PoolWorker | undefined>(
+        (best, w) => (w.waiting.size < this.perWorker && (!best || w.waiting.size < best.waiting.size) ? w : best),
+        undefined,
+      );
+      if (free) {
+        const { job, transfer } = make(this.nextJob++);
+        return new Promise<Result>((resolve, reject) => {
+          free.waiting.set(job.job, { resolve: resolve as (v: unknown) => void, reject });
+          free.worker.postMessage(job, transfer ?? []);
+        });
+      }
+      await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}

@@ -1,0 +1,34 @@
+// --dry-run: reads pass through, writes and deletes are dropped, so a run shows what it would store.
+import type { ByteRange, ObjectInfo, Store } from './store.ts';
+
+export class DryRunStore implements Store {
+  private readonly inner: Store;
+  readonly location: string;
+
+  constructor(inner: Store) {
+    this.inner = inner;
+    this.location = inner.location;
+  }
+
+  async put(name: string): Promise<boolean> {
+    return !(await this.inner.stat(name));
+  }
+
+  get(name: string, range?: ByteRange): Promise<Buffer> {
+    return this.inner.get(name, range);
+  }
+
+  stat(name: string): Promise<ObjectInfo | undefined> {
+    return this.inner.stat(name);
+  }
+
+  list(dir: string): AsyncIterable<ObjectInfo> {
+    return this.inner.list(dir);
+  }
+
+  async delete(): Promise<void> {}
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
