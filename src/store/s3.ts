@@ -132,8 +132,9 @@ export class S3Store implements Store {
     const action = `reading ${name} from ${this.location}`;
     // 'bytes=5-4' is not a valid range, and servers answer it with the whole object.
     if (range?.length === 0) return this.emptyRange(name, range, action);
-    let bytes: Uint8Array;
+    let bytes: Buffer;
     let expected: number | undefined;
+    let contentRange: string | undefined;
     try {
       const res = await this.client.send(
         new GetObjectCommand({
@@ -143,17 +144,17 @@ export class S3Store implements Store {
         }),
       );
       expected = res.ContentLength;
-      bytes = await res.Body!.transformToByteArray();
+      contentRange = res.ContentRange;
+      const body = await res.Body!.transformToByteArray();
+      bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     } catch (err) {
       if (range && statusOf(err) === 416) throw pastEnd(action, range);
       throw describeS3Error(err, action);
     }
-    // A range that starts inside the object but ends past it comes back short, not as an error.
-    if (range && bytes.length < range.length) throw pastEnd(action, range);
     if (expected !== undefined && bytes.length !== expected) {
       throw new StoreError('transient', `${action}: the connection ended after ${bytes.length} of ${expected} bytes`);
     }
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return range ? cutRange(bytes, contentRange, range, action) : bytes;
   }
 
   private async emptyRange(name: string, range: ByteRange, action: string): Promise<Buffer> {
@@ -204,6 +205,21 @@ export class S3Store implements Store {
   async close(): Promise<void> {
     this.client.destroy();
   }
+}
+
+/**
+ * The requested range out of what the server sent. Servers may send more than asked: the whole object
+ * when they ignore Range, or up to the end (s3rver reads 'bytes=0-0' as 'bytes=0-'). A range that
+ * starts inside the object but ends past it comes back short rather than as an error.
+ */
+function cutRange(bytes: Buffer, contentRange: string | undefined, range: ByteRange, action: string): Buffer {
+  const start = contentRange ? Number(/^bytes (\d+)-/.exec(contentRange)?.[1] ?? NaN) : 0;
+  const from = range.offset - start;
+  if (!(from >= 0) || from + range.length > bytes.length) {
+    if (Number.isNaN(start)) throw new StoreError('permanent', `${action}: the server answered with an unreadable Content-Range '${contentRange}'`);
+    throw pastEnd(action, range);
+  }
+  return bytes.subarray(from, from + range.length);
 }
 
 function statusOf(err: unknown): number | undefined {

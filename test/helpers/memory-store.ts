@@ -1,0 +1,42 @@
+// A Store in a Map, for tests of code above the store layer and of the decorators.
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from '../../src/store/store.ts';
+
+export class MemoryStore implements Store {
+  readonly location: string;
+  readonly objects = new Map<string, Buffer>();
+
+  constructor(location = 'memory:') {
+    this.location = location;
+  }
+
+  async put(name: string, data: Uint8Array): Promise<boolean> {
+    const existing = this.objects.get(name);
+    if (existing) return alreadyStored(`writing ${name} to ${this.location}`, existing.length, data.length);
+    this.objects.set(name, Buffer.from(data));
+    return true;
+  }
+
+  async get(name: string, range?: ByteRange): Promise<Buffer> {
+    const action = `reading ${name} from ${this.location}`;
+    const data = this.objects.get(name);
+    if (!data) throw new StoreError('not-found', `${action}: not found`);
+    if (!range) return Buffer.from(data);
+    if (range.offset + range.length > data.length) throw pastEnd(action, range);
+    return Buffer.from(data.subarray(range.offset, range.offset + range.length));
+  }
+
+  async stat(name: string): Promise<ObjectInfo | undefined> {
+    const data = this.objects.get(name);
+    return data && { name, size: data.length };
+  }
+
+  async *list(dir: string): AsyncIterable<ObjectInfo> {
+    for (const [name, data] of this.objects) if (name.startsWith(`${dir}/`)) yield { name, size: data.length };
+  }
+
+  async delete(name: string): Promise<void> {
+    this.objects.delete(name);
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,64 @@
+// Starts s3rver for the S3 store tests. It runs in a child process under --openssl-legacy-provider
+// because its ListObjectsV2 continuation tokens use DES, which OpenSSL 3 refuses otherwise (paging
+// would fail with InternalError); a separate process keeps that flag out of the test process.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface S3Server {
+  /** http://127.0.0.1:<port> */
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** The only key pair s3rver accepts (it checks the key id but not the signature). */
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  stop(): Promise<void>;
+}
+
+const s3rverMain = createRequire(import.meta.url).resolve('s3rver');
+
+// The child exits when its stdin closes, so a test process that dies never leaves a server behind.
+const CHILD_SCRIPT = `
+const S3rver = require(process.argv[1]);
+new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2],
+  configureBuckets: [{ name: process.argv[3], configs: [] }] })
+  .run().then(({ port }) => console.log('listening on ' + port));
+process.stdin.on('end', () => process.exit(0)).resume();
+`;
+
+export async function startS3Server(bucket = 'coffer-test'): Promise<S3Server> {
+  const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'coffer-s3rver-'));
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', CHILD_SCRIPT, s3rverMain, directory, bucket], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = /listening on (\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before listening: ${output.trim()}`)));
+  }).catch(async (err: unknown) => {
+    await fs.rm(directory, { recursive: true, force: true });
+    throw err;
+  });
+  let stopped: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    bucket,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    stop() {
+      stopped ??= (async () => {
+        child.kill('SIGKILL');
+        await exited;
+        await fs.rm(directory, { recursive: true, force: true });
+      })();
+      return stopped;
+    },
+  };
+}

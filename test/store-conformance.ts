@@ -1,0 +1,156 @@
+// The promises of the Store interface, checked against every backend: each backend's test file calls
+// storeConformance with a function that gives a fresh, empty store.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { describe, it } from 'node:test';
+import { StoreError, packName, type ObjectInfo, type Store, type StoreErrorKind } from '../src/store/store.ts';
+
+const MiB = 1024 * 1024;
+
+function randomId(): string {
+  return crypto.randomBytes(32).toString('hex');
+}
+
+async function listAll(store: Store, dir: string): Promise<ObjectInfo[]> {
+  const found: ObjectInfo[] = [];
+  for await (const info of store.list(dir)) found.push(info);
+  return found.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Asserts a StoreError of `kind` whose one-line message names the object and the store. */
+export async function rejectsWith(promise: Promise<unknown>, kind: StoreErrorKind, store: Store, name?: string): Promise<StoreError> {
+  let caught: unknown;
+  await assert.rejects(promise, (err) => {
+    caught = err;
+    return true;
+  });
+  assert.ok(caught instanceof StoreError, `expected a StoreError, got ${caught}`);
+  assert.equal(caught.kind, kind, caught.message);
+  assert.doesNotMatch(caught.message, /\n/);
+  assert.ok(caught.message.includes(store.location), `message does not name the store: ${caught.message}`);
+  if (name) assert.ok(caught.message.includes(name), `message does not name the object: ${caught.message}`);
+  return caught;
+}
+
+export function storeConformance(name: string, makeStore: () => Promise<Store>): void {
+  /** Runs `body` with a fresh store and closes it afterwards. */
+  const withStore = (body: (store: Store) => Promise<void>) => async () => {
+    const store = await makeStore();
+    try {
+      await body(store);
+    } finally {
+      await store.close();
+    }
+  };
+
+  describe(`${name} store conformance`, () => {
+    it('stores an object and reads it back', withStore(async (store) => {
+      const data = Buffer.from('hello, coffer');
+      assert.equal(await store.put('config', data), true);
+      assert.deepEqual(await store.get('config'), data);
+      assert.deepEqual(await store.stat('config'), { name: 'config', size: data.length });
+    }));
+
+    it('never overwrites: a second put of the same name returns false and keeps the first bytes', withStore(async (store) => {
+      const name = packName(randomId());
+      const first = crypto.randomBytes(1000);
+      assert.equal(await store.put(name, first), true);
+      assert.equal(await store.put(name, first), false);
+      // Same size, other bytes: names are content hashes, so the store takes it for the same object.
+      assert.equal(await store.put(name, crypto.randomBytes(1000)), false);
+      assert.deepEqual(await store.get(name), first);
+    }));
+
+    it('reports a conflict when an object of that name has another size', withStore(async (store) => {
+      const name = `index/${randomId()}`;
+      const first = crypto.randomBytes(100);
+      await store.put(name, first);
+      await rejectsWith(store.put(name, crypto.randomBytes(101)), 'conflict', store, name);
+      assert.deepEqual(await store.get(name), first);
+    }));
+
+    it('reads ranges, and refuses ranges past the end', withStore(async (store) => {
+      const name = packName(randomId());
+      const data = crypto.randomBytes(10_000);
+      await store.put(name, data);
+      assert.deepEqual(await store.get(name, { offset: 0, length: 1 }), data.subarray(0, 1));
+      assert.deepEqual(await store.get(name, { offset: 1234, length: 5000 }), data.subarray(1234, 6234));
+      assert.deepEqual(await store.get(name, { offset: 9000, length: 1000 }), data.subarray(9000));
+      assert.deepEqual(await store.get(name, { offset: 0, length: 10_000 }), data);
+      assert.equal((await store.get(name, { offset: 500, length: 0 })).length, 0);
+      await rejectsWith(store.get(name, { offset: 9000, length: 1001 }), 'permanent', store, name);
+      await rejectsWith(store.get(name, { offset: 20_000, length: 10 }), 'permanent', store, name);
+    }));
+
+    it("reports missing objects as 'not-found'", withStore(async (store) => {
+      const name = packName(randomId());
+      await rejectsWith(store.get(name), 'not-found', store, name);
+      await rejectsWith(store.get(name, { offset: 0, length: 10 }), 'not-found', store, name);
+      assert.equal(await store.stat(name), undefined);
+    }));
+
+    it('lists objects under a folder, recursively, with their sizes', withStore(async (store) => {
+      const packs = [`ab${randomId().slice(2)}`, `ab${randomId().slice(2)}`, `cd${randomId().slice(2)}`].map(packName);
+      for (const [i, pack] of packs.entries()) await store.put(pack, Buffer.alloc(10 + i));
+      await store.put('index/one', Buffer.alloc(3));
+      await store.put('keys/k', Buffer.alloc(4));
+      await store.put('config', Buffer.alloc(5));
+      const expected = packs.map((pack, i) => ({ name: pack, size: 10 + i })).sort((a, b) => a.name.localeCompare(b.name));
+      assert.deepEqual(await listAll(store, 'data'), expected);
+      assert.deepEqual(await listAll(store, 'index'), [{ name: 'index/one', size: 3 }]);
+      assert.deepEqual(await listAll(store, 'snapshots'), []);
+      // Uploads in progress live under tmp/; finished ones leave nothing behind there.
+      assert.deepEqual(await listAll(store, 'tmp'), []);
+    }));
+
+    it('deletes objects, and deleting a missing object is not an error', withStore(async (store) => {
+      const name = `snapshots/${randomId()}`;
+      await store.put(name, Buffer.from('snapshot'));
+      await store.delete(name);
+      assert.equal(await store.stat(name), undefined);
+      await rejectsWith(store.get(name), 'not-found', store, name);
+      await store.delete(name);
+      await store.delete('snapshots/never-there');
+      assert.equal(await store.put(name, Buffer.from('again')), true);
+    }));
+
+    it('keeps every byte value, and empty objects', withStore(async (store) => {
+      const all = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));
+      await store.put('keys/bytes', all);
+      assert.deepEqual(await store.get('keys/bytes'), all);
+      await store.put('keys/empty', new Uint8Array(0));
+      assert.equal((await store.get('keys/empty')).length, 0);
+      assert.deepEqual(await store.stat('keys/empty'), { name: 'keys/empty', size: 0 });
+    }));
+
+    it('round-trips an object larger than the multipart threshold byte for byte', withStore(async (store) => {
+      const name = packName(randomId());
+      const data = crypto.randomBytes(20 * MiB + 12345);
+      assert.equal(await store.put(name, data), true);
+      assert.equal((await store.stat(name))?.size, data.length);
+      const back = await store.get(name);
+      assert.equal(back.length, data.length);
+      assert.ok(back.equals(data), 'the object came back different');
+      // Across the 16 MiB part boundary of a multipart upload.
+      const range = { offset: 16 * MiB - 1000, length: 3000 };
+      assert.deepEqual(await store.get(name, range), data.subarray(range.offset, range.offset + range.length));
+    }));
+
+    it('stores different objects concurrently', withStore(async (store) => {
+      const objects = Array.from({ length: 24 }, (_, i) => ({ name: packName(`${i % 3}0${randomId().slice(2)}`), data: crypto.randomBytes(1000 + i) }));
+      const results = await Promise.all(objects.map(({ name, data }) => store.put(name, data)));
+      assert.deepEqual(results, objects.map(() => true));
+      for (const { name, data } of objects) assert.deepEqual(await store.get(name), data);
+      assert.equal((await listAll(store, 'data')).length, objects.length);
+    }));
+
+    it('survives concurrent puts of the same object', withStore(async (store) => {
+      const name = packName(randomId());
+      const data = crypto.randomBytes(50_000);
+      const results = await Promise.all(Array.from({ length: 6 }, () => store.put(name, data)));
+      assert.ok(results.includes(true), 'no put reported storing the object');
+      assert.deepEqual(await store.get(name), data);
+      assert.deepEqual(await listAll(store, 'tmp'), []);
+    }));
+  });
+}

@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FaultStore } from '../src/store/fault.ts';
+import { RetryStore } from '../src/store/retry.ts';
+import { StoreError, type ObjectInfo, type Store, type StoreErrorKind } from '../src/store/store.ts';
+import { ThrottleStore, TokenBucket, parseRate, type Clock } from '../src/store/throttle.ts';
+import { MemoryStore } from './helpers/memory-store.ts';
+import { rejectsWith } from './store-conformance.ts';
+
+/** Time that passes only when someone sleeps: sequential code measures exact virtual durations. */
+function fakeClock(): Clock & { elapsed: number } {
+  const clock = {
+    elapsed: 0,
+    now: () => clock.elapsed,
+    sleep: async (ms: number) => {
+      clock.elapsed += ms;
+    },
+  };
+  return clock;
+}
+
+/** A memory store whose calls throw the queued errors first, one per call. */
+class FailingStore extends MemoryStore {
+  readonly failures: StoreError[] = [];
+  calls = 0;
+
+  private async next(): Promise<void> {
+    this.calls++;
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+  }
+
+  override async put(name: string, data: Uint8Array): Promise<boolean> {
+    await this.next();
+    return super.put(name, data);
+  }
+
+  override async get(name: string): Promise<Buffer> {
+    await this.next();
+    return super.get(name);
+  }
+
+  override async stat(name: string): Promise<ObjectInfo | undefined> {
+    await this.next();
+    return super.stat(name);
+  }
+}
+
+const fail = (kind: StoreErrorKind, n = 0) => new StoreError(kind, `reading config from memory: failure ${n}`);
+
+async function listNames(store: Store, dir: string): Promise<string[]> {
+  const names = [];
+  for await (const info of store.list(dir)) names.push(info.name);
+  return names.sort();
+}
+
+describe('RetryStore', () => {
+  const setup = (options: ConstructorParameters<typeof RetryStore>[1] = {}) => {
+    const inner = new FailingStore();
+    const delays: number[] = [];
+    const retries: [number, number, StoreErrorKind][] = [];
+    const store = new RetryStore(inner, {
+      baseDelay: 100,
+      random: () => 0.5,
+      sleep: async (ms) => void delays.push(ms),
+      onRetry: (attempt, delay, err) => retries.push([attempt, delay, err.kind]),
+      ...options,
+    });
+    return { inner, store, delays, retries };
+  };
+
+  it('retries transient failures with growing delays', async () => {
+    const { inner, store, delays, retries } = setup();
+    await inner.put('config', Buffer.from('c'));
+    inner.failures.push(fail('transient', 1), fail('transient', 2), fail('transient', 3));
+    assert.equal((await store.get('config')).toString(), 'c');
+    assert.deepEqual(delays, [50, 100, 200]);
+    assert.deepEqual(retries, [
+      [1, 50, 'transient'],
+      [2, 100, 'transient'],
+      [3, 200, 'transient'],
+    ]);
+  });
+
+  for (const kind of ['denied', 'not-found', 'conflict', 'no-space', 'permanent'] as const) {
+    it(`does not retry '${kind}'`, async () => {
+      const { inner, store, delays } = setup();
+      inner.failures.push(fail(kind));
+      await assert.rejects(store.stat('config'), (err) => err instanceof StoreError && err.kind === kind);
+      assert.equal(inner.calls, 1);
+      assert.deepEqual(delays, []);
+    });
+  }
+
+  it('does not retry errors that are not StoreErrors (bugs)', async () => {
+    const inner = new MemoryStore();
+    inner.stat = async () => {
+      throw new TypeError('a bug');
+    };
+    const store = new RetryStore(inner, { sleep: async () => assert.fail('slept') });
+    await assert.rejects(store.stat('config'), TypeError);
+  });
+
+  it('gives up after the last attempt with the last error', async () => {
+    const { inner, store, delays } = setup({ attempts: 4 });
+    inner.failures.push(...[1, 2, 3, 4, 5].map((n) => fail('transient', n)));
+    await assert.rejects(store.put('config', Buffer.from('c')), (err) => err instanceof StoreError && /failure 4$/.test(err.message));
+    assert.equal(inner.calls, 4);
+    assert.equal(delays.length, 3);
+  });
+
+  it('keeps delays within full-jitter bounds and under maxDelay', async () => {
+    const { inner, store, delays } = setup({ attempts: 10, baseDelay: 100, maxDelay: 1000, random: Math.random });
+    inner.failures.push(...Array.from({ length: 9 }, (_, n) => fail('transient', n)));
+    await store.stat('config');
+    delays.forEach((delay, i) => {
+      assert.ok(delay >= 0 && delay < Math.min(1000, 100 * 2 ** i), `delay ${i} is ${delay}`);
+    });
+  });
+
+  it('restarts a listing that failed part-way without repeating objects', async () => {
+    const inner = new MemoryStore();
+    for (let i = 0; i < 5; i++) await inner.put(`index/${i}`, Buffer.from([i]));
+    let failOnce = true;
+    const flaky: Store = Object.assign(Object.create(inner) as Store, {
+      async *list(dir: string) {
+        let n = 0;
+        for await (const info of inner.list(dir)) {
+          if (failOnce && n++ === 3) {
+            failOnce = false;
+            throw fail('transient');
+          }
+          yield info;
+        }
+      },
+    });
+    const names = [];
+    for await (const info of new RetryStore(flaky, { sleep: async () => {} }).list('index')) names.push(info.name);
+    assert.deepEqual(names.sort(), ['index/0', 'index/1', 'index/2', 'index/3', 'index/4']);
+  });
+});
+
+describe('parseRate', () => {
+  it('reads KiB/s by default and K, M, G suffixes as powers of 1024', () => {
+    assert.equal(parseRate('512'), 512 * 1024);
+    assert.equal(parseRate('800k'), 800 * 1024);
+    assert.equal(parseRate('5M'), 5 * 1024 ** 2);
+    assert.equal(parseRate('1.5MiB/s'), 1.5 * 1024 ** 2);
+    assert.equal(parseRate('2G'), 2 * 1024 ** 3);
+    assert.equal(parseRate('20 KB'), 20 * 1024);
+    assert.equal(parseRate('100B'), 100);
+  });
+
+  it('refuses nonsense with a one-line message', () => {
+    for (const bad of ['', 'fast', '-5', '0', '5X', '5 M M', '1e6']) {
+      assert.throws(() => parseRate(bad), (err) => err instanceof RangeError && err.message.includes(`'${bad}'`) && !err.message.includes('\n'), bad);
+    }
+  });
+});
+
+describe('ThrottleStore', () => {
+  const KiB = 1024;
+
+  it('holds uploads to the limit after the first second of burst (virtual clock)', async () => {
+    const clock = fakeClock();
+    const store = new ThrottleStore(new MemoryStore(), { upload: 100 * KiB, clock });
+    for (let i = 0; i < 30; i++) await store.put(`data/${i}`, new Uint8Array(10 * KiB));
+    // 300 KiB at 100 KiB/s, of which the first 100 KiB are the burst allowance: 2 s.
+    assert.equal(clock.elapsed, 2000);
+  });
+
+  it('holds concurrent downloads to the limit (real clock)', async () => {
+    const inner = new MemoryStore();
+    for (let i = 0; i < 24; i++) await inner.put(`data/${i}`, new Uint8Array(64 * KiB));
+    const limit = 1024 * KiB;
+    const store = new ThrottleStore(inner, { download: limit });
+    const started = performance.now();
+    const names = Array.from({ length: 24 }, (_, i) => `data/${i}`);
+    // Four workers share the one bucket.
+    await Promise.all(
+      [0, 1, 2, 3].map(async (w) => {
+        for (let i = w; i < names.length; i += 4) await store.get(names[i]!);
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    // 1536 KiB, the first 1024 KiB of it as burst: 0.5 s at the limit.
+    const throughput = (24 * 64 * KiB - limit) / seconds;
+    assert.ok(throughput > limit * 0.8 && throughput < limit * 1.1, `throughput ${Math.round(throughput / KiB)} KiB/s for a ${limit / KiB} KiB/s limit`);
+  });
+
+  it('limits uploads and downloads separately', async () => {
+    const clock = fakeClock();
+    const store = new ThrottleStore(new MemoryStore(), { upload: 10 * KiB, clock });
+    await store.put('data/a', new Uint8Array(50 * KiB));
+    const afterUpload = clock.elapsed;
+    assert.equal(afterUpload, 4000);
+    await store.get('data/a');
+    await store.get('data/a');
+    assert.equal(clock.elapsed, afterUpload);
+  });
+
+  it('refuses a limit of zero', () => {
+    assert.throws(() => new TokenBucket(0), RangeError);
+  });
+});
+
+describe('FaultStore', () => {
+  it('fails every call while offline, and works again online', async () => {
+    const store = new FaultStore(new MemoryStore());
+    await store.put('config', Buffer.from('c'));
+    store.goOffline();
+    await rejectsWith(store.get('config'), 'transient', store, 'config');
+    await rejectsWith(store.put('keys/k', Buffer.from('k')), 'transient', store, 'keys/k');
+    await rejectsWith(store.stat('config'), 'transient', store, 'config');
+    await rejectsWith(store.delete('config'), 'transient', store, 'config');
+    await rejectsWith(listNames(store, 'keys'), 'transient', store, 'keys');
+    store.goOnline();
+    assert.equal((await store.get('config')).toString(), 'c');
+    assert.deepEqual(await listNames(store, 'keys'), []);
+  });
+
+  it('loses the answer of a call under way when it goes offline, as a dropped connection does', async () => {
+    const inner = new MemoryStore();
+    const store = new FaultStore(inner, { latency: 20 });
+    const putting = rejectsWith(store.put('config', Buffer.from('c')), 'transient', store, 'config');
+    // The put has reached the store but its answer is lost: a retry must cope with "already there".
+    inner.put = async (name, data) => {
+      store.goOffline();
+      return MemoryStore.prototype.put.call(inner, name, data);
+    };
+    await putting;
+    assert.equal((await inner.stat('config'))?.size, 1);
+  });
+
+  it('fails calls at the given rate, repeatably for a seed', async () => {
+    const pattern = async (seed: number): Promise<string> => {
+      const store = new FaultStore(new MemoryStore(), { errorRate: 0.3, seed });
+      let outcome = '';
+      for (let i = 0; i < 200; i++) outcome += await store.stat('config').then(() => '.', () => 'x');
+      return outcome;
+    };
+    const first = await pattern(42);
+    assert.equal(await pattern(42), first);
+    assert.notEqual(await pattern(7), first);
+    const failures = [...first].filter((c) => c === 'x').length;
+    assert.ok(failures > 40 && failures < 80, `${failures} of 200 failed at a rate of 0.3`);
+  });
+
+  it('fails every put after the first N, with the chosen kind', async () => {
+    const store = new FaultStore(new MemoryStore(), { failAfterPuts: 3, failKind: 'no-space' });
+    for (let i = 0; i < 3; i++) assert.equal(await store.put(`data/${i}`, Buffer.from([i])), true);
+    await rejectsWith(store.put('data/3', Buffer.from([3])), 'no-space', store, 'data/3');
+    await rejectsWith(store.put('data/4', Buffer.from([4])), 'no-space', store, 'data/4');
+    assert.deepEqual(await listNames(store, 'data'), ['data/0', 'data/1', 'data/2']);
+  });
+
+  it('adds latency and takes size / bandwidth per transfer', async () => {
+    const clock = fakeClock();
+    const store = new FaultStore(new MemoryStore(), { latency: 30, bandwidth: 1000, clock });
+    await store.put('data/a', new Uint8Array(500));
+    assert.equal(clock.elapsed, 30 + 500);
+    await store.get('data/a', { offset: 0, length: 100 });
+    assert.equal(clock.elapsed, 30 + 500 + 30 + 100);
+  });
+
+  it('lets RetryStore carry a backup through a flaky link', async () => {
+    const inner = new MemoryStore();
+    const store = new RetryStore(new FaultStore(inner, { errorRate: 0.4, seed: 3 }), { attempts: 20, sleep: async () => {} });
+    for (let i = 0; i < 50; i++) await store.put(`data/${i}`, Buffer.from([i]));
+    assert.equal(inner.objects.size, 50);
+  });
+});
