@@ -1,0 +1,89 @@
+// Running the real `coffer` command line in a child process, as a user would.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+
+export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
+export const MAIN = path.join(REPO_ROOT, 'src/cli/main.ts');
+export const PASSWORD = 'correct horse battery staple';
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  readonly env?: Record<string, string | undefined>;
+  readonly cwd?: string;
+  /** Run as this unprivileged user (via setpriv), e.g. 'nobody'. */
+  readonly asUser?: string;
+  readonly input?: string;
+}
+
+function commandLine(args: string[], options: RunOptions): [string, string[]] {
+  if (!options.asUser) return [process.execPath, [MAIN, ...args]];
+  return ['setpriv', [`--reuid=${options.asUser}`, '--regid=nogroup', '--clear-groups', process.execPath, MAIN, ...args]];
+}
+
+function environment(options: RunOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, COFFER_PASSWORD: PASSWORD, ...options.env };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  return env;
+}
+
+export function coffer(args: string[], options: RunOptions = {}): RunResult {
+  const [cmd, argv] = commandLine(args, options);
+  const r = spawnSync(cmd, argv, { env: environment(options), cwd: options.cwd, input: options.input, maxBuffer: 1 << 30 });
+  return { code: r.status, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+/** stdout as bytes (dump), failing the test on a non-zero exit. */
+export function okBytes(args: string[], options: RunOptions = {}): Buffer {
+  const [cmd, argv] = commandLine(args, options);
+  const r = spawnSync(cmd, argv, { env: environment(options), maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`coffer ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Starts coffer without waiting, for tests that interrupt it. */
+export function cofferAsync(args: string[], options: RunOptions = {}) {
+  const [cmd, argv] = commandLine(args, options);
+  const child = spawn(cmd, argv, { env: environment(options), cwd: options.cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<RunResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done, output: () => ({ stdout, stderr }) };
+}
+
+/** Asserting success with the output in the failure message. */
+export function ok(args: string[], options: RunOptions = {}): RunResult {
+  const r = coffer(args, options);
+  if (r.code !== 0) throw new Error(`coffer ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+export function tempDir(t: TestContext, prefix = 'coffer-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** JSON lines of stdout. */
+export function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export function summaryOf(stdout: string): Record<string, unknown> {
+  const summary = jsonLines(stdout).find((l) => l.type === 'summary');
+  if (!summary) throw new Error(`no summary line in: ${stdout}`);
+  return summary;
+}
