@@ -91,10 +91,9 @@ export type ObjectKind = 'index' | 'snapshot';
 /**
  * Standalone encrypted object (index files, snapshots): version byte, random salt, then AES-256-GCM of the
  * plaintext under HKDF(dataKey, salt) with nonce 0 (the key is used once). The kind is the associated data,
- * so an index can never be read as a snapshot.
+ * so an index can never be read as a snapshot. `salt` is random except in the published test vectors.
  */
-export function sealObject(dataKey: Buffer, kind: ObjectKind, plaintext: Uint8Array): Buffer {
-  const salt = crypto.randomBytes(SALT_BYTES);
+export function sealObject(dataKey: Buffer, kind: ObjectKind, plaintext: Uint8Array, salt: Buffer = crypto.randomBytes(SALT_BYTES)): Buffer {
   const key = deriveKey(dataKey, salt, 'coffer object v1');
   return Buffer.concat([Buffer.of(OBJECT_VERSION), salt, aeadSeal(key, counterNonce(0), Buffer.from(kind), plaintext)]);
 }

@@ -46,13 +46,15 @@ export function blobAad(type: BlobType, id: Uint8Array): Buffer {
 }
 
 export class PackWriter {
-  private readonly salt = crypto.randomBytes(SALT_BYTES);
+  private readonly salt: Buffer;
   private readonly key: KeyObject;
   private readonly parts: Buffer[] = [];
   private readonly entries: PackEntry[] = [];
   private bytes = 0;
 
-  constructor(dataKey: Buffer) {
+  /** `salt` is random except in the published test vectors. */
+  constructor(dataKey: Buffer, salt: Buffer = crypto.randomBytes(SALT_BYTES)) {
+    this.salt = salt;
     this.key = deriveKey(dataKey, this.salt, 'coffer pack v1');
   }
 

@@ -1,0 +1,84 @@
+// Decoders meet damaged and hostile bytes: they throw a FormatError or AuthenticationError naming the
+// object, and never accept altered data.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { test } from 'node:test';
+import { ByteWriter, FormatError } from '../src/format/bytes.ts';
+import { decodeConfig, encodeConfig, newConfig, UnsupportedVersionError } from '../src/format/config.ts';
+import { AuthenticationError, generateMasterKeys, openObject, sealObject } from '../src/format/crypto.ts';
+import { decodeIndex } from '../src/format/index-file.ts';
+import { decodeKeyFile, encodeKeyFile, unwrapKeys, wrapKeys } from '../src/format/keyfile.ts';
+import { BlobType, PackWriter, openHeader, packKey, parseTrailer, TRAILER_BYTES } from '../src/format/pack.ts';
+import { decodeTree, encodeTree, NodeType } from '../src/format/tree.ts';
+
+const keys = generateMasterKeys();
+
+function fileNode(name: string) {
+  return { name: Buffer.from(name), type: NodeType.File, mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n, ctimeNs: 0n, inode: 1n, device: 1n, links: 1, size: 0 };
+}
+
+test('every single-bit flip in a sealed object is detected', () => {
+  const sealed = sealObject(keys.dataKey, 'index', Buffer.from('some index bytes'));
+  for (let bit = 0; bit < sealed.length * 8; bit += 7) {
+    const damaged = Buffer.from(sealed);
+    damaged[bit >> 3]! ^= 1 << (bit & 7);
+    assert.throws(() => openObject(keys.dataKey, 'index', damaged, 'index/x'), (e) => e instanceof AuthenticationError || e instanceof FormatError);
+  }
+});
+
+test('a pack header flip, a truncated pack and a foreign key are all refused', () => {
+  const writer = new PackWriter(keys.dataKey);
+  writer.add(BlobType.Data, crypto.randomBytes(32), Buffer.from([0, 1, 2, 3]), 3);
+  const { bytes } = writer.seal();
+  const trailer = parseTrailer(bytes.subarray(-TRAILER_BYTES), 'pack');
+  const headerOffset = bytes.length - TRAILER_BYTES - trailer.headerLength;
+  const header = Buffer.from(bytes.subarray(headerOffset, headerOffset + trailer.headerLength));
+  header[3]! ^= 0x10;
+  assert.throws(() => openHeader(packKey(keys.dataKey, trailer.salt), header, headerOffset, 'pack p'), /pack p header fails authentication/);
+  assert.throws(() => parseTrailer(bytes.subarray(-TRAILER_BYTES + 1), 'pack p'), /no pack trailer/);
+  const good = bytes.subarray(headerOffset, headerOffset + trailer.headerLength);
+  assert.throws(() => openHeader(packKey(generateMasterKeys().dataKey, trailer.salt), good, headerOffset, 'pack p'), AuthenticationError);
+  assert.throws(() => openHeader(packKey(keys.dataKey, trailer.salt), good, headerOffset + 1, 'pack p'), /lists \d+ bytes of blobs/);
+});
+
+test('trees with unsafe, duplicate or unsorted names are rejected', () => {
+  const encodeRaw = (names: Buffer[]): Buffer => {
+    const w = new ByteWriter().u8(1).uint(names.length);
+    for (const name of names) w.lengthPrefixed(name).u8(NodeType.Fifo).uint(0).uint(0).uint(0).bigInt(0n).bigInt(0n).bigUint(0n).bigUint(0n).uint(1).uint(0);
+    return w.finish();
+  };
+  for (const bad of ['..', '.', 'a/b', '', 'nul\0']) assert.throws(() => decodeTree(encodeRaw([Buffer.from(bad)])), /unsafe entry name/);
+  assert.throws(() => decodeTree(encodeRaw([Buffer.from('b'), Buffer.from('a')])), /out of order/);
+  assert.throws(() => decodeTree(encodeRaw([Buffer.from('a'), Buffer.from('a')])), /out of order/);
+  assert.throws(() => encodeTree([fileNode('x'), fileNode('x')]), /duplicate name/);
+  assert.equal(decodeTree(encodeRaw([Buffer.from([0xff, 0xfe])]))[0]!.name.toString('hex'), 'fffe', 'non-UTF-8 names are fine');
+});
+
+test('random bytes never decode as a tree or an index', () => {
+  for (let i = 0; i < 300; i++) {
+    const junk = crypto.randomBytes(1 + (i % 97));
+    if (i % 2) junk[0] = 1;
+    assert.throws(() => decodeTree(junk), FormatError);
+    assert.throws(() => decodeIndex(junk, 'index/x'), FormatError);
+  }
+  const tree = encodeTree([fileNode('a'), fileNode('b')]);
+  for (let cut = 1; cut < tree.length; cut++) assert.throws(() => decodeTree(tree.subarray(0, cut)), FormatError);
+});
+
+test('a config from a newer format version is refused with advice to upgrade', () => {
+  const config = { ...newConfig(), version: 2 };
+  assert.throws(() => decodeConfig(encodeConfig(config)), (e) => e instanceof UnsupportedVersionError && /upgrade Coffer/.test(e.message));
+  assert.throws(() => decodeConfig(Buffer.from('{"format":"restic"}')), /not a Coffer repository config/);
+  assert.throws(() => decodeConfig(Buffer.from('\x00\x01')), /not valid JSON/);
+});
+
+test('key files: wrong passphrase, tampering and absurd KDF parameters', async () => {
+  const file = await wrapKeys(keys, 'right', { host: 'h', user: 'u' });
+  const decoded = decodeKeyFile(encodeKeyFile(file), 'keys/k');
+  assert.ok((await unwrapKeys(decoded, 'right', 'keys/k')).idKey.equals(keys.idKey));
+  await assert.rejects(unwrapKeys(decoded, 'wrong', 'keys/k'), AuthenticationError);
+  const tampered = { ...decoded, host: 'other', data: Buffer.from(Buffer.from(decoded.data, 'base64').map((b, i) => (i === 5 ? b ^ 1 : b))).toString('base64') };
+  await assert.rejects(unwrapKeys(tampered, 'right', 'keys/k'), AuthenticationError);
+  const greedy = { ...decoded, kdf: { ...decoded.kdf, memory: 1 << 30 } };
+  assert.throws(() => decodeKeyFile(Buffer.from(JSON.stringify(greedy)), 'keys/k'), /unreasonable KDF parameters/);
+});
