@@ -17,14 +17,14 @@ import { describeError, EXIT_FATAL } from './errors.ts';
 export function buildProgram(): Command {
   const program = new Command('coffer')
     .description('encrypted, deduplicated, compressed backups to several destinations at once')
-    .version(VERSION, '-V, --version')
-    .showHelpAfterError('(run with --help for usage)');
+    .version(VERSION, '-V, --version');
   for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand()]) {
     program.addCommand(command);
   }
   const configure = (cmd: Command): void => {
     cmd.exitOverride();
-    cmd.configureOutput({ outputError: (text, write) => write(`coffer: ${text.replace(/^error: /, '')}`) });
+    const help = cmd === program ? 'coffer --help' : `coffer ${cmd.parent === program ? '' : `${cmd.parent?.name()} `}${cmd.name()} --help`;
+    cmd.configureOutput({ outputError: (text, write) => write(`coffer: ${text.trim().replace(/^error: /, '')}; see ${help}\n`) });
     cmd.commands.forEach(configure);
   };
   configure(program);

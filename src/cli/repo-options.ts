@@ -4,6 +4,7 @@ import { Repository } from '../repo/repository.ts';
 import { openStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
 import { UsageError } from './errors.ts';
+import { printWarning } from './output.ts';
 import { readPassphrase, type PassphraseOptions } from './passphrase.ts';
 
 export interface RepoOptions extends PassphraseOptions {
@@ -34,11 +35,17 @@ export function openStores(options: RepoOptions): Store[] {
   return repoLocations(options).map((location) => openStore(location));
 }
 
+/** Damaged snapshots and index files are skipped; the user hears about each one. */
+export function reportDamage(repo: Repository): void {
+  repo.onDamaged = (name, reason) => printWarning(`skipping ${name}: ${reason}; run coffer check`);
+}
+
 /** Opens the repository and loads its index (needed by every command that reads or writes blobs). */
 export async function openRepository(options: RepoOptions, { loadIndex = true } = {}): Promise<Repository> {
   const stores = openStores(options);
   try {
     const repo = await Repository.open(stores, await readPassphrase(options));
+    reportDamage(repo);
     if (loadIndex) await repo.loadIndex();
     return repo;
   } catch (err) {

@@ -75,6 +75,11 @@ export class Repository {
   readonly stores: readonly Store[];
   readonly index = new BlobIndex();
   onFallback?: (event: FallbackEvent) => void;
+  /**
+   * A snapshot or index file that cannot be read on any replica is skipped and reported here. The packs
+   * of a skipped index file look unindexed, so the next backup re-indexes them from their headers.
+   */
+  onDamaged?: (name: string, reason: string) => void;
 
   private constructor(config: RepoConfig, keys: MasterKeys, keyId: string, stores: readonly Store[]) {
     this.config = config;
@@ -121,7 +126,16 @@ export class Repository {
   async loadIndex(): Promise<void> {
     const names = new Set<string>();
     for (const store of this.stores) for await (const obj of store.list('index')) names.add(obj.name);
-    for (const name of names) for (const pack of await this.readIndexFile(name)) this.index.addPack(pack);
+    for (const name of names) {
+      let packs: IndexedPack[];
+      try {
+        packs = await this.readIndexFile(name);
+      } catch (err) {
+        this.onDamaged?.(name, describe(err));
+        continue;
+      }
+      for (const pack of packs) this.index.addPack(pack);
+    }
   }
 
   readIndexFile(name: string): Promise<IndexedPack[]> {
@@ -169,7 +183,17 @@ export class Repository {
   async listSnapshots(): Promise<StoredSnapshot[]> {
     const names = new Set<string>();
     for (const store of this.stores) for await (const obj of store.list('snapshots')) names.add(obj.name);
-    const result = await Promise.all([...names].map(async (name) => ({ id: idOf(name), snapshot: await this.loadSnapshot(name) })));
+    const loaded = await Promise.all(
+      [...names].map(async (name) => {
+        try {
+          return { id: idOf(name), snapshot: await this.loadSnapshot(name) };
+        } catch (err) {
+          this.onDamaged?.(name, describe(err));
+          return undefined;
+        }
+      }),
+    );
+    const result = loaded.filter((s): s is StoredSnapshot => s !== undefined);
     return result.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
   }
 

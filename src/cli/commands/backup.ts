@@ -10,7 +10,7 @@ import { formatBytes, formatDuration } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase } from '../passphrase.ts';
-import { addRepoOptions, openStores, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, openStores, reportDamage, type RepoOptions } from '../repo-options.ts';
 
 interface BackupOptions extends RepoOptions {
   readonly exclude: string[];
@@ -51,6 +51,7 @@ export function backupCommand(): Command {
         await Promise.all(stores.map((s) => s.close()));
         throw err;
       });
+      reportDamage(repo);
       const interrupt = interruptSignal();
       const status = new StatusLine();
       try {

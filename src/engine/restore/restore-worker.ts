@@ -38,7 +38,7 @@ function run(job: PackJob): JobDone {
         try {
           let fd = fds.get(target.file);
           if (fd === undefined) {
-            fd = fs.openSync(file.path, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+            fd = fs.openSync(Buffer.from(file.path.buffer, file.path.byteOffset, file.path.byteLength), fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
             fds.set(target.file, fd);
           }
           writeAt(fd, raw, target.position, file.sparse);

@@ -1,0 +1,248 @@
+// Bad input of every kind: a clear one-line message, a non-zero exit, no stack trace, and nothing
+// stored lost or changed.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { coffer, cofferAsync, ok, summaryOf, tempDir, type RunResult } from './helpers/cli.ts';
+import { seededBytes } from './helpers/tree.ts';
+
+/** Exit 1 with exactly one line on stderr, starting "coffer: ", matching `pattern`. */
+function assertOneLineError(r: RunResult, pattern: RegExp): void {
+  assert.equal(r.code, 1, `exit code 1 expected, got ${r.code}; stderr: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
+  assert.match(lines[0]!, /^coffer: /);
+  assert.match(lines[0]!, pattern);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+}
+
+function repoWithSnapshot(dir: string, files: Record<string, string | Buffer> = { 'a.txt': 'alpha', 'b.txt': 'beta' }): { repo: string; source: string } {
+  const source = path.join(dir, 'source');
+  fs.mkdirSync(source, { recursive: true });
+  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(source, name), content);
+  const repo = path.join(dir, 'repo');
+  ok(['init', '--repo', repo]);
+  ok(['backup', '--repo', repo, source]);
+  return { repo, source };
+}
+
+/** Every file of a directory with its bytes, to prove a failed command changed nothing. */
+function contents(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) {
+      const p = path.join(entry.parentPath, entry.name);
+      out.set(path.relative(dir, p), fs.readFileSync(p).toString('hex'));
+    }
+  }
+  return out;
+}
+
+test('wrong passphrase', (t) => {
+  const { repo } = repoWithSnapshot(tempDir(t));
+  const before = contents(repo);
+  assertOneLineError(coffer(['snapshots', '--repo', repo], { env: { COFFER_PASSWORD: 'not it' } }), /wrong passphrase/);
+  assertOneLineError(coffer(['backup', '--repo', repo, repo], { env: { COFFER_PASSWORD: 'not it' } }), /wrong passphrase/);
+  assert.deepEqual(contents(repo), before);
+});
+
+test('passphrase from a file and from a command; a failing command is reported', (t) => {
+  const dir = tempDir(t);
+  const { repo } = repoWithSnapshot(dir);
+  const file = path.join(dir, 'pw');
+  fs.writeFileSync(file, 'correct horse battery staple\n');
+  ok(['snapshots', '--repo', repo, '--password-file', file], { env: { COFFER_PASSWORD: undefined } });
+  ok(['snapshots', '--repo', repo, '--password-command', `cat ${file}`], { env: { COFFER_PASSWORD: undefined } });
+  assertOneLineError(coffer(['snapshots', '--repo', repo, '--password-command', 'exit 3'], { env: { COFFER_PASSWORD: undefined } }), /password command failed \(exit 3\)/);
+  assertOneLineError(coffer(['snapshots', '--repo', repo, '--password-file', path.join(dir, 'none')], { env: { COFFER_PASSWORD: undefined } }), /cannot read password file/);
+  assertOneLineError(coffer(['snapshots', '--repo', repo], { env: { COFFER_PASSWORD: undefined } }), /no passphrase given/);
+});
+
+test('missing repository, a directory that is not one, no --repo, and init over an existing one', (t) => {
+  const dir = tempDir(t);
+  assertOneLineError(coffer(['snapshots', '--repo', path.join(dir, 'nowhere')]), /is not a Coffer repository .*coffer init/);
+  fs.mkdirSync(path.join(dir, 'photos'));
+  fs.writeFileSync(path.join(dir, 'photos/cat.jpg'), 'meow');
+  assertOneLineError(coffer(['backup', '--repo', path.join(dir, 'photos'), dir]), /is not a Coffer repository/);
+  assert.deepEqual([...contents(path.join(dir, 'photos')).keys()], ['cat.jpg']);
+  assertOneLineError(coffer(['snapshots'], { env: { COFFER_REPO: undefined } }), /no repository given/);
+  const { repo } = repoWithSnapshot(path.join(dir, 'x'));
+  assertOneLineError(coffer(['init', '--repo', repo]), /already holds a repository/);
+});
+
+test('a repository written by a newer format version', (t) => {
+  const { repo } = repoWithSnapshot(tempDir(t));
+  const config = JSON.parse(fs.readFileSync(path.join(repo, 'config'), 'utf8'));
+  fs.writeFileSync(path.join(repo, 'config'), JSON.stringify({ ...config, version: 2 }));
+  assertOneLineError(coffer(['snapshots', '--repo', repo]), /format version 2 is newer .* upgrade Coffer/);
+});
+
+test('a source that does not exist', (t) => {
+  const dir = tempDir(t);
+  const { repo } = repoWithSnapshot(dir);
+  assertOneLineError(coffer(['backup', '--repo', repo, path.join(dir, 'no-such-dir')]), /source .*no-such-dir does not exist/);
+});
+
+test('unknown flags, missing arguments and bad option values', (t) => {
+  const dir = tempDir(t);
+  assertOneLineError(coffer(['backup', '--frobnicate', dir]), /unknown option '--frobnicate'/);
+  assert.equal(coffer(['restore', '--repo', dir, 'latest']).code, 1);
+  assertOneLineError(coffer(['check', '--repo', dir, '--read-data-subset', 'lots']), /percentage/);
+  assertOneLineError(coffer(['nonsense']), /unknown command/);
+});
+
+test('permission denied while reading: the snapshot is made, the file is listed, exit 3', (t) => {
+  const dir = tempDir(t);
+  fs.chmodSync(dir, 0o755);
+  const source = path.join(dir, 'source');
+  fs.mkdirSync(path.join(source, 'locked-dir'), { recursive: true });
+  fs.writeFileSync(path.join(source, 'open.txt'), 'readable');
+  fs.writeFileSync(path.join(source, 'secret.txt'), 'unreadable');
+  fs.writeFileSync(path.join(source, 'locked-dir/inside'), 'unreachable');
+  fs.chmodSync(path.join(source, 'secret.txt'), 0o000);
+  fs.chmodSync(path.join(source, 'locked-dir'), 0o000);
+  const repo = path.join(dir, 'repo');
+  ok(['init', '--repo', repo]);
+  execFileSync('chown', ['-R', 'nobody', repo]);
+  const r = coffer(['backup', '--repo', repo, source], { asUser: 'nobody' });
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /secret\.txt: not backed up: permission denied/);
+  assert.match(r.stderr, /locked-dir: cannot read directory: permission denied/);
+  const ls = ok(['ls', '--repo', repo, 'latest']).stdout;
+  assert.match(ls, /open\.txt/);
+  assert.doesNotMatch(ls, /secret\.txt/);
+});
+
+test('a symlink loop is stored as links, never followed', (t) => {
+  const dir = tempDir(t);
+  const source = path.join(dir, 'loop');
+  fs.mkdirSync(source);
+  fs.symlinkSync('b', path.join(source, 'a'));
+  fs.symlinkSync('a', path.join(source, 'b'));
+  fs.symlinkSync('.', path.join(source, 'self'));
+  const repo = path.join(dir, 'repo');
+  ok(['init', '--repo', repo]);
+  ok(['backup', '--repo', repo, source, path.join(source, 'a')]);
+  const out = path.join(dir, 'out');
+  ok(['restore', '--repo', repo, 'latest', '--target', out]);
+  assert.equal(fs.readlinkSync(path.join(out, 'loop/self')), '.');
+  assert.equal(fs.readlinkSync(path.join(out, 'a')), 'b');
+});
+
+test('a damaged pack is named by check, and restore of the damaged file fails clearly', (t) => {
+  const dir = tempDir(t);
+  const { repo } = repoWithSnapshot(dir, { 'big.bin': seededBytes('damage', 3 << 20), 'small.txt': 'small' });
+  const packs = fs.readdirSync(path.join(repo, 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  const bigPack = packs.map((e) => path.join(e.parentPath, e.name)).sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0]!;
+  const bytes = fs.readFileSync(bigPack);
+  bytes[1000]! ^= 0xff;
+  fs.writeFileSync(bigPack, bytes);
+
+  assert.match(ok(['check', '--repo', repo]).stdout, /no errors were found/, 'structure alone does not read data');
+  const check = coffer(['check', '--repo', repo, '--read-data']);
+  assert.equal(check.code, 1);
+  const name = path.relative(repo, bigPack);
+  assert.match(check.stdout, new RegExp(`pack ${name}: its bytes do not match its name`));
+  assert.match(check.stdout, new RegExp(`pack ${name}: blob 0 \\(data [0-9a-f]{16}\\) fails authentication`));
+
+  const restore = coffer(['restore', '--repo', repo, 'latest', '--target', path.join(dir, 'out')]);
+  assert.equal(restore.code, 1);
+  assert.match(restore.stderr, /\/source\/big\.bin: blob [0-9a-f]{16} in pack .* fails authentication/);
+  assert.equal(fs.readFileSync(path.join(dir, 'out/source/small.txt'), 'utf8'), 'small', 'undamaged files are still restored');
+});
+
+test('truncated and missing objects are reported by check', (t) => {
+  const dir = tempDir(t);
+  const { repo } = repoWithSnapshot(dir);
+  const dataFiles = fs.readdirSync(path.join(repo, 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+  fs.truncateSync(dataFiles[0]!, 10);
+  fs.rmSync(dataFiles[1]!);
+  const check = coffer(['check', '--repo', repo, '--read-data']);
+  assert.equal(check.code, 1);
+  assert.match(check.stdout, /is truncated|no pack trailer/);
+  assert.match(check.stdout, /listed in the index but missing/);
+
+  const index = fs.readdirSync(path.join(repo, 'index'))[0]!;
+  fs.writeFileSync(path.join(repo, 'index', index), 'garbage');
+  const again = coffer(['check', '--repo', repo]);
+  assert.match(again.stdout, /index file index\/[0-9a-f]+: .*does not match its name/);
+  const snapshots = coffer(['snapshots', '--repo', repo]);
+  assert.equal(snapshots.code, 0);
+});
+
+test('a full disk fails the backup cleanly; the repository stays valid and the next run reuses what was stored', (t) => {
+  const dir = tempDir(t);
+  // Outside `dir`, whose clean-up runs first and could not remove a mount point.
+  const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-small-disk-'));
+  // Room for one 16 MiB pack, not for all 24 MiB of incompressible data.
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=20m', 'tmpfs', mount]);
+  if (mounted.status !== 0) {
+    t.skip(`cannot mount a small tmpfs here (${mounted.stderr.toString().trim()})`);
+    return;
+  }
+  t.after(() => {
+    spawnSync('umount', ['-l', mount]);
+    fs.rmSync(mount, { recursive: true, force: true });
+  });
+  const source = path.join(dir, 'source');
+  fs.mkdirSync(source);
+  for (let i = 0; i < 6; i++) fs.writeFileSync(path.join(source, `photo-${i}.raw`), seededBytes(`photo${i}`, 4 << 20));
+  const repo = path.join(mount, 'repo');
+  ok(['init', '--repo', repo]);
+  const r = coffer(['backup', '--repo', repo, source]);
+  assertOneLineError(r, /no space left on device/);
+  assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')), [], 'no temporary file is left behind');
+  assert.match(ok(['check', '--repo', repo, '--read-data']).stdout, /no errors were found/);
+
+  spawnSync('mount', ['-o', 'remount,size=64m', mount]);
+  const summary = summaryOf(ok(['backup', '--repo', repo, '--json', source]).stdout);
+  assert.ok((summary.adoptedPacks as number) > 0, 'packs stored before the disk filled up are reused');
+  assert.ok((summary.bytesAdded as number) < 24 << 20);
+  const out = path.join(dir, 'out');
+  ok(['restore', '--repo', repo, 'latest', '--target', out]);
+  assert.ok(fs.readFileSync(path.join(out, 'source/photo-5.raw')).equals(fs.readFileSync(path.join(source, 'photo-5.raw'))));
+});
+
+test('Ctrl-C during a backup leaves no half object, and the next backup reuses what was stored', async (t) => {
+  const dir = tempDir(t);
+  const source = path.join(dir, 'source');
+  fs.mkdirSync(source);
+  for (let i = 0; i < 24; i++) fs.writeFileSync(path.join(source, `f${i}`), seededBytes(`ctrl-c ${i}`, 8 << 20));
+  const repo = path.join(dir, 'repo');
+  ok(['init', '--repo', repo]);
+  const run = cofferAsync(['backup', '--repo', repo, '--json', source]);
+  // Interrupt once the first packs are on disk.
+  for (let i = 0; i < 200 && !(fs.existsSync(path.join(repo, 'data')) && fs.readdirSync(path.join(repo, 'data')).length > 1); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  run.child.kill('SIGINT');
+  const r = await run.done;
+  assert.equal(r.code, 130, r.stderr);
+  assert.match(r.stderr, /interrupted: what was already stored is kept/);
+  assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')), []);
+  assert.ok(!fs.existsSync(path.join(repo, 'snapshots')) || fs.readdirSync(path.join(repo, 'snapshots')).length === 0, 'no snapshot');
+  assert.match(ok(['check', '--repo', repo]).stdout, /no errors were found/);
+
+  const summary = summaryOf(ok(['backup', '--repo', repo, '--json', source]).stdout);
+  assert.ok((summary.bytesAdded as number) < 190 << 20, `the second run stored ${summary.bytesAdded} bytes again`);
+  ok(['check', '--repo', repo, '--read-data']);
+});
+
+test('a file that keeps changing while it is read is reported, exit 3', async (t) => {
+  const dir = tempDir(t);
+  const source = path.join(dir, 'source');
+  fs.mkdirSync(source);
+  const busy = path.join(source, 'growing.log');
+  fs.writeFileSync(busy, seededBytes('grow', 30 << 20));
+  const repo = path.join(dir, 'repo');
+  ok(['init', '--repo', repo]);
+  const writer = setInterval(() => fs.appendFileSync(busy, 'x'.repeat(1000)), 1);
+  t.after(() => clearInterval(writer));
+  const r = await cofferAsync(['backup', '--repo', repo, source]).done;
+  clearInterval(writer);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /growing\.log: kept changing while being read/);
+});

@@ -1,0 +1,38 @@
+// Installed as users install CLIs: the `npm pack` tarball (compiled JavaScript, built on prepack)
+// installed with `npm install -g` gives a working `coffer`, even where the system's Node is older.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { PASSWORD, REPO_ROOT, tempDir } from './helpers/cli.ts';
+
+test('npm pack, npm install -g, and a backup and restore with the installed coffer', { timeout: 300_000 }, (t) => {
+  const dir = tempDir(t);
+  // npm itself runs on the system Node here, as it would on a user's machine.
+  const systemPath = ['/usr/local/bin', '/usr/bin', '/bin'].join(':');
+  const npmEnv = { ...process.env, PATH: systemPath };
+  const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: REPO_ROOT, env: npmEnv, encoding: 'utf8' }).trim().split('\n').pop()!;
+  const tarball = path.join(dir, packed);
+  const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
+  assert.match(listing, /package\/dist\/cli\/main\.js/);
+  assert.match(listing, /package\/dist\/engine\/backup\/chunk-worker\.js/);
+  assert.doesNotMatch(listing, /package\/src\/|package\/test\//, 'TypeScript sources and tests are not shipped');
+
+  const prefix = path.join(dir, 'prefix');
+  execFileSync('npm', ['install', '-g', '--silent', '--no-audit', '--no-fund', '--prefix', prefix, tarball], { env: npmEnv, stdio: 'pipe' });
+  const bin = path.join(prefix, 'bin/coffer');
+  const env = { ...process.env, PATH: systemPath, COFFER_PASSWORD: PASSWORD };
+  const run = (...args: string[]): string => {
+    const r = spawnSync(bin, args, { env, encoding: 'utf8' });
+    assert.equal(r.status, 0, `coffer ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  assert.equal(run('--version').trim(), JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version);
+  const repo = path.join(dir, 'repo');
+  const source = path.join(REPO_ROOT, 'docs');
+  run('init', '--repo', repo);
+  assert.match(run('backup', '--repo', repo, source), /snapshot [0-9a-f]{8} saved/);
+  run('restore', '--repo', repo, 'latest', '--target', path.join(dir, 'out'));
+  assert.equal(fs.readFileSync(path.join(dir, 'out/docs/FORMAT.md'), 'utf8'), fs.readFileSync(path.join(source, 'FORMAT.md'), 'utf8'));
+});
