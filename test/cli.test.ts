@@ -144,3 +144,20 @@ test('excludes: by name, by absolute path, by path suffix, and from a file; --on
   const listed = ok(['ls', '--repo', repo, 'latest']).stdout.trim().split('\n');
   assert.deepEqual(listed.filter((l) => !fs.statSync(path.join(dir, l)).isDirectory()).sort(), ['/src/cache/keep.txt', '/src/keep.txt']);
 });
+
+test('doctor: one line per check, OK or what to fix; exit 1 when something fails', (t) => {
+  const dir = tempDir(t);
+  const repo = path.join(dir, 'repo');
+  ok(['init', '--repo', repo]);
+  const good = ok(['doctor', '--repo', repo]).stdout;
+  assert.match(good, /^ok {4}node: Node\.js v24/m);
+  assert.match(good, /^ok {4}write .*repo: test-write passed/m);
+  assert.match(good, /^ok {4}passphrase: from COFFER_PASSWORD; it opens the repository/m);
+  const file = path.join(dir, 'file');
+  fs.writeFileSync(file, '');
+  const bad = coffer(['doctor', '--repo', repo, '--repo', path.join(dir, 'empty'), '--repo', path.join(file, 'below')], { env: { COFFER_PASSWORD: 'wrong' } });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stdout, /^FAIL {2}repository .*empty: .*not a Coffer repository .*coffer init/m);
+  assert.match(bad.stdout, /^FAIL {2}write .*file\/below: test-write failed/m);
+  assert.match(bad.stdout, /^FAIL {2}passphrase: .*wrong passphrase/m);
+});

@@ -2,6 +2,9 @@
 import { FormatError } from '../format/bytes.ts';
 import { UnsupportedVersionError } from '../format/config.ts';
 import { AuthenticationError } from '../format/crypto.ts';
+import { BackupError } from '../engine/backup/backup.ts';
+import { NoDestinationLeftError } from '../engine/backup/pack-sink.ts';
+import { DetachedError } from '../engine/destination.ts';
 import { RepositoryError } from '../repo/repository.ts';
 import { StoreError } from '../store/store.ts';
 
@@ -9,6 +12,8 @@ export const EXIT_OK = 0;
 export const EXIT_FATAL = 1;
 /** The snapshot was made but some source files could not be read. */
 export const EXIT_INCOMPLETE = 3;
+/** The snapshot was committed on some destinations only; the others need `coffer sync`. */
+export const EXIT_PARTIAL = 4;
 export const EXIT_INTERRUPTED = 130;
 
 /** A mistake in how the command was called: bad option values, missing arguments. */
@@ -17,7 +22,7 @@ export class UsageError extends Error {
 }
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError];
+const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError];
 
 export function describeError(err: unknown): string {
   if (EXPECTED.some((type) => err instanceof type)) return (err as Error).message;

@@ -6,19 +6,21 @@ import { VERSION } from '../version.ts';
 import { backupCommand } from './commands/backup.ts';
 import { checkCommand } from './commands/check.ts';
 import { diffCommand } from './commands/diff.ts';
+import { doctorCommand } from './commands/doctor.ts';
 import { dumpCommand } from './commands/dump.ts';
 import { initCommand } from './commands/init.ts';
 import { keyCommand } from './commands/key.ts';
 import { lsCommand } from './commands/ls.ts';
 import { restoreCommand } from './commands/restore.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
+import { replicaCommand, syncCommand } from './commands/sync.ts';
 import { describeError, EXIT_FATAL } from './errors.ts';
 
 export function buildProgram(): Command {
   const program = new Command('coffer')
     .description('encrypted, deduplicated, compressed backups to several destinations at once')
     .version(VERSION, '-V, --version');
-  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand()]) {
+  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), doctorCommand()]) {
     program.addCommand(command);
   }
   const configure = (cmd: Command): void => {

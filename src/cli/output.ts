@@ -13,26 +13,29 @@ export function printWarning(text: string): void {
   process.stderr.write(`warning: ${text}\n`);
 }
 
-/** One line rewritten in place on a terminal; silent when stderr is not a terminal. */
+/** A few lines rewritten in place on a terminal (one per destination, say); silent when stderr is not a terminal. */
 export class StatusLine {
   private readonly stream = process.stderr;
-  private shown = false;
+  private shown = 0;
 
   get active(): boolean {
     return this.stream.isTTY === true;
   }
 
-  update(text: string): void {
+  update(text: string | string[]): void {
     if (!this.active) return;
     const width = this.stream.columns || 80;
-    const line = text.length >= width ? `${text.slice(0, width - 2)}…` : text;
-    this.stream.write(`\r\x1b[K${line}`);
-    this.shown = true;
+    const lines = (Array.isArray(text) ? text : [text]).map((l) => (l.length >= width ? `${l.slice(0, width - 2)}…` : l));
+    this.clear();
+    this.stream.write(lines.map((l) => `\x1b[K${l}`).join('\n'));
+    this.shown = lines.length;
   }
 
   clear(): void {
-    if (this.shown) this.stream.write('\r\x1b[K');
-    this.shown = false;
+    if (this.shown === 0) return;
+    // Back to the first line of the block, erasing as we go.
+    this.stream.write(`\r\x1b[K${'\x1b[1A\x1b[K'.repeat(this.shown - 1)}`);
+    this.shown = 0;
   }
 }
 

@@ -1,8 +1,10 @@
-// Options every repository command takes, and opening the repository they name.
+// Options every repository command takes, and opening the stores and the repository they name.
 import { Command, Option } from 'commander';
 import { Repository } from '../repo/repository.ts';
 import { openStore } from '../store/open-store.ts';
+import { RetryStore } from '../store/retry.ts';
 import type { Store } from '../store/store.ts';
+import { parseRate, ThrottleStore } from '../store/throttle.ts';
 import { UsageError } from './errors.ts';
 import { printWarning } from './output.ts';
 import { readPassphrase, type PassphraseOptions } from './passphrase.ts';
@@ -10,18 +12,28 @@ import { readPassphrase, type PassphraseOptions } from './passphrase.ts';
 export interface RepoOptions extends PassphraseOptions {
   readonly repo: string[];
   readonly json?: boolean;
+  readonly limitUpload: string[];
+  readonly limitDownload: string[];
 }
 
-function collect(value: string, previous: string[] = []): string[] {
+export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function addRepoOptions(command: Command): Command {
+export function addStoreOptions(command: Command): Command {
   return command
-    .addOption(new Option('-r, --repo <location>', 'repository location (repeat for replicas); default $COFFER_REPO').argParser(collect))
-    .option('--password-file <file>', 'read the passphrase from a file')
-    .option('--password-command <command>', 'run a command that prints the passphrase (e.g. "pass show coffer")')
-    .option('--json', 'machine-readable output (JSON lines)');
+    .addOption(new Option('--limit-upload <rate>', 'upload limit: RATE for every destination or LOCATION=RATE (KiB/s, or 5M, 1G; repeatable)').argParser(collect).default([]))
+    .addOption(new Option('--limit-download <rate>', 'download limit, same forms as --limit-upload').argParser(collect).default([]));
+}
+
+export function addRepoOptions(command: Command): Command {
+  return addStoreOptions(
+    command
+      .addOption(new Option('-r, --repo <location>', 'repository location (repeat for replicas); default $COFFER_REPO').argParser(collect))
+      .option('--password-file <file>', 'read the passphrase from a file')
+      .option('--password-command <command>', 'run a command that prints the passphrase (e.g. "pass show coffer")')
+      .option('--json', 'machine-readable output (JSON lines)'),
+  );
 }
 
 export function repoLocations(options: RepoOptions): string[] {
@@ -31,13 +43,45 @@ export function repoLocations(options: RepoOptions): string[] {
   return locations;
 }
 
-export function openStores(options: RepoOptions): Store[] {
-  return repoLocations(options).map((location) => openStore(location));
+/** The limit for `location` from `--limit-*` values: a LOCATION=RATE for it, else a plain RATE. */
+function limitFor(location: string, values: readonly string[], flag: string): number | undefined {
+  let limit: number | undefined;
+  for (const value of values) {
+    const eq = value.lastIndexOf('=');
+    const [target, rate] = eq < 0 ? [undefined, value] : [value.slice(0, eq), value.slice(eq + 1)];
+    if (target !== undefined && target !== location) continue;
+    try {
+      const parsed = parseRate(rate);
+      if (target !== undefined || limit === undefined) limit = parsed;
+    } catch (err) {
+      throw new UsageError(`${flag}: ${(err as Error).message}`);
+    }
+  }
+  return limit;
 }
 
-/** Damaged snapshots and index files are skipped; the user hears about each one. */
+/**
+ * A store for one location, as every command uses it: remote stores retry dropped connections with
+ * backoff (a local disk error is not going to fix itself), and --limit-* throttle it.
+ */
+export function openConfiguredStore(location: string, options: Pick<RepoOptions, 'limitUpload' | 'limitDownload'>): Store {
+  let store = openStore(location);
+  const upload = limitFor(location, options.limitUpload ?? [], '--limit-upload');
+  const download = limitFor(location, options.limitDownload ?? [], '--limit-download');
+  if (upload !== undefined || download !== undefined) store = new ThrottleStore(store, { ...(upload ? { upload } : {}), ...(download ? { download } : {}) });
+  if (/^(s3|sftp):/.test(location)) store = new RetryStore(store);
+  return store;
+}
+
+export function openStores(options: RepoOptions): Store[] {
+  return repoLocations(options).map((location) => openConfiguredStore(location, options));
+}
+
+/** Damaged snapshots and index files are skipped, unreachable replicas left out; the user hears about each. */
 export function reportDamage(repo: Repository): void {
   repo.onDamaged = (name, reason) => printWarning(`skipping ${name}: ${reason}; run coffer check`);
+  repo.onFallback = (e) => printWarning(`${e.name} could not be read from ${e.failed} (${e.reason}); read it from ${e.servedBy}`);
+  for (const u of repo.unavailable) printWarning(`replica ${u.store.location} is left out: ${u.error.message}`);
 }
 
 /** Opens the repository and loads its index (needed by every command that reads or writes blobs). */

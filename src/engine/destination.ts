@@ -1,10 +1,11 @@
-// One destination of a backup: its own upload queue and worker slots, so each replica goes at its own
-// speed. Items run first-in first-out; a barrier item (an index file or a snapshot) starts only after
-// every earlier item is durable, which is how the write order packs → index → snapshot (invariant 2)
-// holds on each destination separately.
+// One destination of a backup or sync: its own queue, its own upload slots (as many as its measured
+// throughput warrants), its own progress. Packs wait in priority order, aged so that nothing starves;
+// an index file or snapshot waits until every object it depends on is durable here, which is how the
+// write order packs → index → snapshot (invariant 2) holds on each destination separately.
 import type { Store } from '../store/store.ts';
+import { ConcurrencyTuner } from './concurrency-tuner.ts';
 
-export type DestinationState = 'waiting' | 'uploading' | 'done' | 'failed';
+export type DestinationState = 'waiting' | 'uploading' | 'retrying' | 'done' | 'detached';
 
 export interface DestinationStatus {
   readonly location: string;
@@ -13,41 +14,70 @@ export interface DestinationStatus {
   readonly objectsQueued: number;
   readonly bytesDone: number;
   readonly bytesQueued: number;
-  /** Bytes per second over the run so far. */
+  /** Bytes per second over the last few seconds. */
   readonly speed: number;
+  /** Seconds until the queued bytes are stored at the current speed. */
+  readonly etaSeconds?: number;
+  readonly concurrency: number;
+  /** Why this destination left the run. */
   readonly error?: string;
 }
 
-interface Item {
+export interface QueuedObject {
   readonly name: string;
-  readonly bytes: Uint8Array;
-  readonly barrier: boolean;
+  readonly size: number;
+  /** The object's bytes; called when an upload slot is free, so big backlogs need not sit in memory. */
+  readonly load: () => Promise<Uint8Array>;
+  /** Higher goes first (packs only; waiting raises it, see AGING_MS). */
+  readonly priority?: number;
+  /** Names that must be durable here before this object is written (index files, snapshots). */
+  readonly after?: readonly string[];
+  /** Called once the destination no longer needs the object (stored, or dropped). */
+  readonly done?: () => void;
+}
+
+interface Item extends QueuedObject {
+  readonly enqueued: number;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
 }
 
+/** Waiting this long counts as one priority level. */
+const AGING_MS = 30_000;
+const SPEED_WINDOW_MS = 5_000;
+
+export class DetachedError extends Error {
+  override name = 'DetachedError';
+}
+
 export class Destination {
   readonly store: Store;
-  private readonly queue: Item[] = [];
-  private readonly concurrency: number;
+  private readonly tuner: ConcurrencyTuner;
+  /** Packs by priority level, each first in, first out. */
+  private readonly byPriority = new Map<number, Item[]>();
+  /** Objects that wait for others. */
+  private readonly dependent: Item[] = [];
+  private readonly durable = new Set<string>();
   private running = 0;
-  private failure?: Error;
+  private detachReason?: Error;
+  private finished = false;
+  private retrying = false;
   private objectsDone = 0;
   private bytesDone = 0;
   private bytesQueued = 0;
   private objectsQueued = 0;
-  private readonly started = Date.now();
-  private idleWaiters: (() => void)[] = [];
-  private progressWaiters: (() => void)[] = [];
-  private finished = false;
+  private readonly recent: { at: number; bytes: number }[] = [];
+  private waiters: (() => void)[] = [];
+  private readonly now: () => number;
 
-  constructor(store: Store, concurrency: number) {
+  constructor(store: Store, options: { concurrency?: number; maxConcurrency?: number; now?: () => number } = {}) {
     this.store = store;
-    this.concurrency = concurrency;
+    this.now = options.now ?? Date.now;
+    this.tuner = new ConcurrencyTuner({ initial: options.concurrency ?? 2, max: options.maxConcurrency ?? 16, now: this.now });
   }
 
-  get failed(): Error | undefined {
-    return this.failure;
+  get detached(): Error | undefined {
+    return this.detachReason;
   }
 
   /** Bytes accepted but not yet durable here. */
@@ -55,99 +85,154 @@ export class Destination {
     return this.bytesQueued;
   }
 
-  /** Queues an object; resolves when it is durable on this destination. */
-  put(name: string, bytes: Uint8Array, barrier = false): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
+  /** Queues an object; resolves when it is durable here, rejects if the destination is detached. */
+  put(object: QueuedObject): Promise<void> {
+    if (this.detachReason) {
+      object.done?.();
+      return Promise.reject(this.detachReason);
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ name, bytes, barrier, resolve, reject });
-      this.bytesQueued += bytes.length;
+      const item: Item = { ...object, enqueued: this.now(), resolve, reject };
+      if (object.after?.length) this.dependent.push(item);
+      else {
+        const level = object.priority ?? 0;
+        let bucket = this.byPriority.get(level);
+        if (!bucket) this.byPriority.set(level, (bucket = []));
+        bucket.push(item);
+      }
+      this.bytesQueued += object.size;
       this.objectsQueued++;
       this.pump();
     });
   }
 
-  private pump(): void {
-    while (this.running < this.concurrency && this.queue.length > 0 && !this.failure) {
-      const head = this.queue[0]!;
-      if (head.barrier && this.running > 0) return;
-      this.queue.shift();
-      this.run(head);
-      if (head.barrier) return;
+  /** The retry decorator below this destination is waiting to try again. */
+  noteRetry(): void {
+    this.retrying = true;
+  }
+
+  /** Takes the destination out of the run: queued objects are dropped, running ones finish. */
+  detach(reason: Error): void {
+    if (this.detachReason) return;
+    this.detachReason = reason;
+    for (const item of this.takeAllQueued()) {
+      item.done?.();
+      item.reject(reason);
     }
-    if (this.running === 0 && (this.queue.length === 0 || this.failure)) this.wakeIdle();
+    this.wake();
+  }
+
+  private takeAllQueued(): Item[] {
+    const items = [...this.dependent.splice(0), ...[...this.byPriority.values()].flatMap((b) => b.splice(0))];
+    this.bytesQueued -= items.reduce((sum, i) => sum + i.size, 0);
+    this.objectsQueued -= items.length;
+    return items;
+  }
+
+  /** The next object to start: a ready dependent first (they are small and unblock commits), else the pack with the best aged priority. */
+  private next(): Item | undefined {
+    const ready = this.dependent.findIndex((i) => i.after!.every((name) => this.durable.has(name)));
+    if (ready >= 0) return this.dependent.splice(ready, 1)[0];
+    let best: Item[] | undefined;
+    let bestScore = -Infinity;
+    const now = this.now();
+    for (const [level, bucket] of this.byPriority) {
+      const head = bucket[0];
+      if (!head) continue;
+      const score = level + (now - head.enqueued) / AGING_MS;
+      if (score > bestScore) {
+        bestScore = score;
+        best = bucket;
+      }
+    }
+    return best?.shift();
+  }
+
+  private pump(): void {
+    while (!this.detachReason && this.running < this.tuner.current) {
+      const item = this.next();
+      if (!item) {
+        if (this.running < this.tuner.current) this.tuner.noteStarved();
+        break;
+      }
+      this.run(item);
+    }
+    this.wake();
   }
 
   private run(item: Item): void {
     this.running++;
-    this.store.put(item.name, item.bytes).then(
-      () => {
-        this.running--;
-        this.objectsDone++;
-        this.bytesDone += item.bytes.length;
-        this.bytesQueued -= item.bytes.length;
-        this.objectsQueued--;
-        item.resolve();
-        this.wakeProgress();
-        this.pump();
-      },
-      (err: Error) => {
-        this.running--;
-        this.fail(err);
-        item.reject(err);
-        this.wakeProgress();
-        this.pump();
-      },
-    );
+    item
+      .load()
+      .then((bytes) => this.store.put(item.name, bytes))
+      .then(
+        () => {
+          this.running--;
+          this.retrying = false;
+          this.durable.add(item.name);
+          this.objectsDone++;
+          this.bytesDone += item.size;
+          this.bytesQueued -= item.size;
+          this.objectsQueued--;
+          this.recent.push({ at: this.now(), bytes: item.size });
+          this.tuner.record(item.size);
+          item.done?.();
+          item.resolve();
+          this.pump();
+        },
+        (err: Error) => {
+          this.running--;
+          this.bytesQueued -= item.size;
+          this.objectsQueued--;
+          item.done?.();
+          item.reject(err);
+          this.detach(err);
+          this.pump();
+        },
+      );
   }
 
-  private fail(err: Error): void {
-    if (this.failure) return;
-    this.failure = err;
-    for (const item of this.queue.splice(0)) item.reject(err);
-    this.bytesQueued = 0;
-    this.objectsQueued = 0;
-  }
-
-  private wakeProgress(): void {
-    const waiters = this.progressWaiters;
-    this.progressWaiters = [];
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
     for (const wake of waiters) wake();
   }
 
-  /** Resolves when the backlog is at most `limit` bytes (or the destination failed). */
-  async drained(limit: number): Promise<void> {
-    while (this.bytesQueued > limit && !this.failure) await new Promise<void>((resolve) => this.progressWaiters.push(resolve));
+  private async until(condition: () => boolean): Promise<void> {
+    while (!condition()) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
-  /** Drops everything not yet started (Ctrl-C): what is running finishes, so no half object is left. */
-  cancelQueued(reason: Error): void {
-    for (const item of this.queue.splice(0)) {
-      this.bytesQueued -= item.bytes.length;
-      this.objectsQueued--;
-      item.reject(reason);
-    }
-    this.pump();
-  }
-
-  private wakeIdle(): void {
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  /** Resolves when nothing is queued or running (successfully or not). */
+  /** Resolves when nothing is queued or running (stored, or detached). */
   idle(): Promise<void> {
-    if (this.running === 0 && (this.queue.length === 0 || this.failure)) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.until(() => this.running === 0 && (this.objectsQueued === 0 || this.detachReason !== undefined));
+  }
+
+  /** Resolves when the backlog is at most `limit` bytes, or the destination was detached. */
+  drained(limit: number): Promise<void> {
+    return this.until(() => this.bytesQueued <= limit || this.detachReason !== undefined);
   }
 
   markFinished(): void {
     this.finished = true;
   }
 
+  private speed(): number {
+    const since = this.now() - SPEED_WINDOW_MS;
+    while (this.recent.length > 0 && this.recent[0]!.at < since) this.recent.shift();
+    return (this.recent.reduce((sum, r) => sum + r.bytes, 0) * 1000) / SPEED_WINDOW_MS;
+  }
+
   status(): DestinationStatus {
-    const seconds = (Date.now() - this.started) / 1000;
-    const state: DestinationState = this.failure ? 'failed' : this.finished ? 'done' : this.running > 0 ? 'uploading' : 'waiting';
+    const speed = this.speed();
+    const state: DestinationState = this.detachReason
+      ? 'detached'
+      : this.finished
+        ? 'done'
+        : this.retrying
+          ? 'retrying'
+          : this.running > 0
+            ? 'uploading'
+            : 'waiting';
     return {
       location: this.store.location,
       state,
@@ -155,8 +240,10 @@ export class Destination {
       objectsQueued: this.objectsQueued,
       bytesDone: this.bytesDone,
       bytesQueued: this.bytesQueued,
-      speed: seconds > 0 ? this.bytesDone / seconds : 0,
-      ...(this.failure ? { error: this.failure.message } : {}),
+      speed,
+      ...(speed > 0 && this.bytesQueued > 0 ? { etaSeconds: this.bytesQueued / speed } : {}),
+      concurrency: this.tuner.current,
+      ...(this.detachReason ? { error: this.detachReason.message } : {}),
     };
   }
 }

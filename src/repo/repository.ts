@@ -32,11 +32,18 @@ export interface FallbackEvent {
   readonly servedBy: string;
 }
 
+/** A replica that could not be opened (offline, no config): left out, reported. */
+export interface UnavailableReplica {
+  readonly store: Store;
+  readonly error: Error;
+}
+
 export function whoAmI(): { host: string; user: string } {
   return { host: os.hostname(), user: os.userInfo().username };
 }
 
-async function readConfig(store: Store): Promise<RepoConfig> {
+/** The store's config, or a RepositoryError saying that it is not a repository. */
+export async function readConfig(store: Store): Promise<RepoConfig> {
   let bytes: Buffer;
   try {
     bytes = await store.get('config');
@@ -72,7 +79,9 @@ export class Repository {
   readonly idKey: KeyObject;
   /** Id of the key file that the passphrase opened. */
   readonly keyId: string;
+  /** Replicas that answered, fastest first: reads try them in this order. */
   readonly stores: readonly Store[];
+  readonly unavailable: readonly UnavailableReplica[];
   readonly index = new BlobIndex();
   onFallback?: (event: FallbackEvent) => void;
   /**
@@ -81,26 +90,44 @@ export class Repository {
    */
   onDamaged?: (name: string, reason: string) => void;
 
-  private constructor(config: RepoConfig, keys: MasterKeys, keyId: string, stores: readonly Store[]) {
+  private constructor(config: RepoConfig, keys: MasterKeys, keyId: string, stores: readonly Store[], unavailable: readonly UnavailableReplica[]) {
     this.config = config;
+    this.unavailable = unavailable;
     this.keys = keys;
     this.idKey = secretKey(keys.idKey);
     this.keyId = keyId;
     this.stores = stores;
   }
 
-  /** Opens the repository with the passphrase; every store must be a replica of the same repository. */
+  /**
+   * Opens the repository with the passphrase. Every store must be a replica of the same repository; one
+   * that cannot be reached is left out (see `unavailable`) as long as another one answers. The others
+   * are ordered by how fast they answered.
+   */
   static async open(stores: readonly Store[], passphrase: string): Promise<Repository> {
     if (stores.length === 0) throw new RepositoryError('no repository given: use --repo or COFFER_REPO');
-    const configs = await Promise.all(stores.map(readConfig));
-    const config = configs[0]!;
-    configs.forEach((c, i) => {
-      if (c.id !== config.id) {
-        throw new RepositoryError(`${stores[i]!.location} is a different repository than ${stores[0]!.location} (ids ${c.id.slice(0, 8)} and ${config.id.slice(0, 8)})`);
+    const answers = await Promise.all(
+      stores.map(async (store) => {
+        const started = performance.now();
+        try {
+          const config = await readConfig(store);
+          return { store, config, ms: performance.now() - started };
+        } catch (err) {
+          return { store, error: err as Error, ms: Infinity };
+        }
+      }),
+    );
+    const reachable = answers.filter((a) => a.config).sort((a, b) => a.ms - b.ms);
+    const first = reachable[0];
+    if (!first) throw answers[0]!.error;
+    for (const a of reachable) {
+      if (a.config!.id !== first.config!.id) {
+        throw new RepositoryError(`${a.store.location} is a different repository than ${first.store.location} (ids ${a.config!.id.slice(0, 8)} and ${first.config!.id.slice(0, 8)})`);
       }
-    });
-    const { keys, keyId } = await unlock(stores[0]!, passphrase);
-    return new Repository(config, keys, keyId, stores);
+    }
+    const unavailable = answers.filter((a) => a.error).map((a) => ({ store: a.store, error: a.error! }));
+    const { keys, keyId } = await unlock(first.store, passphrase);
+    return new Repository(first.config!, keys, keyId, reachable.map((a) => a.store), unavailable);
   }
 
   /**
@@ -206,7 +233,7 @@ export class Repository {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.stores.map((s) => s.close()));
+    await Promise.all([...this.stores, ...this.unavailable.map((u) => u.store)].map((s) => s.close()));
   }
 }
 

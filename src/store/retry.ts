@@ -27,7 +27,8 @@ export class RetryStore implements Store {
   private readonly attempts: number;
   private readonly baseDelay: number;
   private readonly maxDelay: number;
-  private readonly onRetry: RetryOptions['onRetry'];
+  /** Settable after construction: the engine learns of retries to show "retrying" for its destination. */
+  onRetry: RetryOptions['onRetry'];
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: () => number;
 

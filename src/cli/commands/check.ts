@@ -2,11 +2,38 @@ import { Command, Option } from 'commander';
 import { runCheck, type ReadDataMode } from '../../engine/check.ts';
 import { EXIT_FATAL, UsageError } from '../errors.ts';
 import { printJson, printLine, printWarning, StatusLine } from '../output.ts';
-import { addRepoOptions, openRepository, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, openRepository, openStores, type RepoOptions } from '../repo-options.ts';
+import { compareReplicas, takeInventory } from '../../engine/replicas.ts';
 
 interface CheckOptions extends RepoOptions {
   readonly readData?: boolean;
   readonly readDataSubset?: string;
+  readonly replicas?: boolean;
+}
+
+/** `check --replicas`: every object the same on every --repo location (by listing; no passphrase needed). */
+async function checkReplicas(options: CheckOptions): Promise<void> {
+  const stores = openStores(options);
+  try {
+    if (stores.length < 2) throw new UsageError('--replicas compares replicas: give two or more --repo locations');
+    const replicas = await Promise.all(stores.map(async (store) => ({ store, inventory: await takeInventory(store) })));
+    const configs = await Promise.all(stores.map((s) => s.get('config').then((b) => b.toString('hex'), (e: Error) => `unreadable: ${e.message}`)));
+    const mismatches = compareReplicas(replicas);
+    if (new Set(configs).size > 1) mismatches.unshift({ name: 'config', missingOn: [], differentOn: stores.filter((_, i) => configs[i] !== configs[0]).map((s) => s.location) });
+    for (const m of mismatches) {
+      if (options.json) printJson({ type: 'mismatch', ...m });
+      else {
+        if (m.missingOn.length) printLine(`missing: ${m.name} on ${m.missingOn.join(', ')}`);
+        if (m.differentOn.length) printLine(`different: ${m.name} on ${m.differentOn.join(', ')}`);
+      }
+    }
+    const objects = new Set(replicas.flatMap((r) => [...r.inventory.keys()])).size;
+    if (options.json) printJson({ type: 'summary', replicas: stores.length, objects, mismatches: mismatches.length });
+    else printLine(mismatches.length === 0 ? `all ${stores.length} replicas hold the same ${objects} objects` : `${mismatches.length} objects differ between replicas; coffer sync --from GOOD --to OTHER copies missing ones`);
+    if (mismatches.length > 0) process.exitCode = EXIT_FATAL;
+  } finally {
+    await Promise.all(stores.map((s) => s.close()));
+  }
 }
 
 function readDataMode(options: CheckOptions): ReadDataMode {
@@ -23,7 +50,9 @@ export function checkCommand(): Command {
   return addRepoOptions(new Command('check').description('check the repository: structure, and with --read-data the data itself'))
     .option('--read-data', 'read, decrypt and verify every pack')
     .addOption(new Option('--read-data-subset <percent>', 'read a random N% of the packs (e.g. 10%)'))
+    .option('--replicas', 'compare the --repo replicas object by object instead')
     .action(async (options: CheckOptions) => {
+      if (options.replicas) return checkReplicas(options);
       const mode = readDataMode(options);
       const repo = await openRepository(options, { loadIndex: false });
       const status = new StatusLine();

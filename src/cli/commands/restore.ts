@@ -37,7 +37,6 @@ export function restoreCommand(): Command {
       const interrupt = interruptSignal();
       const status = new StatusLine();
       try {
-        repo.onFallback = (e) => printWarning(`${e.name} failed on ${e.failed} (${e.reason}); read from ${e.servedBy} instead`);
         const snap = await pickSnapshot(repo, ref, filterOf(options));
         const from = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), subpath);
         const run = new RestoreRun(repo, { target: options.target, includes: options.include, excludes: options.exclude, signal: interrupt.signal });

@@ -2,6 +2,7 @@
 // directory as soon as its last entry is done, and commits the snapshot on every destination once the
 // packs, index and trees it needs are durable there.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DEFAULT_ZSTD_LEVEL } from '../../format/compression.ts';
@@ -10,14 +11,19 @@ import type { Snapshot } from '../../format/snapshot.ts';
 import { adoptUnindexedPacks } from '../../repo/adopt.ts';
 import type { Repository, StoredSnapshot } from '../../repo/repository.ts';
 import { whoAmI } from '../../repo/repository.ts';
-import { Destination } from '../destination.ts';
+import { DetachedError, Destination } from '../destination.ts';
+import { copyMissing, missingFrom, takeInventory } from '../replicas.ts';
+import { DEFAULT_SPOOL_LIMITS, PackSpool, type SpoolLimits } from '../spool.ts';
+import { RetryStore } from '../../store/retry.ts';
+import type { Store } from '../../store/store.ts';
+import { Priorities, type PriorityRule } from './priority.ts';
 import { metaOf, nodeTypeOf } from '../fs-meta.ts';
 import { siblingModule } from '../sibling-module.ts';
 import { ChunkPool } from './chunk-pool.ts';
 import type { FileResult } from './chunk-protocol.ts';
 import type { CountMessage, CountSetup } from './count-worker.ts';
 import { compileExcludes } from './exclude.ts';
-import { PackSink, DEFAULT_SINK_OPTIONS, type SinkOptions } from './pack-sink.ts';
+import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } from './pack-sink.ts';
 import { ProgressCounters, type BackupProgress, type Warning } from './progress.ts';
 import { entersDirectory, listDirectory, type SourceEntry, type WalkRules } from './source-walk.ts';
 import { TreeSaver } from './tree-saver.ts';
@@ -27,6 +33,8 @@ export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 
 export interface BackupOptions {
   readonly paths: readonly string[];
+  /** Paths to back up (and upload) before the rest; see priority.ts. */
+  readonly priorities?: readonly PriorityRule[];
   readonly excludes?: readonly string[];
   readonly oneFileSystem?: boolean;
   readonly tags?: readonly string[];
@@ -36,8 +44,10 @@ export interface BackupOptions {
   readonly packSize?: number;
   readonly zstdLevel?: number;
   readonly workers?: number;
-  readonly uploadConcurrency?: number;
   readonly sink?: SinkOptions;
+  readonly spool?: SpoolLimits;
+  /** Where packs wait on disk for slow destinations (a fresh directory is made inside). */
+  readonly spoolDir?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -47,6 +57,8 @@ export interface BackupResult {
   readonly warnings: readonly Warning[];
   /** Packs found on a store with no index (an interrupted run) and reused. */
   readonly adoptedPacks: number;
+  /** Per destination: whether it got the snapshot, or why not. */
+  readonly destinations: readonly CommitOutcome[];
 }
 
 export class BackupError extends Error {
@@ -74,6 +86,10 @@ interface Counts {
   totalBytes: number;
 }
 
+function isRemote(store: Store): boolean {
+  return /^(s3|sftp):/.test(store.location);
+}
+
 /** Top-level names are the sources' base names, made unique with -1, -2… as restic does. */
 function topLevelNames(paths: readonly string[]): string[] {
   const used = new Set<string>();
@@ -93,6 +109,8 @@ export class BackupRun {
   private readonly warnings: Warning[] = [];
   private readonly destinations: Destination[];
   private readonly sink: PackSink;
+  private readonly spool: PackSpool;
+  private readonly priorities: Priorities;
   private readonly paths: string[];
   private fatal?: Error;
   /** Rejects when the run must stop (a worker died, Ctrl-C); raced against waits that could otherwise hang. */
@@ -105,12 +123,33 @@ export class BackupRun {
     this.repo = repo;
     this.options = options;
     this.paths = [...new Set(options.paths.map((p) => path.resolve(p)))].sort();
-    this.destinations = repo.stores.map((s) => new Destination(s, options.uploadConcurrency ?? 2));
-    this.sink = new PackSink(repo, this.destinations, options.sink ?? DEFAULT_SINK_OPTIONS);
+    this.destinations = [...repo.stores, ...repo.unavailable.map((u) => u.store)].map((store) => {
+      const destination = new Destination(store, { concurrency: isRemote(store) ? 4 : 2 });
+      if (store instanceof RetryStore) {
+        const earlier = store.onRetry;
+        store.onRetry = (...args) => {
+          earlier?.(...args);
+          destination.noteRetry();
+        };
+      }
+      return destination;
+    });
+    // A replica that could not even be opened takes no part, and says why.
+    for (const u of repo.unavailable) this.destinationFor(u.store).detach(new DetachedError(`unreachable: ${u.error.message}`));
+    this.spool = new PackSpool(fs.mkdtempSync(path.join(options.spoolDir ?? os.tmpdir(), 'coffer-spool-')), options.spool ?? DEFAULT_SPOOL_LIMITS);
+    this.sink = new PackSink(repo, this.destinations, this.spool, options.sink ?? DEFAULT_SINK_OPTIONS);
+    this.priorities = new Priorities(options.priorities ?? []);
     this.stopped = new Promise<never>((_, reject) => (this.stop = reject));
     this.stopped.catch(() => {});
     options.signal?.addEventListener('abort', () => this.stop(new InterruptedError('interrupted')), { once: true });
   }
+
+  private destinationFor(store: Store): Destination {
+    return this.destinations.find((d) => d.store === store)!;
+  }
+
+  /** Called as each destination gets the snapshot (a fast one long before a slow one). */
+  onCommitted?: (location: string) => void;
 
   progress(): BackupProgress {
     return this.counters.snapshot(this.destinations.map((d) => d.status()));
@@ -133,12 +172,7 @@ export class BackupRun {
     for (const p of this.paths) {
       if (!fs.lstatSync(p, { throwIfNoEntry: false })) throw new BackupError(`source ${p} does not exist; check the path`);
     }
-    let adoptedPacks = 0;
-    for (const store of this.repo.stores) {
-      const adopted = await adoptUnindexedPacks(this.repo, store);
-      adoptedPacks += adopted.packs;
-      for (const d of adopted.damaged) this.warn(d.name, `unindexed pack could not be read and was left alone: ${d.reason}`);
-    }
+    const { adoptedPacks, catchUp } = await this.prepareDestinations();
     const parent = this.options.parent === undefined ? await this.findParent() : (this.options.parent ?? undefined);
     const packSize = this.options.packSize ?? DEFAULT_PACK_SIZE;
     const counter = this.startCounter();
@@ -153,7 +187,7 @@ export class BackupRun {
       },
       this.repo.index,
       {
-        onPack: (pack) => this.sink.add({ ...pack, bytes: new Uint8Array(pack.bytes) }),
+        onPack: (pack) => this.sink.add({ ...pack, bytes: new Uint8Array(pack.bytes) }, pack.priority),
         onRead: (bytes) => (this.counters.bytesDone += bytes),
         onFatal: (err) => {
           this.fatal ??= new BackupError(`chunk worker failed: ${err.message}`);
@@ -172,16 +206,43 @@ export class BackupRun {
       const snapshot = this.makeSnapshot(startTime, rootTree, parent, trees.newTrees);
       const sealed = this.repo.sealSnapshot(snapshot);
       this.counters.stage = 'committing';
-      await this.sink.commit(sealed);
+      const destinations = await Promise.race([this.sink.commit(sealed, catchUp, (d) => this.onCommitted?.(d.store.location)), this.stopped]);
       this.counters.stage = 'done';
-      return { snapshotId: sealed.name.slice('snapshots/'.length), snapshot, warnings: this.warnings, adoptedPacks };
+      return { snapshotId: sealed.name.slice('snapshots/'.length), snapshot, warnings: this.warnings, adoptedPacks, destinations };
     } catch (err) {
       await this.sink.abort(err as Error);
       throw err;
     } finally {
       await pool.close();
       await counter.terminate();
+      this.spool.close();
     }
+  }
+
+  /**
+   * Lists every reachable replica once: adopts packs an interrupted run left unindexed, and starts
+   * copying to each destination whatever the other replicas hold and it lacks, so its new snapshot
+   * never points at packs only the others have (invariant 3).
+   */
+  private async prepareDestinations(): Promise<{ adoptedPacks: number; catchUp: Map<Destination, Promise<void>> }> {
+    const replicas = await Promise.all(this.repo.stores.map(async (store) => ({ store, inventory: await takeInventory(store) })));
+    let adoptedPacks = 0;
+    for (const { store, inventory } of replicas) {
+      const packs = [...inventory].filter(([name]) => name.startsWith('data/')).map(([name, size]) => ({ name, size }));
+      const adopted = await adoptUnindexedPacks(this.repo, store, packs);
+      adoptedPacks += adopted.packs;
+      if (adopted.index) inventory.set(adopted.index.name, adopted.index.size);
+      for (const d of adopted.damaged) this.warn(d.name, `unindexed pack could not be read and was left alone: ${d.reason}`);
+    }
+    const catchUp = new Map<Destination, Promise<void>>();
+    for (const replica of replicas) {
+      const missing = missingFrom(replica.inventory, replicas.filter((r) => r !== replica));
+      if (missing.length === 0) continue;
+      const copying = copyMissing(this.destinationFor(replica.store), missing);
+      copying.catch(() => {});
+      catchUp.set(this.destinationFor(replica.store), copying);
+    }
+    return { adoptedPacks, catchUp };
   }
 
   private async findParent(): Promise<StoredSnapshot | undefined> {
@@ -213,7 +274,9 @@ export class BackupRun {
     const rootId = new Promise<Buffer>((resolve) => (rootDone = resolve));
     const root: DirState = { children: [], pending: 0, listed: false, finish: (children) => rootDone(trees.save(children)) };
     const names = topLevelNames(this.paths);
-    for (const [i, source] of this.paths.entries()) {
+    const order = this.paths.map((_, i) => i).sort((a, b) => this.priorities.levelOf(this.paths[b]!) - this.priorities.levelOf(this.paths[a]!));
+    for (const i of order) {
+      const source = this.paths[i]!;
       const stat = fs.lstatSync(source, { bigint: true });
       const rules: WalkRules = { exclude, ...(this.options.oneFileSystem ? { rootDevice: stat.dev } : {}) };
       const name = Buffer.from(names[i]!);
@@ -223,7 +286,7 @@ export class BackupRun {
         continue;
       }
       const entry: SourceEntry = { name, path: Buffer.from(source), stat };
-      await this.backupEntry(entry, parentRoot?.get(name.toString('latin1')), rules, pool, trees, root);
+      await this.backupEntry(entry, parentRoot?.get(name.toString('latin1')), rules, pool, trees, root, this.priorities.levelOf(source));
     }
     root.listed = true;
     this.finishIfDone(root);
@@ -253,20 +316,28 @@ export class BackupRun {
   private async walkDirectory(dirPath: Buffer, parent: Map<string, TreeNode> | undefined, rules: WalkRules, pool: ChunkPool, trees: TreeSaver, state: DirState): Promise<void> {
     const listing = listDirectory(dirPath, rules);
     if (listing.error) this.warn(dirPath, `cannot read directory: ${listing.error.code === 'EACCES' ? 'permission denied' : listing.error.message}`);
-    for (const entry of listing.entries) {
+    for (const { entry, level } of this.priorities.order(listing.entries)) {
       this.checkAlive();
-      await this.backupEntry(entry, parent?.get(entry.name.toString('latin1')), rules, pool, trees, state);
+      await this.backupEntry(entry, parent?.get(entry.name.toString('latin1')), rules, pool, trees, state, level);
     }
   }
 
-  private async backupEntry(entry: SourceEntry, previous: TreeNode | undefined, rules: WalkRules, pool: ChunkPool, trees: TreeSaver, into: DirState): Promise<void> {
+  private async backupEntry(
+    entry: SourceEntry,
+    previous: TreeNode | undefined,
+    rules: WalkRules,
+    pool: ChunkPool,
+    trees: TreeSaver,
+    into: DirState,
+    level: number,
+  ): Promise<void> {
     const type = nodeTypeOf(entry.stat);
     if (type === undefined) return;
     const meta = metaOf(entry.stat, type);
     into.pending++;
     switch (type) {
       case NodeType.File:
-        await this.backupFile(entry, meta, previous, pool, (node) => this.childDone(into, node));
+        await this.backupFile(entry, meta, previous, pool, level, (node) => this.childDone(into, node));
         return;
       case NodeType.Dir: {
         this.counts.dirs++;
@@ -301,7 +372,14 @@ export class BackupRun {
     }
   }
 
-  private async backupFile(entry: SourceEntry, meta: NodeMeta, previous: TreeNode | undefined, pool: ChunkPool, done: (node: TreeNode | undefined) => void): Promise<void> {
+  private async backupFile(
+    entry: SourceEntry,
+    meta: NodeMeta,
+    previous: TreeNode | undefined,
+    pool: ChunkPool,
+    level: number,
+    done: (node: TreeNode | undefined) => void,
+  ): Promise<void> {
     this.counts.totalFiles++;
     this.counts.totalBytes += meta.size;
     if (
@@ -321,7 +399,7 @@ export class BackupRun {
     await pool.ready();
     this.checkAlive();
     this.counters.currentFile = entry.path.toString();
-    pool.submit(entry.path, meta.size).then((result: FileResult) => {
+    pool.submit(entry.path, meta.size, level).then((result: FileResult) => {
       this.counters.filesDone++;
       if (!result.ok) {
         const reason = result.code === 'EACCES' ? 'permission denied' : result.code === 'ENOENT' ? 'vanished before it could be read' : result.message;

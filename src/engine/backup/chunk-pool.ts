@@ -14,6 +14,7 @@ interface Batch {
   readonly paths: Uint8Array[];
   readonly resolvers: ((result: FileResult) => void)[];
   bytes: number;
+  priority: number;
 }
 
 interface WorkerState {
@@ -32,7 +33,7 @@ export interface ChunkPoolEvents {
 }
 
 function emptyBatch(): Batch {
-  return { paths: [], resolvers: [], bytes: 0 };
+  return { paths: [], resolvers: [], bytes: 0, priority: -Infinity };
 }
 
 export class ChunkPool {
@@ -97,7 +98,7 @@ export class ChunkPool {
     this.pending = emptyBatch();
     const id = this.nextBatch++;
     state.inFlight.set(id, batch);
-    state.worker.postMessage({ type: 'batch', batch: id, paths: batch.paths } satisfies ToWorker);
+    state.worker.postMessage({ type: 'batch', batch: id, paths: batch.paths, priority: batch.priority } satisfies ToWorker);
   }
 
   private wakeWaiters(): void {
@@ -110,10 +111,11 @@ export class ChunkPool {
    * Queues a file; the returned promise settles when it has been read and chunked. Awaiting `ready()`
    * before each submit keeps memory bounded.
    */
-  submit(path: Buffer, size: number): Promise<FileResult> {
+  submit(path: Buffer, size: number, priority = 0): Promise<FileResult> {
     const done = new Promise<FileResult>((resolve) => this.pending.resolvers.push(resolve));
     this.pending.paths.push(path);
     this.pending.bytes += size;
+    this.pending.priority = Math.max(this.pending.priority, priority);
     const idle = this.workers.find((w) => w.inFlight.size === 0);
     if (idle) this.dispatch(idle);
     else if (this.pending.paths.length >= BATCH_FILES || this.pending.bytes >= BATCH_BYTES) {

@@ -15,7 +15,8 @@ export interface WorkerSetup {
 }
 
 export type ToWorker =
-  | { readonly type: 'batch'; readonly batch: number; readonly paths: Uint8Array[] }
+  /** `priority`: the highest priority of the batch's files; the packs they go into carry it to the upload queues. */
+  | { readonly type: 'batch'; readonly batch: number; readonly paths: Uint8Array[]; readonly priority: number }
   | { readonly type: 'flush' }
   | { readonly type: 'known'; readonly share: IdSetShare };
 
@@ -38,6 +39,7 @@ export interface PackMessage {
   readonly salt: Uint8Array;
   readonly bytes: ArrayBuffer;
   readonly entries: PackEntry[];
+  readonly priority: number;
 }
 
 export type FromWorker =

@@ -28,6 +28,8 @@ let packer = new PackWriter(dataKey);
 let openIds = new Set<string>();
 let sealedIds = new Set<string>();
 let unreportedRead = 0;
+/** Highest priority of the files with chunks in the open pack. */
+let packPriority = -Infinity;
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -39,8 +41,9 @@ function sealPack(): void {
   // Copy into an ArrayBuffer of its own: a small Buffer may share Node's pool, which must not be transferred.
   const bytes = new ArrayBuffer(sealed.bytes.length);
   new Uint8Array(bytes).set(sealed.bytes);
-  post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, entries: sealed.entries }, [bytes]);
+  post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0 }, [bytes]);
   packer = new PackWriter(dataKey);
+  packPriority = -Infinity;
   sealedIds = openIds;
   openIds = new Set();
 }
@@ -142,6 +145,7 @@ function backupFile(path: Buffer): FileResult {
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'batch': {
+      packPriority = Math.max(packPriority, message.priority);
       const results = message.paths.map((p) => backupFile(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
       reportRead();
       post({ type: 'batch-done', batch: message.batch, results });

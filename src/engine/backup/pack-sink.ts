@@ -1,11 +1,13 @@
-// Where sealed packs go: every destination's queue, plus the index batch that becomes the next
-// checkpoint. A checkpoint is an index file queued behind the packs it lists, so a crash at any point
-// leaves each destination with index files that only name durable packs.
+// Where sealed packs go: into the spool once, and into every destination's queue. Index files are
+// checkpoints queued behind the packs they list; the snapshot is queued behind the index files. A
+// destination that fails, or falls so far behind that the spool is full, is detached and the others
+// carry on.
 import type { IndexedPack } from '../../format/index-file.ts';
 import { BlobType, type PackEntry } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName } from '../../store/store.ts';
-import type { Destination } from '../destination.ts';
+import { DetachedError, type Destination } from '../destination.ts';
+import type { PackSpool } from '../spool.ts';
 
 export interface SealedPackData {
   readonly id: string;
@@ -19,35 +21,52 @@ export interface SinkOptions {
   readonly checkpointBytes: number;
   /** ...or after this long, whichever comes first. */
   readonly checkpointMs: number;
-  /** Stop taking new work while a destination has more than this many bytes waiting. */
+  /** Reading waits while even the fastest destination has more than this many bytes waiting. */
   readonly backlogLimit: number;
 }
 
 export const DEFAULT_SINK_OPTIONS: SinkOptions = {
   checkpointBytes: 256 * 1024 * 1024,
   checkpointMs: 15_000,
-  backlogLimit: 192 * 1024 * 1024,
+  backlogLimit: 128 * 1024 * 1024,
 };
+
+export interface CommitOutcome {
+  readonly location: string;
+  readonly committed: boolean;
+  readonly error?: string;
+}
+
+export class NoDestinationLeftError extends Error {
+  override name = 'NoDestinationLeftError';
+}
 
 export class PackSink {
   private readonly repo: Repository;
   readonly destinations: readonly Destination[];
+  private readonly spool: PackSpool;
   private readonly options: SinkOptions;
   private batch: IndexedPack[] = [];
   private batchBytes = 0;
+  private readonly indexNames: string[] = [];
   private lastCheckpoint = Date.now();
   bytesAdded = 0;
   packs = 0;
   dataBlobs = 0;
   treeBlobs = 0;
 
-  constructor(repo: Repository, destinations: readonly Destination[], options: SinkOptions = DEFAULT_SINK_OPTIONS) {
+  constructor(repo: Repository, destinations: readonly Destination[], spool: PackSpool, options: SinkOptions = DEFAULT_SINK_OPTIONS) {
     this.repo = repo;
     this.destinations = destinations;
+    this.spool = spool;
     this.options = options;
   }
 
-  add(pack: SealedPackData): void {
+  private live(): Destination[] {
+    return this.destinations.filter((d) => !d.detached);
+  }
+
+  add(pack: SealedPackData, priority = 0): void {
     // Entries from a worker arrive as plain Uint8Arrays (structured clone drops the Buffer prototype).
     const entries = pack.entries.map((e) => ({ ...e, id: Buffer.from(e.id.buffer, e.id.byteOffset, e.id.byteLength) }));
     const indexed: IndexedPack = { id: Buffer.from(pack.id, 'hex'), salt: Buffer.from(pack.salt), entries };
@@ -60,9 +79,20 @@ export class PackSink {
       if (e.type === BlobType.Data) this.dataBlobs++;
       else this.treeBlobs++;
     }
-    // Failures are collected by Destination and raised by throwIfFailed, not by this promise.
-    for (const d of this.destinations) d.put(packName(pack.id), pack.bytes).catch(() => {});
+    const live = this.live();
+    const held = this.spool.add(pack.bytes, live.length);
+    const name = packName(pack.id);
+    // Failures detach the destination; they are reported by commit(), not by this promise.
+    for (const d of live) d.put({ name, size: pack.bytes.length, load: () => held.load(), priority, done: () => held.release() }).catch(() => {});
+    if (this.spool.overLimit) this.detachFurthestBehind();
     if (this.batchBytes >= this.options.checkpointBytes || Date.now() - this.lastCheckpoint >= this.options.checkpointMs) this.checkpoint();
+  }
+
+  private detachFurthestBehind(): void {
+    const live = this.live();
+    if (live.length < 2) return;
+    const slowest = live.reduce((a, b) => (b.backlog > a.backlog ? b : a));
+    slowest.detach(new DetachedError(`fell too far behind (the spool of ${Math.round(this.spool.onDisk / 2 ** 20)} MiB is full); bring it up to date with coffer sync`));
   }
 
   /** Queues an index file for the packs added since the last one, behind them on every destination. */
@@ -70,34 +100,52 @@ export class PackSink {
     this.lastCheckpoint = Date.now();
     if (this.batch.length === 0) return;
     const index = this.repo.sealIndex(this.batch);
+    const after = this.batch.map((p) => packName(p.id.toString('hex')));
     this.batch = [];
     this.batchBytes = 0;
-    for (const d of this.destinations) d.put(index.name, index.bytes, true).catch(() => {});
+    this.indexNames.push(index.name);
+    for (const d of this.live()) d.put({ name: index.name, size: index.bytes.length, load: async () => index.bytes, after }).catch(() => {});
   }
 
-  /** Waits while any destination is too far behind; raises a destination's failure. */
+  /** Waits while even the fastest destination is too far behind; fails when every destination is gone. */
   async backpressure(): Promise<void> {
-    this.throwIfFailed();
-    for (const d of this.destinations) await d.drained(this.options.backlogLimit);
-    this.throwIfFailed();
+    const live = this.live();
+    if (live.length === 0) throw this.allGone();
+    if (live.every((d) => d.backlog > this.options.backlogLimit)) await Promise.race(live.map((d) => d.drained(this.options.backlogLimit)));
   }
 
-  throwIfFailed(): void {
-    for (const d of this.destinations) if (d.failed) throw d.failed;
+  private allGone(): NoDestinationLeftError {
+    const reasons = this.destinations.map((d) => `${d.store.location}: ${d.detached?.message}`);
+    return new NoDestinationLeftError(reasons.length === 1 ? (this.destinations[0]!.detached?.message ?? 'the destination failed') : `every destination failed (${reasons.join('; ')})`);
   }
 
-  /** Final checkpoint, then the snapshot behind it; resolves when every destination holds both. */
-  async commit(snapshot: { name: string; bytes: Buffer }): Promise<void> {
+  /**
+   * Final checkpoint, then the snapshot on each destination as soon as it holds everything before it
+   * (and its catch-up copy is done); a fast destination commits while a slow one is still uploading.
+   */
+  async commit(snapshot: { name: string; bytes: Buffer }, catchUp: ReadonlyMap<Destination, Promise<void>>, onCommitted?: (d: Destination) => void): Promise<CommitOutcome[]> {
     this.checkpoint();
-    for (const d of this.destinations) d.put(snapshot.name, snapshot.bytes, true).catch(() => {});
-    await Promise.all(this.destinations.map((d) => d.idle()));
-    this.throwIfFailed();
-    for (const d of this.destinations) d.markFinished();
+    const outcomes = await Promise.all(
+      this.destinations.map(async (d): Promise<CommitOutcome> => {
+        try {
+          await catchUp.get(d);
+          await d.put({ name: snapshot.name, size: snapshot.bytes.length, load: async () => snapshot.bytes, after: this.indexNames });
+          d.markFinished();
+          onCommitted?.(d);
+          return { location: d.store.location, committed: true };
+        } catch (err) {
+          d.detach(err as Error);
+          return { location: d.store.location, committed: false, error: (err as Error).message };
+        }
+      }),
+    );
+    if (outcomes.every((o) => !o.committed)) throw this.allGone();
+    return outcomes;
   }
 
-  /** Ctrl-C: drop queued uploads, let running ones finish so no half object is left behind. */
+  /** Ctrl-C or a fatal error: drop queued uploads, let running ones finish so no half object is left. */
   async abort(reason: Error): Promise<void> {
-    for (const d of this.destinations) d.cancelQueued(reason);
+    for (const d of this.destinations) d.detach(reason);
     await Promise.all(this.destinations.map((d) => d.idle()));
   }
 }

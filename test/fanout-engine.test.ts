@@ -1,0 +1,207 @@
+// The fan-out engine with stores that misbehave on purpose (FaultStore): a destination that goes
+// offline mid-run, one too slow for the spool, retries of transient errors and none of permanent ones,
+// priorities, adaptive concurrency and aging in the upload queue.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { BackupRun } from '../src/engine/backup/backup.ts';
+import { ConcurrencyTuner } from '../src/engine/concurrency-tuner.ts';
+import { Destination } from '../src/engine/destination.ts';
+import { SyncRun } from '../src/engine/sync.ts';
+import { contentIds } from '../src/format/tree.ts';
+import { initRepository, Repository } from '../src/repo/repository.ts';
+import { FaultStore } from '../src/store/fault.ts';
+import { LocalStore } from '../src/store/local.ts';
+import { RetryStore } from '../src/store/retry.ts';
+import type { Store } from '../src/store/store.ts';
+import { walkTree } from '../src/engine/tree-walk.ts';
+import { tempDir } from './helpers/cli.ts';
+import { MemoryStore } from './helpers/memory-store.ts';
+import { seededBytes } from './helpers/tree.ts';
+
+const PASS = 'engine test';
+
+async function openRepo(stores: Store[]): Promise<Repository> {
+  await initRepository(stores, PASS);
+  const repo = await Repository.open(stores, PASS);
+  await repo.loadIndex();
+  return repo;
+}
+
+function makeSource(dir: string, files: Record<string, number>): string {
+  const source = path.join(dir, 'source');
+  for (const [name, size] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(source, name)), { recursive: true });
+    fs.writeFileSync(path.join(source, name), seededBytes(name, size));
+  }
+  return source;
+}
+
+/** Records the order in which objects reach a store. */
+class RecordingStore extends MemoryStore {
+  readonly order: string[] = [];
+  override async put(name: string, data: Uint8Array): Promise<boolean> {
+    this.order.push(name);
+    return super.put(name, data);
+  }
+}
+
+test('a destination that goes offline mid-run is detached, the other commits, and sync repairs it', async (t) => {
+  const dir = tempDir(t);
+  const source = makeSource(dir, Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`f${i}`, 3 << 20])));
+  const healthy = new LocalStore(path.join(dir, 'healthy'));
+  const flaky = new FaultStore(new LocalStore(path.join(dir, 'flaky')));
+  const repo = await openRepo([healthy, flaky]);
+  let wentOffline = false;
+  const run = new BackupRun(repo, { paths: [source], packSize: 2 << 20, sink: { checkpointBytes: 4 << 20, checkpointMs: 60_000, backlogLimit: 8 << 20 } });
+  const watcher = setInterval(() => {
+    const flakyStatus = run.progress().destinations.find((d) => d.location === flaky.location)!;
+    if (!wentOffline && flakyStatus.objectsDone >= 2) {
+      flaky.goOffline();
+      wentOffline = true;
+    }
+  }, 2);
+  const result = await run.run();
+  clearInterval(watcher);
+  assert.ok(wentOffline);
+  const byLocation = new Map(result.destinations.map((d) => [d.location, d]));
+  assert.equal(byLocation.get(healthy.location)!.committed, true);
+  assert.equal(byLocation.get(flaky.location)!.committed, false);
+  assert.match(byLocation.get(flaky.location)!.error!, /offline|transient|connection/i);
+  assert.equal((await healthy.stat(`snapshots/${result.snapshotId}`)) !== undefined, true);
+  assert.equal(await new LocalStore(path.join(dir, 'flaky')).stat(`snapshots/${result.snapshotId}`), undefined, 'no snapshot where its packs are missing');
+
+  flaky.goOnline();
+  const [synced] = await new SyncRun(healthy, [flaky]).run();
+  assert.equal(synced!.error, undefined);
+  const again = await Repository.open([flaky], PASS);
+  await again.loadIndex();
+  const snapshots = await again.listSnapshots();
+  assert.equal(snapshots.length, 1);
+  for await (const { node } of walkTree(again, Buffer.from(snapshots[0]!.snapshot.tree, 'hex'))) {
+    for (const id of contentIds(node)) await again.readBlob(id);
+  }
+});
+
+test('a destination too slow for the spool is detached; the fast one is never held back', async (t) => {
+  const dir = tempDir(t);
+  const source = makeSource(dir, Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, 2 << 20])));
+  const fast = new LocalStore(path.join(dir, 'fast'));
+  const crawl = new FaultStore(new LocalStore(path.join(dir, 'crawl')), { bandwidth: 256 * 1024 });
+  const repo = await openRepo([fast, crawl]);
+  const started = Date.now();
+  const run = new BackupRun(repo, {
+    paths: [source],
+    packSize: 1 << 20,
+    spool: { memory: 2 << 20, disk: 6 << 20 },
+    spoolDir: dir,
+  });
+  const result = await run.run();
+  const byLocation = new Map(result.destinations.map((d) => [d.location, d]));
+  assert.equal(byLocation.get(fast.location)!.committed, true);
+  assert.match(byLocation.get(crawl.location)!.error!, /fell too far behind .*spool/);
+  assert.ok(Date.now() - started < 20_000, 'the run did not wait for 20 MiB at 256 KiB/s');
+  assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('coffer-spool-')), [], 'the spool is removed');
+});
+
+test('transient errors are retried (the destination shows "retrying"), a denied one is not', async (t) => {
+  const dir = tempDir(t);
+  const source = makeSource(dir, { a: 3 << 20, b: 3 << 20 });
+  const retries: number[] = [];
+  const hiccups = new RetryStore(new FaultStore(new LocalStore(path.join(dir, 'hiccups')), { errorRate: 0.3, seed: 7 }), {
+    attempts: 20,
+    baseDelay: 1,
+    onRetry: (attempt) => retries.push(attempt),
+  });
+  const repo = await openRepo([new LocalStore(path.join(dir, 'plain')), hiccups]);
+  retries.length = 0;
+  const run = new BackupRun(repo, { paths: [source], packSize: 1 << 20 });
+  const states = new Set<string>();
+  const watcher = setInterval(() => states.add(run.progress().destinations.find((d) => d.location === hiccups.location)!.state), 1);
+  const result = await run.run();
+  clearInterval(watcher);
+  assert.ok(result.destinations.every((d) => d.committed));
+  assert.ok(retries.length > 0, 'some calls failed and were retried');
+  assert.ok(states.has('retrying'), `states seen: ${[...states].join(', ')}`);
+
+  const denied = new FaultStore(new LocalStore(path.join(dir, 'denied')), { failAfterPuts: 0, failKind: 'denied' });
+  let deniedRetries = 0;
+  const guarded = new RetryStore(denied, { baseDelay: 1, onRetry: () => deniedRetries++ });
+  const plain = new LocalStore(path.join(dir, 'plain2'));
+  await initRepository([plain], PASS);
+  await new SyncRun(plain, [new LocalStore(path.join(dir, 'denied'))]).run();
+  const two = await Repository.open([plain, guarded], PASS);
+  await two.loadIndex();
+  const outcome = await new BackupRun(two, { paths: [source] }).run();
+  assert.equal(deniedRetries, 0, 'a permanent error is not retried');
+  assert.deepEqual(outcome.destinations.map((d) => d.committed).sort(), [false, true]);
+});
+
+test('priority paths and small files go first, and their packs are uploaded first', async (t) => {
+  const dir = tempDir(t);
+  const source = makeSource(dir, {
+    'archive/big-1': 3 << 20,
+    'archive/big-2': 3 << 20,
+    'documents/cv.pdf': 300_000,
+    'documents/notes.txt': 20_000,
+    'documents/thesis.pdf': 2 << 20,
+  });
+  const store = new RecordingStore();
+  const repo = await openRepo([store]);
+  store.order.length = 0;
+  await new BackupRun(repo, { paths: [source], packSize: 256 * 1024, workers: 1, priorities: [{ path: path.join(source, 'documents'), level: 10 }] }).run();
+  const uploadPosition = new Map(store.order.map((name, i) => [name.slice(name.lastIndexOf('/') + 1), i]));
+  const snapshot = (await repo.listSnapshots())[0]!;
+  const firstPackOf = new Map<string, number>();
+  for await (const { path: p, node } of walkTree(repo, Buffer.from(snapshot.snapshot.tree, 'hex'))) {
+    const first = contentIds(node)[0];
+    if (first) firstPackOf.set(p.toString(), uploadPosition.get(repo.index.lookup(first)!.packId)!);
+  }
+  const at = (name: string): number => firstPackOf.get(`source/${name}`)!;
+  assert.ok(at('documents/notes.txt') <= at('documents/cv.pdf'), 'small files first');
+  assert.ok(at('documents/cv.pdf') <= at('documents/thesis.pdf'));
+  assert.ok(at('documents/thesis.pdf') < at('archive/big-1'), 'the priority path before the rest');
+});
+
+test('adaptive concurrency climbs while throughput grows and settles where it stops growing', () => {
+  let now = 0;
+  const tuner = new ConcurrencyTuner({ initial: 1, max: 16, windowMs: 1000, now: () => now });
+  // A link that gains from parallel uploads up to 6 at once, and loses a little beyond.
+  const throughputAt = (n: number): number => (n <= 6 ? n * 10 : 60 - (n - 6) * 5);
+  for (let window = 0; window < 40; window++) {
+    now += 1000;
+    tuner.record(throughputAt(tuner.current) * 1000);
+  }
+  assert.ok(tuner.current >= 5 && tuner.current <= 7, `settled at ${tuner.current}`);
+
+  let now2 = 0;
+  const idle = new ConcurrencyTuner({ initial: 3, windowMs: 1000, now: () => now2 });
+  for (let window = 0; window < 10; window++) {
+    idle.noteStarved();
+    now2 += 1000;
+    idle.record(1000);
+  }
+  assert.equal(idle.current, 3, 'a starved destination tells nothing about concurrency');
+});
+
+test('waiting work ages: a low-priority pack is not starved by a stream of high-priority ones', async () => {
+  let now = 0;
+  const store = new RecordingStore();
+  const destination = new Destination(store, { concurrency: 1, maxConcurrency: 1, now: () => now });
+  const load = async (): Promise<Uint8Array> => new Uint8Array(1);
+  // The only upload slot stays busy while the queue fills up over 200 s.
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const puts: Promise<void>[] = [destination.put({ name: 'blocker', size: 1, load: () => gate.then(load) })];
+  puts.push(destination.put({ name: 'low', size: 1, load, priority: 0 }));
+  for (let i = 0; i < 20; i++) {
+    now += 10_000;
+    puts.push(destination.put({ name: `high-${i}`, size: 1, load, priority: 1 }));
+  }
+  open();
+  await Promise.all(puts);
+  const position = store.order.indexOf('low');
+  // Only the high-priority packs queued within 30 s of it (one level of aging) go before it.
+  assert.ok(position > 1 && position <= 4, `the low-priority pack went at position ${position}`);
+});
