@@ -1,0 +1,188 @@
+// Benchmark corpora: building and caching them, and presenting each version at one fixed path.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
+import { editVmImage, generatePhotos, generateSmallFiles, generateVmImage, type PhotoParams } from './generate.ts';
+
+export const CACHE_ROOT = process.env.COFFER_BENCH_CACHE ?? join(homedir(), '.cache', 'coffer-bench');
+const KERNEL_SCRIPT = join(import.meta.dirname, '..', '..', 'shared', 'bench', 'kernel-corpus.sh');
+const SEED = 'coffer-bench-1';
+
+export type ScenarioName = 'initial' | 'nochange' | 'multi3' | 'incremental' | 'restore';
+export type DatasetName = 'kernel' | 'photos' | 'vm' | 'files';
+export const GENERATED: readonly DatasetName[] = ['photos', 'vm', 'files'];
+
+export interface Dataset {
+  readonly name: DatasetName;
+  readonly title: string;
+  /** Source directories in backup order; `incremental` switches from the first to the second. */
+  readonly versions: readonly string[];
+  readonly scenarios: readonly ScenarioName[];
+}
+
+interface GeneratedParams {
+  readonly photos: PhotoParams;
+  readonly vmMiB: number;
+  readonly vmEdits: number;
+  readonly files: number;
+}
+
+// Full: ~3 GB of photos, a 1 GiB image, 10^6 files. Quick: enough to exercise every code path in seconds.
+const PROFILES: Record<'full' | 'quick', GeneratedParams> = {
+  full: { photos: { count: 160, minMiB: 8, maxMiB: 30 }, vmMiB: 1024, vmEdits: 200, files: 1_000_000 },
+  quick: { photos: { count: 12, minMiB: 8, maxMiB: 30 }, vmMiB: 128, vmEdits: 40, files: 20_000 },
+};
+
+export function fileCountOfFilesDataset(quick: boolean): number {
+  return PROFILES[quick ? 'quick' : 'full'].files;
+}
+
+/** Two successive Debian linux-source-6.1 trees from the shared script; `quick` uses their fs/ subtrees. */
+export function kernelDataset(quick: boolean): Dataset {
+  if (!existsSync(KERNEL_SCRIPT)) throw new Error(`kernel corpus script not found at ${KERNEL_SCRIPT}`);
+  let out: string;
+  try {
+    // The script is idempotent and returns at once when both trees are cached.
+    out = execFileSync('bash', [KERNEL_SCRIPT, join(CACHE_ROOT, 'corpus')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  } catch {
+    throw new Error(`${KERNEL_SCRIPT} failed; if apt-get could not find a linux-source-6.1 version, run \`apt-get update\``);
+  }
+  const trees = out.trim().split('\n').at(-1)!.split(' ');
+  if (trees.length !== 2) throw new Error(`unexpected output from ${KERNEL_SCRIPT}: ${out}`);
+  const versions = quick ? trees.map((t) => join(t, 'fs')) : trees;
+  return {
+    name: 'kernel',
+    // The script names the trees after their Debian package versions: v176 is linux-source-6.1 6.1.176-1.
+    title: `Linux source ${trees.map((t) => `6.1.${basename(t).slice(1)}`).join(' → ')}${quick ? ' (fs/ only)' : ''}`,
+    versions,
+    scenarios: ['initial', 'nochange', 'multi3', 'incremental', 'restore'],
+  };
+}
+
+/**
+ * A generated dataset, built on first use into CACHE_ROOT/generated/<name>-<hash of its parameters>;
+ * `complete` is written last, so an interrupted generation is redone.
+ */
+function cached(name: DatasetName, params: unknown, build: (dir: string) => void): string {
+  const hash = createHash('sha256').update(JSON.stringify({ SEED, params })).digest('hex').slice(0, 12);
+  const dir = join(CACHE_ROOT, 'generated', `${name}-${hash}`);
+  if (!existsSync(join(dir, 'complete'))) {
+    process.stderr.write(`generating ${name} corpus in ${dir}…\n`);
+    const started = Date.now();
+    rmSync(dir, { recursive: true, force: true });
+    build(dir);
+    writeFileSync(join(dir, 'complete'), '');
+    process.stderr.write(`generated ${name} corpus in ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  }
+  return dir;
+}
+
+export function generatedDataset(name: DatasetName, quick: boolean): Dataset {
+  const p = PROFILES[quick ? 'quick' : 'full'];
+  switch (name) {
+    case 'photos': {
+      const dir = cached(name, p.photos, (d) => generatePhotos(join(d, 'v1'), SEED, p.photos));
+      return {
+        name,
+        title: `Photo library: ${p.photos.count} incompressible files of ${p.photos.minMiB}–${p.photos.maxMiB} MiB`,
+        versions: [join(dir, 'v1')],
+        scenarios: ['initial', 'nochange', 'restore'],
+      };
+    }
+    case 'vm': {
+      const dir = cached(name, [p.vmMiB, p.vmEdits], (d) => {
+        generateVmImage(join(d, 'v1', 'disk.img'), SEED, p.vmMiB);
+        editVmImage(join(d, 'v1', 'disk.img'), join(d, 'v2', 'disk.img'), SEED, p.vmMiB, p.vmEdits);
+      });
+      return {
+        name,
+        title: `VM image: ${p.vmMiB} MiB raw disk, then ${p.vmEdits} in-place writes of 4–256 KiB`,
+        versions: [join(dir, 'v1'), join(dir, 'v2')],
+        scenarios: ['initial', 'incremental', 'restore'],
+      };
+    }
+    case 'files': {
+      const dir = cached(name, p.files, (d) => generateSmallFiles(join(d, 'v1'), SEED, p.files));
+      return {
+        name,
+        title: `${p.files.toLocaleString('en-US')} small files of 0–4 KiB`,
+        versions: [join(dir, 'v1')],
+        scenarios: ['initial', 'nochange'],
+      };
+    }
+    case 'kernel':
+      throw new Error('the kernel corpus is not generated');
+  }
+}
+
+export interface TreeStats {
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/** Counts regular files and their bytes; with `read`, also reads every file (the warm-up before a timed run). */
+export function scanTree(root: string, read = false): TreeStats {
+  const buf = Buffer.allocUnsafe(1 << 20);
+  let files = 0;
+  let bytes = 0;
+  const dirs = [root];
+  for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) dirs.push(path);
+      else if (e.isFile()) {
+        files++;
+        bytes += lstatSync(path).size;
+        if (read) readWhole(path, buf);
+      }
+    }
+  }
+  return { files, bytes };
+}
+
+function readWhole(path: string, buf: Buffer): void {
+  const fd = openSync(path, 'r');
+  try {
+    while (readSync(fd, buf) > 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Presents corpus versions at one fixed path, so restic and borg find their parent snapshot by path and
+ * all tools record the same paths. A rename keeps inodes, mtimes and ctimes, so an unchanged file looks
+ * unchanged to every tool. The origin is noted in a file, so the next start undoes a killed run's mount.
+ */
+export class Slot {
+  readonly path: string;
+  private readonly note: string;
+
+  constructor(workDir: string) {
+    mkdirSync(workDir, { recursive: true });
+    this.path = join(workDir, 'src');
+    this.note = join(workDir, 'src.origin');
+    this.unmount();
+  }
+
+  mount(dir: string): void {
+    this.unmount();
+    writeFileSync(this.note, dir);
+    try {
+      renameSync(dir, this.path);
+    } catch (e) {
+      rmSync(this.note);
+      if ((e as NodeJS.ErrnoException).code === 'EXDEV')
+        throw new Error(`${dir} and ${this.path} must be on one file system: set COFFER_BENCH_CACHE or COFFER_BENCH_WORK`);
+      throw e;
+    }
+  }
+
+  unmount(): void {
+    if (!existsSync(this.note)) return;
+    if (existsSync(this.path)) renameSync(this.path, readFileSync(this.note, 'utf8'));
+    rmSync(this.note);
+  }
+}
