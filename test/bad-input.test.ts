@@ -107,8 +107,10 @@ test('permission denied while reading: the snapshot is made, the file is listed,
   fs.chmodSync(path.join(source, 'locked-dir'), 0o000);
   const repo = path.join(dir, 'repo');
   ok(['init', '--repo', repo]);
-  execFileSync('chown', ['-R', 'nobody', repo]);
-  const r = coffer(['backup', '--repo', repo, source], { asUser: 'nobody' });
+  const dataDir = path.join(dir, 'state');
+  fs.mkdirSync(dataDir);
+  execFileSync('chown', ['-R', 'nobody', repo, dataDir]);
+  const r = coffer(['backup', '--repo', repo, source], { asUser: 'nobody', env: { COFFER_DATA_DIR: dataDir, COFFER_CONFIG: path.join(dir, 'none.yaml') } });
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stderr, /secret\.txt: not backed up: permission denied/);
   assert.match(r.stderr, /locked-dir: cannot read directory: permission denied/);
@@ -193,7 +195,7 @@ test('a full disk fails the backup cleanly; the repository stays valid and the n
   for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(source, `photo-${i}.raw`), seededBytes(`photo${i}`, 4 << 20));
   const repo = path.join(mount, 'repo');
   ok(['init', '--repo', repo]);
-  const r = coffer(['backup', '--repo', repo, source]);
+  const r = coffer(['backup', '--repo', repo, '--max-retries', '0', source]);
   assertOneLineError(r, /no space left on device/);
   assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')), [], 'no temporary file is left behind');
   assert.match(ok(['check', '--repo', repo, '--read-data']).stdout, /no errors were found/);

@@ -6,6 +6,8 @@ import { BackupError } from '../engine/backup/backup.ts';
 import { NoDestinationLeftError } from '../engine/backup/pack-sink.ts';
 import { DetachedError } from '../engine/destination.ts';
 import { RepositoryError } from '../repo/repository.ts';
+import { ConfigError } from '../config/config-file.ts';
+import { JobLostError, PlanBusyError } from '../jobs/index.ts';
 import { StoreError } from '../store/store.ts';
 
 export const EXIT_OK = 0;
@@ -22,7 +24,18 @@ export class UsageError extends Error {
 }
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError];
+const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError];
+
+/**
+ * Whether a failed backup is worth another attempt later: a dropped connection or a full disk may go
+ * away; a wrong passphrase, a missing source or refused credentials will not.
+ */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof NoDestinationLeftError) return err.causes.some(isRetryable);
+  if (err instanceof DetachedError) return err.cause === undefined || isRetryable(err.cause);
+  if (err instanceof StoreError) return err.kind === 'transient' || err.kind === 'no-space';
+  return !EXPECTED.some((type) => err instanceof type);
+}
 
 export function describeError(err: unknown): string {
   if (EXPECTED.some((type) => err instanceof type)) return (err as Error).message;

@@ -12,7 +12,9 @@ import { initCommand } from './commands/init.ts';
 import { keyCommand } from './commands/key.ts';
 import { lsCommand } from './commands/ls.ts';
 import { restoreCommand } from './commands/restore.ts';
+import { setupCommand } from './commands/setup.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
+import { logsCommand, statusCommand } from './commands/status.ts';
 import { replicaCommand, syncCommand } from './commands/sync.ts';
 import { describeError, EXIT_FATAL } from './errors.ts';
 
@@ -20,7 +22,7 @@ export function buildProgram(): Command {
   const program = new Command('coffer')
     .description('encrypted, deduplicated, compressed backups to several destinations at once')
     .version(VERSION, '-V, --version');
-  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), doctorCommand()]) {
+  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), statusCommand(), logsCommand(), doctorCommand(), setupCommand()]) {
     program.addCommand(command);
   }
   const configure = (cmd: Command): void => {

@@ -117,9 +117,10 @@ export class JobRun {
   /**
    * Records the failure of this attempt and, while the retry policy allows, schedules the next one:
    * the job goes back to pending with `nextAttemptAt` set (the daemon runs it from `dueJobs()`; a
-   * one-shot CLI run may sleep `retry.delayMs` and acquire the plan again). Over the limit it stays failed.
+   * one-shot CLI run may sleep `retry.delayMs` and acquire the plan again). Over the limit, or when the
+   * caller knows waiting cannot help (`retryable: false`: a wrong passphrase, a missing source), it stays failed.
    */
-  fail(err: unknown): FailResult {
+  fail(err: unknown, options: { retryable?: boolean } = {}): FailResult {
     const message = errorText(err);
     const errorClass = classifyError(err);
     const { maxRetries } = this.store.retryPolicy;
@@ -131,6 +132,10 @@ export class JobRun {
         { error: message },
         { message, errorClass },
       );
+      if (options.retryable === false) {
+        this.store.addEvent(failed.id, { kind: EventKind.gaveUp, message: 'not retried: this error does not go away by waiting; the job stays failed' });
+        return { job: failed };
+      }
       const retry = nextRetry(failed.retryCount, errorClass, this.store.retryPolicy);
       if (retry === undefined) {
         this.store.addEvent(failed.id, {

@@ -9,6 +9,15 @@ export const REPO_ROOT = path.resolve(import.meta.dirname, '../..');
 export const MAIN = path.join(REPO_ROOT, 'src/cli/main.ts');
 export const PASSWORD = 'correct horse battery staple';
 
+/**
+ * Each test process gets its own data directory (job database, run logs) and no configuration file,
+ * so tests never touch the user's and never see each other's jobs.
+ */
+const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-state-'));
+process.on('exit', () => fs.rmSync(stateDir, { recursive: true, force: true }));
+export const DATA_DIR = path.join(stateDir, 'data');
+export const CONFIG_FILE = path.join(stateDir, 'config.yaml');
+
 export interface RunResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
@@ -30,7 +39,7 @@ function commandLine(args: string[], options: RunOptions): [string, string[]] {
 }
 
 function environment(options: RunOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, COFFER_PASSWORD: PASSWORD, ...options.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: DATA_DIR, COFFER_CONFIG: CONFIG_FILE, ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   return env;
 }

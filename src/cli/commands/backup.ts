@@ -1,31 +1,55 @@
 import { Command, Option } from 'commander';
 import os from 'node:os';
-import { BackupRun, InterruptedError } from '../../engine/backup/backup.ts';
+import { BackupRun, InterruptedError, type BackupResult } from '../../engine/backup/backup.ts';
 import { readExcludeFile } from '../../engine/backup/exclude.ts';
+import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priority.ts';
 import type { BackupProgress } from '../../engine/backup/progress.ts';
-import { DryRunStore } from '../../store/dry-run.ts';
+import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
+import { loadConfig, planFrom, resolveConfigFile, type PlanConfig } from '../../config/config-file.ts';
+import { resolveDataDir } from '../../jobs/index.ts';
 import { Repository } from '../../repo/repository.ts';
-import { formatBytes, formatDuration } from '../format.ts';
+import { DryRunStore } from '../../store/dry-run.ts';
+import { destinationLines } from '../destination-lines.ts';
+import { describeError, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_PARTIAL, isRetryable, UsageError } from '../errors.ts';
+import { formatBytes, formatDuration, parseSize } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
+import { adHocPlanName, retryPolicyOf, TrackedJob } from '../job-tracking.ts';
 import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase } from '../passphrase.ts';
-import { addRepoOptions, collect, openStores, reportDamage, type RepoOptions } from '../repo-options.ts';
-import { destinationLines } from '../destination-lines.ts';
-import { parsePriorityRule } from '../../engine/backup/priority.ts';
-import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
-import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_PARTIAL, UsageError } from '../errors.ts';
-import { parseSize } from '../format.ts';
+import { addRepoOptions, collect, openConfiguredStore, reportDamage, type RepoOptions } from '../repo-options.ts';
 
 interface BackupOptions extends RepoOptions {
+  readonly plan?: string;
+  readonly config?: string;
+  readonly dataDir?: string;
+  readonly force?: boolean;
+  readonly reset?: boolean;
+  readonly maxRetries?: string;
   readonly priority: string[];
   readonly spoolDir?: string;
-  readonly spoolSize?: string;
+  readonly spoolSize: string;
   readonly exclude: string[];
   readonly excludeFile: string[];
   readonly oneFileSystem?: boolean;
   readonly tag: string[];
   readonly host?: string;
   readonly dryRun?: boolean;
+}
+
+/** What to back up and where: a plan from the configuration file, with the command line on top. */
+interface Settings {
+  readonly planName: string;
+  readonly repos: string[];
+  readonly paths: string[];
+  readonly excludes: string[];
+  readonly tags: string[];
+  readonly host: string;
+  readonly oneFileSystem: boolean;
+  readonly priorities: PriorityRule[];
+  readonly limits: Pick<RepoOptions, 'limitUpload' | 'limitDownload'>;
+  readonly passwordFile?: string;
+  readonly passwordCommand?: string;
+  readonly spoolDisk: number;
 }
 
 export function statusText(p: BackupProgress): string {
@@ -38,95 +62,179 @@ export function statusText(p: BackupProgress): string {
   );
 }
 
-function badPriority(text: string): never {
-  throw new UsageError(`--priority takes PATH=LEVEL with an integer level (e.g. ~/documents=10), not "${text}"`);
+function priorityRule(text: string): PriorityRule {
+  const rule = parsePriorityRule(text);
+  if (!rule) throw new UsageError(`--priority takes PATH=LEVEL with an integer level (e.g. ~/documents=10), not "${text}"`);
+  return rule;
+}
+
+function resolveSettings(paths: string[], options: BackupOptions): Settings {
+  const configFile = resolveConfigFile(options.config);
+  const plan: PlanConfig | undefined = options.plan ? planFrom(loadConfig(configFile), options.plan, configFile) : undefined;
+  const repos = options.repo?.length ? options.repo : (plan?.repos ?? (process.env.COFFER_REPO ? [process.env.COFFER_REPO] : []));
+  if (repos.length === 0) throw new UsageError('no repository given: use --repo LOCATION, COFFER_REPO or --plan');
+  if (new Set(repos).size !== repos.length) throw new UsageError('the same repository location is given twice');
+  const sources = paths.length > 0 ? paths : (plan?.paths ?? []);
+  if (sources.length === 0) throw new UsageError('nothing to back up: give paths or --plan');
+  const spoolDisk = parseSize(options.spoolSize);
+  if (spoolDisk === undefined) throw new UsageError(`--spool-size takes a size such as 512M or 4G, not "${options.spoolSize}"`);
+  const host = options.host ?? plan?.host ?? os.hostname();
+  const passwordFile = options.passwordFile ?? plan?.passwordFile;
+  const passwordCommand = options.passwordCommand ?? plan?.passwordCommand;
+  return {
+    planName: options.plan ?? adHocPlanName(host, repos, sources),
+    repos,
+    paths: sources,
+    excludes: [...(plan?.exclude ?? []), ...options.exclude, ...options.excludeFile.flatMap((f) => readExcludeFile(f))],
+    tags: [...(plan?.tags ?? []), ...options.tag],
+    host,
+    oneFileSystem: options.oneFileSystem ?? plan?.oneFileSystem ?? false,
+    priorities: [...(plan?.priority ?? []), ...options.priority].map(priorityRule),
+    limits: { limitUpload: [...(plan?.limitUpload ?? []), ...options.limitUpload], limitDownload: [...(plan?.limitDownload ?? []), ...options.limitDownload] },
+    ...(passwordFile ? { passwordFile } : {}),
+    ...(passwordCommand ? { passwordCommand } : {}),
+    spoolDisk,
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
+/** One attempt: opens the stores and the repository afresh, runs the backup with live progress. */
+async function backupOnce(settings: Settings, passphrase: string, options: BackupOptions, signal: AbortSignal, job: TrackedJob | undefined): Promise<BackupResult> {
+  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits)).map((s) => (options.dryRun ? new DryRunStore(s) : s));
+  const repo = await Repository.open(stores, passphrase).catch(async (err) => {
+    await Promise.all(stores.map((s) => s.close()));
+    throw err;
+  });
+  reportDamage(repo);
+  const status = new StatusLine();
+  const lost = new AbortController();
+  try {
+    await repo.loadIndex();
+    const run = new BackupRun(repo, {
+      paths: settings.paths,
+      excludes: settings.excludes,
+      oneFileSystem: settings.oneFileSystem,
+      tags: settings.tags,
+      host: settings.host,
+      priorities: settings.priorities,
+      spool: { ...DEFAULT_SPOOL_LIMITS, disk: settings.spoolDisk },
+      ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
+      signal: AbortSignal.any([signal, lost.signal]),
+    });
+    job?.log.info('backing up', { paths: settings.paths, repos: settings.repos, excludes: settings.excludes, tags: settings.tags });
+    run.onCommitted = (location) => {
+      job?.committed(location);
+      if (options.json) printJson({ type: 'committed', location });
+    };
+    run.onWarning = (w) => {
+      job?.warn(`${w.path}: ${w.message}`);
+      status.clear();
+      if (options.json) printJson({ type: 'warning', ...w });
+      else printWarning(`${w.path}: ${w.message}`);
+    };
+    const stopRender = options.json
+      ? every(1000, () => printJson({ type: 'status', ...run.progress() }))
+      : every(250, () => {
+          const p = run.progress();
+          status.update([statusText(p), ...(p.destinations.length > 1 ? destinationLines(p.destinations) : [])]);
+        });
+    const stopTracking = job?.follow(run, (err) => {
+      printWarning(err.message);
+      lost.abort();
+    });
+    try {
+      const result = await run.run();
+      job?.finished(result.destinations, result.snapshotId);
+      return result;
+    } finally {
+      stopRender();
+      stopTracking?.();
+      status.clear();
+    }
+  } finally {
+    await repo.close();
+  }
+}
+
+function report(result: BackupResult, options: BackupOptions): void {
+  const s = result.snapshot.summary;
+  const missed = result.destinations.filter((d) => !d.committed);
+  if (options.json) {
+    printJson({ type: 'summary', snapshotId: result.snapshotId, dryRun: options.dryRun ?? false, adoptedPacks: result.adoptedPacks, destinations: result.destinations, ...s });
+  } else {
+    printLine(`${options.dryRun ? 'would save snapshot' : 'snapshot'} ${result.snapshotId.slice(0, 8)}${options.dryRun ? '' : ' saved'}`);
+    printLine(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified; ${s.dirs} directories`);
+    printLine(`added to the repository: ${formatBytes(s.bytesAdded)} (${s.dataBlobs} data blobs, ${s.treeBlobs} trees)`);
+    printLine(`processed ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(s.durationMs / 1000)}`);
+    if (result.adoptedPacks > 0) printLine(`reused ${result.adoptedPacks} packs left by an interrupted backup`);
+    if (result.destinations.length > 1) for (const d of result.destinations) printLine(`  ${d.location}: ${d.committed ? 'committed' : `not committed (${d.error})`}`);
+    if (s.warnings > 0) printWarning(`${s.warnings} files could not be backed up completely (listed above); the snapshot is incomplete`);
+    if (missed.length > 0) printWarning(`${missed.length} destinations did not get the snapshot; bring them up to date with coffer sync or the next backup`);
+  }
+  if (s.warnings > 0) process.exitCode = EXIT_INCOMPLETE;
+  if (missed.length > 0) process.exitCode = EXIT_PARTIAL;
 }
 
 export function backupCommand(): Command {
   return addRepoOptions(new Command('backup').description('back up files and directories into a new snapshot'))
-    .argument('<paths...>', 'files and directories to back up')
+    .argument('[paths...]', 'files and directories to back up (default: those of --plan)')
+    .option('--plan <name>', 'run a plan from the configuration file (see coffer setup)')
+    .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
+    .option('--data-dir <dir>', 'where the job database and run logs live (default $COFFER_DATA_DIR or ~/.local/share/coffer)')
+    .option('--force', 'take over a run of the same plan that is stale (its process is gone or silent)')
+    .option('--reset', "clear this plan's job state first (never repository data)")
+    .option('--max-retries <n>', 'retries after a failure (default from the configuration, 3)')
     .addOption(new Option('-e, --exclude <pattern>', 'skip matching files and directories (repeatable)').argParser(collect).default([]))
     .addOption(new Option('--exclude-file <file>', 'read exclude patterns from a file (repeatable)').argParser(collect).default([]))
     .option('-x, --one-file-system', 'do not cross file-system boundaries')
     .addOption(new Option('--tag <tag>', 'tag the snapshot (repeatable)').argParser(collect).default([]))
     .option('--host <name>', 'host name recorded in the snapshot (default: this machine)')
-    .option('-n, --dry-run', 'read and pack everything but write nothing')
+    .option('-n, --dry-run', 'read and pack everything but write nothing (and record no job)')
     .addOption(new Option('--priority <path=level>', 'back up and upload PATH before lower levels (integer, default 0; repeatable)').argParser(collect).default([]))
     .option('--spool-dir <dir>', 'where packs wait on disk for slow destinations (default: the temporary directory)')
     .option('--spool-size <size>', 'how far (bytes, e.g. 4G) a destination may fall behind before it is detached', '4G')
     .action(async (paths: string[], options: BackupOptions) => {
-      const priorities = options.priority.map((text) => parsePriorityRule(text) ?? badPriority(text));
-      const spoolDisk = parseSize(options.spoolSize ?? '4G');
-      if (spoolDisk === undefined) throw new UsageError(`--spool-size takes a size such as 512M or 4G, not "${options.spoolSize}"`);
-      const excludes = [...options.exclude, ...options.excludeFile.flatMap((f) => readExcludeFile(f))];
-      const stores = openStores(options).map((s) => (options.dryRun ? new DryRunStore(s) : s));
-      const repo = await Repository.open(stores, await readPassphrase(options)).catch(async (err) => {
-        await Promise.all(stores.map((s) => s.close()));
-        throw err;
-      });
-      reportDamage(repo);
+      const settings = resolveSettings(paths, options);
+      const maxRetries = options.maxRetries === undefined ? undefined : Number(options.maxRetries);
+      if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0)) throw new UsageError(`--max-retries takes a whole number, not "${options.maxRetries}"`);
+      const configFile = resolveConfigFile(options.config);
+      const passphrase = await readPassphrase(settings);
+      const job = options.dryRun ? undefined : new TrackedJob(resolveDataDir(options.dataDir), settings.planName, settings.repos, retryPolicyOf(loadConfig(configFile).retries, maxRetries));
       const interrupt = interruptSignal();
-      const status = new StatusLine();
       try {
-        await repo.loadIndex();
-        const run = new BackupRun(repo, {
-          paths,
-          excludes,
-          oneFileSystem: options.oneFileSystem ?? false,
-          tags: options.tag,
-          host: options.host ?? os.hostname(),
-          priorities,
-          spool: { ...DEFAULT_SPOOL_LIMITS, disk: spoolDisk },
-          ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
-          signal: interrupt.signal,
-        });
-        run.onCommitted = (location) => {
-          if (options.json) printJson({ type: 'committed', location });
-        };
-        run.onWarning = (w) => {
-          status.clear();
-          if (options.json) printJson({ type: 'warning', ...w });
-          else printWarning(`${w.path}: ${w.message}`);
-        };
-        const stop = options.json
-          ? every(1000, () => printJson({ type: 'status', ...run.progress() }))
-          : every(250, () => {
-              const p = run.progress();
-              status.update([statusText(p), ...(p.destinations.length > 1 ? destinationLines(p.destinations) : [])]);
-            });
-        let result;
-        try {
-          result = await run.run();
-        } finally {
-          stop();
-          status.clear();
+        if (options.reset && job) printLine(`cleared ${job.reset()} jobs of plan ${settings.planName}`);
+        for (;;) {
+          const resumed = job?.acquire(options.force ?? false).resumed;
+          if (resumed && !options.json) printLine(`resuming job ${job!.run.jobId} of plan ${settings.planName}`);
+          try {
+            report(await backupOnce(settings, passphrase, options, interrupt.signal, job), options);
+            return;
+          } catch (err) {
+            if (err instanceof InterruptedError || interrupt.signal.aborted) {
+              job?.interrupted('interrupted by a signal');
+              process.stderr.write('interrupted: what was already stored is kept and the next backup reuses it\n');
+              process.exitCode = EXIT_INTERRUPTED;
+              return;
+            }
+            const retry = job?.failed(err as Error, isRetryable(err)).retry;
+            if (!retry) throw err;
+            printWarning(`attempt ${retry.attempt} failed: ${describeError(err)}; retrying in ${formatDuration(retry.delayMs / 1000)} (Ctrl-C to stop)`);
+            await sleep(retry.delayMs, interrupt.signal);
+            if (interrupt.signal.aborted) {
+              process.exitCode = EXIT_INTERRUPTED;
+              return;
+            }
+          }
         }
-        const s = result.snapshot.summary;
-        const missed = result.destinations.filter((d) => !d.committed);
-        if (options.json) {
-          printJson({ type: 'summary', snapshotId: result.snapshotId, dryRun: options.dryRun ?? false, adoptedPacks: result.adoptedPacks, destinations: result.destinations, ...s });
-        } else {
-          printLine(`${options.dryRun ? 'would save snapshot' : 'snapshot'} ${result.snapshotId.slice(0, 8)}${options.dryRun ? '' : ' saved'}`);
-          printLine(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified; ${s.dirs} directories`);
-          printLine(`added to the repository: ${formatBytes(s.bytesAdded)} (${s.dataBlobs} data blobs, ${s.treeBlobs} trees)`);
-          printLine(`processed ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(s.durationMs / 1000)}`);
-          if (result.adoptedPacks > 0) printLine(`reused ${result.adoptedPacks} packs left by an interrupted backup`);
-          if (result.destinations.length > 1) for (const d of result.destinations) printLine(`  ${d.location}: ${d.committed ? 'committed' : `not committed (${d.error})`}`);
-          if (s.warnings > 0) printWarning(`${s.warnings} files could not be backed up completely (listed above); the snapshot is incomplete`);
-          if (missed.length > 0) printWarning(`${missed.length} destinations did not get the snapshot; bring them up to date with coffer sync or the next backup`);
-        }
-        if (s.warnings > 0) process.exitCode = EXIT_INCOMPLETE;
-        if (missed.length > 0) process.exitCode = EXIT_PARTIAL;
-      } catch (err) {
-        if (err instanceof InterruptedError) {
-          process.stderr.write('interrupted: what was already stored is kept and the next backup reuses it\n');
-          process.exitCode = EXIT_INTERRUPTED;
-          return;
-        }
-        throw err;
       } finally {
         interrupt.dispose();
-        await repo.close();
+        job?.close();
       }
     });
 }

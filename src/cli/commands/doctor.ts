@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import fs from 'node:fs';
 import os from 'node:os';
 import { testWrite } from '../../engine/test-write.ts';
+import { loadConfig, planFrom, resolveConfigFile } from '../../config/config-file.ts';
+import { JobStore, resolveDataDir } from '../../jobs/index.ts';
 import { readConfig, Repository } from '../../repo/repository.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT_FATAL } from '../errors.ts';
@@ -34,6 +36,27 @@ function spoolSpace(): Check {
     return { name: 'spool', ok: free >= MIN_SPOOL_FREE, detail: `${dir}: ${formatBytes(free)} free${free >= MIN_SPOOL_FREE ? '' : ` (needs ${formatBytes(MIN_SPOOL_FREE)}; use --spool-dir elsewhere)`}` };
   } catch (err) {
     return { name: 'spool', ok: false, detail: `${dir} is not writable (${(err as Error).message}); use --spool-dir` };
+  }
+}
+
+function dataDirectory(flag: string | undefined): Check {
+  const dir = resolveDataDir(flag);
+  try {
+    JobStore.open(dir).close();
+    fs.accessSync(dir, fs.constants.W_OK);
+    return { name: 'data directory', ok: true, detail: `${dir}: job database opens` };
+  } catch (err) {
+    return { name: 'data directory', ok: false, detail: `${dir}: ${(err as Error).message}; use --data-dir or COFFER_DATA_DIR` };
+  }
+}
+
+function configuration(flag: string | undefined): Check {
+  const file = resolveConfigFile(flag);
+  try {
+    const plans = Object.keys(loadConfig(file).plans);
+    return { name: 'config', ok: true, detail: fs.existsSync(file) ? `${file}: ${plans.length} plans${plans.length ? ` (${plans.join(', ')})` : ''}` : `${file}: none yet (coffer setup writes one)` };
+  } catch (err) {
+    return { name: 'config', ok: false, detail: (err as Error).message };
   }
 }
 
@@ -71,10 +94,35 @@ async function passphrase(options: RepoOptions, stores: Store[]): Promise<Check 
   }
 }
 
+interface DoctorOptions extends RepoOptions {
+  readonly dataDir?: string;
+  readonly config?: string;
+  readonly plan?: string;
+}
+
+/** The plan's destinations and passphrase source, unless the command line gives its own. */
+function withPlan(options: DoctorOptions): DoctorOptions {
+  if (!options.plan) return options;
+  const file = resolveConfigFile(options.config);
+  const plan = planFrom(loadConfig(file), options.plan, file);
+  return {
+    ...options,
+    repo: options.repo?.length ? options.repo : plan.repos,
+    limitUpload: [...plan.limitUpload, ...options.limitUpload],
+    limitDownload: [...plan.limitDownload, ...options.limitDownload],
+    ...(options.passwordFile || options.passwordCommand ? {} : { passwordFile: plan.passwordFile, passwordCommand: plan.passwordCommand }),
+  };
+}
+
 export function doctorCommand(): Command {
-  return addRepoOptions(new Command('doctor').description('check prerequisites: Node, spool space, each destination (test-write), the passphrase')).action(async (options: RepoOptions) => {
+  return addRepoOptions(new Command('doctor').description('check prerequisites: Node, data directory, configuration, spool space, each destination (test-write), the passphrase'))
+    .option('--data-dir <dir>', 'the job database and run logs (default $COFFER_DATA_DIR or ~/.local/share/coffer)')
+    .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
+    .option('--plan <name>', "check a plan's destinations and passphrase source")
+    .action(async (given: DoctorOptions) => {
+      const options = withPlan(given);
     const locations = options.repo?.length ? options.repo : process.env.COFFER_REPO ? [process.env.COFFER_REPO] : [];
-    const checks: Check[] = [nodeVersion(), spoolSpace()];
+    const checks: Check[] = [nodeVersion(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace()];
     const stores: Store[] = [];
     for (const location of locations) {
       try {

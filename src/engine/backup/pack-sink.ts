@@ -39,6 +39,13 @@ export interface CommitOutcome {
 
 export class NoDestinationLeftError extends Error {
   override name = 'NoDestinationLeftError';
+  /** Why each destination left. */
+  readonly causes: readonly Error[];
+
+  constructor(message: string, causes: readonly Error[]) {
+    super(message);
+    this.causes = causes;
+  }
 }
 
 export class PackSink {
@@ -116,7 +123,8 @@ export class PackSink {
 
   private allGone(): NoDestinationLeftError {
     const reasons = this.destinations.map((d) => `${d.store.location}: ${d.detached?.message}`);
-    return new NoDestinationLeftError(reasons.length === 1 ? (this.destinations[0]!.detached?.message ?? 'the destination failed') : `every destination failed (${reasons.join('; ')})`);
+    const causes = this.destinations.flatMap((d) => (d.detached ? [d.detached] : []));
+    return new NoDestinationLeftError(reasons.length === 1 ? (this.destinations[0]!.detached?.message ?? 'the destination failed') : `every destination failed (${reasons.join('; ')})`, causes);
   }
 
   /**

@@ -1,0 +1,115 @@
+// Connects a backup run to the job database: the job it belongs to, a heartbeat with progress every
+// few seconds (per destination too), each destination's outcome, warnings, and a log file per run.
+import crypto from 'node:crypto';
+import path from 'node:path';
+import type { BackupRun } from '../engine/backup/backup.ts';
+import type { CommitOutcome } from '../engine/backup/pack-sink.ts';
+import { JobLostError, JobStore, RunLog, runLogDir, type FailResult, type JobRun, type Plan, type RetryPolicy } from '../jobs/index.ts';
+import type { RetryConfig } from '../config/config-file.ts';
+
+export const PROGRESS_INTERVAL_MS = 5_000;
+
+export function retryPolicyOf(config: RetryConfig, maxRetries?: number): RetryPolicy {
+  return {
+    maxRetries: maxRetries ?? config.max,
+    delaysMs: { other: config.delays.map((s) => s * 1000), network: config.networkDelays.map((s) => s * 1000) },
+  };
+}
+
+/** A plan name for a backup started without --plan: the first path's name and a hash of what and where. */
+export function adHocPlanName(host: string, repos: readonly string[], paths: readonly string[]): string {
+  const digest = crypto.hash('sha256', JSON.stringify([host, [...repos].sort(), [...paths].sort()]), 'hex').slice(0, 8);
+  const base = path.basename(paths[0] ?? 'backup').replace(/[^\w.-]/g, '_') || 'root';
+  return `${base}-${digest}`;
+}
+
+export class TrackedJob {
+  readonly store: JobStore;
+  readonly plan: Plan;
+  private readonly dataDir: string;
+  run!: JobRun;
+  log!: RunLog;
+
+  constructor(dataDir: string, planName: string, repos: readonly string[], retryPolicy: RetryPolicy) {
+    this.dataDir = dataDir;
+    this.store = JobStore.open(dataDir, { retryPolicy });
+    this.store.detectStaleJobs();
+    this.plan = this.store.ensurePlan(
+      planName,
+      repos.map((location) => ({ name: location, location })),
+    );
+  }
+
+  /** Clears this plan's job history (never repository data). */
+  reset(): number {
+    return this.store.reset({ planId: this.plan.id });
+  }
+
+  /** Starts or resumes the plan's job; a live run of the same plan stops us with PlanBusyError. */
+  acquire(force: boolean): { resumed: boolean } {
+    this.run = this.store.acquirePlanRun(this.plan.id, { force });
+    this.log = RunLog.open(runLogDir(this.dataDir), this.run.jobId, this.run.run);
+    const resumed = this.run.run > 1;
+    this.log.info(resumed ? 'job resumed' : 'job started', { plan: this.plan.name, pid: process.pid });
+    return { resumed };
+  }
+
+  private destinationId(location: string): number | undefined {
+    return this.plan.destinations.find((d) => d.name === location)?.id;
+  }
+
+  /** Reports progress every PROGRESS_INTERVAL_MS; calls `lost` if another process took the job away. */
+  follow(backup: BackupRun, lost: (err: JobLostError) => void): () => void {
+    const beat = (): void => {
+      const p = backup.progress();
+      try {
+        this.run.heartbeat({ stage: p.stage, bytesTotal: p.bytesTotal, bytesDone: p.bytesDone, filesTotal: p.filesTotal, filesDone: p.filesDone, speed: p.bytesPerSecond });
+        for (const d of p.destinations) {
+          const id = this.destinationId(d.location);
+          if (id !== undefined && d.state !== 'detached' && d.state !== 'done') this.run.updateDestination(id, { bytesDone: d.bytesDone, bytesTotal: d.bytesDone + d.bytesQueued, speed: d.speed });
+        }
+      } catch (err) {
+        if (err instanceof JobLostError) lost(err);
+        else throw err;
+      }
+    };
+    beat();
+    const timer = setInterval(beat, PROGRESS_INTERVAL_MS);
+    return () => clearInterval(timer);
+  }
+
+  committed(location: string): void {
+    const id = this.destinationId(location);
+    if (id !== undefined) this.run.completeDestination(id);
+    this.log.info('destination committed', { location });
+  }
+
+  finished(outcomes: readonly CommitOutcome[], snapshotId: string): void {
+    for (const o of outcomes) {
+      const id = this.destinationId(o.location);
+      if (!o.committed && id !== undefined) this.run.failDestination(id, new Error(o.error));
+    }
+    this.log.info('backup completed', { snapshot: snapshotId, destinations: outcomes });
+    this.run.complete();
+  }
+
+  warn(message: string): void {
+    this.run.warn(message);
+    this.log.warn(message);
+  }
+
+  failed(err: Error, retryable: boolean): FailResult {
+    this.log.error('backup failed', { error: err.message });
+    return this.run.fail(err, { retryable });
+  }
+
+  interrupted(reason: string): void {
+    this.log.warn('backup interrupted', { reason });
+    this.run.interrupt(reason);
+  }
+
+  close(): void {
+    this.log?.close();
+    this.store.close();
+  }
+}

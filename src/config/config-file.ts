@@ -1,0 +1,101 @@
+// The configuration file: named backup plans (what to back up, where, how to get the passphrase) and
+// the retry policy. YAML, validated with zod; secrets never go in it, only where to find them.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+
+const PlanSchema = z
+  .object({
+    repos: z.array(z.string().min(1)).min(1),
+    paths: z.array(z.string().min(1)).min(1),
+    exclude: z.array(z.string()).default([]),
+    tags: z.array(z.string()).default([]),
+    host: z.string().optional(),
+    oneFileSystem: z.boolean().default(false),
+    priority: z.array(z.string()).default([]),
+    limitUpload: z.array(z.string()).default([]),
+    limitDownload: z.array(z.string()).default([]),
+    passwordFile: z.string().optional(),
+    passwordCommand: z.string().optional(),
+  })
+  .strict()
+  .refine((p) => !(p.passwordFile && p.passwordCommand), { message: 'give passwordFile or passwordCommand, not both' });
+
+const RetriesSchema = z
+  .object({
+    max: z.number().int().min(0).max(100).default(3),
+    /** Seconds before retry 1, 2, 3…; the last one repeats. */
+    delays: z.array(z.number().nonnegative()).min(1).default([30, 60, 120]),
+    networkDelays: z.array(z.number().nonnegative()).min(1).default([60, 120, 300]),
+  })
+  .strict();
+
+const ConfigSchema = z
+  .object({
+    plans: z.record(z.string().regex(/^[\w.-]+$/, 'plan names are letters, digits, . _ -'), PlanSchema).default({}),
+    retries: RetriesSchema.default({ max: 3, delays: [30, 60, 120], networkDelays: [60, 120, 300] }),
+  })
+  .strict();
+
+export type PlanConfig = z.infer<typeof PlanSchema>;
+export type RetryConfig = z.infer<typeof RetriesSchema>;
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** `--config`, else COFFER_CONFIG, else $XDG_CONFIG_HOME/coffer/config.yaml, else ~/.config/coffer/config.yaml. */
+export function resolveConfigFile(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+  const explicit = flag ?? env.COFFER_CONFIG;
+  if (explicit) return path.resolve(explicit);
+  const xdg = env.XDG_CONFIG_HOME;
+  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(home, '.config'), 'coffer', 'config.yaml');
+}
+
+export function emptyConfig(): Config {
+  return ConfigSchema.parse({});
+}
+
+/** The parsed file; an empty configuration when it does not exist. Errors name the file and the line or field. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyConfig();
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const where = first.linePos?.[0] ? ` line ${first.linePos[0].line}` : '';
+    throw new ConfigError(`${file}${where}: ${first.message.split('\n')[0]}`);
+  }
+  const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ConfigError(`${file}: ${issue.path.join('.') || 'top level'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+export function planFrom(config: Config, name: string, file: string): PlanConfig {
+  const plan = config.plans[name];
+  if (!plan) {
+    const known = Object.keys(config.plans);
+    throw new ConfigError(`no plan "${name}" in ${file}${known.length ? ` (plans: ${known.join(', ')})` : '; create one with coffer setup'}`);
+  }
+  return plan;
+}
+
+/** Writes the configuration (mode 0600, atomically: a crash leaves the old file or the new one). */
+export function saveConfig(file: string, config: Config): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const text = `# Coffer configuration (coffer setup writes it; coffer doctor checks it). No secrets here:\n# passphrases come from COFFER_PASSWORD, passwordFile or passwordCommand.\n${YAML.stringify(config)}`;
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
