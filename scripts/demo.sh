@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: a local repository. Backs up this project's sources, changes a
-# file, backs up again (incremental), restores the latest snapshot and compares it with the source.
+# The main job on the embedded default: a local repository and the SQLite job database. Backs up this
+# project's sources, changes a file, backs up again (incremental), restores the latest snapshot, compares
+# it with the source, verifies every pack, and shows what the job database recorded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/coffer-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export COFFER_PASSWORD=${COFFER_PASSWORD:-demo-passphrase}
-export COFFER_REPO="$work/repo"
+export COFFER_REPO="$work/repo" COFFER_DATA_DIR="$work/state" COFFER_CONFIG="$work/config.yaml"
 coffer() { node src/cli/main.ts "$@"; }
 
 mkdir -p "$work/data"
@@ -19,3 +20,5 @@ echo "== coffer snapshots"; coffer snapshots
 echo "== coffer restore latest"; coffer restore latest --target "$work/restored"
 diff -r "$work/data" "$work/restored/data" && echo "restored tree is identical to the source"
 echo "== coffer check --read-data"; coffer check --read-data
+echo "== coffer status (from the SQLite job database)"; coffer status
+echo "== coffer logs"; coffer logs
