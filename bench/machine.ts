@@ -1,7 +1,7 @@
 // A description of the machine for the report header: results are only comparable on like hardware.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, statfsSync } from 'node:fs';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { basename } from 'node:path';
 
 const GiB = 2 ** 30;
@@ -32,5 +32,7 @@ export function machineInfo(workDir: string): string[] {
     `RAM: ${(totalmem() / GiB).toFixed(1)} GiB`,
     `Disk (work and cache): ${disk(workDir)}`,
     `OS: ${os}, kernel ${release()}`,
+    // Other work on the machine skews every figure; a load near 0 at the start suggests the run had it to itself.
+    `Load average (1/5/15 min) at the start of the run: ${loadavg().map((l) => l.toFixed(2)).join(' / ')}`,
   ];
 }

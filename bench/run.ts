@@ -242,6 +242,7 @@ async function main(): Promise<void> {
   }
   const output = opts.output ?? (quick ? join(WORK, 'RESULTS-quick.md') : join(import.meta.dirname, 'RESULTS.md'));
   const started = Date.now();
+  const machine = machineInfo(WORK);
   const bench = new Bench(opts.cold);
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.on(signal, () => {
@@ -268,7 +269,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
     command: ['npm run bench --', ...process.argv.slice(2)].join(' ').replace(/ --$/, ''),
     seconds: (Date.now() - started) / 1000,
-    machine: machineInfo(WORK),
+    machine,
     versions,
     settings: tools.map((t) => `${t.name}: ${t.settings}`),
     datasets,
