@@ -28,7 +28,7 @@ test('every single-bit flip in a sealed object is detected', () => {
 
 test('a pack header flip, a truncated pack and a foreign key are all refused', () => {
   const writer = new PackWriter(keys.dataKey);
-  writer.add(BlobType.Data, crypto.randomBytes(32), Buffer.from([0, 1, 2, 3]), 3);
+  writer.add(BlobType.Data, crypto.randomBytes(32), { flag: 0, body: Buffer.from([1, 2, 3]) }, 3);
   const { bytes } = writer.seal();
   const trailer = parseTrailer(bytes.subarray(-TRAILER_BYTES), 'pack');
   const headerOffset = bytes.length - TRAILER_BYTES - trailer.headerLength;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ByteWriter } from '../src/format/bytes.ts';
 import { Chunker, gearTable } from '../src/format/chunker.ts';
-import { compressPayload, decompressPayload } from '../src/format/compression.ts';
+import { compress, compressPayload, decompressPayload } from '../src/format/compression.ts';
 import { blobId, openObject, sealObject, secretKey } from '../src/format/crypto.ts';
 import { decodeIndex, encodeIndex } from '../src/format/index-file.ts';
 import { BlobType, PackWriter, openBlob, openHeader, packKey, parseTrailer, TRAILER_BYTES } from '../src/format/pack.ts';
@@ -54,7 +54,7 @@ test('blob id and zstd framing', () => {
 
 test('pack bytes, header and blobs', () => {
   const writer = new PackWriter(dataKey, Buffer.alloc(32, 3));
-  for (const raw of [hello, hellos]) writer.add(BlobType.Data, blobId(idKey, raw), compressPayload(raw), raw.length);
+  for (const raw of [hello, hellos]) writer.add(BlobType.Data, blobId(idKey, raw), compress(raw), raw.length);
   const sealed = writer.seal();
   assert.equal(sealed.id, '223b17d6039066bdc979837231cfd159d0a1e5826ff7afd50f3220facdb9b028');
   assert.equal(sealed.bytes.toString('hex'), specHex('**Pack.**'));

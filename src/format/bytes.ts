@@ -6,6 +6,7 @@ export class FormatError extends Error {
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MAX_U64 = (1n << 64n) - 1n;
 
 export class ByteWriter {
   private buf: Buffer;
@@ -44,14 +45,18 @@ export class ByteWriter {
 
   /** Unsigned varint for any 64-bit value (inode and device numbers). */
   bigUint(value: bigint): this {
-    if (value < 0n) throw new RangeError(`not an unsigned integer: ${value}`);
+    if (value < 0n || value > MAX_U64) throw new RangeError(`not an unsigned 64-bit integer: ${value}`);
     if (value <= MAX_SAFE) return this.uint(Number(value));
+    // Two 32-bit halves in Numbers: a handful of BigInt operations instead of two per byte.
+    let hi = Number(value >> 32n);
+    let lo = Number(value & 0xffffffffn);
     this.ensure(10);
-    while (value >= 0x80n) {
-      this.buf[this.pos++] = Number(value & 0x7fn) | 0x80;
-      value >>= 7n;
+    while (hi > 0 || lo >= 0x80) {
+      this.buf[this.pos++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | ((hi & 0x7f) << 25)) >>> 0;
+      hi >>>= 7;
     }
-    this.buf[this.pos++] = Number(value);
+    this.buf[this.pos++] = lo;
     return this;
   }
 
@@ -116,13 +121,21 @@ export class ByteReader {
   }
 
   bigUint(): bigint {
-    let result = 0n;
-    let shift = 0n;
+    // Bytes go into two 32-bit halves held in Numbers; one BigInt is made at the end.
+    let lo = 0;
+    let hi = 0;
     for (let i = 0; i < 10; i++) {
       const b = this.u8();
-      result |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return result;
-      shift += 7n;
+      const bits = b & 0x7f;
+      const shift = 7 * i;
+      if (shift < 32) {
+        lo = (lo | (bits << shift)) >>> 0;
+        if (shift > 25) hi = (hi | (bits >>> (32 - shift))) >>> 0;
+      } else if (shift < 64) {
+        hi = (hi | (bits << (shift - 32))) >>> 0;
+        if (shift === 63 && bits > 1) this.fail('integer too large');
+      }
+      if (b < 0x80) return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
     }
     return this.fail('integer too large');
   }

@@ -8,21 +8,41 @@ const ZSTD = 1;
 
 /** zstd level 3: the speed/ratio point restic's "auto" mode also chooses. */
 export const DEFAULT_ZSTD_LEVEL = 3;
+/** Level 3's own window; smaller inputs get a window just big enough (cheaper to set up, same output size). */
+const MAX_WINDOW_LOG = 21;
 
-export function compressPayload(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
+/** A payload and its flag, kept apart so a pack can encrypt them without first copying them together. */
+export interface Framed {
+  readonly flag: number;
+  readonly body: Uint8Array;
+}
+
+export function compress(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Framed {
   if (level > 0 && raw.length > 64) {
+    const windowLog = Math.min(MAX_WINDOW_LOG, Math.max(10, Math.ceil(Math.log2(raw.length))));
     const packed = zlib.zstdCompressSync(raw, {
       params: {
         [zlib.constants.ZSTD_c_compressionLevel]: level,
+        [zlib.constants.ZSTD_c_windowLog]: windowLog,
         [zlib.constants.ZSTD_c_checksumFlag]: 0,
         [zlib.constants.ZSTD_c_contentSizeFlag]: 1,
       },
     });
-    if (packed.length + 1 < raw.length) return Buffer.concat([Buffer.of(ZSTD), packed]);
+    if (packed.length + 1 < raw.length) return { flag: ZSTD, body: packed };
   }
-  const out = Buffer.allocUnsafe(raw.length + 1);
-  out[0] = RAW;
-  out.set(raw, 1);
+  return { flag: RAW, body: raw };
+}
+
+export function framedLength(framed: Framed): number {
+  return 1 + framed.body.length;
+}
+
+/** The flag byte followed by the body, as one buffer (standalone objects). */
+export function compressPayload(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
+  const { flag, body } = compress(raw, level);
+  const out = Buffer.allocUnsafe(1 + body.length);
+  out[0] = flag;
+  out.set(body, 1);
   return out;
 }
 

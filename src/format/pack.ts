@@ -2,6 +2,7 @@
 // comes last so a pack can be streamed out while it is being filled, and read back with two range reads.
 import crypto, { type KeyObject } from 'node:crypto';
 import { ByteReader, ByteWriter, FormatError } from './bytes.ts';
+import type { Framed } from './compression.ts';
 import { ID_BYTES, SALT_BYTES, TAG_BYTES, aeadOpen, aeadSeal, contentId, counterNonce, deriveKey } from './crypto.ts';
 
 export const BlobType = { Data: 0, Tree: 1 } as const;
@@ -45,11 +46,16 @@ export function blobAad(type: BlobType, id: Uint8Array): Buffer {
   return aad;
 }
 
+/** Packs grow in place up to this size without copying (address space is reserved, memory is not). */
+const MAX_IN_PLACE = 96 * 1024 * 1024;
+
 export class PackWriter {
   private readonly salt: Buffer;
   private readonly key: KeyObject;
-  private readonly parts: Buffer[] = [];
   private readonly entries: PackEntry[] = [];
+  /** One buffer for the whole pack, so blobs are copied once and a sealed pack can be handed over whole. */
+  private buffer = new ArrayBuffer(1024 * 1024, { maxByteLength: MAX_IN_PLACE });
+  private view = new Uint8Array(this.buffer);
   private bytes = 0;
 
   /** `salt` is random except in the published test vectors. */
@@ -58,13 +64,33 @@ export class PackWriter {
     this.key = deriveKey(dataKey, this.salt, 'coffer pack v1');
   }
 
+  private append(chunk: Uint8Array): void {
+    const needed = this.bytes + chunk.length;
+    if (needed > this.buffer.byteLength) {
+      const size = Math.max(needed, this.buffer.byteLength * 2);
+      if (size <= this.buffer.maxByteLength) this.buffer.resize(size);
+      else {
+        const bigger = new ArrayBuffer(size, { maxByteLength: size * 2 });
+        new Uint8Array(bigger).set(this.view.subarray(0, this.bytes));
+        this.buffer = bigger;
+      }
+      this.view = new Uint8Array(this.buffer);
+    }
+    this.view.set(chunk, this.bytes);
+    this.bytes = needed;
+  }
+
   /** Encrypts one framed blob payload (see compression.ts) and appends it. */
-  add(type: BlobType, id: Buffer, framedPayload: Uint8Array, rawLength: number): PackEntry {
-    const sealed = aeadSeal(this.key, counterNonce(this.bytes), blobAad(type, id), framedPayload);
-    const entry = { type, id, offset: this.bytes, length: sealed.length, rawLength };
-    this.parts.push(sealed);
+  add(type: BlobType, id: Buffer, framed: Framed, rawLength: number): PackEntry {
+    const offset = this.bytes;
+    const cipher = crypto.createCipheriv('aes-256-gcm', this.key, counterNonce(offset));
+    cipher.setAAD(blobAad(type, id));
+    this.append(cipher.update(Uint8Array.of(framed.flag)));
+    this.append(cipher.update(framed.body));
+    this.append(cipher.final());
+    this.append(cipher.getAuthTag());
+    const entry = { type, id, offset, length: this.bytes - offset, rawLength };
     this.entries.push(entry);
-    this.bytes += sealed.length;
     return entry;
   }
 
@@ -76,6 +102,7 @@ export class PackWriter {
     return this.entries.length;
   }
 
+  /** The finished pack; its bytes are a view of a buffer of their own (transferable to another thread). */
   seal(): SealedPack {
     const header = new ByteWriter(this.entries.length * 48 + 8).uint(this.entries.length);
     for (const e of this.entries) header.u8(e.type).bytes(e.id).uint(e.length).uint(e.rawLength);
@@ -84,7 +111,10 @@ export class PackWriter {
     this.salt.copy(trailer, 0);
     trailer.writeUInt32LE(sealedHeader.length, SALT_BYTES);
     TRAILER_MAGIC.copy(trailer, SALT_BYTES + 4);
-    const bytes = Buffer.concat([...this.parts, sealedHeader, trailer]);
+    this.append(sealedHeader);
+    this.append(trailer);
+    if (this.buffer.resizable) this.buffer.resize(this.bytes);
+    const bytes = Buffer.from(this.buffer, 0, this.bytes);
     return { id: contentId(bytes), salt: this.salt, bytes, entries: this.entries };
   }
 }

@@ -14,6 +14,10 @@ import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapsho
 import { decodeTree, type TreeNode } from '../format/tree.ts';
 import { StoreError, idOf, packName, type ByteRange, type Store } from '../store/store.ts';
 import { BlobIndex } from './blob-index.ts';
+import { PackCache } from './pack-cache.ts';
+
+const PACK_KEY_CACHE = 4096;
+const TREE_PACK_CACHE = 64 * 1024 * 1024;
 
 export class RepositoryError extends Error {
   override name = 'RepositoryError';
@@ -83,6 +87,8 @@ export class Repository {
   readonly stores: readonly Store[];
   readonly unavailable: readonly UnavailableReplica[];
   readonly index = new BlobIndex();
+  private readonly packKeys = new Map<string, KeyObject>();
+  private readonly treePacks = new PackCache(TREE_PACK_CACHE);
   onFallback?: (event: FallbackEvent) => void;
   /**
    * A snapshot or index file that cannot be read on any replica is skipped and reported here. The packs
@@ -184,23 +190,43 @@ export class Repository {
   }
 
   /** Reads a blob, decrypts, decompresses and checks its id. */
+  /** Pack keys by pack id: deriving one (HKDF) costs more than decrypting a small tree. */
+  private packKeyFor(packId: string, salt: Buffer): KeyObject {
+    let key = this.packKeys.get(packId);
+    if (!key) {
+      if (this.packKeys.size >= PACK_KEY_CACHE) this.packKeys.clear();
+      key = packKey(this.keys.dataKey, salt);
+      this.packKeys.set(packId, key);
+    }
+    return key;
+  }
+
+  /**
+   * Reads a blob, decrypts, decompresses and checks its id. Tree blobs come from whole cached packs;
+   * if that copy is damaged, the blob is read again replica by replica.
+   */
   async readBlob(id: Uint8Array, expectedType?: BlobType): Promise<Buffer> {
     const loc = this.index.lookup(id);
     const hex = Buffer.from(id).toString('hex');
     if (!loc) throw new RepositoryError(`blob ${hex} is not in the index; run coffer check`);
     if (expectedType !== undefined && loc.type !== expectedType) throw new RepositoryError(`blob ${hex} has the wrong type; run coffer check`);
     const name = packName(loc.packId);
-    const key = packKey(this.keys.dataKey, loc.salt);
-    return this.read(
-      name,
-      (sealed) => {
-        const what = `blob ${hex.slice(0, 16)} in pack ${name}`;
-        const raw = decompressPayload(openBlob(key, loc.offset, loc.type, id, sealed, what), loc.rawLength, what);
-        if (!blobId(this.idKey, raw).equals(id)) throw new FormatError(`${what} does not match its id (damaged)`);
-        return raw;
-      },
-      { offset: loc.offset, length: loc.length },
-    );
+    const key = this.packKeyFor(loc.packId, loc.salt);
+    const decode = (sealed: Buffer): Buffer => {
+      const what = `blob ${hex.slice(0, 16)} in pack ${name}`;
+      const raw = decompressPayload(openBlob(key, loc.offset, loc.type, id, sealed, what), loc.rawLength, what);
+      if (!blobId(this.idKey, raw).equals(id)) throw new FormatError(`${what} does not match its id (damaged)`);
+      return raw;
+    };
+    if (loc.type === BlobType.Tree) {
+      try {
+        const pack = await this.treePacks.get(name, () => this.read(name, (bytes) => bytes));
+        return decode(pack.subarray(loc.offset, loc.offset + loc.length));
+      } catch {
+        this.treePacks.forget(name);
+      }
+    }
+    return this.read(name, decode, { offset: loc.offset, length: loc.length });
   }
 
   async loadTree(id: Uint8Array): Promise<TreeNode[]> {

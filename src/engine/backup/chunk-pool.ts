@@ -48,7 +48,8 @@ export class ChunkPool {
     this.events = events;
     const known = index.shareBlobs((share) => this.broadcast({ type: 'known', share }));
     this.workers = Array.from({ length: Math.max(1, count) }, () => {
-      const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), { workerData: { ...setup, known } });
+      // A small young generation: workers churn through short-lived buffers, and a big one only grows memory.
+      const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), { workerData: { ...setup, known }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       const state: WorkerState = { worker, inFlight: new Map() };
       worker.on('message', (m: FromWorker) => this.receive(state, m));
       worker.on('error', (err) => events.onFatal(err));

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Chunker } from '../../format/chunker.ts';
-import { compressPayload } from '../../format/compression.ts';
+import { compress } from '../../format/compression.ts';
 import { ID_BYTES, blobId, secretKey } from '../../format/crypto.ts';
 import { BlobType, PackWriter } from '../../format/pack.ts';
 import { NodeType } from '../../format/tree.ts';
@@ -18,8 +18,8 @@ const chunker = new Chunker(setup.chunkerSeed, setup.chunker);
 const idKey = secretKey(setup.idKey);
 const dataKey = Buffer.from(setup.dataKey);
 const known = new IdSetView(setup.known);
-/** Room for a maximal chunk plus read-ahead, so refills move at most one chunk's worth of bytes. */
-const buffer = Buffer.allocUnsafe(Math.max(4 * setup.chunker.max, 32 * 1024 * 1024));
+/** Room for two maximal chunks: a refill moves at most one chunk's worth of bytes. */
+const buffer = Buffer.allocUnsafe(2 * setup.chunker.max);
 const READ_REPORT_BYTES = 16 * 1024 * 1024;
 const MAX_READ_ATTEMPTS = 3;
 
@@ -38,9 +38,8 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 function sealPack(): void {
   if (packer.count === 0) return;
   const sealed = packer.seal();
-  // Copy into an ArrayBuffer of its own: a small Buffer may share Node's pool, which must not be transferred.
-  const bytes = new ArrayBuffer(sealed.bytes.length);
-  new Uint8Array(bytes).set(sealed.bytes);
+  // The pack's bytes are the whole of their own buffer (see PackWriter.seal), so it moves without a copy.
+  const bytes = sealed.bytes.buffer as ArrayBuffer;
   post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0 }, [bytes]);
   packer = new PackWriter(dataKey);
   packPriority = -Infinity;
@@ -52,7 +51,7 @@ function storeChunk(chunk: Buffer): Buffer {
   const id = blobId(idKey, chunk);
   const key = id.toString('base64');
   if (!known.has(id) && !openIds.has(key) && !sealedIds.has(key)) {
-    packer.add(BlobType.Data, id, compressPayload(chunk, setup.zstdLevel), chunk.length);
+    packer.add(BlobType.Data, id, compress(chunk, setup.zstdLevel), chunk.length);
     openIds.add(key);
     if (packer.size >= setup.packSize) sealPack();
   }

@@ -6,6 +6,9 @@ import picomatch from 'picomatch';
 
 export type PathMatcher = (absolutePath: string, name: string) => boolean;
 
+/** The matcher of an empty pattern list: callers skip building path strings for it. */
+export const MATCH_NOTHING: PathMatcher = () => false;
+
 export function compileExcludes(patterns: readonly string[]): PathMatcher {
   const options = { dot: true };
   const byName: picomatch.Matcher[] = [];
@@ -17,7 +20,7 @@ export function compileExcludes(patterns: readonly string[]): PathMatcher {
     else if (pattern.startsWith('/')) byPath.push(picomatch(pattern, options));
     else byPath.push(picomatch(`**/${pattern}`, options));
   }
-  if (byName.length === 0 && byPath.length === 0) return () => false;
+  if (byName.length === 0 && byPath.length === 0) return MATCH_NOTHING;
   return (absolutePath, name) => byName.some((m) => m(name)) || byPath.some((m) => m(absolutePath));
 }
 

@@ -40,7 +40,8 @@ export class Priorities {
       if (a.level !== b.level) return b.level - a.level;
       const aDir = a.entry.stat.isDirectory();
       if (aDir !== b.entry.stat.isDirectory()) return aDir ? 1 : -1;
-      return Number(a.entry.stat.size - b.entry.stat.size);
+      const [x, y] = [a.entry.stat.size, b.entry.stat.size];
+      return x < y ? -1 : x > y ? 1 : 0;
     });
   }
 }

@@ -2,7 +2,7 @@
 // followed), exclude patterns applied. Shared by the backup walker and the counter that feeds the ETA.
 import fs from 'node:fs';
 import { joinPath } from '../fs-meta.ts';
-import type { PathMatcher } from './exclude.ts';
+import { MATCH_NOTHING, type PathMatcher } from './exclude.ts';
 
 export interface SourceEntry {
   readonly name: Buffer;
@@ -32,7 +32,7 @@ export function listDirectory(dir: Buffer, rules: WalkRules): Listing {
   const entries: SourceEntry[] = [];
   for (const name of names) {
     const path = joinPath(dir, name);
-    if (rules.exclude(path.toString(), name.toString())) continue;
+    if (rules.exclude !== MATCH_NOTHING && rules.exclude(path.toString(), name.toString())) continue;
     // An entry that vanished between readdir and lstat is simply not part of the snapshot.
     const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
     if (stat) entries.push({ name, path, stat });

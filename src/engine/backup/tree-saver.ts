@@ -1,6 +1,6 @@
 // Stores directory trees: encodes a directory's nodes, names the encoding by its keyed hash, and packs
 // it into a tree pack unless the repository (or this run) already holds it.
-import { compressPayload } from '../../format/compression.ts';
+import { compress } from '../../format/compression.ts';
 import { blobId } from '../../format/crypto.ts';
 import { BlobType, PackWriter, type SealedPack } from '../../format/pack.ts';
 import { encodeTree, type TreeNode } from '../../format/tree.ts';
@@ -27,7 +27,7 @@ export class TreeSaver {
     const id = blobId(this.repo.idKey, bytes);
     const key = id.toString('base64');
     if (this.repo.index.has(id) || this.inOpenPack.has(key)) return id;
-    this.packer.add(BlobType.Tree, id, compressPayload(bytes), bytes.length);
+    this.packer.add(BlobType.Tree, id, compress(bytes), bytes.length);
     this.inOpenPack.add(key);
     this.newTrees++;
     if (this.packer.size >= this.packSize) this.flush();
