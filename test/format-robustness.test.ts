@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
-import { ByteWriter, FormatError } from '../src/format/bytes.ts';
+import { ByteReader, ByteWriter, FormatError } from '../src/format/bytes.ts';
 import { decodeConfig, encodeConfig, newConfig, UnsupportedVersionError } from '../src/format/config.ts';
 import { AuthenticationError, generateMasterKeys, openObject, sealObject } from '../src/format/crypto.ts';
 import { decodeIndex } from '../src/format/index-file.ts';
@@ -81,4 +81,16 @@ test('key files: wrong passphrase, tampering and absurd KDF parameters', async (
   await assert.rejects(unwrapKeys(tampered, 'right', 'keys/k'), AuthenticationError);
   const greedy = { ...decoded, kdf: { ...decoded.kdf, memory: 1 << 30 } };
   assert.throws(() => decodeKeyFile(Buffer.from(JSON.stringify(greedy)), 'keys/k'), /unreasonable KDF parameters/);
+});
+
+test('64-bit varints round-trip at every edge; longer ones are refused', () => {
+  const edges = [0n, 127n, 128n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 1700000000123456789n, 2n ** 63n, 2n ** 64n - 1n];
+  for (let shift = 0n; shift < 64n; shift += 7n) edges.push((1n << shift) - 1n, 1n << shift);
+  const w = new ByteWriter();
+  for (const v of edges) w.bigUint(v).bigInt(v / 2n).bigInt(-v / 2n);
+  const r = new ByteReader(w.finish(), 'varints');
+  for (const v of edges) assert.deepEqual([r.bigUint(), r.bigInt(), r.bigInt()], [v, v / 2n, -v / 2n]);
+  r.expectEnd();
+  assert.throws(() => new ByteWriter().bigUint(2n ** 64n), RangeError);
+  assert.throws(() => new ByteReader(Buffer.from('ffffffffffffffffff02', 'hex'), 'varint').bigUint(), /integer too large/);
 });
