@@ -1,8 +1,12 @@
 // Picks the backend for a location string: a path (or file:// URL), s3:http(s)://…, or sftp://….
+// The S3 and SFTP backends are imported only when a store of theirs is first used: their SDKs take a
+// few hundred milliseconds to load, which every command would pay, even one on a local repository.
 import { fileURLToPath } from 'node:url';
+import { LazyStore } from './lazy.ts';
 import { LocalStore } from './local.ts';
-import { S3Store, type S3StoreOptions } from './s3.ts';
-import { SftpStore, type SftpStoreOptions } from './sftp.ts';
+import { parseS3Location, parseSftpLocation, s3DisplayLocation, sftpDisplayLocation } from './locations.ts';
+import type { S3StoreOptions } from './s3.ts';
+import type { SftpStoreOptions } from './sftp.ts';
 import { StoreError, type Store } from './store.ts';
 
 export interface OpenStoreOptions {
@@ -25,10 +29,17 @@ export function openStore(location: string, options: OpenStoreOptions = {}): Sto
       } catch {
         throw new StoreError('permanent', `malformed file location ${location}; use file:///absolute/path`);
       }
+    // Parsed here so that a malformed location fails at once, not on first use.
     case 's3':
-      return new S3Store(location, options.s3);
+      return new LazyStore(s3DisplayLocation(parseS3Location(location)), async () => {
+        const { S3Store } = await import('./s3.ts');
+        return new S3Store(location, options.s3);
+      });
     case 'sftp':
-      return new SftpStore(location, options.sftp);
+      return new LazyStore(sftpDisplayLocation(parseSftpLocation(location)), async () => {
+        const { SftpStore } = await import('./sftp.ts');
+        return new SftpStore(location, options.sftp);
+      });
     default:
       // Only the scheme is echoed: the rest of an unknown location might hold a secret.
       throw new StoreError('permanent', `unknown repository location scheme '${scheme}:'; use ${FORMS} (write ./${scheme}:… for a local directory with a colon in its name)`);

@@ -4,18 +4,10 @@
 // MinIO) leave only a window in which both write the same bytes under a content-addressed name.
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { parseS3Location, s3DisplayLocation } from './locations.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
 const MiB = 1024 * 1024;
-const SYNTAX = 's3:http(s)://host[:port]/bucket[/prefix]';
-
-export interface S3Location {
-  /** 'https://host[:port]' */
-  readonly endpoint: string;
-  readonly bucket: string;
-  /** '' or the key prefix ending in '/'. */
-  readonly prefix: string;
-}
 
 export interface S3StoreOptions {
   /** Bucket in the path (http://host/bucket/key) instead of the host name. Default: on unless the host is AWS. */
@@ -35,27 +27,6 @@ export interface S3StoreOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-function invalid(message: string): StoreError {
-  return new StoreError('permanent', `${message}; expected ${SYNTAX}`);
-}
-
-export function parseS3Location(location: string): S3Location {
-  if (!location.startsWith('s3:')) throw invalid('an S3 location starts with s3:');
-  let url: URL;
-  try {
-    url = new URL(location.slice(3));
-  } catch {
-    throw invalid('the S3 location is not a valid URL');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`the S3 location has scheme ${url.protocol}`);
-  // Refused rather than used, so secrets never end up in config files, process lists or messages.
-  if (url.username || url.password) throw invalid('the S3 location must not hold credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)');
-  if (url.search || url.hash) throw invalid('the S3 location must not have a query or fragment');
-  const [bucket = '', ...rest] = decodeURIComponent(url.pathname).split('/').filter(Boolean);
-  if (!bucket) throw invalid(`the S3 location s3:${url.origin} names no bucket`);
-  return { endpoint: url.origin, bucket, prefix: rest.map((part) => `${part}/`).join('') };
-}
-
 function isAwsHost(endpoint: string): boolean {
   return new URL(endpoint).hostname.endsWith('.amazonaws.com');
 }
@@ -70,10 +41,11 @@ export class S3Store implements Store {
   private readonly pageSize: number | undefined;
 
   constructor(location: string, options: S3StoreOptions = {}) {
-    const { endpoint, bucket, prefix } = parseS3Location(location);
+    const parsed = parseS3Location(location);
+    const { endpoint, bucket, prefix } = parsed;
     this.bucket = bucket;
     this.prefix = prefix;
-    this.location = `s3:${endpoint}/${bucket}${prefix ? `/${prefix.slice(0, -1)}` : ''}`;
+    this.location = s3DisplayLocation(parsed);
     this.partSize = options.partSize ?? 16 * MiB;
     this.partConcurrency = options.partConcurrency ?? 4;
     this.pageSize = options.pageSize;

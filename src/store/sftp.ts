@@ -10,21 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
 import type { Client, SFTPWrapper } from 'ssh2';
+import { parseSftpLocation, sftpDisplayLocation, type SftpTarget } from './locations.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
-const SYNTAX = 'sftp://[user@]host[:port]/absolute/path or sftp://[user@]host[:port]/~/path/in/home';
 const TMP_DIR = 'tmp';
 /** Transfers are split into requests of this size (OpenSSH takes up to 255 KiB), several in flight. */
 const CHUNK = 255 * 1024;
 const IN_FLIGHT = 8;
-
-export interface SftpTarget {
-  readonly user: string;
-  readonly host: string;
-  readonly port: number;
-  /** Absolute, or relative to the login directory (from a '/~/' location). */
-  readonly root: string;
-}
 
 export interface SftpStoreOptions {
   /** Where COFFER_SFTP_KEY (a private key file) and COFFER_SFTP_PASSWORD are read. Default process.env. */
@@ -33,36 +25,6 @@ export interface SftpStoreOptions {
   readonly homeDir?: string;
   /** Milliseconds to wait for the SSH handshake. Default 20 s. */
   readonly connectTimeout?: number;
-}
-
-function invalid(message: string): StoreError {
-  return new StoreError('permanent', `${message}; expected ${SYNTAX}`);
-}
-
-export function parseSftpLocation(location: string): SftpTarget {
-  let url: URL;
-  try {
-    url = new URL(location);
-  } catch {
-    throw invalid('the SFTP location is not a valid URL');
-  }
-  if (url.protocol !== 'sftp:') throw invalid('an SFTP location starts with sftp://');
-  // Refused rather than used, so a password never ends up in config files, process lists or messages.
-  if (url.password) throw invalid('the SFTP location must not hold a password (set COFFER_SFTP_PASSWORD)');
-  if (!url.hostname) throw invalid('the SFTP location names no host');
-  if (url.search || url.hash) throw invalid('the SFTP location must not have a query or fragment');
-  const pathname = decodeURIComponent(url.pathname).replace(/\/+$/, '');
-  let root: string;
-  if (pathname === '/~') root = '.';
-  else if (pathname.startsWith('/~/')) root = pathname.slice(3);
-  else root = pathname;
-  if (!root) throw invalid(`the SFTP location sftp://${url.host} names no directory`);
-  return {
-    user: decodeURIComponent(url.username) || os.userInfo().username,
-    host: url.hostname,
-    port: url.port ? Number(url.port) : 22,
-    root,
-  };
 }
 
 interface Session {
@@ -84,8 +46,7 @@ export class SftpStore implements Store {
   constructor(location: string, options: SftpStoreOptions = {}) {
     this.target = parseSftpLocation(location);
     this.options = options;
-    const { user, host, port, root } = this.target;
-    this.location = `sftp://${user}@${host}${port === 22 ? '' : `:${port}`}/${root.startsWith('/') ? root.slice(1) : `~/${root}`}`;
+    this.location = sftpDisplayLocation(this.target);
   }
 
   private file(name: string): string {
