@@ -1,6 +1,7 @@
 // `npm run bench`: runs every scenario for each tool in turn on the same corpus and writes RESULTS.md.
 import { accessSync, constants, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { fileCountOfFilesDataset, generatedDataset, GENERATED, kernelDataset, scanTree, Slot, type Dataset, type DatasetName, type TreeStats } from './corpus.ts';
 import type { IndexMemoryResult } from './index-memory.ts';
@@ -232,6 +233,10 @@ async function main(): Promise<void> {
   const quick = opts.quick;
   const names = selectedDatasets(opts.corpus);
   const tools = selectedTools(opts.tools);
+  if (tools.some((t) => t.name === 'coffer') && !process.env.COFFER_BENCH_CLI) {
+    const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: join(import.meta.dirname, '..'), stdio: 'inherit' });
+    if (build.status !== 0) fail('npm run build failed; Coffer is benchmarked as the compiled package');
+  }
   if (opts.cold) {
     try {
       accessSync(DROP_CACHES, constants.W_OK);

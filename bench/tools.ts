@@ -9,8 +9,12 @@ export const TOOL_NAMES: readonly ToolName[] = ['coffer', 'restic', 'borg'];
 
 const PASSPHRASE = 'coffer-bench';
 const REPO_ROOT = join(import.meta.dirname, '..');
-// Overridable to benchmark another checkout or build against the same corpora.
-const COFFER_CLI = process.env.COFFER_BENCH_CLI ?? join(REPO_ROOT, 'src', 'cli', 'main.ts');
+/**
+ * The compiled package (dist/, built by run.ts first), as `npm install` gives it to users: running the
+ * TypeScript sources would also time Node's type stripping in every thread. Overridable to benchmark
+ * another checkout or build against the same corpora.
+ */
+export const COFFER_CLI = process.env.COFFER_BENCH_CLI ?? join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
 export interface Tool {
   readonly name: ToolName;

@@ -13,7 +13,7 @@ export interface SpoolLimits {
   readonly disk: number;
 }
 
-export const DEFAULT_SPOOL_LIMITS: SpoolLimits = { memory: 256 * 1024 * 1024, disk: 4 * 1024 * 1024 * 1024 };
+export const DEFAULT_SPOOL_LIMITS: SpoolLimits = { memory: 64 * 1024 * 1024, disk: 4 * 1024 * 1024 * 1024 };
 
 export class SpoolEntry {
   private readonly spool: PackSpool;

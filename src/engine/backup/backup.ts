@@ -255,7 +255,7 @@ export class BackupRun {
 
   private startCounter(): Worker {
     const setup: CountSetup = { paths: this.paths, excludes: [...(this.options.excludes ?? [])], oneFileSystem: this.options.oneFileSystem ?? false };
-    const worker = new Worker(siblingModule(import.meta.url, 'count-worker'), { workerData: setup });
+    const worker = new Worker(siblingModule(import.meta.url, 'count-worker'), { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.on('message', (m: CountMessage) => {
       this.counters.filesTotal = m.files;
       this.counters.bytesTotal = m.bytes;
@@ -399,7 +399,7 @@ export class BackupRun {
     await pool.ready();
     this.checkAlive();
     this.counters.currentFile = entry.path.toString();
-    pool.submit(entry.path, meta.size, level).then((result: FileResult) => {
+    pool.submit(entry.path, meta, level, (result: FileResult) => {
       this.counters.filesDone++;
       if (!result.ok) {
         const reason = result.code === 'EACCES' ? 'permission denied' : result.code === 'ENOENT' ? 'vanished before it could be read' : result.message;
@@ -410,7 +410,7 @@ export class BackupRun {
       if (result.unstable) this.warn(entry.path, 'kept changing while being read; the last version read is stored');
       if (previous) this.counts.filesChanged++;
       else this.counts.filesNew++;
-      done({ ...result.meta, name: entry.name, content: Buffer.from(result.content), sparse: result.sparse });
+      done({ ...(result.meta ?? meta), size: result.size, name: entry.name, content: result.content, sparse: result.sparse });
     });
   }
 

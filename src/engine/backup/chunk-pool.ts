@@ -4,7 +4,8 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BlobIndex } from '../../repo/blob-index.ts';
 import { siblingModule } from '../sibling-module.ts';
-import type { FileResult, FromWorker, PackMessage, ToWorker, WorkerSetup } from './chunk-protocol.ts';
+import { ID_BYTES } from '../../format/crypto.ts';
+import { FileFlag, type BatchResults, type FileResult, type FromWorker, type PackMessage, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
 
 const BATCH_FILES = 64;
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -12,9 +13,17 @@ const BATCHES_PER_WORKER = 2;
 
 interface Batch {
   readonly paths: Uint8Array[];
-  readonly resolvers: ((result: FileResult) => void)[];
+  readonly expected: bigint[];
+  readonly callbacks: ((result: FileResult) => void)[];
   bytes: number;
   priority: number;
+}
+
+/** What the scan saw of a file, to tell whether it changed before it was read. */
+export interface ScannedFile {
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
 }
 
 interface WorkerState {
@@ -32,8 +41,35 @@ export interface ChunkPoolEvents {
   onFatal(err: Error): void;
 }
 
+/** Hands each file of a batch its result. */
+function deliver(results: BatchResults, callbacks: readonly ((result: FileResult) => void)[]): void {
+  const ids = Buffer.from(results.ids.buffer, results.ids.byteOffset, results.ids.byteLength);
+  const metas = new Map(results.metas.map((m) => [m.file, m.meta]));
+  const errors = new Map(results.errors.map((e) => [e.file, e]));
+  let offset = 0;
+  callbacks.forEach((callback, file) => {
+    const flags = results.flags[file]!;
+    const error = errors.get(file);
+    if (flags & FileFlag.failed || error) {
+      callback({ ok: false, code: error?.code ?? 'EIO', message: error?.message ?? 'failed' });
+      return;
+    }
+    const end = offset + results.chunkCounts[file]! * ID_BYTES;
+    const meta = metas.get(file);
+    callback({
+      ok: true,
+      content: ids.subarray(offset, end),
+      size: results.sizes[file]!,
+      sparse: (flags & FileFlag.sparse) !== 0,
+      unstable: (flags & FileFlag.unstable) !== 0,
+      ...(meta ? { meta } : {}),
+    });
+    offset = end;
+  });
+}
+
 function emptyBatch(): Batch {
-  return { paths: [], resolvers: [], bytes: 0, priority: -Infinity };
+  return { paths: [], expected: [], callbacks: [], bytes: 0, priority: -Infinity };
 }
 
 export class ChunkPool {
@@ -69,7 +105,7 @@ export class ChunkPool {
       case 'batch-done': {
         const batch = state.inFlight.get(message.batch)!;
         state.inFlight.delete(message.batch);
-        message.results.forEach((result, i) => batch.resolvers[i]!(result));
+        deliver(message.results, batch.callbacks);
         if (this.pending.paths.length > 0) this.dispatch(state);
         this.wakeWaiters();
         break;
@@ -99,7 +135,8 @@ export class ChunkPool {
     this.pending = emptyBatch();
     const id = this.nextBatch++;
     state.inFlight.set(id, batch);
-    state.worker.postMessage({ type: 'batch', batch: id, paths: batch.paths, priority: batch.priority } satisfies ToWorker);
+    const expected = BigInt64Array.from(batch.expected);
+    state.worker.postMessage({ type: 'batch', batch: id, paths: batch.paths, expected, priority: batch.priority } satisfies ToWorker, [expected.buffer]);
   }
 
   private wakeWaiters(): void {
@@ -109,13 +146,14 @@ export class ChunkPool {
   }
 
   /**
-   * Queues a file; the returned promise settles when it has been read and chunked. Awaiting `ready()`
-   * before each submit keeps memory bounded.
+   * Queues a file; `done` is called when it has been read and chunked. Awaiting `ready()` before each
+   * submit keeps memory bounded.
    */
-  submit(path: Buffer, size: number, priority = 0): Promise<FileResult> {
-    const done = new Promise<FileResult>((resolve) => this.pending.resolvers.push(resolve));
+  submit(path: Buffer, scanned: ScannedFile, priority: number, done: (result: FileResult) => void): void {
+    this.pending.callbacks.push(done);
     this.pending.paths.push(path);
-    this.pending.bytes += size;
+    this.pending.expected.push(BigInt(scanned.size), scanned.mtimeNs, scanned.ctimeNs);
+    this.pending.bytes += scanned.size;
     this.pending.priority = Math.max(this.pending.priority, priority);
     const idle = this.workers.find((w) => w.inFlight.size === 0);
     if (idle) this.dispatch(idle);
@@ -123,7 +161,6 @@ export class ChunkPool {
       const free = this.leastBusy();
       if (free) this.dispatch(free);
     }
-    return done;
   }
 
   /** Resolves when another file may be submitted without growing the queue past its bound. */

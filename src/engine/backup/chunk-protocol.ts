@@ -14,22 +14,52 @@ export interface WorkerSetup {
   readonly known: IdSetShare;
 }
 
+/** What the scan saw of a file: size, mtime and ctime (ns), three entries per file. */
+export const EXPECTED_FIELDS = 3;
+
 export type ToWorker =
-  /** `priority`: the highest priority of the batch's files; the packs they go into carry it to the upload queues. */
-  | { readonly type: 'batch'; readonly batch: number; readonly paths: Uint8Array[]; readonly priority: number }
+  /**
+   * `expected` holds what the scan saw of each file; a file read as expected needs no metadata back.
+   * `priority`: the highest priority of the batch's files; the packs they go into carry it to the upload queues.
+   */
+  | { readonly type: 'batch'; readonly batch: number; readonly paths: Uint8Array[]; readonly expected: BigInt64Array; readonly priority: number }
   | { readonly type: 'flush' }
   | { readonly type: 'known'; readonly share: IdSetShare };
 
+export const FileFlag = {
+  failed: 1,
+  sparse: 2,
+  /** Kept changing while it was read; what was read last is stored. */
+  unstable: 4,
+  /** Not what the scan saw (changed or replaced before it was opened): its metadata comes along. */
+  changed: 8,
+} as const;
+
+/**
+ * A batch's results in a few arrays rather than an object per file: cloning thousands of small objects
+ * with BigInt fields between threads cost more than reading small files.
+ */
+export interface BatchResults {
+  readonly flags: Uint8Array;
+  /** Bytes read from each file. */
+  readonly sizes: Float64Array;
+  readonly chunkCounts: Uint32Array;
+  /** Every file's chunk ids, 32 bytes each, one file after another. */
+  readonly ids: Uint8Array;
+  readonly metas: { readonly file: number; readonly meta: NodeMeta }[];
+  readonly errors: { readonly file: number; readonly code: string; readonly message: string }[];
+}
+
+/** One file's result, as the main thread uses it. */
 export type FileResult =
   | {
       readonly ok: true;
-      /** Chunk ids, 32 bytes each. */
-      readonly content: Uint8Array;
-      /** Metadata from fstat at read time (what was actually read). */
-      readonly meta: NodeMeta;
+      readonly content: Buffer;
+      readonly size: number;
       readonly sparse: boolean;
-      /** The file kept changing while it was read; what was read last is stored. */
       readonly unstable: boolean;
+      /** Present when the file was not what the scan saw. */
+      readonly meta?: NodeMeta;
     }
   | { readonly ok: false; readonly code: string; readonly message: string };
 
@@ -43,7 +73,7 @@ export interface PackMessage {
 }
 
 export type FromWorker =
-  | { readonly type: 'batch-done'; readonly batch: number; readonly results: FileResult[] }
+  | { readonly type: 'batch-done'; readonly batch: number; readonly results: BatchResults }
   | PackMessage
   | { readonly type: 'read'; readonly bytes: number }
   | { readonly type: 'flushed' };

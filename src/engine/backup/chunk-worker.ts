@@ -10,7 +10,8 @@ import { BlobType, PackWriter } from '../../format/pack.ts';
 import { NodeType } from '../../format/tree.ts';
 import { IdSetView } from '../../repo/id-table.ts';
 import { looksSparse, metaOf } from '../fs-meta.ts';
-import type { FileResult, FromWorker, ToWorker, WorkerSetup } from './chunk-protocol.ts';
+import { EXPECTED_FIELDS, FileFlag, type BatchResults, type FromWorker, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
+import type { NodeMeta } from '../../format/tree.ts';
 
 const setup = workerData as WorkerSetup;
 const port = parentPort!;
@@ -68,10 +69,13 @@ function reportRead(): void {
   unreportedRead = 0;
 }
 
-/** Reads the whole file from offset 0 and returns its chunk ids. */
-function chunkFile(fd: number): { ids: Buffer[]; bytes: number } {
+/**
+ * Reads the whole file from offset 0 and returns its chunk ids. A short read that ends exactly at the
+ * expected size is taken as the end of the file (no extra read() for every small file); if the file
+ * grew meanwhile, the fstat after reading says so.
+ */
+function chunkFile(fd: number, expectedSize: number, ids: Buffer[]): number {
   const max = setup.chunker.max;
-  const ids: Buffer[] = [];
   let start = 0;
   let end = 0;
   let position = 0;
@@ -82,14 +86,15 @@ function chunkFile(fd: number): { ids: Buffer[]; bytes: number } {
       end -= start;
       start = 0;
       while (end < buffer.length && !eof) {
-        const n = fs.readSync(fd, buffer, end, buffer.length - end, position);
-        if (n === 0) eof = true;
+        const want = buffer.length - end;
+        const n = fs.readSync(fd, buffer, end, want, position);
         position += n;
         end += n;
+        eof = n === 0 || (n < want && position === expectedSize);
         noteRead(n);
       }
     }
-    if (start === end) return { ids, bytes: position };
+    if (start === end) return position;
     const cut = chunker.nextCut(buffer, start, eof ? end : start + max);
     ids.push(storeChunk(buffer.subarray(start, cut)));
     start = cut;
@@ -107,37 +112,86 @@ function openForReading(path: Buffer): number {
   }
 }
 
-function sameVersion(a: fs.BigIntStats, b: fs.BigIntStats): boolean {
+interface Version {
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+function sameVersion(a: Version, b: Version): boolean {
   return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
-function backupFile(path: Buffer): FileResult {
+/** Reads one file into `out`; returns its flags. */
+function backupFile(path: Buffer, scanned: Version, file: number, out: BatchOut): void {
   let fd: number;
   try {
     fd = openForReading(path);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { ok: false, code: e.code ?? 'EIO', message: e.message };
+    out.fail(file, err as NodeJS.ErrnoException);
+    return;
   }
   try {
+    let before: Version = scanned;
     for (let attempt = 1; ; attempt++) {
-      const before = fs.fstatSync(fd, { bigint: true });
-      if (!before.isFile()) return { ok: false, code: 'ENOTREG', message: 'is no longer a regular file' };
-      const { ids, bytes } = chunkFile(fd);
+      const ids: Buffer[] = [];
+      const bytes = chunkFile(fd, Number(before.size), ids);
       const after = fs.fstatSync(fd, { bigint: true });
+      if (!after.isFile()) {
+        out.fail(file, { code: 'ENOTREG', message: 'is no longer a regular file' });
+        return;
+      }
       const stable = sameVersion(before, after) && BigInt(bytes) === after.size;
       if (stable || attempt === MAX_READ_ATTEMPTS) {
-        const content = Buffer.allocUnsafe(ids.length * ID_BYTES);
-        ids.forEach((id, i) => id.copy(content, i * ID_BYTES));
-        const meta = { ...metaOf(after, NodeType.File), size: bytes };
-        return { ok: true, content, meta, sparse: looksSparse(after), unstable: !stable };
+        const changed = attempt > 1 || !stable;
+        const meta = changed ? { ...metaOf(after, NodeType.File), size: bytes } : undefined;
+        out.done(file, ids, bytes, looksSparse(after), !stable, meta);
+        return;
       }
+      before = after;
     }
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    return { ok: false, code: e.code ?? 'EIO', message: e.message };
+    out.fail(file, err as NodeJS.ErrnoException);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/** Collects a batch's results into the arrays of BatchResults. */
+class BatchOut {
+  readonly flags: Uint8Array;
+  readonly sizes: Float64Array;
+  readonly chunkCounts: Uint32Array;
+  private readonly ids: Buffer[] = [];
+  readonly metas: BatchResults['metas'] = [];
+  readonly errors: BatchResults['errors'] = [];
+
+  constructor(files: number) {
+    this.flags = new Uint8Array(files);
+    this.sizes = new Float64Array(files);
+    this.chunkCounts = new Uint32Array(files);
+  }
+
+  done(file: number, ids: Buffer[], size: number, sparse: boolean, unstable: boolean, meta: NodeMeta | undefined): void {
+    this.flags[file] = (sparse ? FileFlag.sparse : 0) | (unstable ? FileFlag.unstable : 0) | (meta ? FileFlag.changed : 0);
+    this.sizes[file] = size;
+    this.chunkCounts[file] = ids.length;
+    this.ids.push(...ids);
+    if (meta) this.metas.push({ file, meta });
+  }
+
+  fail(file: number, err: { code?: string; message: string }): void {
+    this.flags[file] = FileFlag.failed;
+    this.errors.push({ file, code: err.code ?? 'EIO', message: err.message });
+  }
+
+  results(): { results: BatchResults; transfer: ArrayBuffer[] } {
+    const ids = new Uint8Array(new ArrayBuffer(this.ids.length * ID_BYTES));
+    this.ids.forEach((id, i) => ids.set(id, i * ID_BYTES));
+    return {
+      results: { flags: this.flags, sizes: this.sizes, chunkCounts: this.chunkCounts, ids, metas: this.metas, errors: this.errors },
+      transfer: [ids.buffer as ArrayBuffer, this.flags.buffer as ArrayBuffer, this.sizes.buffer as ArrayBuffer, this.chunkCounts.buffer as ArrayBuffer],
+    };
   }
 }
 
@@ -145,9 +199,15 @@ port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'batch': {
       packPriority = Math.max(packPriority, message.priority);
-      const results = message.paths.map((p) => backupFile(Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+      const out = new BatchOut(message.paths.length);
+      message.paths.forEach((p, i) => {
+        const e = message.expected;
+        const k = i * EXPECTED_FIELDS;
+        backupFile(Buffer.from(p.buffer, p.byteOffset, p.byteLength), { size: e[k]!, mtimeNs: e[k + 1]!, ctimeNs: e[k + 2]! }, i, out);
+      });
       reportRead();
-      post({ type: 'batch-done', batch: message.batch, results });
+      const { results, transfer } = out.results();
+      post({ type: 'batch-done', batch: message.batch, results }, transfer);
       break;
     }
     case 'flush':

@@ -28,7 +28,7 @@ export interface SinkOptions {
 export const DEFAULT_SINK_OPTIONS: SinkOptions = {
   checkpointBytes: 256 * 1024 * 1024,
   checkpointMs: 15_000,
-  backlogLimit: 128 * 1024 * 1024,
+  backlogLimit: 48 * 1024 * 1024,
 };
 
 export interface CommitOutcome {
