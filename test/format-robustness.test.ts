@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { ByteReader, ByteWriter, FormatError } from '../src/format/bytes.ts';
+import { compress } from '../src/format/compression.ts';
 import { decodeConfig, encodeConfig, newConfig, UnsupportedVersionError } from '../src/format/config.ts';
 import { AuthenticationError, generateMasterKeys, openObject, sealObject } from '../src/format/crypto.ts';
 import { decodeIndex } from '../src/format/index-file.ts';
@@ -93,4 +94,14 @@ test('64-bit varints round-trip at every edge; longer ones are refused', () => {
   r.expectEnd();
   assert.throws(() => new ByteWriter().bigUint(2n ** 64n), RangeError);
   assert.throws(() => new ByteReader(Buffer.from('ffffffffffffffffff02', 'hex'), 'varint').bigUint(), /integer too large/);
+});
+
+test('big incompressible chunks are stored raw without compressing them whole; compressible ones are compressed', () => {
+  const random = crypto.randomBytes(1 << 20);
+  assert.equal(compress(random).flag, 0);
+  assert.equal(compress(random).body, random, 'the raw body is the chunk itself, not a copy');
+  const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(30_000));
+  const framed = compress(text);
+  assert.equal(framed.flag, 1);
+  assert.ok(framed.body.length < text.length / 20);
 });

@@ -53,7 +53,7 @@ test('blob id and zstd framing', () => {
 });
 
 test('pack bytes, header and blobs', () => {
-  const writer = new PackWriter(dataKey, Buffer.alloc(32, 3));
+  const writer = new PackWriter(dataKey, { salt: Buffer.alloc(32, 3) });
   for (const raw of [hello, hellos]) writer.add(BlobType.Data, blobId(idKey, raw), compress(raw), raw.length);
   const sealed = writer.seal();
   assert.equal(sealed.id, '223b17d6039066bdc979837231cfd159d0a1e5826ff7afd50f3220facdb9b028');

@@ -17,8 +17,25 @@ export interface Framed {
   readonly body: Uint8Array;
 }
 
+/** Chunks at least this big are probed before they are compressed. */
+const PROBE_FROM = 128 * 1024;
+const PROBE_BYTES = 16 * 1024;
+
+/**
+ * Whether a sample from the middle of a big chunk shrinks at all: photos, videos and archives do not,
+ * and compressing a whole chunk of them only to throw the result away costs more than chunking it.
+ */
+function worthCompressing(raw: Uint8Array): boolean {
+  if (raw.length < PROBE_FROM) return true;
+  const middle = (raw.length - PROBE_BYTES) >> 1;
+  const sample = zlib.zstdCompressSync(raw.subarray(middle, middle + PROBE_BYTES), {
+    params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_windowLog]: 14 },
+  });
+  return sample.length < PROBE_BYTES * 0.97;
+}
+
 export function compress(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Framed {
-  if (level > 0 && raw.length > 64) {
+  if (level > 0 && raw.length > 64 && worthCompressing(raw)) {
     const windowLog = Math.min(MAX_WINDOW_LOG, Math.max(10, Math.ceil(Math.log2(raw.length))));
     const packed = zlib.zstdCompressSync(raw, {
       params: {

@@ -46,22 +46,29 @@ export function blobAad(type: BlobType, id: Uint8Array): Buffer {
   return aad;
 }
 
-/** Packs grow in place up to this size without copying (address space is reserved, memory is not). */
-const MAX_IN_PLACE = 96 * 1024 * 1024;
+/** Address space reserved for a pack to grow in place (memory is committed only when written). */
+const MAX_IN_PLACE = 64 * 1024 * 1024;
 
 export class PackWriter {
   private readonly salt: Buffer;
   private readonly key: KeyObject;
   private readonly entries: PackEntry[] = [];
-  /** One buffer for the whole pack, so blobs are copied once and a sealed pack can be handed over whole. */
-  private buffer = new ArrayBuffer(1024 * 1024, { maxByteLength: MAX_IN_PLACE });
-  private view = new Uint8Array(this.buffer);
+  /**
+   * One buffer for the whole pack, so blobs are copied once and a sealed pack can be handed over whole.
+   * It is resizable: it starts at the expected pack size, grows in place when a blob crosses it, and
+   * only the bytes written are backed by memory.
+   */
+  private buffer: ArrayBuffer;
+  private view: Uint8Array;
   private bytes = 0;
 
-  /** `salt` is random except in the published test vectors. */
-  constructor(dataKey: Buffer, salt: Buffer = crypto.randomBytes(SALT_BYTES)) {
-    this.salt = salt;
+  /** `capacity`: the expected size of the sealed pack. `salt` is random except in the published test vectors. */
+  constructor(dataKey: Buffer, options: { capacity?: number; salt?: Buffer } = {}) {
+    this.salt = options.salt ?? crypto.randomBytes(SALT_BYTES);
     this.key = deriveKey(dataKey, this.salt, 'coffer pack v1');
+    const capacity = options.capacity ?? 64 * 1024;
+    this.buffer = new ArrayBuffer(capacity, { maxByteLength: Math.max(capacity * 4, MAX_IN_PLACE) });
+    this.view = new Uint8Array(this.buffer);
   }
 
   private append(chunk: Uint8Array): void {
@@ -70,6 +77,7 @@ export class PackWriter {
       const size = Math.max(needed, this.buffer.byteLength * 2);
       if (size <= this.buffer.maxByteLength) this.buffer.resize(size);
       else {
+        // Only a tree of a huge directory gets here: grow by copying.
         const bigger = new ArrayBuffer(size, { maxByteLength: size * 2 });
         new Uint8Array(bigger).set(this.view.subarray(0, this.bytes));
         this.buffer = bigger;
@@ -102,7 +110,7 @@ export class PackWriter {
     return this.entries.length;
   }
 
-  /** The finished pack; its bytes are a view of a buffer of their own (transferable to another thread). */
+  /** The finished pack; its bytes are a buffer of their own (transferable to another thread). */
   seal(): SealedPack {
     const header = new ByteWriter(this.entries.length * 48 + 8).uint(this.entries.length);
     for (const e of this.entries) header.u8(e.type).bytes(e.id).uint(e.length).uint(e.rawLength);
@@ -113,7 +121,7 @@ export class PackWriter {
     TRAILER_MAGIC.copy(trailer, SALT_BYTES + 4);
     this.append(sealedHeader);
     this.append(trailer);
-    if (this.buffer.resizable) this.buffer.resize(this.bytes);
+    this.buffer.resize(this.bytes);
     const bytes = Buffer.from(this.buffer, 0, this.bytes);
     return { id: contentId(bytes), salt: this.salt, bytes, entries: this.entries };
   }

@@ -24,7 +24,14 @@ const buffer = Buffer.allocUnsafe(2 * setup.chunker.max);
 const READ_REPORT_BYTES = 16 * 1024 * 1024;
 const MAX_READ_ATTEMPTS = 3;
 
-let packer = new PackWriter(dataKey);
+/** A full pack plus room for its header; the blob that crosses the limit grows it in place. */
+const PACK_CAPACITY = setup.packSize + 64 * 1024;
+
+function newPacker(): PackWriter {
+  return new PackWriter(dataKey, { capacity: PACK_CAPACITY });
+}
+
+let packer = newPacker();
 /** Ids in the open pack and in the last sealed one (the main thread may not have indexed it yet). */
 let openIds = new Set<string>();
 let sealedIds = new Set<string>();
@@ -39,10 +46,10 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 function sealPack(): void {
   if (packer.count === 0) return;
   const sealed = packer.seal();
-  // The pack's bytes are the whole of their own buffer (see PackWriter.seal), so it moves without a copy.
+  // The pack's bytes are a buffer of their own (see PackWriter.seal), so it moves without a copy.
   const bytes = sealed.bytes.buffer as ArrayBuffer;
   post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0 }, [bytes]);
-  packer = new PackWriter(dataKey);
+  packer = newPacker();
   packPriority = -Infinity;
   sealedIds = openIds;
   openIds = new Set();
@@ -217,5 +224,6 @@ port.on('message', (message: ToWorker) => {
     case 'known':
       known.update(message.share);
       break;
+
   }
 });

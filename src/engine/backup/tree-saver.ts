@@ -18,7 +18,7 @@ export class TreeSaver {
     this.repo = repo;
     this.packSize = packSize;
     this.onPack = onPack;
-    this.packer = new PackWriter(repo.keys.dataKey);
+    this.packer = new PackWriter(repo.keys.dataKey, { capacity: packSize + 1024 * 1024 });
   }
 
   /** Returns the tree's id; stores the tree if it is new. */
@@ -41,6 +41,6 @@ export class TreeSaver {
     // Indexed by onPack before the set is cleared, so a tree saved in between is still found.
     this.onPack(sealed);
     this.inOpenPack.clear();
-    this.packer = new PackWriter(this.repo.keys.dataKey);
+    this.packer = new PackWriter(this.repo.keys.dataKey, { capacity: this.packSize + 1024 * 1024 });
   }
 }
