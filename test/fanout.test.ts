@@ -6,7 +6,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { coffer, cofferAsync, jsonLines, ok, summaryOf, tempDir } from './helpers/cli.ts';
+import { spawnSync } from 'node:child_process';
+import { coffer, cofferAsync, jsonLines, MAIN, ok, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
 import { startS3Server, type S3Server } from './helpers/s3-server.ts';
 import { seededBytes } from './helpers/tree.ts';
 import { S3Store } from '../src/store/s3.ts';
@@ -163,4 +164,41 @@ test('replica add refuses a location that fails the test-write, and fills one th
   const other = path.join(dir, 'other');
   ok(['init', '--repo', other]);
   assert.match(coffer(['sync', '--from', a, '--to', other]).stdout, /holds a different repository/);
+});
+
+test('a terminal shows one progress line per destination, with state, speed and the fastest marked', (t) => {
+  const dir = tempDir(t);
+  const source = sourceOf(dir, 6, 4 << 20, 'bars');
+  const fast = path.join(dir, 'fast');
+  const slow = path.join(dir, 'slow');
+  ok(['init', '--repo', fast, '--repo', slow]);
+  const r = spawnSync('script', ['-qec', `stty cols 250; ${process.execPath} ${MAIN} backup --repo ${fast} --repo ${slow} --limit-upload ${slow}=4M ${source}`, '/dev/null'], {
+    env: { ...process.env, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: path.join(dir, 'state'), COLUMNS: '250' },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, new RegExp(`${slow.replace(/[/.]/g, '\\$&')} +\\[[#.]{16}\\] \\d+/\\d+ objects [\\d.]+ \\S+/[\\d.]+ \\S+ [\\d.]+ \\S+/s( ETA \\d+:\\d\\d)? uploading`));
+  assert.match(r.stdout, /\[#{16}\] .* (done|waiting)/, 'the fast destination finished while the slow one uploaded');
+  assert.match(r.stdout, /\(fastest\)/);
+});
+
+test('check falls back to another replica for a damaged tree pack, and says so', (t) => {
+  const dir = tempDir(t);
+  const source = sourceOf(dir, 2, 1 << 20, 'check-fallback');
+  const a = path.join(dir, 'a');
+  const b = path.join(dir, 'b');
+  ok(['init', '--repo', a, '--repo', b]);
+  ok(['backup', '--repo', a, '--repo', b, source]);
+  // The smallest pack holds the trees; damage it on both sides' first copy: a.
+  const packs = fs.readdirSync(path.join(a, 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+  const treePack = packs.sort((x, y) => fs.statSync(x).size - fs.statSync(y).size)[0]!;
+  const bytes = fs.readFileSync(treePack);
+  bytes[5]! ^= 1;
+  fs.writeFileSync(treePack, bytes);
+  const both = ok(['check', '--repo', a, '--repo', b]);
+  assert.match(both.stdout, /no errors were found/);
+  assert.match(both.stderr, /could not be read from \S+\/a .*read it from \S+\/b/);
+  const alone = coffer(['check', '--repo', a]);
+  assert.equal(alone.code, 1);
+  assert.match(alone.stdout, /tree [0-9a-f]{16}: .*fails authentication/);
 });

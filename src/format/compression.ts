@@ -22,16 +22,19 @@ const PROBE_FROM = 128 * 1024;
 const PROBE_BYTES = 16 * 1024;
 
 /**
- * Whether a sample from the middle of a big chunk shrinks at all: photos, videos and archives do not,
- * and compressing a whole chunk of them only to throw the result away costs more than chunking it.
+ * Whether samples from the start, middle and end of a big chunk shrink: photos, videos and archives do
+ * not, and compressing a whole chunk of them only to throw the result away costs more than chunking it.
+ * A chunk is stored raw only when none of its samples shrinks (a disk image mixes both kinds).
  */
 function worthCompressing(raw: Uint8Array): boolean {
   if (raw.length < PROBE_FROM) return true;
-  const middle = (raw.length - PROBE_BYTES) >> 1;
-  const sample = zlib.zstdCompressSync(raw.subarray(middle, middle + PROBE_BYTES), {
-    params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_windowLog]: 14 },
-  });
-  return sample.length < PROBE_BYTES * 0.97;
+  for (const at of [0, (raw.length - PROBE_BYTES) >> 1, raw.length - PROBE_BYTES]) {
+    const sample = zlib.zstdCompressSync(raw.subarray(at, at + PROBE_BYTES), {
+      params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_windowLog]: 14 },
+    });
+    if (sample.length < PROBE_BYTES * 0.97) return true;
+  }
+  return false;
 }
 
 export function compress(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Framed {

@@ -108,7 +108,7 @@ export class Repository {
   /**
    * Opens the repository with the passphrase. Every store must be a replica of the same repository; one
    * that cannot be reached is left out (see `unavailable`) as long as another one answers. The others
-   * are ordered by how fast they answered.
+   * are ordered by how fast they answered (replicas about as fast keep their order).
    */
   static async open(stores: readonly Store[], passphrase: string): Promise<Repository> {
     if (stores.length === 0) throw new RepositoryError('no repository given: use --repo or COFFER_REPO');
@@ -123,7 +123,9 @@ export class Repository {
         }
       }),
     );
-    const reachable = answers.filter((a) => a.config).sort((a, b) => a.ms - b.ms);
+    // Replicas keep the order they were given in unless one answers clearly faster (a local disk before a bucket).
+    const speedClass = (ms: number): number => Math.floor(Math.log2(1 + ms / 25));
+    const reachable = answers.filter((a) => a.config).sort((a, b) => speedClass(a.ms) - speedClass(b.ms));
     const first = reachable[0];
     if (!first) throw answers[0]!.error;
     for (const a of reachable) {

@@ -70,7 +70,7 @@ const BATCH_FILES = 4096;
 const BATCH_BYTES = 512 * 1024 * 1024;
 /** Blobs closer than this are read with one range request (reading the gap is cheaper than another request). */
 const MAX_GAP = 1024 * 1024;
-const MAX_SPAN = 32 * 1024 * 1024;
+const MAX_SPAN = 16 * 1024 * 1024;
 const FETCHES_IN_FLIGHT = 4;
 const isRoot = process.getuid?.() === 0;
 
@@ -328,8 +328,9 @@ export class RestoreRun {
     }
     let failed: number[] = blobs.map((_, i) => i);
     if (bytes) {
-      const owned = new ArrayBuffer(bytes.length);
-      new Uint8Array(owned).set(bytes);
+      // A buffer of its own moves to the worker as it is; a slice of a shared one is copied first.
+      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer);
+      const owned = own ? (bytes.buffer as ArrayBuffer) : new Uint8Array(bytes).buffer;
       const done = await this.pool!.run((job) => ({
         job: { type: 'pack', job, packName: name, salt, bytes: owned, base, blobs, files: fileTable },
         transfer: [owned],
