@@ -1,13 +1,13 @@
 // Bad input of every kind: a clear one-line message, a non-zero exit, no stack trace, and nothing
 // stored lost or changed.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { coffer, cofferAsync, ok, summaryOf, tempDir, type RunResult } from './helpers/cli.ts';
 import { seededBytes } from './helpers/tree.ts';
+import { resizeDisk, smallDisk } from './helpers/small-disk.ts';
 
 /** Exit 1 with exactly one line on stderr, starting "coffer: ", matching `pattern`. */
 function assertOneLineError(r: RunResult, pattern: RegExp): void {
@@ -178,18 +178,9 @@ test('truncated and missing objects are reported by check', (t) => {
 
 test('a full disk fails the backup cleanly; the repository stays valid and the next run reuses what was stored', (t) => {
   const dir = tempDir(t);
-  // Outside `dir`, whose clean-up runs first and could not remove a mount point.
-  const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-small-disk-'));
   // Room for two 16 MiB packs (two upload at once), not for all 48 MiB of incompressible data.
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=36m', 'tmpfs', mount]);
-  if (mounted.status !== 0) {
-    t.skip(`cannot mount a small tmpfs here (${mounted.stderr.toString().trim()})`);
-    return;
-  }
-  t.after(() => {
-    spawnSync('umount', ['-l', mount]);
-    fs.rmSync(mount, { recursive: true, force: true });
-  });
+  const mount = smallDisk(t, '36m');
+  if (!mount) return;
   const source = path.join(dir, 'source');
   fs.mkdirSync(source);
   for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(source, `photo-${i}.raw`), seededBytes(`photo${i}`, 4 << 20));
@@ -200,7 +191,7 @@ test('a full disk fails the backup cleanly; the repository stays valid and the n
   assert.deepEqual(fs.readdirSync(path.join(repo, 'tmp')), [], 'no temporary file is left behind');
   assert.match(ok(['check', '--repo', repo, '--read-data']).stdout, /no errors were found/);
 
-  spawnSync('mount', ['-o', 'remount,size=128m', mount]);
+  assert.ok(resizeDisk(mount, '128m'));
   const summary = summaryOf(ok(['backup', '--repo', repo, '--json', source]).stdout);
   assert.ok((summary.adoptedPacks as number) > 0, 'packs stored before the disk filled up are reused');
   assert.ok((summary.bytesAdded as number) < 40 << 20);

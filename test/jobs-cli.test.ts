@@ -1,14 +1,13 @@
 // Jobs through the command line, on real files and the real SQLite database: one live run per plan,
 // kill -9 and resume, retries, status, logs, reset, the setup wizard and doctor.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import YAML from 'yaml';
 import { coffer, cofferAsync, ok, summaryOf, tempDir } from './helpers/cli.ts';
 import { seededBytes } from './helpers/tree.ts';
+import { resizeDisk, smallDisk } from './helpers/small-disk.ts';
 
 function source(dir: string, files: number, size: number): string {
   const src = path.join(dir, 'src');
@@ -75,16 +74,8 @@ test('a live run blocks a second one of the same plan; after kill -9 the next ru
 test('a failure is retried after the configured delay and each attempt is kept; a hopeless one is not retried', { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t);
   const env = state(dir, { retries: { max: 2, delays: [1], networkDelays: [1] } });
-  const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-retry-disk-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mount]);
-  if (mounted.status !== 0) {
-    t.skip(`cannot mount a small tmpfs here (${mounted.stderr.toString().trim()})`);
-    return;
-  }
-  t.after(() => {
-    spawnSync('umount', ['-l', mount]);
-    fs.rmSync(mount, { recursive: true, force: true });
-  });
+  const mount = smallDisk(t, '4m');
+  if (!mount) return;
   const src = source(dir, 3, 4 << 20);
   const repo = path.join(mount, 'repo');
   ok(['init', '--repo', repo], { env });
@@ -92,7 +83,7 @@ test('a failure is retried after the configured delay and each attempt is kept; 
   // Two attempts fail on a full disk; the disk grows before the third.
   const run = cofferAsync(['backup', '--repo', repo, src], { env });
   await until(() => (run.output().stderr.match(/retrying in/g) ?? []).length >= 2, 'two retries');
-  spawnSync('mount', ['-o', 'remount,size=64m', mount]);
+  assert.ok(resizeDisk(mount, '64m'));
   const r = await run.done;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /attempt 1 failed: .*no space left on device.*; retrying in 0:01/);
@@ -104,7 +95,7 @@ test('a failure is retried after the configured delay and each attempt is kept; 
   // Over the limit, the job stays failed and status says why, attempt by attempt.
   const disk = fs.statfsSync(mount);
   const used = (disk.blocks - disk.bfree) * disk.bsize;
-  assert.equal(spawnSync('mount', ['-o', `remount,size=${used + 256 * 1024}`, mount]).status, 0);
+  assert.ok(resizeDisk(mount, used + 256 * 1024));
   fs.writeFileSync(path.join(src, 'more'), seededBytes('more', 3 << 20));
   const failing = coffer(['backup', '--repo', repo, src], { env });
   assert.equal(failing.code, 1);

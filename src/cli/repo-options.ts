@@ -97,3 +97,13 @@ export async function openRepository(options: RepoOptions, { loadIndex = true } 
     throw err;
   }
 }
+
+/** Opens the repository, runs `work` with it, and closes it whatever happens. */
+export async function withRepository<T>(options: RepoOptions, loadIndex: boolean, work: (repo: Repository) => Promise<T>): Promise<T> {
+  const repo = await openRepository(options, { loadIndex });
+  try {
+    return await work(repo);
+  } finally {
+    await repo.close();
+  }
+}

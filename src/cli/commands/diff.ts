@@ -3,7 +3,7 @@ import { diffTrees } from '../../engine/diff.ts';
 import { nodeTypeName } from '../../format/tree.ts';
 import { formatBytes } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
-import { addRepoOptions, openRepository, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 import { pickSnapshot } from '../snapshot-arg.ts';
 
 export function diffCommand(): Command {
@@ -11,27 +11,24 @@ export function diffCommand(): Command {
     .argument('<snapshot1>', 'older snapshot')
     .argument('<snapshot2>', 'newer snapshot')
     .action(async (first: string, second: string, options: RepoOptions) => {
-      const repo = await openRepository(options);
-      try {
-        const a = await pickSnapshot(repo, first);
-        const b = await pickSnapshot(repo, second);
-        const counts = { '+': 0, '-': 0, M: 0, T: 0, U: 0 };
-        let bytesAdded = 0;
-        let bytesRemoved = 0;
-        for await (const change of diffTrees(repo, Buffer.from(a.snapshot.tree, 'hex'), Buffer.from(b.snapshot.tree, 'hex'))) {
-          counts[change.kind]++;
-          if (change.kind === '+') bytesAdded += change.size;
-          if (change.kind === '-') bytesRemoved += change.size;
-          if (options.json) printJson({ type: 'change', change: change.kind, path: change.path, nodeType: nodeTypeName(change.type), size: change.size });
-          else printLine(`${change.kind}    ${change.path}`);
-        }
-        if (options.json) printJson({ type: 'summary', from: a.id, to: b.id, added: counts['+'], removed: counts['-'], modified: counts.M, typeChanged: counts.T, metadataChanged: counts.U, bytesAdded, bytesRemoved });
-        else {
-          printLine();
-          printLine(`${a.id.slice(0, 8)} → ${b.id.slice(0, 8)}: ${counts['+']} added (${formatBytes(bytesAdded)}), ${counts['-']} removed (${formatBytes(bytesRemoved)}), ${counts.M} modified, ${counts.T} changed type, ${counts.U} metadata only`);
-        }
-      } finally {
-        await repo.close();
+      await withRepository(options, true, async (repo) => {
+      const a = await pickSnapshot(repo, first);
+      const b = await pickSnapshot(repo, second);
+      const counts = { '+': 0, '-': 0, M: 0, T: 0, U: 0 };
+      let bytesAdded = 0;
+      let bytesRemoved = 0;
+      for await (const change of diffTrees(repo, Buffer.from(a.snapshot.tree, 'hex'), Buffer.from(b.snapshot.tree, 'hex'))) {
+        counts[change.kind]++;
+        if (change.kind === '+') bytesAdded += change.size;
+        if (change.kind === '-') bytesRemoved += change.size;
+        if (options.json) printJson({ type: 'change', change: change.kind, path: change.path, nodeType: nodeTypeName(change.type), size: change.size });
+        else printLine(`${change.kind}    ${change.path}`);
       }
+      if (options.json) printJson({ type: 'summary', from: a.id, to: b.id, added: counts['+'], removed: counts['-'], modified: counts.M, typeChanged: counts.T, metadataChanged: counts.U, bytesAdded, bytesRemoved });
+      else {
+        printLine();
+        printLine(`${a.id.slice(0, 8)} → ${b.id.slice(0, 8)}: ${counts['+']} added (${formatBytes(bytesAdded)}), ${counts['-']} removed (${formatBytes(bytesRemoved)}), ${counts.M} modified, ${counts.T} changed type, ${counts.U} metadata only`);
+      }
+      });
     });
 }

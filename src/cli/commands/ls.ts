@@ -3,7 +3,7 @@ import { nodeTypeName, NodeType } from '../../format/tree.ts';
 import { nsToSeconds } from '../../engine/restore/restore.ts';
 import { displayPath, findPath, walkTree } from '../../engine/tree-walk.ts';
 import { printJson, printLine } from '../output.ts';
-import { addRepoOptions, openRepository, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
 import { pickSnapshot } from '../snapshot-arg.ts';
 import type { TreeNode } from '../../format/tree.ts';
@@ -34,22 +34,19 @@ export function lsCommand(): Command {
     .argument('[path]', 'directory or file inside the snapshot', '/')
     .option('-l, --long', 'show mode, owner, size and time')
     .action(async (ref: string, subpath: string, options: LsOptions) => {
-      const repo = await openRepository(options);
-      try {
-        const snap = await pickSnapshot(repo, ref, filterOf(options));
-        const found = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), subpath);
-        const base = Buffer.from(subpath.split('/').filter((p) => p !== '' && p !== '.').join('/'));
-        const emit = (path: Buffer, node: TreeNode): void => {
-          if (options.json) printJson({ path: displayPath(path), type: nodeTypeName(node.type), size: node.size, mode: node.mode, uid: node.uid, gid: node.gid, mtime: new Date(nsToSeconds(node.mtimeNs) * 1000).toISOString(), ...(node.linkTarget ? { linkTarget: node.linkTarget.toString() } : {}) });
-          else printLine(describe(displayPath(path), node, options.long ?? false));
-        };
-        if (!found.tree) {
-          emit(base, found.node!);
-          return;
-        }
-        for await (const entry of walkTree(repo, found.tree, base)) emit(entry.path, entry.node);
-      } finally {
-        await repo.close();
+      await withRepository(options, true, async (repo) => {
+      const snap = await pickSnapshot(repo, ref, filterOf(options));
+      const found = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), subpath);
+      const base = Buffer.from(subpath.split('/').filter((p) => p !== '' && p !== '.').join('/'));
+      const emit = (path: Buffer, node: TreeNode): void => {
+        if (options.json) printJson({ path: displayPath(path), type: nodeTypeName(node.type), size: node.size, mode: node.mode, uid: node.uid, gid: node.gid, mtime: new Date(nsToSeconds(node.mtimeNs) * 1000).toISOString(), ...(node.linkTarget ? { linkTarget: node.linkTarget.toString() } : {}) });
+        else printLine(describe(displayPath(path), node, options.long ?? false));
+      };
+      if (!found.tree) {
+        emit(base, found.node!);
+        return;
       }
+      for await (const entry of walkTree(repo, found.tree, base)) emit(entry.path, entry.node);
+      });
     });
 }

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { matchesFilter, type SnapshotFilter } from '../../repo/snapshot-ref.ts';
 import { formatBytes, formatTable } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
-import { addRepoOptions, openRepository, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 
 export interface FilterOptions {
   readonly host?: string;
@@ -28,26 +28,23 @@ export function filterOf(options: FilterOptions): SnapshotFilter {
 
 export function snapshotsCommand(): Command {
   return addFilterOptions(addRepoOptions(new Command('snapshots').description('list snapshots'))).action(async (options: RepoOptions & FilterOptions) => {
-    const repo = await openRepository(options, { loadIndex: false });
-    try {
-      const list = (await repo.listSnapshots()).filter((s) => matchesFilter(s, filterOf(options)));
-      if (options.json) {
-        printJson(list.map((s) => ({ id: s.id, ...s.snapshot })));
-        return;
-      }
-      const rows = list.map((s) => [
-        s.id.slice(0, 8),
-        s.snapshot.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-        s.snapshot.host,
-        s.snapshot.tags.join(','),
-        s.snapshot.paths.join(' '),
-        String(s.snapshot.summary.totalFiles),
-        formatBytes(s.snapshot.summary.totalBytes),
-      ]);
-      printLine(formatTable(['ID', 'Time', 'Host', 'Tags', 'Paths', 'Files', 'Size'], rows));
-      printLine(`${list.length} snapshots`);
-    } finally {
-      await repo.close();
+    await withRepository(options, false, async (repo) => {
+    const list = (await repo.listSnapshots()).filter((s) => matchesFilter(s, filterOf(options)));
+    if (options.json) {
+      printJson(list.map((s) => ({ id: s.id, ...s.snapshot })));
+      return;
     }
+    const rows = list.map((s) => [
+      s.id.slice(0, 8),
+      s.snapshot.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+      s.snapshot.host,
+      s.snapshot.tags.join(','),
+      s.snapshot.paths.join(' '),
+      String(s.snapshot.summary.totalFiles),
+      formatBytes(s.snapshot.summary.totalBytes),
+    ]);
+    printLine(formatTable(['ID', 'Time', 'Host', 'Tags', 'Paths', 'Files', 'Size'], rows));
+    printLine(`${list.length} snapshots`);
+    });
   });
 }
