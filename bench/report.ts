@@ -1,4 +1,6 @@
 // RESULTS.md: absolute figures per dataset, Coffer/restic and Coffer/borg ratios, and the targets.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { DatasetName, ScenarioName } from './corpus.ts';
 import type { IndexMemoryResult } from './index-memory.ts';
 import type { ToolName } from './tools.ts';
@@ -199,6 +201,22 @@ export function targetTable(info: RunInfo): string {
   );
 }
 
+const PROFILE = join(import.meta.dirname, 'PROFILE.md');
+const BOUNDS_HEADING = '## What bounds each missed target';
+
+/**
+ * The explanation of missed targets, kept with the profiles in PROFILE.md (written by hand after
+ * profiling) and repeated here so that the results and their explanation travel together.
+ */
+function boundsSection(): string[] {
+  if (!existsSync(PROFILE)) return [];
+  const text = readFileSync(PROFILE, 'utf8');
+  const start = text.indexOf(BOUNDS_HEADING);
+  if (start < 0) return [];
+  const body = text.slice(start + BOUNDS_HEADING.length).split(/\n## /)[0]!.trim();
+  return ['### What bounds each missed target (from bench/PROFILE.md, written at the last profiling; figures there may be from an earlier run)', '', body, ''];
+}
+
 export function renderReport(info: RunInfo): string {
   const out = [
     '# Coffer benchmark results',
@@ -220,6 +238,7 @@ export function renderReport(info: RunInfo): string {
     '',
     targetTable(info),
     '',
+    ...boundsSection(),
     '## Ratios (Coffer / restic = C/r, Coffer / borg = C/b; below 1 is better for Coffer)',
     '',
     ratioTable(info),
