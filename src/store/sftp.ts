@@ -2,14 +2,16 @@
 // <root>/tmp/ and are renamed into place: SFTP v3 rename refuses an existing target (OpenSSH
 // implements it with link() + unlink()), so an object is never overwritten and a dropped connection
 // never leaves a half-written object under its real name. posix-rename@openssh.com is not used on
-// purpose: it overwrites.
+// purpose: it overwrites. The server must prove its identity with a host key from known_hosts
+// (sftp-host-key.ts).
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
-import type { Client, SFTPWrapper } from 'ssh2';
+import type { Client, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
+import { hostKeyPolicy } from './sftp-host-key.ts';
 import { parseSftpLocation, sftpDisplayLocation, type SftpTarget } from './locations.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
@@ -17,11 +19,24 @@ const TMP_DIR = 'tmp';
 /** Transfers are split into requests of this size (OpenSSH takes up to 255 KiB), several in flight. */
 const CHUNK = 255 * 1024;
 const IN_FLIGHT = 8;
+/** ssh2's default host key algorithms, in its order of preference. */
+const HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
 
 export interface SftpStoreOptions {
-  /** Where COFFER_SFTP_KEY (a private key file) and COFFER_SFTP_PASSWORD are read. Default process.env. */
+  /** Where COFFER_SFTP_KEY (a private key file), COFFER_SFTP_PASSWORD and COFFER_SFTP_KNOWN_HOSTS are read. Default process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** Looked in for .ssh/id_ed25519 and .ssh/id_rsa when COFFER_SFTP_KEY is not set. Default os.homedir(). */
+  /**
+   * Looked in for .ssh/id_ed25519 and .ssh/id_rsa when COFFER_SFTP_KEY is not set, and for
+   * .ssh/known_hosts when COFFER_SFTP_KNOWN_HOSTS names no file. Default os.homedir().
+   */
   readonly homeDir?: string;
   /** Milliseconds to wait for the SSH handshake. Default 20 s. */
   readonly connectTimeout?: number;
@@ -53,10 +68,18 @@ export class SftpStore implements Store {
     return path.posix.join(this.target.root, name);
   }
 
+  private get env(): Readonly<Record<string, string | undefined>> {
+    return this.options.env ?? process.env;
+  }
+
+  private get homeDir(): string {
+    return this.options.homeDir ?? os.homedir();
+  }
+
   private async credentials(): Promise<Credentials> {
-    const env = this.options.env ?? process.env;
+    const env = this.env;
     const password = env.COFFER_SFTP_PASSWORD || undefined;
-    const home = this.options.homeDir ?? os.homedir();
+    const home = this.homeDir;
     const candidates = env.COFFER_SFTP_KEY ? [env.COFFER_SFTP_KEY] : [path.join(home, '.ssh', 'id_ed25519'), path.join(home, '.ssh', 'id_rsa')];
     for (const keyFile of candidates) {
       try {
@@ -91,8 +114,11 @@ export class SftpStore implements Store {
 
   private async open(onLost: () => void): Promise<Session> {
     const { privateKey, password } = await this.credentials();
-    const client = new SftpClient('coffer', { error: onLost, end: onLost, close: onLost });
     const { host, port } = this.target;
+    const hostKeys = await hostKeyPolicy({ env: this.env, homeDir: this.homeDir, host, port, location: this.location });
+    // ssh2 only says 'Host denied'; the reason is kept to be thrown instead.
+    let refused: StoreError | undefined;
+    const client = new SftpClient('coffer', { error: onLost, end: onLost, close: onLost });
     // Nagle's algorithm makes every small request wait for a delayed ACK: 40 ms per stat instead of 0.1.
     const sock = net.connect({ host, port, noDelay: true });
     let sftp: SFTPWrapper;
@@ -105,13 +131,32 @@ export class SftpStore implements Store {
         privateKey,
         password,
         readyTimeout: this.options.connectTimeout ?? 20_000,
+        // Asking for a known key type first keeps a host known by, say, its ECDSA key from looking changed.
+        algorithms: {
+          serverHostKey: [
+            ...HOST_KEY_ALGORITHMS.filter((algorithm) => hostKeys.knownTypes.has(keyTypeOfAlgorithm(algorithm))),
+            ...HOST_KEY_ALGORITHMS.filter((algorithm) => !hostKeys.knownTypes.has(keyTypeOfAlgorithm(algorithm))),
+          ],
+        },
+        // Without hostHash ssh2 passes the key in wire format. The verifier must return undefined and
+        // answer through the callback: ssh2 would take any returned value, even a promise, as a verdict.
+        hostVerifier: (key: Buffer, verify: (valid: boolean) => void): void => {
+          hostKeys
+            .verify(key)
+            // Recording a new key (accept-new) failed.
+            .catch((error: StoreError) => error)
+            .then((error) => {
+              refused = error;
+              verify(!error);
+            });
+        },
         // Without keepalives a silently dead link (NAS asleep, Wi-Fi gone) would hang calls forever.
         keepaliveInterval: 10_000,
         keepaliveCountMax: 3,
       });
     } catch (err) {
       sock.destroy();
-      throw err;
+      throw refused ?? err;
     }
     // ssh2-sftp-client adds three listeners to its (unexposed) ssh2 client per call in flight, and
     // many concurrent calls are normal here.
@@ -213,6 +258,11 @@ export class SftpStore implements Store {
     const open = await session?.catch(() => undefined);
     await open?.client.end();
   }
+}
+
+/** The key type a host key algorithm uses: the RSA signature variants all use ssh-rsa keys. */
+function keyTypeOfAlgorithm(algorithm: ServerHostKeyAlgorithm): string {
+  return algorithm.startsWith('rsa-sha2-') ? 'ssh-rsa' : algorithm;
 }
 
 /** Adapts one of ssh2's callback methods to a promise. */

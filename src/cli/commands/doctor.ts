@@ -121,28 +121,28 @@ export function doctorCommand(): Command {
     .option('--plan <name>', "check a plan's destinations and passphrase source")
     .action(async (given: DoctorOptions) => {
       const options = withPlan(given);
-    const locations = options.repo?.length ? options.repo : process.env.COFFER_REPO ? [process.env.COFFER_REPO] : [];
-    const checks: Check[] = [nodeVersion(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace()];
-    const stores: Store[] = [];
-    for (const location of locations) {
-      try {
-        stores.push(openConfiguredStore(location, options));
-      } catch (err) {
-        checks.push({ name: `location ${location}`, ok: false, detail: (err as Error).message });
+      const locations = options.repo?.length ? options.repo : process.env.COFFER_REPO ? [process.env.COFFER_REPO] : [];
+      const checks: Check[] = [nodeVersion(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace()];
+      const stores: Store[] = [];
+      for (const location of locations) {
+        try {
+          stores.push(openConfiguredStore(location, options));
+        } catch (err) {
+          checks.push({ name: `location ${location}`, ok: false, detail: (err as Error).message });
+        }
       }
-    }
-    try {
-      for (const store of stores) checks.push(...(await destination(store)));
-      const usable = stores.filter((s) => checks.some((c) => c.name === `repository ${s.location}` && c.ok));
-      const pass = await passphrase(options, usable);
-      if (pass) checks.push(pass);
-    } finally {
-      await Promise.all(stores.map((s) => s.close()));
-    }
-    for (const c of checks) {
-      if (options.json) printJson({ type: 'check', ...c });
-      else printLine(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`);
-    }
-    if (checks.some((c) => !c.ok)) process.exitCode = EXIT_FATAL;
-  });
+      try {
+        for (const store of stores) checks.push(...(await destination(store)));
+        const usable = stores.filter((s) => checks.some((c) => c.name === `repository ${s.location}` && c.ok));
+        const pass = await passphrase(options, usable);
+        if (pass) checks.push(pass);
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+      }
+      for (const c of checks) {
+        if (options.json) printJson({ type: 'check', ...c });
+        else printLine(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`);
+      }
+      if (checks.some((c) => !c.ok)) process.exitCode = EXIT_FATAL;
+    });
 }

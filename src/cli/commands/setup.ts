@@ -104,8 +104,9 @@ async function prepareRepository(ask: Prompter, stores: Store[], passphrase: str
     printLine(`  created repository ${config.id.slice(0, 8)}`);
     return;
   }
-  // Opening proves the passphrase and that the existing locations are one repository.
-  await (await Repository.open(existing, passphrase)).close().catch(() => {});
+  // Opening proves the passphrase and that the existing locations are one repository (their stores stay
+  // open for the copy below and are closed by the wizard).
+  await Repository.open(existing, passphrase);
   const fresh = stores.filter((s) => !existing.includes(s));
   if (fresh.length === 0) return;
   printLine(`  copying the repository to ${fresh.map((s) => s.location).join(', ')}`);
