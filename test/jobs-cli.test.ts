@@ -149,3 +149,21 @@ test('the setup wizard, driven through its prompts, writes a plan that backup --
   assert.match(broken.stdout, /^FAIL {2}config: .*config\.yaml: plans\.photos\.repos: /m);
   assert.match(coffer(['backup', '--plan', 'photos'], { env: noEnv }).stderr, /^coffer: .*config\.yaml: plans\.photos\.repos/);
 });
+
+test('setup with an existing repository checks the passphrase and copies the repository to a new destination', { timeout: 60_000 }, (t) => {
+  const dir = tempDir(t);
+  const env = state(dir);
+  const src = source(dir, 1, 50_000);
+  const existing = path.join(dir, 'existing');
+  ok(['init', '--repo', existing], { env });
+  ok(['backup', '--repo', existing, src], { env });
+  const fresh = path.join(dir, 'fresh');
+  const answers = ['home', src, '', existing, fresh, '', '1', ''].join('\n');
+  const r = coffer(['setup'], { env, input: answers });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /copying the repository to .*fresh/);
+  assert.match(ok(['check', '--replicas', '--repo', existing, '--repo', fresh], { env }).stdout, /all 2 replicas hold the same/);
+  const wrong = coffer(['setup'], { env: { ...env, COFFER_PASSWORD: 'not the one' }, input: ['other', src, '', existing, '', '1', ''].join('\n') });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /wrong passphrase/);
+});
