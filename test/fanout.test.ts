@@ -144,6 +144,10 @@ test('restore falls back to another replica when a pack is missing or damaged, a
   for (const only of [a, b]) assert.equal(coffer(['restore', '--repo', only, 'latest', '--target', path.join(dir, `alone-${path.basename(only)}`)]).code, 1, `${only} alone cannot restore everything`);
   const check = coffer(['check', '--repo', a, '--read-data']);
   assert.match(check.stdout, new RegExp(`pack ${big}: blob 0 .* fails authentication`));
+  const both = coffer(['check', '--repo', a, '--repo', b, '--read-data']);
+  assert.equal(both.code, 1);
+  assert.match(both.stdout, new RegExp(`pack ${big} on \\S+/a: blob 0 .* fails authentication`), 'every replica is read');
+  assert.match(both.stdout, new RegExp(`pack ${second} is listed in the index but missing from \\S+/b`));
 });
 
 test('replica add refuses a location that fails the test-write, and fills one that passes', (t) => {

@@ -24,7 +24,7 @@ describe('SFTP store on OpenSSH', () => {
   let server: SshServer;
   let n = 0;
   const locationFor = (s: SshServer, dir: string): string => `sftp://${s.user}@${s.host}:${s.port}${dir}`;
-  const keyOf = (s: SshServer) => ({ env: { COFFER_SFTP_KEY: s.keyPath } });
+  const keyOf = (s: SshServer, key = s.keyPath) => ({ env: { COFFER_SFTP_KEY: key, COFFER_SFTP_KNOWN_HOSTS: s.knownHostsPath } });
   const newStore = (): SftpStore => new SftpStore(locationFor(server, path.join(server.dir, `repo-${n++}`)), keyOf(server));
 
   before(async () => {
@@ -61,7 +61,7 @@ describe('SFTP store on OpenSSH', () => {
 
   it("refuses a wrong key with a clear 'denied' message", async () => {
     // The server's own host key is a valid private key that is not in authorized_keys.
-    const store = new SftpStore(locationFor(server, path.join(server.dir, 'denied')), { env: { COFFER_SFTP_KEY: path.join(server.dir, 'host_key') } });
+    const store = new SftpStore(locationFor(server, path.join(server.dir, 'denied')), keyOf(server, path.join(server.dir, 'host_key')));
     try {
       const err = await rejectsWith(store.stat('config'), 'denied', store, 'config');
       assert.match(err.message, /refused the SSH key or password.*COFFER_SFTP_KEY/);
@@ -72,14 +72,15 @@ describe('SFTP store on OpenSSH', () => {
 
   it("reports a missing key file as 'denied'", async () => {
     const missing = path.join(server.dir, 'no-such-key');
-    const store = new SftpStore(locationFor(server, server.dir), { env: { COFFER_SFTP_KEY: missing } });
+    const store = new SftpStore(locationFor(server, server.dir), keyOf(server, missing));
     const err = await rejectsWith(store.stat('config'), 'denied', store);
     assert.ok(err.message.includes(missing));
   });
 
-  it('falls back to ~/.ssh/id_ed25519, and asks for a key or password when there is none', async () => {
+  it('falls back to ~/.ssh/id_ed25519 and ~/.ssh/known_hosts, and asks for a key or password when there is none', async () => {
     const home = path.join(server.dir, 'home');
     await fs.mkdir(path.join(home, '.ssh'), { recursive: true });
+    await fs.copyFile(server.knownHostsPath, path.join(home, '.ssh', 'known_hosts'));
     const location = locationFor(server, path.join(server.dir, 'default-key'));
     const keyless = new SftpStore(location, { env: {}, homeDir: home });
     const err = await rejectsWith(keyless.stat('config'), 'denied', keyless);
@@ -110,7 +111,7 @@ describe('SFTP store on OpenSSH', () => {
     // Its key must outlive it, so that reconnecting fails on the network and not on a missing key.
     const keyPath = path.join(server.dir, 'doomed_key');
     await fs.copyFile(doomed.keyPath, keyPath);
-    const store = new SftpStore(locationFor(doomed, path.join(doomed.dir, 'repo')), { env: { COFFER_SFTP_KEY: keyPath } });
+    const store = new SftpStore(locationFor(doomed, path.join(doomed.dir, 'repo')), keyOf(doomed, keyPath));
     try {
       await store.put('data/ab/big', crypto.randomBytes(4 * 1024 * 1024));
       // Frozen first, so the read is surely under way when the server dies.

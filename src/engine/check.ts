@@ -46,13 +46,19 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
     }
   }
 
+  // Every replica must hold every indexed pack, and --read-data reads each replica's copy.
   say('listing packs');
-  const stored = await listPacks(repo.stores[0]!);
-  for (const id of repo.index.packIds()) {
-    if (!stored.has(id)) errors.push(`pack ${packName(id)} is listed in the index but missing from ${repo.stores[0]!.location}`);
-  }
-  for (const id of stored.keys()) {
-    if (!repo.index.hasPack(Buffer.from(id, 'hex'))) notes.push(`pack ${packName(id)} is not indexed yet (left by an interrupted backup; the next backup adopts it)`);
+  const storedOn = new Map<Store, Map<string, number>>();
+  for (const store of repo.stores) {
+    const stored = await listPacks(store);
+    storedOn.set(store, stored);
+    const where = repo.stores.length > 1 ? ` on ${store.location}` : '';
+    for (const id of repo.index.packIds()) {
+      if (!stored.has(id)) errors.push(`pack ${packName(id)} is listed in the index but missing from ${store.location}`);
+    }
+    for (const id of stored.keys()) {
+      if (!repo.index.hasPack(Buffer.from(id, 'hex'))) notes.push(`pack ${packName(id)}${where} is not indexed yet (left by an interrupted backup; the next backup adopts it)`);
+    }
   }
 
   say('checking snapshots');
@@ -70,13 +76,16 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
 
   let packsRead = 0;
   let blobsVerified = 0;
-  const toRead = choosePacks([...stored.keys()].filter((id) => repo.index.hasPack(Buffer.from(id, 'hex'))), options.readData);
-  for (const [i, id] of toRead.entries()) {
-    say(`reading pack ${i + 1}/${toRead.length}`);
-    blobsVerified += await verifyPack(repo, id, errors);
-    packsRead++;
+  for (const [store, stored] of storedOn) {
+    const toRead = choosePacks([...stored.keys()].filter((id) => repo.index.hasPack(Buffer.from(id, 'hex'))), options.readData);
+    for (const [i, id] of toRead.entries()) {
+      say(`reading pack ${i + 1}/${toRead.length}${repo.stores.length > 1 ? ` of ${store.location}` : ''}`);
+      blobsVerified += await verifyPack(repo, store, id, errors);
+      packsRead++;
+    }
   }
-  return { errors, notes, snapshots: snapshotNames.size, trees: seenTrees.size, packs: stored.size, packsRead, blobsVerified };
+  const packs = Math.max(0, ...[...storedOn.values()].map((stored) => stored.size));
+  return { errors, notes, snapshots: snapshotNames.size, trees: seenTrees.size, packs, packsRead, blobsVerified };
 }
 
 async function listPacks(store: Store): Promise<Map<string, number>> {
@@ -124,22 +133,23 @@ function choosePacks(ids: string[], mode: ReadDataMode): string[] {
 }
 
 /** Downloads one pack and verifies its name, header, agreement with the index and every blob. */
-async function verifyPack(repo: Repository, id: string, errors: string[]): Promise<number> {
+async function verifyPack(repo: Repository, store: Store, id: string, errors: string[]): Promise<number> {
   const name = packName(id);
+  const where = repo.stores.length > 1 ? ` on ${store.location}` : '';
   let bytes: Buffer;
   let parsed;
   try {
-    bytes = await repo.stores[0]!.get(name);
+    bytes = await store.get(name);
     // A wrong hash is reported, and the blobs are still checked to name the damaged one.
-    if (contentId(bytes) !== id) errors.push(`pack ${name}: its bytes do not match its name (damaged)`);
+    if (contentId(bytes) !== id) errors.push(`pack ${name}${where}: its bytes do not match its name (damaged)`);
     parsed = parsePack(bytes, name, repo.keys.dataKey);
   } catch (err) {
-    errors.push(`pack ${name}: ${(err as Error).message}`);
+    errors.push(`pack ${name}${where}: ${(err as Error).message}`);
     return 0;
   }
   let verified = 0;
   for (const [i, entry] of parsed.entries.entries()) {
-    const what = `pack ${name}: blob ${i} (${blobTypeName(entry.type)} ${toHex(entry.id).slice(0, 16)})`;
+    const what = `pack ${name}${where}: blob ${i} (${blobTypeName(entry.type)} ${toHex(entry.id).slice(0, 16)})`;
     const indexed = repo.index.lookup(entry.id);
     if (indexed && indexed.packId === id && (indexed.offset !== entry.offset || indexed.length !== entry.length)) {
       errors.push(`${what}: the index places it elsewhere in the pack`);

@@ -14,7 +14,10 @@ const ACCEPT_NEW = 'accept-new';
 export interface HostKeyPolicy {
   /** The key types known for the server, to ask it for one of those first. */
   readonly knownTypes: ReadonlySet<string>;
-  /** Checks the key the server presented: undefined when it is trusted, else the error to fail with. */
+  /**
+   * Checks the key the server presented: undefined when it is trusted, else the error to fail with
+   * (also when recording a new key fails: it never rejects).
+   */
   verify(key: Buffer): Promise<StoreError | undefined>;
 }
 
@@ -66,14 +69,17 @@ export async function hostKeyPolicy({ env, homeDir, host, port, location }: Host
     async verify(key) {
       const verdict = checkHostKey(entries, name, key);
       if (!acceptNew || verdict.status !== 'unknown') return refusal(verdict, key);
-      const recorded = appending.then(async () => {
-        // Read again: another connection may have recorded this host since the file was read.
-        const now = checkHostKey(await readKnownHosts(file, prefix), name, key);
-        if (now.status !== 'unknown') return refusal(now, key);
-        await appendLine(file, knownHostLine(name, key), prefix);
-        return undefined;
-      });
-      appending = recorded.catch(() => undefined);
+      const recorded = appending
+        .then(async () => {
+          // Read again: another connection may have recorded this host since the file was read.
+          const now = checkHostKey(await readKnownHosts(file, prefix), name, key);
+          if (now.status !== 'unknown') return refusal(now, key);
+          await appendLine(file, knownHostLine(name, key), prefix);
+          return undefined;
+        })
+        // Reading or writing the file failed.
+        .catch((error: StoreError) => error);
+      appending = recorded;
       return recorded;
     },
   };

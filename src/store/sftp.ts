@@ -118,6 +118,7 @@ export class SftpStore implements Store {
     const hostKeys = await hostKeyPolicy({ env: this.env, homeDir: this.homeDir, host, port, location: this.location });
     // ssh2 only says 'Host denied'; the reason is kept to be thrown instead.
     let refused: StoreError | undefined;
+    const known = (algorithm: ServerHostKeyAlgorithm): boolean => hostKeys.knownTypes.has(keyTypeOfAlgorithm(algorithm));
     const client = new SftpClient('coffer', { error: onLost, end: onLost, close: onLost });
     // Nagle's algorithm makes every small request wait for a delayed ACK: 40 ms per stat instead of 0.1.
     const sock = net.connect({ host, port, noDelay: true });
@@ -132,23 +133,14 @@ export class SftpStore implements Store {
         password,
         readyTimeout: this.options.connectTimeout ?? 20_000,
         // Asking for a known key type first keeps a host known by, say, its ECDSA key from looking changed.
-        algorithms: {
-          serverHostKey: [
-            ...HOST_KEY_ALGORITHMS.filter((algorithm) => hostKeys.knownTypes.has(keyTypeOfAlgorithm(algorithm))),
-            ...HOST_KEY_ALGORITHMS.filter((algorithm) => !hostKeys.knownTypes.has(keyTypeOfAlgorithm(algorithm))),
-          ],
-        },
+        algorithms: { serverHostKey: [...HOST_KEY_ALGORITHMS.filter(known), ...HOST_KEY_ALGORITHMS.filter((algorithm) => !known(algorithm))] },
         // Without hostHash ssh2 passes the key in wire format. The verifier must return undefined and
         // answer through the callback: ssh2 would take any returned value, even a promise, as a verdict.
         hostVerifier: (key: Buffer, verify: (valid: boolean) => void): void => {
-          hostKeys
-            .verify(key)
-            // Recording a new key (accept-new) failed.
-            .catch((error: StoreError) => error)
-            .then((error) => {
-              refused = error;
-              verify(!error);
-            });
+          void hostKeys.verify(key).then((error) => {
+            refused = error;
+            verify(!error);
+          });
         },
         // Without keepalives a silently dead link (NAS asleep, Wi-Fi gone) would hang calls forever.
         keepaliveInterval: 10_000,

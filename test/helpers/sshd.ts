@@ -1,5 +1,5 @@
 // Starts a private OpenSSH sshd for the SFTP store tests: loopback only, a random free port, its own
-// host key, client key and config in a temporary directory, sftp served by internal-sftp.
+// host keys, client key, known_hosts and config in a temporary directory, sftp served by internal-sftp.
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -16,6 +16,8 @@ export interface SshServer {
   readonly user: string;
   /** The private key the server accepts. */
   readonly keyPath: string;
+  /** A known_hosts file with the server's host keys (Ed25519 and ECDSA), as ssh-keyscan would write it. */
+  readonly knownHostsPath: string;
   /** A directory for the test to use, removed by stop(). */
   readonly dir: string;
   /** Kills every session (the clients see their connection drop); the server keeps accepting new ones. */
@@ -82,12 +84,23 @@ export async function startSshd(): Promise<SshServer> {
   // sshd refuses to start without its privilege separation directory.
   await fs.mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'coffer-sshd-'));
-  const hostKey = path.join(dir, 'host_key');
+  // Two host keys, so that tests can check which key type the client asks for.
+  const hostKeys = [path.join(dir, 'host_key'), path.join(dir, 'host_key_ecdsa')];
   const keyPath = path.join(dir, 'client_key');
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKeys[0]!]);
+  await run('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', hostKeys[1]!]);
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyPath]);
   await fs.copyFile(`${keyPath}.pub`, path.join(dir, 'authorized_keys'));
   const port = await freePort();
+  const knownHostsPath = path.join(dir, 'known_hosts');
+  const knownHosts = await Promise.all(
+    hostKeys.map(async (key) => {
+      // A .pub file is `type base64 comment`; known_hosts wants `[host]:port type base64`.
+      const [type, base64] = (await fs.readFile(`${key}.pub`, 'utf8')).split(' ');
+      return `[127.0.0.1]:${port} ${type} ${base64}\n`;
+    }),
+  );
+  await fs.writeFile(knownHostsPath, knownHosts.join(''));
   const pidFile = path.join(dir, 'sshd.pid');
   const config = path.join(dir, 'sshd_config');
   await fs.writeFile(
@@ -95,7 +108,7 @@ export async function startSshd(): Promise<SshServer> {
     [
       'ListenAddress 127.0.0.1',
       `Port ${port}`,
-      `HostKey ${hostKey}`,
+      ...hostKeys.map((key) => `HostKey ${key}`),
       `PidFile ${pidFile}`,
       `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
       'StrictModes no',
@@ -156,6 +169,7 @@ export async function startSshd(): Promise<SshServer> {
     port,
     user: os.userInfo().username,
     keyPath,
+    knownHostsPath,
     dir,
     dropConnections: async () => killAll(await sessions()),
     freeze: async () => killAll(await sessions(), 'SIGSTOP'),
