@@ -10,7 +10,6 @@ import { ConfigError } from '../config/config-file.ts';
 import { JobLostError, PlanBusyError } from '../jobs/index.ts';
 import { StoreError } from '../store/store.ts';
 
-export const EXIT_OK = 0;
 export const EXIT_FATAL = 1;
 /** The snapshot was made but some source files could not be read. */
 export const EXIT_INCOMPLETE = 3;

@@ -59,9 +59,6 @@ export class PackSpool {
     return this.diskBytes;
   }
 
-  get inRam(): number {
-    return this.memoryBytes;
-  }
 
   get overLimit(): boolean {
     return this.diskBytes > this.limits.disk;

@@ -169,7 +169,3 @@ export function toHex(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
 }
 
-export function fromHex(hex: string, what: string): Buffer {
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new FormatError(`malformed ${what}: not a 64-digit hex id`);
-  return Buffer.from(hex, 'hex');
-}

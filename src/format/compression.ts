@@ -53,9 +53,6 @@ export function compress(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Framed {
   return { flag: RAW, body: raw };
 }
 
-export function framedLength(framed: Framed): number {
-  return 1 + framed.body.length;
-}
 
 /** The flag byte followed by the body, as one buffer (standalone objects). */
 export function compressPayload(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
