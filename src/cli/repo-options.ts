@@ -1,6 +1,7 @@
 // Options every repository command takes, and opening the stores and the repository they name.
 import { Command, Option } from 'commander';
 import { Repository } from '../repo/repository.ts';
+import { isRemoteLocation } from '../store/locations.ts';
 import { openStore } from '../store/open-store.ts';
 import { RetryStore } from '../store/retry.ts';
 import type { Store } from '../store/store.ts';
@@ -69,7 +70,7 @@ export function openConfiguredStore(location: string, options: Pick<RepoOptions,
   const upload = limitFor(location, options.limitUpload ?? [], '--limit-upload');
   const download = limitFor(location, options.limitDownload ?? [], '--limit-download');
   if (upload !== undefined || download !== undefined) store = new ThrottleStore(store, { ...(upload ? { upload } : {}), ...(download ? { download } : {}) });
-  if (/^(s3|sftp):/.test(location)) store = new RetryStore(store);
+  if (isRemoteLocation(location)) store = new RetryStore(store);
   return store;
 }
 

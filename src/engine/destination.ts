@@ -2,6 +2,7 @@
 // throughput warrants), its own progress. Packs wait in priority order, aged so that nothing starves;
 // an index file or snapshot waits until every object it depends on is durable here, which is how the
 // write order packs → index → snapshot (invariant 2) holds on each destination separately.
+import { isRemoteLocation } from '../store/locations.ts';
 import type { Store } from '../store/store.ts';
 import { ConcurrencyTuner } from './concurrency-tuner.ts';
 
@@ -70,10 +71,12 @@ export class Destination {
   private waiters: (() => void)[] = [];
   private readonly now: () => number;
 
+  /** `concurrency`: uploads at once to start with (default: 4 over a network, 2 to a disk); the tuner moves it. */
   constructor(store: Store, options: { concurrency?: number; maxConcurrency?: number; now?: () => number } = {}) {
     this.store = store;
     this.now = options.now ?? Date.now;
-    this.tuner = new ConcurrencyTuner({ initial: options.concurrency ?? 2, max: options.maxConcurrency ?? 16, now: this.now });
+    const initial = options.concurrency ?? (isRemoteLocation(store.location) ? 4 : 2);
+    this.tuner = new ConcurrencyTuner({ initial, max: options.maxConcurrency ?? 16, now: this.now });
   }
 
   get detached(): Error | undefined {

@@ -5,7 +5,7 @@ import tar from 'tar-stream';
 import { BlobType } from '../format/pack.ts';
 import { NodeType, contentIds, type TreeNode } from '../format/tree.ts';
 import type { Repository } from '../repo/repository.ts';
-import { nsToSeconds } from './restore/restore.ts';
+import { nsToDate } from './fs-meta.ts';
 import { walkTree } from './tree-walk.ts';
 
 /** A file's contents, chunk by chunk, each verified on read. */
@@ -26,7 +26,7 @@ function header(name: string, node: TreeNode): tar.Header {
     mode: node.mode,
     uid: node.uid,
     gid: node.gid,
-    mtime: new Date(nsToSeconds(node.mtimeNs) * 1000),
+    mtime: nsToDate(node.mtimeNs),
   };
 }
 

@@ -40,7 +40,7 @@ export class SyncRun {
 
   constructor(source: Store, targets: readonly Store[]) {
     this.source = source;
-    this.destinations = targets.map((t) => new Destination(t, { concurrency: /^(s3|sftp):/.test(t.location) ? 4 : 2 }));
+    this.destinations = targets.map((t) => new Destination(t));
   }
 
   progress(): DestinationStatus[] {

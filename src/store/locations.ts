@@ -78,3 +78,8 @@ export function parseSftpLocation(location: string): SftpTarget {
 export function sftpDisplayLocation({ user, host, port, root }: SftpTarget): string {
   return `sftp://${user}@${host}${port === 22 ? '' : `:${port}`}/${root.startsWith('/') ? root.slice(1) : `~/${root}`}`;
 }
+
+/** S3 and SFTP locations cross a network: they are retried, and get more uploads in parallel. */
+export function isRemoteLocation(location: string): boolean {
+  return /^(s3|sftp):/.test(location);
+}

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { nodeTypeName, NodeType } from '../../format/tree.ts';
-import { nsToSeconds } from '../../engine/restore/restore.ts';
+import { nsToDate } from '../../engine/fs-meta.ts';
 import { displayPath, findPath, walkTree } from '../../engine/tree-walk.ts';
 import { printJson, printLine } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
@@ -24,7 +24,7 @@ function modeString(node: TreeNode): string {
 function describe(path: string, node: TreeNode, long: boolean): string {
   const suffix = node.type === NodeType.Symlink ? ` -> ${node.linkTarget?.toString()}` : '';
   if (!long) return path;
-  const time = new Date(nsToSeconds(node.mtimeNs) * 1000).toISOString().replace('T', ' ').slice(0, 19);
+  const time = nsToDate(node.mtimeNs).toISOString().replace('T', ' ').slice(0, 19);
   return `${modeString(node)} ${String(node.uid).padStart(5)} ${String(node.gid).padStart(5)} ${String(node.size).padStart(12)} ${time} ${path}${suffix}`;
 }
 
@@ -39,7 +39,7 @@ export function lsCommand(): Command {
       const found = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), subpath);
       const base = Buffer.from(subpath.split('/').filter((p) => p !== '' && p !== '.').join('/'));
       const emit = (path: Buffer, node: TreeNode): void => {
-        if (options.json) printJson({ path: displayPath(path), type: nodeTypeName(node.type), size: node.size, mode: node.mode, uid: node.uid, gid: node.gid, mtime: new Date(nsToSeconds(node.mtimeNs) * 1000).toISOString(), ...(node.linkTarget ? { linkTarget: node.linkTarget.toString() } : {}) });
+        if (options.json) printJson({ path: displayPath(path), type: nodeTypeName(node.type), size: node.size, mode: node.mode, uid: node.uid, gid: node.gid, mtime: nsToDate(node.mtimeNs).toISOString(), ...(node.linkTarget ? { linkTarget: node.linkTarget.toString() } : {}) });
         else printLine(describe(displayPath(path), node, options.long ?? false));
       };
       if (!found.tree) {

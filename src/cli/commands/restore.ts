@@ -5,7 +5,7 @@ import { EXIT_FATAL } from '../errors.ts';
 import { formatBytes, formatDuration } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
-import { addRepoOptions, openRepository, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, collect, openRepository, type RepoOptions } from '../repo-options.ts';
 import { pickSnapshot, splitSnapshotPath } from '../snapshot-arg.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
 
@@ -15,9 +15,6 @@ interface RestoreOptions extends RepoOptions, FilterOptions {
   readonly exclude: string[];
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 function statusText(p: RestoreProgress): string {
   const percent = p.bytesTotal > 0 ? ` ${((100 * p.bytesDone) / p.bytesTotal).toFixed(1)}%` : '';

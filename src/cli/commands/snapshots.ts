@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { matchesFilter, type SnapshotFilter } from '../../repo/snapshot-ref.ts';
 import { formatBytes, formatTable } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
-import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, collect, withRepository, type RepoOptions } from '../repo-options.ts';
 
 export interface FilterOptions {
   readonly host?: string;
@@ -10,9 +10,6 @@ export interface FilterOptions {
   readonly tag: string[];
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 /** --host/--path/--tag, used by snapshots and to pick `latest`. */
 export function addFilterOptions(command: Command): Command {

@@ -86,10 +86,6 @@ interface Counts {
   totalBytes: number;
 }
 
-function isRemote(store: Store): boolean {
-  return /^(s3|sftp):/.test(store.location);
-}
-
 /** Top-level names are the sources' base names, made unique with -1, -2… as restic does. */
 function topLevelNames(paths: readonly string[]): string[] {
   const used = new Set<string>();
@@ -124,7 +120,7 @@ export class BackupRun {
     this.options = options;
     this.paths = [...new Set(options.paths.map((p) => path.resolve(p)))].sort();
     this.destinations = [...repo.stores, ...repo.unavailable.map((u) => u.store)].map((store) => {
-      const destination = new Destination(store, { concurrency: isRemote(store) ? 4 : 2 });
+      const destination = new Destination(store);
       if (store instanceof RetryStore) {
         const earlier = store.onRetry;
         store.onRetry = (...args) => {

@@ -12,6 +12,7 @@ import { packName } from '../../store/store.ts';
 import { compileExcludes, type PathMatcher } from '../backup/exclude.ts';
 import { JobPool } from '../job-pool.ts';
 import { siblingModule } from '../sibling-module.ts';
+import { nsToSeconds } from '../fs-meta.ts';
 import { childPath, displayPath } from '../tree-walk.ts';
 import { writeAt } from './file-writer.ts';
 import type { BlobJob, JobDone, PackJob, RestoreWorkerSetup } from './restore-protocol.ts';
@@ -73,10 +74,6 @@ const MAX_GAP = 1024 * 1024;
 const MAX_SPAN = 16 * 1024 * 1024;
 const FETCHES_IN_FLIGHT = 4;
 const isRoot = process.getuid?.() === 0;
-
-export function nsToSeconds(ns: bigint): number {
-  return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
-}
 
 export class RestoreRun {
   private readonly repo: Repository;
