@@ -95,10 +95,17 @@ export class PackSink {
     if (this.batchBytes >= this.options.checkpointBytes || Date.now() - this.lastCheckpoint >= this.options.checkpointMs) this.checkpoint();
   }
 
+  /**
+   * The spool is full: the destination with the biggest backlog leaves the run, but only if it is
+   * really behind another one. While all are equally behind (none has stored its first packs yet) no one
+   * is picked at random; the next pack looks again.
+   */
   private detachFurthestBehind(): void {
     const live = this.live();
     if (live.length < 2) return;
     const slowest = live.reduce((a, b) => (b.backlog > a.backlog ? b : a));
+    const fastest = live.reduce((a, b) => (b.backlog < a.backlog ? b : a));
+    if (slowest.backlog === fastest.backlog) return;
     slowest.detach(new DetachedError(`fell too far behind (the spool of ${Math.round(this.spool.onDisk / 2 ** 20)} MiB is full); bring it up to date with coffer sync`));
   }
 
