@@ -28,14 +28,18 @@ export interface RunResult {
 export interface RunOptions {
   readonly env?: Record<string, string | undefined>;
   readonly cwd?: string;
-  /** Run as this unprivileged user (via setpriv), e.g. 'nobody'. */
-  readonly asUser?: string;
+  /**
+   * Run without the capabilities that let root read any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH),
+   * so mode 000 stops it as it stops a user. Unlike switching to `nobody`, this works wherever the
+   * checkout is, even inside a directory only root may enter.
+   */
+  readonly withoutReadOverride?: boolean;
   readonly input?: string;
 }
 
 function commandLine(args: string[], options: RunOptions): [string, string[]] {
-  if (!options.asUser) return [process.execPath, [MAIN, ...args]];
-  return ['setpriv', [`--reuid=${options.asUser}`, '--regid=nogroup', '--clear-groups', process.execPath, MAIN, ...args]];
+  if (!options.withoutReadOverride) return [process.execPath, [MAIN, ...args]];
+  return ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search', process.execPath, MAIN, ...args]];
 }
 
 function environment(options: RunOptions): NodeJS.ProcessEnv {
