@@ -92,12 +92,13 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
     it('lists objects under a folder, recursively, with their sizes', withStore(async (store) => {
       const packs = [`ab${randomId().slice(2)}`, `ab${randomId().slice(2)}`, `cd${randomId().slice(2)}`].map(packName);
       for (const [i, pack] of packs.entries()) await store.put(pack, Buffer.alloc(10 + i));
-      await store.put('index/one', Buffer.alloc(3));
-      await store.put('keys/k', Buffer.alloc(4));
+      const index = `index/${randomId()}`;
+      await store.put(index, Buffer.alloc(3));
+      await store.put(`keys/${randomId()}`, Buffer.alloc(4));
       await store.put('config', Buffer.alloc(5));
       const expected = packs.map((pack, i) => ({ name: pack, size: 10 + i })).sort((a, b) => a.name.localeCompare(b.name));
       assert.deepEqual(await listAll(store, 'data'), expected);
-      assert.deepEqual(await listAll(store, 'index'), [{ name: 'index/one', size: 3 }]);
+      assert.deepEqual(await listAll(store, 'index'), [{ name: index, size: 3 }]);
       assert.deepEqual(await listAll(store, 'snapshots'), []);
       // Uploads in progress live under tmp/; finished ones leave nothing behind there.
       assert.deepEqual(await listAll(store, 'tmp'), []);
@@ -110,17 +111,19 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
       assert.equal(await store.stat(name), undefined);
       await rejectsWith(store.get(name), 'not-found', store, name);
       await store.delete(name);
-      await store.delete('snapshots/never-there');
+      await store.delete(`snapshots/${randomId()}`);
       assert.equal(await store.put(name, Buffer.from('again')), true);
     }));
 
     it('keeps every byte value, and empty objects', withStore(async (store) => {
       const all = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));
-      await store.put('keys/bytes', all);
-      assert.deepEqual(await store.get('keys/bytes'), all);
-      await store.put('keys/empty', new Uint8Array(0));
-      assert.equal((await store.get('keys/empty')).length, 0);
-      assert.deepEqual(await store.stat('keys/empty'), { name: 'keys/empty', size: 0 });
+      const bytes = `keys/${randomId()}`;
+      await store.put(bytes, all);
+      assert.deepEqual(await store.get(bytes), all);
+      const empty = `keys/${randomId()}`;
+      await store.put(empty, new Uint8Array(0));
+      assert.equal((await store.get(empty)).length, 0);
+      assert.deepEqual(await store.stat(empty), { name: empty, size: 0 });
     }));
 
     it('round-trips an object larger than the multipart threshold byte for byte', withStore(async (store) => {
@@ -142,6 +145,41 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
       assert.deepEqual(results, objects.map(() => true));
       for (const { name, data } of objects) assert.deepEqual(await store.get(name), data);
       assert.equal((await listAll(store, 'data')).length, objects.length);
+    }));
+
+    it('refuses every name outside the repository layout, and writes nothing for it', withStore(async (store) => {
+      const id = randomId();
+      const bad = [
+        '',
+        '/config',
+        'config/',
+        '../config',
+        `keys/../../${id}`,
+        `keys/../${id}`,
+        `keys/${id}/x`,
+        `keys/${id.toUpperCase()}`,
+        `keys/${id.slice(1)}`,
+        `data/${id}`,
+        `data/zz/${id}`,
+        `data/${id.slice(0, 2)}/../${id}`,
+        `data/${id[0] === 'a' ? 'b' : 'a'}${id[1]}/${id}`,
+        `data//${id}`,
+        `index/${id}\n`,
+        `snapshots/${id}\u0000`,
+        `tmp/../${id}`,
+        'locks/x',
+        'keys',
+      ];
+      for (const name of bad) {
+        for (const op of [() => store.put(name, Buffer.from('x')), () => store.get(name), () => store.get(name, { offset: 0, length: 1 }), () => store.stat(name), () => store.delete(name)]) {
+          const err = await rejectsWith(op(), 'permanent', store);
+          assert.match(err.message, /not an object name of a Coffer repository/);
+        }
+      }
+      for (const dir of ['', '.', '..', 'data/ab', 'config', 'keys/..', '../keys', 'locks']) {
+        await rejectsWith(listAll(store, dir), 'permanent', store);
+      }
+      for (const dir of ['keys', 'data', 'index', 'snapshots', 'tmp']) assert.deepEqual(await listAll(store, dir), [], `nothing in ${dir}`);
     }));
 
     it('survives concurrent puts of the same object', withStore(async (store) => {

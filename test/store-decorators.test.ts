@@ -5,6 +5,7 @@ import { RetryStore } from '../src/store/retry.ts';
 import { StoreError, type ObjectInfo, type Store, type StoreErrorKind } from '../src/store/store.ts';
 import { ThrottleStore, TokenBucket, parseRate, type Clock } from '../src/store/throttle.ts';
 import { MemoryStore } from './helpers/memory-store.ts';
+import { objectName } from './helpers/names.ts';
 import { rejectsWith } from './store-conformance.ts';
 
 /** Time that passes only when someone sleeps: sequential code measures exact virtual durations. */
@@ -120,7 +121,7 @@ describe('RetryStore', () => {
 
   it('restarts a listing that failed part-way without repeating objects', async () => {
     const inner = new MemoryStore();
-    for (let i = 0; i < 5; i++) await inner.put(`index/${i}`, Buffer.from([i]));
+    for (let i = 0; i < 5; i++) await inner.put(objectName('index', i), Buffer.from([i]));
     let failOnce = true;
     const flaky: Store = Object.assign(Object.create(inner) as Store, {
       async *list(dir: string) {
@@ -136,7 +137,7 @@ describe('RetryStore', () => {
     });
     const names = [];
     for await (const info of new RetryStore(flaky, { sleep: async () => {} }).list('index')) names.push(info.name);
-    assert.deepEqual(names.sort(), ['index/0', 'index/1', 'index/2', 'index/3', 'index/4']);
+    assert.deepEqual(names.sort(), [0, 1, 2, 3, 4].map((i) => objectName('index', i)).sort());
   });
 });
 
@@ -164,18 +165,18 @@ describe('ThrottleStore', () => {
   it('holds uploads to the limit after the first second of burst (virtual clock)', async () => {
     const clock = fakeClock();
     const store = new ThrottleStore(new MemoryStore(), { upload: 100 * KiB, clock });
-    for (let i = 0; i < 30; i++) await store.put(`data/${i}`, new Uint8Array(10 * KiB));
+    for (let i = 0; i < 30; i++) await store.put(objectName('data', i), new Uint8Array(10 * KiB));
     // 300 KiB at 100 KiB/s, of which the first 100 KiB are the burst allowance: 2 s.
     assert.equal(clock.elapsed, 2000);
   });
 
   it('holds concurrent downloads to the limit (real clock)', async () => {
     const inner = new MemoryStore();
-    for (let i = 0; i < 24; i++) await inner.put(`data/${i}`, new Uint8Array(64 * KiB));
+    for (let i = 0; i < 24; i++) await inner.put(objectName('data', i), new Uint8Array(64 * KiB));
     const limit = 1024 * KiB;
     const store = new ThrottleStore(inner, { download: limit });
     const started = performance.now();
-    const names = Array.from({ length: 24 }, (_, i) => `data/${i}`);
+    const names = Array.from({ length: 24 }, (_, i) => objectName('data', i));
     // Four workers share the one bucket.
     await Promise.all(
       [0, 1, 2, 3].map(async (w) => {
@@ -191,11 +192,11 @@ describe('ThrottleStore', () => {
   it('limits uploads and downloads separately', async () => {
     const clock = fakeClock();
     const store = new ThrottleStore(new MemoryStore(), { upload: 10 * KiB, clock });
-    await store.put('data/a', new Uint8Array(50 * KiB));
+    await store.put(objectName('data', 'a'), new Uint8Array(50 * KiB));
     const afterUpload = clock.elapsed;
     assert.equal(afterUpload, 4000);
-    await store.get('data/a');
-    await store.get('data/a');
+    await store.get(objectName('data', 'a'));
+    await store.get(objectName('data', 'a'));
     assert.equal(clock.elapsed, afterUpload);
   });
 
@@ -210,7 +211,7 @@ describe('FaultStore', () => {
     await store.put('config', Buffer.from('c'));
     store.goOffline();
     await rejectsWith(store.get('config'), 'transient', store, 'config');
-    await rejectsWith(store.put('keys/k', Buffer.from('k')), 'transient', store, 'keys/k');
+    await rejectsWith(store.put(objectName('keys', 'k'), Buffer.from('k')), 'transient', store, objectName('keys', 'k'));
     await rejectsWith(store.stat('config'), 'transient', store, 'config');
     await rejectsWith(store.delete('config'), 'transient', store, 'config');
     await rejectsWith(listNames(store, 'keys'), 'transient', store, 'keys');
@@ -248,25 +249,25 @@ describe('FaultStore', () => {
 
   it('fails every put after the first N, with the chosen kind', async () => {
     const store = new FaultStore(new MemoryStore(), { failAfterPuts: 3, failKind: 'no-space' });
-    for (let i = 0; i < 3; i++) assert.equal(await store.put(`data/${i}`, Buffer.from([i])), true);
-    await rejectsWith(store.put('data/3', Buffer.from([3])), 'no-space', store, 'data/3');
-    await rejectsWith(store.put('data/4', Buffer.from([4])), 'no-space', store, 'data/4');
-    assert.deepEqual(await listNames(store, 'data'), ['data/0', 'data/1', 'data/2']);
+    for (let i = 0; i < 3; i++) assert.equal(await store.put(objectName('data', i), Buffer.from([i])), true);
+    await rejectsWith(store.put(objectName('data', 3), Buffer.from([3])), 'no-space', store, objectName('data', 3));
+    await rejectsWith(store.put(objectName('data', 4), Buffer.from([4])), 'no-space', store, objectName('data', 4));
+    assert.deepEqual((await listNames(store, 'data')).sort(), [0, 1, 2].map((i) => objectName('data', i)).sort());
   });
 
   it('adds latency and takes size / bandwidth per transfer', async () => {
     const clock = fakeClock();
     const store = new FaultStore(new MemoryStore(), { latency: 30, bandwidth: 1000, clock });
-    await store.put('data/a', new Uint8Array(500));
+    await store.put(objectName('data', 'a'), new Uint8Array(500));
     assert.equal(clock.elapsed, 30 + 500);
-    await store.get('data/a', { offset: 0, length: 100 });
+    await store.get(objectName('data', 'a'), { offset: 0, length: 100 });
     assert.equal(clock.elapsed, 30 + 500 + 30 + 100);
   });
 
   it('lets RetryStore carry a backup through a flaky link', async () => {
     const inner = new MemoryStore();
     const store = new RetryStore(new FaultStore(inner, { errorRate: 0.4, seed: 3 }), { attempts: 20, sleep: async () => {} });
-    for (let i = 0; i < 50; i++) await store.put(`data/${i}`, Buffer.from([i]));
+    for (let i = 0; i < 50; i++) await store.put(objectName('data', i), Buffer.from([i]));
     assert.equal(inner.objects.size, 50);
   });
 });

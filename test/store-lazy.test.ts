@@ -26,7 +26,7 @@ describe('LazyStore', () => {
   it('creates the backend once, on first use, even for concurrent calls', async () => {
     const { store, created } = countingLazyStore();
     assert.equal(created(), 0);
-    await Promise.all([store.put('config', Buffer.from('x')), store.stat('config'), store.stat('keys/a')]);
+    await Promise.all([store.put('config', Buffer.from('x')), store.stat('config'), store.stat(`keys/${'a'.repeat(64)}`)]);
     assert.equal(created(), 1);
     assert.deepEqual(await store.get('config'), Buffer.from('x'));
     const listed = [];

@@ -7,6 +7,7 @@ import { S3Store } from '../src/store/s3.ts';
 import { StoreError } from '../src/store/store.ts';
 import { rejectsWith, storeConformance } from './store-conformance.ts';
 import { startS3Server, type S3Server } from './helpers/s3-server.ts';
+import { objectName } from './helpers/names.ts';
 
 const SECRET = 'wJalrXUtnFEMI-not-a-real-secret';
 
@@ -26,11 +27,12 @@ describe('S3 store on s3rver', () => {
   it('works at the root of the bucket', async () => {
     const store = new S3Store(`s3:${server.endpoint}/${server.bucket}`, { env });
     try {
-      await store.put('keys/root', Buffer.from('at the root'));
-      assert.deepEqual((await store.get('keys/root')).toString(), 'at the root');
+      const key = objectName('keys', 'root');
+      await store.put(key, Buffer.from('at the root'));
+      assert.deepEqual((await store.get(key)).toString(), 'at the root');
       const listed = [];
       for await (const info of store.list('keys')) listed.push(info.name);
-      assert.deepEqual(listed, ['keys/root']);
+      assert.deepEqual(listed, [key]);
     } finally {
       await store.close();
     }
@@ -39,7 +41,7 @@ describe('S3 store on s3rver', () => {
   it('pages through long listings', async () => {
     const store = new S3Store(`s3:${server.endpoint}/${server.bucket}/paging`, { env, pageSize: 3 });
     try {
-      const names = Array.from({ length: 10 }, (_, i) => `index/${String(i).padStart(2, '0')}`);
+      const names = Array.from({ length: 10 }, (_, i) => objectName('index', i)).sort();
       for (const name of names) await store.put(name, Buffer.from(name));
       const listed = [];
       for await (const info of store.list('index')) listed.push(info.name);
@@ -67,7 +69,7 @@ describe('S3 store on s3rver', () => {
       await store.put('config', Buffer.from('x'));
       await doomed.stop();
       await rejectsWith(store.get('config'), 'transient', store, 'config');
-      await rejectsWith(store.put('keys/k', Buffer.from('y')), 'transient', store, 'keys/k');
+      await rejectsWith(store.put(objectName('keys', 'k'), Buffer.from('y')), 'transient', store, objectName('keys', 'k'));
     } finally {
       await store.close();
     }
@@ -123,7 +125,7 @@ describe('S3 store against a fake server', () => {
     it(`HTTP ${status} ${code} → '${kind}'`, async () => {
       const fake = await fakeS3(() => ({ status, code }));
       try {
-        const err = await rejectsWith(fake.store.get('data/ab/abcd'), kind, fake.store, 'data/ab/abcd');
+        const err = await rejectsWith(fake.store.get(objectName('data', 'x')), kind, fake.store, objectName('data', 'x'));
         assert.ok(!err.message.includes(SECRET));
       } finally {
         await fake.close();
@@ -147,12 +149,12 @@ describe('S3 store against a fake server', () => {
       return { status: 412, code: 'PreconditionFailed' };
     });
     try {
-      assert.equal(await fake.store.put('index/i1', Buffer.from('12345')), false);
+      assert.equal(await fake.store.put(objectName('index', 1), Buffer.from('12345')), false);
       const put = fake.requests.find((r) => r.method === 'PUT');
       assert.equal(put?.headers['if-none-match'], '*');
-      assert.equal(put?.url.split('?')[0], '/bucket/prefix/index/i1');
+      assert.equal(put?.url.split('?')[0], `/bucket/prefix/${objectName('index', 1)}`);
       heads = 0;
-      await rejectsWith(fake.store.put('index/i2', Buffer.from('123456')), 'conflict', fake.store, 'index/i2');
+      await rejectsWith(fake.store.put(objectName('index', 2), Buffer.from('123456')), 'conflict', fake.store, objectName('index', 2));
     } finally {
       await fake.close();
     }
@@ -169,7 +171,7 @@ describe('S3 store against a fake server', () => {
       return { status: 200, body: '<CompleteMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key><ETag>"x-2"</ETag></CompleteMultipartUploadResult>' };
     });
     try {
-      assert.equal(await fake.store.put('data/ab/big', Buffer.alloc(20 * 1024 * 1024)), true);
+      assert.equal(await fake.store.put(objectName('data', 'big'), Buffer.alloc(20 * 1024 * 1024)), true);
       const calls = fake.requests.map((r) => `${r.method} ${new URL(r.url, 'http://x').search}`);
       assert.deepEqual(calls.filter((c) => c.startsWith('PUT')).sort(), ['PUT ?partNumber=1&uploadId=u1&x-id=UploadPart', 'PUT ?partNumber=2&uploadId=u1&x-id=UploadPart']);
       const complete = fake.requests.find((r) => r.method === 'POST' && r.url.includes('uploadId=u1'));

@@ -13,6 +13,7 @@ import { SftpStore, describeSftpError } from '../src/store/sftp.ts';
 import { StoreError } from '../src/store/store.ts';
 import { rejectsWith, storeConformance } from './store-conformance.ts';
 import { requireSshd, startSshd, type SshServer } from './helpers/sshd.ts';
+import { objectName } from './helpers/names.ts';
 
 const run = promisify(execFile);
 
@@ -113,10 +114,10 @@ describe('SFTP store on OpenSSH', () => {
     await fs.copyFile(doomed.keyPath, keyPath);
     const store = new SftpStore(locationFor(doomed, path.join(doomed.dir, 'repo')), keyOf(doomed, keyPath));
     try {
-      await store.put('data/ab/big', crypto.randomBytes(4 * 1024 * 1024));
+      await store.put(objectName('data', 'big'), crypto.randomBytes(4 * 1024 * 1024));
       // Frozen first, so the read is surely under way when the server dies.
       await doomed.freeze();
-      const failedRead = rejectsWith(store.get('data/ab/big'), 'transient', store, 'data/ab/big');
+      const failedRead = rejectsWith(store.get(objectName('data', 'big')), 'transient', store, objectName('data', 'big'));
       await new Promise((resolve) => setTimeout(resolve, 50));
       await doomed.stop();
       await failedRead;
@@ -138,7 +139,7 @@ describe('SFTP store on OpenSSH', () => {
     }
     const store = new SftpStore(locationFor(server, small), keyOf(server));
     try {
-      await rejectsWith(store.put('data/ab/too-big', crypto.randomBytes(2 * 1024 * 1024)), 'no-space', store, 'data/ab/too-big');
+      await rejectsWith(store.put(objectName('data', 'too-big'), crypto.randomBytes(2 * 1024 * 1024)), 'no-space', store, objectName('data', 'too-big'));
       assert.deepEqual(await fs.readdir(path.join(small, 'tmp')), [], 'the partial upload was left behind');
     } finally {
       await store.close();

@@ -1,5 +1,6 @@
 // Options every repository command takes, and opening the stores and the repository they name.
 import { Command, Option } from 'commander';
+import { quoteName } from '../format/text.ts';
 import { Repository } from '../repo/repository.ts';
 import { isRemoteLocation } from '../store/locations.ts';
 import { openStore } from '../store/open-store.ts';
@@ -61,12 +62,24 @@ function limitFor(location: string, values: readonly string[], flag: string): nu
   return limit;
 }
 
+/** Entries of a store that are not repository objects, already reported: each is reported once per run. */
+const reportedForeign = new Set<string>();
+
+function reportForeign(location: string, name: string, reason: string): void {
+  const key = `${location}\0${name}`;
+  if (reportedForeign.has(key)) return;
+  reportedForeign.add(key);
+  printWarning(`ignoring ${quoteName(name)} in ${location}: ${reason}`);
+}
+
 /**
  * A store for one location, as every command uses it: remote stores retry dropped connections with
- * backoff (a local disk error is not going to fix itself), and --limit-* throttle it.
+ * backoff (a local disk error is not going to fix itself), and --limit-* throttle it. Entries that are
+ * not repository objects (planted files, names a hostile server lists) are skipped with a warning.
  */
 export function openConfiguredStore(location: string, options: Pick<RepoOptions, 'limitUpload' | 'limitDownload'>): Store {
-  let store = openStore(location);
+  const opened: Store = openStore(location, { onForeign: (name, reason) => reportForeign(opened.location, name, reason) });
+  let store = opened;
   const upload = limitFor(location, options.limitUpload ?? [], '--limit-upload');
   const download = limitFor(location, options.limitDownload ?? [], '--limit-download');
   if (upload !== undefined || download !== undefined) store = new ThrottleStore(store, { ...(upload ? { upload } : {}), ...(download ? { download } : {}) });

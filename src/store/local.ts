@@ -1,18 +1,30 @@
 // A repository in a local directory (or a mounted NAS). Writes go to tmp/, are fsynced, then hard-linked
 // into place: link() fails if the name exists, so an object is never overwritten and a crash never
 // leaves a half-written object under its real name.
+//
+// Names are checked against the layout before they are joined into a path, and the folders they lead
+// through (keys, data, data/ab, …) must be real directories, not symbolic links: a planted link must
+// not make a write land elsewhere. Objects are opened without following links and must be regular
+// files (a FIFO named `config` would hang every read). New files are 0600 and folders 0700, so other
+// local users can neither copy a key file nor read what the repository holds.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
 import path from 'node:path';
-import { StoreError, alreadyStored, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { belongsTo, checkFolder, checkObjectName, checkObjectSize, isSubfolder, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
 const TMP_DIR = 'tmp';
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+const OPEN_OBJECT = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
 }
 
 export function describeFsError(err: unknown, action: string): StoreError {
+  if (err instanceof StoreError) return err;
   const code = errno(err);
   const detail = (err as Error).message;
   switch (code) {
@@ -25,6 +37,8 @@ export function describeFsError(err: unknown, action: string): StoreError {
     case 'EPERM':
     case 'EROFS':
       return new StoreError('denied', `${action}: permission denied (${code})`, { cause: err });
+    case 'ELOOP':
+      return new StoreError('permanent', `${action}: the object is a symbolic link; a repository holds regular files only`, { cause: err });
     case 'EIO':
     case 'ETIMEDOUT':
     case 'EAGAIN':
@@ -34,56 +48,97 @@ export function describeFsError(err: unknown, action: string): StoreError {
   }
 }
 
+export interface LocalStoreOptions {
+  /** Told about each listed entry that is not a repository object (skipped). */
+  readonly onForeign?: ForeignObjectHandler;
+}
+
 export class LocalStore implements Store {
   readonly location: string;
   private readonly root: string;
+  private readonly onForeign: ForeignObjectHandler;
+  /** Folders found to be real directories ('data', 'data/ab', …); checked once per process. */
+  private readonly verified = new Set<string>();
 
-  constructor(root: string) {
+  constructor(root: string, options: LocalStoreOptions = {}) {
     this.root = path.resolve(root);
     this.location = this.root;
+    this.onForeign = options.onForeign ?? (() => {});
   }
 
+  /** The path of a name that passed the layout check. */
   private file(name: string): string {
     return path.join(this.root, ...name.split('/'));
   }
 
+  /**
+   * Checks that `folderPath` ('data/ab') and the folders above it are real directories, creating missing
+   * ones when `create`; false when one is missing. A symbolic link or a file in their place is refused.
+   */
+  private async folders(folderPath: string, create: boolean, action: string): Promise<boolean> {
+    const parts = folderPath === '' ? [] : folderPath.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const folder = parts.slice(0, i).join('/');
+      if (this.verified.has(folder)) continue;
+      const dir = this.file(folder);
+      let st = await lstatOrUndefined(dir, action);
+      if (!st) {
+        if (!create) return false;
+        await fs.mkdir(dir, { recursive: true, mode: DIR_MODE }).catch((err: unknown) => Promise.reject(describeFsError(err, action)));
+        st = await lstatOrUndefined(dir, action);
+        if (!st) throw new StoreError('transient', `${action}: ${dir} vanished right after it was made`);
+      }
+      if (!st.isDirectory()) {
+        throw new StoreError('permanent', `${action}: ${dir} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; a repository folder must be a directory of its own`);
+      }
+      this.verified.add(folder);
+    }
+    return true;
+  }
+
   async put(name: string, data: Uint8Array): Promise<boolean> {
-    const final = this.file(name);
-    const tmpDir = path.join(this.root, TMP_DIR);
-    const tmp = path.join(tmpDir, `${crypto.randomBytes(12).toString('hex')}.tmp`);
     const action = `writing ${name} to ${this.location}`;
-    try {
-      await writeDurably(tmp, data);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      if (errno(err) !== 'ENOENT') throw describeFsError(err, action);
-      await fs.mkdir(tmpDir, { recursive: true }).catch((e) => Promise.reject(describeFsError(e, action)));
-      return this.put(name, data);
+    checkObjectName(name, action);
+    const tmpName = `${TMP_DIR}/${crypto.randomBytes(12).toString('hex')}.tmp`;
+    const tmp = this.file(tmpName);
+    for (let attempt = 1; ; attempt++) {
+      await this.folders(TMP_DIR, true, action);
+      await this.folders(parentOf(name), true, action);
+      try {
+        await writeDurably(tmp, data);
+        break;
+      } catch (err) {
+        await fs.rm(tmp, { force: true });
+        // The folder went away after it was checked (someone removed tmp/): check and create again.
+        if (errno(err) !== 'ENOENT' || attempt > 1) throw describeFsError(err, action);
+        this.verified.clear();
+      }
     }
     try {
-      return await this.linkIntoPlace(tmp, final, data.length, action);
+      return await this.linkIntoPlace(tmp, name, data.length, action);
     } finally {
       await fs.rm(tmp, { force: true });
     }
   }
 
-  private async linkIntoPlace(tmp: string, final: string, size: number, action: string): Promise<boolean> {
-    for (;;) {
+  private async linkIntoPlace(tmp: string, name: string, size: number, action: string): Promise<boolean> {
+    const final = this.file(name);
+    for (let attempt = 1; ; attempt++) {
       try {
         await fs.link(tmp, final);
         await syncDir(path.dirname(final));
         return true;
       } catch (err) {
         const code = errno(err);
-        if (code === 'EEXIST') return this.sameSize(final, size, action);
-        if (code === 'ENOENT') {
-          await fs.mkdir(path.dirname(final), { recursive: true }).catch((e) => Promise.reject(describeFsError(e, action)));
+        if (code === 'EEXIST') return this.sameSize(name, size, action);
+        if (code === 'ENOENT' && attempt === 1) {
+          this.verified.clear();
+          await this.folders(parentOf(name), true, action);
           continue;
         }
         // File systems without hard links (FAT, some network mounts): check, then rename.
         if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') {
-          const existing = await fs.stat(final).catch(() => undefined);
-          if (existing) return this.sameSize(final, size, action);
+          if (await this.stat(name)) return this.sameSize(name, size, action);
           await fs.rename(tmp, final).catch((e) => Promise.reject(describeFsError(e, action)));
           await syncDir(path.dirname(final));
           return true;
@@ -93,20 +148,32 @@ export class LocalStore implements Store {
     }
   }
 
-  private async sameSize(final: string, size: number, action: string): Promise<boolean> {
-    return alreadyStored(action, (await fs.stat(final)).size, size);
+  private async sameSize(name: string, size: number, action: string): Promise<boolean> {
+    const existing = await this.stat(name);
+    if (!existing) throw new StoreError('transient', `${action}: the object vanished while it was being written`);
+    return alreadyStored(action, existing.size, size);
   }
 
   async get(name: string, range?: ByteRange): Promise<Buffer> {
     const action = `reading ${name} from ${this.location}`;
+    checkObjectName(name, action);
+    if (!(await this.folders(parentOf(name), false, action))) throw new StoreError('not-found', `${action}: not found`);
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(this.file(name), 'r');
+      handle = await fs.open(this.file(name), OPEN_OBJECT);
     } catch (err) {
       throw describeFsError(err, action);
     }
     try {
-      const size = range ? range.length : (await handle.stat()).size;
+      const st = await handle.stat();
+      if (!st.isFile()) throw new StoreError('permanent', `${action}: the object is not a regular file; a repository holds regular files only`);
+      if (range) {
+        checkObjectSize(name, range.length, action);
+        if (range.offset + range.length > st.size) throw pastEnd(action, range);
+      } else {
+        checkObjectSize(name, st.size, action);
+      }
+      const size = range ? range.length : st.size;
       const buf = Buffer.allocUnsafe(size);
       let done = 0;
       while (done < size) {
@@ -116,57 +183,92 @@ export class LocalStore implements Store {
       }
       return buf;
     } catch (err) {
-      throw err instanceof StoreError ? err : describeFsError(err, action);
+      throw describeFsError(err, action);
     } finally {
       await handle.close();
     }
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {
+    const action = `checking ${name} in ${this.location}`;
+    checkObjectName(name, action);
+    if (!(await this.folders(parentOf(name), false, action))) return undefined;
+    let st;
     try {
-      const st = await fs.stat(this.file(name));
-      return { name, size: st.size };
+      st = await fs.lstat(this.file(name));
     } catch (err) {
       if (errno(err) === 'ENOENT') return undefined;
-      throw describeFsError(err, `checking ${name} in ${this.location}`);
+      throw describeFsError(err, action);
     }
+    if (!st.isFile()) throw new StoreError('permanent', `${action}: the object is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; a repository holds regular files only`);
+    return { name, size: st.size };
   }
 
   async *list(dir: string): AsyncIterable<ObjectInfo> {
-    yield* this.walk(dir);
+    const action = `listing ${dir} in ${this.location}`;
+    const folder = checkFolder(dir, action);
+    if (!(await this.folders(dir, false, action))) return;
+    yield* this.walk(folder, dir, action);
   }
 
-  private async *walk(dir: string): AsyncGenerator<ObjectInfo> {
+  /** The objects below `dir` (a folder of the layout, checked); anything else is reported and skipped. */
+  private async *walk(folder: Folder, dir: string, action: string): AsyncGenerator<ObjectInfo> {
     let entries;
     try {
       entries = await fs.readdir(this.file(dir), { withFileTypes: true });
     } catch (err) {
       if (errno(err) === 'ENOENT') return;
-      throw describeFsError(err, `listing ${dir} in ${this.location}`);
+      throw describeFsError(err, action);
     }
     for (const entry of entries) {
       const name = `${dir}/${entry.name}`;
-      if (entry.isDirectory()) yield* this.walk(name);
-      else if (entry.isFile()) {
-        const info = await this.stat(name);
-        if (info) yield info;
+      if (entry.isDirectory()) {
+        if (isSubfolder(folder, name)) yield* this.walk(folder, name, action);
+        else this.onForeign(name, 'a directory that is not part of the repository layout');
+      } else if (!entry.isFile()) {
+        this.onForeign(name, entry.isSymbolicLink() ? 'a symbolic link (a repository holds regular files only)' : 'not a regular file');
+      } else if (!belongsTo(folder, name)) {
+        this.onForeign(name, 'not an object name of a Coffer repository');
+      } else {
+        const info = await this.stat(name).catch((err: unknown) => {
+          // Replaced by something else since readdir: report it, go on with the rest.
+          if (err instanceof StoreError && err.kind === 'permanent') this.onForeign(name, err.message);
+          else throw err;
+          return undefined;
+        });
+        if (!info) continue;
+        if (plausibleSize(name, info.size)) yield info;
+        else this.onForeign(name, `${info.size} bytes, more than such an object may have; not written by Coffer`);
       }
     }
   }
 
   async delete(name: string): Promise<void> {
+    const action = `deleting ${name} from ${this.location}`;
+    checkObjectName(name, action);
+    if (!(await this.folders(parentOf(name), false, action))) return;
     try {
       await fs.unlink(this.file(name));
     } catch (err) {
-      if (errno(err) !== 'ENOENT') throw describeFsError(err, `deleting ${name} from ${this.location}`);
+      if (errno(err) !== 'ENOENT') throw describeFsError(err, action);
     }
   }
 
   async close(): Promise<void> {}
 }
 
+async function lstatOrUndefined(file: string, action: string): Promise<Stats | undefined> {
+  try {
+    return await fs.lstat(file);
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    throw describeFsError(err, action);
+  }
+}
+
+/** Writes `file` (which must not exist) with mode 0600 and flushes it to the disk. */
 async function writeDurably(file: string, data: Uint8Array): Promise<void> {
-  const handle = await fs.open(file, 'wx');
+  const handle = await fs.open(file, 'wx', FILE_MODE);
   try {
     let done = 0;
     while (done < data.length) done += (await handle.write(data, done, data.length - done)).bytesWritten;
@@ -174,6 +276,12 @@ async function writeDurably(file: string, data: Uint8Array): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** The folder of an object name ('' for config). */
+function parentOf(name: string): string {
+  const slash = name.lastIndexOf('/');
+  return slash < 0 ? '' : name.slice(0, slash);
 }
 
 async function syncDir(dir: string): Promise<void> {
@@ -184,3 +292,4 @@ async function syncDir(dir: string): Promise<void> {
     await handle.close();
   }
 }
+

@@ -4,6 +4,7 @@
 // MinIO) leave only a window in which both write the same bytes under a content-addressed name.
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
 import { parseS3Location, s3DisplayLocation } from './locations.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
@@ -25,6 +26,8 @@ export interface S3StoreOptions {
   readonly pageSize?: number;
   /** Where AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION are read. Default process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Told about each listed key that is not a repository object (skipped). */
+  readonly onForeign?: ForeignObjectHandler;
 }
 
 function isAwsHost(endpoint: string): boolean {
@@ -39,6 +42,7 @@ export class S3Store implements Store {
   private readonly partSize: number;
   private readonly partConcurrency: number;
   private readonly pageSize: number | undefined;
+  private readonly onForeign: ForeignObjectHandler;
 
   constructor(location: string, options: S3StoreOptions = {}) {
     const parsed = parseS3Location(location);
@@ -49,6 +53,7 @@ export class S3Store implements Store {
     this.partSize = options.partSize ?? 16 * MiB;
     this.partConcurrency = options.partConcurrency ?? 4;
     this.pageSize = options.pageSize;
+    this.onForeign = options.onForeign ?? (() => {});
     const env = options.env ?? process.env;
     const accessKeyId = env.AWS_ACCESS_KEY_ID;
     const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
@@ -70,12 +75,15 @@ export class S3Store implements Store {
     });
   }
 
-  private key(name: string): string {
+  /** The key of a name, which must be an object name of the layout: never a key outside the repository. */
+  private key(name: string, action: string): string {
+    checkObjectName(name, action);
     return this.prefix + name;
   }
 
   async put(name: string, data: Uint8Array): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
+    const key = this.key(name, action);
     // HEAD first also saves uploading an object another backup already stored.
     const existing = await this.stat(name);
     if (existing) return alreadyStored(action, existing.size, data.length);
@@ -84,7 +92,7 @@ export class S3Store implements Store {
       // IfNoneMatch on to CompleteMultipartUpload and aborts the upload if a part fails.
       const upload = new Upload({
         client: this.client,
-        params: { Bucket: this.bucket, Key: this.key(name), Body: data, IfNoneMatch: '*' },
+        params: { Bucket: this.bucket, Key: key, Body: data, IfNoneMatch: '*' },
         partSize: this.partSize,
         queueSize: this.partConcurrency,
       });
@@ -100,33 +108,50 @@ export class S3Store implements Store {
     }
   }
 
+  /**
+   * The object, or `range` of it. Sizes are checked before the body is read, and no more of a body is
+   * read than asked for: a hostile or broken server answering with gigabytes costs nothing.
+   */
   async get(name: string, range?: ByteRange): Promise<Buffer> {
     const action = `reading ${name} from ${this.location}`;
+    const key = this.key(name, action);
+    if (range) checkObjectSize(name, range.length, action);
     // 'bytes=5-4' is not a valid range, and servers answer it with the whole object.
     if (range?.length === 0) return this.emptyRange(name, range, action);
-    let bytes: Buffer;
-    let expected: number | undefined;
-    let contentRange: string | undefined;
+    let res;
     try {
-      const res = await this.client.send(
-        new GetObjectCommand({
-          Bucket: this.bucket,
-          Key: this.key(name),
-          Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined,
-        }),
+      res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.offset}-${range.offset + range.length - 1}` : undefined }),
       );
-      expected = res.ContentLength;
-      contentRange = res.ContentRange;
-      const body = await res.Body!.transformToByteArray();
-      bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     } catch (err) {
       if (range && statusOf(err) === 416) throw pastEnd(action, range);
       throw describeS3Error(err, action);
     }
-    if (expected !== undefined && bytes.length !== expected) {
-      throw new StoreError('transient', `${action}: the connection ended after ${bytes.length} of ${expected} bytes`);
+    const body = res.Body as unknown as BodyStream;
+    const declared = res.ContentLength;
+    try {
+      if (!range) {
+        if (declared !== undefined) checkObjectSize(name, declared, action);
+        const { bytes, ended } = await readBody(body, 0, declared ?? maxObjectSize(name) + 1);
+        if (declared === undefined && !ended) checkObjectSize(name, maxObjectSize(name) + 1, action);
+        if (declared !== undefined && bytes.length !== declared) throw shortAnswer(action, bytes.length, declared);
+        return bytes;
+      }
+      // Servers may send more than asked: the whole object when they ignore Range, or up to the end
+      // (s3rver reads 'bytes=0-0' as 'bytes=0-'). Content-Range says where the answer starts.
+      const start = answerStart(res.ContentRange, action);
+      const skip = range.offset - start;
+      if (skip < 0) throw pastEnd(action, range);
+      const { bytes, received } = await readBody(body, skip, range.length);
+      if (bytes.length === range.length) return bytes;
+      if (declared !== undefined && received < declared) throw shortAnswer(action, received, declared);
+      // A range that starts inside the object but ends past it comes back short rather than as an error.
+      throw pastEnd(action, range);
+    } catch (err) {
+      throw describeS3Error(err, action);
+    } finally {
+      body.destroy?.();
     }
-    return range ? cutRange(bytes, contentRange, range, action) : bytes;
   }
 
   private async emptyRange(name: string, range: ByteRange, action: string): Promise<Buffer> {
@@ -137,40 +162,49 @@ export class S3Store implements Store {
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {
+    const action = `checking ${name} in ${this.location}`;
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(name, action) }));
       return { name, size: res.ContentLength ?? 0 };
     } catch (err) {
       // HEAD answers have no body, so a missing bucket looks like a missing object here.
       if (statusOf(err) === 404) return undefined;
-      throw describeS3Error(err, `checking ${name} in ${this.location}`);
+      throw describeS3Error(err, action);
     }
   }
 
+  /** Keys under the folder; a key outside it, or not an object name, or with an impossible size, is reported and skipped. */
   async *list(dir: string): AsyncIterable<ObjectInfo> {
+    const action = `listing ${dir} in ${this.location}`;
+    const folder = checkFolder(dir, action);
+    const under = `${this.prefix}${dir}/`;
     let token: string | undefined;
     do {
       let page;
       try {
-        page = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(`${dir}/`), ContinuationToken: token, MaxKeys: this.pageSize }),
-        );
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: under, ContinuationToken: token, MaxKeys: this.pageSize }));
       } catch (err) {
-        throw describeS3Error(err, `listing ${dir} in ${this.location}`);
+        throw describeS3Error(err, action);
       }
       for (const obj of page.Contents ?? []) {
-        yield { name: obj.Key!.slice(this.prefix.length), size: obj.Size ?? 0 };
+        const key = String(obj.Key ?? '');
+        const name = key.startsWith(under) ? key.slice(this.prefix.length) : key;
+        if (!key.startsWith(under) || !belongsTo(folder, name)) this.onForeign(name, 'not an object name of a Coffer repository');
+        else if (!plausibleSize(name, obj.Size)) this.onForeign(name, `listed with an impossible size (${obj.Size})`);
+        else yield { name, size: obj.Size };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
 
   async delete(name: string): Promise<void> {
+    const action = `deleting ${name} from ${this.location}`;
+    const key = this.key(name, action);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(name) }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
       // S3 answers 204 for a missing key; some compatible servers answer 404.
-      if (codeOf(err) !== 'NoSuchKey') throw describeS3Error(err, `deleting ${name} from ${this.location}`);
+      if (codeOf(err) !== 'NoSuchKey') throw describeS3Error(err, action);
     }
   }
 
@@ -179,19 +213,40 @@ export class S3Store implements Store {
   }
 }
 
+/** A response body as the SDK hands it over in Node (a Readable). */
+type BodyStream = AsyncIterable<Uint8Array> & { destroy?: () => void };
+
 /**
- * The requested range out of what the server sent. Servers may send more than asked: the whole object
- * when they ignore Range, or up to the end (s3rver reads 'bytes=0-0' as 'bytes=0-'). A range that
- * starts inside the object but ends past it comes back short rather than as an error.
+ * Bytes [skip, skip + length) of a body, holding no more than `length` of them; stops reading as soon
+ * as it has them. `received` counts every byte read, `ended` says whether the body ended by itself.
  */
-function cutRange(bytes: Buffer, contentRange: string | undefined, range: ByteRange, action: string): Buffer {
-  const start = contentRange ? Number(/^bytes (\d+)-/.exec(contentRange)?.[1] ?? NaN) : 0;
-  const from = range.offset - start;
-  if (!(from >= 0) || from + range.length > bytes.length) {
-    if (Number.isNaN(start)) throw new StoreError('permanent', `${action}: the server answered with an unreadable Content-Range '${contentRange}'`);
-    throw pastEnd(action, range);
+async function readBody(body: BodyStream, skip: number, length: number): Promise<{ bytes: Buffer; received: number; ended: boolean }> {
+  const parts: Uint8Array[] = [];
+  let kept = 0;
+  let received = 0;
+  for await (const chunk of body) {
+    const from = Math.max(0, skip - received);
+    received += chunk.length;
+    if (from < chunk.length) {
+      const piece = chunk.subarray(from, from + (length - kept));
+      parts.push(piece);
+      kept += piece.length;
+    }
+    if (kept === length) return { bytes: Buffer.concat(parts, kept), received, ended: false };
   }
-  return bytes.subarray(from, from + range.length);
+  return { bytes: Buffer.concat(parts, kept), received, ended: true };
+}
+
+/** Where in the object an answer to a range request starts, from its Content-Range (0 without one). */
+function answerStart(contentRange: string | undefined, action: string): number {
+  if (!contentRange) return 0;
+  const start = Number(/^bytes (\d+)-/.exec(contentRange)?.[1] ?? NaN);
+  if (!Number.isSafeInteger(start)) throw new StoreError('permanent', `${action}: the server answered with an unreadable Content-Range '${contentRange.slice(0, 80)}'`);
+  return start;
+}
+
+function shortAnswer(action: string, received: number, declared: number): StoreError {
+  return new StoreError('transient', `${action}: the connection ended after ${received} of ${declared} bytes`);
 }
 
 function statusOf(err: unknown): number | undefined {

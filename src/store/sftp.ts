@@ -12,6 +12,7 @@ import path from 'node:path';
 import SftpClient from 'ssh2-sftp-client';
 import type { Client, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
 import { hostKeyPolicy } from './sftp-host-key.ts';
+import { belongsTo, checkFolder, checkObjectName, checkObjectSize, isSubfolder, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { parseSftpLocation, sftpDisplayLocation, type SftpTarget } from './locations.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
@@ -40,6 +41,8 @@ export interface SftpStoreOptions {
   readonly homeDir?: string;
   /** Milliseconds to wait for the SSH handshake. Default 20 s. */
   readonly connectTimeout?: number;
+  /** Told about each listed entry that is not a repository object (skipped). */
+  readonly onForeign?: ForeignObjectHandler;
 }
 
 interface Session {
@@ -56,16 +59,25 @@ export class SftpStore implements Store {
   readonly location: string;
   private readonly target: SftpTarget;
   private readonly options: SftpStoreOptions;
+  private readonly onForeign: ForeignObjectHandler;
   private session: Promise<Session> | undefined;
 
   constructor(location: string, options: SftpStoreOptions = {}) {
     this.target = parseSftpLocation(location);
     this.options = options;
+    this.onForeign = options.onForeign ?? (() => {});
     this.location = sftpDisplayLocation(this.target);
   }
 
-  private file(name: string): string {
+  /** The remote path of a name, which must be an object name of the layout. */
+  private file(name: string, action: string): string {
+    checkObjectName(name, action);
     return path.posix.join(this.target.root, name);
+  }
+
+  /** The remote path of a folder that a listing walks (the layout's folder or one of its sub-folders). */
+  private folderPath(dir: string): string {
+    return path.posix.join(this.target.root, dir);
   }
 
   private get env(): Readonly<Record<string, string | undefined>> {
@@ -176,12 +188,12 @@ export class SftpStore implements Store {
 
   async put(name: string, data: Uint8Array): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
-    const final = this.file(name);
+    const final = this.file(name, action);
     return this.run(action, async ({ client, sftp }) => {
       // Checking first also saves uploading an object another backup already stored.
       const existing = await statOrUndefined(client, final);
       if (existing) return alreadyStored(action, existing.size, data.length);
-      const tmp = this.file(`${TMP_DIR}/${crypto.randomBytes(12).toString('hex')}.tmp`);
+      const tmp = this.file(`${TMP_DIR}/${crypto.randomBytes(12).toString('hex')}.tmp`, action);
       try {
         await writeFile(sftp, tmp, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
       } catch (err) {
@@ -203,10 +215,17 @@ export class SftpStore implements Store {
 
   async get(name: string, range?: ByteRange): Promise<Buffer> {
     const action = `reading ${name} from ${this.location}`;
+    const file = this.file(name, action);
+    if (range) checkObjectSize(name, range.length, action);
     return this.run(action, async ({ sftp }) => {
-      const handle = await call<Buffer>((cb) => sftp.open(this.file(name), 'r', cb));
+      const handle = await call<Buffer>((cb) => sftp.open(file, 'r', cb));
       try {
-        const size = range ? range.length : (await call<{ size: number }>((cb) => sftp.fstat(handle, cb))).size;
+        let size = range?.length;
+        if (size === undefined) {
+          size = (await call<{ size: number }>((cb) => sftp.fstat(handle, cb))).size;
+          // Before anything is allocated: the server's answer may be absurd.
+          checkObjectSize(name, size, action);
+        }
         const buf = Buffer.allocUnsafe(size);
         const complete = await readAt(sftp, handle, buf, range?.offset ?? 0);
         if (!complete) throw range ? pastEnd(action, range) : new StoreError('permanent', `${action}: object is shorter than expected (truncated?)`);
@@ -218,30 +237,51 @@ export class SftpStore implements Store {
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {
-    return this.run(`checking ${name} in ${this.location}`, async ({ client }) => {
-      const st = await statOrUndefined(client, this.file(name));
+    const action = `checking ${name} in ${this.location}`;
+    const file = this.file(name, action);
+    return this.run(action, async ({ client }) => {
+      const st = await statOrUndefined(client, file);
       return st && { name, size: st.size };
     });
   }
 
+  /** Objects under the folder; entries the server lists that are not objects of it are reported and skipped. */
   async *list(dir: string): AsyncIterable<ObjectInfo> {
-    const entries = await this.run(`listing ${dir} in ${this.location}`, async ({ client }) => {
+    const action = `listing ${dir} in ${this.location}`;
+    yield* this.walk(checkFolder(dir, action), dir, action);
+  }
+
+  private async *walk(folder: Folder, dir: string, action: string): AsyncGenerator<ObjectInfo> {
+    const entries = await this.run(action, async ({ client }) => {
       try {
-        return await client.list(this.file(dir));
+        return await client.list(this.folderPath(dir));
       } catch (err) {
         if (isNotFound(err)) return [];
         throw err;
       }
     });
     for (const entry of entries) {
+      // The server chooses these names: they are checked before they go into any path.
       const name = `${dir}/${entry.name}`;
-      if (entry.type === 'd') yield* this.list(name);
-      else if (entry.type === '-') yield { name, size: entry.size };
+      if (entry.type === 'd') {
+        if (isSubfolder(folder, name)) yield* this.walk(folder, name, action);
+        else this.onForeign(name, 'a directory that is not part of the repository layout');
+      } else if (entry.type !== '-') {
+        this.onForeign(name, entry.type === 'l' ? 'a symbolic link (a repository holds regular files only)' : 'not a regular file');
+      } else if (!belongsTo(folder, name)) {
+        this.onForeign(name, 'not an object name of a Coffer repository');
+      } else if (!plausibleSize(name, entry.size)) {
+        this.onForeign(name, `listed with an impossible size (${entry.size})`);
+      } else {
+        yield { name, size: entry.size };
+      }
     }
   }
 
   async delete(name: string): Promise<void> {
-    await this.run(`deleting ${name} from ${this.location}`, ({ client }) => client.delete(this.file(name), true));
+    const action = `deleting ${name} from ${this.location}`;
+    const file = this.file(name, action);
+    await this.run(action, ({ client }) => client.delete(file, true));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,7 @@
 // The storage interface every backend implements (local disk, S3, SFTP) and decorators wrap (retry,
-// throttle, fault injection). Objects are immutable: `put` never overwrites (invariant 1).
+// throttle, fault injection). Objects are immutable: `put` never overwrites (invariant 1). Every name
+// that crosses this interface is an object name of layout.ts: a backend refuses any other name it is
+// given, and reports and skips any other name it finds when listing.
 
 export interface ObjectInfo {
   /** Name relative to the repository root, with '/' separators: 'data/ab/ab12…', 'index/…', 'config'. */
@@ -20,7 +22,11 @@ export interface Store {
   /** Whole object, or `range` of it (a range reaching past the end is an error). */
   get(name: string, range?: ByteRange): Promise<Buffer>;
   stat(name: string): Promise<ObjectInfo | undefined>;
-  /** Every object under `dir` ('keys', 'data', 'index', 'snapshots'), in no particular order. */
+  /**
+   * Every object under `dir` (a folder of layout.ts: 'keys', 'data', 'index', 'snapshots', 'tmp'), in
+   * no particular order. Entries that are not objects of the folder are skipped (and reported to the
+   * backend's onForeign).
+   */
   list(dir: string): AsyncIterable<ObjectInfo>;
   /** Removes an object; removing a missing object is not an error. */
   delete(name: string): Promise<void>;

@@ -1,4 +1,6 @@
-// A Store in a Map, for tests of code above the store layer and of the decorators.
+// A Store in a Map, for tests of code above the store layer and of the decorators. It checks names
+// against the repository layout as every real backend does.
+import { belongsTo, checkFolder, checkObjectName, checkObjectSize } from '../../src/store/layout.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from '../../src/store/store.ts';
 
 export class MemoryStore implements Store {
@@ -10,31 +12,38 @@ export class MemoryStore implements Store {
   }
 
   async put(name: string, data: Uint8Array): Promise<boolean> {
+    const action = `writing ${name} to ${this.location}`;
+    checkObjectName(name, action);
     const existing = this.objects.get(name);
-    if (existing) return alreadyStored(`writing ${name} to ${this.location}`, existing.length, data.length);
+    if (existing) return alreadyStored(action, existing.length, data.length);
     this.objects.set(name, Buffer.from(data));
     return true;
   }
 
   async get(name: string, range?: ByteRange): Promise<Buffer> {
     const action = `reading ${name} from ${this.location}`;
+    checkObjectName(name, action);
     const data = this.objects.get(name);
     if (!data) throw new StoreError('not-found', `${action}: not found`);
+    checkObjectSize(name, range ? range.length : data.length, action);
     if (!range) return Buffer.from(data);
     if (range.offset + range.length > data.length) throw pastEnd(action, range);
     return Buffer.from(data.subarray(range.offset, range.offset + range.length));
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {
+    checkObjectName(name, `checking ${name} in ${this.location}`);
     const data = this.objects.get(name);
     return data && { name, size: data.length };
   }
 
   async *list(dir: string): AsyncIterable<ObjectInfo> {
-    for (const [name, data] of this.objects) if (name.startsWith(`${dir}/`)) yield { name, size: data.length };
+    const folder = checkFolder(dir, `listing ${dir} in ${this.location}`);
+    for (const [name, data] of this.objects) if (belongsTo(folder, name)) yield { name, size: data.length };
   }
 
   async delete(name: string): Promise<void> {
+    checkObjectName(name, `deleting ${name} from ${this.location}`);
     this.objects.delete(name);
   }
 
