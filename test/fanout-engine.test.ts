@@ -17,6 +17,7 @@ import { RetryStore } from '../src/store/retry.ts';
 import type { Store } from '../src/store/store.ts';
 import { walkTree } from '../src/engine/tree-walk.ts';
 import { tempDir } from './helpers/cli.ts';
+import { objectName } from './helpers/names.ts';
 import { MemoryStore } from './helpers/memory-store.ts';
 import { seededBytes } from './helpers/tree.ts';
 
@@ -194,15 +195,15 @@ test('waiting work ages: a low-priority pack is not starved by a stream of high-
   // The only upload slot stays busy while the queue fills up over 200 s.
   let open!: () => void;
   const gate = new Promise<void>((resolve) => (open = resolve));
-  const puts: Promise<void>[] = [destination.put({ name: 'blocker', size: 1, load: () => gate.then(load) })];
-  puts.push(destination.put({ name: 'low', size: 1, load, priority: 0 }));
+  const puts: Promise<void>[] = [destination.put({ name: objectName('data', 'blocker'), size: 1, load: () => gate.then(load) })];
+  puts.push(destination.put({ name: objectName('data', 'low'), size: 1, load, priority: 0 }));
   for (let i = 0; i < 20; i++) {
     now += 10_000;
-    puts.push(destination.put({ name: `high-${i}`, size: 1, load, priority: 1 }));
+    puts.push(destination.put({ name: objectName('data', `high-${i}`), size: 1, load, priority: 1 }));
   }
   open();
   await Promise.all(puts);
-  const position = store.order.indexOf('low');
+  const position = store.order.indexOf(objectName('data', 'low'));
   // Only the high-priority packs queued within 30 s of it (one level of aging) go before it.
   assert.ok(position > 1 && position <= 4, `the low-priority pack went at position ${position}`);
 });
