@@ -1,0 +1,48 @@
+// The queue of the embedded server: in memory, in this one process. Nothing is lost by keeping it in
+// memory: at start-up the server re-sends every pending job from the jobs table (see Dispatcher.recover).
+import crypto from 'node:crypto';
+import type { JobQueue, QueueItem } from './queue.ts';
+
+interface Entry {
+  readonly id: string;
+  readonly jobId: string;
+  readonly due: number;
+}
+
+export class MemoryQueue implements JobQueue {
+  readonly name = 'memory' as const;
+  private readonly queues = new Map<string, Entry[]>();
+  private readonly now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
+
+  async start(): Promise<void> {}
+
+  async send(agentId: string, jobId: string, startAfterMs?: number): Promise<void> {
+    const list = this.queues.get(agentId) ?? [];
+    if (list.some((e) => e.jobId === jobId)) return;
+    list.push({ id: crypto.randomUUID(), jobId, due: startAfterMs ?? 0 });
+    this.queues.set(agentId, list);
+  }
+
+  async fetch(agentId: string, limit: number): Promise<QueueItem[]> {
+    const list = this.queues.get(agentId);
+    if (!list || limit <= 0) return [];
+    const now = this.now();
+    const taken: QueueItem[] = [];
+    for (let i = 0; i < list.length && taken.length < limit; ) {
+      const entry = list[i]!;
+      if (entry.due <= now) {
+        taken.push({ id: entry.id, jobId: entry.jobId });
+        list.splice(i, 1);
+      } else i++;
+    }
+    return taken;
+  }
+
+  async complete(): Promise<void> {}
+
+  async stop(): Promise<void> {}
+}

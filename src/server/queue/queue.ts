@@ -1,0 +1,25 @@
+// The job engine behind dispatch: one interface, two implementations. Embedded (SQLite) servers keep
+// the queue in process; with PostgreSQL it is pg-boss, so several server processes share it and each
+// item is fetched by exactly one of them. Items only say "this job wants to run on this agent"; the job
+// itself (status, progress, history) lives in the jobs table.
+
+export interface QueueItem {
+  readonly id: string;
+  readonly jobId: string;
+}
+
+export interface JobQueue {
+  readonly name: 'memory' | 'pg-boss';
+  start(): Promise<void>;
+  /** Asks for `jobId` to run on `agentId`, not before `startAfterMs` (epoch ms) when given. */
+  send(agentId: string, jobId: string, startAfterMs?: number): Promise<void>;
+  /** Claims up to `limit` due items of the agent; across all servers an item is claimed once. */
+  fetch(agentId: string, limit: number): Promise<QueueItem[]>;
+  /** Marks claimed items as handled. */
+  complete(agentId: string, itemIds: readonly string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function agentQueueName(agentId: string): string {
+  return `agent.${agentId}`;
+}

@@ -1,0 +1,74 @@
+// A real PostgreSQL for the server tests: Debian's binaries, a fresh cluster in a temporary directory,
+// run as the unprivileged `postgres` user and listening on loopback only. One cluster per test file
+// (initdb takes a second or two); each test gets its own database in it.
+import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+const BIN = process.env.COFFER_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+const USER = 'postgres';
+
+export interface PostgresServer {
+  readonly port: number;
+  /** A new empty database; returns its URL. */
+  createDatabase(): Promise<string>;
+  stop(): void;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function asPostgres(command: string, args: string[]): void {
+  const r = spawnSync('runuser', ['-u', USER, '--', path.join(BIN, command), ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${command} failed (${r.status}): ${r.stderr || r.stdout}`);
+}
+
+export function postgresAvailable(): boolean {
+  return fs.existsSync(path.join(BIN, 'initdb'));
+}
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-pg-'));
+  fs.chmodSync(dir, 0o755);
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(data);
+  execFileSync('chown', ['-R', `${USER}:`, dir]);
+  asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'coffer', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  const port = await freePort();
+  // fsync off: a test cluster that loses power is thrown away anyway.
+  asPostgres('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`, 'start']);
+  let stopped = false;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    spawnSync('runuser', ['-u', USER, '--', path.join(BIN, 'pg_ctl'), '-D', data, '-m', 'immediate', '-w', 'stop']);
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  // A test process that ends any way at all takes its cluster with it.
+  process.on('exit', stop);
+  const admin = `postgres://coffer@127.0.0.1:${port}/postgres`;
+  return {
+    port,
+    async createDatabase() {
+      const name = `t_${crypto.randomBytes(6).toString('hex')}`;
+      const client = new pg.Client({ connectionString: admin });
+      await client.connect();
+      try {
+        await client.query(`create database ${name}`);
+      } finally {
+        await client.end();
+      }
+      return `postgres://coffer@127.0.0.1:${port}/${name}`;
+    },
+    stop,
+  };
+}
