@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { MAIN, ok, PASSWORD, tempDir } from './helpers/cli.ts';
+import { HEAVY, MAIN, ok, PASSWORD, tempDir } from './helpers/cli.ts';
 
 const SIZE = 4.5 * 1024 ** 3;
 
@@ -16,7 +16,7 @@ function peakMemory(args: string[]): number {
   return Number(/maxrss=(\d+)/.exec(r.stderr)![1]) * 1024;
 }
 
-test('a 4.5 GiB sparse file: backup, restore, same bytes, holes kept, memory bounded', { timeout: 180_000 }, (t) => {
+test('a 4.5 GiB sparse file: backup, restore, same bytes, holes kept, memory bounded', { timeout: 180_000, ...HEAVY }, (t) => {
   const dir = tempDir(t);
   const source = path.join(dir, 'vm');
   fs.mkdirSync(source);

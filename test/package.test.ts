@@ -5,9 +5,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { PASSWORD, REPO_ROOT, tempDir } from './helpers/cli.ts';
+import { HEAVY, PASSWORD, REPO_ROOT, tempDir } from './helpers/cli.ts';
 
-test('npm pack, npm install -g, and a backup and restore with the installed coffer', { timeout: 300_000 }, (t) => {
+test('npm pack, npm install -g, and a backup and restore with the installed coffer', { timeout: 300_000, ...HEAVY }, (t) => {
   const dir = tempDir(t);
   // npm itself runs on the system Node here, as it would on a user's machine.
   const systemPath = ['/usr/local/bin', '/usr/bin', '/bin'].join(':');

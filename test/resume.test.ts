@@ -11,7 +11,7 @@ import { readPackHeader } from '../src/repo/pack-reader.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { S3Store } from '../src/store/s3.ts';
 import type { Store } from '../src/store/store.ts';
-import { cofferAsync, ok, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
+import { cofferAsync, HEAVY, ok, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
 import { startS3Server, type S3Server } from './helpers/s3-server.ts';
 import { seededBytes } from './helpers/tree.ts';
 
@@ -44,7 +44,7 @@ async function duplicateBytes(store: Store, dataKey: Buffer): Promise<number> {
   return extra;
 }
 
-test('SIGKILL at random points during a 2 GiB backup to local and S3: check passes each time, the resumed run re-uploads nothing durable', { timeout: 600_000 }, async (t) => {
+test('SIGKILL at random points during a 2 GiB backup to local and S3: check passes each time, the resumed run re-uploads nothing durable', { timeout: 600_000, ...HEAVY }, async (t) => {
   const dir = tempDir(t);
   const src = path.join(dir, 'src');
   fs.mkdirSync(src);

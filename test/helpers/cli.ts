@@ -10,6 +10,13 @@ export const MAIN = path.join(REPO_ROOT, 'src/cli/main.ts');
 export const PASSWORD = 'correct horse battery staple';
 
 /**
+ * The few tests that move gigabytes (a 2 GiB kill -9 resume, a 4.5 GiB sparse file, npm pack and a
+ * global install) run when COFFER_HEAVY_TESTS is set, as .ci/run sets it: CI runs every test, while a
+ * developer's `npm test` on a shared 2-core machine stays quick.
+ */
+export const HEAVY = { skip: process.env.COFFER_HEAVY_TESTS ? false : 'heavy test: set COFFER_HEAVY_TESTS=1 (CI does)' } as const;
+
+/**
  * Each test process gets its own data directory (job database, run logs) and no configuration file,
  * so tests never touch the user's and never see each other's jobs.
  */
