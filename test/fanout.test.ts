@@ -84,7 +84,7 @@ test('three destinations get byte-identical replicas; the fast ones commit while
   for (const only of [fast, slow, bucket]) {
     const out = path.join(dir, `restore-${crypto.randomBytes(3).toString('hex')}`);
     ok(['restore', '--repo', only, 'latest', '--target', out], { env: s3Env });
-    assert.ok(fs.readFileSync(path.join(out, 'source/f5.bin')).equals(fs.readFileSync(path.join(source, 'f5.bin'))));
+    assert.ok(fs.readFileSync(path.join(out, source, 'f5.bin')).equals(fs.readFileSync(path.join(source, 'f5.bin'))));
   }
 });
 
@@ -140,7 +140,7 @@ test('restore falls back to another replica when a pack is missing or damaged, a
   const out = path.join(dir, 'out');
   const r = ok(['restore', '--repo', a, '--repo', b, 'latest', '--target', out]);
   assert.match(r.stderr, /could not be read from \S+ \(.*\); read it from \S+/);
-  for (let i = 0; i < 4; i++) assert.ok(fs.readFileSync(path.join(out, `source/f${i}.bin`)).equals(fs.readFileSync(path.join(source, `f${i}.bin`))));
+  for (let i = 0; i < 4; i++) assert.ok(fs.readFileSync(path.join(out, source, `f${i}.bin`)).equals(fs.readFileSync(path.join(source, `f${i}.bin`))));
   for (const only of [a, b]) assert.equal(coffer(['restore', '--repo', only, 'latest', '--target', path.join(dir, `alone-${path.basename(only)}`)]).code, 1, `${only} alone cannot restore everything`);
   const check = coffer(['check', '--repo', a, '--read-data']);
   assert.match(check.stdout, new RegExp(`pack ${big}: blob 0 .* fails authentication`));

@@ -25,11 +25,27 @@ test('the fixture repository checks clean and restores its files', (t) => {
   const repo = path.join(dir, 'repo');
   fs.cpSync(FIXTURE, repo, { recursive: true });
   assert.match(ok(['check', '--repo', repo, '--read-data'], { env }).stdout, /no errors were found/);
-  const target = path.join(dir, 'out');
-  ok(['restore', '--repo', repo, 'f7b5b478', '--target', target], { env });
+  // Its one source, /tmp/sc/vt/tree, comes back at its full path, as new snapshots do.
+  const out = path.join(dir, 'out');
+  ok(['restore', '--repo', repo, 'f7b5b478', '--target', out], { env });
+  const target = path.join(out, 'tmp/sc/vt');
   assert.equal(fs.readFileSync(path.join(target, 'tree/hello.txt'), 'utf8'), 'hello\n');
   assert.equal(fs.readFileSync(path.join(target, 'tree/empty'), 'utf8'), '');
   assert.equal(fs.readlinkSync(path.join(target, 'tree/link')), 'hello.txt');
   assert.equal(fs.readFileSync(path.join(target, 'tree/sub/zzz.txt'), 'utf8'), 'z'.repeat(2_000_000));
   assert.equal(fs.statSync(path.join(target, 'tree/hello.txt')).mtime.toISOString(), '2020-01-02T03:04:05.123Z');
+  // The directories above the source were not recorded by 0.1.0: made with default permissions.
+  assert.equal(fs.statSync(path.join(out, 'tmp/sc')).mode & 0o7777, 0o755 & ~process.umask());
+});
+
+test('paths in a 0.1.0 snapshot: the full path and the old top-level spelling both work', (t) => {
+  const dir = tempDir(t);
+  const repo = path.join(dir, 'repo');
+  fs.cpSync(FIXTURE, repo, { recursive: true });
+  assert.deepEqual(ok(['ls', '--repo', repo, 'latest'], { env }).stdout.trim().split('\n').slice(0, 4), ['/tmp', '/tmp/sc', '/tmp/sc/vt', '/tmp/sc/vt/tree']);
+  assert.equal(ok(['dump', '--repo', repo, 'latest:/tmp/sc/vt/tree/hello.txt'], { env }).stdout, 'hello\n');
+  assert.equal(ok(['dump', '--repo', repo, 'latest', '/tree/hello.txt'], { env }).stdout, 'hello\n');
+  const sub = path.join(dir, 'sub');
+  ok(['restore', '--repo', repo, 'latest:/tree/sub', '--target', sub], { env });
+  assert.equal(fs.statSync(path.join(sub, 'zzz.txt')).size, 2_000_000);
 });

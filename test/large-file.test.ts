@@ -34,7 +34,7 @@ test('a 4.5 GiB sparse file: backup, restore, same bytes, holes kept, memory bou
 
   const out = path.join(dir, 'out');
   ok(['restore', '--repo', repo, 'latest', '--target', out]);
-  const restored = path.join(out, 'vm/disk.img');
+  const restored = path.join(out, source, 'disk.img');
   const st = fs.statSync(restored);
   assert.equal(st.size, SIZE);
   assert.ok(st.blocks * 512 < 1024 ** 2, `restored file allocates ${st.blocks * 512} bytes`);

@@ -34,5 +34,5 @@ test('npm pack, npm install -g, and a backup and restore with the installed coff
   run('init', '--repo', repo);
   assert.match(run('backup', '--repo', repo, source), /snapshot [0-9a-f]{8} saved/);
   run('restore', '--repo', repo, 'latest', '--target', path.join(dir, 'out'));
-  assert.equal(fs.readFileSync(path.join(dir, 'out/docs/FORMAT.md'), 'utf8'), fs.readFileSync(path.join(source, 'FORMAT.md'), 'utf8'));
+  assert.equal(fs.readFileSync(path.join(dir, 'out', source, 'FORMAT.md'), 'utf8'), fs.readFileSync(path.join(source, 'FORMAT.md'), 'utf8'));
 });

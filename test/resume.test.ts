@@ -87,7 +87,7 @@ test('SIGKILL at random points during a 2 GiB backup to local and S3: check pass
   assert.match(ok(['check', '--replicas', ...repos]).stdout, /all 2 replicas hold the same/);
   const out = path.join(dir, 'out');
   ok(['restore', '--repo', bucket, 'latest', '--target', out, '--include', 'photo-7.raw']);
-  assert.ok(fs.readFileSync(path.join(out, 'src/photo-7.raw')).equals(fs.readFileSync(path.join(src, 'photo-7.raw'))));
+  assert.ok(fs.readFileSync(path.join(out, src, 'photo-7.raw')).equals(fs.readFileSync(path.join(src, 'photo-7.raw'))));
   const status = JSON.parse(ok(['status', '--json']).stdout) as { destinations: { lastSuccess?: { jobId: number } }[] };
   assert.deepEqual(status.destinations.map((d) => d.lastSuccess?.jobId), [1, 1], 'one job, resumed after every kill');
 });

@@ -1,7 +1,7 @@
 // Differences between two snapshots: walks both trees side by side and skips every subtree whose id
 // is the same in both (unchanged directories cost nothing).
 import { NodeType, compareNames, type TreeNode } from '../format/tree.ts';
-import type { Repository } from '../repo/repository.ts';
+import type { SnapshotView, TreeSource } from './snapshot-view.ts';
 import { childPath, displayPath, walkTree } from './tree-walk.ts';
 
 /** + added, - removed, M content changed, T type changed, U only metadata changed. */
@@ -25,17 +25,21 @@ function sameContent(a: TreeNode, b: TreeNode): boolean {
   return true;
 }
 
-async function* everything(repo: Repository, kind: '+' | '-', node: TreeNode, path: Buffer): AsyncGenerator<Change> {
+async function* everything(trees: TreeSource, kind: '+' | '-', node: TreeNode, path: Buffer): AsyncGenerator<Change> {
   yield { kind, path: displayPath(path), type: node.type, size: node.size };
   if (node.type === NodeType.Dir && node.subtree) {
-    for await (const e of walkTree(repo, node.subtree, path)) yield { kind, path: displayPath(e.path), type: e.node.type, size: e.node.size };
+    for await (const e of walkTree(trees, node.subtree, path)) yield { kind, path: displayPath(e.path), type: e.node.type, size: e.node.size };
   }
 }
 
-export async function* diffTrees(repo: Repository, a: Buffer, b: Buffer, prefix: Buffer = Buffer.alloc(0)): AsyncGenerator<Change> {
+/**
+ * Changes from the tree `a` of snapshot `from` to the tree `b` of `to`. Directories made up for 0.1.0
+ * snapshots (see snapshot-view.ts) have no metadata of their own to compare.
+ */
+export async function* diffTrees(from: SnapshotView, to: SnapshotView, a: Buffer = from.root, b: Buffer = to.root, prefix: Buffer = Buffer.alloc(0)): AsyncGenerator<Change> {
   if (a.equals(b)) return;
-  const left = await repo.loadTree(a);
-  const right = await repo.loadTree(b);
+  const left = await from.loadTree(a);
+  const right = await to.loadTree(b);
   let i = 0;
   let j = 0;
   while (i < left.length || j < right.length) {
@@ -43,12 +47,12 @@ export async function* diffTrees(repo: Repository, a: Buffer, b: Buffer, prefix:
     const r = right[j];
     const order = !l ? 1 : !r ? -1 : compareNames(l.name, r.name);
     if (order < 0) {
-      yield* everything(repo, '-', l!, childPath(prefix, l!.name));
+      yield* everything(from, '-', l!, childPath(prefix, l!.name));
       i++;
       continue;
     }
     if (order > 0) {
-      yield* everything(repo, '+', r!, childPath(prefix, r!.name));
+      yield* everything(to, '+', r!, childPath(prefix, r!.name));
       j++;
       continue;
     }
@@ -56,8 +60,9 @@ export async function* diffTrees(repo: Repository, a: Buffer, b: Buffer, prefix:
     if (l!.type !== r!.type) {
       yield { kind: 'T', path: displayPath(path), type: r!.type, size: r!.size };
     } else if (l!.type === NodeType.Dir) {
-      if (!sameMeta(l!, r!)) yield { kind: 'U', path: displayPath(path), type: r!.type, size: 0 };
-      if (l!.subtree && r!.subtree) yield* diffTrees(repo, l!.subtree, r!.subtree, path);
+      const synthetic = from.isSynthetic(l!) || to.isSynthetic(r!);
+      if (!synthetic && !sameMeta(l!, r!)) yield { kind: 'U', path: displayPath(path), type: r!.type, size: 0 };
+      if (l!.subtree && r!.subtree) yield* diffTrees(from, to, l!.subtree, r!.subtree, path);
     } else if (!sameContent(l!, r!)) {
       yield { kind: 'M', path: displayPath(path), type: r!.type, size: r!.size };
     } else if (!sameMeta(l!, r!)) {

@@ -6,6 +6,7 @@ import { BlobType } from '../format/pack.ts';
 import { NodeType, contentIds, type TreeNode } from '../format/tree.ts';
 import type { Repository } from '../repo/repository.ts';
 import { nsToDate } from './fs-meta.ts';
+import type { TreeSource } from './snapshot-view.ts';
 import { walkTree } from './tree-walk.ts';
 
 /** A file's contents, chunk by chunk, each verified on read. */
@@ -31,12 +32,12 @@ function header(name: string, node: TreeNode): tar.Header {
 }
 
 /** Writes the directory `tree` as a tar archive; entries are named `root/…`. */
-export async function dumpTar(repo: Repository, tree: Buffer, root: string, out: Writable): Promise<void> {
+export async function dumpTar(repo: Repository, trees: TreeSource, tree: Buffer, root: string, out: Writable): Promise<void> {
   const pack = tar.pack();
   const done = pipeline(pack, out);
   const links = new Map<string, string>();
   const prefix = root === '' ? '' : `${root}/`;
-  for await (const { path, node } of walkTree(repo, tree)) {
+  for await (const { path, node } of walkTree(trees, tree)) {
     const name = prefix + path.toString('utf8');
     const h = header(name, node);
     switch (node.type) {

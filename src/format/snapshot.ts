@@ -16,8 +16,16 @@ export interface SnapshotSummary {
   readonly durationMs: number;
 }
 
+/**
+ * How the root tree holds the sources. `absolute` (written since 0.2): the root tree is the file
+ * system's root and each source sits at its full path (/home/ann/documents is home → ann → documents).
+ * Absent (written by 0.1.0): the root tree holds one node per source, named by its last component.
+ */
+export type SnapshotLayout = 'absolute';
+
 export interface Snapshot {
   readonly version: 1;
+  readonly layout?: SnapshotLayout;
   /** ISO 8601 UTC time the backup started. */
   readonly time: string;
   readonly host: string;
@@ -48,5 +56,6 @@ export function decodeSnapshot(bytes: Uint8Array, what: string): Snapshot {
   if (typeof s !== 'object' || s === null || s.version !== 1 || typeof s.time !== 'string' || !/^[0-9a-f]{64}$/.test(s.tree) || !Array.isArray(s.paths)) {
     throw new FormatError(`${what} is not a version 1 snapshot`);
   }
+  if (s.layout !== undefined && s.layout !== 'absolute') throw new FormatError(`${what} has a root layout (${JSON.stringify(s.layout)}) this version does not know; upgrade Coffer`);
   return s;
 }

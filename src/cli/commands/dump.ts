@@ -1,20 +1,22 @@
 import { Command } from 'commander';
 import { dumpFile, dumpTar } from '../../engine/dump.ts';
-import { findPath } from '../../engine/tree-walk.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
-import { pickSnapshot } from '../snapshot-arg.ts';
+import { openSnapshot, snapshotAndPath } from '../snapshot-arg.ts';
+import { UsageError } from '../errors.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
 
 export function dumpCommand(): Command {
   return addFilterOptions(addRepoOptions(new Command('dump').description('write a file of a snapshot to stdout, or a directory as a tar archive')))
-    .argument('<snapshot>', 'snapshot id, unique prefix, or latest')
-    .argument('<path>', 'file or directory inside the snapshot (/ for everything)')
-    .action(async (ref: string, subpath: string, options: RepoOptions & FilterOptions) => {
+    .argument('<snapshot>', 'snapshot id, unique prefix, or latest; or SNAP:/path')
+    .argument('[path]', 'file or directory inside the snapshot, as backed up (/ for everything)')
+    .action(async (arg: string, separate: string | undefined, options: RepoOptions & FilterOptions) => {
+      const { ref, subpath } = snapshotAndPath(arg, separate);
+      if (subpath === '') throw new UsageError('dump needs a path: coffer dump SNAP /path or SNAP:/path (/ for everything)');
       await withRepository(options, true, async (repo) => {
-      const snap = await pickSnapshot(repo, ref, filterOf(options));
-      const found = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), subpath);
-      if (found.tree) await dumpTar(repo, found.tree, found.node ? found.node.name.toString() : '', process.stdout);
-      else await dumpFile(repo, found.node!, process.stdout);
+        const { view } = await openSnapshot(repo, ref, filterOf(options));
+        const found = await view.find(subpath);
+        if (found.tree) await dumpTar(repo, view, found.tree, found.node ? found.node.name.toString() : '', process.stdout);
+        else await dumpFile(repo, found.node!, process.stdout);
       });
     });
 }

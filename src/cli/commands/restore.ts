@@ -1,12 +1,11 @@
 import { Command, Option } from 'commander';
 import { RestoreRun, type RestoreProgress } from '../../engine/restore/restore.ts';
-import { findPath } from '../../engine/tree-walk.ts';
 import { EXIT_FATAL } from '../errors.ts';
 import { formatBytes, formatDuration } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
 import { addRepoOptions, collect, openRepository, type RepoOptions } from '../repo-options.ts';
-import { pickSnapshot, splitSnapshotPath } from '../snapshot-arg.ts';
+import { openSnapshot, splitSnapshotPath } from '../snapshot-arg.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
 
 interface RestoreOptions extends RepoOptions, FilterOptions {
@@ -34,8 +33,8 @@ export function restoreCommand(): Command {
       const interrupt = interruptSignal();
       const status = new StatusLine();
       try {
-        const snap = await pickSnapshot(repo, ref, filterOf(options));
-        const from = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), subpath);
+        const { stored: snap, view } = await openSnapshot(repo, ref, filterOf(options));
+        const from = await view.find(subpath);
         const run = new RestoreRun(repo, { target: options.target, includes: options.include, excludes: options.exclude, signal: interrupt.signal });
         if (subpath === '' && options.include.length === 0 && options.exclude.length === 0) {
           run.filesTotal = snap.snapshot.summary.totalFiles;
@@ -44,7 +43,7 @@ export function restoreCommand(): Command {
         const stop = options.json ? every(1000, () => printJson({ type: 'status', ...run.progress() })) : every(250, () => status.update(statusText(run.progress())));
         let result;
         try {
-          result = await run.run(from);
+          result = await run.run(view, from);
         } finally {
           stop();
           status.clear();

@@ -27,6 +27,7 @@ import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } 
 import { ProgressCounters, type BackupProgress, type Warning } from './progress.ts';
 import { entersDirectory, listDirectory, type SourceEntry, type WalkRules } from './source-walk.ts';
 import { TreeSaver } from './tree-saver.ts';
+import { pathParts, SnapshotView, type TreeSource } from '../snapshot-view.ts';
 import { VERSION } from '../../version.ts';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
@@ -86,16 +87,30 @@ interface Counts {
   totalBytes: number;
 }
 
-/** Top-level names are the sources' base names, made unique with -1, -2… as restic does. */
-function topLevelNames(paths: readonly string[]): string[] {
-  const used = new Set<string>();
-  return paths.map((p) => {
-    const base = path.basename(p);
-    let name = base;
-    for (let i = 1; used.has(name); i++) name = `${base}-${i}`;
-    used.add(name);
-    return name;
-  });
+/** The sources as a tree of path components: the directories above them and the sources themselves. */
+interface SourceTrie {
+  readonly path: string;
+  readonly children: Map<string, SourceTrie>;
+  source: boolean;
+}
+
+/** Sources inside another source are left to the outer one (they are in its tree already). */
+function sourceTrie(paths: readonly string[]): SourceTrie {
+  const root: SourceTrie = { path: '/', children: new Map(), source: false };
+  for (const p of paths) {
+    let at = root;
+    for (const part of pathParts(p)) {
+      if (at.source) break;
+      let next = at.children.get(part);
+      if (!next) at.children.set(part, (next = { path: path.join(at.path, part), children: new Map(), source: false }));
+      at = next;
+    }
+    if (!at.source) {
+      at.source = true;
+      at.children.clear();
+    }
+  }
+  return root;
 }
 
 export class BackupRun {
@@ -109,6 +124,8 @@ export class BackupRun {
   private readonly priorities: Priorities;
   private readonly paths: string[];
   private fatal?: Error;
+  /** The parent snapshot's trees (0.1.0 snapshots seen in the absolute layout), while walking. */
+  private parentTrees?: TreeSource;
   /** Rejects when the run must stop (a worker died, Ctrl-C); raced against waits that could otherwise hang. */
   private readonly stopped: Promise<never>;
   private stop!: (err: Error) => void;
@@ -262,36 +279,75 @@ export class BackupRun {
     return worker;
   }
 
-  /** Walks every source; resolves with the root tree's id once every file and directory is done. */
+  /**
+   * Walks every source; resolves with the root tree's id once every file and directory is done. The
+   * root tree is the file system's root: each source sits at its full path, below directories that
+   * hold only what leads to the sources (with their own metadata, as restic records them).
+   */
   private async walkSources(pool: ChunkPool, trees: TreeSaver, parent: StoredSnapshot | undefined): Promise<Buffer> {
     const exclude = compileExcludes(this.options.excludes ?? []);
-    const parentRoot = parent ? await this.loadParentTree(Buffer.from(parent.snapshot.tree, 'hex')) : undefined;
+    const parentView = parent ? await this.openParent(parent) : undefined;
+    this.parentTrees = parentView;
+    const parentRoot = parentView ? await this.loadParentTree(parentView.root) : undefined;
     let rootDone!: (id: Buffer) => void;
     const rootId = new Promise<Buffer>((resolve) => (rootDone = resolve));
     const root: DirState = { children: [], pending: 0, listed: false, finish: (children) => rootDone(trees.save(children)) };
-    const names = topLevelNames(this.paths);
-    const order = this.paths.map((_, i) => i).sort((a, b) => this.priorities.levelOf(this.paths[b]!) - this.priorities.levelOf(this.paths[a]!));
-    for (const i of order) {
-      const source = this.paths[i]!;
-      const stat = fs.lstatSync(source, { bigint: true });
-      const rules: WalkRules = { exclude, ...(this.options.oneFileSystem ? { rootDevice: stat.dev } : {}) };
-      const name = Buffer.from(names[i]!);
-      if (source === '/' && this.paths.length === 1) {
-        // Backing up "/" makes the root's entries the snapshot's top level.
-        await this.walkDirectory(Buffer.from('/'), parentRoot, rules, pool, trees, root);
-        continue;
-      }
-      const entry: SourceEntry = { name, path: Buffer.from(source), stat };
-      await this.backupEntry(entry, parentRoot?.get(name.toString('latin1')), rules, pool, trees, root, this.priorities.levelOf(source));
+    const sources = sourceTrie(this.paths);
+    const rulesFor = (stat: fs.BigIntStats): WalkRules => ({ exclude, ...(this.options.oneFileSystem ? { rootDevice: stat.dev } : {}) });
+    if (sources.source) {
+      // Backing up "/": the root's entries are the snapshot's top level.
+      await this.walkDirectory(Buffer.from('/'), parentRoot, rulesFor(fs.lstatSync('/', { bigint: true })), pool, trees, root);
+    } else {
+      await this.walkSourceTrie(sources, parentRoot, rulesFor, pool, trees, root);
     }
     root.listed = true;
     this.finishIfDone(root);
     return Promise.race([rootId, this.stopped]);
   }
 
+  /** The directories that lead to the sources, and the sources themselves, highest priority first. */
+  private async walkSourceTrie(
+    at: SourceTrie,
+    parent: Map<string, TreeNode> | undefined,
+    rulesFor: (stat: fs.BigIntStats) => WalkRules,
+    pool: ChunkPool,
+    trees: TreeSaver,
+    into: DirState,
+  ): Promise<void> {
+    const children = [...at.children.entries()].map(([name, child]) => ({ name, child, level: this.priorities.levelOf(child.path) }));
+    children.sort((a, b) => b.level - a.level);
+    for (const { name, child, level } of children) {
+      this.checkAlive();
+      const previous = parent?.get(Buffer.from(name).toString('latin1'));
+      const stat = fs.lstatSync(child.path, { bigint: true });
+      const entry: SourceEntry = { name: Buffer.from(name), path: Buffer.from(child.path), stat };
+      if (child.source) {
+        await this.backupEntry(entry, previous, rulesFor(stat), pool, trees, into, level);
+        continue;
+      }
+      // A directory on the way to a source; a symlink on the way is recorded as the directory it leads to.
+      const meta = metaOf(stat.isDirectory() ? stat : fs.statSync(child.path, { bigint: true }), NodeType.Dir);
+      into.pending++;
+      const state: DirState = { children: [], pending: 0, listed: false, finish: (nodes) => this.childDone(into, { ...meta, name: entry.name, subtree: trees.save(nodes) }) };
+      const parentTree = previous?.type === NodeType.Dir && previous.subtree ? await this.loadParentTree(previous.subtree) : undefined;
+      await this.walkSourceTrie(child, parentTree, rulesFor, pool, trees, state);
+      state.listed = true;
+      this.finishIfDone(state);
+    }
+  }
+
+  private async openParent(parent: StoredSnapshot): Promise<SnapshotView | undefined> {
+    try {
+      return await SnapshotView.open(this.repo, parent.snapshot);
+    } catch (err) {
+      this.warn(parent.id, `cannot read the parent snapshot's tree, files are read again: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
   private async loadParentTree(id: Buffer): Promise<Map<string, TreeNode> | undefined> {
     try {
-      return new Map((await this.repo.loadTree(id)).map((n) => [n.name.toString('latin1'), n]));
+      return new Map((await this.parentTrees!.loadTree(id)).map((n) => [n.name.toString('latin1'), n]));
     } catch (err) {
       this.warn(id.toString('hex'), `cannot read the parent snapshot's tree, files below are read again: ${(err as Error).message}`);
       return undefined;
@@ -414,6 +470,7 @@ export class BackupRun {
     const who = whoAmI();
     return {
       version: 1,
+      layout: 'absolute',
       time: startTime.toISOString(),
       host: this.options.host ?? who.host,
       user: who.user,

@@ -13,6 +13,7 @@ import { compileExcludes, type PathMatcher } from '../backup/exclude.ts';
 import { JobPool } from '../job-pool.ts';
 import { siblingModule } from '../sibling-module.ts';
 import { nsToSeconds } from '../fs-meta.ts';
+import type { FoundPath, SnapshotView } from '../snapshot-view.ts';
 import { childPath, displayPath } from '../tree-walk.ts';
 import { writeAt } from './file-writer.ts';
 import type { BlobJob, JobDone, PackJob, RestoreWorkerSetup } from './restore-protocol.ts';
@@ -87,6 +88,7 @@ export class RestoreRun {
   private batch: PlannedFile[] = [];
   private batchBytes = 0;
   private pool?: JobPool<PackJob, JobDone>;
+  private trees!: SnapshotView;
   private readonly started = Date.now();
   private filesDone = 0;
   private bytesDone = 0;
@@ -120,8 +122,9 @@ export class RestoreRun {
     };
   }
 
-  /** Restores the directory tree `tree`, or the single node `node`, into the target. */
-  async run(from: { tree?: Buffer; node?: TreeNode }): Promise<RestoreResult> {
+  /** Restores what `from` names in the snapshot `view` (a directory's contents, or one node) into the target. */
+  async run(view: SnapshotView, from: FoundPath): Promise<RestoreResult> {
+    this.trees = view;
     fs.mkdirSync(this.target, { recursive: true });
     const setup: RestoreWorkerSetup = { dataKey: this.repo.keys.dataKey, idKey: this.repo.keys.idKey };
     this.pool = new JobPool(siblingModule(import.meta.url, 'restore-worker'), setup, this.options.workers);
@@ -146,7 +149,7 @@ export class RestoreRun {
   }
 
   private async restoreTree(tree: Buffer, rel: Buffer, ancestors: DirFrame[], included: boolean): Promise<void> {
-    for (const node of await this.repo.loadTree(tree)) {
+    for (const node of await this.trees.loadTree(tree)) {
       if (this.options.signal?.aborted) throw new Error('interrupted');
       await this.restoreNode(node, childPath(rel, node.name), ancestors, included);
     }
@@ -181,17 +184,19 @@ export class RestoreRun {
     for (const frame of chain) {
       if (frame.created) continue;
       const abs = this.abs(frame.rel);
+      // A directory above the sources of a 0.1.0 snapshot has no recorded metadata: an existing one is left as it is.
+      const synthetic = this.trees.isSynthetic(frame.node);
       try {
         const existing = fs.lstatSync(abs, { throwIfNoEntry: false });
         if (existing && !existing.isDirectory()) fs.unlinkSync(abs);
-        if (!existing?.isDirectory()) fs.mkdirSync(abs, { mode: 0o700 });
+        if (!existing?.isDirectory()) fs.mkdirSync(abs, { mode: synthetic ? 0o755 : 0o700 });
       } catch (err) {
         this.fail(displayPath(frame.rel), `cannot create directory: ${(err as Error).message}`);
         return false;
       }
       frame.created = true;
       this.dirs++;
-      this.dirsToFinish.push({ abs, node: frame.node });
+      if (!synthetic) this.dirsToFinish.push({ abs, node: frame.node });
     }
     return true;
   }
