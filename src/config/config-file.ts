@@ -9,8 +9,13 @@ import { z } from 'zod';
 const PlanSchema = z
   .object({
     repos: z.array(z.string().min(1)).min(1),
-    paths: z.array(z.string().min(1)).min(1),
+    paths: z.array(z.string().min(1)).default([]),
     exclude: z.array(z.string()).default([]),
+    iexclude: z.array(z.string()).default([]),
+    excludeCaches: z.boolean().default(false),
+    excludeIfPresent: z.array(z.string().min(1)).default([]),
+    excludeLargerThan: z.string().optional(),
+    filesFrom: z.array(z.string().min(1)).default([]),
     tags: z.array(z.string()).default([]),
     host: z.string().optional(),
     oneFileSystem: z.boolean().default(false),
@@ -21,7 +26,8 @@ const PlanSchema = z
     passwordCommand: z.string().optional(),
   })
   .strict()
-  .refine((p) => !(p.passwordFile && p.passwordCommand), { message: 'give passwordFile or passwordCommand, not both' });
+  .refine((p) => !(p.passwordFile && p.passwordCommand), { message: 'give passwordFile or passwordCommand, not both' })
+  .refine((p) => p.paths.length > 0 || p.filesFrom.length > 0, { message: 'give paths (or filesFrom) to back up', path: ['paths'] });
 
 const RetriesSchema = z
   .object({
@@ -42,6 +48,11 @@ const ConfigSchema = z
 export type PlanConfig = z.infer<typeof PlanSchema>;
 export type RetryConfig = z.infer<typeof RetriesSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** A plan with every optional field at its default. */
+export function newPlan(fields: { repos: string[]; paths: string[]; passwordFile?: string; passwordCommand?: string }): PlanConfig {
+  return PlanSchema.parse(fields);
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import os from 'node:os';
 import { BackupRun, InterruptedError, type BackupResult } from '../../engine/backup/backup.ts';
-import { readExcludeFile } from '../../engine/backup/exclude.ts';
+import type { Selection } from '../../engine/backup/selection.ts';
 import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priority.ts';
 import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
@@ -17,8 +17,9 @@ import { adHocPlanName, retryPolicyOf, TrackedJob } from '../job-tracking.ts';
 import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase } from '../passphrase.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, type RepoOptions } from '../repo-options.ts';
+import { addSelectionOptions, pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
 
-interface BackupOptions extends RepoOptions {
+interface BackupOptions extends RepoOptions, SelectionOptions {
   readonly plan?: string;
   readonly config?: string;
   readonly dataDir?: string;
@@ -28,9 +29,10 @@ interface BackupOptions extends RepoOptions {
   readonly priority: string[];
   readonly spoolDir?: string;
   readonly spoolSize: string;
-  readonly exclude: string[];
-  readonly excludeFile: string[];
   readonly oneFileSystem?: boolean;
+  readonly forceReread?: boolean;
+  readonly verbose?: boolean;
+  readonly quiet?: boolean;
   readonly tag: string[];
   readonly host?: string;
   readonly dryRun?: boolean;
@@ -41,7 +43,7 @@ interface Settings {
   readonly planName: string;
   readonly repos: string[];
   readonly paths: string[];
-  readonly excludes: string[];
+  readonly selection: Selection;
   readonly tags: string[];
   readonly host: string;
   readonly oneFileSystem: boolean;
@@ -74,8 +76,10 @@ function resolveSettings(paths: string[], options: BackupOptions): Settings {
   const repos = options.repo?.length ? options.repo : (plan?.repos ?? (process.env.COFFER_REPO ? [process.env.COFFER_REPO] : []));
   if (repos.length === 0) throw new UsageError('no repository given: use --repo LOCATION, COFFER_REPO or --plan');
   if (new Set(repos).size !== repos.length) throw new UsageError('the same repository location is given twice');
-  const sources = paths.length > 0 ? paths : (plan?.paths ?? []);
-  if (sources.length === 0) throw new UsageError('nothing to back up: give paths or --plan');
+  // Paths on the command line (as arguments or --files-from) replace the plan's.
+  const given = [...paths, ...pathsFromFiles(options.filesFrom)];
+  const sources = given.length > 0 ? given : [...(plan?.paths ?? []), ...pathsFromFiles(plan?.filesFrom ?? [])];
+  if (sources.length === 0) throw new UsageError('nothing to back up: give paths, --files-from or --plan');
   const spoolDisk = parseSize(options.spoolSize);
   if (spoolDisk === undefined) throw new UsageError(`--spool-size takes a size such as 512M or 4G, not "${options.spoolSize}"`);
   const host = options.host ?? plan?.host ?? os.hostname();
@@ -85,7 +89,7 @@ function resolveSettings(paths: string[], options: BackupOptions): Settings {
     planName: options.plan ?? adHocPlanName(host, repos, sources),
     repos,
     paths: sources,
-    excludes: [...(plan?.exclude ?? []), ...options.exclude, ...options.excludeFile.flatMap((f) => readExcludeFile(f))],
+    selection: selectionOf(options, plan),
     tags: [...(plan?.tags ?? []), ...options.tag],
     host,
     oneFileSystem: options.oneFileSystem ?? plan?.oneFileSystem ?? false,
@@ -118,7 +122,8 @@ async function backupOnce(settings: Settings, passphrase: string, options: Backu
     await repo.loadIndex();
     const run = new BackupRun(repo, {
       paths: settings.paths,
-      excludes: settings.excludes,
+      selection: settings.selection,
+      forceReread: options.forceReread ?? false,
       oneFileSystem: settings.oneFileSystem,
       tags: settings.tags,
       host: settings.host,
@@ -127,7 +132,7 @@ async function backupOnce(settings: Settings, passphrase: string, options: Backu
       ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
       signal: AbortSignal.any([signal, lost.signal]),
     });
-    job?.log.info('backing up', { paths: settings.paths, repos: settings.repos, excludes: settings.excludes, tags: settings.tags });
+    job?.log.info('backing up', { paths: settings.paths, repos: settings.repos, selection: settings.selection, tags: settings.tags });
     run.onCommitted = (location) => {
       job?.committed(location);
       if (options.json) printJson({ type: 'committed', location });
@@ -138,7 +143,18 @@ async function backupOnce(settings: Settings, passphrase: string, options: Backu
       if (options.json) printJson({ type: 'warning', ...w });
       else printWarning(`${w.path}: ${w.message}`);
     };
-    const stopRender = options.json
+    if (options.verbose) {
+      run.onFile = (path, state) => {
+        if (options.json) printJson({ type: 'file', path, state });
+        else {
+          status.clear();
+          printLine(`${state.padEnd(10)} ${path}`);
+        }
+      };
+    }
+    const stopRender = options.quiet
+      ? () => {}
+      : options.json
       ? every(1000, () => printJson({ type: 'status', ...run.progress() }))
       : every(250, () => {
           const p = run.progress();
@@ -168,12 +184,15 @@ function report(result: BackupResult, options: BackupOptions): void {
   if (options.json) {
     printJson({ type: 'summary', snapshotId: result.snapshotId, dryRun: options.dryRun ?? false, adoptedPacks: result.adoptedPacks, destinations: result.destinations, ...s });
   } else {
-    printLine(`${options.dryRun ? 'would save snapshot' : 'snapshot'} ${result.snapshotId.slice(0, 8)}${options.dryRun ? '' : ' saved'}`);
-    printLine(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified; ${s.dirs} directories`);
-    printLine(`added to the repository: ${formatBytes(s.bytesAdded)} (${s.dataBlobs} data blobs, ${s.treeBlobs} trees)`);
-    printLine(`processed ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(s.durationMs / 1000)}`);
-    if (result.adoptedPacks > 0) printLine(`reused ${result.adoptedPacks} packs left by an interrupted backup`);
-    if (result.destinations.length > 1) for (const d of result.destinations) printLine(`  ${d.location}: ${d.committed ? 'committed' : `not committed (${d.error})`}`);
+    // -q: only what went wrong (the warnings below, on stderr).
+    if (!options.quiet) {
+      printLine(`${options.dryRun ? 'would save snapshot' : 'snapshot'} ${result.snapshotId.slice(0, 8)}${options.dryRun ? '' : ' saved'}`);
+      printLine(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified; ${s.dirs} directories`);
+      printLine(`added to the repository: ${formatBytes(s.bytesAdded)} (${s.dataBlobs} data blobs, ${s.treeBlobs} trees)`);
+      printLine(`processed ${s.totalFiles} files, ${formatBytes(s.totalBytes)} in ${formatDuration(s.durationMs / 1000)}`);
+      if (result.adoptedPacks > 0) printLine(`reused ${result.adoptedPacks} packs left by an interrupted backup`);
+      if (result.destinations.length > 1) for (const d of result.destinations) printLine(`  ${d.location}: ${d.committed ? 'committed' : `not committed (${d.error})`}`);
+    }
     if (s.warnings > 0) printWarning(`${s.warnings} files could not be backed up completely (listed above); the snapshot is incomplete`);
     if (missed.length > 0) printWarning(`${missed.length} destinations did not get the snapshot; bring them up to date with coffer sync or the next backup`);
   }
@@ -182,7 +201,7 @@ function report(result: BackupResult, options: BackupOptions): void {
 }
 
 export function backupCommand(): Command {
-  return addRepoOptions(new Command('backup').description('back up files and directories into a new snapshot'))
+  return addSelectionOptions(addRepoOptions(new Command('backup').description('back up files and directories into a new snapshot')))
     .argument('[paths...]', 'files and directories to back up (default: those of --plan)')
     .option('--plan <name>', 'run a plan from the configuration file (see coffer setup)')
     .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
@@ -190,9 +209,10 @@ export function backupCommand(): Command {
     .option('--force', 'take over a run of the same plan that is stale (its process is gone or silent)')
     .option('--reset', "clear this plan's job state first (never repository data)")
     .option('--max-retries <n>', 'retries after a failure (default from the configuration, 3)')
-    .addOption(new Option('-e, --exclude <pattern>', 'skip matching files and directories (repeatable)').argParser(collect).default([]))
-    .addOption(new Option('--exclude-file <file>', 'read exclude patterns from a file (repeatable)').argParser(collect).default([]))
     .option('-x, --one-file-system', 'do not cross file-system boundaries')
+    .option('--force-reread', 'read every file again, even those unchanged since the parent snapshot')
+    .option('-v, --verbose', 'list every file as it is backed up (with -n: every file that would be)')
+    .option('-q, --quiet', 'print nothing but errors')
     .addOption(new Option('--tag <tag>', 'tag the snapshot (repeatable)').argParser(collect).default([]))
     .option('--host <name>', 'host name recorded in the snapshot (default: this machine)')
     .option('-n, --dry-run', 'read and pack everything but write nothing (and record no job)')
@@ -211,7 +231,7 @@ export function backupCommand(): Command {
         if (options.reset && job) printLine(`cleared ${job.reset()} jobs of plan ${settings.planName}`);
         for (;;) {
           const resumed = job?.acquire(options.force ?? false).resumed;
-          if (resumed && !options.json) printLine(`resuming job ${job!.run.jobId} of plan ${settings.planName}`);
+          if (resumed && !options.json && !options.quiet) printLine(`resuming job ${job!.run.jobId} of plan ${settings.planName}`);
           try {
             report(await backupOnce(settings, passphrase, options, interrupt.signal, job), options);
             return;

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { loadConfig, resolveConfigFile, saveConfig, type PlanConfig } from '../../config/config-file.ts';
+import { loadConfig, newPlan, resolveConfigFile, saveConfig, type PlanConfig } from '../../config/config-file.ts';
 import { SyncRun } from '../../engine/sync.ts';
 import { testWrite } from '../../engine/test-write.ts';
 import { initRepository, readConfig, Repository } from '../../repo/repository.ts';
@@ -151,17 +151,7 @@ export function setupCommand(): Command {
         });
         const { source, passphrase } = await choosePassphraseSource(ask, configFile);
         await prepareRepository(ask, stores, passphrase);
-        const plan: PlanConfig = {
-          repos,
-          paths: paths.map((p) => path.resolve(p)),
-          exclude: [],
-          tags: [],
-          oneFileSystem: false,
-          priority: [],
-          limitUpload: [],
-          limitDownload: [],
-          ...source,
-        };
+        const plan = newPlan({ repos, paths: paths.map((p) => path.resolve(p)), ...source });
         saveConfig(configFile, { ...config, plans: { ...config.plans, [name]: plan } });
         printLine(`saved plan ${name} to ${configFile}; run it with: coffer backup --plan ${name}`);
       } finally {

@@ -22,10 +22,10 @@ import { siblingModule } from '../sibling-module.ts';
 import { ChunkPool } from './chunk-pool.ts';
 import type { FileResult } from './chunk-protocol.ts';
 import type { CountMessage, CountSetup } from './count-worker.ts';
-import { compileExcludes } from './exclude.ts';
 import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } from './pack-sink.ts';
 import { ProgressCounters, type BackupProgress, type Warning } from './progress.ts';
-import { entersDirectory, listDirectory, type SourceEntry, type WalkRules } from './source-walk.ts';
+import type { Selection } from './selection.ts';
+import { entersDirectory, listDirectory, walkRules, type SourceEntry, type WalkRules } from './source-walk.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { pathParts, SnapshotView, type TreeSource } from '../snapshot-view.ts';
 import { VERSION } from '../../version.ts';
@@ -36,7 +36,10 @@ export interface BackupOptions {
   readonly paths: readonly string[];
   /** Paths to back up (and upload) before the rest; see priority.ts. */
   readonly priorities?: readonly PriorityRule[];
-  readonly excludes?: readonly string[];
+  /** What to leave out: exclude patterns, cache directories, big files (see selection.ts). */
+  readonly selection?: Selection;
+  /** Read every file again, even those the parent snapshot shows unchanged. */
+  readonly forceReread?: boolean;
   readonly oneFileSystem?: boolean;
   readonly tags?: readonly string[];
   readonly host?: string;
@@ -61,6 +64,8 @@ export interface BackupResult {
   /** Per destination: whether it got the snapshot, or why not. */
   readonly destinations: readonly CommitOutcome[];
 }
+
+export type FileState = 'new' | 'changed' | 'unmodified';
 
 export class BackupError extends Error {
   override name = 'BackupError';
@@ -131,6 +136,8 @@ export class BackupRun {
   private stop!: (err: Error) => void;
   private readonly counts: Counts = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0 };
   onWarning?: (warning: Warning) => void;
+  /** Each file as it is done (for -v): new, changed, or unmodified (its parent's chunks reused). */
+  onFile?: (path: string, state: FileState) => void;
 
   constructor(repo: Repository, options: BackupOptions) {
     this.repo = repo;
@@ -267,7 +274,7 @@ export class BackupRun {
   }
 
   private startCounter(): Worker {
-    const setup: CountSetup = { paths: this.paths, excludes: [...(this.options.excludes ?? [])], oneFileSystem: this.options.oneFileSystem ?? false };
+    const setup: CountSetup = { paths: this.paths, selection: this.options.selection ?? {}, oneFileSystem: this.options.oneFileSystem ?? false };
     const worker = new Worker(siblingModule(import.meta.url, 'count-worker'), { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.on('message', (m: CountMessage) => {
       this.counters.filesTotal = m.files;
@@ -285,7 +292,7 @@ export class BackupRun {
    * hold only what leads to the sources (with their own metadata, as restic records them).
    */
   private async walkSources(pool: ChunkPool, trees: TreeSaver, parent: StoredSnapshot | undefined): Promise<Buffer> {
-    const exclude = compileExcludes(this.options.excludes ?? []);
+    const rules = walkRules(this.options.selection ?? {});
     const parentView = parent ? await this.openParent(parent) : undefined;
     this.parentTrees = parentView;
     const parentRoot = parentView ? await this.loadParentTree(parentView.root) : undefined;
@@ -293,7 +300,7 @@ export class BackupRun {
     const rootId = new Promise<Buffer>((resolve) => (rootDone = resolve));
     const root: DirState = { children: [], pending: 0, listed: false, finish: (children) => rootDone(trees.save(children)) };
     const sources = sourceTrie(this.paths);
-    const rulesFor = (stat: fs.BigIntStats): WalkRules => ({ exclude, ...(this.options.oneFileSystem ? { rootDevice: stat.dev } : {}) });
+    const rulesFor = (stat: fs.BigIntStats): WalkRules => (this.options.oneFileSystem ? { ...rules, rootDevice: stat.dev } : rules);
     if (sources.source) {
       // Backing up "/": the root's entries are the snapshot's top level.
       await this.walkDirectory(Buffer.from('/'), parentRoot, rulesFor(fs.lstatSync('/', { bigint: true })), pool, trees, root);
@@ -435,6 +442,7 @@ export class BackupRun {
     this.counts.totalFiles++;
     this.counts.totalBytes += meta.size;
     if (
+      !this.options.forceReread &&
       previous?.type === NodeType.File &&
       previous.size === meta.size &&
       previous.mtimeNs === meta.mtimeNs &&
@@ -444,6 +452,7 @@ export class BackupRun {
       this.counts.filesUnmodified++;
       this.counters.filesDone++;
       this.counters.bytesDone += meta.size;
+      this.onFile?.(entry.path.toString(), 'unmodified');
       done({ ...meta, name: entry.name, content: previous.content!, sparse: previous.sparse ?? false });
       return;
     }
@@ -462,6 +471,7 @@ export class BackupRun {
       if (result.unstable) this.warn(entry.path, 'kept changing while being read; the last version read is stored');
       if (previous) this.counts.filesChanged++;
       else this.counts.filesNew++;
+      this.onFile?.(entry.path.toString(), previous ? 'changed' : 'new');
       done({ ...(result.meta ?? meta), size: result.size, name: entry.name, content: result.content, sparse: result.sparse });
     });
   }

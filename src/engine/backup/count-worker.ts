@@ -2,12 +2,12 @@
 // totals and an ETA without holding the whole file list in memory.
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { compileExcludes } from './exclude.ts';
-import { entersDirectory, listDirectory, type WalkRules } from './source-walk.ts';
+import type { Selection } from './selection.ts';
+import { entersDirectory, listDirectory, walkRules, type WalkRules } from './source-walk.ts';
 
 export interface CountSetup {
   readonly paths: string[];
-  readonly excludes: string[];
+  readonly selection: Selection;
   readonly oneFileSystem: boolean;
 }
 
@@ -18,7 +18,7 @@ export interface CountMessage {
 }
 
 const setup = workerData as CountSetup;
-const exclude = compileExcludes(setup.excludes);
+const rules = walkRules(setup.selection);
 let files = 0;
 let bytes = 0;
 let lastReport = Date.now();
@@ -46,7 +46,7 @@ for (const path of setup.paths) {
     files++;
     bytes += Number(stat.size);
   } else if (stat?.isDirectory()) {
-    count(Buffer.from(path), { exclude, ...(setup.oneFileSystem ? { rootDevice: stat.dev } : {}) });
+    count(Buffer.from(path), { ...rules, ...(setup.oneFileSystem ? { rootDevice: stat.dev } : {}) });
   }
 }
 report(true);

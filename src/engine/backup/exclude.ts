@@ -9,8 +9,8 @@ export type PathMatcher = (absolutePath: string, name: string) => boolean;
 /** The matcher of an empty pattern list: callers skip building path strings for it. */
 export const MATCH_NOTHING: PathMatcher = () => false;
 
-export function compileExcludes(patterns: readonly string[]): PathMatcher {
-  const options = { dot: true };
+export function compileExcludes(patterns: readonly string[], { caseInsensitive = false } = {}): PathMatcher {
+  const options = { dot: true, nocase: caseInsensitive };
   const byName: picomatch.Matcher[] = [];
   const byPath: picomatch.Matcher[] = [];
   for (const raw of patterns) {

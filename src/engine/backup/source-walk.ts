@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { joinPath } from '../fs-meta.ts';
 import { MATCH_NOTHING, type PathMatcher } from './exclude.ts';
+import { compileMarkerRule, compileSelectionPatterns, type Selection } from './selection.ts';
 
 export interface SourceEntry {
   readonly name: Buffer;
@@ -12,6 +13,10 @@ export interface SourceEntry {
 
 export interface WalkRules {
   readonly exclude: PathMatcher;
+  /** Directories left out for a marker file inside (--exclude-caches, --exclude-if-present). */
+  readonly excludeDir?: (dir: Buffer) => boolean;
+  /** Files bigger than this are left out (--exclude-larger-than). */
+  readonly maxFileSize?: bigint;
   /** Device of the source root when --one-file-system is on: other file systems are not entered. */
   readonly rootDevice?: bigint;
 }
@@ -35,9 +40,22 @@ export function listDirectory(dir: Buffer, rules: WalkRules): Listing {
     if (rules.exclude !== MATCH_NOTHING && rules.exclude(path.toString(), name.toString())) continue;
     // An entry that vanished between readdir and lstat is simply not part of the snapshot.
     const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
-    if (stat) entries.push({ name, path, stat });
+    if (!stat) continue;
+    if (rules.maxFileSize !== undefined && stat.isFile() && stat.size > rules.maxFileSize) continue;
+    if (rules.excludeDir && stat.isDirectory() && rules.excludeDir(path)) continue;
+    entries.push({ name, path, stat });
   }
   return { entries };
+}
+
+/** The rules of a walk from the user's selection (add `rootDevice` per source with --one-file-system). */
+export function walkRules(selection: Selection): WalkRules {
+  const excludeDir = compileMarkerRule(selection);
+  return {
+    exclude: compileSelectionPatterns(selection),
+    ...(excludeDir ? { excludeDir } : {}),
+    ...(selection.excludeLargerThan !== undefined ? { maxFileSize: BigInt(selection.excludeLargerThan) } : {}),
+  };
 }
 
 /** Whether the walk goes into this directory (not across file systems with --one-file-system). */
