@@ -9,6 +9,7 @@ import { RepositoryError } from '../repo/repository.ts';
 import { ConfigError } from '../config/config-file.ts';
 import { JobLostError, PlanBusyError } from '../jobs/index.ts';
 import { StoreError } from '../store/store.ts';
+import { GroupByError } from '../engine/snapshot-filter.ts';
 
 export const EXIT_FATAL = 1;
 /** The snapshot was made but some source files could not be read. */
@@ -23,7 +24,7 @@ export class UsageError extends Error {
 }
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError];
+const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, GroupByError];
 
 /**
  * Whether a failed backup is worth another attempt later: a dropped connection or a full disk may go

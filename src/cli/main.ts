@@ -16,13 +16,17 @@ import { setupCommand } from './commands/setup.ts';
 import { snapshotsCommand } from './commands/snapshots.ts';
 import { logsCommand, statusCommand } from './commands/status.ts';
 import { replicaCommand, syncCommand } from './commands/sync.ts';
+import { tagCommand } from './commands/tag.ts';
+import { findCommand } from './commands/find.ts';
+import { statsCommand } from './commands/stats.ts';
+import { generateCommand } from './commands/generate.ts';
 import { describeError, EXIT_FATAL } from './errors.ts';
 
 export function buildProgram(): Command {
   const program = new Command('coffer')
     .description('encrypted, deduplicated, compressed backups to several destinations at once')
     .version(VERSION, '-V, --version');
-  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), statusCommand(), logsCommand(), doctorCommand(), setupCommand()]) {
+  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), statusCommand(), logsCommand(), doctorCommand(), setupCommand(), tagCommand(), findCommand(), statsCommand(), generateCommand()]) {
     program.addCommand(command);
   }
   const configure = (cmd: Command): void => {

@@ -37,6 +37,11 @@ export interface Snapshot {
   readonly tree: string;
   /** Hex id of the snapshot this one was compared against, if any. */
   readonly parent?: string;
+  /**
+   * Hex id of the snapshot this one replaces (`coffer tag` rewrites a snapshot: it writes the new one,
+   * then deletes the old one). While both exist, the old one is hidden and the next `tag` deletes it.
+   */
+  readonly replaces?: string;
   readonly program: string;
   readonly summary: SnapshotSummary;
 }

@@ -249,7 +249,9 @@ export class Repository {
       }),
     );
     const result = loaded.filter((s): s is StoredSnapshot => s !== undefined);
-    return result.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+    // A rewrite interrupted between writing the new snapshot and deleting the old one: the new one counts.
+    const replaced = new Set(result.map((s) => s.snapshot.replaces));
+    return result.filter((s) => !replaced.has(s.id)).sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
   }
 
   loadSnapshot(name: string): Promise<Snapshot> {

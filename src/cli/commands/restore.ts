@@ -12,6 +12,7 @@ interface RestoreOptions extends RepoOptions, FilterOptions {
   readonly target: string;
   readonly include: string[];
   readonly exclude: string[];
+  readonly verify?: boolean;
 }
 
 
@@ -27,6 +28,7 @@ export function restoreCommand(): Command {
     .requiredOption('-t, --target <dir>', 'directory to restore into (created if missing)')
     .addOption(new Option('-i, --include <pattern>', 'restore only matching paths (repeatable)').argParser(collect).default([]))
     .addOption(new Option('-e, --exclude <pattern>', 'do not restore matching paths (repeatable)').argParser(collect).default([]))
+    .option('--verify', 'read every restored file back and compare it with the snapshot')
     .action(async (arg: string, options: RestoreOptions) => {
       const { ref, subpath } = splitSnapshotPath(arg);
       const repo = await openRepository(options);
@@ -35,7 +37,7 @@ export function restoreCommand(): Command {
       try {
         const { stored: snap, view } = await openSnapshot(repo, ref, filterOf(options));
         const from = await view.find(subpath);
-        const run = new RestoreRun(repo, { target: options.target, includes: options.include, excludes: options.exclude, signal: interrupt.signal });
+        const run = new RestoreRun(repo, { target: options.target, includes: options.include, excludes: options.exclude, signal: interrupt.signal, verify: options.verify ?? false });
         if (subpath === '' && options.include.length === 0 && options.exclude.length === 0) {
           run.filesTotal = snap.snapshot.summary.totalFiles;
           run.bytesTotal = snap.snapshot.summary.totalBytes;
@@ -53,8 +55,12 @@ export function restoreCommand(): Command {
           else printWarning(`${e.path}: ${e.message}`);
         }
         const elapsed = run.progress().elapsedMs / 1000;
-        if (options.json) printJson({ type: 'summary', snapshotId: snap.id, files: result.files, dirs: result.dirs, bytes: result.bytes, errors: result.errors.length, seconds: elapsed });
-        else printLine(`restored ${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} from ${snap.id.slice(0, 8)} to ${options.target} in ${formatDuration(elapsed)}`);
+        if (options.json) printJson({ type: 'summary', snapshotId: snap.id, files: result.files, dirs: result.dirs, bytes: result.bytes, ...(options.verify ? { verified: result.verified } : {}), errors: result.errors.length, seconds: elapsed });
+        else {
+          printLine(`restored ${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} from ${snap.id.slice(0, 8)} to ${options.target} in ${formatDuration(elapsed)}`);
+          const mismatched = result.errors.filter((e) => e.message.startsWith('verification failed')).length;
+          if (options.verify) printLine(`verified ${result.verified} files${mismatched === 0 ? ': all equal to the snapshot' : `; ${mismatched} differ (listed above)`}`);
+        }
         if (result.errors.length > 0) {
           if (!options.json) printWarning(`${result.errors.length} paths could not be restored (listed above)`);
           process.exitCode = EXIT_FATAL;

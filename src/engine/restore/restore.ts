@@ -16,6 +16,7 @@ import { nsToSeconds } from '../fs-meta.ts';
 import type { FoundPath, SnapshotView } from '../snapshot-view.ts';
 import { childPath, displayPath } from '../tree-walk.ts';
 import { writeAt } from './file-writer.ts';
+import { verifyRestoredFile } from './verify.ts';
 import type { BlobJob, JobDone, PackJob, RestoreWorkerSetup } from './restore-protocol.ts';
 
 export interface RestoreOptions {
@@ -25,6 +26,8 @@ export interface RestoreOptions {
   readonly excludes?: readonly string[];
   readonly workers?: number;
   readonly signal?: AbortSignal;
+  /** Read every restored file back and compare it with the snapshot's chunk ids. */
+  readonly verify?: boolean;
 }
 
 export interface RestoreProblem {
@@ -47,6 +50,8 @@ export interface RestoreResult {
   readonly files: number;
   readonly dirs: number;
   readonly bytes: number;
+  /** Files read back and found equal to the snapshot (with `verify`). */
+  readonly verified: number;
   readonly errors: readonly RestoreProblem[];
 }
 
@@ -93,6 +98,7 @@ export class RestoreRun {
   private filesDone = 0;
   private bytesDone = 0;
   private dirs = 0;
+  private verified = 0;
   private currentFile = '';
   /** Totals, when known in advance (a whole snapshot: its summary). */
   filesTotal = 0;
@@ -137,7 +143,7 @@ export class RestoreRun {
     } finally {
       await this.pool.close();
     }
-    return { files: this.filesDone, dirs: this.dirs, bytes: this.bytesDone, errors: this.errors };
+    return { files: this.filesDone, dirs: this.dirs, bytes: this.bytesDone, verified: this.verified, errors: this.errors };
   }
 
   private fail(display: string, message: string): void {
@@ -283,6 +289,11 @@ export class RestoreRun {
       if (file.failed) continue;
       this.applyMeta(file.abs, file.node);
       this.filesDone++;
+      if (this.options.verify) {
+        const problem = verifyRestoredFile(file.abs, file.node, this.repo.index, this.repo.idKey);
+        if (problem) this.fail(file.display, `verification failed: the restored file ${problem}`);
+        else this.verified++;
+      }
     }
   }
 
