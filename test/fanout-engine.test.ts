@@ -160,7 +160,8 @@ test('priority paths and small files go first, and their packs are uploaded firs
     const first = contentIds(node)[0];
     if (first) firstPackOf.set(p.toString(), uploadPosition.get(repo.index.lookup(first)!.packId)!);
   }
-  const at = (name: string): number => firstPackOf.get(`source/${name}`)!;
+  // Tree paths have no leading slash; the source sits at its full path.
+  const at = (name: string): number => firstPackOf.get(path.join(source, name).slice(1))!;
   assert.ok(at('documents/notes.txt') <= at('documents/cv.pdf'), 'small files first');
   assert.ok(at('documents/cv.pdf') <= at('documents/thesis.pdf'));
   assert.ok(at('documents/thesis.pdf') < at('archive/big-1'), 'the priority path before the rest');
