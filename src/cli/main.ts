@@ -21,13 +21,14 @@ import { findCommand } from './commands/find.ts';
 import { statsCommand } from './commands/stats.ts';
 import { generateCommand } from './commands/generate.ts';
 import { serveCommand } from './commands/serve.ts';
+import { mountCommand } from './commands/mount.ts';
 import { describeError, EXIT_FATAL } from './errors.ts';
 
 export function buildProgram(): Command {
   const program = new Command('coffer')
     .description('encrypted, deduplicated, compressed backups to several destinations at once')
     .version(VERSION, '-V, --version');
-  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), statusCommand(), logsCommand(), doctorCommand(), setupCommand(), tagCommand(), findCommand(), statsCommand(), generateCommand(), serveCommand()]) {
+  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), statusCommand(), logsCommand(), doctorCommand(), setupCommand(), tagCommand(), findCommand(), statsCommand(), generateCommand(), serveCommand(), mountCommand()]) {
     program.addCommand(command);
   }
   const configure = (cmd: Command): void => {
