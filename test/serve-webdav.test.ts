@@ -131,7 +131,7 @@ test('a password, required for other addresses than loopback; bad addresses are 
   const refused = coffer(['serve', 'webdav', '--repo', tempDir(t), '--addr', '0.0.0.0:0'], { env: { COFFER_WEBDAV_PASSWORD: undefined } });
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /^coffer: refusing to serve the snapshots on 0\.0\.0\.0 without a password: set COFFER_WEBDAV_PASSWORD/);
-  assert.match(coffer(['serve', 'webdav', '--addr', 'localhost']).stderr, /^coffer: --addr takes HOST:PORT \(e\.g\. 127\.0\.0\.1:8080\), not "localhost"\n$/);
+  assert.match(coffer(['serve', 'webdav', '--addr', 'localhost:http']).stderr, /^coffer: --addr takes HOST:PORT \(e\.g\. 127\.0\.0\.1:8080\), not "localhost:http"\n$/);
 
   const { url } = await serve(t, { COFFER_WEBDAV_PASSWORD: 's3cret' });
   assert.equal((await fetch(url, { method: 'PROPFIND', headers: { depth: '1' } })).status, 401);

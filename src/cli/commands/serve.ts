@@ -10,9 +10,9 @@ interface ServeOptions extends RepoOptions {
   readonly addr: string;
 }
 
-/** 'HOST:PORT', '[::1]:PORT' or ':PORT' (loopback). */
+/** 'HOST:PORT', '[::1]:PORT', or ':PORT' and 'PORT' (loopback). */
 export function parseAddr(text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const m = /^(?:(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):)?(\d{1,5})$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) throw new UsageError(`--addr takes HOST:PORT (e.g. 127.0.0.1:8080), not "${text}"`);
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
