@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { SnapshotView } from '../src/engine/snapshot-view.ts';
+import { decodeSnapshot } from '../src/format/snapshot.ts';
 import { Repository } from '../src/repo/repository.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { coffer, jsonLines, ok, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
@@ -137,4 +138,12 @@ test('a 0.1.0 snapshot: read in the full-path layout, used as the parent (nothin
 
   const diff = ok(['diff', '--repo', repo, legacyId, latest!.id]).stdout;
   assert.deepEqual(diff.split('\n').filter((l) => /^[-+MTU] /.test(l)), [`U    ${docs}`, `U    ${docs}/cv.txt`], 'no made-up changes above the sources');
+});
+
+test('the snapshot layout field: absent (0.1.0) or "absolute"; another value is refused with advice to upgrade', () => {
+  const base = { version: 1, time: '2026-11-23T16:45:30.102Z', host: 'h', user: 'u', paths: ['/a'], tags: [], tree: 'ab'.repeat(32), program: 'coffer', summary: {} };
+  const decode = (value: unknown) => decodeSnapshot(Buffer.from(JSON.stringify(value)), 'snapshots/x');
+  assert.equal(decode(base).layout, undefined);
+  assert.equal(decode({ ...base, layout: 'absolute' }).layout, 'absolute');
+  assert.throws(() => decode({ ...base, layout: 'sharded' }), /snapshots\/x has a root layout \("sharded"\) this version does not know; upgrade Coffer/);
 });
