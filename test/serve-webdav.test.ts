@@ -26,6 +26,8 @@ async function serve(t: TestContext, env: Record<string, string> = {}): Promise<
   fs.writeFileSync(path.join(source, 'grüße.txt'), 'utf-8 name');
   fs.writeFileSync(path.join(source, 'empty'), '');
   fs.symlinkSync('hello.txt', path.join(source, 'link'));
+  // A name that is not valid UTF-8: served under its raw bytes, percent-encoded.
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${source}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'latin-1 name');
   const repo = path.join(dir, 'repo');
   ok(['init', '--repo', repo]);
   ok(['backup', '--repo', repo, source]);
@@ -70,7 +72,7 @@ test('rclone lists and copies snapshots from it', { skip: !hasRclone && 'rclone 
   assert.equal(top.length, 2);
   assert.match(top[0]!, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-[0-9a-f]{8}\/$/);
   assert.equal(top[1], 'latest/');
-  assert.deepEqual(rclone(url, 'lsf', `:webdav:latest${source}`).trim().split('\n').sort(), ['empty', 'grüße.txt', 'hello.txt', 'sub dir/'], 'the symlink has no WebDAV form');
+  assert.deepEqual(rclone(url, 'lsf', `:webdav:latest${source}`).trim().split('\n').sort(), ['caf\uFFFD.txt', 'empty', 'grüße.txt', 'hello.txt', 'sub dir/'], 'the symlink has no WebDAV form');
   const out = path.join(tempDir(t), 'copy');
   rclone(url, 'copy', `:webdav:${top[0]!}${source}`, out);
   for (const f of ['hello.txt', 'sub dir/big.bin', 'grüße.txt', 'empty']) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(source, f))), f);
@@ -93,6 +95,8 @@ test('the protocol: OPTIONS, PROPFIND depth 0/1, GET with ranges, HEAD; writes a
   assert.match(listing, /<D:href>\/latest\/.*\/src\/sub%20dir\/<\/D:href>/);
   assert.match(listing, /<D:href>\/latest\/.*\/src\/gr%C3%BC%C3%9Fe\.txt<\/D:href>/);
   assert.doesNotMatch(listing, /link/);
+  assert.match(listing, /<D:href>\/latest\/.*\/src\/caf%E9\.txt<\/D:href>/);
+  assert.equal(await (await fetch(`${url}latest${source}/caf%E9.txt`)).text(), 'latin-1 name');
   const zero = await (await fetch(file, { method: 'PROPFIND', headers: { depth: '0' } })).text();
   assert.match(zero, new RegExp(`<D:getcontentlength>${big.length}</D:getcontentlength>`));
   assert.equal((zero.match(/<D:response>/g) ?? []).length, 1);
