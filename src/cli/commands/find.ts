@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { findInSnapshot } from '../../engine/find.ts';
+import { Finder } from '../../engine/find.ts';
 import { SnapshotView } from '../../engine/snapshot-view.ts';
 import { matchesFilter } from '../../repo/snapshot-ref.ts';
 import { UsageError } from '../errors.ts';
@@ -39,11 +39,11 @@ export function findCommand(): Command {
       await withRepository(options, true, async (repo) => {
         const filter = filterOf(options);
         const chosen = options.snapshot.length > 0 ? await Promise.all(options.snapshot.map((ref) => pickSnapshot(repo, ref, filter))) : (await repo.listSnapshots()).filter((s) => matchesFilter(s, filter));
+        const finder = new Finder({ patterns, ignoreCase: options.ignoreCase ?? false, ...(oldest !== undefined ? { oldest } : {}), ...(newest !== undefined ? { newest } : {}) });
         let total = 0;
         for (const stored of [...chosen].reverse()) {
           let inSnapshot = 0;
-          const view = await SnapshotView.open(repo, stored.snapshot);
-          for await (const found of findInSnapshot(view, { patterns, ignoreCase: options.ignoreCase ?? false, ...(oldest !== undefined ? { oldest } : {}), ...(newest !== undefined ? { newest } : {}) })) {
+          for await (const found of finder.find(await SnapshotView.open(repo, stored.snapshot))) {
             if (options.json) printJson({ ...nodeJson(found.path, found.node), type: 'match', snapshot: stored.id });
             else {
               if (inSnapshot === 0) printLine(`found in snapshot ${stored.id.slice(0, 8)} of ${stored.snapshot.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${stored.snapshot.host}):`);
