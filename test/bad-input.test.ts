@@ -203,8 +203,8 @@ test('Ctrl-C during a backup leaves no half object, and the next backup reuses w
   const repo = path.join(dir, 'repo');
   ok(['init', '--repo', repo]);
   const run = cofferAsync(['backup', '--repo', repo, '--json', source]);
-  // Interrupt once the first packs are on disk.
-  for (let i = 0; i < 200 && !(fs.existsSync(path.join(repo, 'data')) && fs.readdirSync(path.join(repo, 'data')).length > 1); i++) {
+  // Interrupt once the first packs are on disk (a busy machine may take a while to get there).
+  for (let i = 0; i < 2400 && !(fs.existsSync(path.join(repo, 'data')) && fs.readdirSync(path.join(repo, 'data')).length > 1); i++) {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   run.child.kill('SIGINT');

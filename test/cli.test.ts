@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { coffer, jsonLines, MAIN, ok, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
+import { coffer, CONFIG_FILE, DATA_DIR, jsonLines, MAIN, ok, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
 import { seededBytes } from './helpers/tree.ts';
 
 test('--help of the program and of every command lists its options', () => {
@@ -106,7 +106,7 @@ test('a terminal gets a live status line with files, bytes, speed and ETA', (t) 
   ok(['init', '--repo', repo]);
   // `script` gives the command a pseudo-terminal, as an interactive shell would.
   const r = spawnSync('script', ['-qec', `${process.execPath} ${MAIN} backup --repo ${repo} ${source}`, '/dev/null'], {
-    env: { ...process.env, COFFER_PASSWORD: PASSWORD, COLUMNS: '200' },
+    env: { ...process.env, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: DATA_DIR, COFFER_CONFIG: CONFIG_FILE, COLUMNS: '200' },
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stdout);

@@ -5,13 +5,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { HEAVY, MAIN, ok, PASSWORD, tempDir } from './helpers/cli.ts';
+import { CONFIG_FILE, DATA_DIR, HEAVY, MAIN, ok, PASSWORD, tempDir } from './helpers/cli.ts';
 
 const SIZE = 4.5 * 1024 ** 3;
 
 /** Runs coffer under /usr/bin/time and returns its peak resident memory in bytes. */
 function peakMemory(args: string[]): number {
-  const r = spawnSync('/usr/bin/time', ['-f', 'maxrss=%M', process.execPath, MAIN, ...args], { env: { ...process.env, COFFER_PASSWORD: PASSWORD }, encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', 'maxrss=%M', process.execPath, MAIN, ...args], { env: { ...process.env, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: DATA_DIR, COFFER_CONFIG: CONFIG_FILE }, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return Number(/maxrss=(\d+)/.exec(r.stderr)![1]) * 1024;
 }

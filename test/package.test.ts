@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { HEAVY, PASSWORD, REPO_ROOT, tempDir } from './helpers/cli.ts';
+import { CONFIG_FILE, DATA_DIR, HEAVY, PASSWORD, REPO_ROOT, tempDir } from './helpers/cli.ts';
 
 test('npm pack, npm install -g, and a backup and restore with the installed coffer', { timeout: 300_000, ...HEAVY }, (t) => {
   const dir = tempDir(t);
@@ -22,7 +22,7 @@ test('npm pack, npm install -g, and a backup and restore with the installed coff
   const prefix = path.join(dir, 'prefix');
   execFileSync('npm', ['install', '-g', '--silent', '--no-audit', '--no-fund', '--prefix', prefix, tarball], { env: npmEnv, stdio: 'pipe' });
   const bin = path.join(prefix, 'bin/coffer');
-  const env = { ...process.env, PATH: systemPath, COFFER_PASSWORD: PASSWORD };
+  const env = { ...process.env, PATH: systemPath, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: DATA_DIR, COFFER_CONFIG: CONFIG_FILE };
   const run = (...args: string[]): string => {
     const r = spawnSync(bin, args, { env, encoding: 'utf8' });
     assert.equal(r.status, 0, `coffer ${args.join(' ')}: ${r.stderr}`);
