@@ -32,7 +32,12 @@ export async function rejectsWith(promise: Promise<unknown>, kind: StoreErrorKin
   return caught;
 }
 
-export function storeConformance(name: string, makeStore: () => Promise<Store>): void {
+export interface ConformanceOptions {
+  /** The store refuses deletes (an append-only REST server): they must fail as 'denied' and change nothing. */
+  readonly appendOnly?: boolean;
+}
+
+export function storeConformance(name: string, makeStore: () => Promise<Store>, { appendOnly = false }: ConformanceOptions = {}): void {
   /** Runs `body` with a fresh store and closes it afterwards. */
   const withStore = (body: (store: Store) => Promise<void>) => async () => {
     const store = await makeStore();
@@ -104,16 +109,27 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>):
       assert.deepEqual(await listAll(store, 'tmp'), []);
     }));
 
-    it('deletes objects, and deleting a missing object is not an error', withStore(async (store) => {
-      const name = `snapshots/${randomId()}`;
-      await store.put(name, Buffer.from('snapshot'));
-      await store.delete(name);
-      assert.equal(await store.stat(name), undefined);
-      await rejectsWith(store.get(name), 'not-found', store, name);
-      await store.delete(name);
-      await store.delete(`snapshots/${randomId()}`);
-      assert.equal(await store.put(name, Buffer.from('again')), true);
-    }));
+    if (appendOnly) {
+      it('refuses deletes cleanly, keeping the object', withStore(async (store) => {
+        const name = `snapshots/${randomId()}`;
+        await store.put(name, Buffer.from('snapshot'));
+        const refused = await rejectsWith(store.delete(name), 'denied', store, name);
+        assert.match(refused.message, /append-only/);
+        assert.deepEqual(await store.get(name), Buffer.from('snapshot'));
+        assert.equal(await store.put(name, Buffer.from('snapshot')), false);
+      }));
+    } else {
+      it('deletes objects, and deleting a missing object is not an error', withStore(async (store) => {
+        const name = `snapshots/${randomId()}`;
+        await store.put(name, Buffer.from('snapshot'));
+        await store.delete(name);
+        assert.equal(await store.stat(name), undefined);
+        await rejectsWith(store.get(name), 'not-found', store, name);
+        await store.delete(name);
+        await store.delete(`snapshots/${randomId()}`);
+        assert.equal(await store.put(name, Buffer.from('again')), true);
+      }));
+    }
 
     it('keeps every byte value, and empty objects', withStore(async (store) => {
       const all = Buffer.from(Array.from({ length: 512 }, (_, i) => i % 256));

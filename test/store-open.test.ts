@@ -11,6 +11,9 @@ import { openStore } from '../src/store/open-store.ts';
 import { StoreError } from '../src/store/store.ts';
 
 const s3 = { env: { AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 'secret' } };
+// Without credentials the AWS SDK's chain would end by asking the EC2 instance metadata service (a
+// link-local address, not loopback); tests never do. The child process below inherits this.
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
 describe('openStore', () => {
   it('picks the backend from the location', async () => {

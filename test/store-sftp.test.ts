@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import SftpClient from 'ssh2-sftp-client';
 import { parseSftpLocation } from '../src/store/locations.ts';
 import { SftpStore, describeSftpError } from '../src/store/sftp.ts';
+import { sftpTarget } from '../src/store/ssh-config.ts';
 import { StoreError } from '../src/store/store.ts';
 import { rejectsWith, storeConformance } from './store-conformance.ts';
 import { requireSshd, startSshd, type SshServer } from './helpers/sshd.ts';
@@ -149,12 +150,15 @@ describe('SFTP store on OpenSSH', () => {
 });
 
 describe('SFTP locations', () => {
-  it('parses user, host, port and path', () => {
+  it('parses user, host, port and path; ssh defaults fill in what it leaves out', () => {
     assert.deepEqual(parseSftpLocation('sftp://backup@nas.local:2222/volume1/coffer/'), { user: 'backup', host: 'nas.local', port: 2222, root: '/volume1/coffer' });
-    assert.deepEqual(parseSftpLocation('sftp://backup@nas.local/~/coffer'), { user: 'backup', host: 'nas.local', port: 22, root: 'coffer' });
-    assert.equal(parseSftpLocation('sftp://nas.local/srv').user, os.userInfo().username);
-    assert.equal(new SftpStore('sftp://backup@nas.local/~/coffer').location, 'sftp://backup@nas.local/~/coffer');
-    assert.equal(new SftpStore('sftp://backup@nas.local:2222/srv/coffer').location, 'sftp://backup@nas.local:2222/srv/coffer');
+    assert.deepEqual(parseSftpLocation('sftp://backup@nas.local/~/coffer'), { user: 'backup', host: 'nas.local', root: 'coffer' });
+    // A home without ~/.ssh/config: the local user name and port 22, as for ssh.
+    const { target } = sftpTarget('sftp://nas.local/srv', os.tmpdir());
+    assert.equal(target.user, os.userInfo().username);
+    assert.equal(target.port, 22);
+    assert.equal(new SftpStore('sftp://backup@nas.local/~/coffer', { homeDir: os.tmpdir() }).location, 'sftp://backup@nas.local/~/coffer');
+    assert.equal(new SftpStore('sftp://backup@nas.local:2222/srv/coffer', { homeDir: os.tmpdir() }).location, 'sftp://backup@nas.local:2222/srv/coffer');
   });
 
   it('refuses malformed locations and never echoes a password', () => {

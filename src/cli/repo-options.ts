@@ -16,7 +16,12 @@ export interface RepoOptions extends PassphraseOptions {
   readonly json?: boolean;
   readonly limitUpload: string[];
   readonly limitDownload: string[];
+  readonly cacert?: string[];
+  readonly insecureTls?: boolean;
 }
+
+/** What opening a store takes besides its location. */
+export type StoreSettings = Pick<RepoOptions, 'limitUpload' | 'limitDownload' | 'cacert' | 'insecureTls'>;
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -25,7 +30,9 @@ export function collect(value: string, previous: string[] = []): string[] {
 export function addStoreOptions(command: Command): Command {
   return command
     .addOption(new Option('--limit-upload <rate>', 'upload limit: RATE for every destination or LOCATION=RATE (KiB/s, or 5M, 1G; repeatable)').argParser(collect).default([]))
-    .addOption(new Option('--limit-download <rate>', 'download limit, same forms as --limit-upload').argParser(collect).default([]));
+    .addOption(new Option('--limit-download <rate>', 'download limit, same forms as --limit-upload').argParser(collect).default([]))
+    .addOption(new Option('--cacert <file>', 'trust the CA certificate(s) in this PEM file for HTTPS (S3, REST) besides the usual ones (repeatable; default $COFFER_CACERT)').argParser(collect))
+    .option('--insecure-tls', "accept any HTTPS server certificate (S3, REST): encrypted, but the server's identity is not checked");
 }
 
 export function addRepoOptions(command: Command): Command {
@@ -77,8 +84,10 @@ function reportForeign(location: string, name: string, reason: string): void {
  * backoff (a local disk error is not going to fix itself), and --limit-* throttle it. Entries that are
  * not repository objects (planted files, names a hostile server lists) are skipped with a warning.
  */
-export function openConfiguredStore(location: string, options: Pick<RepoOptions, 'limitUpload' | 'limitDownload'>): Store {
-  const opened: Store = openStore(location, { onForeign: (name, reason) => reportForeign(opened.location, name, reason) });
+export function openConfiguredStore(location: string, options: StoreSettings): Store {
+  const caFiles = options.cacert?.length ? options.cacert : process.env.COFFER_CACERT ? [process.env.COFFER_CACERT] : [];
+  const tls = { caFiles, insecure: options.insecureTls ?? false };
+  const opened: Store = openStore(location, { onForeign: (name, reason) => reportForeign(opened.location, name, reason), s3: { tls }, rest: { tls } });
   let store = opened;
   const upload = limitFor(location, options.limitUpload ?? [], '--limit-upload');
   const download = limitFor(location, options.limitDownload ?? [], '--limit-download');

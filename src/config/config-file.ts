@@ -22,6 +22,9 @@ const PlanSchema = z
     priority: z.array(z.string()).default([]),
     limitUpload: z.array(z.string()).default([]),
     limitDownload: z.array(z.string()).default([]),
+    /** CA certificate files trusted for HTTPS destinations besides the usual ones (self-hosted S3, REST). */
+    cacert: z.array(z.string().min(1)).optional(),
+    insecureTls: z.boolean().optional(),
     passwordFile: z.string().optional(),
     passwordCommand: z.string().optional(),
   })

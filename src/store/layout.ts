@@ -40,8 +40,9 @@ export const FOLDERS: readonly Folder[] = [
   { dir: 'data', names: /^data\/([0-9a-f]{2})\/\1[0-9a-f]{62}$/, subfolders: /^data\/[0-9a-f]{2}$/, maxSize: MAX_PACK_BYTES },
   { dir: 'index', names: /^index\/[0-9a-f]{64}$/, maxSize: MAX_INDEX_BYTES },
   { dir: 'snapshots', names: /^snapshots\/[0-9a-f]{64}$/, maxSize: MAX_SNAPSHOT_BYTES },
-  // Uploads in progress of the local and SFTP stores, and the probe of a test-write.
-  { dir: 'tmp', names: /^tmp\/(?:[0-9a-f]{24}\.tmp|coffer-probe-[0-9a-f]{16})$/, maxSize: MAX_PACK_BYTES },
+  // Uploads in progress of the local and SFTP stores, and the probe of a test-write: named by its
+  // SHA-256 since REST servers check that (coffer-probe-… is what older versions left behind).
+  { dir: 'tmp', names: /^tmp\/(?:[0-9a-f]{24}\.tmp|[0-9a-f]{64}|coffer-probe-[0-9a-f]{16})$/, maxSize: MAX_PACK_BYTES },
 ];
 
 const BY_DIR = new Map(FOLDERS.map((folder) => [folder.dir, folder]));

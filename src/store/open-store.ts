@@ -1,13 +1,16 @@
-// Picks the backend for a location string: a path (or file:// URL), s3:http(s)://…, or sftp://….
-// The S3 and SFTP backends are imported only when a store of theirs is first used: their SDKs take a
-// few hundred milliseconds to load, which every command would pay, even one on a local repository.
+// Picks the backend for a location string: a path (or file:// URL), s3:…, sftp:…, rest:… or rclone:….
+// The remote backends are imported only when a store of theirs is first used: their SDKs take a few
+// hundred milliseconds to load, which every command would pay, even one on a local repository.
 import { fileURLToPath } from 'node:url';
 import type { ForeignObjectHandler } from './layout.ts';
 import { LazyStore } from './lazy.ts';
 import { LocalStore } from './local.ts';
-import { parseS3Location, parseSftpLocation, s3DisplayLocation, sftpDisplayLocation } from './locations.ts';
+import { parseRcloneLocation, parseRestLocation, parseS3Location, rcloneDisplayLocation, restDisplayLocation, s3DisplayLocation } from './locations.ts';
+import type { RestHttpOptions } from './rest-http.ts';
+import type { RestRcloneOptions } from './rest-rclone.ts';
 import type { S3StoreOptions } from './s3.ts';
 import type { SftpStoreOptions } from './sftp.ts';
+import { sftpTarget } from './ssh-config.ts';
 import { StoreError, type Store } from './store.ts';
 
 export interface OpenStoreOptions {
@@ -15,9 +18,11 @@ export interface OpenStoreOptions {
   readonly sftp?: SftpStoreOptions;
   /** Told about each listed entry that is not a repository object (layout.ts); it is skipped either way. */
   readonly onForeign?: ForeignObjectHandler;
+  readonly rest?: RestHttpOptions;
+  readonly rclone?: RestRcloneOptions;
 }
 
-const FORMS = 'a directory path, file:///path, s3:http(s)://host[:port]/bucket[/prefix] or sftp://user@host[:port]/path';
+const FORMS = 'a directory path, file:///path, s3:host/bucket[/prefix], sftp:[user@]host:path, rest:http(s)://host[:port]/[path/] or rclone:remote:path';
 
 export function openStore(location: string, options: OpenStoreOptions = {}): Store {
   const { onForeign } = options;
@@ -37,12 +42,22 @@ export function openStore(location: string, options: OpenStoreOptions = {}): Sto
     case 's3':
       return new LazyStore(s3DisplayLocation(parseS3Location(location)), async () => {
         const { S3Store } = await import('./s3.ts');
-        return new S3Store(location, { onForeign, ...options.s3 });
+        return S3Store.open(location, { onForeign, ...options.s3 });
       });
     case 'sftp':
-      return new LazyStore(sftpDisplayLocation(parseSftpLocation(location)), async () => {
+      return new LazyStore(sftpTarget(location, options.sftp?.homeDir).display, async () => {
         const { SftpStore } = await import('./sftp.ts');
         return new SftpStore(location, { onForeign, ...options.sftp });
+      });
+    case 'rest':
+      return new LazyStore(restDisplayLocation(parseRestLocation(location)), async () => {
+        const { openRestHttpStore } = await import('./rest-http.ts');
+        return openRestHttpStore(location, { onForeign, ...options.rest });
+      });
+    case 'rclone':
+      return new LazyStore(rcloneDisplayLocation(parseRcloneLocation(location)), async () => {
+        const { openRestRcloneStore } = await import('./rest-rclone.ts');
+        return openRestRcloneStore(location, { onForeign, ...options.rclone });
       });
     default:
       // Only the scheme is echoed: the rest of an unknown location might hold a secret.

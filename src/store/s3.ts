@@ -2,11 +2,15 @@
 // prefix. S3 has no rename, so put-if-absent is a HEAD followed by a conditional PUT (If-None-Match: *):
 // servers that honour the condition close the race between two writers, the others (s3rver, older
 // MinIO) leave only a window in which both write the same bytes under a content-addressed name.
+// Credentials come from the AWS SDK's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE
+// and the shared config and credentials files, SSO, web identity, container and instance roles).
+import https from 'node:https';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
 import { parseS3Location, s3DisplayLocation } from './locations.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { describeTlsError, tlsAgentOptions, type TlsOptions } from './tls.ts';
 
 const MiB = 1024 * 1024;
 
@@ -24,14 +28,40 @@ export interface S3StoreOptions {
   readonly partConcurrency?: number;
   /** Keys per ListObjectsV2 request (S3's maximum and default is 1000). */
   readonly pageSize?: number;
-  /** Where AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION are read. Default process.env. */
+  /**
+   * Where AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE, AWS_REGION and
+   * AWS_DEFAULT_REGION are read. Default process.env. Without a key pair here, the SDK's chain finds
+   * credentials (it reads process.env and the shared files itself).
+   */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Told about each listed key that is not a repository object (skipped). */
   readonly onForeign?: ForeignObjectHandler;
+  /** Extra CA certificates, or no certificate check, for self-hosted servers. */
+  readonly tls?: TlsOptions;
 }
 
 function isAwsHost(endpoint: string): boolean {
   return new URL(endpoint).hostname.endsWith('.amazonaws.com');
+}
+
+/** The region an AWS endpoint names: s3.eu-west-1.amazonaws.com, s3-eu-west-1.amazonaws.com, s3.dualstack.… */
+export function regionOfEndpoint(endpoint: string): string | undefined {
+  return /(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com$/.exec(new URL(endpoint).hostname)?.[1];
+}
+
+/**
+ * The region the SDK finds by itself (AWS_REGION, the profile's `region` in ~/.aws/config), else
+ * us-east-1, which self-hosted servers expect or ignore.
+ */
+async function sdkRegion(profile: string | undefined): Promise<string> {
+  const probe = new S3Client(profile ? { profile } : {});
+  try {
+    return await probe.config.region();
+  } catch {
+    return 'us-east-1';
+  } finally {
+    probe.destroy();
+  }
 }
 
 export class S3Store implements Store {
@@ -55,24 +85,34 @@ export class S3Store implements Store {
     this.pageSize = options.pageSize;
     this.onForeign = options.onForeign ?? (() => {});
     const env = options.env ?? process.env;
-    const accessKeyId = env.AWS_ACCESS_KEY_ID;
-    const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-    if (!accessKeyId || !secretAccessKey) {
-      throw new StoreError('denied', `${this.location}: no S3 credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`);
-    }
+    const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_PROFILE: profile } = env;
+    // As in the SDK's chain: a key pair in the environment, unless AWS_PROFILE asks for a profile.
+    const keyPair = accessKeyId && secretAccessKey && !profile ? { accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN } : undefined;
     const checksums = options.checksums ?? 'WHEN_REQUIRED';
     this.client = new S3Client({
       endpoint,
-      region: env.AWS_REGION || 'us-east-1',
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || regionOfEndpoint(endpoint) || (() => sdkRegion(profile)),
       forcePathStyle: options.pathStyle ?? !isAwsHost(endpoint),
-      credentials: { accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN },
+      ...(keyPair ? { credentials: keyPair } : profile ? { profile } : {}),
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
       // Retries belong to RetryStore, which reports them; SDK retries underneath would multiply attempts.
       maxAttempts: 1,
       // A stalled connection must fail (and be retried) instead of hanging the backup forever.
-      requestHandler: { connectionTimeout: 15_000, socketTimeout: 120_000 },
+      requestHandler: { connectionTimeout: 15_000, socketTimeout: 120_000, httpsAgent: new https.Agent({ keepAlive: true, ...tlsAgentOptions(options.tls, this.location) }) },
     });
+  }
+
+  /** A store whose credentials are found before it is used, so that missing ones fail at once and once. */
+  static async open(location: string, options: S3StoreOptions = {}): Promise<S3Store> {
+    const store = new S3Store(location, options);
+    try {
+      await store.client.config.credentials();
+    } catch (err) {
+      store.client.destroy();
+      throw describeCredentialsError(err, store.location, (options.env ?? process.env).AWS_PROFILE);
+    }
+    return store;
   }
 
   /** The key of a name, which must be an object name of the layout: never a key outside the repository. */
@@ -283,9 +323,27 @@ const TRANSIENT_CODES = new Set([
 ]);
 const NO_SPACE_CODES = new Set(['XMinioStorageFull', 'QuotaExceeded']);
 
+const SET_CREDENTIALS = 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE to use a profile of ~/.aws/credentials or ~/.aws/config';
+
+/** The SDK's credential chain found nothing, or a profile it was sent to is unusable. */
+function describeCredentialsError(err: unknown, location: string, profile?: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const message = ((err as Error).message ?? String(err)).replace(/\s+/g, ' ').trim();
+  if (/Could not load credentials from any providers/i.test(message)) {
+    const found = profile
+      ? `no S3 credentials found for the profile ${profile} of AWS_PROFILE (no such profile in ~/.aws/credentials or ~/.aws/config, or one without keys)`
+      : 'no S3 credentials found';
+    return new StoreError('denied', `${location}: ${found}; ${SET_CREDENTIALS} (an instance or container role is used when there is one)`, { cause: err });
+  }
+  return new StoreError('denied', `${location}: cannot get S3 credentials (${message}); ${SET_CREDENTIALS}`, { cause: err });
+}
+
 /** Turns an SDK or network error into a one-line StoreError that names the action and location. */
 export function describeS3Error(err: unknown, action: string): StoreError {
   if (err instanceof StoreError) return err;
+  const tlsError = describeTlsError(err, action);
+  if (tlsError) return tlsError;
+  if ((err as Error).name === 'CredentialsProviderError') return describeCredentialsError(err, action);
   const status = statusOf(err);
   const code = codeOf(err) ?? 'Error';
   const message = ((err as Error).message ?? String(err)).replace(/\s+/g, ' ').trim();
@@ -295,7 +353,7 @@ export function describeS3Error(err: unknown, action: string): StoreError {
   if (code === 'NoSuchBucket') return new StoreError('permanent', `${action}: the bucket does not exist`, options);
   if (code === 'NoSuchKey' || status === 404) return new StoreError('not-found', `${action}: not found`, options);
   if (DENIED_CODES.has(code) || status === 401 || status === 403) {
-    return new StoreError('denied', `${action}: access denied (${detail}); check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the bucket's permissions`, options);
+    return new StoreError('denied', `${action}: access denied (${detail}); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the profile of AWS_PROFILE) and the bucket's permissions`, options);
   }
   if (NO_SPACE_CODES.has(code) || status === 507) return new StoreError('no-space', `${action}: the storage is full (${detail})`, options);
   if (TRANSIENT_CODES.has(code) || status === 429 || (status !== undefined && status >= 500 && status !== 501)) {

@@ -3,17 +3,20 @@
 // implements it with link() + unlink()), so an object is never overwritten and a dropped connection
 // never leaves a half-written object under its real name. posix-rename@openssh.com is not used on
 // purpose: it overwrites. The server must prove its identity with a host key from known_hosts
-// (sftp-host-key.ts).
+// (sftp-host-key.ts). Credentials are found as ssh finds them: ssh-agent, ~/.ssh/config (Host aliases,
+// HostName, User, Port, IdentityFile; ssh-config.ts), the default keys, and COFFER_SFTP_KEY /
+// COFFER_SFTP_PASSWORD on top.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import ssh2 from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
-import type { Client, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
+import type { AuthMethod, Client, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
 import { hostKeyPolicy } from './sftp-host-key.ts';
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize, isSubfolder, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
-import { parseSftpLocation, sftpDisplayLocation, type SftpTarget } from './locations.ts';
+import { sftpTarget, type SshTarget } from './ssh-config.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
 const TMP_DIR = 'tmp';
@@ -31,12 +34,18 @@ const HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
   'ssh-rsa',
 ];
 
+/** Keys ssh tries when neither COFFER_SFTP_KEY nor ~/.ssh/config names one (security keys aside). */
+const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
 export interface SftpStoreOptions {
-  /** Where COFFER_SFTP_KEY (a private key file), COFFER_SFTP_PASSWORD and COFFER_SFTP_KNOWN_HOSTS are read. Default process.env. */
+  /**
+   * Where SSH_AUTH_SOCK (the ssh-agent), COFFER_SFTP_KEY (a private key file), COFFER_SFTP_PASSWORD and
+   * COFFER_SFTP_KNOWN_HOSTS are read. Default process.env.
+   */
   readonly env?: Readonly<Record<string, string | undefined>>;
   /**
-   * Looked in for .ssh/id_ed25519 and .ssh/id_rsa when COFFER_SFTP_KEY is not set, and for
-   * .ssh/known_hosts when COFFER_SFTP_KNOWN_HOSTS names no file. Default os.homedir().
+   * Holds .ssh/config, the default keys (.ssh/id_ed25519, …) and .ssh/known_hosts (unless
+   * COFFER_SFTP_KNOWN_HOSTS names another file). Default os.homedir().
    */
   readonly homeDir?: string;
   /** Milliseconds to wait for the SSH handshake. Default 20 s. */
@@ -50,23 +59,25 @@ interface Session {
   readonly sftp: SFTPWrapper;
 }
 
+/** The ways to log in, in the order they are tried, and how each is named in messages. */
 interface Credentials {
-  privateKey?: Buffer;
-  password?: string;
+  readonly methods: AuthMethod[];
+  readonly tried: string[];
 }
 
 export class SftpStore implements Store {
   readonly location: string;
-  private readonly target: SftpTarget;
+  private readonly target: SshTarget;
   private readonly options: SftpStoreOptions;
   private readonly onForeign: ForeignObjectHandler;
   private session: Promise<Session> | undefined;
 
   constructor(location: string, options: SftpStoreOptions = {}) {
-    this.target = parseSftpLocation(location);
+    const { target, display } = sftpTarget(location, options.homeDir);
+    this.target = target;
     this.options = options;
     this.onForeign = options.onForeign ?? (() => {});
-    this.location = sftpDisplayLocation(this.target);
+    this.location = display;
   }
 
   /** The remote path of a name, which must be an object name of the layout. */
@@ -88,26 +99,58 @@ export class SftpStore implements Store {
     return this.options.homeDir ?? os.homedir();
   }
 
+  /**
+   * Every way to log in that is at hand, in ssh's order: COFFER_SFTP_KEY, the ssh-agent, the
+   * IdentityFiles of ~/.ssh/config (else the default keys), then COFFER_SFTP_PASSWORD. Keys protected by
+   * a passphrase are left to the agent.
+   */
   private async credentials(): Promise<Credentials> {
     const env = this.env;
-    const password = env.COFFER_SFTP_PASSWORD || undefined;
     const home = this.homeDir;
-    const candidates = env.COFFER_SFTP_KEY ? [env.COFFER_SFTP_KEY] : [path.join(home, '.ssh', 'id_ed25519'), path.join(home, '.ssh', 'id_rsa')];
-    for (const keyFile of candidates) {
+    const username = this.target.user;
+    const methods: AuthMethod[] = [];
+    const tried: string[] = [];
+    const skipped: string[] = [];
+    const shown = (file: string): string => (file.startsWith(home + path.sep) ? `~/${path.relative(home, file)}` : file);
+    const addKey = async (file: string, required: boolean): Promise<void> => {
+      let data: Buffer;
       try {
-        return { privateKey: await fs.readFile(keyFile), password };
+        data = await fs.readFile(file);
       } catch (err) {
-        // A key named in COFFER_SFTP_KEY must be there; the default ones are only tried.
-        if (env.COFFER_SFTP_KEY) {
-          throw new StoreError('denied', `connecting to ${this.location}: cannot read the SSH key ${keyFile} (${(err as NodeJS.ErrnoException).code})`);
-        }
+        // A key named in COFFER_SFTP_KEY must be there; the others are only tried, as by ssh.
+        if (required) throw new StoreError('denied', `connecting to ${this.location}: cannot read the SSH key ${file} (${(err as NodeJS.ErrnoException).code})`);
+        return;
+      }
+      const key = ssh2.utils.parseKey(data);
+      if (key instanceof Error) {
+        skipped.push(/encrypted|passphrase/i.test(key.message) ? `${shown(file)} needs its passphrase (load it into ssh-agent: ssh-add ${shown(file)})` : `${shown(file)} is not a private key Coffer can read (${key.message})`);
+        return;
+      }
+      methods.push({ type: 'publickey', username, key } as AuthMethod);
+      tried.push(shown(file));
+    };
+    if (env.COFFER_SFTP_KEY) await addKey(env.COFFER_SFTP_KEY, true);
+    const agent = env.SSH_AUTH_SOCK;
+    if (agent) {
+      // ssh ignores an agent that has gone away; so does Coffer, saying so if nothing else works.
+      if (await isSocket(agent)) {
+        methods.push({ type: 'agent', username, agent } as AuthMethod);
+        tried.push('the keys of ssh-agent');
+      } else {
+        skipped.push(`SSH_AUTH_SOCK names ${agent}, where no ssh-agent listens`);
       }
     }
-    if (password) return { password };
-    throw new StoreError(
-      'denied',
-      `connecting to ${this.location}: no SSH key in ${path.join(home, '.ssh')} and no password; set COFFER_SFTP_KEY or COFFER_SFTP_PASSWORD`,
-    );
+    const keyFiles = env.COFFER_SFTP_KEY || this.target.identityFiles.length > 0 ? this.target.identityFiles : DEFAULT_KEYS.map((name) => path.join(home, '.ssh', name));
+    for (const file of keyFiles) await addKey(file, false);
+    if (env.COFFER_SFTP_PASSWORD) {
+      methods.push({ type: 'password', username, password: env.COFFER_SFTP_PASSWORD } as AuthMethod);
+      tried.push('the password of COFFER_SFTP_PASSWORD');
+    }
+    if (methods.length === 0) {
+      const why = skipped.length > 0 ? skipped.join('; ') : `no ssh-agent (SSH_AUTH_SOCK) and no key in ${shown(path.join(home, '.ssh'))}`;
+      throw new StoreError('denied', `connecting to ${this.location}: no SSH credentials: ${why}; load a key into ssh-agent, or set COFFER_SFTP_KEY or COFFER_SFTP_PASSWORD`);
+    }
+    return { methods, tried };
   }
 
   /** The open connection, opened on first use and again after it was lost. */
@@ -125,8 +168,11 @@ export class SftpStore implements Store {
   }
 
   private async open(onLost: () => void): Promise<Session> {
-    const { privateKey, password } = await this.credentials();
-    const { host, port } = this.target;
+    const { hostName: host, port, alias, proxy } = this.target;
+    if (proxy) {
+      throw new StoreError('permanent', `connecting to ${this.location}: ~/.ssh/config reaches ${alias} through ${proxy}, which Coffer does not follow; use a host it can reach directly`);
+    }
+    const { methods, tried } = await this.credentials();
     const hostKeys = await hostKeyPolicy({ env: this.env, homeDir: this.homeDir, host, port, location: this.location });
     // ssh2 only says 'Host denied'; the reason is kept to be thrown instead.
     let refused: StoreError | undefined;
@@ -141,8 +187,7 @@ export class SftpStore implements Store {
         port,
         sock,
         username: this.target.user,
-        privateKey,
-        password,
+        authHandler: methods,
         readyTimeout: this.options.connectTimeout ?? 20_000,
         // Asking for a known key type first keeps a host known by, say, its ECDSA key from looking changed.
         algorithms: { serverHostKey: [...HOST_KEY_ALGORITHMS.filter(known), ...HOST_KEY_ALGORITHMS.filter((algorithm) => !known(algorithm))] },
@@ -160,7 +205,9 @@ export class SftpStore implements Store {
       });
     } catch (err) {
       sock.destroy();
-      throw refused ?? err;
+      if (refused) throw refused;
+      if (AUTH_FAILED.test((err as Error).message)) throw new AuthRefused(`tried ${tried.join(', ')} for user ${this.target.user}`, err);
+      throw err;
     }
     // ssh2-sftp-client adds three listeners to its (unexposed) ssh2 client per call in flight, and
     // many concurrent calls are normal here.
@@ -289,6 +336,21 @@ export class SftpStore implements Store {
     this.session = undefined;
     const open = await session?.catch(() => undefined);
     await open?.client.end();
+  }
+}
+
+/** Every way to log in failed; the message lists them. */
+class AuthRefused extends Error {
+  constructor(tried: string, cause: unknown) {
+    super(tried, { cause });
+  }
+}
+
+async function isSocket(file: string): Promise<boolean> {
+  try {
+    return (await fs.stat(file)).isSocket();
+  } catch {
+    return false;
   }
 }
 
@@ -427,8 +489,8 @@ export function describeSftpError(err: unknown, action: string): StoreError {
   const code = codeOf(err);
   const message = ((err as Error).message ?? String(err)).replace(/\s+/g, ' ').trim();
   const options = { cause: err };
-  if (AUTH_FAILED.test(message)) {
-    return new StoreError('denied', `${action}: the server refused the SSH key or password (${message}); check COFFER_SFTP_KEY or COFFER_SFTP_PASSWORD`, options);
+  if (err instanceof AuthRefused || AUTH_FAILED.test(message)) {
+    return new StoreError('denied', `${action}: the server refused the SSH key or password (${message}); check the user name and keys, COFFER_SFTP_KEY or COFFER_SFTP_PASSWORD`, options);
   }
   if ((typeof code === 'string' && NETWORK_CODES.has(code)) || CONNECTION_LOST.test(message)) {
     return new StoreError('transient', `${action}: connection lost or refused (${message})`, options);

@@ -73,6 +73,22 @@ export function pastEnd(action: string, range: ByteRange): StoreError {
   return new StoreError('permanent', `${action}: bytes ${range.offset}..${range.offset + range.length} reach past the end of the object`);
 }
 
+/**
+ * The requested range out of what an HTTP server sent (S3, REST). Servers may send more than asked:
+ * the whole object when they ignore Range, or up to the end (s3rver reads 'bytes=0-0' as 'bytes=0-').
+ * A range that starts inside the object but ends past it comes back short rather than as an error, and
+ * one past the end may come back empty (rclone: 206 with 'bytes 10-4/5').
+ */
+export function cutRange(bytes: Buffer, contentRange: string | undefined, range: ByteRange, action: string): Buffer {
+  const start = contentRange ? Number(/^bytes (\d+)-/.exec(contentRange)?.[1] ?? NaN) : 0;
+  const from = range.offset - start;
+  if (!(from >= 0) || from + range.length > bytes.length) {
+    if (Number.isNaN(start)) throw new StoreError('permanent', `${action}: the server answered with an unreadable Content-Range '${contentRange}'`);
+    throw pastEnd(action, range);
+  }
+  return bytes.subarray(from, from + range.length);
+}
+
 /** Name of a pack object: packs are spread over 256 folders by their first two hex digits. */
 export function packName(id: string): string {
   return `data/${id.slice(0, 2)}/${id}`;

@@ -7,8 +7,17 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
+// Tests never ask the EC2 instance metadata service (a link-local address, not loopback) for
+// credentials, which the AWS SDK's chain does last when it finds none; the coffer children inherit this.
+process.env.AWS_EC2_METADATA_DISABLED = 'true';
+
+export interface S3ServerOptions {
+  /** PEM files: serve HTTPS with this certificate and key. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
 export interface S3Server {
-  /** http://127.0.0.1:<port> */
+  /** http(s)://127.0.0.1:<port> */
   readonly endpoint: string;
   readonly bucket: string;
   /** The only key pair s3rver accepts (it checks the key id but not the signature). */
@@ -21,15 +30,18 @@ const s3rverMain = createRequire(import.meta.url).resolve('s3rver');
 // The child exits when its stdin closes, so a test process that dies never leaves a server behind.
 const CHILD_SCRIPT = `
 const S3rver = require(process.argv[1]);
+const fs = require('node:fs');
+const tls = process.argv[4] ? { cert: fs.readFileSync(process.argv[4]), key: fs.readFileSync(process.argv[5]) } : {};
 new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: process.argv[2],
-  configureBuckets: [{ name: process.argv[3], configs: [] }] })
+  configureBuckets: [{ name: process.argv[3], configs: [] }], ...tls })
   .run().then(({ port }) => console.log('listening on ' + port));
 process.stdin.on('end', () => process.exit(0)).resume();
 `;
 
-export async function startS3Server(bucket = 'coffer-test'): Promise<S3Server> {
+export async function startS3Server(bucket = 'coffer-test', options: S3ServerOptions = {}): Promise<S3Server> {
   const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'coffer-s3rver-'));
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', CHILD_SCRIPT, s3rverMain, directory, bucket], {
+  const tlsFiles = options.tls ? [options.tls.cert, options.tls.key] : [];
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '-e', CHILD_SCRIPT, s3rverMain, directory, bucket, ...tlsFiles], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -49,7 +61,7 @@ export async function startS3Server(bucket = 'coffer-test'): Promise<S3Server> {
   });
   let stopped: Promise<void> | undefined;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     bucket,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     stop() {

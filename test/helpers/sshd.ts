@@ -1,11 +1,12 @@
 // Starts a private OpenSSH sshd for the SFTP store tests: loopback only, a random free port, its own
 // host keys, client key, known_hosts and config in a temporary directory, sftp served by internal-sftp.
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { spawnTied } from './tied-child.ts';
 
 const SSHD = '/usr/sbin/sshd';
 const run = promisify(execFile);
@@ -122,10 +123,8 @@ export async function startSshd(): Promise<SshServer> {
       '',
     ].join('\n'),
   );
-  // sshd re-executes itself for every connection, which needs its absolute path. The shell around it
-  // kills it when our stdin closes, so a test process that dies leaves no server behind.
-  const watchdog = 'exec 3<&0; "$0" -D -e -f "$1" & s=$!; (cat <&3 >/dev/null; kill -9 $s 2>/dev/null) & wait $s';
-  const child = spawn('sh', ['-c', watchdog, SSHD, config], { stdio: ['pipe', 'ignore', 'pipe'] });
+  // sshd re-executes itself for every connection, which needs its absolute path.
+  const child = spawnTied(SSHD, ['-D', '-e', '-f', config]);
   let log = '';
   child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
   let exitCode: number | null | undefined;

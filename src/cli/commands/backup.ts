@@ -16,7 +16,7 @@ import { interruptSignal } from '../interrupt.ts';
 import { adHocPlanName, retryPolicyOf, TrackedJob } from '../job-tracking.ts';
 import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase } from '../passphrase.ts';
-import { addRepoOptions, collect, openConfiguredStore, reportDamage, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, collect, openConfiguredStore, reportDamage, type RepoOptions, type StoreSettings } from '../repo-options.ts';
 import { addSelectionOptions, pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
 
 interface BackupOptions extends RepoOptions, SelectionOptions {
@@ -48,7 +48,7 @@ interface Settings {
   readonly host: string;
   readonly oneFileSystem: boolean;
   readonly priorities: PriorityRule[];
-  readonly limits: Pick<RepoOptions, 'limitUpload' | 'limitDownload'>;
+  readonly limits: StoreSettings;
   readonly passwordFile?: string;
   readonly passwordCommand?: string;
   readonly spoolDisk: number;
@@ -94,7 +94,12 @@ function resolveSettings(paths: string[], options: BackupOptions): Settings {
     host,
     oneFileSystem: options.oneFileSystem ?? plan?.oneFileSystem ?? false,
     priorities: [...(plan?.priority ?? []), ...options.priority].map(priorityRule),
-    limits: { limitUpload: [...(plan?.limitUpload ?? []), ...options.limitUpload], limitDownload: [...(plan?.limitDownload ?? []), ...options.limitDownload] },
+    limits: {
+      limitUpload: [...(plan?.limitUpload ?? []), ...options.limitUpload],
+      limitDownload: [...(plan?.limitDownload ?? []), ...options.limitDownload],
+      cacert: [...(plan?.cacert ?? []), ...(options.cacert ?? [])],
+      insecureTls: options.insecureTls ?? plan?.insecureTls ?? false,
+    },
     ...(passwordFile ? { passwordFile } : {}),
     ...(passwordCommand ? { passwordCommand } : {}),
     spoolDisk,

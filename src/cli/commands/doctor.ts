@@ -110,6 +110,8 @@ function withPlan(options: DoctorOptions): DoctorOptions {
     repo: options.repo?.length ? options.repo : plan.repos,
     limitUpload: [...plan.limitUpload, ...options.limitUpload],
     limitDownload: [...plan.limitDownload, ...options.limitDownload],
+    cacert: [...(plan.cacert ?? []), ...(options.cacert ?? [])],
+    insecureTls: options.insecureTls ?? plan.insecureTls,
     ...(options.passwordFile || options.passwordCommand ? {} : { passwordFile: plan.passwordFile, passwordCommand: plan.passwordCommand }),
   };
 }

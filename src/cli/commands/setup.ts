@@ -133,7 +133,7 @@ export function setupCommand(): Command {
           else if (!config.plans[name] || (await ask.confirm(`plan ${name} exists; replace it?`, false))) break;
         }
         const paths = await ask.list('folder or file to back up', async (p) => (fs.existsSync(path.resolve(p)) ? undefined : `${p} does not exist`));
-        const repos = await ask.list('destination (a directory, s3:https://host/bucket/prefix or sftp://user@host/path)', async (location) => {
+        const repos = await ask.list('destination (a directory, s3:host/bucket/prefix, sftp:user@host:path, rest:https://host/path/ or rclone:remote:path)', async (location) => {
           let store: Store;
           try {
             store = openConfiguredStore(location, { limitUpload: [], limitDownload: [] });
