@@ -29,8 +29,8 @@ async function newHome(root: string, name: string): Promise<string> {
 
 async function works(store: SftpStore, marker: string): Promise<void> {
   try {
-    await store.put('keys/marker', Buffer.from(marker));
-    assert.equal((await store.get('keys/marker')).toString(), marker);
+    await store.put('config', Buffer.from(marker));
+    assert.equal((await store.get('config')).toString(), marker);
   } finally {
     await store.close();
   }
