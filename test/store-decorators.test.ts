@@ -119,6 +119,18 @@ describe('RetryStore', () => {
     });
   });
 
+  it('gives up sooner on a store that has never answered than on one that has', async () => {
+    const { inner, store, delays } = setup({ attempts: 6, firstContactAttempts: 2 });
+    inner.failures.push(...[1, 2].map((n) => fail('transient', n)));
+    await assert.rejects(store.stat('config'), (err) => err instanceof StoreError && /failure 2$/.test(err.message));
+    assert.deepEqual(delays, [50]);
+    // It answers once: from then on failures get every attempt.
+    assert.equal(await store.stat('config'), undefined);
+    inner.failures.push(...[4, 5, 6, 7].map((n) => fail('transient', n)));
+    assert.equal(await store.stat('config'), undefined);
+    assert.equal(delays.length, 1 + 4);
+  });
+
   it('restarts a listing that failed part-way without repeating objects', async () => {
     const inner = new MemoryStore();
     for (let i = 0; i < 5; i++) await inner.put(objectName('index', i), Buffer.from([i]));

@@ -92,7 +92,8 @@ export function openConfiguredStore(location: string, options: StoreSettings): S
   const upload = limitFor(location, options.limitUpload ?? [], '--limit-upload');
   const download = limitFor(location, options.limitDownload ?? [], '--limit-download');
   if (upload !== undefined || download !== undefined) store = new ThrottleStore(store, { ...(upload ? { upload } : {}), ...(download ? { download } : {}) });
-  if (isRemoteLocation(location)) store = new RetryStore(store);
+  // A few quick tries while a location has never answered: a typo fails in seconds, not a minute.
+  if (isRemoteLocation(location)) store = new RetryStore(store, { firstContactAttempts: 3 });
   return store;
 }
 

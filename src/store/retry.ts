@@ -7,6 +7,13 @@ import { StoreError, type ByteRange, type ObjectInfo, type Store } from './store
 export interface RetryOptions {
   /** Attempts in all (first try included) before the last error is thrown. Default 8. */
   readonly attempts?: number;
+  /**
+   * Attempts while the store has not answered anything yet. A store that never answered is more
+   * likely mistyped (a wrong port, a host that is off) than hiccuping, and the user should hear so in
+   * seconds, not after a minute of silence; once it has answered, a failure is a dropped connection
+   * worth waiting out. Default: `attempts`.
+   */
+  readonly firstContactAttempts?: number;
   /** Upper bound of the first delay in ms; it doubles per attempt. Default 500. */
   readonly baseDelay?: number;
   /** No delay exceeds this (ms). Default 60 s. */
@@ -25,6 +32,9 @@ export class RetryStore implements Store {
   readonly location: string;
   private readonly inner: Store;
   private readonly attempts: number;
+  private readonly firstContactAttempts: number;
+  /** Whether any operation has succeeded yet. */
+  private answered = false;
   private readonly baseDelay: number;
   private readonly maxDelay: number;
   /** Settable after construction: the engine learns of retries to show "retrying" for its destination. */
@@ -36,6 +46,7 @@ export class RetryStore implements Store {
     this.inner = inner;
     this.location = inner.location;
     this.attempts = options.attempts ?? 8;
+    this.firstContactAttempts = options.firstContactAttempts ?? this.attempts;
     this.baseDelay = options.baseDelay ?? 500;
     this.maxDelay = options.maxDelay ?? 60_000;
     this.onRetry = options.onRetry;
@@ -50,7 +61,8 @@ export class RetryStore implements Store {
 
   /** Waits before another attempt, or throws `err` when it must not or may no longer be retried. */
   private async backOff(attempt: number, err: unknown): Promise<void> {
-    if (!(err instanceof StoreError) || err.kind !== 'transient' || attempt >= this.attempts) throw err;
+    const attempts = this.answered ? this.attempts : this.firstContactAttempts;
+    if (!(err instanceof StoreError) || err.kind !== 'transient' || attempt >= attempts) throw err;
     const delay = this.delay(attempt);
     this.onRetry?.(attempt, delay, err);
     await this.sleep(delay);
@@ -59,7 +71,9 @@ export class RetryStore implements Store {
   private async retry<T>(op: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await op();
+        const result = await op();
+        this.answered = true;
+        return result;
       } catch (err) {
         await this.backOff(attempt, err);
       }
@@ -87,8 +101,10 @@ export class RetryStore implements Store {
         for await (const info of this.inner.list(dir)) {
           if (seen.has(info.name)) continue;
           seen.add(info.name);
+          this.answered = true;
           yield info;
         }
+        this.answered = true;
         return;
       } catch (err) {
         await this.backOff(attempt, err);

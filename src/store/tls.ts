@@ -68,7 +68,8 @@ export function describeTlsError(err: unknown, action: string): StoreError | und
   if (code && UNTRUSTED.has(code)) {
     return new StoreError(
       'denied',
-      `${action}: the server's TLS certificate is not trusted (${code}: ${message.replace(/\s+/g, ' ').trim()}); give its CA certificate with --cacert FILE, or skip the check with --insecure-tls`,
+      // Node's own advice after ';' (run Node.js with --use-system-ca) is not what a Coffer user can act on.
+      `${action}: the server's TLS certificate is not trusted (${code}: ${message.split(';')[0]!.replace(/\s+/g, ' ').trim()}); give its CA certificate with --cacert FILE, or skip the check with --insecure-tls`,
       { cause: err },
     );
   }
