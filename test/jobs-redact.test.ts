@@ -19,6 +19,8 @@ test('credentials are cut out of URLs in any string', () => {
     ['failed to reach http://u:p@a.example and https://v:q@b.example/x', 'failed to reach http://a.example and https://b.example/x'],
     ['https://h/o?X-Amz-Credential=AKIA%2F&X-Amz-Expires=60&X-Amz-Signature=abc', `https://h/o?X-Amz-Credential=${REDACTED}&X-Amz-Expires=60&X-Amz-Signature=${REDACTED}`],
     ['https://hooks.example/notify?token=abc#frag', `https://hooks.example/notify?token=${REDACTED}#frag`],
+    ['rest:https://ann:hunter2@backup.lan:8000/ann/', 'rest:https://backup.lan:8000/ann/'],
+    ['rclone::s3,provider=Minio,access_key_id=AKIA,secret_access_key="a,b":bucket/x', `rclone::s3,provider=Minio,access_key_id=${REDACTED},secret_access_key=${REDACTED}:bucket/x`],
     // A user name alone is not a secret, and plain text is left alone.
     ['sftp://backup@nas/coffer', 'sftp://backup@nas/coffer'],
     ['ratio 3:1 at 12:00 for me@example.com', 'ratio 3:1 at 12:00 for me@example.com'],

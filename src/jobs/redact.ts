@@ -42,11 +42,14 @@ export function isSecretKey(key: string): boolean {
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@:]*:[^\s@]*@/gi;
 // `?token=…&X-Amz-Signature=…` in pre-signed and webhook URLs.
 const QUERY_PARAM = /([?&])([^=&\s#]+)=([^&\s#]*)/g;
+// `rclone::s3,access_key_id=…,secret_access_key=…:bucket`: parameters of an rclone connection string.
+const CONNECTION_PARAM = /(,)([a-z][a-z0-9_]*)=("[^"]*"|'[^']*'|[^,:\s]*)/gi;
 
 export function redactString(text: string): string {
   return text
     .replace(URL_CREDENTIALS, '$1')
-    .replace(QUERY_PARAM, (whole, sep: string, name: string) => (isSecretKey(name) ? `${sep}${name}=${REDACTED}` : whole));
+    .replace(QUERY_PARAM, (whole, sep: string, name: string) => (isSecretKey(name) ? `${sep}${name}=${REDACTED}` : whole))
+    .replace(CONNECTION_PARAM, (whole, sep: string, name: string) => (isSecretKey(name) ? `${sep}${name}=${REDACTED}` : whole));
 }
 
 /** A JSON-safe copy of `value` with secret-named keys blanked and credentials cut out of strings. */

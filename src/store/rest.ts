@@ -221,7 +221,7 @@ export function statusError(res: RestResponse, action: string): StoreError {
     case res.status === 401:
       return new StoreError(
         'denied',
-        `${action}: the server wants a user name and password (${detail}); put them in the location (rest:https://USER:PASSWORD@host/path/) or set COFFER_REST_USERNAME and COFFER_REST_PASSWORD`,
+        `${action}: the server wants a valid user name and password (${detail}); put them in the location (rest:https://USER:PASSWORD@host/path/) or set COFFER_REST_USERNAME and COFFER_REST_PASSWORD`,
       );
     case res.status === 403:
       return new StoreError('denied', `${action}: the server refuses (${detail})`);
