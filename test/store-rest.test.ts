@@ -8,10 +8,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseRcloneLocation, parseRestLocation, rcloneDisplayLocation, restDisplayLocation } from '../src/store/locations.ts';
+import { openConfiguredStore } from '../src/cli/repo-options.ts';
+import { isRemoteLocation, parseRcloneLocation, parseRestLocation, rcloneDisplayLocation, restDisplayLocation } from '../src/store/locations.ts';
 import { openStore } from '../src/store/open-store.ts';
 import { openRestHttpStore } from '../src/store/rest-http.ts';
 import { openRestRcloneStore } from '../src/store/rest-rclone.ts';
+import { RetryStore } from '../src/store/retry.ts';
 import { StoreError, packName, type Store } from '../src/store/store.ts';
 import { emptyRcloneConfig, startRcloneServer, type RcloneServer } from './helpers/rclone.ts';
 import { selfSignedCertificate } from './helpers/tls.ts';
@@ -309,6 +311,15 @@ describe('REST and rclone locations', () => {
     assert.equal(rcloneDisplayLocation('b2:bucket/coffer'), 'rclone:b2:bucket/coffer');
     assert.equal(rcloneDisplayLocation(':s3,provider=Minio,secret_access_key=hunter2:bucket'), 'rclone::s3,provider=***,secret_access_key=***:bucket');
     assert.equal(openStore('rclone::b2,account=me,key="x,y":bucket').location, 'rclone::b2,account=***,key=***:bucket');
+  });
+
+  it('are remote: every command retries them, and --limit-* throttles them', async () => {
+    for (const location of ['rest:http://127.0.0.1:1/', 'rclone::local:/tmp/x']) {
+      assert.ok(isRemoteLocation(location));
+      const store = openConfiguredStore(location, { limitUpload: ['1M'], limitDownload: [] });
+      assert.ok(store instanceof RetryStore, location);
+      await store.close();
+    }
   });
 
   it('refuse malformed locations in one line, never echoing a password', () => {
