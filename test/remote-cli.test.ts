@@ -141,4 +141,8 @@ test('an untrusted certificate, a missing profile, an unknown rclone remote and 
     assert.match(lines[0]!, /^coffer: /);
     assert.match(lines[0]!, expected);
   }
+  const doctor = coffer(['doctor', '--repo', 'rest:ftp://ann:hunter2@127.0.0.1:1/'], { env: withoutUnset() });
+  assert.equal(doctor.code, 1);
+  assert.match(doctor.stdout, /FAIL +location rest:ftp:\/\/127\.0\.0\.1:1\/: the REST location has scheme ftp:/);
+  assert.ok(!doctor.stdout.includes('hunter2') && !doctor.stderr.includes('hunter2'));
 });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import { testWrite } from '../../engine/test-write.ts';
 import { loadConfig, planFrom, resolveConfigFile } from '../../config/config-file.ts';
 import { JobStore, resolveDataDir } from '../../jobs/index.ts';
+import { redactString } from '../../jobs/redact.ts';
 import { readConfig, Repository } from '../../repo/repository.ts';
 import type { Store } from '../../store/store.ts';
 import { EXIT_FATAL } from '../errors.ts';
@@ -130,7 +131,8 @@ export function doctorCommand(): Command {
         try {
           stores.push(openConfiguredStore(location, options));
         } catch (err) {
-          checks.push({ name: `location ${location}`, ok: false, detail: (err as Error).message });
+          // The location as given may hold a password (rest:https://user:password@host/).
+          checks.push({ name: `location ${redactString(location)}`, ok: false, detail: (err as Error).message });
         }
       }
       try {
