@@ -83,6 +83,16 @@ describe('SFTP credentials and ~/.ssh/config', () => {
     await store.close();
   });
 
+  it("uses the agent IdentityAgent of ~/.ssh/config names, and none for 'IdentityAgent none'", async () => {
+    const home = await newHome(server.dir, 'identity-agent-home');
+    await agent.add(server.keyPath);
+    await fs.writeFile(path.join(home, '.ssh', 'config'), `Host 127.0.0.1\n  IdentityAgent ${agent.socket}\nHost noagent\n  HostName ${server.host}\n  IdentityAgent none\n`);
+    await works(new SftpStore(direct('identity-agent'), { env: knownHosts, homeDir: home }), 'identity agent');
+    const without = new SftpStore(`sftp://${server.user}@noagent:${server.port}${path.join(server.dir, 'noagent')}`, { env: { ...knownHosts, SSH_AUTH_SOCK: agent.socket }, homeDir: home });
+    await rejectsWith(without.stat('config'), 'denied', without);
+    await without.close();
+  });
+
   it('says when SSH_AUTH_SOCK names no agent', async () => {
     const home = await newHome(server.dir, 'dead-agent-home');
     const store = new SftpStore(direct('dead'), { env: { ...knownHosts, SSH_AUTH_SOCK: path.join(home, 'gone.sock') }, homeDir: home });

@@ -100,7 +100,7 @@ export class SftpStore implements Store {
   }
 
   /**
-   * Every way to log in that is at hand, in ssh's order: COFFER_SFTP_KEY, the ssh-agent, the
+   * Every way to log in that is at hand, in ssh's order: COFFER_SFTP_KEY, the ssh-agent (IdentityAgent or SSH_AUTH_SOCK), the
    * IdentityFiles of ~/.ssh/config (else the default keys), then COFFER_SFTP_PASSWORD. Keys protected by
    * a passphrase are left to the agent.
    */
@@ -130,14 +130,14 @@ export class SftpStore implements Store {
       tried.push(shown(file));
     };
     if (env.COFFER_SFTP_KEY) await addKey(env.COFFER_SFTP_KEY, true);
-    const agent = env.SSH_AUTH_SOCK;
+    const agent = this.target.identityAgent === 'none' ? undefined : (this.target.identityAgent ?? env.SSH_AUTH_SOCK);
     if (agent) {
       // ssh ignores an agent that has gone away; so does Coffer, saying so if nothing else works.
       if (await isSocket(agent)) {
         methods.push({ type: 'agent', username, agent } as AuthMethod);
         tried.push('the keys of ssh-agent');
       } else {
-        skipped.push(`SSH_AUTH_SOCK names ${agent}, where no ssh-agent listens`);
+        skipped.push(`${this.target.identityAgent ? 'IdentityAgent' : 'SSH_AUTH_SOCK'} names ${agent}, where no ssh-agent listens`);
       }
     }
     const keyFiles = env.COFFER_SFTP_KEY || this.target.identityFiles.length > 0 ? this.target.identityFiles : DEFAULT_KEYS.map((name) => path.join(home, '.ssh', name));

@@ -1,6 +1,6 @@
 // What ~/.ssh/config says about an SFTP host, the way ssh reads it: Host aliases with HostName, User,
-// Port and IdentityFile (first value wins, IdentityFile accumulates, `Host *` gives defaults), Include
-// of further files. The ssh-config package parses and matches; this module reads the files, expands
+// Port, IdentityFile and IdentityAgent (first value wins, IdentityFile accumulates, `Host *` gives
+// defaults), Include of further files. The ssh-config package parses and matches; this module reads the files, expands
 // Include and the tokens of IdentityFile, and refuses what Coffer cannot do (a proxy or jump host)
 // instead of silently connecting somewhere else. `Match exec` is never run: looking up a host must
 // not start programs.
@@ -25,6 +25,8 @@ export interface SshTarget {
   readonly root: string;
   /** IdentityFile entries of the config, tokens and ~ expanded, in order. */
   readonly identityFiles: readonly string[];
+  /** The agent's socket from IdentityAgent, 'none' for no agent; undefined for SSH_AUTH_SOCK. */
+  readonly identityAgent?: string;
   /** 'ProxyJump x' or 'ProxyCommand y' when the config routes the host through one. */
   readonly proxy?: string;
 }
@@ -48,10 +50,12 @@ export function resolveSftpTarget(location: SftpLocation, homeDir: string): SshT
   const port = location.port ?? portOf(first('port'), location.host);
   const expand = (file: string): string => expandTokens(file, { homeDir, host: hostName, alias: location.host, user, port });
   const identityFiles = [computed.identityfile ?? []].flat().filter((file) => file.toLowerCase() !== 'none').map(expand);
+  const agent = first('identityagent');
+  const identityAgent = agent === undefined || agent === 'SSH_AUTH_SOCK' ? undefined : agent === 'none' ? 'none' : expand(agent.replace(/^"(.*)"$/, '$1'));
   const proxyJump = first('proxyjump');
   const proxyCommand = first('proxycommand');
   const proxy = proxyJump && proxyJump !== 'none' ? `ProxyJump ${proxyJump}` : proxyCommand && proxyCommand !== 'none' ? `ProxyCommand ${proxyCommand}` : undefined;
-  return { alias: location.host, hostName, user, port, root: location.root, identityFiles, ...(proxy ? { proxy } : {}) };
+  return { alias: location.host, hostName, user, port, root: location.root, identityFiles, ...(identityAgent ? { identityAgent } : {}), ...(proxy ? { proxy } : {}) };
 }
 
 function portOf(value: string | undefined, host: string): number {
