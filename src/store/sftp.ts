@@ -4,8 +4,8 @@
 // never leaves a half-written object under its real name. posix-rename@openssh.com is not used on
 // purpose: it overwrites. The server must prove its identity with a host key from known_hosts
 // (sftp-host-key.ts). Credentials are found as ssh finds them: ssh-agent, ~/.ssh/config (Host aliases,
-// HostName, User, Port, IdentityFile; ssh-config.ts), the default keys, and COFFER_SFTP_KEY /
-// COFFER_SFTP_PASSWORD on top.
+// HostName, User, Port, IdentityFile, IdentityAgent; ssh-config.ts), the default keys, and
+// COFFER_SFTP_KEY / COFFER_SFTP_PASSWORD on top.
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -100,9 +100,9 @@ export class SftpStore implements Store {
   }
 
   /**
-   * Every way to log in that is at hand, in ssh's order: COFFER_SFTP_KEY, the ssh-agent (IdentityAgent or SSH_AUTH_SOCK), the
-   * IdentityFiles of ~/.ssh/config (else the default keys), then COFFER_SFTP_PASSWORD. Keys protected by
-   * a passphrase are left to the agent.
+   * Every way to log in that is at hand, in ssh's order: COFFER_SFTP_KEY, the ssh-agent (IdentityAgent
+   * or SSH_AUTH_SOCK), the IdentityFiles of ~/.ssh/config (else the default keys), then
+   * COFFER_SFTP_PASSWORD. Keys protected by a passphrase are left to the agent.
    */
   private async credentials(): Promise<Credentials> {
     const env = this.env;
