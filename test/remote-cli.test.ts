@@ -158,3 +158,15 @@ test('an untrusted certificate, a missing profile, a missing --cacert file, an u
   assert.match(doctor.stdout, /FAIL +location rest:ftp:\/\/127\.0\.0\.1:1\/: the REST location has scheme ftp:/);
   assert.ok(!doctor.stdout.includes('hunter2') && !doctor.stderr.includes('hunter2'));
 });
+
+test("a plan's cacert, and COFFER_CACERT, trust the self-signed certificate as --cacert does", { timeout: 300_000 }, async (t) => {
+  const dir = tempDir(t);
+  const bucket = `s3:${s3.endpoint.replace('https://', '')}/${s3.bucket}/planned`;
+  const config = path.join(dir, 'config.yaml');
+  fs.writeFileSync(config, `plans:\n  offsite:\n    repos: ["${bucket}"]\n    paths: ["${dir}"]\n    cacert: ["${cert}"]\n`);
+  // No repository there yet: doctor says so, after the write check that matters here.
+  const planned = coffer(['doctor', '--plan', 'offsite', '--config', config], { env: withoutUnset() });
+  assert.match(planned.stdout, /ok +write s3:https:\/\/127\.0\.0\.1:\d+\/remote\/planned: test-write passed/);
+  const fromEnv = coffer(['doctor', '--repo', bucket], { env: { ...withoutUnset(), COFFER_CACERT: cert } });
+  assert.match(fromEnv.stdout, /ok +write s3:.*test-write passed/);
+});
