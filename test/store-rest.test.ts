@@ -302,6 +302,27 @@ describe('REST store against a server of protocol version 1', () => {
   });
 });
 
+describe('REST store against a hostile server', () => {
+  it('refuses an answer longer than such an object may be, before reading it', async () => {
+    const server = http.createServer((_req, res) => {
+      // Announces 64 GiB and sends a little: the store must refuse on the announcement.
+      res.writeHead(200, { 'content-length': String(64 * 1024 ** 3) });
+      res.write(Buffer.alloc(1024));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const store = openRestHttpStore(`rest:http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    try {
+      const name = `snapshots/${'ab'.repeat(32)}`;
+      const err = await rejectsWith(store.get(name), 'permanent', store, name);
+      assert.match(err.message, /announces \d+ bytes, more than the \d+ allowed/);
+    } finally {
+      await store.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe('REST and rclone locations', () => {
   it('parse and display without the password', () => {
     assert.deepEqual(parseRestLocation('rest:https://alice:pw@backup.example:8000/repo'), { url: 'https://backup.example:8000/repo/', user: 'alice', password: 'pw' });
