@@ -34,6 +34,18 @@ async function listAll(store: Store, dir: string): Promise<string[]> {
   return names.sort();
 }
 
+/** Several big uploads at once, as a backup sends them (HTTP/2 buffers them all in one session). */
+async function bigUploadsAtOnce(store: Store): Promise<void> {
+  try {
+    const packs = Array.from({ length: 6 }, (_, i) => crypto.randomBytes(16 * 1024 * 1024 + i));
+    const results = await Promise.all(packs.map((pack) => store.put(packName(sha256(pack)), pack)));
+    assert.deepEqual(results, packs.map(() => true));
+    assert.equal((await listAll(store, 'data')).length, packs.length);
+  } finally {
+    await store.close();
+  }
+}
+
 describe('REST store on rclone serve restic over HTTP', () => {
   let server: RcloneServer;
   before(async () => (server = await startRcloneServer()));
@@ -42,6 +54,8 @@ describe('REST store on rclone serve restic over HTTP', () => {
   let n = 0;
   // Each store gets its own repository path on the one server, as rest-server serves several.
   storeConformance('rest', async () => openRestHttpStore(`rest:${server.url}repo-${n++}/`));
+
+  it('takes several big uploads at once', () => bigUploadsAtOnce(openRestHttpStore(`rest:${server.url}big/`)));
 
   it('lays objects out as restic does, tmp/ in locks/', async () => {
     const store = openRestHttpStore(`rest:${server.url}layout`);
@@ -190,6 +204,8 @@ describe('REST store over HTTPS with a password', () => {
 describe('rclone: store over rclone serve restic --stdio', () => {
   let n = 0;
   storeConformance('rclone', async () => openRestRcloneStore(`rclone::local:${scratch}/stdio-${n++}`));
+
+  it('takes several big uploads at once', () => bigUploadsAtOnce(openRestRcloneStore(`rclone::local:${scratch}/big-uploads`)));
 
   it('uses a remote of the rclone configuration file', async () => {
     const config = path.join(scratch, 'named.conf');

@@ -25,6 +25,12 @@ const STDERR_LINE_LENGTH = 500;
 const IDLE_TIMEOUT = 120_000;
 /** How long rclone gets to exit after its stdin closed, before it is killed. */
 const EXIT_GRACE = 5_000;
+/**
+ * Megabytes the HTTP/2 session may hold in buffers. Node's default (10) is less than two packs in
+ * flight: beyond it, new streams are refused (NGHTTP2_ENHANCE_YOUR_CALM). This bounds buffering, not
+ * what is allocated.
+ */
+const SESSION_MEMORY_MB = 1024;
 
 export interface RestRcloneOptions {
   /** Where COFFER_RCLONE (the rclone program, default 'rclone' on PATH) is read. Default process.env. */
@@ -122,7 +128,7 @@ class RcloneTransport implements RestTransport {
       stderr.splice(0, Math.max(0, stderr.length - STDERR_LINES));
     });
     const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-    const session = http2.connect('http://rclone', { createConnection: () => ours });
+    const session = http2.connect('http://rclone', { createConnection: () => ours, maxSessionMemory: SESSION_MEMORY_MB });
     const server: Server = { child, session, exited, answered: false, stderr };
     child.once('error', (err: NodeJS.ErrnoException) => {
       server.failure =
