@@ -49,6 +49,12 @@ export function regionOfEndpoint(endpoint: string): string | undefined {
   return /(?:^|\.)s3[.-](?:dualstack\.)?([a-z]{2}(?:-[a-z]+)+-\d+)\.amazonaws\.com$/.exec(new URL(endpoint).hostname)?.[1];
 }
 
+/** The SDK asks a region provider on every request: the answer is looked up once. */
+function memoized<T>(get: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => (value ??= get());
+}
+
 /**
  * The region the SDK finds by itself (AWS_REGION, the profile's `region` in ~/.aws/config), else
  * us-east-1, which self-hosted servers expect or ignore.
@@ -91,7 +97,7 @@ export class S3Store implements Store {
     const checksums = options.checksums ?? 'WHEN_REQUIRED';
     this.client = new S3Client({
       endpoint,
-      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || regionOfEndpoint(endpoint) || (() => sdkRegion(profile)),
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || regionOfEndpoint(endpoint) || memoized(() => sdkRegion(profile)),
       forcePathStyle: options.pathStyle ?? !isAwsHost(endpoint),
       ...(keyPair ? { credentials: keyPair } : profile ? { profile } : {}),
       requestChecksumCalculation: checksums,
