@@ -81,6 +81,27 @@ describe('S3 credentials from the AWS SDK chain', () => {
     await roundTrip(await S3Store.open(location, { env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' } }));
   });
 
+  it("uses a container's role (AWS_CONTAINER_CREDENTIALS_FULL_URI, as on ECS or EKS)", async () => {
+    await awsFiles('');
+    const asked: string[] = [];
+    const endpoint = http.createServer((req, res) => {
+      asked.push(`${req.url} ${req.headers.authorization}`);
+      const expiration = new Date(Date.now() + 3600_000).toISOString();
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ AccessKeyId: 'S3RVER', SecretAccessKey: 'S3RVER', Token: 'session', Expiration: expiration }));
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/role`;
+    process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN = 'task-token';
+    try {
+      await roundTrip(await S3Store.open(location, { env: {} }));
+      assert.deepEqual(asked, ['/role task-token']);
+    } finally {
+      delete process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI;
+      delete process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
+      await new Promise((resolve) => endpoint.close(resolve));
+    }
+  });
+
   it('says in one line what to set when there are no credentials, or no such profile', async () => {
     await awsFiles('');
     const none = await refusal(S3Store.open(location, { env: {} }));
