@@ -11,6 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { openConfiguredStore } from '../src/cli/repo-options.ts';
 import { isRemoteLocation, parseRcloneLocation, parseRestLocation, rcloneDisplayLocation, restDisplayLocation } from '../src/store/locations.ts';
 import { openStore } from '../src/store/open-store.ts';
+import { FOLDERS } from '../src/store/layout.ts';
+import { REST_FOLDERS } from '../src/store/rest.ts';
 import { openRestHttpStore } from '../src/store/rest-http.ts';
 import { openRestRcloneStore } from '../src/store/rest-rclone.ts';
 import { RetryStore } from '../src/store/retry.ts';
@@ -348,6 +350,14 @@ describe('REST and rclone locations', () => {
     assert.equal(rcloneDisplayLocation('b2:bucket/coffer'), 'rclone:b2:bucket/coffer');
     assert.equal(rcloneDisplayLocation(':s3,provider=Minio,secret_access_key=hunter2:bucket'), 'rclone::s3,provider=***,secret_access_key=***:bucket');
     assert.equal(openStore('rclone::b2,account=me,key="x,y":bucket').location, 'rclone::b2,account=***,key=***:bucket');
+  });
+
+  it('map every folder of the layout onto a folder of its own on the server', () => {
+    const missing = FOLDERS.filter((folder) => !REST_FOLDERS[folder.dir]).map((folder) => folder.dir);
+    assert.deepEqual(missing, [], 'add these folders to REST_FOLDERS in src/store/rest.ts and to the table in docs/FORMAT.md');
+    const targets = FOLDERS.map((folder) => REST_FOLDERS[folder.dir]);
+    assert.equal(new Set(targets).size, targets.length, 'two folders would share one REST folder, and listings could not tell them apart');
+    for (const target of targets) assert.ok(['data', 'keys', 'locks', 'snapshots', 'index'].includes(target!), `${target} is not a folder restic's rest-server serves`);
   });
 
   it('are remote: every command retries them, and --limit-* throttles them', async () => {

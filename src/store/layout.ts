@@ -6,7 +6,8 @@
 //
 // Adding a folder (deletion records, writer markers, …): add a row to FOLDERS with the pattern of the
 // names it holds and the largest object it may hold. Every backend, and every listing, then accepts
-// it; nothing else needs to change. Patterns must only accept names without '.', '..' or empty
+// it; REST servers know only restic's folders, so it also needs a row in REST_FOLDERS (rest.ts) and
+// docs/FORMAT.md (a test says so). Patterns must only accept names without '.', '..' or empty
 // components, so that a name that passes is a safe relative path on every backend.
 import { MAX_PACK_BYTES } from '../format/limits.ts';
 import { escapeControl, quoteName } from '../format/text.ts';

@@ -45,7 +45,7 @@ export interface RestTransport {
  * `locks`, the one folder whose objects an append-only server lets go of. A folder added to the layout
  * needs a row here (and in docs/FORMAT.md), or REST stores refuse its objects.
  */
-const REST_FOLDERS: Readonly<Record<string, string>> = { data: 'data', keys: 'keys', index: 'index', snapshots: 'snapshots', tmp: 'locks' };
+export const REST_FOLDERS: Readonly<Record<string, string>> = { data: 'data', keys: 'keys', index: 'index', snapshots: 'snapshots', tmp: 'locks' };
 
 export class RestStore implements Store {
   readonly location: string;
