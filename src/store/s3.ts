@@ -95,6 +95,9 @@ export class S3Store implements Store {
     // As in the SDK's chain: a key pair in the environment, unless AWS_PROFILE asks for a profile.
     const keyPair = accessKeyId && secretAccessKey && !profile ? { accessKeyId, secretAccessKey, sessionToken: env.AWS_SESSION_TOKEN } : undefined;
     const checksums = options.checksums ?? 'WHEN_REQUIRED';
+    // An agent of its own only for --cacert or --insecure-tls (else the SDK's: keep-alive, 50 sockets).
+    const agentOptions = tlsAgentOptions(options.tls, this.location);
+    const tls = Object.keys(agentOptions).length > 0 ? agentOptions : undefined;
     this.client = new S3Client({
       endpoint,
       region: env.AWS_REGION || env.AWS_DEFAULT_REGION || regionOfEndpoint(endpoint) || memoized(() => sdkRegion(profile)),
@@ -105,7 +108,7 @@ export class S3Store implements Store {
       // Retries belong to RetryStore, which reports them; SDK retries underneath would multiply attempts.
       maxAttempts: 1,
       // A stalled connection must fail (and be retried) instead of hanging the backup forever.
-      requestHandler: { connectionTimeout: 15_000, socketTimeout: 120_000, httpsAgent: new https.Agent({ keepAlive: true, ...tlsAgentOptions(options.tls, this.location) }) },
+      requestHandler: { connectionTimeout: 15_000, socketTimeout: 120_000, ...(tls ? { httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 50, ...tls }) } : {}) },
     });
   }
 
