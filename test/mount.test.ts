@@ -82,8 +82,13 @@ test('mount where FUSE cannot be used: one line that points to serve webdav', (t
   fs.chmodSync(dir, 0o755);
   const mnt = path.join(dir, 'mnt');
   fs.mkdirSync(mnt);
-  // As an unprivileged user, /dev/fuse (mode 0600) cannot be opened.
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(import.meta.dirname, '../src/cli/main.ts'), 'mount', '--repo', path.join(dir, 'repo'), mnt], {
+  // /dev/fuse is often mode 0666, so a private mount namespace hides it behind a file of mode 0600
+  // that an unprivileged user cannot open: the same as a machine whose FUSE device is closed to them.
+  const closedDevice = path.join(dir, 'closed-fuse');
+  fs.writeFileSync(closedDevice, '', { mode: 0o600 });
+  const cli = [process.execPath, path.join(import.meta.dirname, '../src/cli/main.ts'), 'mount', '--repo', path.join(dir, 'repo'), mnt];
+  const script = 'mount --bind "$0" /dev/fuse && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"';
+  const r = spawnSync('unshare', ['--mount', 'sh', '-c', script, closedDevice, ...cli], {
     encoding: 'utf8',
     env: { ...process.env, COFFER_PASSWORD: 'x', HOME: dir },
   });
