@@ -7,6 +7,7 @@ import { NoDestinationLeftError } from '../engine/backup/pack-sink.ts';
 import { DetachedError } from '../engine/destination.ts';
 import { RepositoryError } from '../repo/repository.ts';
 import { ConfigError } from '../config/config-file.ts';
+import { CredentialsError } from '../daemon/credentials.ts';
 import { JobLostError, PlanBusyError } from '../jobs/index.ts';
 import { StoreError } from '../store/store.ts';
 import { GroupByError } from '../engine/snapshot-filter.ts';
@@ -24,7 +25,7 @@ export class UsageError extends Error {
 }
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, GroupByError];
+const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, GroupByError, CredentialsError];
 
 /**
  * Whether a failed backup is worth another attempt later: a dropped connection or a full disk may go

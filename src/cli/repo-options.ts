@@ -84,10 +84,11 @@ function reportForeign(location: string, name: string, reason: string): void {
  * backoff (a local disk error is not going to fix itself), and --limit-* throttle it. Entries that are
  * not repository objects (planted files, names a hostile server lists) are skipped with a warning.
  */
-export function openConfiguredStore(location: string, options: StoreSettings): Store {
+export function openConfiguredStore(location: string, options: StoreSettings, env?: NodeJS.ProcessEnv): Store {
   const caFiles = options.cacert?.length ? options.cacert : process.env.COFFER_CACERT ? [process.env.COFFER_CACERT] : [];
   const tls = { caFiles, insecure: options.insecureTls ?? false };
-  const opened: Store = openStore(location, { onForeign: (name, reason) => reportForeign(opened.location, name, reason), s3: { tls }, rest: { tls } });
+  // `env`: where the stores read their credentials, when a plan's credentialsCommand provided them.
+  const opened: Store = openStore(location, { onForeign: (name, reason) => reportForeign(opened.location, name, reason), s3: { tls, ...(env ? { env } : {}) }, rest: { tls }, ...(env ? { sftp: { env } } : {}) });
   let store = opened;
   const upload = limitFor(location, options.limitUpload ?? [], '--limit-upload');
   const download = limitFor(location, options.limitDownload ?? [], '--limit-download');

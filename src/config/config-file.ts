@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { automationShape, planAutomationShape } from './automation.ts';
+import { describeProblem, parseYaml, schemaProblems, type ConfigProblem } from './problems.ts';
 
 const PlanSchema = z
   .object({
@@ -27,6 +29,8 @@ const PlanSchema = z
     insecureTls: z.boolean().optional(),
     passwordFile: z.string().optional(),
     passwordCommand: z.string().optional(),
+    // Unattended runs: schedule, hooks, sources, notifications… (automation.ts).
+    ...planAutomationShape,
   })
   .strict()
   .refine((p) => !(p.passwordFile && p.passwordCommand), { message: 'give passwordFile or passwordCommand, not both' })
@@ -45,6 +49,8 @@ const ConfigSchema = z
   .object({
     plans: z.record(z.string().regex(/^[\w.-]+$/, 'plan names are letters, digits, . _ -'), PlanSchema).default({}),
     retries: RetriesSchema.default({ max: 3, delays: [30, 60, 120], networkDelays: [60, 120, 300] }),
+    // The daemon, email, default notifications and credentials (automation.ts).
+    ...automationShape,
   })
   .strict();
 
@@ -73,7 +79,16 @@ export function emptyConfig(): Config {
   return ConfigSchema.parse({});
 }
 
-/** The parsed file; an empty configuration when it does not exist. Errors name the file and the line or field. */
+/** Every problem of a configuration text (syntax, types, unknown fields), each with its line and field. */
+export function checkConfigText(text: string): { config?: Config; problems: ConfigProblem[] } {
+  const yaml = parseYaml(text);
+  if (yaml.problems.length > 0) return { problems: yaml.problems };
+  const parsed = ConfigSchema.safeParse(yaml.data);
+  if (!parsed.success) return { problems: schemaProblems(parsed.error.issues, yaml.locate) };
+  return { config: parsed.data, problems: [] };
+}
+
+/** The parsed file; an empty configuration when it does not exist. Errors name the file, the line and the field. */
 export function loadConfig(file: string): Config {
   let text: string;
   try {
@@ -82,18 +97,12 @@ export function loadConfig(file: string): Config {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyConfig();
     throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
   }
-  const doc = YAML.parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]!;
-    const where = first.linePos?.[0] ? ` line ${first.linePos[0].line}` : '';
-    throw new ConfigError(`${file}${where}: ${first.message.split('\n')[0]}`);
+  const { config, problems } = checkConfigText(text);
+  if (!config) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more; coffer config check lists them)` : '';
+    throw new ConfigError(`${describeProblem(file, problems[0]!)}${more}`);
   }
-  const parsed = ConfigSchema.safeParse(doc.toJS() ?? {});
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${file}: ${issue.path.join('.') || 'top level'}: ${issue.message}`);
-  }
-  return parsed.data;
+  return config;
 }
 
 export function planFrom(config: Config, name: string, file: string): PlanConfig {

@@ -5,6 +5,7 @@
 import { isRemoteLocation } from '../store/locations.ts';
 import type { Store } from '../store/store.ts';
 import { ConcurrencyTuner } from './concurrency-tuner.ts';
+import type { PauseGate } from './pause-gate.ts';
 
 export type DestinationState = 'waiting' | 'uploading' | 'retrying' | 'done' | 'detached';
 
@@ -70,11 +71,19 @@ export class Destination {
   private readonly recent: { at: number; bytes: number }[] = [];
   private waiters: (() => void)[] = [];
   private readonly now: () => number;
+  private readonly pause: PauseGate | undefined;
 
-  /** `concurrency`: uploads at once to start with (default: 4 over a network, 2 to a disk); the tuner moves it. */
-  constructor(store: Store, options: { concurrency?: number; maxConcurrency?: number; now?: () => number } = {}) {
+  /**
+   * `concurrency`: uploads at once to start with (default: 4 over a network, 2 to a disk); the tuner
+   * moves it. `pause`: while closed, uploads in flight finish and no new one starts.
+   */
+  constructor(store: Store, options: { concurrency?: number; maxConcurrency?: number; now?: () => number; pause?: PauseGate } = {}) {
     this.store = store;
     this.now = options.now ?? Date.now;
+    this.pause = options.pause;
+    this.pause?.onChange((paused) => {
+      if (!paused) this.pump();
+    });
     const initial = options.concurrency ?? (isRemoteLocation(store.location) ? 4 : 2);
     this.tuner = new ConcurrencyTuner({ initial, max: options.maxConcurrency ?? 16, now: this.now });
   }
@@ -152,7 +161,7 @@ export class Destination {
   }
 
   private pump(): void {
-    while (!this.detachReason && this.running < this.tuner.current) {
+    while (!this.detachReason && !this.pause?.paused && this.running < this.tuner.current) {
       const item = this.next();
       if (!item) {
         if (this.running < this.tuner.current) this.tuner.noteStarved();

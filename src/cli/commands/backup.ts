@@ -6,6 +6,7 @@ import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priori
 import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
 import { loadConfig, planFrom, resolveConfigFile, type PlanConfig } from '../../config/config-file.ts';
+import { credentialsFromCommand } from '../../daemon/credentials.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import { Repository } from '../../repo/repository.ts';
 import { DryRunStore } from '../../store/dry-run.ts';
@@ -51,6 +52,7 @@ interface Settings {
   readonly limits: StoreSettings;
   readonly passwordFile?: string;
   readonly passwordCommand?: string;
+  readonly credentialsCommand?: string;
   readonly spoolDisk: number;
 }
 
@@ -72,7 +74,9 @@ function priorityRule(text: string): PriorityRule {
 
 function resolveSettings(paths: string[], options: BackupOptions): Settings {
   const configFile = resolveConfigFile(options.config);
-  const plan: PlanConfig | undefined = options.plan ? planFrom(loadConfig(configFile), options.plan, configFile) : undefined;
+  const config = options.plan ? loadConfig(configFile) : undefined;
+  const plan: PlanConfig | undefined = config && planFrom(config, options.plan!, configFile);
+  const credentialsCommand = plan?.credentialsCommand ?? config?.credentialsCommand;
   const repos = options.repo?.length ? options.repo : (plan?.repos ?? (process.env.COFFER_REPO ? [process.env.COFFER_REPO] : []));
   if (repos.length === 0) throw new UsageError('no repository given: use --repo LOCATION, COFFER_REPO or --plan');
   if (new Set(repos).size !== repos.length) throw new UsageError('the same repository location is given twice');
@@ -102,6 +106,7 @@ function resolveSettings(paths: string[], options: BackupOptions): Settings {
     },
     ...(passwordFile ? { passwordFile } : {}),
     ...(passwordCommand ? { passwordCommand } : {}),
+    ...(credentialsCommand ? { credentialsCommand } : {}),
     spoolDisk,
   };
 }
@@ -115,7 +120,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** One attempt: opens the stores and the repository afresh, runs the backup with live progress. */
 async function backupOnce(settings: Settings, passphrase: string, options: BackupOptions, signal: AbortSignal, job: TrackedJob | undefined): Promise<BackupResult> {
-  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits)).map((s) => (options.dryRun ? new DryRunStore(s) : s));
+  const env = settings.credentialsCommand ? { ...process.env, ...(await credentialsFromCommand(settings.credentialsCommand, { signal })) } : undefined;
+  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits, env)).map((s) => (options.dryRun ? new DryRunStore(s) : s));
   const repo = await Repository.open(stores, passphrase).catch(async (err) => {
     await Promise.all(stores.map((s) => s.close()));
     throw err;

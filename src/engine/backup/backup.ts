@@ -13,6 +13,7 @@ import type { Repository, StoredSnapshot } from '../../repo/repository.ts';
 import { whoAmI } from '../../repo/repository.ts';
 import { DetachedError, Destination } from '../destination.ts';
 import { copyMissing, missingFrom, takeInventory } from '../replicas.ts';
+import type { PauseGate } from '../pause-gate.ts';
 import { DEFAULT_SPOOL_LIMITS, PackSpool, type SpoolLimits } from '../spool.ts';
 import { RetryStore } from '../../store/retry.ts';
 import type { Store } from '../../store/store.ts';
@@ -53,6 +54,8 @@ export interface BackupOptions {
   /** Where packs wait on disk for slow destinations (a fresh directory is made inside). */
   readonly spoolDir?: string;
   readonly signal?: AbortSignal;
+  /** While closed, work in hand finishes and nothing new starts (files, packs, uploads); see docs/DAEMON.md. */
+  readonly pause?: PauseGate;
 }
 
 export interface BackupResult {
@@ -144,7 +147,7 @@ export class BackupRun {
     this.options = options;
     this.paths = [...new Set(options.paths.map((p) => path.resolve(p)))].sort();
     this.destinations = [...repo.stores, ...repo.unavailable.map((u) => u.store)].map((store) => {
-      const destination = new Destination(store);
+      const destination = new Destination(store, options.pause ? { pause: options.pause } : {});
       if (store instanceof RetryStore) {
         const earlier = store.onRetry;
         store.onRetry = (...args) => {
@@ -187,6 +190,12 @@ export class BackupRun {
     if (this.options.signal?.aborted) throw new InterruptedError('interrupted');
   }
 
+  /** Waits while the run is paused (the heartbeat goes on meanwhile); then checks it should go on. */
+  private async unlessPaused(): Promise<void> {
+    if (this.options.pause?.paused) await this.options.pause.wait(this.options.signal);
+    this.checkAlive();
+  }
+
   async run(): Promise<BackupResult> {
     const startTime = new Date();
     for (const p of this.paths) {
@@ -204,6 +213,7 @@ export class BackupRun {
         dataKey: this.repo.keys.dataKey,
         packSize,
         zstdLevel: this.options.zstdLevel ?? DEFAULT_ZSTD_LEVEL,
+        ...(this.options.pause ? { pause: this.options.pause.shared } : {}),
       },
       this.repo.index,
       {
@@ -219,7 +229,8 @@ export class BackupRun {
     const trees = new TreeSaver(this.repo, packSize, (pack) => this.sink.add(pack));
     try {
       this.counters.stage = 'packing';
-      const rootTree = await this.walkSources(pool, trees, parent);
+      // Raced with `stopped`: a walk waiting for workers that a paused run holds still would never see the abort.
+      const rootTree = await Promise.race([this.walkSources(pool, trees, parent), this.stopped]);
       await Promise.race([pool.flush(), this.stopped]);
       trees.flush();
       this.counters.stage = 'uploading';
@@ -458,7 +469,7 @@ export class BackupRun {
     }
     await this.sink.backpressure();
     await pool.ready();
-    this.checkAlive();
+    await this.unlessPaused();
     this.counters.currentFile = entry.path.toString();
     pool.submit(entry.path, meta, level, (result: FileResult) => {
       this.counters.filesDone++;

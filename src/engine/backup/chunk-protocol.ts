@@ -12,6 +12,8 @@ export interface WorkerSetup {
   readonly packSize: number;
   readonly zstdLevel: number;
   readonly known: IdSetShare;
+  /** The run's pause gate in shared memory (1 while paused): a worker waits after sealing a pack. */
+  readonly pause?: Int32Array;
 }
 
 /** What the scan saw of a file: size, mtime and ctime (ns), three entries per file. */

@@ -53,6 +53,14 @@ function sealPack(): void {
   packPriority = -Infinity;
   sealedIds = openIds;
   openIds = new Set();
+  waitWhilePaused();
+}
+
+/** A paused run: the pack in hand is sealed; the next one starts when the gate opens (or the run stops us). */
+function waitWhilePaused(): void {
+  const gate = setup.pause;
+  if (!gate) return;
+  while (Atomics.load(gate, 0) === 1) Atomics.wait(gate, 0, 1, 1000);
 }
 
 function storeChunk(chunk: Buffer): Buffer {

@@ -1,0 +1,223 @@
+// The configuration of unattended runs (issue 11): per plan its schedule, hooks, streamed sources
+// (database dumps, commands), notifications, staleness and age limits, storage credentials from a
+// command; at the top level the daemon's settings, how to send email, and default notifications.
+// config-file.ts spreads these shapes into its schemas. Values keep the form they were written in
+// (durations as "26h", schedules as cron text), so a file loaded and saved again is unchanged; the
+// helpers at the bottom turn them into what the daemon uses.
+import { z } from 'zod';
+import { parseSchedule, ScheduleError, type Schedule } from './schedule.ts';
+import { parseDuration } from './duration.ts';
+
+const duration = z.string().refine((text) => parseDuration(text) !== undefined, { message: 'not a duration; write e.g. 90s, 5m, 26h or 7d' });
+
+const ScheduleSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { cron: value } : value),
+  z
+    .object({
+      /** Five fields (minute hour day month weekday), six with seconds first, or @daily, @hourly… */
+      cron: z.string().min(1),
+      /** IANA time zone; default the machine's. */
+      timezone: z.string().optional(),
+    })
+    .strict()
+    .superRefine((spec, ctx) => {
+      try {
+        parseSchedule(spec);
+      } catch (err) {
+        if (!(err instanceof ScheduleError)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message, path: /time zone/.test(err.message) ? ['timezone'] : ['cron'] });
+      }
+    }),
+);
+
+const HookSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { command: value } : value),
+  z
+    .object({
+      /** Run with /bin/sh -c; the job's details are in COFFER_* environment variables. */
+      command: z.string().min(1),
+      /** Killed after this long (default 5m); a before-hook that times out fails the run. */
+      timeout: duration.optional(),
+    })
+    .strict(),
+);
+
+const HooksSchema = z
+  .object({
+    before: HookSchema.optional(),
+    after: HookSchema.optional(),
+    onSuccess: HookSchema.optional(),
+    onFailure: HookSchema.optional(),
+  })
+  .strict();
+
+/** A name at the top of the snapshot: one path component. */
+export const streamFileName = z
+  .string()
+  .min(1)
+  .max(255)
+  .refine((name) => !name.includes('/') && !name.includes('\0') && name !== '.' && name !== '..', { message: 'a file name without "/", not "." or ".."' });
+
+const secretSource = {
+  /** A command printing the database password (e.g. pass show db); it reaches the dump tool's environment only. */
+  passwordCommand: z.string().min(1).optional(),
+  passwordFile: z.string().min(1).optional(),
+};
+
+const DatabaseServer = {
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  user: z.string().min(1).optional(),
+  /** Extra arguments for the dump tool. */
+  options: z.array(z.string()).optional(),
+  filename: streamFileName.optional(),
+  ...secretSource,
+};
+
+const SourceSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('postgres'),
+      database: z.string().min(1),
+      /** plain: SQL for psql (the default; deduplicates well); custom: for pg_restore, written uncompressed. */
+      format: z.enum(['plain', 'custom']).optional(),
+      /** The pg_dump to run (default pg_dump on the PATH). */
+      command: z.string().min(1).optional(),
+      ...DatabaseServer,
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('mysql'),
+      database: z.string().min(1),
+      /** The server's Unix socket. */
+      socket: z.string().min(1).optional(),
+      /** The dump tool (default mysqldump, else mariadb-dump). */
+      command: z.string().min(1).optional(),
+      ...DatabaseServer,
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('sqlite'),
+      /** The database file; it may be written to while it is dumped. */
+      path: z.string().min(1),
+      /** The sqlite3 command-line shell (default sqlite3 on the PATH). */
+      command: z.string().min(1).optional(),
+      filename: streamFileName.optional(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('command'),
+      /** Run with /bin/sh -c; whatever it prints on stdout is the file. It must exit 0. */
+      command: z.string().min(1),
+      filename: streamFileName,
+    })
+    .strict(),
+]);
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'not an http:// or https:// URL' });
+
+const NotifyEvent = z.enum(['failure', 'recovery', 'overdue', 'test-write']);
+
+const NotifySchema = z
+  .object({
+    /** Addresses to email (the top-level `email` section says how). */
+    email: z.array(z.email({ error: 'not an email address' })).optional(),
+    /** URLs that receive a JSON POST per notification (retried). */
+    webhooks: z.array(httpUrl).optional(),
+    /** Healthchecks-style ping URL: URL/start when a run starts, URL on success, URL/fail on failure. */
+    ping: httpUrl.optional(),
+    /** Which notifications to send (default all): failure, recovery, overdue, test-write. */
+    on: z.array(NotifyEvent).optional(),
+  })
+  .strict();
+
+/** Fields of a plan, beside what to back up and where. */
+export const planAutomationShape = {
+  schedule: ScheduleSchema.optional(),
+  /** Higher runs first when more plans are due than may run at once. */
+  queuePriority: z.number().int().min(-1000).max(1000).optional(),
+  hooks: HooksSchema.optional(),
+  sources: z.array(SourceSchema).optional(),
+  notify: NotifySchema.optional(),
+  /** Prune after every N successful runs that applied the retention policy. */
+  pruneEvery: z.number().int().min(1).optional(),
+  /** A run whose heartbeat is older than this is taken for dead (default 5m). */
+  staleAfter: duration.optional(),
+  /** Notify when the plan has had no successful run for longer than this. */
+  maxAge: duration.optional(),
+  /** A command printing storage credentials as NAME=value lines or a JSON object; never stored. */
+  credentialsCommand: z.string().min(1).optional(),
+};
+
+const SmtpSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
+    secure: z.boolean().optional(),
+    user: z.string().min(1).optional(),
+    ...secretSource,
+  })
+  .strict();
+
+const EmailSchema = z
+  .object({
+    smtp: SmtpSchema,
+    from: z.string().min(1),
+  })
+  .strict();
+
+const DaemonSchema = z
+  .object({
+    /** Plans run at once (default 3); the rest wait in a queue. */
+    concurrency: z.number().int().min(1).max(64).optional(),
+    /** How often every destination gets a test-write (default 24h). */
+    testWriteEvery: duration.optional(),
+  })
+  .strict();
+
+const DefaultNotifySchema = NotifySchema.extend({
+  /** A summary of runs, failures, data added and each plan's last success. */
+  summary: z.enum(['daily', 'weekly']).optional(),
+}).strict();
+
+/** Top-level fields. */
+export const automationShape = {
+  daemon: DaemonSchema.optional(),
+  email: EmailSchema.optional(),
+  /** Notifications for every plan that has no `notify` of its own, and the summary. */
+  notify: DefaultNotifySchema.optional(),
+  /** Storage credentials for every plan that has no credentialsCommand of its own. */
+  credentialsCommand: z.string().min(1).optional(),
+};
+
+type Shape<T extends Record<string, z.ZodType>> = { [K in keyof T]?: z.infer<T[K]> };
+export type PlanAutomation = Shape<typeof planAutomationShape>;
+export type Automation = Shape<typeof automationShape>;
+export type SourceConfig = z.infer<typeof SourceSchema>;
+export type HookConfig = z.infer<typeof HookSchema>;
+export type HooksConfig = z.infer<typeof HooksSchema>;
+export type NotifyConfig = z.infer<typeof NotifySchema>;
+export type NotifyEvent = z.infer<typeof NotifyEvent>;
+export type EmailConfig = z.infer<typeof EmailSchema>;
+
+// ── What the daemon uses ──────────────────────────────────────────────────────────────────────────
+
+export function scheduleOf(plan: PlanAutomation): Schedule | undefined {
+  return plan.schedule ? parseSchedule(plan.schedule) : undefined;
+}
+
+/** A duration field in milliseconds (it was validated when the file was loaded). */
+export function durationMs(text: string | undefined, fallback: number): number;
+export function durationMs(text: string | undefined): number | undefined;
+export function durationMs(text: string | undefined, fallback?: number): number | undefined {
+  return text === undefined ? fallback : (parseDuration(text) ?? fallback);
+}
+
+/** The notifications of a plan: its own, else the top-level defaults. */
+export function notifyOf(plan: PlanAutomation, top: Automation): NotifyConfig | undefined {
+  return plan.notify ?? top.notify;
+}
