@@ -146,8 +146,8 @@ test('the setup wizard, driven through its prompts, writes a plan that backup --
   fs.writeFileSync(env.COFFER_CONFIG!, 'plans:\n  photos:\n    repos: nope\n');
   const broken = coffer(['doctor'], { env: noEnv });
   assert.equal(broken.code, 1);
-  assert.match(broken.stdout, /^FAIL {2}config: .*config\.yaml: plans\.photos\.repos: /m);
-  assert.match(coffer(['backup', '--plan', 'photos'], { env: noEnv }).stderr, /^coffer: .*config\.yaml: plans\.photos\.repos/);
+  assert.match(broken.stdout, /^FAIL {2}config: .*config\.yaml line \d+: plans\.photos\.repos: /m);
+  assert.match(coffer(['backup', '--plan', 'photos'], { env: noEnv }).stderr, /^coffer: .*config\.yaml line \d+: plans\.photos\.repos/);
 });
 
 test('setup with an existing repository checks the passphrase and copies the repository to a new destination', { timeout: 60_000 }, (t) => {

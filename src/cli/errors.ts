@@ -8,6 +8,9 @@ import { DetachedError } from '../engine/destination.ts';
 import { RepositoryError } from '../repo/repository.ts';
 import { ConfigError } from '../config/config-file.ts';
 import { CredentialsError } from '../daemon/credentials.ts';
+import { ControlError, DaemonUnreachableError } from '../daemon/control.ts';
+import { HookError } from '../daemon/hooks.ts';
+import { SourceError } from '../daemon/sources.ts';
 import { JobLostError, PlanBusyError } from '../jobs/index.ts';
 import { StoreError } from '../store/store.ts';
 import { GroupByError } from '../engine/snapshot-filter.ts';
@@ -25,13 +28,16 @@ export class UsageError extends Error {
 }
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, GroupByError, CredentialsError];
+const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, GroupByError, CredentialsError, SourceError, HookError];
 
 /**
  * Whether a failed backup is worth another attempt later: a dropped connection or a full disk may go
  * away; a wrong passphrase, a missing source or refused credentials will not.
  */
 export function isRetryable(err: unknown): boolean {
+  // A database that is down or a hook's service that is not ready may well be back later.
+  if (err instanceof SourceError || err instanceof HookError) return true;
+  if (err instanceof BackupError && err.cause !== undefined) return isRetryable(err.cause);
   if (err instanceof NoDestinationLeftError) return err.causes.some(isRetryable);
   if (err instanceof DetachedError) return err.cause === undefined || isRetryable(err.cause);
   if (err instanceof StoreError) return err.kind === 'transient' || err.kind === 'no-space';

@@ -6,6 +6,8 @@ import { VERSION } from '../version.ts';
 import { backupCommand } from './commands/backup.ts';
 import { checkCommand } from './commands/check.ts';
 import { configCommand } from './commands/config.ts';
+import { daemonCommand } from './commands/daemon.ts';
+import { jobsCommands } from './commands/jobs.ts';
 import { diffCommand } from './commands/diff.ts';
 import { doctorCommand } from './commands/doctor.ts';
 import { dumpCommand } from './commands/dump.ts';
@@ -29,7 +31,7 @@ export function buildProgram(): Command {
   const program = new Command('coffer')
     .description('encrypted, deduplicated, compressed backups to several destinations at once')
     .version(VERSION, '-V, --version');
-  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), statusCommand(), logsCommand(), doctorCommand(), setupCommand(), tagCommand(), findCommand(), statsCommand(), generateCommand(), serveCommand(), mountCommand(), configCommand()]) {
+  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), statusCommand(), logsCommand(), doctorCommand(), setupCommand(), tagCommand(), findCommand(), statsCommand(), generateCommand(), serveCommand(), mountCommand(), configCommand(), daemonCommand(), ...jobsCommands()]) {
     program.addCommand(command);
   }
   const configure = (cmd: Command): void => {

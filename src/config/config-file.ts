@@ -34,7 +34,7 @@ const PlanSchema = z
   })
   .strict()
   .refine((p) => !(p.passwordFile && p.passwordCommand), { message: 'give passwordFile or passwordCommand, not both' })
-  .refine((p) => p.paths.length > 0 || p.filesFrom.length > 0, { message: 'give paths (or filesFrom) to back up', path: ['paths'] });
+  .refine((p) => p.paths.length > 0 || p.filesFrom.length > 0 || (p.sources?.length ?? 0) > 0, { message: 'a plan backs up paths (or filesFrom), sources (database dumps, commands) or both; give at least one', path: ['paths'] });
 
 const RetriesSchema = z
   .object({

@@ -8,6 +8,7 @@
 //   credentialsFromCommand(command, { signal?, timeoutMs? }) → Promise<Record<string, string>>
 //   CredentialsError: the message names the command's exit status and never its output
 import { execFile } from 'node:child_process';
+import { childEnvironment } from './child-env.ts';
 
 export class CredentialsError extends Error {
   override name = 'CredentialsError';
@@ -57,7 +58,7 @@ export function credentialsFromCommand(command: string, options: { signal?: Abor
     execFile(
       '/bin/sh',
       ['-c', command],
-      { timeout: options.timeoutMs ?? 60_000, maxBuffer: 1 << 20, encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) },
+      { env: childEnvironment(), timeout: options.timeoutMs ?? 60_000, maxBuffer: 1 << 20, encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) },
       (err, stdout, stderr) => {
         if (err) {
           const status = err.killed ? 'it was stopped (time limit)' : `exit ${typeof err.code === 'number' ? err.code : (err.code ?? err.signal ?? 'unknown')}`;

@@ -6,7 +6,10 @@ import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priori
 import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
 import { loadConfig, planFrom, resolveConfigFile, type PlanConfig } from '../../config/config-file.ts';
+import { streamFileName } from '../../config/automation.ts';
 import { credentialsFromCommand } from '../../daemon/credentials.ts';
+import { streamSources } from '../../daemon/sources.ts';
+import { streamSnapshotPath, type StreamSource } from '../../engine/backup/stream-source.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import { Repository } from '../../repo/repository.ts';
 import { DryRunStore } from '../../store/dry-run.ts';
@@ -14,7 +17,7 @@ import { destinationLines } from '../destination-lines.ts';
 import { describeError, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_PARTIAL, isRetryable, UsageError } from '../errors.ts';
 import { formatBytes, formatDuration, parseSize } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
-import { adHocPlanName, retryPolicyOf, TrackedJob } from '../job-tracking.ts';
+import { adHocPlanName, retryPolicyOf, TrackedJob } from '../../daemon/job-tracking.ts';
 import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase } from '../passphrase.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, type RepoOptions, type StoreSettings } from '../repo-options.ts';
@@ -37,6 +40,8 @@ interface BackupOptions extends RepoOptions, SelectionOptions {
   readonly tag: string[];
   readonly host?: string;
   readonly dryRun?: boolean;
+  readonly stdin?: boolean;
+  readonly stdinFilename?: string;
 }
 
 /** What to back up and where: a plan from the configuration file, with the command line on top. */
@@ -53,6 +58,8 @@ interface Settings {
   readonly passwordFile?: string;
   readonly passwordCommand?: string;
   readonly credentialsCommand?: string;
+  /** Files streamed into the snapshot: standard input, the plan's database dumps and commands. */
+  readonly streams: StreamSource[];
   readonly spoolDisk: number;
 }
 
@@ -83,14 +90,15 @@ function resolveSettings(paths: string[], options: BackupOptions): Settings {
   // Paths on the command line (as arguments or --files-from) replace the plan's.
   const given = [...paths, ...pathsFromFiles(options.filesFrom)];
   const sources = given.length > 0 ? given : [...(plan?.paths ?? []), ...pathsFromFiles(plan?.filesFrom ?? [])];
-  if (sources.length === 0) throw new UsageError('nothing to back up: give paths, --files-from or --plan');
+  const streams = [...(plan?.sources ? streamSources(plan.sources) : []), ...(options.stdin || options.stdinFilename ? [stdinStream(options)] : [])];
+  if (sources.length === 0 && streams.length === 0) throw new UsageError('nothing to back up: give paths, --files-from, --stdin or --plan');
   const spoolDisk = parseSize(options.spoolSize);
   if (spoolDisk === undefined) throw new UsageError(`--spool-size takes a size such as 512M or 4G, not "${options.spoolSize}"`);
   const host = options.host ?? plan?.host ?? os.hostname();
   const passwordFile = options.passwordFile ?? plan?.passwordFile;
   const passwordCommand = options.passwordCommand ?? plan?.passwordCommand;
   return {
-    planName: options.plan ?? adHocPlanName(host, repos, sources),
+    planName: options.plan ?? adHocPlanName(host, repos, [...sources, ...streams.map((s) => streamSnapshotPath(s.name))]),
     repos,
     paths: sources,
     selection: selectionOf(options, plan),
@@ -107,8 +115,19 @@ function resolveSettings(paths: string[], options: BackupOptions): Settings {
     ...(passwordFile ? { passwordFile } : {}),
     ...(passwordCommand ? { passwordCommand } : {}),
     ...(credentialsCommand ? { credentialsCommand } : {}),
+    streams,
     spoolDisk,
   };
+}
+
+/** `--stdin`: standard input as one file of the snapshot, read as it comes (a pipe of any size). */
+function stdinStream(options: BackupOptions): StreamSource {
+  if (!options.stdin) throw new UsageError('--stdin-filename names what --stdin reads; add --stdin');
+  const name = options.stdinFilename ?? 'stdin';
+  const valid = streamFileName.safeParse(name);
+  if (!valid.success) throw new UsageError(`--stdin-filename takes ${valid.error.issues[0]!.message}, not "${name}"`);
+  if (process.stdin.isTTY) throw new UsageError(`--stdin reads standard input, which is a terminal here; pipe the data in, e.g. pg_dump app | coffer backup --stdin --stdin-filename ${name}`);
+  return { name, open: () => process.stdin };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -141,6 +160,7 @@ async function backupOnce(settings: Settings, passphrase: string, options: Backu
       priorities: settings.priorities,
       spool: { ...DEFAULT_SPOOL_LIMITS, disk: settings.spoolDisk },
       ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
+      streams: settings.streams,
       signal: AbortSignal.any([signal, lost.signal]),
     });
     job?.log.info('backing up', { paths: settings.paths, repos: settings.repos, selection: settings.selection, tags: settings.tags });
@@ -230,9 +250,12 @@ export function backupCommand(): Command {
     .addOption(new Option('--priority <path=level>', 'back up and upload PATH before lower levels (integer, default 0; repeatable)').argParser(collect).default([]))
     .option('--spool-dir <dir>', 'where packs wait on disk for slow destinations (default: the temporary directory)')
     .option('--spool-size <size>', 'how far (bytes, e.g. 4G) a destination may fall behind before it is detached', '4G')
+    .option('--stdin', 'back up standard input as a file (a dump piped in), read as it comes')
+    .option('--stdin-filename <name>', 'the name of that file in the snapshot (default: stdin)')
     .action(async (paths: string[], options: BackupOptions) => {
       const settings = resolveSettings(paths, options);
-      const maxRetries = options.maxRetries === undefined ? undefined : Number(options.maxRetries);
+      // Standard input can be read only once: a failed attempt cannot be retried.
+      const maxRetries = options.stdin ? 0 : options.maxRetries === undefined ? undefined : Number(options.maxRetries);
       if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0)) throw new UsageError(`--max-retries takes a whole number, not "${options.maxRetries}"`);
       const configFile = resolveConfigFile(options.config);
       const passphrase = await readPassphrase(settings);

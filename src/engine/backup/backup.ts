@@ -21,6 +21,7 @@ import { Priorities, type PriorityRule } from './priority.ts';
 import { metaOf, nodeTypeOf } from '../fs-meta.ts';
 import { siblingModule } from '../sibling-module.ts';
 import { ChunkPool } from './chunk-pool.ts';
+import { streamNode, streamSnapshotPath, type StreamSource } from './stream-source.ts';
 import type { FileResult } from './chunk-protocol.ts';
 import type { CountMessage, CountSetup } from './count-worker.ts';
 import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } from './pack-sink.ts';
@@ -56,6 +57,8 @@ export interface BackupOptions {
   readonly signal?: AbortSignal;
   /** While closed, work in hand finishes and nothing new starts (files, packs, uploads); see docs/DAEMON.md. */
   readonly pause?: PauseGate;
+  /** Files whose bytes come from a stream (stdin, a database dump) rather than from disk; see stream-source.ts. */
+  readonly streams?: readonly StreamSource[];
 }
 
 export interface BackupResult {
@@ -131,6 +134,9 @@ export class BackupRun {
   private readonly spool: PackSpool;
   private readonly priorities: Priorities;
   private readonly paths: string[];
+  /** The snapshot's `paths`: the source paths and each stream's /NAME. */
+  private readonly snapshotPaths: string[];
+  private readonly streams: readonly StreamSource[];
   private fatal?: Error;
   /** The parent snapshot's trees (0.1.0 snapshots seen in the absolute layout), while walking. */
   private parentTrees?: TreeSource;
@@ -146,6 +152,8 @@ export class BackupRun {
     this.repo = repo;
     this.options = options;
     this.paths = [...new Set(options.paths.map((p) => path.resolve(p)))].sort();
+    this.streams = options.streams ?? [];
+    this.snapshotPaths = [...this.paths, ...this.streams.map((s) => streamSnapshotPath(s.name))].sort();
     this.destinations = [...repo.stores, ...repo.unavailable.map((u) => u.store)].map((store) => {
       const destination = new Destination(store, options.pause ? { pause: options.pause } : {});
       if (store instanceof RetryStore) {
@@ -201,6 +209,7 @@ export class BackupRun {
     for (const p of this.paths) {
       if (!fs.lstatSync(p, { throwIfNoEntry: false })) throw new BackupError(`source ${p} does not exist; check the path`);
     }
+    this.checkStreamNames();
     const { adoptedPacks, catchUp } = await this.prepareDestinations();
     const parent = this.options.parent === undefined ? await this.findParent() : (this.options.parent ?? undefined);
     const packSize = this.options.packSize ?? DEFAULT_PACK_SIZE;
@@ -279,7 +288,7 @@ export class BackupRun {
   private async findParent(): Promise<StoredSnapshot | undefined> {
     const host = this.options.host ?? whoAmI().host;
     const same = (await this.repo.listSnapshots()).filter(
-      (s) => s.snapshot.host === host && s.snapshot.paths.length === this.paths.length && s.snapshot.paths.every((p, i) => p === this.paths[i]),
+      (s) => s.snapshot.host === host && s.snapshot.paths.length === this.snapshotPaths.length && s.snapshot.paths.every((p, i) => p === this.snapshotPaths[i]),
     );
     return same[same.length - 1];
   }
@@ -310,6 +319,11 @@ export class BackupRun {
     let rootDone!: (id: Buffer) => void;
     const rootId = new Promise<Buffer>((resolve) => (rootDone = resolve));
     const root: DirState = { children: [], pending: 0, listed: false, finish: (children) => rootDone(trees.save(children)) };
+    for (const stream of this.streams) {
+      root.pending++;
+      const node = await this.backupStream(stream, pool, parentRoot?.get(Buffer.from(stream.name).toString('latin1')));
+      this.childDone(root, node);
+    }
     const sources = sourceTrie(this.paths);
     const rulesFor = (stat: fs.BigIntStats): WalkRules => (this.options.oneFileSystem ? { ...rules, rootDevice: stat.dev } : rules);
     if (sources.source) {
@@ -361,6 +375,48 @@ export class BackupRun {
       this.warn(parent.id, `cannot read the parent snapshot's tree, files are read again: ${(err as Error).message}`);
       return undefined;
     }
+  }
+
+  /** Stream names are top-level names: they must not be used twice or by a source path. */
+  private checkStreamNames(): void {
+    const sources = sourceTrie(this.paths);
+    const taken = new Set(sources.children.keys());
+    for (const { name } of this.streams) {
+      // Backing up "/" makes its entries the top level.
+      const clash = taken.has(name) || (sources.source && fs.lstatSync(`/${name}`, { throwIfNoEntry: false }) !== undefined);
+      if (clash) throw new BackupError(`the streamed file ${name} would have the same name as a backed-up path at the top of the snapshot; give it another name`);
+      taken.add(name);
+    }
+  }
+
+  /**
+   * Reads one stream to its end into the chunk workers. If its producer fails (a dump that exits
+   * non-zero), the run fails: no snapshot is committed with a half stream in it.
+   */
+  private async backupStream(stream: StreamSource, pool: ChunkPool, previous: TreeNode | undefined): Promise<TreeNode> {
+    this.counters.stage = 'dumping';
+    this.counters.currentFile = streamSnapshotPath(stream.name);
+    const writer = pool.openStream(this.priorities.levelOf(streamSnapshotPath(stream.name)));
+    const source = stream.open();
+    try {
+      for await (const bytes of source) {
+        await this.unlessPaused();
+        await Promise.race([writer.write(bytes), this.stopped]);
+        this.counters.bytesDone += bytes.length;
+      }
+    } catch (err) {
+      writer.abort();
+      if (err instanceof InterruptedError || this.options.signal?.aborted || this.fatal) throw err;
+      throw new BackupError(`${streamSnapshotPath(stream.name)}: ${(err as Error).message}; no snapshot was made`, { cause: err });
+    }
+    const { content, size } = await Promise.race([writer.end(), this.stopped]);
+    this.counters.stage = 'packing';
+    this.counters.filesDone++;
+    this.counts.totalFiles++;
+    this.counts.totalBytes += size;
+    if (previous) this.counts.filesChanged++;
+    else this.counts.filesNew++;
+    return streamNode(stream.name, content, size);
   }
 
   private async loadParentTree(id: Buffer): Promise<Map<string, TreeNode> | undefined> {
@@ -495,7 +551,7 @@ export class BackupRun {
       time: startTime.toISOString(),
       host: this.options.host ?? who.host,
       user: who.user,
-      paths: this.paths,
+      paths: this.snapshotPaths,
       tags: [...(this.options.tags ?? [])].sort(),
       tree: rootTree.toString('hex'),
       ...(parent ? { parent: parent.id } : {}),

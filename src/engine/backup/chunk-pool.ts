@@ -32,6 +32,28 @@ interface WorkerState {
   flushed?: () => void;
 }
 
+/** Streamed bytes go to a worker in blocks of this size... */
+const STREAM_BLOCK = 1024 * 1024;
+/** ...with at most this many bytes sent and not yet chunked: memory stays bounded for a stream of any size. */
+const STREAM_WINDOW = 8 * 1024 * 1024;
+
+/** Feeds one streamed source (stdin, a dump) to a chunk worker. */
+export interface StreamWriter {
+  /** Resolves when the bytes are on their way and there is room for more. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** The stream's chunk ids and length, once every byte is chunked. */
+  end(): Promise<{ content: Buffer; size: number }>;
+  /** The producer failed: the worker drops what it holds of the stream. */
+  abort(): void;
+}
+
+interface StreamState {
+  readonly worker: WorkerState;
+  unacked: number;
+  wakeWriter?: () => void;
+  done?: (result: { content: Buffer; size: number }) => void;
+}
+
 export interface ChunkPoolEvents {
   /** A worker sealed a data pack. */
   onPack(pack: PackMessage): void;
@@ -79,6 +101,8 @@ export class ChunkPool {
   private capacityWaiters: (() => void)[] = [];
   private readonly events: ChunkPoolEvents;
   private closing = false;
+  private readonly streams = new Map<number, StreamState>();
+  private nextStream = 0;
 
   constructor(setup: Omit<WorkerSetup, 'known'>, index: BlobIndex, events: ChunkPoolEvents, count = os.availableParallelism()) {
     this.events = events;
@@ -119,7 +143,58 @@ export class ChunkPool {
       case 'flushed':
         state.flushed?.();
         break;
+      case 'stream-ack': {
+        const stream = this.streams.get(message.stream);
+        if (!stream) break;
+        stream.unacked -= message.bytes;
+        stream.wakeWriter?.();
+        break;
+      }
+      case 'stream-done': {
+        const stream = this.streams.get(message.stream);
+        this.streams.delete(message.stream);
+        stream?.done?.({ content: Buffer.from(message.ids.buffer, message.ids.byteOffset, message.ids.byteLength), size: message.size });
+        break;
+      }
     }
+  }
+
+  /** Starts a streamed source on the least busy worker; its chunks go into that worker's packs. */
+  openStream(priority: number): StreamWriter {
+    const id = this.nextStream++;
+    const state: StreamState = { worker: this.workers.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a)), unacked: 0 };
+    this.streams.set(id, state);
+    let block = new Uint8Array(STREAM_BLOCK);
+    let fill = 0;
+    const send = (end: boolean): void => {
+      const bytes = fill === block.length ? block : block.slice(0, fill);
+      state.unacked += fill;
+      state.worker.worker.postMessage({ type: 'stream', stream: id, ...(fill > 0 ? { bytes } : {}), end, priority } satisfies ToWorker, fill > 0 ? [bytes.buffer as ArrayBuffer] : []);
+      block = new Uint8Array(STREAM_BLOCK);
+      fill = 0;
+    };
+    return {
+      write: async (bytes) => {
+        let offset = 0;
+        while (offset < bytes.length) {
+          const n = Math.min(bytes.length - offset, block.length - fill);
+          block.set(bytes.subarray(offset, offset + n), fill);
+          fill += n;
+          offset += n;
+          if (fill === block.length) send(false);
+          while (state.unacked > STREAM_WINDOW) await new Promise<void>((resolve) => (state.wakeWriter = resolve));
+        }
+      },
+      end: () =>
+        new Promise((resolve) => {
+          state.done = resolve;
+          send(true);
+        }),
+      abort: () => {
+        this.streams.delete(id);
+        state.worker.worker.postMessage({ type: 'stream', stream: id, abort: true, priority } satisfies ToWorker);
+      },
+    };
   }
 
   private leastBusy(): WorkerState | undefined {

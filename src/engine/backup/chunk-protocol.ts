@@ -26,7 +26,13 @@ export type ToWorker =
    */
   | { readonly type: 'batch'; readonly batch: number; readonly paths: Uint8Array[]; readonly expected: BigInt64Array; readonly priority: number }
   | { readonly type: 'flush' }
-  | { readonly type: 'known'; readonly share: IdSetShare };
+  | { readonly type: 'known'; readonly share: IdSetShare }
+  /**
+   * A streamed source (stdin, a database dump): blocks of its bytes in order, chunked exactly as a file
+   * with the same bytes would be. `end` cuts the last chunks and answers 'stream-done'; `abort` drops
+   * the stream (its producer failed). Each block is answered with 'stream-ack' (flow control).
+   */
+  | { readonly type: 'stream'; readonly stream: number; readonly bytes?: Uint8Array; readonly end?: boolean; readonly abort?: boolean; readonly priority: number };
 
 export const FileFlag = {
   failed: 1,
@@ -78,4 +84,7 @@ export type FromWorker =
   | { readonly type: 'batch-done'; readonly batch: number; readonly results: BatchResults }
   | PackMessage
   | { readonly type: 'read'; readonly bytes: number }
-  | { readonly type: 'flushed' };
+  | { readonly type: 'flushed' }
+  | { readonly type: 'stream-ack'; readonly stream: number; readonly bytes: number }
+  /** The stream's chunk ids, 32 bytes each, and its length. */
+  | { readonly type: 'stream-done'; readonly stream: number; readonly ids: Uint8Array; readonly size: number };

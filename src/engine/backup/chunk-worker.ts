@@ -210,6 +210,72 @@ class BatchOut {
   }
 }
 
+/** A streamed source being chunked: its bytes wait in `buffer` until a whole maximal chunk is there. */
+interface StreamState {
+  readonly buffer: Buffer;
+  start: number;
+  end: number;
+  size: number;
+  readonly ids: Buffer[];
+}
+
+const streams = new Map<number, StreamState>();
+
+function streamData(state: StreamState, bytes: Uint8Array): void {
+  const max = setup.chunker.max;
+  let offset = 0;
+  while (offset < bytes.length) {
+    if (state.end === state.buffer.length) {
+      state.buffer.copyWithin(0, state.start, state.end);
+      state.end -= state.start;
+      state.start = 0;
+    }
+    const n = Math.min(bytes.length - offset, state.buffer.length - state.end);
+    state.buffer.set(bytes.subarray(offset, offset + n), state.end);
+    state.end += n;
+    offset += n;
+    state.size += n;
+    // Cut only with a maximal chunk's worth in hand, as chunkFile does before the end of a file.
+    while (state.end - state.start >= max) {
+      const cut = chunker.nextCut(state.buffer, state.start, state.start + max);
+      state.ids.push(storeChunk(state.buffer.subarray(state.start, cut)));
+      state.start = cut;
+    }
+  }
+}
+
+function streamEnd(state: StreamState): void {
+  while (state.start < state.end) {
+    const cut = chunker.nextCut(state.buffer, state.start, state.end);
+    state.ids.push(storeChunk(state.buffer.subarray(state.start, cut)));
+    state.start = cut;
+  }
+}
+
+function onStream(message: Extract<ToWorker, { type: 'stream' }>): void {
+  if (message.abort) {
+    streams.delete(message.stream);
+    return;
+  }
+  let state = streams.get(message.stream);
+  if (!state) {
+    state = { buffer: Buffer.allocUnsafe(2 * setup.chunker.max), start: 0, end: 0, size: 0, ids: [] };
+    streams.set(message.stream, state);
+  }
+  packPriority = Math.max(packPriority, message.priority);
+  if (message.bytes) {
+    streamData(state, message.bytes);
+    post({ type: 'stream-ack', stream: message.stream, bytes: message.bytes.length });
+  }
+  if (message.end) {
+    streamEnd(state);
+    streams.delete(message.stream);
+    const ids = new Uint8Array(new ArrayBuffer(state.ids.length * ID_BYTES));
+    state.ids.forEach((id, i) => ids.set(id, i * ID_BYTES));
+    post({ type: 'stream-done', stream: message.stream, ids, size: state.size }, [ids.buffer as ArrayBuffer]);
+  }
+}
+
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'batch': {
@@ -231,6 +297,9 @@ port.on('message', (message: ToWorker) => {
       break;
     case 'known':
       known.update(message.share);
+      break;
+    case 'stream':
+      onStream(message);
       break;
 
   }

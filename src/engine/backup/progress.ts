@@ -1,7 +1,7 @@
 // Live counters of a backup run, read by whoever renders progress (terminal, JSON lines, job database).
 import type { DestinationStatus } from '../destination.ts';
 
-export type BackupStage = 'scanning' | 'packing' | 'uploading' | 'committing' | 'done';
+export type BackupStage = 'scanning' | 'dumping' | 'packing' | 'uploading' | 'committing' | 'done';
 
 export interface BackupProgress {
   readonly stage: BackupStage;

@@ -1,10 +1,12 @@
 // Connects a backup run to the job database: the job it belongs to, a heartbeat with progress every
-// few seconds (per destination too), each destination's outcome, warnings, and a log file per run.
+// few seconds (per destination too), each destination's outcome, warnings, pauses, the end of the run,
+// and a log file per run. `coffer backup` and the daemon's job runner both record through it; an agent
+// of the fleet server records the same things through its own RunRecorder.
 import crypto from 'node:crypto';
 import path from 'node:path';
-import type { BackupRun } from '../engine/backup/backup.ts';
+import type { BackupProgress } from '../engine/backup/progress.ts';
 import type { CommitOutcome } from '../engine/backup/pack-sink.ts';
-import { JobLostError, JobStore, RunLog, runLogDir, type FailResult, type JobRun, type Plan, type RetryPolicy } from '../jobs/index.ts';
+import { JobLostError, JobStore, RunLog, runLogDir, type FailResult, type JobRun, type JobStoreOptions, type Plan, type RetryPolicy } from '../jobs/index.ts';
 import type { RetryConfig } from '../config/config-file.ts';
 
 export const PROGRESS_INTERVAL_MS = 5_000;
@@ -30,9 +32,9 @@ export class TrackedJob {
   run!: JobRun;
   log!: RunLog;
 
-  constructor(dataDir: string, planName: string, repos: readonly string[], retryPolicy: RetryPolicy) {
+  constructor(dataDir: string, planName: string, repos: readonly string[], retryPolicy: RetryPolicy, options: Omit<JobStoreOptions, 'retryPolicy'> = {}) {
     this.dataDir = dataDir;
-    this.store = JobStore.open(dataDir, { retryPolicy });
+    this.store = JobStore.open(dataDir, { ...options, retryPolicy });
     this.store.detectStaleJobs();
     this.plan = this.store.ensurePlan(
       planName,
@@ -59,8 +61,8 @@ export class TrackedJob {
   }
 
   /** Reports progress every PROGRESS_INTERVAL_MS; calls `lost` if another process took the job away. */
-  follow(backup: BackupRun, lost: (err: JobLostError) => void): () => void {
-    const beat = (): void => {
+  follow(backup: { progress(): BackupProgress }, lost: (err: JobLostError) => void): () => void {
+    const beat = (last = false): void => {
       const p = backup.progress();
       try {
         this.run.heartbeat({ stage: p.stage, bytesTotal: p.bytesTotal, bytesDone: p.bytesDone, filesTotal: p.filesTotal, filesDone: p.filesDone, speed: p.bytesPerSecond });
@@ -69,13 +71,18 @@ export class TrackedJob {
           if (id !== undefined && d.state !== 'detached' && d.state !== 'done') this.run.updateDestination(id, { bytesDone: d.bytesDone, bytesTotal: d.bytesDone + d.bytesQueued, speed: d.speed });
         }
       } catch (err) {
-        if (err instanceof JobLostError) lost(err);
-        else throw err;
+        // After the run the job may be over already (completed by the caller): nothing is lost then.
+        if (!(err instanceof JobLostError)) throw err;
+        if (!last) lost(err);
       }
     };
     beat();
     const timer = setInterval(beat, PROGRESS_INTERVAL_MS);
-    return () => clearInterval(timer);
+    // A last report, so the job's counters are those of the end of the run.
+    return () => {
+      clearInterval(timer);
+      beat(true);
+    };
   }
 
   committed(location: string): void {
@@ -106,6 +113,18 @@ export class TrackedJob {
   interrupted(reason: string): void {
     this.log.warn('backup interrupted', { reason });
     this.run.interrupt(reason);
+  }
+
+  cancelled(reason: string): void {
+    this.log.warn('backup cancelled', { reason });
+    this.run.cancel(reason);
+  }
+
+  /** The run's pause gate closed or opened: the job shows paused (it keeps its heartbeat) or running again. */
+  paused(paused: boolean): void {
+    this.log.info(paused ? 'paused' : 'resumed');
+    if (paused) this.run.pause();
+    else this.run.resume();
   }
 
   close(): void {

@@ -1,0 +1,262 @@
+// The job runner: one run of one plan, start to end. It takes the plan's job (resuming an interrupted
+// one), runs the before-hook, gets storage credentials, streams the plan's database dumps and commands
+// beside its paths into a backup, records progress, pauses and the outcome in the job database, and
+// runs the success/failure/after hooks. It decides nothing about when to run (the scheduler and the task
+// manager do) nor whom to tell (the notification rules do, from the report it returns and its events).
+//
+// Pause and cancel arrive through the TaskControl the task manager hands it: the gate reaches into the
+// backup engine (docs/DAEMON.md); an abort with TaskStopped('cancelled') cancels the job, with
+// TaskStopped('shutdown') marks it interrupted so that the next start resumes it.
+//
+// Interface:
+//   runPlan(planName, context, control) → Promise<RunReport>   never rejects for a failed backup
+//   RunnerContext: what the caller provides (stores, passphrase, config, data directory, events)
+//   RunReport: what happened, for logs, notifications and `coffer jobs`
+import os from 'node:os';
+import type { Config, PlanConfig } from '../config/config-file.ts';
+import { BackupRun, type BackupResult } from '../engine/backup/backup.ts';
+import { parsePriorityRule } from '../engine/backup/priority.ts';
+import type { BackupProgress } from '../engine/backup/progress.ts';
+import type { StreamSource } from '../engine/backup/stream-source.ts';
+import { DEFAULT_SPOOL_LIMITS } from '../engine/spool.ts';
+import { JobLostError, PlanBusyError, runLogDir, type RetryPolicy } from '../jobs/index.ts';
+import { runLogFile } from '../jobs/run-log.ts';
+import { redactString } from '../jobs/redact.ts';
+import { Repository } from '../repo/repository.ts';
+import type { Store } from '../store/store.ts';
+import { credentialsFromCommand } from './credentials.ts';
+import { runHook, type HookContext, type HookName } from './hooks.ts';
+import { TrackedJob } from './job-tracking.ts';
+import { streamSources } from './sources.ts';
+import { TaskStopped, type TaskControl } from './task-manager.ts';
+
+export type RunOutcome = 'completed' | 'failed' | 'retrying' | 'cancelled' | 'interrupted' | 'busy';
+
+export interface RunReport {
+  readonly plan: string;
+  /** Absent when the plan was busy (another process runs it). */
+  readonly jobId?: number;
+  readonly outcome: RunOutcome;
+  /** Why it failed, was cancelled or was skipped: one line, free of secrets. */
+  readonly error?: string;
+  readonly snapshotId?: string;
+  readonly startedAt: number;
+  readonly finishedAt: number;
+  /** Bytes of new packs, files read, files that could not be read. */
+  readonly bytesAdded?: number;
+  readonly filesNew?: number;
+  readonly warnings?: number;
+  /** Packs an interrupted run had stored without an index, found and reused. */
+  readonly adoptedPacks?: number;
+  /** Per destination: committed or why not. */
+  readonly destinations?: readonly { readonly location: string; readonly committed: boolean; readonly error?: string }[];
+  /** A retry is scheduled: which one and when. */
+  readonly retry?: { readonly attempt: number; readonly at: number };
+}
+
+export interface RunnerLog {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RunnerContext {
+  readonly dataDir: string;
+  readonly config: Config;
+  readonly retryPolicy: RetryPolicy;
+  /** Opens one destination of a plan; `env` holds the credentials from its credentialsCommand. */
+  openStore(location: string, plan: PlanConfig, env: NodeJS.ProcessEnv | undefined): Store;
+  /** The plan's repository passphrase (its passwordFile or passwordCommand, or the process's COFFER_PASSWORD). */
+  passphrase(plan: PlanConfig): Promise<string>;
+  /** One line for the user, and whether waiting could help (the CLI's rules, shared). */
+  describeError(err: unknown): string;
+  isRetryable(err: unknown): boolean;
+  readonly log: RunnerLog;
+  /** The clock of the job records (the daemon's, which tests may move). */
+  readonly now?: () => number;
+  /** A run started (its job is taken) / the backup engine is running, for live progress. */
+  onStarted?(plan: string, jobId: number): void;
+  onProgress?(jobId: number, source: { progress(): BackupProgress } | undefined): void;
+}
+
+/** One run of a plan. Resolves with what happened; a failed backup is an outcome, not an exception. */
+export async function runPlan(planName: string, ctx: RunnerContext, control: TaskControl): Promise<RunReport> {
+  const startedAt = Date.now();
+  const plan = ctx.config.plans[planName];
+  if (!plan) return { plan: planName, outcome: 'failed', error: `no plan ${planName} in the configuration`, startedAt, finishedAt: Date.now() };
+  const job = new TrackedJob(ctx.dataDir, planName, plan.repos, ctx.retryPolicy, ctx.now ? { now: ctx.now } : {});
+  try {
+    try {
+      job.acquire(false);
+    } catch (err) {
+      if (err instanceof PlanBusyError) return { plan: planName, outcome: 'busy', error: err.message, startedAt, finishedAt: Date.now() };
+      throw err;
+    }
+    return await new PlanRun(planName, plan, ctx, control, job, startedAt).run();
+  } finally {
+    job.close();
+  }
+}
+
+class PlanRun {
+  private readonly lost = new AbortController();
+  private readonly hookContext: HookContext;
+  private readonly planName: string;
+  private readonly plan: PlanConfig;
+  private readonly ctx: RunnerContext;
+  private readonly control: TaskControl;
+  private readonly job: TrackedJob;
+  private readonly startedAt: number;
+
+  constructor(planName: string, plan: PlanConfig, ctx: RunnerContext, control: TaskControl, job: TrackedJob, startedAt: number) {
+    this.planName = planName;
+    this.plan = plan;
+    this.ctx = ctx;
+    this.control = control;
+    this.job = job;
+    this.startedAt = startedAt;
+    this.hookContext = {
+      plan: planName,
+      jobId: job.run.jobId,
+      run: job.run.run,
+      repos: plan.repos,
+      logFile: runLogFile(runLogDir(ctx.dataDir), job.run.jobId, job.run.run),
+    };
+  }
+
+  private get jobId(): number {
+    return this.job.run.jobId;
+  }
+
+  async run(): Promise<RunReport> {
+    this.ctx.onStarted?.(this.planName, this.jobId);
+    const stopFollowingGate = this.control.gate.onChange((paused) => {
+      try {
+        this.job.paused(paused);
+      } catch (err) {
+        if (err instanceof JobLostError) this.lost.abort(err);
+        else this.ctx.log.error(`job ${this.jobId}: could not record the pause: ${(err as Error).message}`);
+      }
+    });
+    const signal = AbortSignal.any([this.control.signal, this.lost.signal]);
+    const hooks = this.plan.hooks ?? {};
+    let report: RunReport;
+    try {
+      if (hooks.before) await this.hook('before', signal);
+      const result = await this.backup(signal);
+      this.job.finished(result.destinations, result.snapshotId);
+      const s = result.snapshot.summary;
+      report = this.report('completed', {
+        snapshotId: result.snapshotId,
+        bytesAdded: s.bytesAdded,
+        filesNew: s.filesNew + s.filesChanged,
+        warnings: s.warnings,
+        adoptedPacks: result.adoptedPacks,
+        destinations: result.destinations,
+      });
+    } catch (err) {
+      report = this.ended(err);
+    } finally {
+      stopFollowingGate();
+      this.ctx.onProgress?.(this.jobId, undefined);
+    }
+    await this.endHooks(report);
+    return report;
+  }
+
+  /** Records how a run that threw ended: cancelled, interrupted (shutdown), lost to another process, or failed. */
+  private ended(err: unknown): RunReport {
+    const stop = this.control.signal.aborted ? this.control.signal.reason : undefined;
+    try {
+      if (stop instanceof TaskStopped && stop.kind === 'cancelled') {
+        this.job.cancelled('cancelled by the user');
+        return this.report('cancelled', { error: 'cancelled by the user' });
+      }
+      if (stop instanceof TaskStopped) {
+        this.job.interrupted(stop.message);
+        return this.report('interrupted', { error: stop.message });
+      }
+      if (this.lost.signal.aborted) {
+        const reason = (this.lost.signal.reason as Error).message;
+        return this.report(/cancelled/.test(reason) ? 'cancelled' : 'interrupted', { error: reason });
+      }
+      const message = this.ctx.describeError(err);
+      const failed = this.job.failed(err as Error, this.ctx.isRetryable(err));
+      if (failed.retry) return this.report('retrying', { error: message, retry: { attempt: failed.retry.attempt, at: failed.retry.at } });
+      return this.report('failed', { error: message });
+    } catch (recordErr) {
+      // The job was taken away meanwhile (cancelled from another process): nothing more to record.
+      if (recordErr instanceof JobLostError) return this.report('cancelled', { error: recordErr.message });
+      throw recordErr;
+    }
+  }
+
+  private report(outcome: RunOutcome, fields: Partial<RunReport>): RunReport {
+    return { plan: this.planName, jobId: this.jobId, outcome, startedAt: this.startedAt, finishedAt: Date.now(), ...fields, ...(fields.error ? { error: redactString(fields.error) } : {}) };
+  }
+
+  private async hook(name: HookName, signal: AbortSignal | undefined, extra: Partial<HookContext> = {}): Promise<void> {
+    const hook = this.plan.hooks?.[name];
+    if (!hook) return;
+    this.job.log.info(`running the ${name} hook`);
+    await runHook(name, hook, { ...this.hookContext, ...extra }, { ...(signal ? { signal } : {}), log: this.job.log });
+  }
+
+  /** onSuccess or onFailure, then after (always: it may have to undo what before did); their failures are logged, the outcome stands. */
+  private async endHooks(report: RunReport): Promise<void> {
+    const extra: Partial<HookContext> = { status: report.outcome, ...(report.error ? { error: report.error } : {}), ...(report.snapshotId ? { snapshotId: report.snapshotId } : {}) };
+    const names: HookName[] = [];
+    if (report.outcome === 'completed') names.push('onSuccess');
+    if (report.outcome === 'failed' || report.outcome === 'retrying') names.push('onFailure');
+    names.push('after');
+    for (const name of names) {
+      try {
+        await this.hook(name, undefined, extra);
+      } catch (err) {
+        this.job.log.warn((err as Error).message);
+        this.ctx.log.warn(`job ${this.jobId} (plan ${this.planName}): ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async backup(signal: AbortSignal): Promise<BackupResult> {
+    const plan = this.plan;
+    const credentialsCommand = plan.credentialsCommand ?? this.ctx.config.credentialsCommand;
+    const env = credentialsCommand ? { ...process.env, ...(await credentialsFromCommand(credentialsCommand, { signal })) } : undefined;
+    const streams: StreamSource[] = streamSources(plan.sources ?? []);
+    const stores = plan.repos.map((location) => this.ctx.openStore(location, plan, env));
+    const repo = await Repository.open(stores, await this.ctx.passphrase(plan)).catch(async (err) => {
+      await Promise.all(stores.map((s) => s.close()));
+      throw err;
+    });
+    repo.onDamaged = (name, reason) => this.job.warn(`skipping ${name}: ${reason}; run coffer check`);
+    for (const u of repo.unavailable) this.job.warn(`replica ${u.store.location} is left out: ${u.error.message}`);
+    try {
+      await repo.loadIndex();
+      const run = new BackupRun(repo, {
+        paths: plan.paths,
+        excludes: plan.exclude,
+        oneFileSystem: plan.oneFileSystem,
+        tags: plan.tags,
+        host: plan.host ?? os.hostname(),
+        priorities: plan.priority.flatMap((rule) => parsePriorityRule(rule) ?? []),
+        spool: DEFAULT_SPOOL_LIMITS,
+        streams,
+        signal,
+        pause: this.control.gate,
+      });
+      run.onWarning = (w) => this.job.warn(`${w.path}: ${w.message}`);
+      run.onCommitted = (location) => this.job.committed(location);
+      this.job.log.info('backing up', { paths: plan.paths, sources: streams.map((s) => s.name), repos: plan.repos });
+      this.ctx.onProgress?.(this.jobId, run);
+      const stopTracking = this.job.follow(run, (err) => this.lost.abort(err));
+      try {
+        return await run.run();
+      } finally {
+        stopTracking();
+      }
+    } finally {
+      await repo.close();
+    }
+  }
+}
