@@ -164,3 +164,10 @@ test('backup --plan gets S3 credentials from credentialsCommand, never from a fi
   assert.equal(failed.code, 1);
   assert.match(failed.stderr, /^coffer: the credentials command failed \(exit 3\): vault is sealed; run it by hand to see why\n$/);
 });
+
+test("the README's example of unattended runs is a valid configuration", () => {
+  const readme = fs.readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
+  const block = /\*\*Unattended runs\.\*\*[^]*?```yaml\n([^]*?)```/.exec(readme)?.[1];
+  assert.ok(block, 'the example is in the README');
+  assert.deepEqual(checkConfigText(block).problems, []);
+});

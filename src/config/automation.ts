@@ -59,10 +59,11 @@ export const streamFileName = z
   .refine((name) => !name.includes('/') && !name.includes('\0') && name !== '.' && name !== '..', { message: 'a file name without "/", not "." or ".."' });
 
 const secretSource = {
-  /** A command printing the database password (e.g. pass show db); it reaches the dump tool's environment only. */
+  /** A command printing the password (e.g. pass show db); it reaches the dump tool's or mailer's hands only. */
   passwordCommand: z.string().min(1).optional(),
   passwordFile: z.string().min(1).optional(),
 };
+const oneSecretSource = [(s: { passwordCommand?: string; passwordFile?: string }) => !(s.passwordCommand && s.passwordFile), { message: 'give passwordFile or passwordCommand, not both' }] as const;
 
 const DatabaseServer = {
   host: z.string().min(1).optional(),
@@ -85,7 +86,8 @@ const SourceSchema = z.discriminatedUnion('type', [
       command: z.string().min(1).optional(),
       ...DatabaseServer,
     })
-    .strict(),
+    .strict()
+    .refine(...oneSecretSource),
   z
     .object({
       type: z.literal('mysql'),
@@ -96,7 +98,8 @@ const SourceSchema = z.discriminatedUnion('type', [
       command: z.string().min(1).optional(),
       ...DatabaseServer,
     })
-    .strict(),
+    .strict()
+    .refine(...oneSecretSource),
   z
     .object({
       type: z.literal('sqlite'),
@@ -161,7 +164,8 @@ const SmtpSchema = z
     user: z.string().min(1).optional(),
     ...secretSource,
   })
-  .strict();
+  .strict()
+  .refine(...oneSecretSource);
 
 const EmailSchema = z
   .object({
@@ -203,6 +207,17 @@ export type HooksConfig = z.infer<typeof HooksSchema>;
 export type NotifyConfig = z.infer<typeof NotifySchema>;
 export type NotifyEvent = z.infer<typeof NotifyEvent>;
 export type EmailConfig = z.infer<typeof EmailSchema>;
+
+/** Rules across fields: where a notification by email is asked for, the file must say how to send it. */
+export function automationProblems(config: Automation & { plans: Record<string, PlanAutomation> }): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const noEmail = 'is set, but there is no top-level email section (smtp and from) to send it with';
+  if (!config.email && config.notify?.email?.length) problems.push({ path: ['notify', 'email'], message: noEmail });
+  for (const [name, plan] of Object.entries(config.plans)) {
+    if (!config.email && plan.notify?.email?.length) problems.push({ path: ['plans', name, 'notify', 'email'], message: noEmail });
+  }
+  return problems;
+}
 
 // ── What the daemon uses ──────────────────────────────────────────────────────────────────────────
 

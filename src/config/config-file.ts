@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { automationShape, planAutomationShape } from './automation.ts';
+import { automationProblems, automationShape, planAutomationShape } from './automation.ts';
 import { describeProblem, parseYaml, schemaProblems, type ConfigProblem } from './problems.ts';
 
 const PlanSchema = z
@@ -52,7 +52,10 @@ const ConfigSchema = z
     // The daemon, email, default notifications and credentials (automation.ts).
     ...automationShape,
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const p of automationProblems(config)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  });
 
 export type PlanConfig = z.infer<typeof PlanSchema>;
 export type RetryConfig = z.infer<typeof RetriesSchema>;

@@ -13,11 +13,16 @@
 //   Daemon.start(options) → a running daemon (refuses when another one runs on the data directory)
 //   daemon.stop(reason) · daemon.reload() · daemon.status() · daemon.done (resolves once stopped)
 //   The fleet agent composes the same parts (scheduler, task manager, runPlan) with its own job store.
-import { scheduleOf } from '../config/automation.ts';
+import os from 'node:os';
+import { durationMs, scheduleOf } from '../config/automation.ts';
 import { loadConfig, type Config } from '../config/config-file.ts';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import { JobStore, type RetryPolicy } from '../jobs/index.ts';
+import { testWrite } from '../engine/test-write.ts';
 import { VERSION } from '../version.ts';
+import { credentialsFromCommand } from './credentials.ts';
+import type { SendOptions } from './notify/channels.ts';
+import { Notifier } from './notify/notifier.ts';
 import { retryPolicyOf } from './job-tracking.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ControlError, ControlServer, type ControlReply } from './control.ts';
@@ -38,11 +43,14 @@ export interface DaemonOptions {
   readonly log?: DaemonLog;
   /** How to open stores, get passphrases and describe errors: the CLI's rules. */
   readonly runner: Pick<RunnerContext, 'openStore' | 'passphrase' | 'describeError' | 'isRetryable'>;
-  /** Called with the report of every run (notifications hang here). */
-  readonly onReport?: (report: RunReport) => void | Promise<void>;
+  /** How notifications retry (tests make it quick). */
+  readonly sendOptions?: SendOptions;
 }
 
 export const DEFAULT_POLL_MS = 5_000;
+export const DEFAULT_TEST_WRITE_EVERY_MS = 24 * 3_600_000;
+/** At shutdown, notifications still being sent get this long. */
+const NOTIFY_GRACE_MS = 10_000;
 
 export class Daemon {
   readonly options: DaemonOptions;
@@ -57,6 +65,9 @@ export class Daemon {
   private readonly scheduler: Scheduler;
   private control!: ControlServer;
   private readonly progress = new Map<number, { progress(): BackupProgress }>();
+  private readonly notifier: Notifier;
+  private lastTestWrite = -Infinity;
+  private testingDestinations = false;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private stopping: Promise<void> | undefined;
   private markDone!: () => void;
@@ -88,6 +99,16 @@ export class Daemon {
         ),
       onError: (err) => this.log.error(`scheduler: ${(err as Error).message}`),
       ...(options.checkIntervalMs !== undefined ? { checkIntervalMs: options.checkIntervalMs } : {}),
+    });
+    this.notifier = new Notifier({
+      config: () => this.config,
+      dataDir: options.dataDir,
+      jobs: this.jobs,
+      host: os.hostname(),
+      now: () => this.clock.now(),
+      log: this.log,
+      startedAt: this.startedAt,
+      ...(options.sendOptions ? { sendOptions: options.sendOptions } : {}),
     });
   }
 
@@ -171,7 +192,7 @@ export class Daemon {
     }
   }
 
-  /** Due retries and resumes from the job database; stale runs of other processes. */
+  /** Due retries and resumes from the job database; stale runs of other processes; maxAge, summaries, test-writes. */
   private poll(): void {
     try {
       this.jobs.detectStaleJobs();
@@ -179,19 +200,52 @@ export class Daemon {
         if (!this.config.plans[job.planName] || this.manager.list().some((t) => t.key === job.planName)) continue;
         this.manager.submit({ id: String(job.id), key: job.planName, reason: job.retryCount > 0 ? 'retry' : 'resume', priority: job.priority });
       }
+      this.notifier.check();
+      if (this.clock.now() - this.lastTestWrite >= durationMs(this.config.daemon?.testWriteEvery, DEFAULT_TEST_WRITE_EVERY_MS)) void this.testDestinations();
     } catch (err) {
       this.log.error(`checking the queue failed: ${(err as Error).message}`);
     }
   }
 
+  /** Writes, reads back and deletes a probe on every destination of every plan; a failure is notified. */
+  private async testDestinations(): Promise<void> {
+    if (this.testingDestinations || this.stopping) return;
+    this.testingDestinations = true;
+    this.lastTestWrite = this.clock.now();
+    try {
+      const byLocation = new Map<string, string[]>();
+      for (const [name, plan] of Object.entries(this.config.plans)) for (const location of plan.repos) byLocation.set(location, [...(byLocation.get(location) ?? []), name]);
+      for (const [location, plans] of byLocation) {
+        const plan = this.config.plans[plans[0]!]!;
+        let error: string | undefined;
+        try {
+          const command = plan.credentialsCommand ?? this.config.credentialsCommand;
+          const env = command ? { ...process.env, ...(await credentialsFromCommand(command)) } : undefined;
+          const store = this.options.runner.openStore(location, plan, env);
+          try {
+            const probe = await testWrite(store);
+            if (!probe.ok) error = probe.error;
+          } finally {
+            await store.close();
+          }
+        } catch (err) {
+          error = this.options.runner.describeError(err);
+        }
+        if (error !== undefined) this.log.warn(`destination ${location} failed its test-write: ${error}`);
+        this.notifier.testWriteResult(location, plans, error);
+      }
+    } finally {
+      this.testingDestinations = false;
+    }
+  }
+
   private async runTask(task: TaskInfo, control: TaskControl): Promise<void> {
     const report = await runPlan(task.key, this.runnerContext(), control);
+    this.logReport(report);
     if (report.outcome === 'busy') {
       // Another process (a coffer backup by hand) runs the plan: this trigger is a duplicate.
       this.jobs.cancelJob(Number(task.id), 'skipped: the plan was already running in another process');
-    }
-    this.logReport(report);
-    await this.options.onReport?.(report);
+    } else this.notifier.runEnded(report);
   }
 
   private runnerContext(): RunnerContext {
@@ -202,6 +256,7 @@ export class Daemon {
       retryPolicy: this.retryPolicy,
       now: () => this.clock.now(),
       log: this.log,
+      onStarted: (plan) => this.notifier.runStarted(plan),
       onProgress: (jobId, source) => {
         if (source) this.progress.set(jobId, source);
         else this.progress.delete(jobId);
@@ -343,6 +398,7 @@ export class Daemon {
       this.scheduler.stop();
       if (this.pollTimer) clearInterval(this.pollTimer);
       await this.manager.shutdown(`the daemon stopped (${reason})`);
+      await Promise.race([this.notifier.idle(), new Promise((resolve) => setTimeout(resolve, NOTIFY_GRACE_MS).unref())]);
       await this.control.close();
       this.jobs.close();
       this.log.info('stopped');

@@ -37,7 +37,7 @@ async function runDaemon(options: DaemonOptions): Promise<void> {
     configFile: resolveConfigFile(options.config),
     dataDir: resolveDataDir(options.dataDir),
     // Test mode (docs/DAEMON.md): a wall clock the tests move, looked at often.
-    ...(testClock ? { clock: offsetClock(testClock), checkIntervalMs: 200, pollMs: 200 } : {}),
+    ...(testClock ? { clock: offsetClock(testClock), checkIntervalMs: 200, pollMs: 200, sendOptions: { retryDelaysMs: [200, 500], timeoutMs: 5_000 } } : {}),
     runner: {
       openStore: (location, plan, env) => openConfiguredStore(location, { limitUpload: plan.limitUpload, limitDownload: plan.limitDownload }, env),
       passphrase: planPassphrase,
