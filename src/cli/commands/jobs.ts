@@ -54,12 +54,12 @@ export function panelLines(status: DaemonStatus): string[] {
     switch (job.state) {
       case 'running':
       case 'paused': {
-        const known = job.totalsKnown === false ? '+' : '';
-        const eta = job.etaSeconds !== undefined && job.state === 'running' ? ` ETA ${formatDuration(job.etaSeconds)}` : '';
-        lines.push(
-          `${head} ${bar(job.bytesDone, job.bytesTotal)} ${job.state === 'paused' ? 'paused' : (job.stage ?? 'starting')} ` +
-            `${formatBytes(job.bytesDone)}/${formatBytes(job.bytesTotal)}${known} ${job.filesDone}/${job.filesTotal}${known} files ${formatBytes(job.speed)}/s${eta}`,
-        );
+        // Totals still being counted (or a stream whose length comes at its end): no percentage yet.
+        const known = job.totalsKnown !== false;
+        const progress = known ? bar(job.bytesDone, job.bytesTotal) : `[${'·'.repeat(BAR)}]     `;
+        const amounts = known ? `${formatBytes(job.bytesDone)}/${formatBytes(job.bytesTotal)} ${job.filesDone}/${job.filesTotal} files` : `${formatBytes(job.bytesDone)} ${job.filesDone} files`;
+        const pace = job.state === 'paused' ? '' : ` ${formatBytes(job.speed)}/s${job.etaSeconds !== undefined ? ` ETA ${formatDuration(job.etaSeconds)}` : ''}`;
+        lines.push(`${head} ${progress} ${job.state === 'paused' ? 'paused' : (job.stage ?? 'starting')} ${amounts}${pace}`);
         for (const d of job.destinations ?? []) {
           const total = d.bytesDone + d.bytesQueued;
           const deta = d.etaSeconds !== undefined ? ` ETA ${formatDuration(d.etaSeconds)}` : '';

@@ -395,6 +395,7 @@ export class BackupRun {
    */
   private async backupStream(stream: StreamSource, pool: ChunkPool, previous: TreeNode | undefined): Promise<TreeNode> {
     this.counters.stage = 'dumping';
+    this.counters.streaming = true;
     this.counters.currentFile = streamSnapshotPath(stream.name);
     const writer = pool.openStream(this.priorities.levelOf(streamSnapshotPath(stream.name)));
     const source = stream.open();
@@ -411,6 +412,7 @@ export class BackupRun {
     }
     const { content, size } = await Promise.race([writer.end(), this.stopped]);
     this.counters.stage = 'packing';
+    this.counters.streaming = false;
     this.counters.filesDone++;
     this.counts.totalFiles++;
     this.counts.totalBytes += size;

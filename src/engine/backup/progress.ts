@@ -32,6 +32,8 @@ export class ProgressCounters {
   filesTotal = 0;
   bytesTotal = 0;
   totalsKnown = false;
+  /** A stream is being read: its length is known only at its end. */
+  streaming = false;
   currentFile = '';
   warnings = 0;
   private readonly started = Date.now();
@@ -40,7 +42,8 @@ export class ProgressCounters {
     const elapsedMs = Date.now() - this.started;
     const bytesPerSecond = elapsedMs > 0 ? (this.bytesDone * 1000) / elapsedMs : 0;
     const left = this.bytesTotal - this.bytesDone;
-    const eta = this.totalsKnown && bytesPerSecond > 0 && left >= 0 ? left / bytesPerSecond : undefined;
+    const totalsKnown = this.totalsKnown && !this.streaming;
+    const eta = totalsKnown && bytesPerSecond > 0 && left >= 0 ? left / bytesPerSecond : undefined;
     return {
       stage: this.stage,
       elapsedMs,
@@ -48,7 +51,7 @@ export class ProgressCounters {
       bytesDone: this.bytesDone,
       filesTotal: Math.max(this.filesTotal, this.filesDone),
       bytesTotal: Math.max(this.bytesTotal, this.bytesDone),
-      totalsKnown: this.totalsKnown,
+      totalsKnown,
       bytesPerSecond,
       ...(eta !== undefined ? { etaSeconds: eta } : {}),
       currentFile: this.currentFile,
