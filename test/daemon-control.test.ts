@@ -98,7 +98,7 @@ test('pause, resume and cancel a running job, pause and resume everything, from 
   assert.equal((await daemon.stop()).code, 0);
 });
 
-test('coffer jobs --json and daemon status; a second daemon on the same data directory is refused; not running says so', async (t) => {
+test('coffer jobs --json and daemon status; SIGHUP reloads; a second daemon on the same data directory is refused; not running says so', async (t) => {
   const { repo, source } = setup(t);
   const daemon = await DaemonProcess.start(t, { config: `plans:\n  docs:\n    repos: [${repo}]\n    paths: [${source}]\n    schedule: "0 3 * * *"\n` });
   const status = daemon.cli(['daemon', 'status']);
@@ -109,6 +109,15 @@ test('coffer jobs --json and daemon status; a second daemon on the same data dir
   assert.equal(json.type, 'daemon-status');
   assert.deepEqual(json.jobs, []);
   assert.match(daemon.cli(['jobs', '--once']).stdout, /no jobs; next: plan docs at/);
+  // SIGHUP reloads the configuration; a file with a problem is refused and the old one kept.
+  fs.appendFileSync(daemon.configFile, `  more:\n    repos: [${repo}]\n    paths: [${source}]\n    schedule: "0 4 * * *"\n`);
+  daemon.signal('SIGHUP');
+  await daemon.waitFor(/configuration reloaded: 2 plans/);
+  assert.deepEqual((await daemon.status()).schedules.map((s) => s.plan).sort(), ['docs', 'more']);
+  fs.appendFileSync(daemon.configFile, '    shedule: typo\n');
+  daemon.signal('SIGHUP');
+  await daemon.waitFor(/configuration not reloaded, the old one stays in use: .*config\.yaml line \d+: plans\.more\.shedule: unknown field "shedule"/);
+  assert.equal((await daemon.status()).schedules.length, 2);
   const second = coffer(['daemon'], { env: { COFFER_DATA_DIR: daemon.dataDir, COFFER_CONFIG: daemon.configFile } });
   assert.equal(second.code, 1);
   assert.match(second.stderr, /^coffer: a daemon is already running for .*; see coffer daemon status\n$/);

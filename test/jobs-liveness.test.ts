@@ -62,6 +62,21 @@ test('heartbeats keep a run alive and record progress; silence past the limit in
   assert.throws(() => run.heartbeat(), { message: 'job 1 was taken over by pid 2000 on here' });
 });
 
+test("a run's own staleAfter (its plan's) is what every other process judges it by", (t) => {
+  const f = jobFixture(t);
+  const planId = photosPlan(f.store);
+  const patient = f.store.acquirePlanRun(planId, { staleAfterMs: 30 * MINUTE });
+  assert.equal(patient.job.staleAfterMs, 30 * MINUTE);
+  const other = f.open({ pid: 2000 });
+  f.clock.advance(20 * MINUTE);
+  assert.deepEqual(other.detectStaleJobs(), [], 'silent longer than the default 5 min, but within its own 30');
+  f.clock.advance(10 * MINUTE + 1000);
+  assert.equal(other.detectStaleJobs()[0]?.error, 'stale: no heartbeat for 1801 s (limit 1800 s)');
+  // The next run without a limit of its own is judged by the default again.
+  const next = other.acquirePlanRun(planId);
+  assert.equal(next.job.staleAfterMs, null);
+});
+
 test('a run on another host blocks the plan; --force takes it over, and its owner is told', (t) => {
   const f = jobFixture(t);
   const planId = photosPlan(f.store);

@@ -145,10 +145,8 @@ export class ControlServer {
     const stat = fs.statSync(dir);
     if (stat.uid !== process.getuid!()) throw new ControlError(500, `${dir} belongs to another user (uid ${stat.uid}); use your own --data-dir`);
     fs.chmodSync(dir, 0o700);
-    if (fs.existsSync(socket)) {
-      if (await answers(socket)) throw new ControlError(409, `a daemon is already running for ${dataDir} (it answers on ${socket}); see coffer daemon status`);
-      fs.rmSync(socket, { force: true });
-    }
+    await ControlServer.assertNoneRunning(dataDir);
+    fs.rmSync(socket, { force: true });
     const server = http.createServer((req, res) => {
       const send = (status: number, value: unknown): void => {
         const text = JSON.stringify(value);
@@ -165,6 +163,12 @@ export class ControlServer {
     });
     fs.chmodSync(socket, 0o600);
     return new ControlServer(server, socket);
+  }
+
+  /** Refuses when a daemon answers on the data directory's socket (a stale socket file is harmless). */
+  static async assertNoneRunning(dataDir: string): Promise<void> {
+    const socket = controlSocketPath(dataDir);
+    if (fs.existsSync(socket) && (await answers(socket))) throw new ControlError(409, `a daemon is already running for ${dataDir} (it answers on ${socket}); see coffer daemon status`);
   }
 
   async close(): Promise<void> {

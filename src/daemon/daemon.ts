@@ -113,6 +113,7 @@ export class Daemon {
   }
 
   static async start(options: DaemonOptions): Promise<Daemon> {
+    await ControlServer.assertNoneRunning(options.dataDir);
     const daemon = new Daemon(options, loadConfig(options.configFile));
     try {
       daemon.control = await ControlServer.listen(options.dataDir, {

@@ -13,6 +13,7 @@
 //   RunnerContext: what the caller provides (stores, passphrase, config, data directory, events)
 //   RunReport: what happened, for logs, notifications and `coffer jobs`
 import os from 'node:os';
+import { durationMs } from '../config/automation.ts';
 import type { Config, PlanConfig } from '../config/config-file.ts';
 import { BackupRun, type BackupResult } from '../engine/backup/backup.ts';
 import { parsePriorityRule } from '../engine/backup/priority.ts';
@@ -87,7 +88,7 @@ export async function runPlan(planName: string, ctx: RunnerContext, control: Tas
   const job = new TrackedJob(ctx.dataDir, planName, plan.repos, ctx.retryPolicy, ctx.now ? { now: ctx.now } : {});
   try {
     try {
-      job.acquire(false);
+      job.acquire(false, durationMs(plan.staleAfter));
     } catch (err) {
       if (err instanceof PlanBusyError) return { plan: planName, outcome: 'busy', error: err.message, startedAt, finishedAt: Date.now() };
       throw err;

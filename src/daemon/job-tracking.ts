@@ -48,8 +48,8 @@ export class TrackedJob {
   }
 
   /** Starts or resumes the plan's job; a live run of the same plan stops us with PlanBusyError. */
-  acquire(force: boolean): { resumed: boolean } {
-    this.run = this.store.acquirePlanRun(this.plan.id, { force });
+  acquire(force: boolean, staleAfterMs?: number): { resumed: boolean } {
+    this.run = this.store.acquirePlanRun(this.plan.id, { force, ...(staleAfterMs !== undefined ? { staleAfterMs } : {}) });
     this.log = RunLog.open(runLogDir(this.dataDir), this.run.jobId, this.run.run);
     const resumed = this.run.run > 1;
     this.log.info(resumed ? 'job resumed' : 'job started', { plan: this.plan.name, pid: process.pid });

@@ -51,7 +51,8 @@ type JobColumn =
   | 'started_at'
   | 'next_attempt_at'
   | 'error'
-  | 'retry_count';
+  | 'retry_count'
+  | 'stale_after_ms';
 export type JobFields = Partial<Record<JobColumn, SQLInputValue>>;
 
 /** The error of a run that ended badly, for its record in job_runs. */
@@ -238,7 +239,7 @@ export class JobStore {
    * check it). The plan's newest pending or interrupted job is started or resumed (a due retry is
    * started early); older ones are cancelled as superseded; if there is none a new job is created.
    */
-  acquirePlanRun(planId: number, options: { force?: boolean } = {}): JobRun {
+  acquirePlanRun(planId: number, options: { force?: boolean; staleAfterMs?: number } = {}): JobRun {
     return this.sql.transaction(() => {
       this.mustPlan(planId);
       const [live] = this.selectJobs(`WHERE j.plan_id = ? AND j.status IN (${LIVE_LIST})`, planId);
@@ -251,7 +252,7 @@ export class JobStore {
       for (const old of superseded) {
         this.changeStatus(old, JobStatus.cancelled, { kind: EventKind.cancelled, message: `superseded by job ${job.id}` });
       }
-      return this.startRun(job);
+      return this.startRun(job, options.staleAfterMs);
     });
   }
 
@@ -421,7 +422,8 @@ export class JobStore {
     return this.mustJob(id);
   }
 
-  private startRun(job: Job): JobRun {
+  /** `staleAfterMs`: how long this run may stay silent before any process takes it for dead (default: each checker's own). */
+  private startRun(job: Job, staleAfterMs: number | undefined): JobRun {
     const now = this.now();
     const owner = crypto.randomUUID();
     const resuming = job.status === JobStatus.interrupted;
@@ -433,7 +435,7 @@ export class JobStore {
         kind: resuming ? EventKind.resumed : EventKind.started,
         message: `${resuming ? 'resumed' : 'started'} by pid ${this.pid} on ${this.host}${retry}`,
       },
-      { owner, pid: this.pid, host: this.host, last_heartbeat: now, started_at: job.startedAt ?? now, next_attempt_at: null, error: null },
+      { owner, pid: this.pid, host: this.host, last_heartbeat: now, started_at: job.startedAt ?? now, next_attempt_at: null, error: null, stale_after_ms: staleAfterMs ?? null },
     );
     const run = this.sql.get<{ last: number }>('SELECT coalesce(max(run), 0) AS last FROM job_runs WHERE job_id = ?', job.id)!.last + 1;
     this.sql.run(

@@ -30,15 +30,17 @@ export interface LivenessCheck {
 }
 
 /** Why a live job's owner should be considered dead, or undefined if it looks alive. */
-export function staleReason(job: Pick<Job, 'pid' | 'host' | 'lastHeartbeat' | 'startedAt'>, check: LivenessCheck): string | undefined {
+export function staleReason(job: Pick<Job, 'pid' | 'host' | 'lastHeartbeat' | 'startedAt'> & { readonly staleAfterMs?: number | null }, check: LivenessCheck): string | undefined {
   if (job.host === check.host && job.pid !== null && !check.isAlive(job.pid)) {
     return `process ${job.pid} is gone`;
   }
   const lastSign = job.lastHeartbeat ?? job.startedAt;
   if (lastSign === null) return 'it never sent a heartbeat';
   const silentMs = check.now - lastSign;
-  if (silentMs > check.staleAfterMs) {
-    return `no heartbeat for ${seconds(silentMs)} s (limit ${seconds(check.staleAfterMs)} s)`;
+  // The run's own limit (its plan's staleAfter) when it declared one, else the checker's.
+  const limit = job.staleAfterMs ?? check.staleAfterMs;
+  if (silentMs > limit) {
+    return `no heartbeat for ${seconds(silentMs)} s (limit ${seconds(limit)} s)`;
   }
   return undefined;
 }

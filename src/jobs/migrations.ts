@@ -129,6 +129,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX jobs_one_live_run_per_plan ON jobs (plan_id) WHERE status IN ('running', 'paused');
     `,
   },
+  {
+    version: 3,
+    description: "each run declares how long it may stay silent before others take it for dead (its plan's staleAfter)",
+    sql: `
+      ALTER TABLE jobs ADD COLUMN stale_after_ms INTEGER;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -48,6 +48,8 @@ export interface Job extends ProgressCounters {
   /** Process and host of the current (or last) run. */
   readonly pid: number | null;
   readonly host: string | null;
+  /** How long the current run may go without a heartbeat before it counts as stale; null: the store's default. */
+  readonly staleAfterMs: number | null;
 }
 
 export const JOB_COLUMNS = `
@@ -55,7 +57,7 @@ export const JOB_COLUMNS = `
   j.bytes_total AS bytesTotal, j.bytes_done AS bytesDone, j.files_total AS filesTotal,
   j.files_done AS filesDone, j.speed, j.created_at AS createdAt, j.started_at AS startedAt,
   j.finished_at AS finishedAt, j.last_heartbeat AS lastHeartbeat, j.next_attempt_at AS nextAttemptAt,
-  j.error, j.retry_count AS retryCount, j.pid, j.host`;
+  j.error, j.retry_count AS retryCount, j.pid, j.host, j.stale_after_ms AS staleAfterMs`;
 export const JOB_FROM = 'FROM jobs j JOIN plans p ON p.id = j.plan_id';
 
 export const DestinationStatus = {

@@ -115,6 +115,11 @@ export class DaemonProcess {
     return coffer(args, { env: { COFFER_DATA_DIR: this.dataDir, COFFER_CONFIG: this.configFile, ...env } });
   }
 
+  /** Sends a signal (SIGHUP: reload the configuration). */
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     this.child.kill(signal);
     return this.exited;

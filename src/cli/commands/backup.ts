@@ -6,7 +6,7 @@ import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priori
 import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
 import { loadConfig, planFrom, resolveConfigFile, type PlanConfig } from '../../config/config-file.ts';
-import { streamFileName } from '../../config/automation.ts';
+import { durationMs, streamFileName } from '../../config/automation.ts';
 import { credentialsFromCommand } from '../../daemon/credentials.ts';
 import { streamSources } from '../../daemon/sources.ts';
 import { streamSnapshotPath, type StreamSource } from '../../engine/backup/stream-source.ts';
@@ -58,6 +58,8 @@ interface Settings {
   readonly passwordFile?: string;
   readonly passwordCommand?: string;
   readonly credentialsCommand?: string;
+  /** How long this run may stay silent before others take it for dead (the plan's staleAfter). */
+  readonly staleAfterMs?: number;
   /** Files streamed into the snapshot: standard input, the plan's database dumps and commands. */
   readonly streams: StreamSource[];
   readonly spoolDisk: number;
@@ -115,6 +117,7 @@ function resolveSettings(paths: string[], options: BackupOptions): Settings {
     ...(passwordFile ? { passwordFile } : {}),
     ...(passwordCommand ? { passwordCommand } : {}),
     ...(credentialsCommand ? { credentialsCommand } : {}),
+    ...(plan?.staleAfter ? { staleAfterMs: durationMs(plan.staleAfter) } : {}),
     streams,
     spoolDisk,
   };
@@ -264,7 +267,7 @@ export function backupCommand(): Command {
       try {
         if (options.reset && job) printLine(`cleared ${job.reset()} jobs of plan ${settings.planName}`);
         for (;;) {
-          const resumed = job?.acquire(options.force ?? false).resumed;
+          const resumed = job?.acquire(options.force ?? false, settings.staleAfterMs).resumed;
           if (resumed && !options.json && !options.quiet) printLine(`resuming job ${job!.run.jobId} of plan ${settings.planName}`);
           try {
             report(await backupOnce(settings, passphrase, options, interrupt.signal, job), options);
