@@ -66,7 +66,7 @@ interface Settings {
 }
 
 export function statusText(p: BackupProgress): string {
-  const percent = p.bytesTotal > 0 ? ` ${((100 * p.bytesDone) / p.bytesTotal).toFixed(1)}%` : '';
+  const percent = p.bytesTotal > 0 && p.totalsKnown ? ` ${((100 * p.bytesDone) / p.bytesTotal).toFixed(1)}%` : '';
   const eta = p.etaSeconds !== undefined ? ` ETA ${formatDuration(p.etaSeconds)}` : '';
   const total = p.totalsKnown ? '' : '+';
   return (
