@@ -10,7 +10,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { coffer, ok, okBytes, tempDir } from './helpers/cli.ts';
 import { DaemonProcess } from './helpers/daemon.ts';
-import { mariadbAvailable, postgresAvailable, startMariaDb, startPostgres } from './helpers/db-servers.ts';
+import { mariadbAvailable, startMariaDb } from './helpers/db-servers.ts';
+import { postgresAvailable, startPostgres } from './helpers/postgres.ts';
 
 function repository(t: import('node:test').TestContext): { dir: string; repo: string } {
   const dir = tempDir(t);
@@ -32,7 +33,7 @@ select nextval('invoice_numbers');
 `;
 
 test('PostgreSQL: the daemon dumps a database (plain and custom), restored into a fresh database it is the same', { skip: !postgresAvailable() && 'no PostgreSQL server binaries' }, async (t) => {
-  const pg = await startPostgres();
+  const pg = await startPostgres({ hostAuth: 'scram-sha-256' });
   t.after(() => pg.stop());
   pg.psql('postgres', "create database app; create role backup login password 'pg-secret-123'; grant pg_read_all_data to backup;");
   pg.psql('app', SAMPLE_PG);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { freePort } from './helpers/db-servers.ts';
+import { freePort } from './helpers/postgres.ts';
 import { NotifyError, ping, postWebhook, sendEmail } from '../src/daemon/notify/channels.ts';
 import { compose } from '../src/daemon/notify/messages.ts';
 import { ok, tempDir } from './helpers/cli.ts';

@@ -1,6 +1,7 @@
-// A real PostgreSQL for the server tests: Debian's binaries, a fresh cluster in a temporary directory,
-// run as the unprivileged `postgres` user and listening on loopback only. One cluster per test file
-// (initdb takes a second or two); each test gets its own database in it.
+// A real PostgreSQL for the server and database-dump tests: Debian's binaries, a fresh cluster in a
+// temporary directory, run as the unprivileged `postgres` user and listening on loopback (and a socket
+// in that directory) only. One cluster per test file (initdb takes a second or two); each test gets its
+// own database in it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -14,12 +15,16 @@ const USER = 'postgres';
 
 export interface PostgresServer {
   readonly port: number;
+  /** The directory of its Unix socket, where the superuser `coffer` is always trusted. */
+  readonly socketDir: string;
+  /** Runs SQL with psql as `coffer` through the socket; returns what it prints (unaligned, tuples only). */
+  psql(database: string, sql: string): string;
   /** A new empty database; returns its URL. */
   createDatabase(): Promise<string>;
   stop(): void;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
@@ -36,13 +41,14 @@ export function postgresAvailable(): boolean {
   return fs.existsSync(path.join(BIN, 'initdb'));
 }
 
-export async function startPostgres(): Promise<PostgresServer> {
+/** `hostAuth`: how TCP connections authenticate (default trust; scram-sha-256 to test passwords). */
+export async function startPostgres(options: { hostAuth?: 'trust' | 'scram-sha-256' } = {}): Promise<PostgresServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-pg-'));
   fs.chmodSync(dir, 0o755);
   const data = path.join(dir, 'data');
   fs.mkdirSync(data);
   execFileSync('chown', ['-R', `${USER}:`, dir]);
-  asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'coffer', '--no-sync', '-E', 'UTF8', '--locale=C']);
+  asPostgres('initdb', ['-D', data, '--auth-local=trust', `--auth-host=${options.hostAuth ?? 'trust'}`, '-U', 'coffer', '--no-sync', '-E', 'UTF8', '--locale=C']);
   const port = await freePort();
   // fsync off: a test cluster that loses power is thrown away anyway.
   asPostgres('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-h 127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c max_connections=200`, 'start']);
@@ -58,6 +64,12 @@ export async function startPostgres(): Promise<PostgresServer> {
   const admin = `postgres://coffer@127.0.0.1:${port}/postgres`;
   return {
     port,
+    socketDir: dir,
+    psql(database, sql) {
+      const r = spawnSync(path.join(BIN, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'coffer', '-d', database, '-At'], { input: sql, encoding: 'utf8', maxBuffer: 1 << 28 });
+      if (r.status !== 0) throw new Error(`psql failed (${r.status}): ${r.stderr}`);
+      return r.stdout;
+    },
     async createDatabase() {
       const name = `t_${crypto.randomBytes(6).toString('hex')}`;
       const client = new pg.Client({ connectionString: admin });
