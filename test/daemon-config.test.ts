@@ -171,3 +171,17 @@ test("the README's example of unattended runs is a valid configuration", () => {
   assert.ok(block, 'the example is in the README');
   assert.deepEqual(checkConfigText(block).problems, []);
 });
+
+test('rules across fields: email notifications need an email section, a plan with only sources is fine, two sources may not share a name', () => {
+  const { problems } = checkConfigText(
+    'plans:\n  db:\n    repos: [/r]\n    sources:\n      - { type: postgres, database: app }\n      - { type: command, command: x, filename: app.sql }\n    notify: { email: [ops@example.com] }\n  empty:\n    repos: [/r]\n',
+  );
+  assert.deepEqual(
+    problems.map((p) => [p.line, p.field, p.message]),
+    [
+      [6, 'plans.db.sources.1', 'another source of this plan is also stored as app.sql; give one of them its own filename'],
+      [7, 'plans.db.notify.email', 'is set, but there is no top-level email section (smtp and from) to send it with'],
+      [9, 'plans.empty.paths', 'a plan backs up paths, sources (database dumps, commands) or both; give at least one'],
+    ],
+  );
+});

@@ -4,6 +4,7 @@
 // config-file.ts spreads these shapes into its schemas. Values keep the form they were written in
 // (durations as "26h", schedules as cron text), so a file loaded and saved again is unchanged; the
 // helpers at the bottom turn them into what the daemon uses.
+import path from 'node:path';
 import { z } from 'zod';
 import { parseSchedule, ScheduleError, type Schedule } from './schedule.ts';
 import { parseDuration } from './duration.ts';
@@ -208,13 +209,35 @@ export type NotifyConfig = z.infer<typeof NotifySchema>;
 export type NotifyEvent = z.infer<typeof NotifyEvent>;
 export type EmailConfig = z.infer<typeof EmailSchema>;
 
-/** Rules across fields: where a notification by email is asked for, the file must say how to send it. */
+const safeName = (text: string): string => text.replace(/[/\0]/g, '_');
+
+/** The name of a source's file in the snapshot: its `filename`, else one made from what it dumps. */
+export function defaultFileName(source: SourceConfig): string {
+  switch (source.type) {
+    case 'postgres':
+      return source.filename ?? `${safeName(source.database)}.${source.format === 'custom' ? 'pgdump' : 'sql'}`;
+    case 'mysql':
+      return source.filename ?? `${safeName(source.database)}.sql`;
+    case 'sqlite':
+      return source.filename ?? `${safeName(path.basename(source.path))}.sql`;
+    case 'command':
+      return source.filename;
+  }
+}
+
+/** Rules across fields: where a notification by email is asked for, the file must say how to send it; a plan's sources have distinct names. */
 export function automationProblems(config: Automation & { plans: Record<string, PlanAutomation> }): { path: (string | number)[]; message: string }[] {
   const problems: { path: (string | number)[]; message: string }[] = [];
   const noEmail = 'is set, but there is no top-level email section (smtp and from) to send it with';
   if (!config.email && config.notify?.email?.length) problems.push({ path: ['notify', 'email'], message: noEmail });
   for (const [name, plan] of Object.entries(config.plans)) {
     if (!config.email && plan.notify?.email?.length) problems.push({ path: ['plans', name, 'notify', 'email'], message: noEmail });
+    const seen = new Set<string>();
+    (plan.sources ?? []).forEach((source, i) => {
+      const file = defaultFileName(source);
+      if (seen.has(file)) problems.push({ path: ['plans', name, 'sources', i], message: `another source of this plan is also stored as ${file}; give one of them its own filename` });
+      seen.add(file);
+    });
   }
   return problems;
 }

@@ -14,11 +14,10 @@
 // Interface:
 //   streamSources(sources, { log? }) → StreamSource[] for BackupOptions.streams
 //   commandStream(name, argv, { env?, tool?, check? }) → StreamSource for any process
-//   defaultFileName(source) → the file name a source gets when it names none
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { SourceConfig } from '../config/automation.ts';
+import { defaultFileName, type SourceConfig } from '../config/automation.ts';
 import type { StreamSource } from '../engine/backup/stream-source.ts';
 import { redactString } from '../jobs/redact.ts';
 import { childEnvironment } from './child-env.ts';
@@ -111,21 +110,6 @@ async function readSecret(source: { passwordCommand?: string; passwordFile?: str
 function operand(value: string, what: string): string {
   if (value.startsWith('-')) throw new SourceError(`the ${what} "${value}" starts with "-"; a dump tool would take it for an option`);
   return value;
-}
-
-const safeName = (text: string): string => text.replace(/[/\0]/g, '_');
-
-export function defaultFileName(source: SourceConfig): string {
-  switch (source.type) {
-    case 'postgres':
-      return source.filename ?? `${safeName(source.database)}.${source.format === 'custom' ? 'pgdump' : 'sql'}`;
-    case 'mysql':
-      return source.filename ?? `${safeName(source.database)}.sql`;
-    case 'sqlite':
-      return source.filename ?? `${safeName(path.basename(source.path))}.sql`;
-    case 'command':
-      return source.filename;
-  }
 }
 
 /** The first program of `candidates` found on the PATH (the first one when none is, for the message). */
