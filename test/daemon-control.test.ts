@@ -55,7 +55,7 @@ test('pause, resume and cancel a running job, pause and resume everything, from 
 
   // Everything paused: a job queued meanwhile waits until everything resumes.
   assert.match(daemon.cli(['pause', '--all']).stdout, /paused everything/);
-  const small = Number(/queued as job (\d+)/.exec(daemon.cli(['run', 'small']).stdout)![1]);
+  const small = await daemon.run('small');
   await sleep(1000);
   assert.equal((await daemon.job(small))?.state, 'queued');
   assert.match(daemon.cli(['jobs', '--once']).stdout, /EVERYTHING PAUSED/);
@@ -65,7 +65,7 @@ test('pause, resume and cancel a running job, pause and resume everything, from 
   // Cancel a running job: it stops, the dump with it, and no snapshot is made.
   const snapshots = (): number => fs.readdirSync(path.join(repo, 'snapshots')).length;
   const snapshotsBefore = snapshots();
-  const again = Number(/queued as job (\d+)/.exec(daemon.cli(['run', 'slow']).stdout)![1]);
+  const again = await daemon.run('slow');
   await daemon.until((s) => (s.jobs.find((j) => j.id === again)?.bytesDone ?? 0) > 0);
   const cancelled = daemon.cli(['cancel', String(again)]);
   assert.equal(cancelled.code, 0, cancelled.stderr);
@@ -76,7 +76,7 @@ test('pause, resume and cancel a running job, pause and resume everything, from 
 
   // Cancel a queued job: it leaves the queue and never runs.
   daemon.cli(['pause', '--all']);
-  const waiting = Number(/queued as job (\d+)/.exec(daemon.cli(['run', 'small']).stdout)![1]);
+  const waiting = await daemon.run('small');
   assert.match(daemon.cli(['cancel', String(waiting)]).stdout, new RegExp(`job ${waiting} left the queue`));
   daemon.cli(['resume', '--all']);
   await sleep(800);

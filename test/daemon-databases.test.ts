@@ -49,9 +49,9 @@ test('PostgreSQL: the daemon dumps a database (plain and custom), restored into 
       `  missing:\n    repos: [${repo}]\n    sources: [{ type: postgres, database: nope, ${server}, passwordFile: ${passwordFile} }]\n` +
       'retries: { max: 0 }\n',
   });
-  daemon.cli(['run', 'db']);
+  await daemon.run('db');
   await daemon.waitFor(/\(plan db\) completed/);
-  daemon.cli(['run', 'missing']);
+  await daemon.run('missing');
   const failed = await daemon.waitFor(/\(plan missing\) failed: (.*); no retries left/);
   assert.match(failed[1]!, /^\/nope\.sql: pg_dump exited with status 1: .*database "nope" does not exist; no snapshot was made$/);
   await daemon.stop();
@@ -130,7 +130,7 @@ test('MariaDB: mysqldump of a database, restored into a fresh one, is the same',
   const daemon = await DaemonProcess.start(t, {
     config: `plans:\n  shop:\n    repos: [${repo}]\n    sources: [{ type: mysql, database: shop, socket: ${maria.socket}, user: root }]\n`,
   });
-  daemon.cli(['run', 'shop']);
+  await daemon.run('shop');
   await daemon.waitFor(/\(plan shop\) completed/);
   await daemon.stop();
   // Bytes, not text: the dump holds the blobs as they are.

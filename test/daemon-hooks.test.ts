@@ -50,9 +50,9 @@ test('the daemon runs before, onSuccess, onFailure and after around its runs; a 
       `  bad:\n    repos: [${repo}]\n    paths: [${source}]\n${hooks('echo "the database is down" >&2; exit 2')}` +
       'retries: { max: 0 }\n',
   });
-  daemon.cli(['run', 'good']);
+  await daemon.run('good');
   await daemon.waitFor(/\(plan good\) completed/);
-  daemon.cli(['run', 'bad']);
+  await daemon.run('bad');
   const failed = await daemon.waitFor(/job (\d+) \(plan bad\) failed: (.*); no retries left/);
   assert.equal(failed[2], 'the before hook failed (exit 2): the database is down');
   await daemon.waitFor(/no retries left/);

@@ -109,7 +109,7 @@ retries: { max: 1, delays: [0.5] }
   assert.deepEqual(overdue.to, ['ops@example.com']);
 
   // A failure: the first attempt is retried without a word, the second is notified, by email, webhook and ping.
-  daemon.cli(['run', 'db']);
+  await daemon.run('db');
   const failed = await smtp.waitFor((m) => m.subject.startsWith('coffer: backup of db failed'));
   assert.deepEqual(failed.to, ['dba@example.com'], "the plan's own notify replaces the top-level one");
   assert.match(failed.body, /failed after 2 attempts \(job \d+\):\n {2}\/db\.sql: the command of source db\.sql exited with status 2: could not connect to the database server; no snapshot was made/);
@@ -118,7 +118,7 @@ retries: { max: 1, delays: [0.5] }
   assert.equal(hooks.hits.filter((h) => h.path === '/ping/db/start').length, 2, 'each attempt pings start');
 
   fs.writeFileSync(healthy, '');
-  daemon.cli(['run', 'db']);
+  await daemon.run('db');
   const recovered = await smtp.waitFor((m) => /works again/.test(m.subject));
   assert.match(recovered.body, /The backup of plan db on \S+ succeeded \(job \d+, snapshot [0-9a-f]{8}\) after failing since .*\.\nNothing to do\./);
   await hooks.waitFor((h) => h.path === '/ping/db');

@@ -34,7 +34,7 @@ test('SIGTERM mid-backup: the job is interrupted, resumes at the next start, and
   const daemon = await DaemonProcess.start(t, {
     config: `plans:\n  big:\n    repos: [${repo}]\n    paths: [${source}]\n    limitUpload: ["12M"]\n`,
   });
-  const job = Number(/queued as job (\d+)/.exec(daemon.cli(['run', 'big']).stdout)![1]);
+  const job = await daemon.run('big');
   // Wait for a first pack to be durable, then stop the daemon as systemd would.
   const deadline = Date.now() + 120_000;
   while (packBytes(repo).count < 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));

@@ -92,7 +92,7 @@ test('an overdue plan runs once after the machine slept through several slots, a
     config: `plans:\n  hourly:\n    repos: [${repo}]\n    paths: [${source}]\n    schedule: { cron: "0 * * * *", timezone: UTC }\n`,
   });
   // A first run gives the plan its history.
-  assert.equal(daemon.cli(['run', 'hourly']).code, 0);
+  await daemon.run('hourly');
   await daemon.waitFor(/\(plan hourly\) completed/);
   const mark = daemon.log.length;
   daemon.jumpClock(5 * HOUR + 60_000);

@@ -110,6 +110,12 @@ export class DaemonProcess {
     }
   }
 
+  /** Queues a run of `plan` over the control socket (what `coffer run` does, without starting a CLI); returns the job id. */
+  async run(plan: string): Promise<number> {
+    const reply = (await controlRequest(this.dataDir, 'POST', '/v1/run', { plan })) as { job: number };
+    return reply.job;
+  }
+
   /** The CLI, on this daemon's data directory and configuration. */
   cli(args: string[], env: Record<string, string | undefined> = {}): RunResult {
     return coffer(args, { env: { COFFER_DATA_DIR: this.dataDir, COFFER_CONFIG: this.configFile, ...env } });
