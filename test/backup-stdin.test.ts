@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { coffer, jsonLines, MAIN, ok, okBytes, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
+import { coffer, HEAVY, jsonLines, MAIN, ok, okBytes, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
 import { seededBytes } from './helpers/tree.ts';
 
 function repository(t: import('node:test').TestContext): { dir: string; repo: string } {
@@ -50,7 +50,7 @@ test('--stdin mistakes are one clear line', (t) => {
   }
 });
 
-test('a stream of 1 GiB goes through in bounded memory', { timeout: 180_000 }, (t) => {
+test('a stream of 1 GiB goes through in bounded memory', { timeout: 180_000, ...HEAVY }, (t) => {
   const { repo } = repository(t);
   const r = spawnSync('/bin/sh', ['-c', `head -c 1073741824 /dev/zero | /usr/bin/time -f maxrss=%M "${process.execPath}" "${MAIN}" backup --repo "${repo}" --json --stdin --stdin-filename zeros`], {
     env: { ...process.env, COFFER_PASSWORD: PASSWORD },
