@@ -181,7 +181,7 @@ test('rules across fields: email notifications need an email section, a plan wit
     [
       [6, 'plans.db.sources.1', 'another source of this plan is also stored as app.sql; give one of them its own filename'],
       [7, 'plans.db.notify.email', 'is set, but there is no top-level email section (smtp and from) to send it with'],
-      [9, 'plans.empty.paths', 'a plan backs up paths, sources (database dumps, commands) or both; give at least one'],
+      [9, 'plans.empty.paths', 'a plan backs up paths (or filesFrom), sources (database dumps, commands) or both; give at least one'],
     ],
   );
 });

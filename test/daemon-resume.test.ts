@@ -58,5 +58,5 @@ test('SIGTERM mid-backup: the job is interrupted, resumes at the next start, and
   const after = packBytes(repo);
   assert.ok(after.bytes - sourceBytes < 512 * 1024, `packs hold ${after.bytes} bytes for ${sourceBytes} bytes of source`);
   ok(['check', '--repo', repo, '--read-data']);
-  for (const f of files) assert.ok(okBytes(['dump', '--repo', repo, 'latest', `/source/${f.name}`]).equals(f.bytes));
+  for (const f of files) assert.ok(okBytes(['dump', '--repo', repo, 'latest', path.join(source, f.name)]).equals(f.bytes));
 });

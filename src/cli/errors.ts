@@ -28,7 +28,7 @@ export class UsageError extends Error {
 }
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, GroupByError, CredentialsError, SourceError, HookError];
+const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, GroupByError, CredentialsError, SourceError, HookError, ControlError, DaemonUnreachableError];
 
 /**
  * Whether a failed backup is worth another attempt later: a dropped connection or a full disk may go

@@ -42,7 +42,7 @@ export interface DaemonOptions {
   readonly pollMs?: number;
   readonly log?: DaemonLog;
   /** How to open stores, get passphrases and describe errors: the CLI's rules. */
-  readonly runner: Pick<RunnerContext, 'openStore' | 'passphrase' | 'describeError' | 'isRetryable'>;
+  readonly runner: Pick<RunnerContext, 'openStore' | 'passphrase' | 'planSources' | 'describeError' | 'isRetryable'>;
   /** How notifications retry (tests make it quick). */
   readonly sendOptions?: SendOptions;
 }

@@ -18,6 +18,7 @@ import type { Config, PlanConfig } from '../config/config-file.ts';
 import { BackupRun, type BackupResult } from '../engine/backup/backup.ts';
 import { parsePriorityRule } from '../engine/backup/priority.ts';
 import type { BackupProgress } from '../engine/backup/progress.ts';
+import type { Selection } from '../engine/backup/selection.ts';
 import type { StreamSource } from '../engine/backup/stream-source.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../engine/spool.ts';
 import { JobLostError, PlanBusyError, runLogDir, type RetryPolicy } from '../jobs/index.ts';
@@ -69,6 +70,8 @@ export interface RunnerContext {
   openStore(location: string, plan: PlanConfig, env: NodeJS.ProcessEnv | undefined): Store;
   /** The plan's repository passphrase (its passwordFile or passwordCommand, or the process's COFFER_PASSWORD). */
   passphrase(plan: PlanConfig): Promise<string>;
+  /** What the plan backs up from disk: its paths (with filesFrom) and what to leave out (the CLI's rules, shared). */
+  planSources(plan: PlanConfig): { paths: string[]; selection: Selection };
   /** One line for the user, and whether waiting could help (the CLI's rules, shared). */
   describeError(err: unknown): string;
   isRetryable(err: unknown): boolean;
@@ -234,9 +237,10 @@ class PlanRun {
     for (const u of repo.unavailable) this.job.warn(`replica ${u.store.location} is left out: ${u.error.message}`);
     try {
       await repo.loadIndex();
+      const { paths, selection } = this.ctx.planSources(plan);
       const run = new BackupRun(repo, {
-        paths: plan.paths,
-        excludes: plan.exclude,
+        paths,
+        selection,
         oneFileSystem: plan.oneFileSystem,
         tags: plan.tags,
         host: plan.host ?? os.hostname(),
@@ -248,7 +252,7 @@ class PlanRun {
       });
       run.onWarning = (w) => this.job.warn(`${w.path}: ${w.message}`);
       run.onCommitted = (location) => this.job.committed(location);
-      this.job.log.info('backing up', { paths: plan.paths, sources: streams.map((s) => s.name), repos: plan.repos });
+      this.job.log.info('backing up', { paths, selection, sources: streams.map((s) => s.name), repos: plan.repos });
       this.ctx.onProgress?.(this.jobId, run);
       const stopTracking = this.job.follow(run, (err) => this.lost.abort(err));
       try {
