@@ -46,7 +46,7 @@ test('pause, resume and cancel a running job, pause and resume everything, from 
   assert.equal((await daemon.job(job))!.bytesDone, still, 'nothing is read while paused');
   const panel = daemon.cli(['jobs', '--once']);
   // A stream's length is known at its end: no percentage while it is read (the bar is dotted).
-  assert.match(panel.stdout, new RegExp(`⏸ +${job} slow +\\[(·+\\] +|[█░]+\\] +\\d+% )paused [\\d.]+ [KM]iB`));
+  assert.match(panel.stdout, new RegExp(`⏸ +${job} slow +\\[(·+\\] +|[█░]+\\] +\\d+% )paused [\\d.]+ \\S*B`));
   const db = JSON.parse(daemon.cli(['status', '--json']).stdout) as { live: { job: { id: number; status: string } }[] };
   assert.equal(db.live.find((l) => l.job.id === job)?.job.status, 'paused', 'the job database says paused too (and the heartbeat goes on)');
 
