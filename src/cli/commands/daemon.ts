@@ -43,7 +43,8 @@ async function runDaemon(options: DaemonOptions): Promise<void> {
     // Test mode (docs/DAEMON.md): a wall clock the tests move, looked at often.
     ...(testClock ? { clock: offsetClock(testClock), checkIntervalMs: 200, pollMs: 200, sendOptions: { retryDelaysMs: [200, 500], timeoutMs: 5_000 } } : {}),
     runner: {
-      openStore: (location, plan, env) => openConfiguredStore(location, { limitUpload: plan.limitUpload, limitDownload: plan.limitDownload }, env),
+      openStore: (location, plan, env) =>
+        openConfiguredStore(location, { limitUpload: plan.limitUpload, limitDownload: plan.limitDownload, cacert: plan.cacert ?? [], insecureTls: plan.insecureTls ?? false }, env),
       passphrase: planPassphrase,
       planSources: (plan) => ({ paths: [...plan.paths, ...pathsFromFiles(plan.filesFrom)], selection: selectionOf(NO_SELECTION_FLAGS, plan) }),
       describeError,
