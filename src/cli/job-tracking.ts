@@ -108,6 +108,12 @@ export class TrackedJob {
     this.run.interrupt(reason);
   }
 
+  /** This process stops while waiting to retry: nothing else would start the retry (JobStore.stopWaiting). */
+  stoppedWaiting(reason: string): void {
+    this.log.warn('retry abandoned', { reason });
+    this.store.stopWaiting(this.run.jobId, reason);
+  }
+
   close(): void {
     this.log?.close();
     this.store.close();

@@ -1,16 +1,43 @@
-// Writing results: human text or JSON lines on stdout, and a live status line on a terminal's stderr.
+// Writing results: human text, or JSON lines on stdout with --json (docs/JSON.md), and a live status
+// line on a terminal's stderr.
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v))}\n`);
+/** One line of --json output. Every line says what it is in `type`; docs/JSON.md lists them all. */
+export interface JsonMessage {
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+let json = false;
+
+/** Set once from the command line (main.ts): warnings and the final error then become JSON lines too. */
+export function setJsonOutput(on: boolean): void {
+  json = on;
+}
+
+export function printJson(message: JsonMessage): void {
+  process.stdout.write(`${JSON.stringify(message, (_key, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v))}\n`);
 }
 
 export function printLine(text = ''): void {
   process.stdout.write(`${text}\n`);
 }
 
-/** Warnings and notes go to stderr so stdout stays the command's result. */
-export function printWarning(text: string): void {
-  process.stderr.write(`warning: ${text}\n`);
+/**
+ * Something the user should know that does not stop the command (a file not backed up, a replica left
+ * out): on stderr, so stdout stays the command's result; a `warning` line on stdout with --json.
+ */
+export function printWarning(message: string, about: { path?: string } = {}): void {
+  if (json) printJson({ type: 'warning', ...about, message });
+  else process.stderr.write(`warning: ${about.path === undefined ? '' : `${about.path}: `}${message}\n`);
+}
+
+/**
+ * The reason a command failed, as one line on stderr; with --json also an `error` line on stdout, so a
+ * script reading only stdout learns why, and with which exit code.
+ */
+export function printFailure(message: string, exitCode: number): void {
+  if (json) printJson({ type: 'error', message, exitCode });
+  process.stderr.write(`coffer: ${message}\n`);
 }
 
 /** A few lines rewritten in place on a terminal (one per destination, say); silent when stderr is not a terminal. */
