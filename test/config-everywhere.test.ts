@@ -110,18 +110,28 @@ test('doctor without --plan checks every plan of the configuration', (t) => {
   assert.match(r.stdout, /^FAIL {2}plan broken: write \/proc\/nope: test-write failed: .*cannot create directory \/proc\/nope/m);
 });
 
-test('setup adds a plan and keeps the comments, order and other plans of an existing configuration', (t) => {
-  const { dir, env } = configured(t);
-  const config = env.COFFER_CONFIG!;
-  fs.writeFileSync(config, `# Ann's backups, edited by hand\nretries: { max: 5 } # patient\n${fs.readFileSync(config, 'utf8')}`);
-  const before = fs.readFileSync(config, 'utf8');
-  const answers = ['docs', path.join(dir, 'photos'), '', path.join(dir, 'repo'), '', '2', path.join(dir, 'passphrase'), ''].join('\n');
-  const r = coffer(['setup'], { env, input: answers });
+test('bug 7: setup adds a plan and keeps the comments, order and other plans of an existing configuration', (t) => {
+  const dir = tempDir(t);
+  fs.mkdirSync(path.join(dir, 'photos'));
+  fs.writeFileSync(path.join(dir, 'photos', 'cat.jpg'), 'meow');
+  const config = path.join(dir, 'config.yaml');
+  const before = [
+    "# Ann's backups, edited by hand",
+    'retries: {max: 5} # patient',
+    'plans:',
+    '  # the old disk, kept for now',
+    '  photos:',
+    `    repos: [${path.join(dir, 'old-disk')}]`,
+    '    paths: [photos] # next to this file',
+    '',
+  ].join('\n');
+  fs.writeFileSync(config, before);
+  const answers = ['docs', path.join(dir, 'photos'), '', path.join(dir, 'repo'), '', '1', 'y'].join('\n');
+  const r = coffer(['setup'], { env: { COFFER_CONFIG: config }, input: answers });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const after = fs.readFileSync(config, 'utf8');
-  assert.ok(after.startsWith(before.trimEnd().split('\n').slice(0, 4).join('\n')), `the head of the file is kept:\n${after}`);
-  for (const kept of ["# Ann's backups, edited by hand", '# patient', '# my plans', '"${BACKUP_ROOT}/second"']) assert.ok(after.includes(kept), `${kept} kept in:\n${after}`);
+  assert.ok(after.startsWith(before.trimEnd()), `the file is kept as it was, the new plan after it:\n${after}`);
+  for (const kept of ['# the old disk, kept for now', '# next to this file', '[photos]']) assert.ok(after.includes(kept), `${kept} kept in:\n${after}`);
   assert.ok(after.indexOf('photos:') < after.indexOf('docs:'), 'the new plan comes after the existing one');
-  ok(['snapshots', '--plan', 'docs'], { env });
-  ok(['snapshots', '--plan', 'photos'], { env });
+  assert.match(after, new RegExp(`docs:\\n {4}repos:\\n {6}- ${path.join(dir, 'repo')}\\n`));
 });

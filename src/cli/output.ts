@@ -22,13 +22,22 @@ export function printLine(text = ''): void {
   process.stdout.write(`${text}\n`);
 }
 
+/** The live status lines on screen now, cleared before any other line goes to stderr. */
+let shownStatus: StatusLine | undefined;
+
+/** A line for the person at the terminal (stderr), printed above the live status lines, which then redraw. */
+export function printNotice(text: string): void {
+  shownStatus?.clear();
+  process.stderr.write(`${text}\n`);
+}
+
 /**
  * Something the user should know that does not stop the command (a file not backed up, a replica left
  * out): on stderr, so stdout stays the command's result; a `warning` line on stdout with --json.
  */
 export function printWarning(message: string, about: { path?: string } = {}): void {
   if (json) printJson({ type: 'warning', ...about, message });
-  else process.stderr.write(`warning: ${about.path === undefined ? '' : `${about.path}: `}${message}\n`);
+  else printNotice(`warning: ${about.path === undefined ? '' : `${about.path}: `}${message}`);
 }
 
 /**
@@ -37,7 +46,7 @@ export function printWarning(message: string, about: { path?: string } = {}): vo
  */
 export function printFailure(message: string, exitCode: number): void {
   if (json) printJson({ type: 'error', message, exitCode });
-  process.stderr.write(`coffer: ${message}\n`);
+  printNotice(`coffer: ${message}`);
 }
 
 /** A few lines rewritten in place on a terminal (one per destination, say); silent when stderr is not a terminal. */
@@ -56,6 +65,7 @@ export class StatusLine {
     this.clear();
     this.stream.write(lines.map((l) => `\x1b[K${l}`).join('\n'));
     this.shown = lines.length;
+    shownStatus = this;
   }
 
   clear(): void {
@@ -63,6 +73,7 @@ export class StatusLine {
     // Back to the first line of the block, erasing as we go.
     this.stream.write(`\r\x1b[K${'\x1b[1A\x1b[K'.repeat(this.shown - 1)}`);
     this.shown = 0;
+    if (shownStatus === this) shownStatus = undefined;
   }
 }
 

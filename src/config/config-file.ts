@@ -172,13 +172,15 @@ const NEW_FILE_HEADER = '# Coffer configuration (coffer setup writes it; coffer 
  * new one.
  */
 export function savePlan(file: string, name: string, plan: PlanInput): void {
+  const original = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
   const doc = readDocument(file) ?? new YAML.Document({});
   if (!doc.contents) doc.contents = doc.createNode({});
   if (!YAML.isMap(doc.contents)) throw new ConfigError(`${file}: the top level is not a mapping; fix or move the file, then run setup again`);
   if (!doc.has('plans') || doc.get('plans') === null) doc.set('plans', doc.createNode({}));
   doc.setIn(['plans', name], doc.createNode(plan, { flow: false }));
-  const existing = fs.existsSync(file);
-  const text = `${existing ? '' : NEW_FILE_HEADER}${doc.toString({ flowCollectionPadding: false })}`;
+  // Flow collections are written as the file writes them: `[a, b]` unless it pads them, `{ a: 1 }`.
+  const flowCollectionPadding = /[[{] \S/.test(original);
+  const text = `${original ? '' : NEW_FILE_HEADER}${doc.toString({ flowCollectionPadding })}`;
   makeDirectories(path.dirname(file), 0o700);
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, text, { mode: 0o600 });

@@ -59,7 +59,7 @@ export function environment(options: RunOptions): NodeJS.ProcessEnv {
 
 export function coffer(args: string[], options: RunOptions = {}): RunResult {
   const [cmd, argv] = commandLine(args, options);
-  const r = spawnSync(cmd, argv, { env: environment(options), cwd: options.cwd, input: options.input, maxBuffer: 1 << 30, timeout: options.timeoutMs });
+  const r = spawnSync(cmd, argv, { env: environment(options), cwd: options.cwd, input: options.input, maxBuffer: 1 << 30, timeout: options.timeoutMs, killSignal: 'SIGKILL' });
   return { code: r.status, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 

@@ -16,7 +16,7 @@ import { describeError, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_PARTIAL, isRetry
 import { count, formatBytes, formatDuration, parseSize } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { adHocPlanName, retryPolicyOf, TrackedJob } from '../job-tracking.ts';
-import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
+import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
 import { addSelectionOptions, pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
@@ -282,7 +282,7 @@ export function backupCommand(): Command {
           } catch (err) {
             if (err instanceof InterruptedError || interrupt.signal.aborted) {
               job?.interrupted('interrupted by a signal');
-              process.stderr.write('interrupted: what was already stored is kept and the next backup reuses it\n');
+              printNotice('interrupted: what was already stored is kept and the next backup reuses it');
               process.exitCode = EXIT_INTERRUPTED;
               return;
             }
@@ -292,7 +292,7 @@ export function backupCommand(): Command {
             await sleep(retry.delayMs, interrupt.signal);
             if (interrupt.signal.aborted) {
               job!.stoppedWaiting('stopped while waiting to retry');
-              process.stderr.write(`interrupted: job ${job!.run.jobId} is kept as interrupted; the next backup of this plan resumes it\n`);
+              printNotice(`interrupted: job ${job!.run.jobId} is kept as interrupted; the next backup of this plan resumes it`);
               process.exitCode = EXIT_INTERRUPTED;
               return;
             }
