@@ -43,8 +43,9 @@ test('--plan gives every repository command its repositories and passphrase; pat
   const snaps = jsonLines<{ paths: string[] }>(ok(['snapshots', '--plan', 'photos', '--json'], { env, cwd: '/' }).stdout);
   assert.deepEqual(snaps.map((s) => s.paths), [[path.join(dir, 'photos')]]);
   assert.deepEqual(
-    jsonLines<{ path: string }>(ok(['ls', '--plan', 'photos', 'latest', '--json'], { env }).stdout).map((n) => n.path),
-    ['/photos', '/photos/cat.jpg'],
+    jsonLines<{ path: string }>(ok(['ls', '--plan', 'photos', `latest:${path.join(dir, 'photos')}`, '--json'], { env }).stdout).map((n) => n.path),
+    [path.join(dir, 'photos', 'cat.jpg')],
+    'the plan\'s exclude left out cat.tmp',
   );
   ok(['restore', '--plan', 'photos', 'latest', '--target', path.join(dir, 'back')], { env });
   assert.equal(fs.readFileSync(path.join(dir, 'back', 'photos', 'cat.jpg'), 'utf8'), 'meow');
@@ -81,8 +82,8 @@ test('~ and $VARS in the configuration and in exclude files; an unset variable i
   fs.appendFileSync(config, '  docs:\n    repos: [repo]\n    paths: [~/docs]\n    passwordFile: $SECRET_DIR/passphrase\n');
   const withHome = { ...env, HOME: home, SECRET_DIR: dir, SKIP: 'draft.*' };
   ok(['backup', '--plan', 'docs', '--exclude-file', path.join(dir, 'excludes')], { env: withHome });
-  const paths = jsonLines<{ path: string }>(ok(['ls', '--plan', 'docs', 'latest', '--json', '--path', path.join(home, 'docs')], { env: withHome }).stdout).map((n) => n.path);
-  assert.deepEqual(paths, ['/docs', '/docs/cv.txt']);
+  const paths = jsonLines<{ path: string }>(ok(['ls', '--plan', 'docs', `latest:${path.join(home, 'docs')}`, '--json', '--path', path.join(home, 'docs')], { env: withHome }).stdout).map((n) => n.path);
+  assert.deepEqual(paths, [path.join(home, 'docs', 'cv.txt')]);
 
   const unset = coffer(['snapshots', '--plan', 'docs'], { env: { ...withHome, SECRET_DIR: undefined } });
   assert.equal(unset.code, 1);

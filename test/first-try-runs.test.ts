@@ -6,6 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { Repository } from '../src/repo/repository.ts';
 import { RestoreRun } from '../src/engine/restore/restore.ts';
+import { SnapshotView } from '../src/engine/snapshot-view.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { ThrottleStore } from '../src/store/throttle.ts';
 import { coffer, cofferAsync, ok, PASSWORD, summaryOf, tempDir } from './helpers/cli.ts';
@@ -52,11 +53,12 @@ test('bug 9: restore counts each file as it is complete, not batch by batch', as
   t.after(() => repo.close());
   await repo.loadIndex();
   const [snapshot] = await repo.listSnapshots();
+  const view = await SnapshotView.open(repo, snapshot!.snapshot);
   const run = new RestoreRun(repo, { target: path.join(dir, 'target'), workers: 1 });
   const seen = new Set<number>();
   const sampler = setInterval(() => seen.add(run.progress().filesDone), 20);
   try {
-    await run.run({ tree: Buffer.from(snapshot!.snapshot.tree, 'hex') });
+    await run.run(view, await view.find(''));
   } finally {
     clearInterval(sampler);
   }

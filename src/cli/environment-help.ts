@@ -11,11 +11,19 @@ export const ENVIRONMENT = {
   COFFER_NEW_PASSWORD: 'the new passphrase of key add and key passwd',
   COFFER_CONFIG: 'configuration file (default ~/.config/coffer/config.yaml)',
   COFFER_DATA_DIR: 'job database and run logs (default ~/.local/share/coffer)',
-  AWS_ACCESS_KEY_ID: 'S3 access key',
+  AWS_ACCESS_KEY_ID: 'S3 access key (with AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)',
   AWS_SECRET_ACCESS_KEY: 'S3 secret key',
-  COFFER_SFTP_KEY: 'SFTP private key file (default ~/.ssh/id_ed25519)',
+  AWS_PROFILE: 'S3 credentials and region from this profile of ~/.aws/config and ~/.aws/credentials',
+  AWS_REGION: 'S3 region, when the endpoint does not name one (or AWS_DEFAULT_REGION)',
+  COFFER_CACERT: 'a PEM file of CA certificates trusted for HTTPS (S3, REST), as --cacert',
+  COFFER_SFTP_KEY: 'SFTP private key file (else ssh-agent, ~/.ssh/config, ~/.ssh/id_*)',
+  SSH_AUTH_SOCK: 'ssh-agent holding the SFTP keys',
   COFFER_SFTP_PASSWORD: 'SFTP password, instead of a key',
   COFFER_SFTP_KNOWN_HOSTS: 'known_hosts file for SFTP, or accept-new to trust a host on first use',
+  COFFER_REST_USERNAME: 'user of a rest: location (with COFFER_REST_PASSWORD)',
+  COFFER_REST_PASSWORD: 'password of a rest: location',
+  COFFER_RCLONE: 'the rclone program for rclone: locations (default: rclone on the PATH)',
+  COFFER_WEBDAV_PASSWORD: 'password of serve webdav on an address other than loopback',
   COFFER_DEBUG: 'print the stack trace of an unexpected error',
 } as const;
 
@@ -24,7 +32,20 @@ export type EnvironmentVariable = keyof typeof ENVIRONMENT;
 /** What every command that opens a repository reads. */
 export const REPOSITORY_ENVIRONMENT: readonly EnvironmentVariable[] = ['COFFER_REPO', 'COFFER_REPOSITORY_FILE', 'COFFER_PASSWORD_FILE', 'COFFER_PASSWORD_COMMAND', 'COFFER_PASSWORD', 'COFFER_CONFIG'];
 /** What opening a store reads, whatever the command. */
-export const STORE_ENVIRONMENT: readonly EnvironmentVariable[] = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'COFFER_SFTP_KEY', 'COFFER_SFTP_PASSWORD', 'COFFER_SFTP_KNOWN_HOSTS'];
+export const STORE_ENVIRONMENT: readonly EnvironmentVariable[] = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_PROFILE',
+  'AWS_REGION',
+  'COFFER_CACERT',
+  'COFFER_SFTP_KEY',
+  'SSH_AUTH_SOCK',
+  'COFFER_SFTP_PASSWORD',
+  'COFFER_SFTP_KNOWN_HOSTS',
+  'COFFER_REST_USERNAME',
+  'COFFER_REST_PASSWORD',
+  'COFFER_RCLONE',
+];
 
 /** The "Environment:" section for `names` (all variables when omitted). */
 export function environmentHelp(names: readonly EnvironmentVariable[] = Object.keys(ENVIRONMENT) as EnvironmentVariable[]): string {

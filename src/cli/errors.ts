@@ -14,6 +14,7 @@ import { StoreError } from '../store/store.ts';
 import { GroupByError } from '../engine/snapshot-filter.ts';
 import { CancelledError, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_NO_REPOSITORY, EXIT_WRONG_PASSPHRASE, UsageError } from './exit-codes.ts';
 
+// For code that still takes the exit codes and UsageError from here; new code imports exit-codes.ts.
 export * from './exit-codes.ts';
 
 /** Errors the program raises on purpose carry a message written for the user. */

@@ -19,7 +19,7 @@ interface RestoreOptions extends RepoOptions, FilterOptions {
 function statusText(p: RestoreProgress): string {
   const percent = p.bytesTotal > 0 ? ` ${((100 * p.bytesDone) / p.bytesTotal).toFixed(1)}%` : '';
   const eta = p.etaSeconds !== undefined ? ` ETA ${formatDuration(p.etaSeconds)}` : '';
-  return `[${formatDuration(p.elapsedMs / 1000)}]${percent} ${p.filesDone} files ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ${formatBytes(p.bytesPerSecond)}/s${eta} ${p.currentFile}`;
+  return `[${formatDuration(p.elapsedMs / 1000)}]${percent} ${count(p.filesDone, 'file')} ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ${formatBytes(p.bytesPerSecond)}/s${eta} ${p.currentFile}`;
 }
 
 export function restoreCommand(): Command {
