@@ -48,7 +48,7 @@ test('--plan gives every repository command its repositories and passphrase; pat
     'the plan\'s exclude left out cat.tmp',
   );
   ok(['restore', '--plan', 'photos', 'latest', '--target', path.join(dir, 'back')], { env });
-  assert.equal(fs.readFileSync(path.join(dir, 'back', 'photos', 'cat.jpg'), 'utf8'), 'meow');
+  assert.equal(fs.readFileSync(path.join(dir, 'back', dir, 'photos', 'cat.jpg'), 'utf8'), 'meow', 'restored under its full path');
   assert.match(ok(['check', '--plan', 'photos', '--read-data'], { env }).stdout, /no errors were found/);
   assert.equal(jsonLines(ok(['key', 'list', '--plan', 'photos', '--json'], { env }).stdout).length, 1);
   // --repo on the command line picks one of them, with the plan's passphrase.
