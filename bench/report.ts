@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatasetName, ScenarioName } from './corpus.ts';
 import type { IndexMemoryResult } from './index-memory.ts';
+import { median, type StartupPair, type StartupResult } from './startup.ts';
 import type { ToolName } from './tools.ts';
 
 export interface Figures {
@@ -45,6 +46,7 @@ export interface RunInfo {
   readonly indexMemory?: IndexMemoryResult;
   /** Files in the small-files dataset, to tell whether the 10^6-file target applies. */
   readonly smallFiles: number;
+  readonly startup?: StartupResult;
 }
 
 const MiB = 2 ** 20;
@@ -177,6 +179,19 @@ function targets(info: RunInfo): Target[] {
     ok: million ? atMost(30) : undefined,
     note: million ? undefined : 'not 10^6 files: no verdict',
   });
+  const { snapshots, version } = info.startup ?? {};
+  list.push({
+    what: '`coffer snapshots` on a small local repository, median wall time vs `restic snapshots`',
+    limit: '≤ 1',
+    measured: snapshots && median(snapshots.seconds) / median(snapshots.baselineSeconds),
+    ok: atMost(1),
+  });
+  list.push({
+    what: '`coffer --version`, median wall time minus `node -e 0`, ms',
+    limit: '≤ 50',
+    measured: version && (median(version.seconds) - median(version.baselineSeconds)) * 1000,
+    ok: atMost(50),
+  });
   const im = info.indexMemory;
   list.push({
     what: `blob index bytes per blob at ${im ? im.count.toLocaleString('en-US') : '?'} blobs (RSS growth: ${num(im?.rssBytesPerBlob, 1)})`,
@@ -198,6 +213,15 @@ export function targetTable(info: RunInfo): string {
       num(t.measured, 2),
       t.measured === undefined || !t.ok ? '—' : t.ok(t.measured) ? '✓' : '✗',
     ]),
+  );
+}
+
+const range = (values: readonly number[]): string => `${median(values).toFixed(3)} (${Math.min(...values).toFixed(3)}–${Math.max(...values).toFixed(3)})`;
+
+function startupTable(pairs: readonly StartupPair[]): string {
+  return table(
+    ['Command', 'Wall s, median (min–max)', 'Beside', 'Wall s, median (min–max)', 'Ratio of medians'],
+    pairs.map((p) => [`\`${p.command}\``, range(p.seconds), `\`${p.baseline}\``, range(p.baselineSeconds), num(median(p.seconds) / median(p.baselineSeconds), 2)]),
   );
 }
 
@@ -254,6 +278,10 @@ export function renderReport(info: RunInfo): string {
       '',
       absoluteTable(info.rows, d.name),
     );
+  const pairs = [info.startup?.snapshots, info.startup?.version].filter((p) => p !== undefined);
+  if (pairs.length > 0) {
+    out.push('', '### Start-up', '', `Each pair ran interleaved, ${pairs[0]!.seconds.length} counted runs each after one warm-up pair; the small repository holds two snapshots of 50 files.`, '', startupTable(pairs));
+  }
   const failures = info.rows.filter((r) => r.error);
   if (failures.length > 0) {
     out.push('', '## Failures', '');

@@ -8,11 +8,13 @@ import type { IndexMemoryResult } from './index-memory.ts';
 import { machineInfo } from './machine.ts';
 import { killRunning, measure, run, TIME_BIN, type Command } from './measure.ts';
 import { renderReport, targetTable, type DatasetInfo, type Figures, type Row, type RunInfo } from './report.ts';
+import { measureStartup, type StartupResult } from './startup.ts';
 import { TOOL_NAMES, TOOLS, type Tool } from './tools.ts';
 
 const USAGE = `usage: npm run bench -- [options]
   --quick              small corpora (kernel fs/ subtree, ~350 MB generated): a ~1 minute smoke run
-  --corpus LIST        kernel, generated (= photos,vm,files), photos, vm, files or all (default all)
+  --corpus LIST        kernel, generated (= photos,vm,files), photos, vm, files, all (default) or none
+                       (none: only the start-up measurements)
   --tools LIST         coffer,restic,borg (default all three)
   --skip-missing       run the tools that are installed instead of stopping
   --cold               drop the page cache before every timed command (needs root)
@@ -56,10 +58,11 @@ if (opts.help) {
 function selectedDatasets(spec: string): DatasetName[] {
   const names = new Set<DatasetName>();
   for (const part of spec.split(',')) {
+    if (part === 'none') continue;
     const expanded: readonly string[] = part === 'all' ? ['kernel', ...GENERATED] : part === 'generated' ? GENERATED : [part];
     for (const name of expanded) {
       if (name !== 'kernel' && !(GENERATED as readonly string[]).includes(name))
-        fail(`unknown corpus "${part}": use kernel, generated, photos, vm, files or all`);
+        fail(`unknown corpus "${part}": use kernel, generated, photos, vm, files, all or none`);
       names.add(name as DatasetName);
     }
   }
@@ -247,6 +250,7 @@ async function main(): Promise<void> {
   }
   const output = opts.output ?? (quick ? join(WORK, 'RESULTS-quick.md') : join(import.meta.dirname, 'RESULTS.md'));
   const started = Date.now();
+  mkdirSync(WORK, { recursive: true });
   const machine = machineInfo(WORK);
   const bench = new Bench(opts.cold);
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
@@ -267,7 +271,13 @@ async function main(): Promise<void> {
     console.log(`\n== ${d.name}: ${d.title} (${dsTools.map((t) => t.name).join(', ')})`);
     datasets.push(await bench.dataset(d, dsTools));
   }
-  const indexResult = tools.some((t) => t.name === 'coffer') ? await indexMemory(quick) : undefined;
+  const coffer = tools.find((t) => t.name === 'coffer');
+  let startup: StartupResult | undefined;
+  if (coffer) {
+    console.log('\n== start-up');
+    startup = await measureStartup(WORK, coffer, tools.find((t) => t.name === 'restic'));
+  }
+  const indexResult = coffer && names.length > 0 ? await indexMemory(quick) : undefined;
 
   const versions = await Promise.all(tools.map((t) => t.version(process.env)));
   const info: RunInfo = {
@@ -281,6 +291,7 @@ async function main(): Promise<void> {
     rows: bench.rows,
     indexMemory: indexResult,
     smallFiles: fileCountOfFilesDataset(quick),
+    ...(startup ? { startup } : {}),
   };
   writeFileSync(output, renderReport(info));
   console.log(`\n${targetTable(info)}\n\n${relative(process.cwd(), output)} written after ${info.seconds.toFixed(0)} s`);

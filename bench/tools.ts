@@ -25,6 +25,8 @@ export interface Tool {
   /** Why the tool cannot run here, or undefined. */
   missing(): string | undefined;
   version(env: NodeJS.ProcessEnv): Promise<string>;
+  /** The tool run with `args` (start-up measurements). */
+  command(args: readonly string[]): Command;
   /** Passphrase variables added to an environment whose HOME is the tool's private one (caches, config). */
   env(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
   init(repos: readonly string[]): Command;
@@ -58,6 +60,7 @@ const restic: Tool = {
   multiDestination: false,
   missing: () => (onPath('restic') ? undefined : 'restic is not installed'),
   version: async (env) => (await run({ file: 'restic', args: ['version'] }, env)).trim(),
+  command: (args) => ({ file: 'restic', args }),
   env: (base) => ({ ...base, RESTIC_PASSWORD: PASSPHRASE }),
   init: (repos) => ({ file: 'restic', args: ['init', '--quiet', '--repo', single(repos, 'restic')] }),
   // --host pins the parent-snapshot lookup (host + paths) whatever the machine is called.
@@ -87,6 +90,7 @@ const borg: Tool = {
   multiDestination: false,
   missing: () => (onPath('borg') ? undefined : 'borg is not installed'),
   version: async (env) => (await run({ file: 'borg', args: ['--version'] }, env)).trim(),
+  command: (args) => ({ file: 'borg', args }),
   // The passphrase display prompt would otherwise wait for an answer on init.
   env: (base) => ({ ...base, BORG_PASSPHRASE: PASSPHRASE, BORG_DISPLAY_PASSPHRASE: 'no' }),
   init: (repos) => ({ file: 'borg', args: ['init', '--encryption', 'repokey', single(repos, 'borg')] }),
@@ -132,6 +136,7 @@ const coffer: Tool = {
     const commit = (await run({ file: 'git', args: ['-C', REPO_ROOT, 'describe', '--always', '--dirty'] })).trim();
     return `coffer ${pkg.version} (commit ${commit}, Node ${process.version})`;
   },
+  command: cofferCommand,
   env: (base) => ({ ...base, COFFER_PASSWORD: PASSPHRASE }),
   init: (repos) => cofferCommand(['init', ...repoArgs(repos)]),
   backup: (repos, source) => cofferCommand(['backup', ...repoArgs(repos), '--json', source]),
@@ -140,8 +145,9 @@ const coffer: Tool = {
     if (last?.type !== 'summary') throw new Error('`coffer backup --json` did not end with a {"type":"summary"} line');
   },
   restore: async (repo, target) => cofferCommand(['restore', '--repo', repo, 'latest', '--target', target]),
+  // JSON lines, one {"type":"snapshot"} line per snapshot.
   snapshotCount: async (repo, env) =>
-    (JSON.parse(await run(cofferCommand(['snapshots', '--repo', repo, '--json']), env)) as unknown[]).length,
+    (await run(cofferCommand(['snapshots', '--repo', repo, '--json']), env)).split('\n').filter((l) => l.startsWith('{"type":"snapshot"')).length,
 };
 
 export const TOOLS: Readonly<Record<ToolName, Tool>> = { coffer, restic, borg };

@@ -21,7 +21,7 @@ interface Snap {
 }
 
 function snapshots(repo: string): Snap[] {
-  return JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout) as Snap[];
+  return jsonLines<Snap>(ok(['snapshots', '--repo', repo, '--json']).stdout);
 }
 
 /** The tree id of `p` in snapshot `id`, read with the engine (what dedup is about). */

@@ -40,7 +40,7 @@ test('an unchanged tree is not read again and adds nothing; a changed file is fo
   const third = summaryOf(ok(['backup', '--repo', repo, '--json', source]).stdout);
   assert.deepEqual([third.filesNew, third.filesChanged, third.filesUnmodified], [1, 1, 29]);
 
-  const snapshots = JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout) as { id: string; parent?: string }[];
+  const snapshots = jsonLines<{ id: string; parent?: string }>(ok(['snapshots', '--repo', repo, '--json']).stdout);
   assert.equal(snapshots.length, 3);
   assert.equal(snapshots[2]!.parent, snapshots[1]!.id, 'the parent is found automatically');
   const diff = ok(['diff', '--repo', repo, snapshots[1]!.id, snapshots[2]!.id]).stdout;

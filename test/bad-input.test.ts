@@ -8,9 +8,9 @@ import { coffer, cofferAsync, ok, summaryOf, tempDir, type RunResult } from './h
 import { seededBytes } from './helpers/tree.ts';
 import { resizeDisk, smallDisk } from './helpers/small-disk.ts';
 
-/** Exit 1 with exactly one line on stderr, starting "coffer: ", matching `pattern`. */
-function assertOneLineError(r: RunResult, pattern: RegExp): void {
-  assert.equal(r.code, 1, `exit code 1 expected, got ${r.code}; stderr: ${r.stderr}`);
+/** Exit `code` (1 unless given) with exactly one line on stderr, starting "coffer: ", matching `pattern`. */
+function assertOneLineError(r: RunResult, pattern: RegExp, code = 1): void {
+  assert.equal(r.code, code, `exit code ${code} expected, got ${r.code}; stderr: ${r.stderr}`);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, `one line expected, got:\n${r.stderr}`);
   assert.match(lines[0]!, /^coffer: /);
@@ -44,8 +44,8 @@ function contents(dir: string): Map<string, string> {
 test('wrong passphrase', (t) => {
   const { repo } = repoWithSnapshot(tempDir(t));
   const before = contents(repo);
-  assertOneLineError(coffer(['snapshots', '--repo', repo], { env: { COFFER_PASSWORD: 'not it' } }), /wrong passphrase/);
-  assertOneLineError(coffer(['backup', '--repo', repo, repo], { env: { COFFER_PASSWORD: 'not it' } }), /wrong passphrase/);
+  assertOneLineError(coffer(['snapshots', '--repo', repo], { env: { COFFER_PASSWORD: 'not it' } }), /wrong passphrase/, 12);
+  assertOneLineError(coffer(['backup', '--repo', repo, repo], { env: { COFFER_PASSWORD: 'not it' } }), /wrong passphrase/, 12);
   assert.deepEqual(contents(repo), before);
 });
 
@@ -63,10 +63,10 @@ test('passphrase from a file and from a command; a failing command is reported',
 
 test('missing repository, a directory that is not one, no --repo, and init over an existing one', (t) => {
   const dir = tempDir(t);
-  assertOneLineError(coffer(['snapshots', '--repo', path.join(dir, 'nowhere')]), /is not a Coffer repository .*coffer init/);
+  assertOneLineError(coffer(['snapshots', '--repo', path.join(dir, 'nowhere')]), /is not a Coffer repository .*coffer init/, 10);
   fs.mkdirSync(path.join(dir, 'photos'));
   fs.writeFileSync(path.join(dir, 'photos/cat.jpg'), 'meow');
-  assertOneLineError(coffer(['backup', '--repo', path.join(dir, 'photos'), dir]), /is not a Coffer repository/);
+  assertOneLineError(coffer(['backup', '--repo', path.join(dir, 'photos'), dir]), /is not a Coffer repository/, 10);
   assert.deepEqual([...contents(path.join(dir, 'photos')).keys()], ['cat.jpg']);
   assertOneLineError(coffer(['snapshots'], { env: { COFFER_REPO: undefined } }), /no repository given/);
   const { repo } = repoWithSnapshot(path.join(dir, 'x'));

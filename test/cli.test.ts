@@ -36,7 +36,7 @@ test('snapshot names: full id, unique prefix, latest with filters; ambiguous and
   ok(['init', '--repo', repo]);
   ok(['backup', '--repo', repo, '--host', 'alpha', '--tag', 'daily', a]);
   ok(['backup', '--repo', repo, '--host', 'beta', b]);
-  const snaps = JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout) as { id: string; host: string; tags: string[] }[];
+  const snaps = jsonLines<{ id: string; host: string; tags: string[] }>(ok(['snapshots', '--repo', repo, '--json']).stdout);
   assert.deepEqual(snaps.map((s) => s.host), ['alpha', 'beta']);
   assert.deepEqual(snaps[0]!.tags, ['daily']);
 
@@ -45,7 +45,7 @@ test('snapshot names: full id, unique prefix, latest with filters; ambiguous and
   assert.match(ok(['ls', '--repo', repo, 'latest']).stdout, new RegExp(`^${b}/two$`, 'm'));
   assert.match(ok(['ls', '--repo', repo, 'latest', '--host', 'alpha']).stdout, new RegExp(`^${a}/one$`, 'm'));
   assert.match(ok(['ls', '--repo', repo, 'latest', '--tag', 'daily']).stdout, new RegExp(`^${a}/one$`, 'm'));
-  assert.match(ok(['snapshots', '--repo', repo, '--host', 'beta']).stdout, /1 snapshots/);
+  assert.match(ok(['snapshots', '--repo', repo, '--host', 'beta']).stdout, /^1 snapshot$/m);
 
   const unknown = coffer(['ls', '--repo', repo, 'ffffffff']);
   assert.equal(unknown.code, 1);
@@ -63,7 +63,7 @@ test('keys: add, list, open with either passphrase, passwd, remove; the key in u
   const repo = path.join(dir, 'repo');
   ok(['init', '--repo', repo]);
   ok(['key', 'add', '--repo', repo], { env: { COFFER_NEW_PASSWORD: 'second passphrase' } });
-  const keys = JSON.parse(ok(['key', 'list', '--repo', repo, '--json']).stdout) as { id: string; current: boolean }[];
+  const keys = jsonLines<{ id: string; current: boolean }>(ok(['key', 'list', '--repo', repo, '--json']).stdout);
   assert.equal(keys.length, 2);
   const mine = keys.find((k) => k.current)!;
   const other = keys.find((k) => !k.current)!;
@@ -77,7 +77,7 @@ test('keys: add, list, open with either passphrase, passwd, remove; the key in u
   ok(['key', 'passwd', '--repo', repo, '--new-password-file', newFile]);
   assert.match(coffer(['snapshots', '--repo', repo]).stderr, /wrong passphrase/);
   ok(['snapshots', '--repo', repo], { env: { COFFER_PASSWORD: 'third passphrase' } });
-  assert.equal((JSON.parse(ok(['key', 'list', '--repo', repo, '--json'], { env: { COFFER_PASSWORD: 'third passphrase' } }).stdout) as unknown[]).length, 1);
+  assert.equal(jsonLines(ok(['key', 'list', '--repo', repo, '--json'], { env: { COFFER_PASSWORD: 'third passphrase' } }).stdout).length, 1);
 });
 
 test('--json backup prints status lines with totals and a summary', (t) => {

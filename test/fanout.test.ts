@@ -181,7 +181,7 @@ test('a terminal shows one progress line per destination, with state, speed and 
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stdout);
-  assert.match(r.stdout, new RegExp(`${slow.replace(/[/.]/g, '\\$&')} +\\[[#.]{16}\\] \\d+/\\d+ objects [\\d.]+ \\S+/[\\d.]+ \\S+ [\\d.]+ \\S+/s( ETA \\d+:\\d\\d)? uploading`));
+  assert.match(r.stdout, new RegExp(`${slow.replace(/[/.]/g, '\\$&')} +\\[[#.]{16}\\] \\d+/\\d+ objects( \\(\\d+ in flight\\))? [\\d.]+ \\S+/[\\d.]+ \\S+ [\\d.]+ \\S+/s( ETA \\d+:\\d\\d)? uploading`));
   assert.match(r.stdout, /\[#{16}\] .* (done|waiting)/, 'the fast destination finished while the slow one uploaded');
   assert.match(r.stdout, /\(fastest\)/);
 });

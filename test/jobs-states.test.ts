@@ -34,6 +34,7 @@ function subjectIn(t: TestContext, status: JobStatus): Subject {
 const PERFORM: Record<string, (s: Subject) => unknown> = {
   'pending>running': (s) => s.f.store.acquirePlanRun(s.planId),
   'pending>cancelled': (s) => s.f.store.cancelJob(s.jobId),
+  'pending>interrupted': (s) => s.f.store.stopWaiting(s.jobId, 'stopped while waiting to retry'),
   'running>paused': (s) => s.run!.pause(),
   'running>completed': (s) => s.run!.complete(),
   'running>failed': (s) => s.run!.fail(new Error('disk on fire')),

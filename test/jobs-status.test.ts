@@ -107,3 +107,33 @@ test('reset deletes the job history of one plan or of all, never while a run is 
   assert.deepEqual(f.store.plan(docs)!.destinations.map((d) => d.name), ['ssd']);
   assert.equal(f.store.acquirePlanRun(photos).jobId, 4);
 });
+
+test('status: of a plan only its newest failure is a problem; a retry whose waiting process is gone is not due', (t) => {
+  let alive = true;
+  const f = jobFixture(t, { retryPolicy: { maxRetries: 0, delaysMs: { other: [1], network: [1] } }, isAlive: () => alive });
+  const photos = photosPlan(f.store);
+  f.store.acquirePlanRun(photos).fail(new Error('nas unreachable'));
+  f.clock.advance(MINUTE);
+  f.store.acquirePlanRun(photos).fail(new Error('nas unreachable again'));
+  assert.deepEqual(statusReport(f.store).problems.map((p) => [p.job.id, p.job.error]), [[2, 'nas unreachable again']]);
+
+  const mail = f.store.ensurePlan('mail', [{ name: 'ssd', location: '/mnt/ssd/coffer' }]).id;
+  const retrying = f.open({ retryPolicy: { maxRetries: 2, delaysMs: { other: [MINUTE], network: [MINUTE] } }, isAlive: () => alive });
+  retrying.acquirePlanRun(mail).fail(new Error('dump failed'));
+  assert.deepEqual(statusReport(f.store).queued.map((j) => [j.planName, j.orphaned]), [['mail', false]]);
+  alive = false;
+  assert.deepEqual(statusReport(f.store).queued.map((j) => [j.planName, j.orphaned]), [['mail', true]]);
+
+  // The waiting process stopped on purpose: the job is interrupted, with the last attempt's error.
+  const [queued] = statusReport(f.store).queued;
+  f.store.stopWaiting(queued!.id, 'stopped while waiting to retry');
+  const report = statusReport(f.store);
+  assert.deepEqual(report.queued, []);
+  assert.deepEqual(
+    report.problems.map((p) => [p.job.planName, p.job.status, p.job.error]),
+    [
+      ['mail', 'interrupted', 'stopped while waiting to retry; the last attempt failed: dump failed'],
+      ['photos', 'failed', 'nas unreachable again'],
+    ],
+  );
+});

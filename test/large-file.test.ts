@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CONFIG_FILE, DATA_DIR, HEAVY, MAIN, ok, PASSWORD, tempDir } from './helpers/cli.ts';
+import { CONFIG_FILE, DATA_DIR, HEAVY, jsonLines, MAIN, ok, PASSWORD, tempDir } from './helpers/cli.ts';
 
 const SIZE = 4.5 * 1024 ** 3;
 
@@ -29,7 +29,7 @@ test('a 4.5 GiB sparse file: backup, restore, same bytes, holes kept, memory bou
   ok(['init', '--repo', repo]);
   const peak = peakMemory(['backup', '--repo', repo, source]);
   assert.ok(peak < 600 * 1024 ** 2, `backup peak memory ${(peak / 1024 ** 2).toFixed(0)} MiB`);
-  const [snapshot] = JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout) as { summary: { totalBytes: number } }[];
+  const [snapshot] = jsonLines<{ summary: { totalBytes: number } }>(ok(['snapshots', '--repo', repo, '--json']).stdout);
   assert.equal(snapshot!.summary.totalBytes, SIZE);
 
   const out = path.join(dir, 'out');

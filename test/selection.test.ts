@@ -59,7 +59,7 @@ test('--files-from: paths listed in a file, with comments and relative paths; a 
   ok(['init', '--repo', repo]);
   ok(['backup', '--repo', repo, '--files-from', list], { cwd: dir });
   assert.deepEqual(files(repo), [path.join(dir, 'a/one.txt'), path.join(dir, 'b/two.txt')]);
-  const snap = JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout)[0] as { paths: string[] };
+  const [snap] = jsonLines<{ paths: string[] }>(ok(['snapshots', '--repo', repo, '--json']).stdout);
   assert.deepEqual(snap.paths, [path.join(dir, 'a'), path.join(dir, 'b/two.txt')]);
 
   const missing = coffer(['backup', '--repo', repo, '--files-from', path.join(dir, 'nope')]);
@@ -81,7 +81,7 @@ test('-v lists the files backed up, -n -v those that would be, -q prints nothing
   const dry = ok(['backup', '--repo', repo, '-n', '-v', src]).stdout;
   assert.match(dry, new RegExp(`^new +${src}/a.txt$`, 'm'));
   assert.match(dry, /would save snapshot/);
-  assert.equal(JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout).length, 0);
+  assert.equal(jsonLines(ok(['snapshots', '--repo', repo, '--json']).stdout).length, 0);
 
   const first = ok(['backup', '--repo', repo, '-v', src]).stdout;
   assert.match(first, new RegExp(`^new +${src}/b.txt$`, 'm'));

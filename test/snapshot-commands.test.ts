@@ -22,7 +22,7 @@ interface Snap {
 }
 
 function snapshots(repo: string, env?: Record<string, string>): Snap[] {
-  return JSON.parse(ok(['snapshots', '--repo', repo, '--json'], { env }).stdout) as Snap[];
+  return jsonLines<Snap>(ok(['snapshots', '--repo', repo, '--json'], { env }).stdout);
 }
 
 /** Two hosts, two sources, a few snapshots each. */
@@ -47,7 +47,7 @@ function repoWithHistory(dir: string): { repo: string; a: string; b: string } {
 test('snapshots --latest N and --group-by', (t) => {
   const { repo } = repoWithHistory(tempDir(t));
   const all = snapshots(repo);
-  const latest = JSON.parse(ok(['snapshots', '--repo', repo, '--latest', '1', '--json']).stdout) as Snap[];
+  const latest = jsonLines<Snap>(ok(['snapshots', '--repo', repo, '--latest', '1', '--json']).stdout);
   assert.deepEqual(latest.map((s) => s.id), [all[2]!.id, all[3]!.id], 'the newest of each host and paths');
   const groups = jsonLines(ok(['snapshots', '--repo', repo, '--group-by', 'host,tags', '--json']).stdout);
   assert.deepEqual(
@@ -75,10 +75,10 @@ test('find: names and paths across snapshots, case, times, one snapshot, JSON', 
   assert.equal(any[0]!.snapshot, all[3]!.id, 'newest snapshot first');
   const one = ok(['find', '--repo', repo, '-s', all[0]!.id.slice(0, 8), 'photos']).stdout;
   assert.match(one, new RegExp(`^found in snapshot ${all[0]!.id.slice(0, 8)} .*\\(alpha\\):\\n  ${a}/photos$`, 'm'));
-  assert.match(one, /^1 matches in 1 snapshots$/m);
+  assert.match(one, /^1 match in 1 snapshot$/m);
   assert.match(ok(['find', '--repo', repo, '--host', 'beta', '--newest', '2021-01-01', '*']).stdout, /dog\.jpg/);
   assert.doesNotMatch(ok(['find', '--repo', repo, '--host', 'beta', '--oldest', '2021-01-01', '*.jpg']).stdout, /dog\.jpg/);
-  assert.match(ok(['find', '--repo', repo, `${a}/*`, '--tag', 'daily']).stdout, /^2 matches in 1 snapshots$/m);
+  assert.match(ok(['find', '--repo', repo, `${a}/*`, '--tag', 'daily']).stdout, /^2 matches in 1 snapshot$/m);
   assert.match(coffer(['find', '--repo', repo, '--oldest', 'yesterday-ish', 'x']).stderr, /^coffer: --oldest takes a date/);
 });
 
@@ -117,7 +117,7 @@ test('tag --add/--remove/--set rewrites snapshots on every replica; an interrupt
   const [before] = snapshots(local);
 
   const added = ok(['tag', ...repos, '--add', 'keep,monthly', 'latest'], { env }).stdout;
-  assert.match(added, /changed the tags of 1 of 1 snapshots/);
+  assert.match(added, /changed the tags of 1 of 1 snapshot$/m);
   for (const r of [local, bucket]) {
     const list = snapshots(r, env);
     assert.equal(list.length, 1, `${r}: the old snapshot is gone`);
@@ -128,7 +128,7 @@ test('tag --add/--remove/--set rewrites snapshots on every replica; an interrupt
   assert.deepEqual(snapshots(bucket, env)[0]!.tags, ['keep']);
   ok(['tag', ...repos, '--set', 'a,b', '--host', snapshots(local)[0]!.host], { env });
   assert.deepEqual(snapshots(local)[0]!.tags, ['a', 'b']);
-  assert.match(ok(['tag', ...repos, '--add', 'a'], { env }).stdout, /changed the tags of 0 of 1 snapshots/, 'nothing to change, nothing written');
+  assert.match(ok(['tag', ...repos, '--add', 'a'], { env }).stdout, /changed the tags of 0 of 1 snapshot$/m, 'nothing to change, nothing written');
   assert.match(ok(['check', ...repos], { env }).stdout, /no errors were found/);
 
   // A crash between writing the new snapshot and deleting the old one leaves both: the new one counts.

@@ -22,6 +22,8 @@ export function destinationLines(destinations: readonly DestinationStatus[]): st
     const total = d.bytesDone + d.bytesQueued;
     const eta = d.etaSeconds !== undefined ? ` ETA ${formatDuration(d.etaSeconds)}` : '';
     const tail = d.state === 'detached' ? ` detached: ${d.error}` : ` ${d.state}${d.location === best ? ' (fastest)' : ''}`;
-    return `  ${d.location.padEnd(width)} ${bar(d.bytesDone, total)} ${d.objectsDone}/${d.objectsDone + d.objectsQueued} objects ${formatBytes(d.bytesDone)}/${formatBytes(total)} ${formatBytes(d.speed)}/s${eta}${tail}`;
+    // Bytes count once an object is stored; the objects in flight show that a slow upload is moving.
+    const inFlight = d.objectsInFlight > 0 && d.state !== 'detached' ? ` (${d.objectsInFlight} in flight)` : '';
+    return `  ${d.location.padEnd(width)} ${bar(d.bytesDone, total)} ${d.objectsDone}/${d.objectsDone + d.objectsQueued} objects${inFlight} ${formatBytes(d.bytesDone)}/${formatBytes(total)} ${formatBytes(d.speed)}/s${eta}${tail}`;
   });
 }

@@ -1,34 +1,28 @@
-// Turning any failure into one line for the user and an exit code; never a stack trace.
+// Turning any failure into one line for the user and an exit code; never a stack trace. Loaded when a
+// command fails (or by one that needs isRetryable): it imports the error classes of every layer.
 import { FormatError } from '../format/bytes.ts';
 import { UnsupportedVersionError } from '../format/config.ts';
 import { AuthenticationError } from '../format/crypto.ts';
 import { BackupError } from '../engine/backup/backup.ts';
 import { NoDestinationLeftError } from '../engine/backup/pack-sink.ts';
 import { DetachedError } from '../engine/destination.ts';
-import { RepositoryError } from '../repo/repository.ts';
+import { NoRepositoryError, RepositoryError, WrongPassphraseError } from '../repo/repository.ts';
 import { ConfigError } from '../config/config-file.ts';
 import { CredentialsError } from '../daemon/credentials.ts';
 import { ControlError, DaemonUnreachableError } from '../daemon/control.ts';
 import { HookError } from '../daemon/hooks.ts';
 import { SourceError } from '../daemon/sources.ts';
 import { JobLostError, PlanBusyError } from '../jobs/index.ts';
+import { MakeDirectoryError } from '../store/make-directories.ts';
 import { StoreError } from '../store/store.ts';
 import { GroupByError } from '../engine/snapshot-filter.ts';
+import { CancelledError, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_NO_REPOSITORY, EXIT_WRONG_PASSPHRASE, UsageError } from './exit-codes.ts';
 
-export const EXIT_FATAL = 1;
-/** The snapshot was made but some source files could not be read. */
-export const EXIT_INCOMPLETE = 3;
-/** The snapshot was committed on some destinations only; the others need `coffer sync`. */
-export const EXIT_PARTIAL = 4;
-export const EXIT_INTERRUPTED = 130;
-
-/** A mistake in how the command was called: bad option values, missing arguments. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+// For code that still takes the exit codes and UsageError from here; new code imports exit-codes.ts.
+export * from './exit-codes.ts';
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, GroupByError, CredentialsError, SourceError, HookError, ControlError, DaemonUnreachableError];
+const EXPECTED = [UsageError, CancelledError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, MakeDirectoryError, GroupByError, CredentialsError, SourceError, HookError, ControlError, DaemonUnreachableError];
 
 /**
  * Whether a failed backup is worth another attempt later: a dropped connection or a full disk may go
@@ -42,6 +36,14 @@ export function isRetryable(err: unknown): boolean {
   if (err instanceof DetachedError) return err.cause === undefined || isRetryable(err.cause);
   if (err instanceof StoreError) return err.kind === 'transient' || err.kind === 'no-space';
   return !EXPECTED.some((type) => err instanceof type);
+}
+
+/** The exit code of a command that failed with `err`. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof NoRepositoryError) return EXIT_NO_REPOSITORY;
+  if (err instanceof WrongPassphraseError) return EXIT_WRONG_PASSPHRASE;
+  if (err instanceof CancelledError) return EXIT_INTERRUPTED;
+  return EXIT_FATAL;
 }
 
 export function describeError(err: unknown): string {

@@ -16,3 +16,27 @@ export function parseSize(text: string): number | undefined {
   const power = ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
   return Math.round(Number(m[1]) * 1024 ** power);
 }
+
+/** "1 snapshot", "2 snapshots"; `plural` for words that do not just take an s ("1 directory", "2 directories"). */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
+}
+
+const pad2 = (n: number): string => String(n).padStart(2, '0');
+
+function utcOffset(minutesWest: number): string {
+  const east = -minutesWest;
+  return `${east < 0 ? '-' : '+'}${pad2(Math.floor(Math.abs(east) / 60))}:${pad2(Math.abs(east) % 60)}`;
+}
+
+/**
+ * A time for people: local time, "2024-05-01 14:03:22". When its UTC offset is not the one the local
+ * zone has now (the other side of a daylight-saving change) the offset follows ("+01:00"), so that the
+ * time is never ambiguous. JSON output keeps ISO 8601 times in UTC.
+ */
+export function formatTime(time: Date | number | string, now: Date = new Date()): string {
+  const d = time instanceof Date ? time : new Date(time);
+  if (Number.isNaN(d.getTime())) return String(time);
+  const text = `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
+  return d.getTimezoneOffset() === now.getTimezoneOffset() ? text : `${text} ${utcOffset(d.getTimezoneOffset())}`;
+}

@@ -1,43 +1,85 @@
 #!/usr/bin/env node
 // The `coffer` command line: parses, dispatches to a command, and turns any failure into one line and
-// an exit code.
+// an exit code. A command's module (and everything it imports: engines, stores, SDKs) is loaded only
+// when that command runs, so `coffer --version` or `coffer snapshots` pays for nothing else.
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.ts';
-import { backupCommand } from './commands/backup.ts';
-import { checkCommand } from './commands/check.ts';
-import { configCommand } from './commands/config.ts';
-import { daemonCommand } from './commands/daemon.ts';
-import { jobsCommands } from './commands/jobs.ts';
-import { diffCommand } from './commands/diff.ts';
-import { doctorCommand } from './commands/doctor.ts';
-import { dumpCommand } from './commands/dump.ts';
-import { initCommand } from './commands/init.ts';
-import { keyCommand } from './commands/key.ts';
-import { lsCommand } from './commands/ls.ts';
-import { restoreCommand } from './commands/restore.ts';
-import { setupCommand } from './commands/setup.ts';
-import { snapshotsCommand } from './commands/snapshots.ts';
-import { logsCommand, statusCommand } from './commands/status.ts';
-import { replicaCommand, syncCommand } from './commands/sync.ts';
-import { tagCommand } from './commands/tag.ts';
-import { findCommand } from './commands/find.ts';
-import { statsCommand } from './commands/stats.ts';
-import { generateCommand } from './commands/generate.ts';
-import { serveCommand } from './commands/serve.ts';
-import { mountCommand } from './commands/mount.ts';
-import { describeError, EXIT_FATAL } from './errors.ts';
+import { environmentHelp } from './environment-help.ts';
+import { EXIT_FATAL } from './exit-codes.ts';
+import { printFailure, setJsonOutput } from './output.ts';
 
-export function buildProgram(): Command {
+/** Every command, in the order `coffer --help` lists them, with the module that defines it. */
+const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
+  init: async () => (await import('./commands/init.ts')).initCommand(),
+  backup: async () => (await import('./commands/backup.ts')).backupCommand(),
+  snapshots: async () => (await import('./commands/snapshots.ts')).snapshotsCommand(),
+  ls: async () => (await import('./commands/ls.ts')).lsCommand(),
+  restore: async () => (await import('./commands/restore.ts')).restoreCommand(),
+  dump: async () => (await import('./commands/dump.ts')).dumpCommand(),
+  diff: async () => (await import('./commands/diff.ts')).diffCommand(),
+  check: async () => (await import('./commands/check.ts')).checkCommand(),
+  key: async () => (await import('./commands/key.ts')).keyCommand(),
+  sync: async () => (await import('./commands/sync.ts')).syncCommand(),
+  replica: async () => (await import('./commands/sync.ts')).replicaCommand(),
+  status: async () => (await import('./commands/status.ts')).statusCommand(),
+  logs: async () => (await import('./commands/status.ts')).logsCommand(),
+  doctor: async () => (await import('./commands/doctor.ts')).doctorCommand(),
+  setup: async () => (await import('./commands/setup.ts')).setupCommand(),
+  tag: async () => (await import('./commands/tag.ts')).tagCommand(),
+  find: async () => (await import('./commands/find.ts')).findCommand(),
+  stats: async () => (await import('./commands/stats.ts')).statsCommand(),
+  generate: async () => (await import('./commands/generate.ts')).generateCommand(),
+  serve: async () => (await import('./commands/serve.ts')).serveCommand(),
+  mount: async () => (await import('./commands/mount.ts')).mountCommand(),
+  config: async () => (await import('./commands/config.ts')).configCommand(),
+  daemon: async () => (await import('./commands/daemon.ts')).daemonCommand(),
+  jobs: async () => daemonControlCommand('jobs'),
+  pause: async () => daemonControlCommand('pause'),
+  resume: async () => daemonControlCommand('resume'),
+  cancel: async () => daemonControlCommand('cancel'),
+  run: async () => daemonControlCommand('run'),
+};
+
+/** One of the commands that steer a running daemon (they share one module). */
+async function daemonControlCommand(name: string): Promise<Command> {
+  return (await import('./commands/jobs.ts')).jobsCommands().find((c) => c.name() === name)!;
+}
+
+/** Commands that need every other one defined: the completions and the man page list them all. */
+const NEEDS_ALL = new Set(['generate']);
+
+/** The arguments before `--`: options after it are file names, not ours. */
+function ownArguments(argv: readonly string[]): string[] {
+  const args = argv.slice(2);
+  const end = args.indexOf('--');
+  return end < 0 ? args : args.slice(0, end);
+}
+
+/**
+ * The commands to load in full: the one being run (or asked about with `coffer help NAME`), or all of
+ * them when the program's own help lists their descriptions or `generate` describes them. The others
+ * only need their names, for commander's "did you mean" on a typo.
+ */
+function commandsToLoad(argv: readonly string[]): string[] {
+  const args = ownArguments(argv);
+  const first = args[0];
+  const all = Object.keys(COMMANDS);
+  if (first === undefined || first === '-h' || first === '--help' || NEEDS_ALL.has(first)) return all;
+  if (first === 'help') return args[1] === undefined ? all : [args[1]];
+  return [first];
+}
+
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('coffer')
     .description('encrypted, deduplicated, compressed backups to several destinations at once')
-    .version(VERSION, '-V, --version');
-  for (const command of [initCommand(), backupCommand(), snapshotsCommand(), lsCommand(), restoreCommand(), dumpCommand(), diffCommand(), checkCommand(), keyCommand(), syncCommand(), replicaCommand(), statusCommand(), logsCommand(), doctorCommand(), setupCommand(), tagCommand(), findCommand(), statsCommand(), generateCommand(), serveCommand(), mountCommand(), configCommand(), daemonCommand(), ...jobsCommands()]) {
-    program.addCommand(command);
-  }
+    .version(VERSION, '-V, --version')
+    .addHelpText('after', environmentHelp());
+  const load = new Set(commandsToLoad(argv));
+  for (const [name, define] of Object.entries(COMMANDS)) program.addCommand(load.has(name) ? await define() : new Command(name));
   const configure = (cmd: Command): void => {
     cmd.exitOverride();
     const help = cmd === program ? 'coffer --help' : `coffer ${cmd.parent === program ? '' : `${cmd.parent?.name()} `}${cmd.name()} --help`;
-    cmd.configureOutput({ outputError: (text, write) => write(`coffer: ${text.trim().replace(/^error: /, '')}; see ${help}\n`) });
+    cmd.configureOutput({ outputError: (text) => printFailure(`${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}; see ${help}`, EXIT_FATAL) });
     cmd.commands.forEach(configure);
   };
   configure(program);
@@ -45,14 +87,17 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  setJsonOutput(ownArguments(argv).includes('--json'));
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
     return Number(process.exitCode ?? 0);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_FATAL;
-    process.stderr.write(`coffer: ${describeError(err)}\n`);
+    const { describeError, exitCodeOf } = await import('./errors.ts');
+    const code = exitCodeOf(err);
+    printFailure(describeError(err), code);
     if (process.env.COFFER_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    return EXIT_FATAL;
+    return code;
   }
 }
 

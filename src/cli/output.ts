@@ -1,16 +1,52 @@
-// Writing results: human text or JSON lines on stdout, and a live status line on a terminal's stderr.
+// Writing results: human text, or JSON lines on stdout with --json (docs/JSON.md), and a live status
+// line on a terminal's stderr.
 
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v))}\n`);
+/** One line of --json output. Every line says what it is in `type`; docs/JSON.md lists them all. */
+export interface JsonMessage {
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+let json = false;
+
+/** Set once from the command line (main.ts): warnings and the final error then become JSON lines too. */
+export function setJsonOutput(on: boolean): void {
+  json = on;
+}
+
+export function printJson(message: JsonMessage): void {
+  process.stdout.write(`${JSON.stringify(message, (_key, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v))}\n`);
 }
 
 export function printLine(text = ''): void {
   process.stdout.write(`${text}\n`);
 }
 
-/** Warnings and notes go to stderr so stdout stays the command's result. */
-export function printWarning(text: string): void {
-  process.stderr.write(`warning: ${text}\n`);
+/** The live status lines on screen now, cleared before any other line goes to stderr. */
+let shownStatus: StatusLine | undefined;
+
+/** A line for the person at the terminal (stderr), printed above the live status lines, which then redraw. */
+export function printNotice(text: string): void {
+  shownStatus?.clear();
+  process.stderr.write(`${text}\n`);
+}
+
+/**
+ * Something the user should know that does not stop the command (a file not backed up, a replica left
+ * out): on stderr, so stdout stays the command's result; a `warning` line on stdout with --json.
+ */
+export function printWarning(message: string, about: { path?: string } = {}): void {
+  if (json) printJson({ type: 'warning', ...about, message });
+  else printNotice(`warning: ${about.path === undefined ? '' : `${about.path}: `}${message}`);
+}
+
+/**
+ * The reason a command failed, as one line on stderr; with --json also an `error` line on stdout, so a
+ * script reading only stdout learns why, and with which exit code.
+ */
+export function printFailure(message: string, exitCode: number): void {
+  if (json) printJson({ type: 'error', message, exitCode });
+  printNotice(`coffer: ${message}`);
 }
 
 /** A few lines rewritten in place on a terminal (one per destination, say); silent when stderr is not a terminal. */
@@ -29,6 +65,7 @@ export class StatusLine {
     this.clear();
     this.stream.write(lines.map((l) => `\x1b[K${l}`).join('\n'));
     this.shown = lines.length;
+    shownStatus = this;
   }
 
   clear(): void {
@@ -36,6 +73,7 @@ export class StatusLine {
     // Back to the first line of the block, erasing as we go.
     this.stream.write(`\r\x1b[K${'\x1b[1A\x1b[K'.repeat(this.shown - 1)}`);
     this.shown = 0;
+    if (shownStatus === this) shownStatus = undefined;
   }
 }
 

@@ -1,55 +1,128 @@
-// Options every repository command takes, and opening the stores and the repository they name.
+// Options every repository command takes, and opening the stores and the repository they name. The
+// repository comes from --repo, else the plan (--plan), else COFFER_REPO or COFFER_REPOSITORY_FILE;
+// locations are put in their canonical spelling (an absolute path, say) before anything uses them.
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
+import type { PlanConfig } from '../config/config-file.ts';
 import { quoteName } from '../format/text.ts';
 import { Repository } from '../repo/repository.ts';
 import { isRemoteLocation } from '../store/locations.ts';
-import { openStore } from '../store/open-store.ts';
+import { canonicalLocation, openStore } from '../store/open-store.ts';
 import { RetryStore } from '../store/retry.ts';
 import type { Store } from '../store/store.ts';
 import { parseRate, ThrottleStore } from '../store/throttle.ts';
-import { UsageError } from './errors.ts';
+import { REPOSITORY_ENVIRONMENT, STORE_ENVIRONMENT, usesEnvironment } from './environment-help.ts';
+import { UsageError } from './exit-codes.ts';
 import { printWarning } from './output.ts';
-import { readPassphrase, type PassphraseOptions } from './passphrase.ts';
+import { readPassphrase, type PassphraseOptions, type PlanPassphrase } from './passphrase.ts';
 
-export interface RepoOptions extends PassphraseOptions {
-  readonly repo: string[];
-  readonly json?: boolean;
-  readonly limitUpload: string[];
-  readonly limitDownload: string[];
-  readonly cacert?: string[];
+/** What opening a store takes besides its location: throttles and trust for HTTPS. */
+export interface StoreSettings {
+  readonly limitUpload?: readonly string[];
+  readonly limitDownload?: readonly string[];
+  readonly cacert?: readonly string[];
   readonly insecureTls?: boolean;
 }
 
-/** What opening a store takes besides its location. */
-export type StoreSettings = Pick<RepoOptions, 'limitUpload' | 'limitDownload' | 'cacert' | 'insecureTls'>;
+export interface RepoOptions extends PassphraseOptions, StoreSettings {
+  readonly repo?: string[];
+  readonly plan?: string;
+  readonly config?: string;
+  readonly json?: boolean;
+}
+
+/** What a command works on, once the command line, the plan and the environment are put together. */
+export interface RepositorySettings {
+  /** Canonical locations, at least one, no two the same. */
+  readonly locations: string[];
+  readonly limits: StoreSettings;
+  /** The plan's passphrase source, if --plan named one. */
+  readonly passphrase: PlanPassphrase;
+  readonly plan?: PlanConfig;
+}
 
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-export function addStoreOptions(command: Command): Command {
-  return command
-    .addOption(new Option('--limit-upload <rate>', 'upload limit: RATE for every destination or LOCATION=RATE (KiB/s, or 5M, 1G; repeatable)').argParser(collect).default([]))
-    .addOption(new Option('--limit-download <rate>', 'download limit, same forms as --limit-upload').argParser(collect).default([]))
+/** --limit-download, --limit-upload for a command that writes (`upload`), --cacert and --insecure-tls. */
+export function addStoreOptions(command: Command, { upload = false } = {}): Command {
+  if (upload) command.addOption(new Option('--limit-upload <rate>', 'upload limit: RATE for every destination or LOCATION=RATE (KiB/s, or 5M, 1G; repeatable)').argParser(collect).default([]));
+  command
+    .addOption(new Option('--limit-download <rate>', `download limit: RATE or LOCATION=RATE${upload ? ', as --limit-upload' : ' (KiB/s, or 5M, 1G; repeatable)'}`).argParser(collect).default([]))
     .addOption(new Option('--cacert <file>', 'trust the CA certificate(s) in this PEM file for HTTPS (S3, REST) besides the usual ones (repeatable; default $COFFER_CACERT)').argParser(collect))
     .option('--insecure-tls', "accept any HTTPS server certificate (S3, REST): encrypted, but the server's identity is not checked");
+  return usesEnvironment(command, STORE_ENVIRONMENT);
 }
 
-export function addRepoOptions(command: Command): Command {
-  return addStoreOptions(
-    command
-      .addOption(new Option('-r, --repo <location>', 'repository location (repeat for replicas); default $COFFER_REPO').argParser(collect))
-      .option('--password-file <file>', 'read the passphrase from a file')
-      .option('--password-command <command>', 'run a command that prints the passphrase (e.g. "pass show coffer")')
-      .option('--json', 'machine-readable output (JSON lines)'),
-  );
+/** --repo, --plan, --config, the passphrase options, the store options and (unless `json` is false) --json. */
+export function addRepoOptions(command: Command, { upload = false, json = true } = {}): Command {
+  command
+    .addOption(new Option('-r, --repo <location>', 'repository location (repeat for replicas); default: the plan\'s, or $COFFER_REPO').argParser(collect))
+    .option('--plan <name>', "use a plan's repositories and passphrase source from the configuration file")
+    .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
+    .option('--password-file <file>', 'read the passphrase from a file')
+    .option('--password-command <command>', 'run a command that prints the passphrase (e.g. "pass show coffer")');
+  if (json) command.option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)');
+  usesEnvironment(command, REPOSITORY_ENVIRONMENT);
+  return addStoreOptions(command, { upload });
 }
 
-export function repoLocations(options: RepoOptions): string[] {
-  const locations = options.repo?.length ? options.repo : process.env.COFFER_REPO ? [process.env.COFFER_REPO] : [];
-  if (locations.length === 0) throw new UsageError('no repository given: use --repo LOCATION or set COFFER_REPO');
-  if (new Set(locations).size !== locations.length) throw new UsageError('the same repository location is given twice');
+/** The plan named by --plan, from the configuration file; undefined without --plan. */
+export async function selectedPlan(options: Pick<RepoOptions, 'plan' | 'config'>): Promise<PlanConfig | undefined> {
+  if (options.plan === undefined) return undefined;
+  // Loaded only here: the configuration's parser and schema cost start-up time that most commands skip.
+  const { loadPlan } = await import('../config/config-file.ts');
+  return loadPlan(options.config, options.plan);
+}
+
+/** Locations from COFFER_REPOSITORY_FILE: one per line; blank lines and # comments are skipped. */
+function locationsFromFile(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read COFFER_REPOSITORY_FILE ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const locations = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  if (locations.length === 0) throw new UsageError(`COFFER_REPOSITORY_FILE ${file} names no repository`);
   return locations;
+}
+
+function givenLocations(options: RepoOptions, plan: PlanConfig | undefined, env: NodeJS.ProcessEnv): string[] {
+  if (options.repo?.length) return options.repo;
+  if (plan) return plan.repos;
+  if (env.COFFER_REPO && env.COFFER_REPOSITORY_FILE) throw new UsageError('COFFER_REPO and COFFER_REPOSITORY_FILE are both set; unset one');
+  if (env.COFFER_REPO) return [env.COFFER_REPO];
+  if (env.COFFER_REPOSITORY_FILE) return locationsFromFile(env.COFFER_REPOSITORY_FILE);
+  throw new UsageError('no repository given: use --repo LOCATION, --plan NAME, COFFER_REPO or COFFER_REPOSITORY_FILE');
+}
+
+/**
+ * Canonical spellings of `locations` (a relative path becomes absolute, an S3 or SFTP location takes
+ * the form its store names itself by), so one repository is one destination in messages and in the job
+ * database however it was typed. Two spellings of one location are refused.
+ */
+export function canonicalLocations(locations: readonly string[]): string[] {
+  const canonical = locations.map(canonicalLocation);
+  const twice = canonical.find((l, i) => canonical.indexOf(l) !== i);
+  if (twice !== undefined) throw new UsageError(`the repository location ${twice} is given twice`);
+  return canonical;
+}
+
+export async function repositorySettings(options: RepoOptions, env: NodeJS.ProcessEnv = process.env): Promise<RepositorySettings> {
+  const plan = await selectedPlan(options);
+  return {
+    locations: canonicalLocations(givenLocations(options, plan, env)),
+    limits: {
+      limitUpload: [...(plan?.limitUpload ?? []), ...(options.limitUpload ?? [])],
+      limitDownload: [...(plan?.limitDownload ?? []), ...(options.limitDownload ?? [])],
+      cacert: [...(plan?.cacert ?? []), ...(options.cacert ?? [])],
+      insecureTls: options.insecureTls ?? plan?.insecureTls ?? false,
+    },
+    passphrase: { ...(plan?.passwordFile ? { passwordFile: plan.passwordFile } : {}), ...(plan?.passwordCommand ? { passwordCommand: plan.passwordCommand } : {}) },
+    ...(plan ? { plan } : {}),
+  };
 }
 
 /** The limit for `location` from `--limit-*` values: a LOCATION=RATE for it, else a plain RATE. */
@@ -58,7 +131,7 @@ function limitFor(location: string, values: readonly string[], flag: string): nu
   for (const value of values) {
     const eq = value.lastIndexOf('=');
     const [target, rate] = eq < 0 ? [undefined, value] : [value.slice(0, eq), value.slice(eq + 1)];
-    if (target !== undefined && target !== location) continue;
+    if (target !== undefined && target !== location && canonicalOrSelf(target) !== location) continue;
     try {
       const parsed = parseRate(rate);
       if (target !== undefined || limit === undefined) limit = parsed;
@@ -67,6 +140,14 @@ function limitFor(location: string, values: readonly string[], flag: string): nu
     }
   }
   return limit;
+}
+
+function canonicalOrSelf(location: string): string {
+  try {
+    return canonicalLocation(location);
+  } catch {
+    return location;
+  }
 }
 
 /** Entries of a store that are not repository objects, already reported: each is reported once per run. */
@@ -84,22 +165,22 @@ function reportForeign(location: string, name: string, reason: string): void {
  * backoff (a local disk error is not going to fix itself), and --limit-* throttle it. Entries that are
  * not repository objects (planted files, names a hostile server lists) are skipped with a warning.
  */
-export function openConfiguredStore(location: string, options: StoreSettings, env?: NodeJS.ProcessEnv): Store {
-  const caFiles = options.cacert?.length ? options.cacert : process.env.COFFER_CACERT ? [process.env.COFFER_CACERT] : [];
-  const tls = { caFiles, insecure: options.insecureTls ?? false };
+export function openConfiguredStore(location: string, settings: StoreSettings, env?: NodeJS.ProcessEnv): Store {
+  const caFiles = settings.cacert?.length ? [...settings.cacert] : process.env.COFFER_CACERT ? [process.env.COFFER_CACERT] : [];
+  const tls = { caFiles, insecure: settings.insecureTls ?? false };
   // `env`: where the stores read their credentials, when a plan's credentialsCommand provided them.
   const opened: Store = openStore(location, { onForeign: (name, reason) => reportForeign(opened.location, name, reason), s3: { tls, ...(env ? { env } : {}) }, rest: { tls }, ...(env ? { sftp: { env } } : {}) });
   let store = opened;
-  const upload = limitFor(location, options.limitUpload ?? [], '--limit-upload');
-  const download = limitFor(location, options.limitDownload ?? [], '--limit-download');
+  const upload = limitFor(location, settings.limitUpload ?? [], '--limit-upload');
+  const download = limitFor(location, settings.limitDownload ?? [], '--limit-download');
   if (upload !== undefined || download !== undefined) store = new ThrottleStore(store, { ...(upload ? { upload } : {}), ...(download ? { download } : {}) });
   // A few quick tries while a location has never answered: a typo fails in seconds, not a minute.
   if (isRemoteLocation(location)) store = new RetryStore(store, { firstContactAttempts: 3 });
   return store;
 }
 
-export function openStores(options: RepoOptions): Store[] {
-  return repoLocations(options).map((location) => openConfiguredStore(location, options));
+export function openStores(settings: RepositorySettings): Store[] {
+  return settings.locations.map((location) => openConfiguredStore(location, settings.limits));
 }
 
 /** Damaged snapshots and index files are skipped, unreachable replicas left out; the user hears about each. */
@@ -111,9 +192,10 @@ export function reportDamage(repo: Repository): void {
 
 /** Opens the repository and loads its index (needed by every command that reads or writes blobs). */
 export async function openRepository(options: RepoOptions, { loadIndex = true } = {}): Promise<Repository> {
-  const stores = openStores(options);
+  const settings = await repositorySettings(options);
+  const stores = openStores(settings);
   try {
-    const repo = await Repository.open(stores, await readPassphrase(options));
+    const repo = await Repository.open(stores, await readPassphrase(options, settings.passphrase));
     reportDamage(repo);
     if (loadIndex) await repo.loadIndex();
     return repo;

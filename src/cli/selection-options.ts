@@ -3,9 +3,10 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { PlanConfig } from '../config/config-file.ts';
+import { expandVariables } from '../config/expand.ts';
 import { readExcludeFile } from '../engine/backup/exclude.ts';
 import type { Selection } from '../engine/backup/selection.ts';
-import { UsageError } from './errors.ts';
+import { UsageError } from './exit-codes.ts';
 import { parseSize } from './format.ts';
 import { collect } from './repo-options.ts';
 
@@ -45,6 +46,17 @@ function readLines(file: string, what: string): string[] {
   }
 }
 
+/** Patterns of an --exclude-file, with ~ and $VARS expanded as restic does. */
+function excludeFilePatterns(file: string): string[] {
+  return readLines(file, 'exclude file').map((line) => {
+    try {
+      return expandVariables(line);
+    } catch (err) {
+      throw new UsageError(`--exclude-file ${file}: ${(err as Error).message} in "${line}" (write $$ for a literal $)`);
+    }
+  });
+}
+
 /** The paths listed in --files-from files: one per line, blank lines and # comments skipped, relative to the current directory. */
 export function pathsFromFiles(files: readonly string[]): string[] {
   return files.flatMap((file) => readLines(file, '--files-from list').map((p) => path.resolve(p)));
@@ -55,7 +67,7 @@ export function selectionOf(options: SelectionOptions, plan: PlanConfig | undefi
   const markers = [...(plan?.excludeIfPresent ?? []), ...options.excludeIfPresent];
   for (const m of markers) if (m === '' || m.startsWith(':') || m.includes('/')) throw new UsageError(`--exclude-if-present takes a file name (NAME or NAME:HEADER), not "${m}"`);
   return {
-    excludes: [...(plan?.exclude ?? []), ...options.exclude, ...options.excludeFile.flatMap((f) => readLines(f, 'exclude file'))],
+    excludes: [...(plan?.exclude ?? []), ...options.exclude, ...options.excludeFile.flatMap(excludeFilePatterns)],
     iexcludes: [...(plan?.iexclude ?? []), ...options.iexclude],
     excludeIfPresent: markers,
     excludeCaches: options.excludeCaches ?? plan?.excludeCaches ?? false,

@@ -2,7 +2,7 @@
 import { SnapshotView } from '../engine/snapshot-view.ts';
 import { resolveSnapshot, type SnapshotFilter } from '../repo/snapshot-ref.ts';
 import type { Repository, StoredSnapshot } from '../repo/repository.ts';
-import { UsageError } from './errors.ts';
+import { UsageError } from './exit-codes.ts';
 
 export async function pickSnapshot(repo: Repository, ref: string, filter: SnapshotFilter = {}): Promise<StoredSnapshot> {
   return resolveSnapshot(await repo.listSnapshots(), ref, filter);

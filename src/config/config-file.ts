@@ -7,6 +7,9 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { automationProblems, automationShape, planAutomationShape } from './automation.ts';
 import { describeProblem, parseYaml, schemaProblems, type ConfigProblem } from './problems.ts';
+import { makeDirectories } from '../store/make-directories.ts';
+import { locationScheme } from '../store/open-store.ts';
+import { expandVariables, UnsetVariableError } from './expand.ts';
 
 const PlanSchema = z
   .object({
@@ -58,13 +61,10 @@ const ConfigSchema = z
   });
 
 export type PlanConfig = z.infer<typeof PlanSchema>;
+/** A plan as written in the file: fields with defaults may be left out. */
+export type PlanInput = z.input<typeof PlanSchema>;
 export type RetryConfig = z.infer<typeof RetriesSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
-
-/** A plan with every optional field at its default. */
-export function newPlan(fields: { repos: string[]; paths: string[]; passwordFile?: string; passwordCommand?: string }): PlanConfig {
-  return PlanSchema.parse(fields);
-}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -91,21 +91,85 @@ export function checkConfigText(text: string): { config?: Config; problems: Conf
   return { config: parsed.data, problems: [] };
 }
 
-/** The parsed file; an empty configuration when it does not exist. Errors name the file, the line and the field. */
-export function loadConfig(file: string): Config {
-  let text: string;
+/** The file's text; undefined when it does not exist. */
+function readText(file: string): string | undefined {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyConfig();
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
   }
+}
+
+/** The file as a YAML document (comments and order kept); undefined when it does not exist. */
+function readDocument(file: string): YAML.Document | undefined {
+  const text = readText(file);
+  if (text === undefined) return undefined;
+  const doc = YAML.parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    const where = first.linePos?.[0] ? ` line ${first.linePos[0].line}` : '';
+    throw new ConfigError(`${file}${where}: ${first.message.split('\n')[0]}`);
+  }
+  return doc;
+}
+
+/**
+ * The parsed file; an empty configuration when it does not exist. Errors name the file, the line and the
+ * field. `~` and `$VARS` are expanded and relative paths resolved against the file's directory (see
+ * resolvePlan).
+ */
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, home: string = os.homedir()): Config {
+  const text = readText(file);
+  if (text === undefined) return emptyConfig();
   const { config, problems } = checkConfigText(text);
   if (!config) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more; coffer config check lists them)` : '';
     throw new ConfigError(`${describeProblem(file, problems[0]!)}${more}`);
   }
-  return config;
+  const plans = Object.fromEntries(Object.entries(config.plans).map(([name, plan]) => [name, resolvePlan(plan, `${file}: plans.${name}`, path.dirname(file), env, home)]));
+  return { ...config, plans };
+}
+
+/**
+ * A plan as the commands use it: `~` and `$VARS` expanded in the fields below (not in passwordCommand,
+ * which its shell expands), and relative paths (sources, filesFrom lists, local repositories, cacert
+ * and passwordFile, the PATH of a priority and the LOCATION of a limit) taken from the configuration
+ * file's directory, so a plan means the same whatever directory coffer runs in.
+ */
+function resolvePlan(plan: PlanConfig, where: string, dir: string, env: NodeJS.ProcessEnv, home: string): PlanConfig {
+  const expand = (field: string, text: string): string => {
+    try {
+      return expandVariables(text, env, home);
+    } catch (err) {
+      if (err instanceof UnsetVariableError) throw new ConfigError(`${where}.${field}: ${err.message} (write $$ for a literal $)`);
+      throw err;
+    }
+  };
+  const file = (text: string): string => path.resolve(dir, text);
+  const location = (text: string): string => (locationScheme(text) === undefined ? file(text) : text);
+  /** `PATH=LEVEL` or `LOCATION=RATE`: the part before the last `=` is resolved; a plain RATE is left alone. */
+  const keyed = (resolve: (text: string) => string) => (text: string): string => {
+    const eq = text.lastIndexOf('=');
+    return eq < 0 ? text : `${resolve(text.slice(0, eq))}${text.slice(eq)}`;
+  };
+  const list = (field: string, values: readonly string[], resolve: (text: string) => string = (t) => t): string[] =>
+    values.map((v, i) => resolve(expand(`${field}.${i}`, v)));
+  return {
+    ...plan,
+    repos: list('repos', plan.repos, location),
+    paths: list('paths', plan.paths, file),
+    exclude: list('exclude', plan.exclude),
+    iexclude: list('iexclude', plan.iexclude),
+    filesFrom: list('filesFrom', plan.filesFrom, file),
+    tags: list('tags', plan.tags),
+    priority: list('priority', plan.priority, keyed(file)),
+    limitUpload: list('limitUpload', plan.limitUpload, keyed(location)),
+    limitDownload: list('limitDownload', plan.limitDownload, keyed(location)),
+    ...(plan.cacert === undefined ? {} : { cacert: list('cacert', plan.cacert, file) }),
+    ...(plan.host === undefined ? {} : { host: expand('host', plan.host) }),
+    ...(plan.passwordFile === undefined ? {} : { passwordFile: file(expand('passwordFile', plan.passwordFile)) }),
+  };
 }
 
 export function planFrom(config: Config, name: string, file: string): PlanConfig {
@@ -117,10 +181,30 @@ export function planFrom(config: Config, name: string, file: string): PlanConfig
   return plan;
 }
 
-/** Writes the configuration (mode 0600, atomically: a crash leaves the old file or the new one). */
-export function saveConfig(file: string, config: Config): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const text = `# Coffer configuration (coffer setup writes it; coffer doctor checks it). No secrets here:\n# passphrases come from COFFER_PASSWORD, passwordFile or passwordCommand.\n${YAML.stringify(config)}`;
+/** The plan called `name` from the configuration file (`--config`, COFFER_CONFIG or the default). */
+export function loadPlan(configFlag: string | undefined, name: string): PlanConfig {
+  const file = resolveConfigFile(configFlag);
+  return planFrom(loadConfig(file), name, file);
+}
+
+const NEW_FILE_HEADER = '# Coffer configuration (coffer setup writes it; coffer doctor checks it). No secrets here:\n# passphrases come from COFFER_PASSWORD, passwordFile or passwordCommand.\n';
+
+/**
+ * Adds or replaces one plan. The file is edited as a YAML document, so its comments, key order and
+ * other plans stay as they were. Written with mode 0600, atomically: a crash leaves the old file or the
+ * new one.
+ */
+export function savePlan(file: string, name: string, plan: PlanInput): void {
+  const original = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const doc = readDocument(file) ?? new YAML.Document({});
+  if (!doc.contents) doc.contents = doc.createNode({});
+  if (!YAML.isMap(doc.contents)) throw new ConfigError(`${file}: the top level is not a mapping; fix or move the file, then run setup again`);
+  if (!doc.has('plans') || doc.get('plans') === null) doc.set('plans', doc.createNode({}));
+  doc.setIn(['plans', name], doc.createNode(plan, { flow: false }));
+  // Flow collections are written as the file writes them: `[a, b]` unless it pads them, `{ a: 1 }`.
+  const flowCollectionPadding = /[[{] \S/.test(original);
+  const text = `${original ? '' : NEW_FILE_HEADER}${doc.toString({ flowCollectionPadding })}`;
+  makeDirectories(path.dirname(file), 0o700);
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, text, { mode: 0o600 });
   fs.renameSync(tmp, file);

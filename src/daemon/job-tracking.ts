@@ -127,6 +127,12 @@ export class TrackedJob {
     else this.run.resume();
   }
 
+  /** This process stops while waiting to retry: nothing else would start the retry (JobStore.stopWaiting). */
+  stoppedWaiting(reason: string): void {
+    this.log.warn('retry abandoned', { reason });
+    this.store.stopWaiting(this.run.jobId, reason);
+  }
+
   close(): void {
     this.log?.close();
     this.store.close();

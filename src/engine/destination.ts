@@ -13,7 +13,10 @@ export interface DestinationStatus {
   readonly location: string;
   readonly state: DestinationState;
   readonly objectsDone: number;
+  /** Accepted and not yet durable, the ones in flight included. */
   readonly objectsQueued: number;
+  /** Being written right now. */
+  readonly objectsInFlight: number;
   readonly bytesDone: number;
   readonly bytesQueued: number;
   /** Bytes per second over the last few seconds. */
@@ -250,6 +253,7 @@ export class Destination {
       state,
       objectsDone: this.objectsDone,
       objectsQueued: this.objectsQueued,
+      objectsInFlight: this.running,
       bytesDone: this.bytesDone,
       bytesQueued: this.bytesQueued,
       speed,

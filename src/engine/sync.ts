@@ -2,7 +2,7 @@
 // first for a new replica, then keys, packs, index files, snapshots). No passphrase is needed: the
 // objects are copied as they are, still encrypted.
 import { decodeConfig } from '../format/config.ts';
-import { RepositoryError } from '../repo/repository.ts';
+import { NoRepositoryError, RepositoryError } from '../repo/repository.ts';
 import { StoreError, type Store } from '../store/store.ts';
 import { Destination, type DestinationStatus } from './destination.ts';
 import { copyMissing, missingFrom, takeInventory } from './replicas.ts';
@@ -14,15 +14,18 @@ export interface SyncTargetResult {
   readonly error?: string;
 }
 
-/** The source's config, checked; a target that holds another repository is refused. */
-async function sameRepository(source: Store, target: Store): Promise<{ config: Buffer; targetHasConfig: boolean }> {
-  let config: Buffer;
+/** The source's config: a source that is no repository stops the whole sync. */
+async function sourceConfig(source: Store): Promise<Buffer> {
   try {
-    config = await source.get('config');
+    return await source.get('config');
   } catch (err) {
-    if (err instanceof StoreError && err.kind === 'not-found') throw new RepositoryError(`${source.location} is not a Coffer repository (no config)`);
+    if (err instanceof StoreError && err.kind === 'not-found') throw new NoRepositoryError(`${source.location} is not a Coffer repository (no config)`);
     throw err;
   }
+}
+
+/** Whether the target holds the source's repository already; a target that holds another one is refused. */
+async function sameRepository(config: Buffer, target: Store): Promise<{ targetHasConfig: boolean }> {
   const sourceId = decodeConfig(config).id;
   let existing: Buffer | undefined;
   try {
@@ -31,7 +34,7 @@ async function sameRepository(source: Store, target: Store): Promise<{ config: B
     if (!(err instanceof StoreError && err.kind === 'not-found')) throw err;
   }
   if (existing && decodeConfig(existing).id !== sourceId) throw new RepositoryError(`${target.location} holds a different repository; refusing to mix them`);
-  return { config, targetHasConfig: existing !== undefined };
+  return { targetHasConfig: existing !== undefined };
 }
 
 export class SyncRun {
@@ -48,11 +51,12 @@ export class SyncRun {
   }
 
   async run(): Promise<SyncTargetResult[]> {
+    const config = await sourceConfig(this.source);
     const sourceInventory = await takeInventory(this.source);
     return Promise.all(
       this.destinations.map(async (d): Promise<SyncTargetResult> => {
         try {
-          const { config, targetHasConfig } = await sameRepository(this.source, d.store);
+          const { targetHasConfig } = await sameRepository(config, d.store);
           const missing = missingFrom(await takeInventory(d.store), [{ store: this.source, inventory: sourceInventory }]);
           await copyMissing(d, missing, 0);
           // The config goes last on a new replica: only a complete copy looks like a repository.

@@ -1,9 +1,9 @@
 // Opening the job database: one SQLite file in the data directory, shared by every coffer process of
 // the user (CLI runs, the daemon, `coffer status` while a backup runs).
-import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { migrate } from './migrations.ts';
+import { makeDirectories } from '../store/make-directories.ts';
 
 export const JOB_DATABASE_FILE = 'jobs.db';
 
@@ -28,6 +28,6 @@ export function openJobDatabase(file: string): DatabaseSync {
 /** Opens (creating if needed) the job database of a data directory. */
 export function openJobDatabaseIn(dataDir: string): DatabaseSync {
   // Private to the user: job errors and logs name their files and hosts.
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeDirectories(dataDir, 0o700);
   return openJobDatabase(path.join(dataDir, JOB_DATABASE_FILE));
 }

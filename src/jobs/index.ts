@@ -2,7 +2,7 @@
 export { resolveDataDir } from './data-dir.ts';
 export { JobStore, JobLostError, PlanBusyError, type JobStoreOptions } from './job-store.ts';
 export { JobRun, type FailResult } from './run.ts';
-export { statusReport, type DestinationReport, type LiveJob, type ProblemJob, type StatusReport } from './status.ts';
+export { statusReport, type DestinationReport, type LiveJob, type ProblemJob, type QueuedJob, type StatusReport } from './status.ts';
 export { JobStatus, TRANSITIONS, IllegalTransitionError, canTransition, assertTransition } from './states.ts';
 export { DEFAULT_RETRY_POLICY, ErrorClass, classifyError, retryDelay, nextRetry, type RetryPolicy } from './retry.ts';
 export { DEFAULT_STALE_AFTER_MS, HEARTBEAT_INTERVAL_MS } from './liveness.ts';

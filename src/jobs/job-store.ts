@@ -276,6 +276,19 @@ export class JobStore {
     );
   }
 
+  /**
+   * The process that was waiting out a pending job's retry delay stops (Ctrl-C, shutdown): without it
+   * nothing would start the retry, so the job becomes interrupted, keeping the last attempt's error.
+   * `coffer status` lists it as a problem and the next run of the plan resumes it.
+   */
+  stopWaiting(jobId: number, reason: string): Job {
+    return this.sql.transaction(() => {
+      const job = this.mustJob(jobId);
+      const error = job.error ? `${reason}; the last attempt failed: ${job.error}` : reason;
+      return this.changeStatus(job, JobStatus.interrupted, { kind: EventKind.interrupted, message: reason }, { error, next_attempt_at: null });
+    });
+  }
+
   /** Puts an interrupted or failed job back in the queue (a manual retry does not count against max retries). */
   requeueJob(jobId: number, options: { notBefore?: number } = {}): Job {
     return this.sql.transaction(() => {
@@ -384,6 +397,11 @@ export class JobStore {
     const job = this.job(id);
     if (job === undefined) throw new Error(`job ${id} does not exist; see coffer status for the jobs there are`);
     return job;
+  }
+
+  /** Whether the process recorded on `job` is known to be gone: on this host, with its pid no longer alive. */
+  processGone(job: Pick<Job, 'pid' | 'host'>): boolean {
+    return job.host === this.host && job.pid !== null && !this.isAlive(job.pid);
   }
 
   // ── Internals ─────────────────────────────────────────────────────────────────────────────────────

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { redact, redactString } from './redact.ts';
+import { makeDirectories } from '../store/make-directories.ts';
 
 export const LogLevel = {
   debug: 'debug',
@@ -116,7 +117,7 @@ export class RunLog {
   /** Starts the log of a run (see JobRun.run), rotating older logs out first. */
   static open(dir: string, jobId: number, run: number, options: { limits?: RunLogLimits; now?: () => number } = {}): RunLog {
     const limits = options.limits ?? DEFAULT_RUN_LOG_LIMITS;
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirectories(dir, 0o700);
     rotateRunLogs(dir, limits);
     return new RunLog(runLogFile(dir, jobId, run), jobId, run, limits.maxRunBytes, options.now ?? Date.now);
   }

@@ -25,7 +25,8 @@ export const LIVE_STATUSES: readonly JobStatus[] = [JobStatus.running, JobStatus
 
 /** Which status may follow which. completed and cancelled are final. */
 export const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
-  pending: ['running', 'cancelled'],
+  // pending → interrupted: the process waiting out a retry delay was stopped; nothing else will run it.
+  pending: ['running', 'cancelled', 'interrupted'],
   running: ['paused', 'completed', 'failed', 'cancelled', 'interrupted'],
   // An upload already in flight can still fail while paused; a paused process can die or shut down.
   paused: ['running', 'failed', 'cancelled', 'interrupted'],

@@ -32,12 +32,21 @@ export interface ProblemJob {
   readonly runs: readonly JobRunRecord[];
 }
 
+/** A pending job, and whether anything is left to start it. */
+export interface QueuedJob extends Job {
+  /**
+   * The process that scheduled this retry and was waiting to run it is gone (killed during the wait), so
+   * nothing starts the job when it is due: the next run of its plan will.
+   */
+  readonly orphaned: boolean;
+}
+
 export interface StatusReport {
   readonly now: number;
   readonly destinations: readonly DestinationReport[];
   readonly live: readonly LiveJob[];
   /** Pending jobs, due ones first; a scheduled retry has `nextAttemptAt` and the last `error`. */
-  readonly queued: readonly Job[];
+  readonly queued: readonly QueuedJob[];
   readonly problems: readonly ProblemJob[];
 }
 
@@ -52,12 +61,15 @@ export function statusReport(store: JobStore, options: { problemLimit?: number }
     now,
     destinations: destinationReports(store, now, live),
     live,
-    queued: store.selectJobs(`WHERE j.status = 'pending' ORDER BY coalesce(j.next_attempt_at, 0), j.priority DESC, j.id`),
-    // A failure that a later completed run of the same plan has made good is history, not a problem.
+    queued: store
+      .selectJobs(`WHERE j.status = 'pending' ORDER BY coalesce(j.next_attempt_at, 0), j.priority DESC, j.id`)
+      .map((job) => ({ ...job, orphaned: job.nextAttemptAt !== null && store.processGone(job) })),
+    // A failure that a later run of the same plan completed is history, not a problem; of a plan's
+    // failures only the newest is one (the older ones are the same trouble, or trouble that went away).
     problems: store
       .selectJobs(
         `WHERE j.status IN ('failed', 'interrupted')
-           AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.plan_id = j.plan_id AND k.status = 'completed' AND k.id > j.id)
+           AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.plan_id = j.plan_id AND k.id > j.id AND k.status IN ('completed', 'failed', 'interrupted'))
          ORDER BY j.id DESC LIMIT ?`,
         options.problemLimit ?? 20,
       )

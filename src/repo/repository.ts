@@ -23,6 +23,16 @@ export class RepositoryError extends Error {
   override name = 'RepositoryError';
 }
 
+/** The location holds no repository (no config object). */
+export class NoRepositoryError extends RepositoryError {
+  override name = 'NoRepositoryError';
+}
+
+/** No key file of the repository opens with the passphrase. */
+export class WrongPassphraseError extends RepositoryError {
+  override name = 'WrongPassphraseError';
+}
+
 export interface StoredSnapshot {
   readonly id: string;
   readonly snapshot: Snapshot;
@@ -53,7 +63,7 @@ export async function readConfig(store: Store): Promise<RepoConfig> {
     bytes = await store.get('config');
   } catch (err) {
     if (err instanceof StoreError && err.kind === 'not-found') {
-      throw new RepositoryError(`${store.location} is not a Coffer repository (no config); create one with coffer init`);
+      throw new NoRepositoryError(`${store.location} is not a Coffer repository (no config); create one with coffer init`);
     }
     throw err;
   }
@@ -284,5 +294,5 @@ async function unlock(store: Store, passphrase: string): Promise<{ keys: MasterK
       if (!(err instanceof AuthenticationError)) throw err;
     }
   }
-  throw new RepositoryError('wrong passphrase: no key of this repository opens with it; check COFFER_PASSWORD, --password-file or --password-command');
+  throw new WrongPassphraseError('wrong passphrase: no key of this repository opens with it; check where the passphrase comes from (coffer doctor names the source)');
 }

@@ -4,15 +4,17 @@ import { RepositoryError } from './repository.ts';
 
 export interface SnapshotFilter {
   readonly host?: string;
+  /** The snapshot must include every one of these paths. */
   readonly paths?: readonly string[];
-  readonly tags?: readonly string[];
+  /** Tag groups, as restic's `--tag a,b --tag c`: the snapshot must have every tag of at least one group. */
+  readonly tags?: readonly (readonly string[])[];
 }
 
 export function matchesFilter(s: StoredSnapshot, filter: SnapshotFilter): boolean {
   const snap = s.snapshot;
   if (filter.host !== undefined && snap.host !== filter.host) return false;
   if (filter.paths?.length && !filter.paths.every((p) => snap.paths.includes(p))) return false;
-  if (filter.tags?.length && !filter.tags.every((t) => snap.tags.includes(t))) return false;
+  if (filter.tags?.length && !filter.tags.some((group) => group.every((t) => snap.tags.includes(t)))) return false;
   return true;
 }
 

@@ -12,6 +12,7 @@ import fs from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import path from 'node:path';
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize, isSubfolder, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
+import { makeDirectories, MakeDirectoryError } from './make-directories.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
 const TMP_DIR = 'tmp';
@@ -45,6 +46,20 @@ export function describeFsError(err: unknown, action: string): StoreError {
       return new StoreError('transient', `${action}: ${detail}`, { cause: err });
     default:
       return new StoreError('permanent', `${action}: ${detail}`, { cause: err });
+  }
+}
+
+/**
+ * Makes a folder of the store and any missing parent (the repository's own directory on first use).
+ * Not with Node's recursive mkdir, which spins for ever on a path that /proc refuses.
+ */
+function makeStoreDirectory(dir: string, action: string): void {
+  try {
+    makeDirectories(dir, DIR_MODE);
+  } catch (err) {
+    if (!(err instanceof MakeDirectoryError)) throw err;
+    const denied = err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS';
+    throw new StoreError(denied ? 'denied' : err.code === 'ENOSPC' || err.code === 'EDQUOT' ? 'no-space' : 'permanent', `${action}: ${err.message}`, { cause: err });
   }
 }
 
@@ -84,7 +99,7 @@ export class LocalStore implements Store {
       let st = await lstatOrUndefined(dir, action);
       if (!st) {
         if (!create) return false;
-        await fs.mkdir(dir, { recursive: true, mode: DIR_MODE }).catch((err: unknown) => Promise.reject(describeFsError(err, action)));
+        makeStoreDirectory(dir, action);
         st = await lstatOrUndefined(dir, action);
         if (!st) throw new StoreError('transient', `${action}: ${dir} vanished right after it was made`);
       }

@@ -24,11 +24,16 @@ export interface OpenStoreOptions {
 
 const FORMS = 'a directory path, file:///path, s3:host/bucket[/prefix], sftp:[user@]host:path, rest:http(s)://host[:port]/[path/] or rclone:remote:path';
 
+/** The scheme of a location ('s3', 'sftp', 'file'…), lower case; undefined for a plain path. */
+export function locationScheme(location: string): string | undefined {
+  // Two letters at least, so a Windows drive ('C:\\backup') reads as a path.
+  return /^([a-z][a-z0-9+.-]+):/i.exec(location)?.[1]?.toLowerCase();
+}
+
 export function openStore(location: string, options: OpenStoreOptions = {}): Store {
   const { onForeign } = options;
   if (!location.trim()) throw new StoreError('permanent', `no repository location given; use ${FORMS}`);
-  // Two letters at least, so a Windows drive ('C:\\backup') reads as a path.
-  const scheme = /^([a-z][a-z0-9+.-]+):/i.exec(location)?.[1]?.toLowerCase();
+  const scheme = locationScheme(location);
   switch (scheme) {
     case undefined:
       return new LocalStore(location, { onForeign });
@@ -63,4 +68,12 @@ export function openStore(location: string, options: OpenStoreOptions = {}): Sto
       // Only the scheme is echoed: the rest of an unknown location might hold a secret.
       throw new StoreError('permanent', `unknown repository location scheme '${scheme}:'; use ${FORMS} (write ./${scheme}:… for a local directory with a colon in its name)`);
   }
+}
+
+/**
+ * The one spelling of a location: the name its store goes by (an absolute path for a directory, the
+ * normalized URL of an S3 bucket or SFTP directory). Creating the store connects to nothing.
+ */
+export function canonicalLocation(location: string): string {
+  return openStore(location).location;
 }

@@ -42,6 +42,8 @@ export interface RunOptions {
    */
   readonly withoutReadOverride?: boolean;
   readonly input?: string;
+  /** Kill the command after this long (a hang fails the test instead of stalling the suite). */
+  readonly timeoutMs?: number;
 }
 
 function commandLine(args: string[], options: RunOptions): [string, string[]] {
@@ -49,7 +51,7 @@ function commandLine(args: string[], options: RunOptions): [string, string[]] {
   return ['setpriv', ['--bounding-set', '-dac_override,-dac_read_search', process.execPath, MAIN, ...args]];
 }
 
-function environment(options: RunOptions): NodeJS.ProcessEnv {
+export function environment(options: RunOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: DATA_DIR, COFFER_CONFIG: CONFIG_FILE, ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   return env;
@@ -57,7 +59,7 @@ function environment(options: RunOptions): NodeJS.ProcessEnv {
 
 export function coffer(args: string[], options: RunOptions = {}): RunResult {
   const [cmd, argv] = commandLine(args, options);
-  const r = spawnSync(cmd, argv, { env: environment(options), cwd: options.cwd, input: options.input, maxBuffer: 1 << 30 });
+  const r = spawnSync(cmd, argv, { env: environment(options), cwd: options.cwd, input: options.input, maxBuffer: 1 << 30, timeout: options.timeoutMs, killSignal: 'SIGKILL' });
   return { code: r.status, signal: r.signal, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }
 
@@ -94,12 +96,12 @@ export function tempDir(t: TestContext, prefix = 'coffer-test-'): string {
   return dir;
 }
 
-/** JSON lines of stdout. */
-export function jsonLines(stdout: string): Record<string, unknown>[] {
+/** JSON lines of stdout (docs/JSON.md); `T` describes the lines the caller reads. */
+export function jsonLines<T = Record<string, unknown>>(stdout: string): T[] {
   return stdout
     .split('\n')
     .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+    .map((l) => JSON.parse(l) as T);
 }
 
 export function summaryOf(stdout: string): Record<string, unknown> {

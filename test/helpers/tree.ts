@@ -14,6 +14,15 @@ export function seededBytes(seed: string, length: number): Buffer {
   return cipher.update(Buffer.alloc(length));
 }
 
+/** Writes `files` (relative path → contents) under `root`, making the folders; returns `root`. */
+export function writeTree(root: string, files: Record<string, string | Buffer>): string {
+  for (const [name, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, name)), { recursive: true });
+    fs.writeFileSync(path.join(root, name), content);
+  }
+  return root;
+}
+
 function setTimes(p: string | Buffer, seconds: number): void {
   fs.lutimesSync(p, seconds, seconds);
 }

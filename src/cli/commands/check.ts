@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
 import { runCheck, type ReadDataMode } from '../../engine/check.ts';
-import { EXIT_FATAL, UsageError } from '../errors.ts';
+import { EXIT_FATAL, UsageError } from '../exit-codes.ts';
+import { count } from '../format.ts';
 import { printJson, printLine, printWarning, StatusLine } from '../output.ts';
-import { addRepoOptions, openRepository, openStores, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, openRepository, openStores, repositorySettings, type RepoOptions } from '../repo-options.ts';
 import { compareReplicas, takeInventory } from '../../engine/replicas.ts';
 
 interface CheckOptions extends RepoOptions {
@@ -13,7 +14,7 @@ interface CheckOptions extends RepoOptions {
 
 /** `check --replicas`: every object the same on every --repo location (by listing; no passphrase needed). */
 async function checkReplicas(options: CheckOptions): Promise<void> {
-  const stores = openStores(options);
+  const stores = openStores(await repositorySettings(options));
   try {
     if (stores.length < 2) throw new UsageError('--replicas compares replicas: give two or more --repo locations');
     const replicas = await Promise.all(stores.map(async (store) => ({ store, inventory: await takeInventory(store) })));
@@ -29,7 +30,7 @@ async function checkReplicas(options: CheckOptions): Promise<void> {
     }
     const objects = new Set(replicas.flatMap((r) => [...r.inventory.keys()])).size;
     if (options.json) printJson({ type: 'summary', replicas: stores.length, objects, mismatches: mismatches.length });
-    else printLine(mismatches.length === 0 ? `all ${stores.length} replicas hold the same ${objects} objects` : `${mismatches.length} objects differ between replicas; coffer sync --from GOOD --to OTHER copies missing ones`);
+    else printLine(mismatches.length === 0 ? `all ${stores.length} replicas hold the same ${count(objects, 'object')}` : `${count(mismatches.length, 'object')} ${mismatches.length === 1 ? 'differs' : 'differ'} between replicas; coffer sync --from GOOD --to OTHER copies missing ones`);
     if (mismatches.length > 0) process.exitCode = EXIT_FATAL;
   } finally {
     await Promise.all(stores.map((s) => s.close()));
@@ -65,10 +66,10 @@ export function checkCommand(): Command {
           for (const note of result.notes) printWarning(note);
           for (const error of result.errors) printLine(`error: ${error}`);
           printLine(
-            `checked ${result.snapshots} snapshots, ${result.trees} trees, ${result.packs} packs` +
-              (mode.kind === 'none' ? '' : `; read ${result.packsRead} packs and verified ${result.blobsVerified} blobs`),
+            `checked ${count(result.snapshots, 'snapshot')}, ${count(result.trees, 'tree')}, ${count(result.packs, 'pack')}` +
+              (mode.kind === 'none' ? '' : `; read ${count(result.packsRead, 'pack')} and verified ${count(result.blobsVerified, 'blob')}`),
           );
-          printLine(result.errors.length === 0 ? 'no errors were found' : `${result.errors.length} errors found`);
+          printLine(result.errors.length === 0 ? 'no errors were found' : `${count(result.errors.length, 'error')} found`);
         }
         if (result.errors.length > 0) process.exitCode = EXIT_FATAL;
       } finally {

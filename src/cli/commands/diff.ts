@@ -6,7 +6,7 @@ import { printJson, printLine } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 import { openSnapshot, splitSnapshotPath } from '../snapshot-arg.ts';
 import type { SnapshotView } from '../../engine/snapshot-view.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../exit-codes.ts';
 
 /** The snapshot and the directory that SNAP[:PATH] names. */
 async function side(repo: Parameters<typeof openSnapshot>[0], arg: string): Promise<{ id: string; view: SnapshotView; tree: Buffer; path: Buffer }> {

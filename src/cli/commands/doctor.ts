@@ -2,16 +2,17 @@ import { Command } from 'commander';
 import fs from 'node:fs';
 import os from 'node:os';
 import { testWrite } from '../../engine/test-write.ts';
-import { loadConfig, planFrom, resolveConfigFile } from '../../config/config-file.ts';
+import { loadConfig, resolveConfigFile } from '../../config/config-file.ts';
 import { JobStore, resolveDataDir } from '../../jobs/index.ts';
 import { redactString } from '../../jobs/redact.ts';
 import { readConfig, Repository } from '../../repo/repository.ts';
 import type { Store } from '../../store/store.ts';
-import { EXIT_FATAL } from '../errors.ts';
-import { formatBytes } from '../format.ts';
+import { usesEnvironment } from '../environment-help.ts';
+import { EXIT_FATAL } from '../exit-codes.ts';
+import { count, formatBytes } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
-import { fromCommand, fromFile } from '../passphrase.ts';
-import { addRepoOptions, openConfiguredStore, type RepoOptions } from '../repo-options.ts';
+import { passphraseSource, type PassphraseSource } from '../passphrase.ts';
+import { addRepoOptions, openConfiguredStore, repositorySettings, type RepoOptions, type RepositorySettings } from '../repo-options.ts';
 
 interface Check {
   readonly name: string;
@@ -55,7 +56,7 @@ function configuration(flag: string | undefined): Check {
   const file = resolveConfigFile(flag);
   try {
     const plans = Object.keys(loadConfig(file).plans);
-    return { name: 'config', ok: true, detail: fs.existsSync(file) ? `${file}: ${plans.length} plans${plans.length ? ` (${plans.join(', ')})` : ''}` : `${file}: none yet (coffer setup writes one)` };
+    return { name: 'config', ok: true, detail: fs.existsSync(file) ? `${file}: ${count(plans.length, 'plan')}${plans.length ? ` (${plans.join(', ')})` : ''}` : `${file}: none yet (coffer setup writes one)` };
   } catch (err) {
     return { name: 'config', ok: false, detail: (err as Error).message };
   }
@@ -75,78 +76,88 @@ async function destination(store: Store): Promise<Check[]> {
   return checks;
 }
 
-async function passphrase(options: RepoOptions, stores: Store[]): Promise<Check | undefined> {
-  let source: string;
+async function passphrase(options: RepoOptions, settings: RepositorySettings, stores: Store[]): Promise<Check> {
+  let source: PassphraseSource | undefined;
   let text: string;
   try {
-    if (options.passwordFile) [source, text] = [`--password-file ${options.passwordFile}`, fromFile(options.passwordFile)];
-    else if (options.passwordCommand) [source, text] = ['--password-command', fromCommand(options.passwordCommand)];
-    else if (process.env.COFFER_PASSWORD) [source, text] = ['COFFER_PASSWORD', process.env.COFFER_PASSWORD];
-    else return { name: 'passphrase', ok: false, detail: 'no passphrase source: set COFFER_PASSWORD, --password-file or --password-command (or type it when asked)' };
+    source = passphraseSource(options, settings.passphrase);
+    if (!source) return { name: 'passphrase', ok: false, detail: 'no passphrase source: use --password-file, --password-command, a plan\'s passwordFile or passwordCommand, COFFER_PASSWORD_FILE, COFFER_PASSWORD_COMMAND or COFFER_PASSWORD (or type it when asked)' };
+    text = source.read();
   } catch (err) {
     return { name: 'passphrase', ok: false, detail: (err as Error).message };
   }
-  if (stores.length === 0) return { name: 'passphrase', ok: true, detail: `from ${source}` };
+  if (stores.length === 0) return { name: 'passphrase', ok: true, detail: `from ${source.label}` };
   try {
     await Repository.open(stores, text);
-    return { name: 'passphrase', ok: true, detail: `from ${source}; it opens the repository` };
+    return { name: 'passphrase', ok: true, detail: `from ${source.label}; it opens the repository` };
   } catch (err) {
-    return { name: 'passphrase', ok: false, detail: `from ${source}: ${(err as Error).message}` };
+    return { name: 'passphrase', ok: false, detail: `from ${source.label}: ${(err as Error).message}` };
   }
+}
+
+/** Test-writes every destination, reads its repository, and tries the passphrase on those that hold one. */
+async function repositoryChecks(options: RepoOptions, settings: RepositorySettings): Promise<Check[]> {
+  const checks: Check[] = [];
+  const stores: Store[] = [];
+  for (const location of settings.locations) {
+    try {
+      stores.push(openConfiguredStore(location, settings.limits));
+    } catch (err) {
+      // The location as given may hold a password (rest:https://user:password@host/).
+      checks.push({ name: `location ${redactString(location)}`, ok: false, detail: (err as Error).message });
+    }
+  }
+  try {
+    for (const store of stores) checks.push(...(await destination(store)));
+    const usable = stores.filter((s) => checks.some((c) => c.name === `repository ${s.location}` && c.ok));
+    checks.push(await passphrase(options, settings, usable));
+  } finally {
+    await Promise.all(stores.map((s) => s.close()));
+  }
+  return checks;
+}
+
+/** Whether the command line or the environment names a repository; without one, doctor checks every plan. */
+function namesRepository(options: DoctorOptions, env: NodeJS.ProcessEnv = process.env): boolean {
+  return Boolean(options.repo?.length || options.plan || env.COFFER_REPO || env.COFFER_REPOSITORY_FILE);
 }
 
 interface DoctorOptions extends RepoOptions {
   readonly dataDir?: string;
-  readonly config?: string;
-  readonly plan?: string;
 }
 
-/** The plan's destinations and passphrase source, unless the command line gives its own. */
-function withPlan(options: DoctorOptions): DoctorOptions {
-  if (!options.plan) return options;
-  const file = resolveConfigFile(options.config);
-  const plan = planFrom(loadConfig(file), options.plan, file);
-  return {
-    ...options,
-    repo: options.repo?.length ? options.repo : plan.repos,
-    limitUpload: [...plan.limitUpload, ...options.limitUpload],
-    limitDownload: [...plan.limitDownload, ...options.limitDownload],
-    cacert: [...(plan.cacert ?? []), ...(options.cacert ?? [])],
-    insecureTls: options.insecureTls ?? plan.insecureTls,
-    ...(options.passwordFile || options.passwordCommand ? {} : { passwordFile: plan.passwordFile, passwordCommand: plan.passwordCommand }),
-  };
+/** The plans of the configuration file, or none when it cannot be read (the config check says why). */
+function planNames(configFlag: string | undefined): string[] {
+  try {
+    return Object.keys(loadConfig(resolveConfigFile(configFlag)).plans);
+  } catch {
+    return [];
+  }
 }
 
 export function doctorCommand(): Command {
-  return addRepoOptions(new Command('doctor').description('check prerequisites: Node, data directory, configuration, spool space, each destination (test-write), the passphrase'))
-    .option('--data-dir <dir>', 'the job database and run logs (default $COFFER_DATA_DIR or ~/.local/share/coffer)')
-    .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
-    .option('--plan <name>', "check a plan's destinations and passphrase source")
-    .action(async (given: DoctorOptions) => {
-      const options = withPlan(given);
-      const locations = options.repo?.length ? options.repo : process.env.COFFER_REPO ? [process.env.COFFER_REPO] : [];
-      const checks: Check[] = [nodeVersion(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace()];
-      const stores: Store[] = [];
-      for (const location of locations) {
-        try {
-          stores.push(openConfiguredStore(location, options));
-        } catch (err) {
-          // The location as given may hold a password (rest:https://user:password@host/).
-          checks.push({ name: `location ${redactString(location)}`, ok: false, detail: (err as Error).message });
-        }
-      }
+  const command = addRepoOptions(
+    new Command('doctor').description('check prerequisites: Node, data directory, configuration, spool space, and for --repo or --plan (else every plan) each destination (test-write) and the passphrase'),
+    { upload: true },
+  ).option('--data-dir <dir>', 'the job database and run logs (default $COFFER_DATA_DIR or ~/.local/share/coffer)');
+  return usesEnvironment(command, ['COFFER_DATA_DIR']).action(async (options: DoctorOptions) => {
+    const checks: Check[] = [nodeVersion(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace()];
+    const targets = namesRepository(options) ? [{ label: '', options }] : planNames(options.config).map((plan) => ({ label: `plan ${plan}: `, options: { ...options, plan } }));
+    for (const target of targets) {
       try {
-        for (const store of stores) checks.push(...(await destination(store)));
-        const usable = stores.filter((s) => checks.some((c) => c.name === `repository ${s.location}` && c.ok));
-        const pass = await passphrase(options, usable);
-        if (pass) checks.push(pass);
-      } finally {
-        await Promise.all(stores.map((s) => s.close()));
+        const found = await repositoryChecks(target.options, await repositorySettings(target.options));
+        checks.push(...found.map((c) => ({ ...c, name: `${target.label}${c.name}` })));
+      } catch (err) {
+        checks.push({ name: `${target.label}repository`, ok: false, detail: (err as Error).message });
       }
-      for (const c of checks) {
-        if (options.json) printJson({ type: 'check', ...c });
-        else printLine(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`);
-      }
-      if (checks.some((c) => !c.ok)) process.exitCode = EXIT_FATAL;
-    });
+    }
+    const failed = checks.filter((c) => !c.ok).length;
+    for (const c of checks) {
+      if (options.json) printJson({ type: 'check', ...c });
+      else printLine(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`);
+    }
+    if (options.json) printJson({ type: 'summary', checks: checks.length, failed, ok: failed === 0 });
+    else if (targets.length === 0) printLine('no repository checked: give --repo or --plan, or write a plan with coffer setup');
+    if (failed > 0) process.exitCode = EXIT_FATAL;
+  });
 }

@@ -2,7 +2,8 @@ import { Command, Option } from 'commander';
 import { Finder } from '../../engine/find.ts';
 import { SnapshotView } from '../../engine/snapshot-view.ts';
 import { matchesFilter } from '../../repo/snapshot-ref.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../exit-codes.ts';
+import { count, formatTime } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
 import { addRepoOptions, collect, withRepository, type RepoOptions } from '../repo-options.ts';
 import { pickSnapshot } from '../snapshot-arg.ts';
@@ -46,7 +47,7 @@ export function findCommand(): Command {
           for await (const found of finder.find(await SnapshotView.open(repo, stored.snapshot))) {
             if (options.json) printJson({ ...nodeJson(found.path, found.node), type: 'match', snapshot: stored.id });
             else {
-              if (inSnapshot === 0) printLine(`found in snapshot ${stored.id.slice(0, 8)} of ${stored.snapshot.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${stored.snapshot.host}):`);
+              if (inSnapshot === 0) printLine(`found in snapshot ${stored.id.slice(0, 8)} of ${formatTime(stored.snapshot.time)} (${stored.snapshot.host}):`);
               printLine(`  ${describeNode(found.path, found.node, options.long ?? false)}`);
             }
             inSnapshot++;
@@ -54,7 +55,7 @@ export function findCommand(): Command {
           total += inSnapshot;
         }
         if (options.json) printJson({ type: 'summary', snapshots: chosen.length, matches: total });
-        else printLine(`${total} matches in ${chosen.length} snapshots`);
+        else printLine(`${count(total, 'match', 'matches')} in ${count(chosen.length, 'snapshot')}`);
       });
     });
 }

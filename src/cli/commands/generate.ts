@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { bashCompletion, fishCompletion, manPage, zshCompletion } from '../completion.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../exit-codes.ts';
 
 interface GenerateOptions {
   readonly bashCompletion?: string | true;

@@ -85,7 +85,7 @@ async function status(options: ControlOptions): Promise<DaemonStatus> {
 }
 
 async function jobsPanel(options: ControlOptions & { once?: boolean }): Promise<void> {
-  if (options.json) return printJson(await status(options));
+  if (options.json) return printJson({ ...(await status(options)) });
   const out = process.stdout;
   if (!out.isTTY || options.once) {
     for (const line of panelLines(await status(options))) printLine(line);

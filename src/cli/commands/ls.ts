@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { nodeTypeName, NodeType } from '../../format/tree.ts';
 import { nsToDate } from '../../engine/fs-meta.ts';
 import { childPath, displayPath, walkTree } from '../../engine/tree-walk.ts';
-import { printJson, printLine } from '../output.ts';
+import { formatTime } from '../format.ts';
+import { printJson, printLine, type JsonMessage } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
 import { openSnapshot, snapshotAndPath } from '../snapshot-arg.ts';
@@ -26,12 +27,12 @@ export function modeString(node: TreeNode): string {
 export function describeNode(path: string, node: TreeNode, long: boolean): string {
   const suffix = node.type === NodeType.Symlink ? ` -> ${node.linkTarget?.toString()}` : '';
   if (!long) return path;
-  const time = nsToDate(node.mtimeNs).toISOString().replace('T', ' ').slice(0, 19);
+  const time = formatTime(nsToDate(node.mtimeNs));
   return `${modeString(node)} ${String(node.uid).padStart(5)} ${String(node.gid).padStart(5)} ${String(node.size).padStart(12)} ${time} ${path}${suffix}`;
 }
 
 /** The JSON line of one node (ls, find). */
-export function nodeJson(path: string, node: TreeNode): Record<string, unknown> {
+export function nodeJson(path: string, node: TreeNode): JsonMessage {
   return {
     type: 'node',
     path,

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { Command } from 'commander';
 import { SnapshotFs } from '../../engine/snapshot-fs.ts';
 import { FuseUnavailableError, loadFuse, mountSnapshots } from '../../serve/fuse-mount.ts';
-import { UsageError } from '../errors.ts';
-import { printLine, printWarning } from '../output.ts';
+import { UsageError } from '../exit-codes.ts';
+import { printJson, printLine, printWarning } from '../output.ts';
 import { addRepoOptions, openRepository, type RepoOptions } from '../repo-options.ts';
 
 const WEBDAV_HINT = 'browse the snapshots with coffer serve webdav instead (Finder, Explorer, davfs2 and rclone mount it)';
@@ -40,7 +40,7 @@ export function mountCommand(): Command {
         const mounted = await mountSnapshots(Fuse, new SnapshotFs(repo), dir, (err, p) => printWarning(`${p}: ${err.message}`)).catch((err: Error) => {
           throw new UsageError(`cannot mount on ${dir}: ${err.message}; ${WEBDAV_HINT}`);
         });
-        if (options.json) console.log(JSON.stringify({ type: 'mounted', dir }));
+        if (options.json) printJson({ type: 'mounted', dir });
         else printLine(`snapshots mounted read-only at ${dir}; Ctrl-C to unmount`);
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);

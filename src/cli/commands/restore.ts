@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { RestoreRun, type RestoreProgress } from '../../engine/restore/restore.ts';
-import { EXIT_FATAL } from '../errors.ts';
-import { formatBytes, formatDuration } from '../format.ts';
+import { EXIT_FATAL } from '../exit-codes.ts';
+import { count, formatBytes, formatDuration } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
 import { addRepoOptions, collect, openRepository, type RepoOptions } from '../repo-options.ts';
@@ -19,7 +19,7 @@ interface RestoreOptions extends RepoOptions, FilterOptions {
 function statusText(p: RestoreProgress): string {
   const percent = p.bytesTotal > 0 ? ` ${((100 * p.bytesDone) / p.bytesTotal).toFixed(1)}%` : '';
   const eta = p.etaSeconds !== undefined ? ` ETA ${formatDuration(p.etaSeconds)}` : '';
-  return `[${formatDuration(p.elapsedMs / 1000)}]${percent} ${p.filesDone} files ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ${formatBytes(p.bytesPerSecond)}/s${eta} ${p.currentFile}`;
+  return `[${formatDuration(p.elapsedMs / 1000)}]${percent} ${count(p.filesDone, 'file')} ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} ${formatBytes(p.bytesPerSecond)}/s${eta} ${p.currentFile}`;
 }
 
 export function restoreCommand(): Command {
@@ -50,19 +50,16 @@ export function restoreCommand(): Command {
           stop();
           status.clear();
         }
-        for (const e of result.errors) {
-          if (options.json) printJson({ type: 'error', ...e });
-          else printWarning(`${e.path}: ${e.message}`);
-        }
-        const elapsed = run.progress().elapsedMs / 1000;
-        if (options.json) printJson({ type: 'summary', snapshotId: snap.id, files: result.files, dirs: result.dirs, bytes: result.bytes, ...(options.verify ? { verified: result.verified } : {}), errors: result.errors.length, seconds: elapsed });
+        for (const e of result.errors) printWarning(e.message, { path: e.path });
+        const durationMs = run.progress().elapsedMs;
+        if (options.json) printJson({ type: 'summary', snapshotId: snap.id, files: result.files, dirs: result.dirs, bytes: result.bytes, ...(options.verify ? { verified: result.verified } : {}), errors: result.errors.length, durationMs });
         else {
-          printLine(`restored ${result.files} files, ${result.dirs} directories, ${formatBytes(result.bytes)} from ${snap.id.slice(0, 8)} to ${options.target} in ${formatDuration(elapsed)}`);
+          printLine(`restored ${count(result.files, 'file')}, ${count(result.dirs, 'directory', 'directories')}, ${formatBytes(result.bytes)} from ${snap.id.slice(0, 8)} to ${options.target} in ${formatDuration(durationMs / 1000)}`);
           const mismatched = result.errors.filter((e) => e.message.startsWith('verification failed')).length;
-          if (options.verify) printLine(`verified ${result.verified} files${mismatched === 0 ? ': all equal to the snapshot' : `; ${mismatched} differ (listed above)`}`);
+          if (options.verify) printLine(`verified ${count(result.verified, 'file')}${mismatched === 0 ? ': all equal to the snapshot' : `; ${mismatched} differ (listed above)`}`);
         }
         if (result.errors.length > 0) {
-          if (!options.json) printWarning(`${result.errors.length} paths could not be restored (listed above)`);
+          if (!options.json) printWarning(`${count(result.errors.length, 'path')} could not be restored (listed above)`);
           process.exitCode = EXIT_FATAL;
         }
       } finally {

@@ -2,8 +2,9 @@ import net from 'node:net';
 import { Command } from 'commander';
 import { SnapshotFs } from '../../engine/snapshot-fs.ts';
 import { WebDavServer } from '../../serve/webdav.ts';
-import { UsageError } from '../errors.ts';
-import { printLine, printWarning } from '../output.ts';
+import { usesEnvironment } from '../environment-help.ts';
+import { UsageError } from '../exit-codes.ts';
+import { printJson, printLine, printWarning } from '../output.ts';
 import { addRepoOptions, openRepository, type RepoOptions } from '../repo-options.ts';
 
 interface ServeOptions extends RepoOptions {
@@ -23,7 +24,8 @@ export function isLoopback(host: string): boolean {
 }
 
 function webdavCommand(): Command {
-  return addRepoOptions(new Command('webdav').description('serve every snapshot read-only over WebDAV (Finder, Explorer, davfs2, rclone) until Ctrl-C'))
+  const command = addRepoOptions(new Command('webdav').description('serve every snapshot read-only over WebDAV (Finder, Explorer, davfs2, rclone) until Ctrl-C'));
+  return usesEnvironment(command, ['COFFER_WEBDAV_PASSWORD'])
     .option('--addr <host:port>', 'where to listen; another address than loopback needs COFFER_WEBDAV_PASSWORD', '127.0.0.1:8080')
     .action(async (options: ServeOptions) => {
       const { host, port } = parseAddr(options.addr);
@@ -41,7 +43,7 @@ function webdavCommand(): Command {
           throw new UsageError(err.code === 'EADDRINUSE' ? `${options.addr} is in use: pick another port` : `cannot listen on ${options.addr}: ${err.message}`);
         });
         const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-        if (options.json) console.log(JSON.stringify({ type: 'listening', url: `http://${shownHost}:${address.port}/` }));
+        if (options.json) printJson({ type: 'listening', url: `http://${shownHost}:${address.port}/` });
         else printLine(`serving the snapshots read-only at http://${shownHost}:${address.port}/${password ? ' (password required)' : ''}; Ctrl-C to stop`);
         if (!isLoopback(host)) printWarning('plain HTTP: the password and the files cross the network unencrypted; put a TLS proxy in front');
         await new Promise<void>((resolve) => {

@@ -3,12 +3,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { loadConfig, newPlan, resolveConfigFile, saveConfig, type PlanConfig } from '../../config/config-file.ts';
+import { loadConfig, resolveConfigFile, savePlan, type PlanConfig, type PlanInput } from '../../config/config-file.ts';
+import { escapeVariables, expandVariables } from '../../config/expand.ts';
 import { SyncRun } from '../../engine/sync.ts';
 import { testWrite } from '../../engine/test-write.ts';
 import { initRepository, readConfig, Repository } from '../../repo/repository.ts';
 import type { Store } from '../../store/store.ts';
-import { UsageError } from '../errors.ts';
+import { makeDirectories } from '../../store/make-directories.ts';
+import { canonicalLocation } from '../../store/open-store.ts';
+import { UsageError } from '../exit-codes.ts';
 import { printLine } from '../output.ts';
 import { fromCommand, fromFile } from '../passphrase.ts';
 import { openConfiguredStore } from '../repo-options.ts';
@@ -45,7 +48,7 @@ class Prompter {
         printLine('  at least one is needed');
         continue;
       }
-      const problem = await accept(answer);
+      const problem = await accept(answer).catch((err: Error) => err.message);
       if (problem) printLine(`  ${problem}`);
       else answers.push(answer);
     }
@@ -70,7 +73,7 @@ async function choosePassphraseSource(ask: Prompter, configFile: string): Promis
       const file = path.resolve(await ask.ask('passphrase file', path.join(path.dirname(configFile), 'passphrase')));
       if (!fs.existsSync(file)) {
         if (!(await ask.confirm(`${file} does not exist; create it with a new random passphrase?`))) continue;
-        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+        makeDirectories(path.dirname(file), 0o700);
         fs.writeFileSync(file, `${crypto.randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
         printLine(`  wrote a new passphrase to ${file}; keep a copy somewhere safe: without it the backups cannot be read`);
       }
@@ -132,13 +135,23 @@ export function setupCommand(): Command {
           if (!/^[\w.-]+$/.test(name)) printLine('  use letters, digits, ., _ and -');
           else if (!config.plans[name] || (await ask.confirm(`plan ${name} exists; replace it?`, false))) break;
         }
-        const paths = await ask.list('folder or file to back up', async (p) => (fs.existsSync(path.resolve(p)) ? undefined : `${p} does not exist`));
-        const repos = await ask.list('destination (a directory, s3:host/bucket/prefix, sftp:user@host:path, rest:https://host/path/ or rclone:remote:path)', async (location) => {
+        const paths: string[] = [];
+        await ask.list('folder or file to back up', async (answer) => {
+          const p = path.resolve(expandVariables(answer));
+          if (!fs.existsSync(p)) return `${p} does not exist`;
+          paths.push(p);
+          return undefined;
+        });
+        await ask.list('destination (a directory, s3:host/bucket/prefix, sftp:user@host:path, rest:https://host/path/ or rclone:remote:path)', async (location) => {
           let store: Store;
           try {
-            store = openConfiguredStore(location, { limitUpload: [], limitDownload: [] });
+            store = openConfiguredStore(canonicalLocation(expandVariables(location)), {});
           } catch (err) {
             return (err as Error).message;
+          }
+          if (stores.some((s) => s.location === store.location)) {
+            await store.close();
+            return `${store.location} is already a destination of this plan`;
           }
           const probe = await testWrite(store);
           if (!probe.ok) {
@@ -151,8 +164,15 @@ export function setupCommand(): Command {
         });
         const { source, passphrase } = await choosePassphraseSource(ask, configFile);
         await prepareRepository(ask, stores, passphrase);
-        const plan = newPlan({ repos, paths: paths.map((p) => path.resolve(p)), ...source });
-        saveConfig(configFile, { ...config, plans: { ...config.plans, [name]: plan } });
+        // Stored as absolute paths and canonical locations, with any $ escaped: the configuration
+        // expands variables and resolves relative paths against its own directory.
+        const plan: PlanInput = {
+          repos: stores.map((s) => escapeVariables(s.location)),
+          paths: paths.map(escapeVariables),
+          ...(source.passwordFile ? { passwordFile: escapeVariables(source.passwordFile) } : {}),
+          ...(source.passwordCommand ? { passwordCommand: source.passwordCommand } : {}),
+        };
+        savePlan(configFile, name, plan);
         printLine(`saved plan ${name} to ${configFile}; run it with: coffer backup --plan ${name}`);
       } finally {
         ask.close();

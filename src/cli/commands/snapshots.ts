@@ -2,15 +2,16 @@ import { Command, Option } from 'commander';
 import { describeGroup, DEFAULT_GROUP_BY, groupSnapshots, parseGroupBy, type GroupField } from '../../engine/snapshot-filter.ts';
 import type { StoredSnapshot } from '../../repo/repository.ts';
 import { type SnapshotFilter } from '../../repo/snapshot-ref.ts';
-import { UsageError } from '../errors.ts';
-import { formatBytes, formatTable } from '../format.ts';
+import { UsageError } from '../exit-codes.ts';
+import { count, formatBytes, formatTable, formatTime } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
 import { addRepoOptions, collect, withRepository, type RepoOptions } from '../repo-options.ts';
+import { collectTagGroups } from '../tags.ts';
 
 export interface FilterOptions {
   readonly host?: string;
   readonly path: string[];
-  readonly tag: string[];
+  readonly tag: string[][];
 }
 
 interface SnapshotsOptions extends RepoOptions, FilterOptions {
@@ -22,8 +23,8 @@ interface SnapshotsOptions extends RepoOptions, FilterOptions {
 export function addFilterOptions(command: Command): Command {
   return command
     .option('--host <name>', 'only snapshots of this host')
-    .addOption(new Option('--path <path>', 'only snapshots that include this path (repeatable)').argParser(collect).default([]))
-    .addOption(new Option('--tag <tag>', 'only snapshots with this tag (repeatable)').argParser(collect).default([]));
+    .addOption(new Option('--path <path>', 'only snapshots that include this path (repeatable: all of them)').argParser(collect).default([]))
+    .addOption(new Option('--tag <tag[,tag…]>', 'only snapshots with all these tags (repeatable: any of the groups)').argParser(collectTagGroups).default([]));
 }
 
 export function filterOf(options: FilterOptions): SnapshotFilter {
@@ -33,7 +34,7 @@ export function filterOf(options: FilterOptions): SnapshotFilter {
 function table(list: readonly StoredSnapshot[]): string {
   const rows = list.map((s) => [
     s.id.slice(0, 8),
-    s.snapshot.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+    formatTime(s.snapshot.time),
     s.snapshot.host,
     s.snapshot.tags.join(','),
     s.snapshot.paths.join(' '),
@@ -65,10 +66,10 @@ export function snapshotsCommand(): Command {
         if (by === undefined) {
           // One list, oldest first, as without --latest.
           const list = groups.flatMap((g) => g.snapshots).sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
-          if (options.json) printJson(list.map((s) => ({ id: s.id, ...s.snapshot })));
+          if (options.json) for (const s of list) printJson({ type: 'snapshot', id: s.id, ...s.snapshot });
           else {
             printLine(table(list));
-            printLine(`${list.length} snapshots`);
+            printLine(count(list.length, 'snapshot'));
           }
           return;
         }
@@ -77,7 +78,7 @@ export function snapshotsCommand(): Command {
           else {
             printLine(`${describeGroup(g.key)}:`);
             printLine(table(g.snapshots));
-            printLine(`${g.snapshots.length} snapshots`);
+            printLine(count(g.snapshots.length, 'snapshot'));
             printLine();
           }
         }

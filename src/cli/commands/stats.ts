@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { SnapshotView } from '../../engine/snapshot-view.ts';
 import { STATS_MODES, StatsCollector, type StatsMode } from '../../engine/stats.ts';
 import { matchesFilter } from '../../repo/snapshot-ref.ts';
-import { formatBytes } from '../format.ts';
+import { count, formatBytes } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 import { pickSnapshot } from '../snapshot-arg.ts';
@@ -31,7 +31,7 @@ export function statsCommand(): Command {
           printJson({ type: 'stats', ...r });
           return;
         }
-        printLine(`stats in ${r.mode} mode of ${r.snapshots} snapshots:`);
+        printLine(`stats in ${r.mode} mode of ${count(r.snapshots, 'snapshot')}:`);
         if (r.mode === 'restore-size') printLine(`  files: ${r.files}, directories: ${r.dirs}, size: ${formatBytes(r.bytes)}`);
         if (r.mode === 'files-by-contents') printLine(`  files with distinct contents: ${r.files}, size: ${formatBytes(r.bytes)}`);
         if (r.mode === 'blobs-per-file') printLine(`  files: ${r.files}, distinct data blobs: ${r.blobs}, size: ${formatBytes(r.bytes)}`);

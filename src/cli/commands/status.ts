@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { JobStore, readJobLog, resolveDataDir, runLogDir, statusReport, type StatusReport } from '../../jobs/index.ts';
-import { UsageError } from '../errors.ts';
-import { formatBytes, formatDuration } from '../format.ts';
+import { usesEnvironment } from '../environment-help.ts';
+import { UsageError } from '../exit-codes.ts';
+import { count, formatBytes, formatDuration, formatTime } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
 
 interface StatusOptions {
@@ -37,7 +38,11 @@ function render(report: StatusReport): void {
   if (report.queued.length > 0) {
     printLine('queued:');
     for (const j of report.queued) {
-      const when = j.nextAttemptAt && j.nextAttemptAt > report.now ? `retry ${j.retryCount} in ${formatDuration((j.nextAttemptAt - report.now) / 1000)}` : 'due now';
+      const when = j.orphaned
+        ? `retry ${j.retryCount} waits for the next coffer backup --plan ${j.planName} (process ${j.pid}, which was to run it, is gone)`
+        : j.nextAttemptAt && j.nextAttemptAt > report.now
+          ? `retry ${j.retryCount} in ${formatDuration((j.nextAttemptAt - report.now) / 1000)}`
+          : 'due now';
       printLine(`  job ${j.id} (plan ${j.planName}): ${when}${j.error ? `; last error: ${j.error}` : ''}`);
     }
   }
@@ -45,18 +50,18 @@ function render(report: StatusReport): void {
   if (report.problems.length === 0) printLine('  none');
   for (const p of report.problems) {
     printLine(`  job ${p.job.id} (plan ${p.job.planName}) ${p.job.status}: ${p.job.error ?? 'no error recorded'}`);
-    for (const r of p.runs) if (r.error) printLine(`    attempt ${r.run} (${new Date(r.startedAt).toISOString()}): ${r.error}`);
+    for (const r of p.runs) if (r.error) printLine(`    attempt ${r.run} (${formatTime(r.startedAt)}): ${r.error}`);
   }
 }
 
 export function statusCommand(): Command {
-  return new Command('status')
+  const command = new Command('status')
     .description('last success per destination, running jobs with live progress, failed and interrupted jobs')
     .option('--data-dir <dir>', 'the job database and run logs (default $COFFER_DATA_DIR or ~/.local/share/coffer)')
     .option('--reset', 'clear job state (of --plan, or of every plan): history only, never repository data')
     .option('--plan <name>', 'with --reset: only this plan')
-    .option('--json', 'machine-readable output')
-    .action((options: StatusOptions) => {
+    .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)');
+  return usesEnvironment(command, ['COFFER_DATA_DIR']).action((options: StatusOptions) => {
       const jobs = JobStore.open(resolveDataDir(options.dataDir));
       try {
         jobs.detectStaleJobs();
@@ -65,11 +70,11 @@ export function statusCommand(): Command {
           if (options.plan !== undefined && !plan) throw new UsageError(`no plan "${options.plan}" in the job database`);
           const cleared = jobs.reset(plan ? { planId: plan.id } : {});
           if (options.json) printJson({ type: 'reset', jobs: cleared });
-          else printLine(`cleared ${cleared} jobs; repositories are untouched`);
+          else printLine(`cleared ${count(cleared, 'job')}; repositories are untouched`);
           return;
         }
         const report = statusReport(jobs);
-        if (options.json) printJson(report);
+        if (options.json) printJson({ type: 'status-report', ...report });
         else render(report);
       } finally {
         jobs.close();
@@ -78,12 +83,12 @@ export function statusCommand(): Command {
 }
 
 export function logsCommand(): Command {
-  return new Command('logs')
+  const command = new Command('logs')
     .description("print a job's log (default: the newest job)")
     .argument('[job]', 'job number')
     .option('--data-dir <dir>', 'the job database and run logs (default $COFFER_DATA_DIR or ~/.local/share/coffer)')
-    .option('--json', 'the log lines as they are stored (JSON lines)')
-    .action((jobArg: string | undefined, options: StatusOptions) => {
+    .option('--json', 'the log lines as they are stored, each with type "log" (JSON lines)');
+  return usesEnvironment(command, ['COFFER_DATA_DIR']).action((jobArg: string | undefined, options: StatusOptions) => {
       const dataDir = resolveDataDir(options.dataDir);
       const jobs = JobStore.open(dataDir);
       let jobId: number;
@@ -99,11 +104,11 @@ export function logsCommand(): Command {
       const entries = readJobLog(runLogDir(dataDir), jobId);
       if (entries.length === 0) printLine(`job ${jobId} has no log (it is older than the kept logs)`);
       for (const e of entries) {
-        if (options.json) printJson(e);
+        if (options.json) printJson({ type: 'log', ...e });
         else {
           const { time, level, job, run, msg, ...fields } = e;
           const extra = Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : '';
-          printLine(`${time} ${level.padEnd(5)} job ${job} run ${run}: ${msg}${extra}`);
+          printLine(`${formatTime(time)} ${level.padEnd(5)} job ${job} run ${run}: ${msg}${extra}`);
         }
       }
     });

@@ -2,10 +2,10 @@ import { Command, Option } from 'commander';
 import { SyncRun } from '../../engine/sync.ts';
 import { testWrite } from '../../engine/test-write.ts';
 import { destinationLines } from '../destination-lines.ts';
-import { EXIT_FATAL, UsageError } from '../errors.ts';
-import { formatBytes } from '../format.ts';
+import { EXIT_FATAL, UsageError } from '../exit-codes.ts';
+import { count, formatBytes } from '../format.ts';
 import { every, printJson, printLine, StatusLine } from '../output.ts';
-import { addStoreOptions, collect, openConfiguredStore, repoLocations, type RepoOptions } from '../repo-options.ts';
+import { addStoreOptions, canonicalLocations, collect, openConfiguredStore, repositorySettings, type RepoOptions } from '../repo-options.ts';
 import type { Store } from '../../store/store.ts';
 
 interface SyncOptions extends RepoOptions {
@@ -27,7 +27,7 @@ async function runSync(source: Store, targets: Store[], json: boolean): Promise<
   }
   for (const r of results) {
     if (json) printJson({ type: 'synced', ...r });
-    else printLine(r.error ? `${r.location}: failed: ${r.error}` : `${r.location}: copied ${r.copied} objects, ${formatBytes(r.bytes)}${r.copied === 0 ? ' (already up to date)' : ''}`);
+    else printLine(r.error ? `${r.location}: failed: ${r.error}` : `${r.location}: copied ${count(r.copied, 'object')}, ${formatBytes(r.bytes)}${r.copied === 0 ? ' (already up to date)' : ''}`);
   }
   return results.every((r) => !r.error);
 }
@@ -37,14 +37,15 @@ async function closeAll(stores: Store[]): Promise<void> {
 }
 
 export function syncCommand(): Command {
-  return addStoreOptions(new Command('sync').description('copy to replicas whatever they lack (no passphrase needed: objects stay encrypted)'))
+  return addStoreOptions(new Command('sync').description('copy to replicas whatever they lack (no passphrase needed: objects stay encrypted)'), { upload: true })
     .requiredOption('--from <location>', 'replica to copy from')
     .addOption(new Option('--to <location>', 'replica to bring up to date (repeatable)').argParser(collect).default([]))
-    .option('--json', 'machine-readable output (JSON lines)')
+    .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)')
     .action(async (options: SyncOptions) => {
       if (options.to.length === 0) throw new UsageError('give at least one --to LOCATION');
-      const source = openConfiguredStore(options.from!, options);
-      const targets = options.to.map((t) => openConfiguredStore(t, options));
+      const [from, ...to] = canonicalLocations([options.from!, ...options.to]);
+      const source = openConfiguredStore(from!, options);
+      const targets = to.map((t) => openConfiguredStore(t, options));
       try {
         if (!(await runSync(source, targets, options.json ?? false))) process.exitCode = EXIT_FATAL;
       } finally {
@@ -56,17 +57,22 @@ export function syncCommand(): Command {
 export function replicaCommand(): Command {
   const replica = new Command('replica').description('manage the replicas (destinations) of a repository');
   replica.addCommand(
-    addStoreOptions(new Command('add').description('test-write a new location, then copy the repository there'))
+    addStoreOptions(new Command('add').description('test-write a new location, then copy the repository there'), { upload: true })
       .addOption(new Option('-r, --repo <location>', 'an existing replica (repeatable; the first that answers is copied)').argParser(collect))
-      .option('--json', 'machine-readable output (JSON lines)')
+      .option('--plan <name>', "the existing replicas are the plan's repositories")
+      .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
+      .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)')
       .argument('<location>', 'the new replica')
       .action(async (location: string, options: RepoOptions) => {
-        const sources = repoLocations(options).map((l) => openConfiguredStore(l, options));
-        const target = openConfiguredStore(location, options);
+        const settings = await repositorySettings(options);
+        const [newLocation] = canonicalLocations([location]);
+        if (settings.locations.includes(newLocation!)) throw new UsageError(`${newLocation} is already a replica`);
+        const sources = settings.locations.map((l) => openConfiguredStore(l, settings.limits));
+        const target = openConfiguredStore(newLocation!, settings.limits);
         try {
           const probe = await testWrite(target);
-          if (!probe.ok) throw new UsageError(`refusing ${location}: the test-write failed (${probe.error})`);
-          if (!options.json) printLine(`test-write to ${location} passed (${probe.ms.toFixed(0)} ms)`);
+          if (!probe.ok) throw new UsageError(`refusing ${newLocation}: the test-write failed (${probe.error})`);
+          if (!options.json) printLine(`test-write to ${newLocation} passed (${probe.ms.toFixed(0)} ms)`);
           let failed: unknown;
           for (const source of sources) {
             try {

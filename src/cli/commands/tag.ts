@@ -1,7 +1,8 @@
 import { Command, Option } from 'commander';
 import { removeReplaced, retag, type TagChange } from '../../engine/retag.ts';
 import { matchesFilter } from '../../repo/snapshot-ref.ts';
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../exit-codes.ts';
+import { count } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
 import { addRepoOptions, collect, withRepository, type RepoOptions } from '../repo-options.ts';
 import { pickSnapshot } from '../snapshot-arg.ts';
@@ -19,7 +20,7 @@ function tagList(values: readonly string[]): string[] {
 }
 
 export function tagCommand(): Command {
-  return addFilterOptions(addRepoOptions(new Command('tag').description('add, remove or set the tags of snapshots (all that match the filters when none is named)')))
+  return addFilterOptions(addRepoOptions(new Command('tag').description('add, remove or set the tags of snapshots (all that match the filters when none is named)'), { upload: true }))
     .argument('[snapshots...]', 'snapshot ids, unique prefixes, or latest')
     .addOption(new Option('--add <tags>', 'add tags (comma-separated, repeatable)').argParser(collect).default([]))
     .addOption(new Option('--remove <tags>', 'remove tags (comma-separated, repeatable)').argParser(collect).default([]))
@@ -41,7 +42,7 @@ export function tagCommand(): Command {
           else if (id) printLine(`${stored.id.slice(0, 8)} → ${id.slice(0, 8)}`);
         }
         if (options.json) printJson({ type: 'summary', snapshots: chosen.length, changed });
-        else printLine(`changed the tags of ${changed} of ${chosen.length} snapshots`);
+        else printLine(`changed the tags of ${changed} of ${count(chosen.length, 'snapshot')}`);
       });
     });
 }

@@ -27,7 +27,7 @@ import type { CountMessage, CountSetup } from './count-worker.ts';
 import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } from './pack-sink.ts';
 import { ProgressCounters, type BackupProgress, type Warning } from './progress.ts';
 import type { Selection } from './selection.ts';
-import { entersDirectory, listDirectory, walkRules, type SourceEntry, type WalkRules } from './source-walk.ts';
+import { entersDirectory, listDirectory, sourceExcluded, walkRules, type SourceEntry, type WalkRules } from './source-walk.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { pathParts, SnapshotView, type TreeSource } from '../snapshot-view.ts';
 import { VERSION } from '../../version.ts';
@@ -69,6 +69,13 @@ export interface BackupResult {
   readonly adoptedPacks: number;
   /** Per destination: whether it got the snapshot, or why not. */
   readonly destinations: readonly CommitOutcome[];
+  /** Files and directories the exclude patterns left out (sources included). */
+  readonly excluded: number;
+  /**
+   * Wall time of the whole run, to the last destination's commit. The snapshot's own summary.durationMs
+   * stops when the snapshot is sealed, before the uploads it waits for.
+   */
+  readonly durationMs: number;
 }
 
 export type FileState = 'new' | 'changed' | 'unmodified';
@@ -96,6 +103,13 @@ interface Counts {
   dirs: number;
   totalFiles: number;
   totalBytes: number;
+}
+
+/** Refuses sources that do not exist, before anything is read or written. */
+export function checkSources(paths: readonly string[]): void {
+  for (const p of paths) {
+    if (!fs.lstatSync(p, { throwIfNoEntry: false })) throw new BackupError(`source ${p} does not exist; check the path`);
+  }
 }
 
 /** The sources as a tree of path components: the directories above them and the sources themselves. */
@@ -144,6 +158,7 @@ export class BackupRun {
   private readonly stopped: Promise<never>;
   private stop!: (err: Error) => void;
   private readonly counts: Counts = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0 };
+  private excluded = 0;
   onWarning?: (warning: Warning) => void;
   /** Each file as it is done (for -v): new, changed, or unmodified (its parent's chunks reused). */
   onFile?: (path: string, state: FileState) => void;
@@ -206,9 +221,7 @@ export class BackupRun {
 
   async run(): Promise<BackupResult> {
     const startTime = new Date();
-    for (const p of this.paths) {
-      if (!fs.lstatSync(p, { throwIfNoEntry: false })) throw new BackupError(`source ${p} does not exist; check the path`);
-    }
+    checkSources(this.paths);
     this.checkStreamNames();
     const { adoptedPacks, catchUp } = await this.prepareDestinations();
     const parent = this.options.parent === undefined ? await this.findParent() : (this.options.parent ?? undefined);
@@ -245,10 +258,24 @@ export class BackupRun {
       this.counters.stage = 'uploading';
       const snapshot = this.makeSnapshot(startTime, rootTree, parent, trees.newTrees);
       const sealed = this.repo.sealSnapshot(snapshot);
-      this.counters.stage = 'committing';
-      const destinations = await Promise.race([this.sink.commit(sealed, catchUp, (d) => this.onCommitted?.(d.store.location)), this.stopped]);
+      // 'uploading' until a destination holds everything the snapshot needs and starts writing it.
+      const destinations = await Promise.race([
+        this.sink.commit(sealed, catchUp, {
+          committing: () => (this.counters.stage = 'committing'),
+          committed: (d) => this.onCommitted?.(d.store.location),
+        }),
+        this.stopped,
+      ]);
       this.counters.stage = 'done';
-      return { snapshotId: sealed.name.slice('snapshots/'.length), snapshot, warnings: this.warnings, adoptedPacks, destinations };
+      return {
+        snapshotId: sealed.name.slice('snapshots/'.length),
+        snapshot,
+        warnings: this.warnings,
+        adoptedPacks,
+        destinations,
+        excluded: this.excluded,
+        durationMs: Date.now() - startTime.getTime(),
+      };
     } catch (err) {
       await this.sink.abort(err as Error);
       throw err;
@@ -354,7 +381,10 @@ export class BackupRun {
       const stat = fs.lstatSync(child.path, { bigint: true });
       const entry: SourceEntry = { name: Buffer.from(name), path: Buffer.from(child.path), stat };
       if (child.source) {
-        await this.backupEntry(entry, previous, rulesFor(stat), pool, trees, into, level);
+        const rules = rulesFor(stat);
+        // A source that matches an exclude pattern itself is left out, as restic does.
+        if (sourceExcluded(child.path, rules.exclude)) this.excluded++;
+        else await this.backupEntry(entry, previous, rules, pool, trees, into, level);
         continue;
       }
       // A directory on the way to a source; a symlink on the way is recorded as the directory it leads to.
@@ -443,6 +473,7 @@ export class BackupRun {
   /** Lists a directory and backs up each entry into `state`; returns when listed (files may still be in flight). */
   private async walkDirectory(dirPath: Buffer, parent: Map<string, TreeNode> | undefined, rules: WalkRules, pool: ChunkPool, trees: TreeSaver, state: DirState): Promise<void> {
     const listing = listDirectory(dirPath, rules);
+    this.excluded += listing.excluded;
     if (listing.error) this.warn(dirPath, `cannot read directory: ${listing.error.code === 'EACCES' ? 'permission denied' : listing.error.message}`);
     for (const { entry, level } of this.priorities.order(listing.entries)) {
       this.checkAlive();

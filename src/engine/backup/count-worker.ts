@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Selection } from './selection.ts';
-import { entersDirectory, listDirectory, walkRules, type WalkRules } from './source-walk.ts';
+import { entersDirectory, listDirectory, sourceExcluded, walkRules, type WalkRules } from './source-walk.ts';
 
 export interface CountSetup {
   readonly paths: string[];
@@ -41,6 +41,7 @@ function count(dir: Buffer, rules: WalkRules): void {
 }
 
 for (const path of setup.paths) {
+  if (sourceExcluded(path, rules.exclude)) continue;
   const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
   if (stat?.isFile()) {
     files++;

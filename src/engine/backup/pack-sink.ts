@@ -138,15 +138,24 @@ export class PackSink {
    * Final checkpoint, then the snapshot on each destination as soon as it holds everything before it
    * (and its catch-up copy is done); a fast destination commits while a slow one is still uploading.
    */
-  async commit(snapshot: { name: string; bytes: Buffer }, catchUp: ReadonlyMap<Destination, Promise<void>>, onCommitted?: (d: Destination) => void): Promise<CommitOutcome[]> {
+  async commit(
+    snapshot: { name: string; bytes: Buffer },
+    catchUp: ReadonlyMap<Destination, Promise<void>>,
+    events: { committing?: (d: Destination) => void; committed?: (d: Destination) => void } = {},
+  ): Promise<CommitOutcome[]> {
     this.checkpoint();
     const outcomes = await Promise.all(
       this.destinations.map(async (d): Promise<CommitOutcome> => {
         try {
           await catchUp.get(d);
-          await d.put({ name: snapshot.name, size: snapshot.bytes.length, load: async () => snapshot.bytes, after: this.indexNames });
+          // load() runs when the destination starts writing the snapshot: everything before it is durable there.
+          const load = async (): Promise<Buffer> => {
+            events.committing?.(d);
+            return snapshot.bytes;
+          };
+          await d.put({ name: snapshot.name, size: snapshot.bytes.length, load, after: this.indexNames });
           d.markFinished();
-          onCommitted?.(d);
+          events.committed?.(d);
           return { location: d.store.location, committed: true };
         } catch (err) {
           d.detach(err as Error);

@@ -23,6 +23,8 @@ export interface WalkRules {
 
 export interface Listing {
   readonly entries: SourceEntry[];
+  /** Entries left out by the exclude patterns. */
+  readonly excluded: number;
   /** Set when the directory itself could not be read. */
   readonly error?: NodeJS.ErrnoException;
 }
@@ -32,12 +34,16 @@ export function listDirectory(dir: Buffer, rules: WalkRules): Listing {
   try {
     names = fs.readdirSync(dir, { encoding: 'buffer' });
   } catch (err) {
-    return { entries: [], error: err as NodeJS.ErrnoException };
+    return { entries: [], excluded: 0, error: err as NodeJS.ErrnoException };
   }
   const entries: SourceEntry[] = [];
+  let excluded = 0;
   for (const name of names) {
     const path = joinPath(dir, name);
-    if (rules.exclude !== MATCH_NOTHING && rules.exclude(path.toString(), name.toString())) continue;
+    if (rules.exclude !== MATCH_NOTHING && rules.exclude(path.toString(), name.toString())) {
+      excluded++;
+      continue;
+    }
     // An entry that vanished between readdir and lstat is simply not part of the snapshot.
     const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
     if (!stat) continue;
@@ -45,7 +51,12 @@ export function listDirectory(dir: Buffer, rules: WalkRules): Listing {
     if (rules.excludeDir && stat.isDirectory() && rules.excludeDir(path)) continue;
     entries.push({ name, path, stat });
   }
-  return { entries };
+  return { entries, excluded };
+}
+
+/** Whether a source given on the command line matches an exclude pattern itself (restic skips it then). */
+export function sourceExcluded(source: string, exclude: PathMatcher): boolean {
+  return exclude !== MATCH_NOTHING && exclude(source, source === '/' ? '' : (source.split('/').pop() ?? ''));
 }
 
 /** The rules of a walk from the user's selection (add `rootDevice` per source with --one-file-system). */

@@ -14,6 +14,7 @@ import { JobPool } from '../job-pool.ts';
 import { siblingModule } from '../sibling-module.ts';
 import { nsToSeconds } from '../fs-meta.ts';
 import type { FoundPath, SnapshotView } from '../snapshot-view.ts';
+import { makeDirectories } from '../../store/make-directories.ts';
 import { childPath, displayPath } from '../tree-walk.ts';
 import { writeAt } from './file-writer.ts';
 import { verifyRestoredFile } from './verify.ts';
@@ -65,6 +66,8 @@ interface PlannedFile {
   readonly abs: Buffer;
   readonly display: string;
   readonly node: TreeNode;
+  /** Chunk writes still to come; at 0 the file is complete and gets its metadata. */
+  pending: number;
   failed?: boolean;
 }
 
@@ -131,7 +134,7 @@ export class RestoreRun {
   /** Restores what `from` names in the snapshot `view` (a directory's contents, or one node) into the target. */
   async run(view: SnapshotView, from: FoundPath): Promise<RestoreResult> {
     this.trees = view;
-    fs.mkdirSync(this.target, { recursive: true });
+    makeDirectories(this.target.toString());
     const setup: RestoreWorkerSetup = { dataKey: this.repo.keys.dataKey, idKey: this.repo.keys.idKey };
     this.pool = new JobPool(siblingModule(import.meta.url, 'restore-worker'), setup, this.options.workers);
     try {
@@ -258,7 +261,7 @@ export class RestoreRun {
     } finally {
       fs.closeSync(fd);
     }
-    this.batch.push({ abs, display, node });
+    this.batch.push({ abs, display, node, pending: 0 });
     this.batchBytes += node.size;
     if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) await this.flushBatch();
   }
@@ -269,6 +272,8 @@ export class RestoreRun {
     this.batchBytes = 0;
     if (files.length === 0) return;
     const packs = this.groupByPack(files);
+    // Files without chunks (empty ones) are complete already; the others as their last chunk is written.
+    for (const file of files) if (file.pending === 0) this.fileWritten(file);
     const jobs: Promise<void>[] = [];
     let inFlight = 0;
     let wake: (() => void) | undefined;
@@ -285,15 +290,22 @@ export class RestoreRun {
       }
     }
     await Promise.all(jobs);
-    for (const file of files) {
-      if (file.failed) continue;
-      this.applyMeta(file.abs, file.node);
-      this.filesDone++;
-      if (this.options.verify) {
-        const problem = verifyRestoredFile(file.abs, file.node, this.repo.index, this.repo.idKey);
-        if (problem) this.fail(file.display, `verification failed: the restored file ${problem}`);
-        else this.verified++;
-      }
+  }
+
+  /** One chunk of `file` is written; the last one completes the file. */
+  private chunkWritten(file: PlannedFile): void {
+    file.pending--;
+    if (file.pending === 0) this.fileWritten(file);
+  }
+
+  private fileWritten(file: PlannedFile): void {
+    if (file.failed) return;
+    this.applyMeta(file.abs, file.node);
+    this.filesDone++;
+    if (this.options.verify) {
+      const problem = verifyRestoredFile(file.abs, file.node, this.repo.index, this.repo.idKey);
+      if (problem) this.fail(file.display, `verification failed: the restored file ${problem}`);
+      else this.verified++;
     }
   }
 
@@ -315,6 +327,7 @@ export class RestoreRun {
           plan.blobs.set(loc.offset, blob);
         }
         blob.targets.push({ file: fileNo, position });
+        file.pending++;
         position += loc.rawLength;
       }
       if (position !== file.node.size) this.fileFailed(file, `chunks add up to ${position} bytes, the snapshot says ${file.node.size}`);
@@ -351,6 +364,10 @@ export class RestoreRun {
       this.bytesDone += done.bytesWritten;
       for (const e of done.fileErrors) this.fileFailed(files[e.file]!, `cannot write: ${e.message}`);
       failed = done.failed.map((f) => f.blob);
+      const refetched = new Set(failed);
+      blobs.forEach((blob, i) => {
+        if (!refetched.has(i)) for (const t of blob.targets) this.chunkWritten(files[t.file]!);
+      });
     }
     for (const i of failed) await this.refetch(blobs[i]!, files);
   }
@@ -375,6 +392,7 @@ export class RestoreRun {
           fs.closeSync(fd);
         }
         this.bytesDone += raw.length;
+        this.chunkWritten(file);
       } catch (err) {
         this.fileFailed(file, `cannot write: ${(err as Error).message}`);
       }
