@@ -24,7 +24,7 @@ test('--stdin stores standard input as one file, restorable byte for byte and de
   assert.ok(okBytes(['dump', '--repo', repo, 'latest', '/app.sql']).equals(dump));
   const listing = ok(['ls', '--repo', repo, 'latest', '-l']).stdout;
   assert.match(listing, /^-rw------- .* 20971520 .* \/app\.sql$/m, 'a dump may hold secrets: the file is private');
-  const snapshots = JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout) as { paths: string[] }[];
+  const snapshots = jsonLines<{ paths: string[] }>(ok(['snapshots', '--repo', repo, '--json']).stdout);
   assert.deepEqual(snapshots[0]!.paths, ['/app.sql']);
   // The same bytes again, from stdin or from a file, add no data.
   const again = summaryOf(ok(['backup', '--repo', repo, '--json', '--stdin', '--stdin-filename', 'app.sql'], { input: dump as unknown as string }).stdout);
@@ -78,6 +78,6 @@ test("a plan's dump command that fails or exits non-zero fails the backup, and i
   const gone = coffer(['backup', '--plan', 'missing', '--config', config]);
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, /^coffer: \/app\.sql: pg_dump is not installed \(Debian: apt-get install postgresql-client\) or not on the PATH; no snapshot was made\n$/);
-  assert.deepEqual(JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout), []);
+  assert.deepEqual(jsonLines(ok(['snapshots', '--repo', repo, '--json']).stdout), []);
   assert.match(ok(['check', '--repo', repo]).stdout, /no errors were found/);
 });

@@ -159,6 +159,12 @@ test('backup --plan gets S3 credentials from credentialsCommand, never from a fi
   const r = coffer(['backup', '--plan', 's3', '--config', config], { env: noKeys });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /snapshot \w+ saved/);
+  // Every command given --plan opens the stores with them; a configuration-wide command serves every plan.
+  const printKeys = `printf 'AWS_ACCESS_KEY_ID=${keys.AWS_ACCESS_KEY_ID}\\nAWS_SECRET_ACCESS_KEY=${keys.AWS_SECRET_ACCESS_KEY}\\n'`;
+  fs.writeFileSync(config, `credentialsCommand: ${JSON.stringify(printKeys)}\nplans:\n  s3:\n    repos: ["${repo}"]\n    paths: [${source}]\n`);
+  const listed = coffer(['snapshots', '--plan', 's3', '--config', config], { env: noKeys });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /^1 snapshot$/m);
   plan('echo "vault is sealed" >&2; exit 3');
   const failed = coffer(['backup', '--plan', 's3', '--config', config], { env: noKeys });
   assert.equal(failed.code, 1);

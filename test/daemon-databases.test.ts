@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
-import { coffer, ok, okBytes, tempDir } from './helpers/cli.ts';
+import { coffer, jsonLines, ok, okBytes, tempDir } from './helpers/cli.ts';
 import { DaemonProcess } from './helpers/daemon.ts';
 import { mariadbAvailable, startMariaDb } from './helpers/db-servers.ts';
 import { postgresAvailable, startPostgres } from './helpers/postgres.ts';
@@ -57,7 +57,7 @@ test('PostgreSQL: the daemon dumps a database (plain and custom), restored into 
   await daemon.stop();
   assert.doesNotMatch(daemon.log, /pg-secret-123/);
 
-  const snapshots = JSON.parse(ok(['snapshots', '--repo', repo, '--json']).stdout) as { paths: string[] }[];
+  const snapshots = jsonLines<{ paths: string[] }>(ok(['snapshots', '--repo', repo, '--json']).stdout);
   assert.equal(snapshots.length, 1, 'the failed dump made no snapshot');
   assert.deepEqual(snapshots[0]!.paths, ['/app.pgdump', '/app.sql']);
   const plain = path.join(dir, 'app.sql');

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ok, tempDir } from './helpers/cli.ts';
+import { jsonLines, ok, tempDir } from './helpers/cli.ts';
 import { DaemonProcess } from './helpers/daemon.ts';
 
 function repoWithSource(t: import('node:test').TestContext): { repo: string; source: string } {
@@ -57,7 +57,7 @@ test('a short cron fires and is rescheduled; a trigger while the plan runs is sk
   const stopped = await daemon.stop();
   assert.equal(stopped.code, 0);
   const snapshots = daemon.cli(['snapshots', '--repo', repo, '--json']);
-  assert.ok(JSON.parse(snapshots.stdout).length >= 2);
+  assert.ok(jsonLines(snapshots.stdout).length >= 2);
 });
 
 test('five plans due at once: three run, the other two wait and the higher priority goes first', async (t) => {

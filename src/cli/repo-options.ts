@@ -22,6 +22,8 @@ export interface StoreSettings {
   readonly limitDownload?: readonly string[];
   readonly cacert?: readonly string[];
   readonly insecureTls?: boolean;
+  /** Where the stores read their credentials: the process environment with a plan's credentialsCommand output on top. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface RepoOptions extends PassphraseOptions, StoreSettings {
@@ -110,11 +112,21 @@ export function canonicalLocations(locations: readonly string[]): string[] {
   return canonical;
 }
 
+/** The process environment with the storage credentials a plan's credentialsCommand prints (never stored). */
+async function credentialsEnvironment(plan: PlanConfig | undefined, env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv | undefined> {
+  if (!plan?.credentialsCommand) return undefined;
+  const { credentialsFromCommand } = await import('../daemon/credentials.ts');
+  return { ...env, ...(await credentialsFromCommand(plan.credentialsCommand)) };
+}
+
 export async function repositorySettings(options: RepoOptions, env: NodeJS.ProcessEnv = process.env): Promise<RepositorySettings> {
   const plan = await selectedPlan(options);
+  const locations = canonicalLocations(givenLocations(options, plan, env));
+  const storeEnv = await credentialsEnvironment(plan, env);
   return {
-    locations: canonicalLocations(givenLocations(options, plan, env)),
+    locations,
     limits: {
+      ...(storeEnv ? { env: storeEnv } : {}),
       limitUpload: [...(plan?.limitUpload ?? []), ...(options.limitUpload ?? [])],
       limitDownload: [...(plan?.limitDownload ?? []), ...(options.limitDownload ?? [])],
       cacert: [...(plan?.cacert ?? []), ...(options.cacert ?? [])],
@@ -165,7 +177,7 @@ function reportForeign(location: string, name: string, reason: string): void {
  * backoff (a local disk error is not going to fix itself), and --limit-* throttle it. Entries that are
  * not repository objects (planted files, names a hostile server lists) are skipped with a warning.
  */
-export function openConfiguredStore(location: string, settings: StoreSettings, env?: NodeJS.ProcessEnv): Store {
+export function openConfiguredStore(location: string, settings: StoreSettings, env = settings.env): Store {
   const caFiles = settings.cacert?.length ? [...settings.cacert] : process.env.COFFER_CACERT ? [process.env.COFFER_CACERT] : [];
   const tls = { caFiles, insecure: settings.insecureTls ?? false };
   // `env`: where the stores read their credentials, when a plan's credentialsCommand provided them.

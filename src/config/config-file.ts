@@ -127,7 +127,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, h
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more; coffer config check lists them)` : '';
     throw new ConfigError(`${describeProblem(file, problems[0]!)}${more}`);
   }
-  const plans = Object.fromEntries(Object.entries(config.plans).map(([name, plan]) => [name, resolvePlan(plan, `${file}: plans.${name}`, path.dirname(file), env, home)]));
+  // A plan without a credentialsCommand of its own takes the configuration's.
+  const inherited = (plan: PlanConfig): PlanConfig => (plan.credentialsCommand || !config.credentialsCommand ? plan : { ...plan, credentialsCommand: config.credentialsCommand });
+  const plans = Object.fromEntries(Object.entries(config.plans).map(([name, plan]) => [name, resolvePlan(inherited(plan), `${file}: plans.${name}`, path.dirname(file), env, home)]));
   return { ...config, plans };
 }
 

@@ -220,7 +220,7 @@ export class Daemon {
         const plan = this.config.plans[plans[0]!]!;
         let error: string | undefined;
         try {
-          const command = plan.credentialsCommand ?? this.config.credentialsCommand;
+          const command = plan.credentialsCommand;
           const env = command ? { ...process.env, ...(await credentialsFromCommand(command)) } : undefined;
           const store = this.options.runner.openStore(location, plan, env);
           try {

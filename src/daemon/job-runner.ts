@@ -225,7 +225,7 @@ class PlanRun {
 
   private async backup(signal: AbortSignal): Promise<BackupResult> {
     const plan = this.plan;
-    const credentialsCommand = plan.credentialsCommand ?? this.ctx.config.credentialsCommand;
+    const credentialsCommand = plan.credentialsCommand;
     const env = credentialsCommand ? { ...process.env, ...(await credentialsFromCommand(credentialsCommand, { signal })) } : undefined;
     const streams: StreamSource[] = streamSources(plan.sources ?? []);
     const stores = plan.repos.map((location) => this.ctx.openStore(location, plan, env));

@@ -8,7 +8,6 @@ import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
 import { loadConfig, resolveConfigFile } from '../../config/config-file.ts';
 import { durationMs, streamFileName } from '../../config/automation.ts';
-import { credentialsFromCommand } from '../../daemon/credentials.ts';
 import { streamSources } from '../../daemon/sources.ts';
 import { streamSnapshotPath, type StreamSource } from '../../engine/backup/stream-source.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
@@ -58,7 +57,6 @@ interface Settings {
   readonly limits: StoreSettings;
   /** The plan's passphrase source (the command line's comes first). */
   readonly passphrase: PlanPassphrase;
-  readonly credentialsCommand?: string;
   /** How long this run may stay silent before others take it for dead (the plan's staleAfter). */
   readonly staleAfterMs?: number;
   /** Files streamed into the snapshot: standard input, the plan's database dumps and commands. */
@@ -100,7 +98,6 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
   const sources = (given.length > 0 ? given : [...(plan?.paths ?? []), ...pathsFromFiles(plan?.filesFrom ?? [])]).map((p) => path.resolve(p));
   const streams = [...(plan?.sources ? streamSources(plan.sources) : []), ...(options.stdin || options.stdinFilename ? [stdinStream(options)] : [])];
   if (sources.length === 0 && streams.length === 0) throw new UsageError('nothing to back up: give paths, --files-from, --stdin or --plan');
-  const credentialsCommand = plan?.credentialsCommand ?? (plan ? loadConfig(resolveConfigFile(options.config)).credentialsCommand : undefined);
   const spoolDisk = parseSize(options.spoolSize);
   if (spoolDisk === undefined) throw new UsageError(`--spool-size takes a size such as 512M or 4G, not "${options.spoolSize}"`);
   const host = options.host ?? plan?.host ?? os.hostname();
@@ -115,7 +112,6 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
     priorities: [...(plan?.priority ?? []), ...options.priority].map(priorityRule),
     limits: repository.limits,
     passphrase: repository.passphrase,
-    ...(credentialsCommand ? { credentialsCommand } : {}),
     ...(plan?.staleAfter ? { staleAfterMs: durationMs(plan.staleAfter) } : {}),
     streams,
     spoolDisk,
@@ -140,9 +136,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The stores and the repository, opened afresh for each attempt. */
-async function openDestinations(settings: Settings, passphrase: string, dryRun: boolean, signal?: AbortSignal): Promise<Repository> {
-  const env = settings.credentialsCommand ? { ...process.env, ...(await credentialsFromCommand(settings.credentialsCommand, signal ? { signal } : {})) } : undefined;
-  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits, env)).map((s) => (dryRun ? new DryRunStore(s) : s));
+async function openDestinations(settings: Settings, passphrase: string, dryRun: boolean): Promise<Repository> {
+  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits)).map((s) => (dryRun ? new DryRunStore(s) : s));
   const repo = await Repository.open(stores, passphrase).catch(async (err) => {
     await Promise.all(stores.map((s) => s.close()));
     throw err;
@@ -306,7 +301,7 @@ export function backupCommand(): Command {
           const resumed = job?.acquire(options.force ?? false, settings.staleAfterMs).resumed;
           if (resumed && !options.json && !options.quiet) printLine(`resuming job ${job!.run.jobId} of plan ${settings.planName}`);
           try {
-            const repo = opened ?? (await openDestinations(settings, passphrase, options.dryRun ?? false, interrupt.signal));
+            const repo = opened ?? (await openDestinations(settings, passphrase, options.dryRun ?? false));
             opened = undefined;
             report(await backupOnce(repo, settings, options, interrupt.signal, job), options);
             return;
