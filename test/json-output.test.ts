@@ -115,4 +115,15 @@ test('help lists the environment variables, and options only where the command u
   assert.doesNotMatch(ok(['dump', '--help']).stdout, /--json/, 'dump writes bytes, not JSON');
   assert.match(ok(['key', 'add', '--help']).stdout, /^ {2}COFFER_NEW_PASSWORD /m);
   assert.match(ok(['status', '--help']).stdout, /^ {2}COFFER_DATA_DIR /m);
+  assert.doesNotMatch(ok(['find', '--help']).stdout, /default: \[\]/, 'a repeatable option that starts empty shows no default');
+});
+
+test('help NAME is NAME --help, and a mistyped name is one line', () => {
+  assert.match(ok(['help', 'key', 'add']).stdout, /^Usage: coffer key add /);
+  const typo = coffer(['help', 'snapshot']);
+  assert.equal(typo.code, 1);
+  assert.equal(typo.stderr, "coffer: unknown command 'snapshot' (Did you mean snapshots?); see coffer --help\n");
+  const choice = coffer(['stats', '--mode', 'size']);
+  assert.equal(choice.code, 1);
+  assert.match(choice.stderr, /^coffer: option '--mode <mode>' argument 'size' is invalid\. Allowed choices are restore-size, .*blobs-per-file; see coffer stats --help\n$/);
 });

@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { makeDirectories } from '../store/make-directories.ts';
 import { locationScheme } from '../store/open-store.ts';
+import { ConfigError } from './config-error.ts';
 import { expandVariables, UnsetVariableError } from './expand.ts';
 
 const PlanSchema = z
@@ -57,9 +58,7 @@ export type PlanInput = z.input<typeof PlanSchema>;
 export type RetryConfig = z.infer<typeof RetriesSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 /** `--config`, else COFFER_CONFIG, else $XDG_CONFIG_HOME/coffer/config.yaml, else ~/.config/coffer/config.yaml. */
 export function resolveConfigFile(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
