@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { count } from '../src/cli/format.ts';
+import { count, formatTime } from '../src/cli/format.ts';
 import { coffer, jsonLines, ok, tempDir } from './helpers/cli.ts';
 
 /** Every line of stdout is a JSON object with a string `type`; returns the types in order. */
@@ -97,6 +97,20 @@ test('times are local; counts take the singular for one', (t) => {
   assert.equal(count(1, 'directory', 'directories'), '1 directory');
   assert.equal(count(2, 'directory', 'directories'), '2 directories');
   assert.match(ok(['check', '--repo', repo]).stdout, /^checked 1 snapshot, \d+ trees, \d+ packs$/m);
+});
+
+test('formatTime: local time, with the UTC offset when it is not the local zone\'s offset now', () => {
+  const zone = process.env.TZ;
+  process.env.TZ = 'Europe/Berlin';
+  try {
+    const summer = new Date('2024-07-01T10:00:00Z');
+    assert.equal(formatTime('2024-07-15T12:00:00Z', summer), '2024-07-15 14:00:00');
+    assert.equal(formatTime('2024-01-15T12:00:00Z', summer), '2024-01-15 13:00:00 +01:00', 'winter time seen in summer');
+    assert.equal(formatTime('2024-01-15T12:00:00Z', new Date('2024-02-01T00:00:00Z')), '2024-01-15 13:00:00');
+  } finally {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  }
 });
 
 test('help lists the environment variables, and options only where the command uses them', () => {
