@@ -7,10 +7,12 @@ import { toHex } from '../format/bytes.ts';
 import { decompressPayload } from '../format/compression.ts';
 import { blobId, contentId } from '../format/crypto.ts';
 import { BlobType, blobTypeName, openBlob } from '../format/pack.ts';
-import { NodeType, contentIds } from '../format/tree.ts';
+import { NodeType, contentIds, type TreeNode } from '../format/tree.ts';
 import { parsePack } from '../repo/pack-reader.ts';
 import type { Repository } from '../repo/repository.ts';
 import { idOf, packName, type Store } from '../store/store.ts';
+import { Breather } from './breather.ts';
+import { MAX_TREE_DEPTH, tooDeep } from './tree-walk.ts';
 
 export type ReadDataMode = { readonly kind: 'none' } | { readonly kind: 'all' } | { readonly kind: 'subset'; readonly percent: number };
 
@@ -94,19 +96,34 @@ async function listPacks(store: Store): Promise<Map<string, number>> {
   return packs;
 }
 
+/** Every tree below `id` (each once) reads, and every chunk it names is an indexed data blob. */
 async function checkTree(repo: Repository, id: Buffer, where: string, seen: Set<string>, errors: string[]): Promise<void> {
-  const hex = id.toString('hex');
-  if (seen.has(hex)) return;
-  seen.add(hex);
-  let nodes;
-  try {
-    nodes = await repo.loadTree(id);
-  } catch (err) {
-    errors.push(`${where}: tree ${hex.slice(0, 16)}: ${(err as Error).message}`);
-    return;
-  }
-  for (const node of nodes) {
-    const path = `${where}/${node.name.toString()}`;
+  const breather = new Breather();
+  const stack: { nodes: TreeNode[]; next: number; where: string }[] = [];
+  const enter = async (tree: Buffer, at: string): Promise<void> => {
+    const hex = tree.toString('hex');
+    if (seen.has(hex)) return;
+    seen.add(hex);
+    if (stack.length >= MAX_TREE_DEPTH) {
+      errors.push(tooDeep(at).message);
+      return;
+    }
+    try {
+      stack.push({ nodes: await repo.loadTree(tree), next: 0, where: at });
+    } catch (err) {
+      errors.push(`${at}: tree ${hex.slice(0, 16)}: ${(err as Error).message}`);
+    }
+  };
+  await enter(id, where);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const node = top.nodes[top.next++];
+    if (!node) {
+      stack.pop();
+      continue;
+    }
+    await breather.pause();
+    const path = `${top.where}/${node.name.toString()}`;
     if (node.type === NodeType.File) {
       for (const chunk of contentIds(node)) {
         const loc = repo.index.lookup(chunk);
@@ -114,7 +131,7 @@ async function checkTree(repo: Repository, id: Buffer, where: string, seen: Set<
         else if (loc.type !== BlobType.Data) errors.push(`${path}: chunk ${chunk.toString('hex').slice(0, 16)} is indexed as a ${blobTypeName(loc.type)} blob`);
       }
     } else if (node.type === NodeType.Dir && node.subtree) {
-      await checkTree(repo, node.subtree, path, seen, errors);
+      await enter(node.subtree, path);
     }
   }
 }

@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
-import { BackupRun, checkSources, InterruptedError, type BackupResult } from '../../engine/backup/backup.ts';
+import { BackupRun, checkSources, type BackupResult } from '../../engine/backup/backup.ts';
 import type { Selection } from '../../engine/backup/selection.ts';
+import { InterruptedError } from '../../engine/interrupted.ts';
 import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priority.ts';
 import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';

@@ -12,6 +12,7 @@ import { adoptUnindexedPacks } from '../../repo/adopt.ts';
 import type { Repository, StoredSnapshot } from '../../repo/repository.ts';
 import { whoAmI } from '../../repo/repository.ts';
 import { DetachedError, Destination } from '../destination.ts';
+import { InterruptedError } from '../interrupted.ts';
 import { copyMissing, missingFrom, takeInventory } from '../replicas.ts';
 import { DEFAULT_SPOOL_LIMITS, PackSpool, type SpoolLimits } from '../spool.ts';
 import { RetryStore } from '../../store/retry.ts';
@@ -76,10 +77,6 @@ export type FileState = 'new' | 'changed' | 'unmodified';
 
 export class BackupError extends Error {
   override name = 'BackupError';
-}
-
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
 }
 
 /** A directory being backed up: done when listed and every child has finished. */
