@@ -51,6 +51,8 @@ export interface TreeNode extends NodeMeta {
 }
 
 const TREE_VERSION = 1;
+/** User and group ids are 32-bit numbers. */
+const MAX_ID = 0xffffffff;
 const FLAG_SPARSE = 1;
 
 export function compareNames(a: Uint8Array, b: Uint8Array): number {
@@ -100,7 +102,8 @@ export function decodeTree(bytes: Uint8Array): TreeNode[] {
   const r = new ByteReader(bytes, 'tree');
   const version = r.u8();
   if (version !== TREE_VERSION) throw new FormatError(`malformed tree: unknown version ${version}`);
-  const count = r.uint();
+  // A node takes at least twelve bytes: a one-byte name with its length, the type and nine varints.
+  const count = r.count(12);
   const nodes: TreeNode[] = [];
   let previous: Uint8Array | undefined;
   for (let i = 0; i < count; i++) {
@@ -113,9 +116,9 @@ export function decodeTree(bytes: Uint8Array): TreeNode[] {
     const meta = {
       name,
       type,
-      mode: r.uint(),
-      uid: r.uint(),
-      gid: r.uint(),
+      mode: r.uintAtMost(0o7777, 'mode'),
+      uid: r.uintAtMost(MAX_ID, 'uid'),
+      gid: r.uintAtMost(MAX_ID, 'gid'),
       mtimeNs: r.bigInt(),
       ctimeNs: r.bigInt(),
       inode: r.bigUint(),

@@ -9,6 +9,7 @@ import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from '../forma
 import { AuthenticationError, blobId, contentId, generateMasterKeys, openObject, sealObject, secretKey, type MasterKeys } from '../format/crypto.ts';
 import { decodeIndex, encodeIndex, type IndexedPack } from '../format/index-file.ts';
 import { decodeKeyFile, encodeKeyFile, unwrapKeys, wrapKeys } from '../format/keyfile.ts';
+import { MAX_SNAPSHOT_PLAIN_BYTES, maxIndexPlainBytes } from '../format/limits.ts';
 import { BlobType, openBlob, packKey } from '../format/pack.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.ts';
 import { decodeTree, type TreeNode } from '../format/tree.ts';
@@ -18,6 +19,8 @@ import { PackCache } from './pack-cache.ts';
 
 const PACK_KEY_CACHE = 4096;
 const TREE_PACK_CACHE = 64 * 1024 * 1024;
+/** Tree packs up to this size are read whole into the cache (they close at 16 MiB). */
+const TREE_PACK_READ = 24 * 1024 * 1024;
 
 export class RepositoryError extends Error {
   override name = 'RepositoryError';
@@ -187,7 +190,7 @@ export class Repository {
     return this.read(name, (bytes) => {
       if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
       const framed = openObject(this.keys.dataKey, 'index', bytes, name);
-      return decodeIndex(decompressPayload(framed, undefined, name), name);
+      return decodeIndex(decompressPayload(framed, { atMost: maxIndexPlainBytes(bytes.length) }, name), name);
     });
   }
 
@@ -230,13 +233,16 @@ export class Repository {
       if (!blobId(this.idKey, raw).equals(id)) throw new FormatError(`${what} does not match its id (damaged)`);
       return raw;
     };
-    if (loc.type === BlobType.Tree) {
+    // The blobs of a tree pack are read in one go and kept (a walk reads many trees from few packs),
+    // but never more than a small pack holds: a pack is only read whole up to its last indexed blob.
+    if (loc.type === BlobType.Tree && loc.packExtent <= TREE_PACK_READ) {
       try {
-        const pack = await this.treePacks.get(name, () => this.read(name, (bytes) => bytes));
-        return decode(pack.subarray(loc.offset, loc.offset + loc.length));
+        const pack = await this.treePacks.get(name, () => this.read(name, (bytes) => bytes, { offset: 0, length: loc.packExtent }));
+        if (loc.offset + loc.length <= pack.length) return decode(pack.subarray(loc.offset, loc.offset + loc.length));
       } catch {
-        this.treePacks.forget(name);
+        // Fall through to the blob alone, replica by replica.
       }
+      this.treePacks.forget(name);
     }
     return this.read(name, decode, { offset: loc.offset, length: loc.length });
   }
@@ -268,7 +274,7 @@ export class Repository {
     return this.read(name, (bytes) => {
       if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
       const framed = openObject(this.keys.dataKey, 'snapshot', bytes, name);
-      return decodeSnapshot(decompressPayload(framed, undefined, name), name);
+      return decodeSnapshot(decompressPayload(framed, { atMost: MAX_SNAPSHOT_PLAIN_BYTES }, name), name);
     });
   }
 

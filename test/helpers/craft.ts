@@ -1,6 +1,7 @@
 // Writing crafted objects into a real repository, as someone holding its passphrase could: trees with
 // hostile names and shapes, snapshots with odd fields, index files that lie. Tests then run the real
 // command line against the result.
+import zlib from 'node:zlib';
 import { compress, compressPayload } from '../../src/format/compression.ts';
 import { blobId, contentId, sealObject } from '../../src/format/crypto.ts';
 import { BlobType, PackWriter } from '../../src/format/pack.ts';
@@ -72,6 +73,22 @@ export class Crafter {
     return this.add(BlobType.Data, bytes);
   }
 
+  /** A blob stored exactly as given: any id, any framed payload, any claimed plaintext length. */
+  rawBlob(type: BlobType, id: Buffer, framed: { flag: number; body: Uint8Array }, rawLength: number): Buffer {
+    let pack = this.packs.find((p) => p.type === type);
+    if (!pack) this.packs.push((pack = { writer: new PackWriter(this.repo.keys.dataKey), type }));
+    pack.writer.add(type, id, framed, rawLength);
+    return id;
+  }
+
+  /** An index file with any plaintext (framed as given). */
+  async rawIndex(framed: Buffer): Promise<string> {
+    const bytes = sealObject(this.repo.keys.dataKey, 'index', framed);
+    const name = `index/${contentId(bytes)}`;
+    await this.store.put(name, bytes);
+    return name;
+  }
+
   /** Writes the packs and their index, then a snapshot of `tree` (fields overridable); returns its id. */
   async snapshot(tree: Buffer, fields: Record<string, unknown> = {}): Promise<string> {
     const indexed: IndexedPack[] = [];
@@ -99,9 +116,9 @@ export class Crafter {
     return this.rawSnapshot(Buffer.from(JSON.stringify(snapshot)));
   }
 
-  /** A snapshot object with any plaintext (compressed as a writer would). */
-  async rawSnapshot(plain: Buffer): Promise<string> {
-    const bytes = sealObject(this.repo.keys.dataKey, 'snapshot', compressPayload(plain));
+  /** A snapshot object with any plaintext (compressed as a writer would, unless `framed` is given). */
+  async rawSnapshot(plain: Buffer, framed = compressPayload(plain)): Promise<string> {
+    const bytes = sealObject(this.repo.keys.dataKey, 'snapshot', framed);
     const id = contentId(bytes);
     await this.store.put(`snapshots/${id}`, bytes);
     return id;
@@ -110,4 +127,19 @@ export class Crafter {
   close(): Promise<void> {
     return this.repo.close();
   }
+}
+
+/** A framed zstd payload (flag 1) that decompresses to `size` zero bytes: a few kilobytes on disk. */
+export async function zstdBomb(size: number): Promise<Buffer> {
+  const zstd = zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } });
+  const parts: Buffer[] = [Buffer.of(1)];
+  zstd.on('data', (chunk: Buffer) => parts.push(chunk));
+  const done = new Promise((resolve) => zstd.on('end', resolve));
+  const block = Buffer.alloc(16 * 1024 * 1024);
+  for (let left = size; left > 0; left -= block.length) {
+    if (!zstd.write(block.subarray(0, Math.min(left, block.length)))) await new Promise((resolve) => zstd.once('drain', resolve));
+  }
+  zstd.end();
+  await done;
+  return Buffer.concat(parts);
 }

@@ -291,7 +291,8 @@ export class BackupRun {
       const adopted = await adoptUnindexedPacks(this.repo, store, packs);
       adoptedPacks += adopted.packs;
       if (adopted.index) inventory.set(adopted.index.name, adopted.index.size);
-      for (const d of adopted.damaged) this.warn(d.name, `unindexed pack could not be read and was left alone: ${d.reason}`);
+      // Not the sources' fault: reported as repository damage, not counted among the files left out.
+      for (const d of adopted.damaged) this.repo.onDamaged?.(d.name, `it is not a pack that can be read (${d.reason}); it is left alone`);
     }
     const catchUp = new Map<Destination, Promise<void>>();
     for (const replica of replicas) {
@@ -471,7 +472,8 @@ export class BackupRun {
         return undefined;
       case NodeType.Dir: {
         this.counts.dirs++;
-        const node = (children: TreeNode[]): TreeNode => ({ ...meta, name: entry.name, subtree: trees.save(children) });
+        const tooBig = (): void => this.warn(entry.path, 'its entries are not backed up: there are more than one directory of a snapshot may hold (256 MiB of tree)');
+        const node = (children: TreeNode[]): TreeNode => ({ ...meta, name: entry.name, subtree: trees.save(children, tooBig) });
         const state: DirState = { children: [], pending: 0, listed: false, finish: (children) => this.childDone(into, node(children)) };
         if (entersDirectory(entry.stat, rules)) {
           const parentTree = previous?.type === NodeType.Dir && previous.subtree ? await this.loadParentTree(previous.subtree) : undefined;
