@@ -102,8 +102,8 @@ export function decodeTree(bytes: Uint8Array): TreeNode[] {
   const r = new ByteReader(bytes, 'tree');
   const version = r.u8();
   if (version !== TREE_VERSION) throw new FormatError(`malformed tree: unknown version ${version}`);
-  // A node takes at least twelve bytes: a one-byte name with its length, the type and nine varints.
-  const count = r.count(12);
+  // A node takes at least eleven bytes: the name's length, the type and nine varints.
+  const count = r.count(11);
   const nodes: TreeNode[] = [];
   let previous: Uint8Array | undefined;
   for (let i = 0; i < count; i++) {

@@ -9,7 +9,7 @@ import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
 import { loadConfig, resolveConfigFile } from '../../config/config-file.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
-import { Repository } from '../../repo/repository.ts';
+import type { Repository } from '../../repo/repository.ts';
 import { DryRunStore } from '../../store/dry-run.ts';
 import { destinationLines } from '../destination-lines.ts';
 import { usesEnvironment } from '../environment-help.ts';
@@ -22,6 +22,7 @@ import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
 import { addSelectionOptions, pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
 import { collectTags } from '../tags.ts';
+import { unlockRepository } from '../unlock.ts';
 
 interface BackupOptions extends RepoOptions, SelectionOptions {
   readonly dataDir?: string;
@@ -115,9 +116,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The stores and the repository, opened afresh for each attempt. */
-async function openDestinations(settings: Settings, passphrase: string, dryRun: boolean): Promise<Repository> {
-  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits)).map((s) => (dryRun ? new DryRunStore(s) : s));
-  const repo = await Repository.open(stores, passphrase).catch(async (err) => {
+async function openDestinations(settings: Settings, passphrase: string, options: BackupOptions): Promise<Repository> {
+  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits)).map((s) => (options.dryRun ? new DryRunStore(s) : s));
+  const repo = await unlockRepository(stores, passphrase, options.dataDir).catch(async (err) => {
     await Promise.all(stores.map((s) => s.close()));
     throw err;
   });
@@ -260,7 +261,7 @@ export function backupCommand(): Command {
       let opened: Repository | undefined;
       if (!options.plan) {
         checkSources(settings.paths);
-        opened = await openDestinations(settings, passphrase, options.dryRun ?? false);
+        opened = await openDestinations(settings, passphrase, options);
       }
       let job: TrackedJob | undefined;
       try {
@@ -276,7 +277,7 @@ export function backupCommand(): Command {
           const resumed = job?.acquire(options.force ?? false).resumed;
           if (resumed && !options.json && !options.quiet) printLine(`resuming job ${job!.run.jobId} of plan ${settings.planName}`);
           try {
-            const repo = opened ?? (await openDestinations(settings, passphrase, options.dryRun ?? false));
+            const repo = opened ?? (await openDestinations(settings, passphrase, options));
             opened = undefined;
             report(await backupOnce(repo, settings, options, interrupt.signal, job), options);
             return;
