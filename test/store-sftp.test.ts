@@ -50,6 +50,21 @@ describe('SFTP store on OpenSSH', () => {
     }
   });
 
+  it('creates objects 0600 and folders 0700, whatever the umask', async () => {
+    const root = path.join(server.dir, `modes-${n++}`);
+    const store = new SftpStore(locationFor(server, root), keyOf(server));
+    try {
+      const name = objectName('data', 'private');
+      await store.put(name, Buffer.from('private'));
+      assert.equal((await fs.stat(path.join(root, name))).mode & 0o777, 0o600);
+      for (const dir of [root, path.join(root, 'data'), path.dirname(path.join(root, name)), path.join(root, 'tmp')]) {
+        assert.equal((await fs.stat(dir)).mode & 0o777, 0o700, dir);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('accepts a location relative to the home directory', async () => {
     const relative = path.relative(os.homedir(), path.join(server.dir, 'in-home'));
     const store = new SftpStore(`sftp://${server.user}@${server.host}:${server.port}/~/${relative}`, keyOf(server));

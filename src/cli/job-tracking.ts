@@ -4,7 +4,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { BackupRun } from '../engine/backup/backup.ts';
 import type { CommitOutcome } from '../engine/backup/pack-sink.ts';
-import { JobLostError, JobStore, RunLog, runLogDir, type FailResult, type JobRun, type Plan, type RetryPolicy } from '../jobs/index.ts';
+import { JobLostError, JobStore, RunLog, redactString, runLogDir, type FailResult, type JobRun, type Plan, type RetryPolicy } from '../jobs/index.ts';
 import type { RetryConfig } from '../config/config-file.ts';
 
 export const PROGRESS_INTERVAL_MS = 5_000;
@@ -55,7 +55,8 @@ export class TrackedJob {
   }
 
   private destinationId(location: string): number | undefined {
-    return this.plan.destinations.find((d) => d.name === location)?.id;
+    const name = redactString(location);
+    return this.plan.destinations.find((d) => d.name === name)?.id;
   }
 
   /** Reports progress every PROGRESS_INTERVAL_MS; calls `lost` if another process took the job away. */

@@ -35,6 +35,10 @@ export const MAX_INDEX_BYTES = 256 * MiB;
 
 export const CONFIG_NAME = 'config';
 
+/** Modes of what a store creates where it can choose (local, SFTP): private to the owner, as restic does. */
+export const OBJECT_MODE = 0o600;
+export const FOLDER_MODE = 0o700;
+
 export const FOLDERS: readonly Folder[] = [
   { dir: 'keys', names: /^keys\/[0-9a-f]{64}$/, maxSize: MAX_KEY_FILE_BYTES },
   // Packs are spread over 256 sub-folders named by the first two digits of their id.

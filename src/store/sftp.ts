@@ -15,7 +15,7 @@ import ssh2 from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import type { AuthMethod, Client, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
 import { hostKeyPolicy } from './sftp-host-key.ts';
-import { belongsTo, checkFolder, checkObjectName, checkObjectSize, isSubfolder, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
+import { belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { sftpTarget, type SshTarget } from './ssh-config.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
@@ -401,7 +401,7 @@ function readAt(sftp: SFTPWrapper, handle: Buffer, buf: Buffer, position: number
  * the size before the file is closed.
  */
 async function writeFile(sftp: SFTPWrapper, file: string, data: Buffer): Promise<void> {
-  const handle = await inDirectory(sftp, file, () => call<Buffer>((cb) => sftp.open(file, 'w', cb)));
+  const handle = await inDirectory(sftp, file, () => call<Buffer>((cb) => sftp.open(file, 'w', { mode: OBJECT_MODE }, cb)));
   try {
     await inChunks(data.length, async (offset, length) => {
       await call((cb) => sftp.write(handle, data, offset, length, offset, cb));
@@ -440,7 +440,7 @@ async function inDirectory<T>(sftp: SFTPWrapper, file: string, op: () => Promise
 /** mkdir -p that tolerates concurrent puts creating the same directories. */
 async function makeDirectory(sftp: SFTPWrapper, dir: string): Promise<void> {
   try {
-    await call((cb) => sftp.mkdir(dir, cb));
+    await call((cb) => sftp.mkdir(dir, { mode: FOLDER_MODE }, cb));
   } catch (err) {
     if (isNotFound(err)) {
       await makeDirectory(sftp, path.posix.dirname(dir));
