@@ -158,7 +158,11 @@ export function packKey(dataKey: Buffer, salt: Uint8Array): KeyObject {
 
 /** Decrypts a pack header; `headerOffset` is where it starts, so blob offsets can be checked against it. */
 export function openHeader(key: KeyObject, sealedHeader: Uint8Array, headerOffset: number, what: string): PackEntry[] {
-  const plain = aeadOpen(key, HEADER_NONCE, HEADER_AAD, sealedHeader, `${what} header`);
+  return decodeHeader(aeadOpen(key, HEADER_NONCE, HEADER_AAD, sealedHeader, `${what} header`), headerOffset, what);
+}
+
+/** Parses a decrypted pack header: its blobs must fill the pack exactly up to `headerOffset`. */
+export function decodeHeader(plain: Uint8Array, headerOffset: number, what: string): PackEntry[] {
   const r = new ByteReader(plain, `${what} header`);
   // Each entry takes a type byte, an id and two varints.
   const count = r.count(1 + ID_BYTES + 2);
