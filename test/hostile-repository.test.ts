@@ -131,6 +131,22 @@ describe('oversized objects', () => {
       }
     });
   });
+
+  it('a listing that never ends is refused', async () => {
+    const endless = await startHostileS3({ endlessListing: true, objects: new Map([[objectName('index', 1), Buffer.from('x')]]) });
+    const store = new S3Store(endless.location(), { env: endless.env });
+    try {
+      await assert.rejects(
+        (async () => {
+          for await (const _ of store.list('index'));
+        })(),
+        /a continuation token it gave before; the listing would never end/,
+      );
+    } finally {
+      await store.close();
+      await endless.stop();
+    }
+  });
 });
 
 describe('planted files', () => {
