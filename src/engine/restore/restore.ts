@@ -71,7 +71,7 @@ export interface RestoreResult {
  * reuse a subtree only when a whole directory is identical, down to inode numbers (hard-linked copies);
  * a tree that claims more paths than this was built to make the restore run for ever.
  */
-export const MAX_REUSE = 65_536;
+const MAX_REUSE = 65_536;
 
 /** A directory being restored: on the walk's stack while its entries are visited, alive until its metadata is set. */
 interface DirFrame {
@@ -146,7 +146,7 @@ export class RestoreRun {
   private batchDirs = new Set<DirFrame>();
   private batchBytes = 0;
   /** Files of the batch being written, not yet in place. */
-  private inFlight: PlannedFile[] = [];
+  private writing: PlannedFile[] = [];
   private pool?: JobPool<PackJob, JobDone>;
   private trees!: SnapshotView;
   private readonly started = Date.now();
@@ -376,7 +376,7 @@ export class RestoreRun {
     this.batchBytes = 0;
     if (files.length === 0 && links.length === 0) return;
     // Until they are in place, the files belong to the batch: an interruption removes them.
-    this.inFlight = files;
+    this.writing = files;
     const packs = this.groupByPack(files);
     // Files without chunks to write (empty or failed already) are finished now, the others as their
     // last chunk is written, so progress counts files as they complete.
@@ -397,7 +397,7 @@ export class RestoreRun {
       }
     }
     await this.until(Promise.all(jobs));
-    this.inFlight = [];
+    this.writing = [];
     for (const l of links) {
       this.link(l.frame, l.name, l.source);
       this.release(l.frame);
@@ -406,8 +406,8 @@ export class RestoreRun {
 
   /** After an interruption or a failure: the batch's temporary files go, nothing half-written stays. */
   private discardBatch(): void {
-    for (const file of [...this.inFlight, ...this.batch]) fs.rmSync(file.path, { force: true });
-    this.inFlight = [];
+    for (const file of [...this.writing, ...this.batch]) fs.rmSync(file.path, { force: true });
+    this.writing = [];
     this.batch = [];
   }
 
