@@ -9,6 +9,8 @@ const MiB = 1024 * KiB;
 export const MAX_CHUNK_BYTES = 64 * MiB;
 /** Largest tree blob: a directory of some two and a half million entries. */
 export const MAX_TREE_BYTES = 256 * MiB;
+/** Most entries of one directory: each takes a few hundred bytes of memory once decoded. */
+export const MAX_TREE_ENTRIES = 4_000_000;
 /** What encryption adds to a blob's framed plaintext: the flag byte and the AES-GCM tag. */
 export const BLOB_OVERHEAD = 1 + 16;
 /** Largest pack header (48 bytes at most per blob). */

@@ -2,6 +2,7 @@
 // unchanged directory encodes to the same bytes, gets the same id, and is stored once.
 import { ByteReader, ByteWriter, FormatError } from './bytes.ts';
 import { ID_BYTES } from './crypto.ts';
+import { MAX_TREE_ENTRIES } from './limits.ts';
 
 export const NodeType = { File: 1, Dir: 2, Symlink: 3, Fifo: 4, CharDevice: 5, BlockDevice: 6, Socket: 7 } as const;
 export type NodeType = (typeof NodeType)[keyof typeof NodeType];
@@ -104,6 +105,7 @@ export function decodeTree(bytes: Uint8Array): TreeNode[] {
   if (version !== TREE_VERSION) throw new FormatError(`malformed tree: unknown version ${version}`);
   // A node takes at least eleven bytes: the name's length, the type and nine varints.
   const count = r.count(11);
+  if (count > MAX_TREE_ENTRIES) throw new FormatError(`malformed tree: ${count} entries, more than a directory may have (${MAX_TREE_ENTRIES})`);
   const nodes: TreeNode[] = [];
   let previous: Uint8Array | undefined;
   for (let i = 0; i < count; i++) {

@@ -472,7 +472,7 @@ export class BackupRun {
         return undefined;
       case NodeType.Dir: {
         this.counts.dirs++;
-        const tooBig = (): void => this.warn(entry.path, 'its entries are not backed up: there are more than one directory of a snapshot may hold (256 MiB of tree)');
+        const tooBig = (): void => this.warn(entry.path, 'its entries are not backed up: there are more than one directory of a snapshot may hold (4 million, or 256 MiB of tree)');
         const node = (children: TreeNode[]): TreeNode => ({ ...meta, name: entry.name, subtree: trees.save(children, tooBig) });
         const state: DirState = { children: [], pending: 0, listed: false, finish: (children) => this.childDone(into, node(children)) };
         if (entersDirectory(entry.stat, rules)) {

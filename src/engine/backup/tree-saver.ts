@@ -2,7 +2,7 @@
 // it into a tree pack unless the repository (or this run) already holds it.
 import { compress } from '../../format/compression.ts';
 import { blobId } from '../../format/crypto.ts';
-import { MAX_TREE_BYTES } from '../../format/limits.ts';
+import { MAX_TREE_BYTES, MAX_TREE_ENTRIES } from '../../format/limits.ts';
 import { BlobType, PackWriter, type SealedPack } from '../../format/pack.ts';
 import { encodeTree, type TreeNode } from '../../format/tree.ts';
 import type { Repository } from '../../repo/repository.ts';
@@ -27,8 +27,8 @@ export class TreeSaver {
    * readers accept is stored empty (`tooBig` says so), never as a tree no restore could read.
    */
   save(nodes: readonly TreeNode[], tooBig?: () => void): Buffer {
-    let bytes = encodeTree(nodes);
-    if (bytes.length > MAX_TREE_BYTES) {
+    let bytes = nodes.length > MAX_TREE_ENTRIES ? undefined : encodeTree(nodes);
+    if (!bytes || bytes.length > MAX_TREE_BYTES) {
       tooBig?.();
       bytes = encodeTree([]);
     }
