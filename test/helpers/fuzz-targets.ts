@@ -11,7 +11,7 @@ import { BlobType, decodeHeader, PackWriter, parseTrailer, TRAILER_BYTES } from 
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../../src/format/snapshot.ts';
 import { decodeTree, encodeTree, NodeType, type TreeNode } from '../../src/format/tree.ts';
 import { isObjectName } from '../../src/store/layout.ts';
-import { parseS3Location, parseSftpLocation } from '../../src/store/locations.ts';
+import { parseRestLocation, parseS3Location, parseSftpLocation } from '../../src/store/locations.ts';
 import type { FuzzTarget } from './fuzz.ts';
 
 const keys = generateMasterKeys();
@@ -114,10 +114,11 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   },
   {
     name: 'locations',
-    seeds: ['s3:https://host:9000/bucket/prefix', 'sftp://user@host:2222/~/path'].map((l) => Buffer.from(l)),
+    seeds: ['s3:https://host:9000/bucket/prefix', 's3:host/bucket', 'sftp://user@host:2222/~/path', 'sftp:user@host:path', 'rest:https://user:pw@host:8000/repo/'].map((l) => Buffer.from(l)),
     run: (input) => {
       const location = text(input);
       if (location.startsWith('s3:')) parseS3Location(location);
+      else if (location.startsWith('rest:')) parseRestLocation(location);
       else parseSftpLocation(location);
     },
   },
