@@ -118,7 +118,7 @@ test('trees 3,000 levels deep restore, list and dump; deeper than 4,096 levels i
   ok(['restore', '--repo', repo, deep, '--target', target]);
   const bottom = `${'d/'.repeat(3000)}bottom`;
   assert.equal(readDeep(target, bottom.split('/')), 'deep', 'the bottom file is restored');
-  const ls = ok(['ls', '--repo', repo, deep]).stdout.trim().split('\n');
+  const ls = ok(['ls', '--repo', repo, deep, '--recursive']).stdout.trim().split('\n');
   assert.equal(ls.length, 3001);
   assert.equal(ls.at(-1), `/${bottom}`);
   const tar = spawnSync('tar', ['-tf', '-'], { input: ok(['dump', '--repo', repo, deep, '/']).stdout, encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -127,7 +127,7 @@ test('trees 3,000 levels deep restore, list and dump; deeper than 4,096 levels i
   assert.match(ok(['diff', '--repo', repo, deep, changed]).stdout, new RegExp(`^M +/${bottom}$`, 'm'));
 
   const tooDeep = await craft(repo, (c) => nested(c, 5000));
-  for (const command of [['restore', tooDeep, '--target', path.join(dir, 'never')], ['ls', tooDeep], ['check']]) {
+  for (const command of [['restore', tooDeep, '--target', path.join(dir, 'never')], ['ls', tooDeep, '--recursive'], ['check']]) {
     const r = coffer([...command.slice(0, 1), '--repo', repo, ...command.slice(1)]);
     assert.equal(r.code, 1, `${command[0]}: ${r.stderr}`);
     assert.match(r.stdout + r.stderr, /nest deeper than 4096 levels/, command[0]);

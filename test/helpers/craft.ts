@@ -103,10 +103,12 @@ export class Crafter {
     }
     const snapshot = {
       version: 1,
+      // The root tree is the file system's root, as backups write it.
+      layout: 'absolute',
       time: new Date().toISOString(),
       host: 'crafted',
       user: 'mallory',
-      paths: ['/crafted'],
+      paths: ['/'],
       tags: [],
       tree: tree.toString('hex'),
       program: 'crafted',
