@@ -66,11 +66,11 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
   say('checking snapshots');
   const snapshotNames = new Set<string>();
   for (const store of repo.stores) for await (const o of store.list('snapshots')) snapshotNames.add(o.name);
-  const seenTrees = new Set<string>();
+  const treeHeights = new Map<string, number>();
   for (const name of snapshotNames) {
     try {
       const snapshot = await repo.loadSnapshot(name);
-      await checkTree(repo, Buffer.from(snapshot.tree, 'hex'), `snapshot ${idOf(name).slice(0, 8)}`, seenTrees, errors);
+      await checkTree(repo, Buffer.from(snapshot.tree, 'hex'), `snapshot ${idOf(name).slice(0, 8)}`, treeHeights, errors);
     } catch (err) {
       errors.push(`snapshot ${name}: ${(err as Error).message}`);
     }
@@ -87,7 +87,7 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
     }
   }
   const packs = Math.max(0, ...[...storedOn.values()].map((stored) => stored.size));
-  return { errors, notes, snapshots: snapshotNames.size, trees: seenTrees.size, packs, packsRead, blobsVerified };
+  return { errors, notes, snapshots: snapshotNames.size, trees: treeHeights.size, packs, packsRead, blobsVerified };
 }
 
 async function listPacks(store: Store): Promise<Map<string, number>> {
@@ -96,23 +96,30 @@ async function listPacks(store: Store): Promise<Map<string, number>> {
   return packs;
 }
 
-/** Every tree below `id` (each once) reads, and every chunk it names is an indexed data blob. */
-async function checkTree(repo: Repository, id: Buffer, where: string, seen: Set<string>, errors: string[]): Promise<void> {
+/**
+ * Every tree below `id` (each once) reads, and every chunk it names is an indexed data blob. `heights`
+ * remembers how many levels each checked tree spans, so a tree reached again (from another snapshot,
+ * perhaps much deeper) is not read twice but still counts towards the depth limit: the verdict must
+ * not depend on the order snapshots are listed in.
+ */
+async function checkTree(repo: Repository, id: Buffer, where: string, heights: Map<string, number>, errors: string[]): Promise<void> {
   const breather = new Breather();
-  const stack: { nodes: TreeNode[]; next: number; where: string }[] = [];
-  const enter = async (tree: Buffer, at: string): Promise<void> => {
+  const stack: { hex: string; nodes: TreeNode[]; next: number; where: string; below: number }[] = [];
+  const enter = async (tree: Buffer, at: string): Promise<number> => {
     const hex = tree.toString('hex');
-    if (seen.has(hex)) return;
-    seen.add(hex);
-    if (stack.length >= MAX_TREE_DEPTH) {
+    const known = heights.get(hex);
+    if (stack.length + (known ?? 1) > MAX_TREE_DEPTH) {
       errors.push(tooDeep(at).message);
-      return;
+      return 0;
     }
+    if (known !== undefined) return known;
     try {
-      stack.push({ nodes: await repo.loadTree(tree), next: 0, where: at });
+      stack.push({ hex, nodes: await repo.loadTree(tree), next: 0, where: at, below: 0 });
     } catch (err) {
+      heights.set(hex, 1);
       errors.push(`${at}: tree ${hex.slice(0, 16)}: ${(err as Error).message}`);
     }
+    return 0;
   };
   await enter(id, where);
   while (stack.length > 0) {
@@ -120,6 +127,9 @@ async function checkTree(repo: Repository, id: Buffer, where: string, seen: Set<
     const node = top.nodes[top.next++];
     if (!node) {
       stack.pop();
+      heights.set(top.hex, top.below + 1);
+      const parent = stack[stack.length - 1];
+      if (parent) parent.below = Math.max(parent.below, top.below + 1);
       continue;
     }
     await breather.pause();
@@ -131,7 +141,7 @@ async function checkTree(repo: Repository, id: Buffer, where: string, seen: Set<
         else if (loc.type !== BlobType.Data) errors.push(`${path}: chunk ${chunk.toString('hex').slice(0, 16)} is indexed as a ${blobTypeName(loc.type)} blob`);
       }
     } else if (node.type === NodeType.Dir && node.subtree) {
-      await enter(node.subtree, path);
+      top.below = Math.max(top.below, await enter(node.subtree, path));
     }
   }
 }
