@@ -12,6 +12,7 @@ import { measureStartup, type StartupResult } from './startup.ts';
 import { TOOL_NAMES, TOOLS, type Tool } from './tools.ts';
 
 const USAGE = `usage: npm run bench -- [options]
+       npm run bench -- fuzz [--seconds N] [--seed S]   fuzz every decoder for N s each (default 60)
   --quick              small corpora (kernel fs/ subtree, ~350 MB generated): a ~1 minute smoke run
   --corpus LIST        kernel, generated (= photos,vm,files), photos, vm, files, all (default) or none
                        (none: only the start-up measurements)
@@ -24,6 +25,12 @@ const USAGE = `usage: npm run bench -- [options]
 const REPO_ROOT = join(import.meta.dirname, '..');
 const WORK = process.env.COFFER_BENCH_WORK ?? join(REPO_ROOT, '.bench-work');
 const MiB = 2 ** 20;
+
+// `npm run bench -- fuzz …` fuzzes the decoders for longer than the test suite does.
+if (process.argv[2] === 'fuzz') {
+  const { runFuzz } = await import('./fuzz.ts');
+  process.exit(runFuzz(process.argv.slice(3), WORK));
+}
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);

@@ -141,7 +141,8 @@ test('a 0.1.0 snapshot: read in the full-path layout, used as the parent (nothin
 });
 
 test('the snapshot layout field: absent (0.1.0) or "absolute"; another value is refused with advice to upgrade', () => {
-  const base = { version: 1, time: '2026-11-23T16:45:30.102Z', host: 'h', user: 'u', paths: ['/a'], tags: [], tree: 'ab'.repeat(32), program: 'coffer', summary: {} };
+  const summary = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0, dataBlobs: 0, treeBlobs: 0, bytesAdded: 0, warnings: 0, durationMs: 0 };
+  const base = { version: 1, time: '2026-11-23T16:45:30.102Z', host: 'h', user: 'u', paths: ['/a'], tags: [], tree: 'ab'.repeat(32), program: 'coffer', summary };
   const decode = (value: unknown) => decodeSnapshot(Buffer.from(JSON.stringify(value)), 'snapshots/x');
   assert.equal(decode(base).layout, undefined);
   assert.equal(decode({ ...base, layout: 'absolute' }).layout, 'absolute');

@@ -81,7 +81,7 @@ test('random bytes never decode as a tree or an index, unless they are that tree
 });
 
 test('a config from a newer format version is refused with advice to upgrade', () => {
-  const config = { ...newConfig(), version: 2 };
+  const config = { ...newConfig(keys.dataKey), version: 2 };
   assert.throws(() => decodeConfig(encodeConfig(config)), (e) => e instanceof UnsupportedVersionError && /upgrade Coffer/.test(e.message));
   assert.throws(() => decodeConfig(Buffer.from('{"format":"restic"}')), /not a Coffer repository config/);
   assert.throws(() => decodeConfig(Buffer.from('\x00\x01')), /not valid JSON/);

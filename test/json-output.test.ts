@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { count } from '../src/cli/format.ts';
+import { count, formatTime } from '../src/cli/format.ts';
 import { coffer, jsonLines, ok, tempDir } from './helpers/cli.ts';
 
 /** Every line of stdout is a JSON object with a string `type`; returns the types in order. */
@@ -99,6 +99,20 @@ test('times are local; counts take the singular for one', (t) => {
   assert.match(ok(['check', '--repo', repo]).stdout, /^checked 1 snapshot, \d+ trees, \d+ packs$/m);
 });
 
+test('formatTime: local time, with the UTC offset when it is not the local zone\'s offset now', () => {
+  const zone = process.env.TZ;
+  process.env.TZ = 'Europe/Berlin';
+  try {
+    const summer = new Date('2024-07-01T10:00:00Z');
+    assert.equal(formatTime('2024-07-15T12:00:00Z', summer), '2024-07-15 14:00:00');
+    assert.equal(formatTime('2024-01-15T12:00:00Z', summer), '2024-01-15 13:00:00 +01:00', 'winter time seen in summer');
+    assert.equal(formatTime('2024-01-15T12:00:00Z', new Date('2024-02-01T00:00:00Z')), '2024-01-15 13:00:00');
+  } finally {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  }
+});
+
 test('help lists the environment variables, and options only where the command uses them', () => {
   const top = ok(['--help']).stdout;
   for (const name of ['COFFER_REPO', 'COFFER_REPOSITORY_FILE', 'COFFER_PASSWORD_FILE', 'COFFER_PASSWORD_COMMAND', 'COFFER_PASSWORD', 'COFFER_CONFIG', 'COFFER_DATA_DIR']) {
@@ -115,4 +129,15 @@ test('help lists the environment variables, and options only where the command u
   assert.doesNotMatch(ok(['dump', '--help']).stdout, /--json/, 'dump writes bytes, not JSON');
   assert.match(ok(['key', 'add', '--help']).stdout, /^ {2}COFFER_NEW_PASSWORD /m);
   assert.match(ok(['status', '--help']).stdout, /^ {2}COFFER_DATA_DIR /m);
+  assert.doesNotMatch(ok(['find', '--help']).stdout, /default: \[\]/, 'a repeatable option that starts empty shows no default');
+});
+
+test('help NAME is NAME --help, and a mistyped name is one line', () => {
+  assert.match(ok(['help', 'key', 'add']).stdout, /^Usage: coffer key add /);
+  const typo = coffer(['help', 'snapshot']);
+  assert.equal(typo.code, 1);
+  assert.equal(typo.stderr, "coffer: unknown command 'snapshot' (Did you mean snapshots?); see coffer --help\n");
+  const choice = coffer(['stats', '--mode', 'size']);
+  assert.equal(choice.code, 1);
+  assert.match(choice.stderr, /^coffer: option '--mode <mode>' argument 'size' is invalid\. Allowed choices are restore-size, .*blobs-per-file; see coffer stats --help\n$/);
 });

@@ -93,7 +93,7 @@ describe('openStore', () => {
   });
 
   it('passes malformed S3 and SFTP locations on as one-line errors', () => {
-    for (const bad of ['s3:bucket', 's3:http://host', 'sftp://host', 'file://remote-host/path']) {
+    for (const bad of ['s3:bucket', 's3:http://host', 'sftp://host', 'file://remote-host/path', 's3:http://host/b%ff', 'sftp://us%fe@host/p', 'sftp://host/%c3']) {
       assert.throws(() => openStore(bad, { s3 }), (err) => err instanceof StoreError && err.kind === 'permanent' && !err.message.includes('\n'), bad);
     }
   });

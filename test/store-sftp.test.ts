@@ -50,6 +50,44 @@ describe('SFTP store on OpenSSH', () => {
     }
   });
 
+  it('creates objects 0600 and folders 0700, whatever the umask', async () => {
+    const root = path.join(server.dir, `modes-${n++}`);
+    const store = new SftpStore(locationFor(server, root), keyOf(server));
+    try {
+      const name = objectName('data', 'private');
+      await store.put(name, Buffer.from('private'));
+      assert.equal((await fs.stat(path.join(root, name))).mode & 0o777, 0o600);
+      for (const dir of [root, path.join(root, 'data'), path.dirname(path.join(root, name)), path.join(root, 'tmp')]) {
+        assert.equal((await fs.stat(dir)).mode & 0o777, 0o700, dir);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('skips and reports what a real server lists that is no repository object: symlinks, odd names, folders', async () => {
+    const root = path.join(server.dir, `planted-${n++}`);
+    const foreign: string[] = [];
+    const store = new SftpStore(locationFor(server, root), { env: keyOf(server).env, onForeign: (name, reason) => foreign.push(`${name}: ${reason}`) });
+    try {
+      const key = objectName('keys', 'real');
+      await store.put(key, Buffer.from('key'));
+      await fs.symlink('/etc/passwd', path.join(root, objectName('keys', 'link')));
+      await fs.writeFile(path.join(root, 'keys', 'notes\u001b[2J.txt'), 'x');
+      await fs.mkdir(path.join(root, 'keys', 'sub'));
+      const listed = [];
+      for await (const info of store.list('keys')) listed.push(info.name);
+      assert.deepEqual(listed, [key]);
+      assert.deepEqual(foreign.sort(), [
+        `${objectName('keys', 'link')}: a symbolic link (a repository holds regular files only)`,
+        'keys/notes\u001b[2J.txt: not an object name of a Coffer repository',
+        'keys/sub: a directory that is not part of the repository layout',
+      ].sort());
+    } finally {
+      await store.close();
+    }
+  });
+
   it('accepts a location relative to the home directory', async () => {
     const relative = path.relative(os.homedir(), path.join(server.dir, 'in-home'));
     const store = new SftpStore(`sftp://${server.user}@${server.host}:${server.port}/~/${relative}`, keyOf(server));

@@ -7,7 +7,7 @@ import { BackupError } from '../engine/backup/backup.ts';
 import { NoDestinationLeftError } from '../engine/backup/pack-sink.ts';
 import { DetachedError } from '../engine/destination.ts';
 import { NoRepositoryError, RepositoryError, WrongPassphraseError } from '../repo/repository.ts';
-import { ConfigError } from '../config/config-file.ts';
+import { ConfigError } from '../config/config-error.ts';
 import { CredentialsError } from '../daemon/credentials.ts';
 import { ControlError, DaemonUnreachableError } from '../daemon/control.ts';
 import { HookError } from '../daemon/hooks.ts';

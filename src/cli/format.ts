@@ -1,12 +1,14 @@
 // Human-readable numbers for terminal output (bytes and durations live in src/units.ts, shared with the daemon's messages).
+import { escapeControl } from '../format/text.ts';
 
 export { formatBytes, formatDuration } from '../units.ts';
 
-/** Left-aligned columns separated by two spaces. */
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+/** Left-aligned columns separated by two spaces, one string per line (cells with control characters escaped). */
+export function formatTable(header: string[], rows: string[][]): string[] {
+  const cells = rows.map((r) => r.map(escapeControl));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (row: string[]): string => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)];
 }
 
 /** Parses a byte size with an optional unit suffix: 512, 64K, 16M, 2G. */

@@ -2,7 +2,7 @@
 // The `coffer` command line: parses, dispatches to a command, and turns any failure into one line and
 // an exit code. A command's module (and everything it imports: engines, stores, SDKs) is loaded only
 // when that command runs, so `coffer --version` or `coffer snapshots` pays for nothing else.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
 import { VERSION } from '../version.ts';
 import { environmentHelp } from './environment-help.ts';
 import { EXIT_FATAL } from './exit-codes.ts';
@@ -48,6 +48,23 @@ async function daemonControlCommand(name: string): Promise<Command> {
 /** Commands that need every other one defined: the completions and the man page list them all. */
 const NEEDS_ALL = new Set(['generate']);
 
+/**
+ * `coffer help backup` (or `help key add`) as `coffer backup --help`: commander's own help command stops
+ * at the first name and lists an unknown one with every command, where `--help` names the typo.
+ */
+function helpAsOption(argv: readonly string[]): string[] {
+  const [, , first, ...rest] = argv;
+  if (first !== 'help' || rest.length === 0 || rest[0]!.startsWith('-')) return [...argv];
+  // An unknown name alone, so that commander names it instead of printing the program's help.
+  return [...argv.slice(0, 2), ...(Object.hasOwn(COMMANDS, rest[0]!) ? [...rest, '--help'] : [rest[0]!])];
+}
+
+/** An option's help without commander's "(default: [])" on repeatable options that start empty. */
+function optionDescription(this: Help, option: Option): string {
+  const text = Help.prototype.optionDescription.call(this, option);
+  return Array.isArray(option.defaultValue) && option.defaultValue.length === 0 ? text.replace(/ \(default: \[\]\)$/, '') : text;
+}
+
 /** The arguments before `--`: options after it are file names, not ours. */
 function ownArguments(argv: readonly string[]): string[] {
   const args = argv.slice(2);
@@ -56,16 +73,15 @@ function ownArguments(argv: readonly string[]): string[] {
 }
 
 /**
- * The commands to load in full: the one being run (or asked about with `coffer help NAME`), or all of
- * them when the program's own help lists their descriptions or `generate` describes them. The others
+ * The commands to load in full: the one being run, or all of them when the program's own help lists
+ * their descriptions or `generate` describes them. The others
  * only need their names, for commander's "did you mean" on a typo.
  */
 function commandsToLoad(argv: readonly string[]): string[] {
   const args = ownArguments(argv);
   const first = args[0];
   const all = Object.keys(COMMANDS);
-  if (first === undefined || first === '-h' || first === '--help' || NEEDS_ALL.has(first)) return all;
-  if (first === 'help') return args[1] === undefined ? all : [args[1]];
+  if (first === undefined || first === '-h' || first === '--help' || first === 'help' || NEEDS_ALL.has(first)) return all;
   return [first];
 }
 
@@ -78,15 +94,17 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   for (const [name, define] of Object.entries(COMMANDS)) program.addCommand(load.has(name) ? await define() : new Command(name));
   const configure = (cmd: Command): void => {
     cmd.exitOverride();
+    cmd.configureHelp({ optionDescription });
     const help = cmd === program ? 'coffer --help' : `coffer ${cmd.parent === program ? '' : `${cmd.parent?.name()} `}${cmd.name()} --help`;
-    cmd.configureOutput({ outputError: (text) => printFailure(`${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}; see ${help}`, EXIT_FATAL) });
+    cmd.configureOutput({ outputError: (text) => printFailure(`${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').replace(/\.$/, '')}; see ${help}`, EXIT_FATAL) });
     cmd.commands.forEach(configure);
   };
   configure(program);
   return program;
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(commandLine: string[]): Promise<number> {
+  const argv = helpAsOption(commandLine);
   setJsonOutput(ownArguments(argv).includes('--json'));
   try {
     await (await buildProgram(argv)).parseAsync(argv);

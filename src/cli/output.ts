@@ -1,11 +1,17 @@
 // Writing results: human text, or JSON lines on stdout with --json (docs/JSON.md), and a live status
-// line on a terminal's stderr.
+// line on a terminal's stderr. Much of what is printed comes from elsewhere (names in a snapshot, hosts
+// and tags, a storage host's answers): control characters are escaped everywhere, so nothing printed
+// can drive the terminal or pass for a line of its own.
+import { escapeControl } from '../format/text.ts';
 
 /** One line of --json output. Every line says what it is in `type`; docs/JSON.md lists them all. */
 export interface JsonMessage {
   readonly type: string;
   readonly [field: string]: unknown;
 }
+
+/** Characters JSON.stringify leaves as they are that terminals still act on (C1 controls, line separators, bidi overrides). */
+const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 let json = false;
 
@@ -15,11 +21,14 @@ export function setJsonOutput(on: boolean): void {
 }
 
 export function printJson(message: JsonMessage): void {
-  process.stdout.write(`${JSON.stringify(message, (_key, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v))}\n`);
+  const text = JSON.stringify(message, (_key, v) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v));
+  process.stdout.write(`${text.replace(JSON_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`);
 }
 
-export function printLine(text = ''): void {
-  process.stdout.write(`${text}\n`);
+/** One line, or each line of a list (a table). */
+export function printLine(text: string | readonly string[] = ''): void {
+  const lines = typeof text === 'string' ? [text] : text;
+  process.stdout.write(lines.map((line) => `${escapeControl(line)}\n`).join(''));
 }
 
 /** The live status lines on screen now, cleared before any other line goes to stderr. */
@@ -28,7 +37,7 @@ let shownStatus: StatusLine | undefined;
 /** A line for the person at the terminal (stderr), printed above the live status lines, which then redraw. */
 export function printNotice(text: string): void {
   shownStatus?.clear();
-  process.stderr.write(`${text}\n`);
+  process.stderr.write(`${escapeControl(text)}\n`);
 }
 
 /**
@@ -61,7 +70,7 @@ export class StatusLine {
   update(text: string | string[]): void {
     if (!this.active) return;
     const width = this.stream.columns || 80;
-    const lines = (Array.isArray(text) ? text : [text]).map((l) => (l.length >= width ? `${l.slice(0, width - 2)}…` : l));
+    const lines = (Array.isArray(text) ? text : [text]).map(escapeControl).map((l) => (l.length >= width ? `${l.slice(0, width - 2)}…` : l));
     this.clear();
     this.stream.write(lines.map((l) => `\x1b[K${l}`).join('\n'));
     this.shown = lines.length;

@@ -15,6 +15,7 @@ import { REPOSITORY_ENVIRONMENT, STORE_ENVIRONMENT, usesEnvironment } from './en
 import { UsageError } from './exit-codes.ts';
 import { printWarning } from './output.ts';
 import { readPassphrase, type PassphraseOptions, type PlanPassphrase } from './passphrase.ts';
+import { unlockRepository } from './unlock.ts';
 
 /** What opening a store takes besides its location: throttles and trust for HTTPS. */
 export interface StoreSettings {
@@ -207,7 +208,7 @@ export async function openRepository(options: RepoOptions, { loadIndex = true } 
   const settings = await repositorySettings(options);
   const stores = openStores(settings);
   try {
-    const repo = await Repository.open(stores, await readPassphrase(options, settings.passphrase));
+    const repo = await unlockRepository(stores, await readPassphrase(options, settings.passphrase), (options as { dataDir?: string }).dataDir);
     reportDamage(repo);
     if (loadIndex) await repo.loadIndex();
     return repo;

@@ -9,6 +9,7 @@ import { automationProblems, automationShape, planAutomationShape } from './auto
 import { describeProblem, parseYaml, schemaProblems, type ConfigProblem } from './problems.ts';
 import { makeDirectories } from '../store/make-directories.ts';
 import { locationScheme } from '../store/open-store.ts';
+import { ConfigError } from './config-error.ts';
 import { expandVariables, UnsetVariableError } from './expand.ts';
 
 const PlanSchema = z
@@ -66,9 +67,7 @@ export type PlanInput = z.input<typeof PlanSchema>;
 export type RetryConfig = z.infer<typeof RetriesSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 /** `--config`, else COFFER_CONFIG, else $XDG_CONFIG_HOME/coffer/config.yaml, else ~/.config/coffer/config.yaml. */
 export function resolveConfigFile(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import type { CommitOutcome } from '../engine/backup/pack-sink.ts';
-import { JobLostError, JobStore, RunLog, runLogDir, type FailResult, type JobRun, type JobStoreOptions, type Plan, type RetryPolicy } from '../jobs/index.ts';
+import { JobLostError, JobStore, RunLog, redactString, runLogDir, type FailResult, type JobRun, type JobStoreOptions, type Plan, type RetryPolicy } from '../jobs/index.ts';
 import type { RetryConfig } from '../config/config-file.ts';
 
 export const PROGRESS_INTERVAL_MS = 5_000;
@@ -57,7 +57,8 @@ export class TrackedJob {
   }
 
   private destinationId(location: string): number | undefined {
-    return this.plan.destinations.find((d) => d.name === location)?.id;
+    const name = redactString(location);
+    return this.plan.destinations.find((d) => d.name === name)?.id;
   }
 
   /** Reports progress every PROGRESS_INTERVAL_MS; calls `lost` if another process took the job away. */

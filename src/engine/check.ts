@@ -2,15 +2,17 @@
 // readable, every blob a tree names is indexed, every indexed pack exists. With --read-data (or a
 // subset), packs are downloaded and every blob decrypted and verified against its id, naming the
 // damaged pack and blob precisely.
-import crypto from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
 import { toHex } from '../format/bytes.ts';
 import { decompressPayload } from '../format/compression.ts';
-import { blobId, contentId } from '../format/crypto.ts';
-import { BlobType, blobTypeName, openBlob } from '../format/pack.ts';
-import { NodeType, contentIds } from '../format/tree.ts';
-import { parsePack } from '../repo/pack-reader.ts';
+import { blobId } from '../format/crypto.ts';
+import { BlobType, blobTypeName, openBlob, packKey, type PackEntry } from '../format/pack.ts';
+import { NodeType, contentIds, type TreeNode } from '../format/tree.ts';
+import { readPackHeader } from '../repo/pack-reader.ts';
 import type { Repository } from '../repo/repository.ts';
 import { idOf, packName, type Store } from '../store/store.ts';
+import { Breather } from './breather.ts';
+import { MAX_TREE_DEPTH, tooDeep } from './tree-walk.ts';
 
 export type ReadDataMode = { readonly kind: 'none' } | { readonly kind: 'all' } | { readonly kind: 'subset'; readonly percent: number };
 
@@ -64,11 +66,11 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
   say('checking snapshots');
   const snapshotNames = new Set<string>();
   for (const store of repo.stores) for await (const o of store.list('snapshots')) snapshotNames.add(o.name);
-  const seenTrees = new Set<string>();
+  const treeHeights = new Map<string, number>();
   for (const name of snapshotNames) {
     try {
       const snapshot = await repo.loadSnapshot(name);
-      await checkTree(repo, Buffer.from(snapshot.tree, 'hex'), `snapshot ${idOf(name).slice(0, 8)}`, seenTrees, errors);
+      await checkTree(repo, Buffer.from(snapshot.tree, 'hex'), `snapshot ${idOf(name).slice(0, 8)}`, treeHeights, errors);
     } catch (err) {
       errors.push(`snapshot ${name}: ${(err as Error).message}`);
     }
@@ -80,12 +82,12 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
     const toRead = choosePacks([...stored.keys()].filter((id) => repo.index.hasPack(Buffer.from(id, 'hex'))), options.readData);
     for (const [i, id] of toRead.entries()) {
       say(`reading pack ${i + 1}/${toRead.length}${repo.stores.length > 1 ? ` of ${store.location}` : ''}`);
-      blobsVerified += await verifyPack(repo, store, id, errors);
+      blobsVerified += await verifyPack(repo, store, id, stored.get(id)!, errors);
       packsRead++;
     }
   }
   const packs = Math.max(0, ...[...storedOn.values()].map((stored) => stored.size));
-  return { errors, notes, snapshots: snapshotNames.size, trees: seenTrees.size, packs, packsRead, blobsVerified };
+  return { errors, notes, snapshots: snapshotNames.size, trees: treeHeights.size, packs, packsRead, blobsVerified };
 }
 
 async function listPacks(store: Store): Promise<Map<string, number>> {
@@ -94,19 +96,44 @@ async function listPacks(store: Store): Promise<Map<string, number>> {
   return packs;
 }
 
-async function checkTree(repo: Repository, id: Buffer, where: string, seen: Set<string>, errors: string[]): Promise<void> {
-  const hex = id.toString('hex');
-  if (seen.has(hex)) return;
-  seen.add(hex);
-  let nodes;
-  try {
-    nodes = await repo.loadTree(id);
-  } catch (err) {
-    errors.push(`${where}: tree ${hex.slice(0, 16)}: ${(err as Error).message}`);
-    return;
-  }
-  for (const node of nodes) {
-    const path = `${where}/${node.name.toString()}`;
+/**
+ * Every tree below `id` (each once) reads, and every chunk it names is an indexed data blob. `heights`
+ * remembers how many levels each checked tree spans, so a tree reached again (from another snapshot,
+ * perhaps much deeper) is not read twice but still counts towards the depth limit: the verdict must
+ * not depend on the order snapshots are listed in.
+ */
+async function checkTree(repo: Repository, id: Buffer, where: string, heights: Map<string, number>, errors: string[]): Promise<void> {
+  const breather = new Breather();
+  const stack: { hex: string; nodes: TreeNode[]; next: number; where: string; below: number }[] = [];
+  const enter = async (tree: Buffer, at: string): Promise<number> => {
+    const hex = tree.toString('hex');
+    const known = heights.get(hex);
+    if (stack.length + (known ?? 1) > MAX_TREE_DEPTH) {
+      errors.push(tooDeep(at).message);
+      return 0;
+    }
+    if (known !== undefined) return known;
+    try {
+      stack.push({ hex, nodes: await repo.loadTree(tree), next: 0, where: at, below: 0 });
+    } catch (err) {
+      heights.set(hex, 1);
+      errors.push(`${at}: tree ${hex.slice(0, 16)}: ${(err as Error).message}`);
+    }
+    return 0;
+  };
+  await enter(id, where);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const node = top.nodes[top.next++];
+    if (!node) {
+      stack.pop();
+      heights.set(top.hex, top.below + 1);
+      const parent = stack[stack.length - 1];
+      if (parent) parent.below = Math.max(parent.below, top.below + 1);
+      continue;
+    }
+    await breather.pause();
+    const path = `${top.where}/${node.name.toString()}`;
     if (node.type === NodeType.File) {
       for (const chunk of contentIds(node)) {
         const loc = repo.index.lookup(chunk);
@@ -114,7 +141,7 @@ async function checkTree(repo: Repository, id: Buffer, where: string, seen: Set<
         else if (loc.type !== BlobType.Data) errors.push(`${path}: chunk ${chunk.toString('hex').slice(0, 16)} is indexed as a ${blobTypeName(loc.type)} blob`);
       }
     } else if (node.type === NodeType.Dir && node.subtree) {
-      await checkTree(repo, node.subtree, path, seen, errors);
+      top.below = Math.max(top.below, await enter(node.subtree, path));
     }
   }
 }
@@ -132,36 +159,64 @@ function choosePacks(ids: string[], mode: ReadDataMode): string[] {
   return shuffled.slice(0, count);
 }
 
-/** Downloads one pack and verifies its name, header, agreement with the index and every blob. */
-async function verifyPack(repo: Repository, store: Store, id: string, errors: string[]): Promise<number> {
+/** Pieces of a pack read at once while verifying it (a blob bigger than this is read alone). */
+const VERIFY_SPAN = 16 * 1024 * 1024;
+
+/**
+ * Reads one pack and verifies its header, its agreement with the index, every blob and its name (the
+ * SHA-256 of all its bytes). It is read in ranges of at most VERIFY_SPAN, so a pack that claims to be
+ * huge costs no more memory than a normal one.
+ */
+async function verifyPack(repo: Repository, store: Store, id: string, size: number, errors: string[]): Promise<number> {
   const name = packName(id);
   const where = repo.stores.length > 1 ? ` on ${store.location}` : '';
-  let bytes: Buffer;
-  let parsed;
+  let header;
   try {
-    bytes = await store.get(name);
-    // A wrong hash is reported, and the blobs are still checked to name the damaged one.
-    if (contentId(bytes) !== id) errors.push(`pack ${name}${where}: its bytes do not match its name (damaged)`);
-    parsed = parsePack(bytes, name, repo.keys.dataKey);
+    header = await readPackHeader(store, name, size, repo.keys.dataKey);
   } catch (err) {
     errors.push(`pack ${name}${where}: ${(err as Error).message}`);
     return 0;
   }
+  const key = packKey(repo.keys.dataKey, header.salt);
+  const hash = crypto.createHash('sha256');
   let verified = 0;
-  for (const [i, entry] of parsed.entries.entries()) {
-    const what = `pack ${name}${where}: blob ${i} (${blobTypeName(entry.type)} ${toHex(entry.id).slice(0, 16)})`;
-    const indexed = repo.index.lookup(entry.id);
-    if (indexed && indexed.packId === id && (indexed.offset !== entry.offset || indexed.length !== entry.length)) {
-      errors.push(`${what}: the index places it elsewhere in the pack`);
+  let next = 0;
+  try {
+    while (next < header.entries.length) {
+      const first = header.entries[next]!;
+      let last = next;
+      while (last + 1 < header.entries.length && header.entries[last + 1]!.offset + header.entries[last + 1]!.length - first.offset <= VERIFY_SPAN) last++;
+      const end = header.entries[last]!.offset + header.entries[last]!.length;
+      const bytes = await store.get(name, { offset: first.offset, length: end - first.offset });
+      hash.update(bytes);
+      for (let i = next; i <= last; i++) {
+        if (verifyBlob(repo, key, id, i, header.entries[i]!, bytes.subarray(header.entries[i]!.offset - first.offset), `pack ${name}${where}`, errors)) verified++;
+      }
+      next = last + 1;
     }
-    try {
-      const sealed = bytes.subarray(entry.offset, entry.offset + entry.length);
-      const raw = decompressPayload(openBlob(parsed.key, entry.offset, entry.type, entry.id, sealed, what), entry.rawLength, what);
-      if (!blobId(repo.idKey, raw).equals(entry.id)) throw new Error(`${what} does not match its id`);
-      verified++;
-    } catch (err) {
-      errors.push((err as Error).message);
-    }
+    const blobsEnd = header.entries.length > 0 ? header.entries.at(-1)!.offset + header.entries.at(-1)!.length : 0;
+    hash.update(await store.get(name, { offset: blobsEnd, length: size - blobsEnd }));
+    // A wrong hash is reported after the blobs, which name the damaged one.
+    if (hash.digest('hex') !== id) errors.push(`pack ${name}${where}: its bytes do not match its name (damaged)`);
+  } catch (err) {
+    errors.push(`pack ${name}${where}: ${(err as Error).message}`);
   }
   return verified;
+}
+
+/** One blob of a pack (`sealed` starts with it): decrypts, decompresses, matches its id and the index. */
+function verifyBlob(repo: Repository, key: KeyObject, packId: string, i: number, entry: PackEntry, sealed: Buffer, where: string, errors: string[]): boolean {
+  const what = `${where}: blob ${i} (${blobTypeName(entry.type)} ${toHex(entry.id).slice(0, 16)})`;
+  const indexed = repo.index.lookup(entry.id);
+  if (indexed && indexed.packId === packId && (indexed.offset !== entry.offset || indexed.length !== entry.length)) {
+    errors.push(`${what}: the index places it elsewhere in the pack`);
+  }
+  try {
+    const raw = decompressPayload(openBlob(key, entry.offset, entry.type, entry.id, sealed.subarray(0, entry.length), what), entry.rawLength, what);
+    if (!blobId(repo.idKey, raw).equals(entry.id)) throw new Error(`${what} does not match its id`);
+    return true;
+  } catch (err) {
+    errors.push((err as Error).message);
+    return false;
+  }
 }

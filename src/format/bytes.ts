@@ -156,6 +156,23 @@ export class ByteReader {
     return this.bytes(this.uint());
   }
 
+  /**
+   * A count of items that take at least `minBytes` each: refused when the bytes left could not hold
+   * that many, before anything is allocated for them.
+   */
+  count(minBytes: number): number {
+    const n = this.uint();
+    if (n * minBytes > this.buf.length - this.pos) this.fail(`declares ${n} entries, more than the ${this.buf.length - this.pos} bytes left can hold`);
+    return n;
+  }
+
+  /** An unsigned varint that must not exceed `max`. */
+  uintAtMost(max: number, field: string): number {
+    const value = this.uint();
+    if (value > max) this.fail(`${field} ${value} exceeds ${max}`);
+    return value;
+  }
+
   get done(): boolean {
     return this.pos === this.buf.length;
   }

@@ -63,7 +63,17 @@ export function compressPayload(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Bu
   return out;
 }
 
-export function decompressPayload(framed: Uint8Array, expectedLength: number | undefined, what: string): Buffer {
+/** How long a payload must come out: exactly n bytes (a blob, whose length the index records), or at most n. */
+export type PlainSize = number | { readonly atMost: number };
+
+/**
+ * The plaintext of a framed payload. Decompression stops at the size the context allows, so a small
+ * hostile frame cannot expand into gigabytes (a zstd "bomb").
+ */
+export function decompressPayload(framed: Uint8Array, size: PlainSize, what: string): Buffer {
+  if (framed.length === 0) throw new FormatError(`${what}: the payload is empty`);
+  const exact = typeof size === 'number' ? size : undefined;
+  const max = typeof size === 'number' ? size : size.atMost;
   const body = Buffer.from(framed.buffer, framed.byteOffset + 1, framed.byteLength - 1);
   let raw: Buffer;
   switch (framed[0]) {
@@ -71,17 +81,19 @@ export function decompressPayload(framed: Uint8Array, expectedLength: number | u
       raw = body;
       break;
     case ZSTD:
+      // Writers never compress what is tiny, let alone nothing.
+      if (max === 0) throw new FormatError(`${what}: a compressed payload where an empty one belongs`);
       try {
-        raw = zlib.zstdDecompressSync(body, expectedLength ? { maxOutputLength: expectedLength } : {});
+        raw = zlib.zstdDecompressSync(body, { maxOutputLength: max });
       } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new FormatError(`${what}: decompresses to more than the ${max} bytes it may have`);
         throw new FormatError(`${what}: zstd data is damaged (${(err as Error).message})`);
       }
       break;
     default:
       throw new FormatError(`${what}: unknown compression flag ${framed[0]}`);
   }
-  if (expectedLength !== undefined && raw.length !== expectedLength) {
-    throw new FormatError(`${what}: decompressed to ${raw.length} bytes, index says ${expectedLength}`);
-  }
+  if (exact !== undefined && raw.length !== exact) throw new FormatError(`${what}: decompressed to ${raw.length} bytes, index says ${exact}`);
+  if (raw.length > max) throw new FormatError(`${what}: ${raw.length} bytes, more than the ${max} it may have`);
   return raw;
 }

@@ -2,7 +2,7 @@
 // (invariant 2), also as checkpoints during a long backup, so an interrupted run can be resumed.
 import { ByteReader, ByteWriter, FormatError } from './bytes.ts';
 import { ID_BYTES, SALT_BYTES } from './crypto.ts';
-import { BlobType, type PackEntry } from './pack.ts';
+import { BlobType, checkEntry, type PackEntry } from './pack.ts';
 
 export interface IndexedPack {
   readonly id: Buffer;
@@ -12,6 +12,9 @@ export interface IndexedPack {
 }
 
 const INDEX_VERSION = 1;
+/** The fewest bytes a pack and a blob entry take (with one-byte varints). */
+const MIN_PACK_BYTES = ID_BYTES + SALT_BYTES + 1;
+const MIN_BLOB_BYTES = 1 + ID_BYTES + 3;
 
 export function encodeIndex(packs: readonly IndexedPack[]): Buffer {
   const w = new ByteWriter(1024).u8(INDEX_VERSION).uint(packs.length);
@@ -27,17 +30,20 @@ export function decodeIndex(bytes: Uint8Array, what: string): IndexedPack[] {
   const version = r.u8();
   if (version !== INDEX_VERSION) throw new FormatError(`${what}: unknown index version ${version}`);
   const packs: IndexedPack[] = [];
-  for (let i = r.uint(); i > 0; i--) {
+  for (let i = r.count(MIN_PACK_BYTES); i > 0; i--) {
     const id = Buffer.from(r.bytes(ID_BYTES));
     const salt = Buffer.from(r.bytes(SALT_BYTES));
     const entries: PackEntry[] = [];
-    for (let j = r.uint(); j > 0; j--) {
+    for (let j = r.count(MIN_BLOB_BYTES); j > 0; j--) {
       const type = r.u8();
       if (type !== BlobType.Data && type !== BlobType.Tree) throw new FormatError(`${what}: unknown blob type ${type}`);
-      entries.push({ type, id: Buffer.from(r.bytes(ID_BYTES)), offset: r.uint(), length: r.uint(), rawLength: r.uint() });
+      const entry = { type, id: Buffer.from(r.bytes(ID_BYTES)), offset: r.uint(), length: r.uint(), rawLength: r.uint() };
+      checkEntry(entry, what);
+      entries.push(entry);
     }
     packs.push({ id, salt, entries });
   }
   r.expectEnd();
   return packs;
 }
+

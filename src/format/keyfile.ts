@@ -56,22 +56,59 @@ export function encodeKeyFile(file: KeyFile): Buffer {
   return Buffer.from(JSON.stringify(file, null, 2) + '\n');
 }
 
+/** Work of one key derivation, in KiB of memory times passes. */
+export function kdfCost(kdf: Pick<KdfParams, 'memory' | 'passes'>): number {
+  return kdf.memory * kdf.passes;
+}
+
+/** The most work a key file may ask for: 2 GiB × 2 passes or 64 MiB × 64 passes, some twenty times the default's. */
+export const MAX_KDF_COST = 4 * 1024 * 1024;
+const MAX_MEMORY_KIB = 2 * 1024 * 1024;
+const MAX_PASSES = 64;
+const MAX_LANES = 16;
+const MAX_TEXT = 1024;
+/** The wrapped master keys: their JSON (three base64 keys) and the tag, well under this. */
+const MAX_WRAPPED = 512;
+
+function isText(value: unknown, max = MAX_TEXT): value is string {
+  return typeof value === 'string' && value.length <= max;
+}
+
+function inRange(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max;
+}
+
+/** Base64 of `min` to `max` bytes, checked before it is decoded (a string of gigabytes never is). */
+function base64(value: unknown, min: number, max: number): Buffer | undefined {
+  if (typeof value !== 'string' || value.length > Math.ceil(max / 3) * 4 || !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) return undefined;
+  const bytes = Buffer.from(value, 'base64');
+  return bytes.length >= min && bytes.length <= max ? bytes : undefined;
+}
+
+/** A key file, every field type-checked and bounded; a malformed one is a FormatError naming the field. */
 export function decodeKeyFile(bytes: Uint8Array, what: string): KeyFile {
-  let k: KeyFile;
+  let value: unknown;
   try {
-    k = JSON.parse(Buffer.from(bytes).toString('utf8')) as KeyFile;
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
   } catch {
     throw new FormatError(`${what} is not valid JSON`);
   }
-  const kdf = k?.kdf;
-  if (k?.version !== 1 || kdf?.algorithm !== 'argon2id' || typeof k.data !== 'string' || typeof k.nonce !== 'string') {
-    throw new FormatError(`${what} is not a Coffer key file`);
-  }
-  // Bounds keep a damaged or hostile key file from asking for terabytes of memory.
-  if (!(kdf.memory >= 8 && kdf.memory <= 4 * 1024 * 1024 && kdf.passes >= 1 && kdf.passes <= 64 && kdf.parallelism >= 1 && kdf.parallelism <= 64)) {
+  const k = value as Record<string, unknown> | null;
+  if (typeof k !== 'object' || k === null || Array.isArray(k) || k.version !== 1) throw new FormatError(`${what} is not a Coffer key file`);
+  const bad = (field: string): never => {
+    throw new FormatError(`${what} is not a usable key file: its ${field} is missing or malformed`);
+  };
+  for (const field of ['created', 'host', 'user'] as const) if (!isText(k[field])) bad(field);
+  const kdf = k.kdf as Record<string, unknown> | null;
+  if (typeof kdf !== 'object' || kdf === null || kdf.algorithm !== 'argon2id') bad('kdf');
+  if (!base64(kdf!.salt, 8, 64)) bad('kdf.salt');
+  if (!base64(k.nonce, NONCE_BYTES, NONCE_BYTES)) bad('nonce');
+  if (!base64(k.data, 16 + 1, MAX_WRAPPED)) bad('data');
+  // Bounds keep a damaged or hostile key file from asking for gigabytes of memory or minutes of work.
+  if (!inRange(kdf!.memory, 8, MAX_MEMORY_KIB) || !inRange(kdf!.passes, 1, MAX_PASSES) || !inRange(kdf!.parallelism, 1, MAX_LANES) || kdfCost(kdf as unknown as KdfParams) > MAX_KDF_COST) {
     throw new FormatError(`${what} has unreasonable KDF parameters`);
   }
-  return k;
+  return k as unknown as KeyFile;
 }
 
 /** Unwraps the master keys; throws AuthenticationError when the passphrase does not fit this key file. */

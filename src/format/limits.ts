@@ -1,23 +1,32 @@
 // Upper bounds of what a reader accepts. Everything read from a repository may have been written by
 // someone hostile, so every length, count and decompressed size is checked against these before
-// memory is allocated for it. Writers stay well inside them (docs/FORMAT.md, "Limits").
+// memory is allocated for it. Writers stay inside them (docs/FORMAT.md, "Limits").
 
-const MiB = 1024 * 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
 /** Largest chunk a repository's chunker may make (the config's `max` is bounded by it). */
 export const MAX_CHUNK_BYTES = 64 * MiB;
-/** Largest tree blob (a directory of about ten million entries). */
-export const MAX_TREE_BYTES = 1024 * MiB;
-/** Largest plaintext of any blob. */
-export const MAX_BLOB_BYTES = Math.max(MAX_CHUNK_BYTES, MAX_TREE_BYTES);
-/** Packs close at 16 MiB; the blob that crosses that line may be as big as a blob can be, then comes the header. */
-export const MAX_PACK_BYTES = 16 * MiB + MAX_BLOB_BYTES + 64 * MiB;
-/** A pack header lists at most this many bytes (48 bytes per blob, a blob per 16 bytes of pack at least). */
+/** Largest tree blob: a directory of some two and a half million entries. */
+export const MAX_TREE_BYTES = 256 * MiB;
+/** Most entries of one directory: each takes a few hundred bytes of memory once decoded. */
+export const MAX_TREE_ENTRIES = 4_000_000;
+/** What encryption adds to a blob's framed plaintext: the flag byte and the AES-GCM tag. */
+export const BLOB_OVERHEAD = 1 + 16;
+/** Largest pack header (48 bytes at most per blob). */
 export const MAX_PACK_HEADER_BYTES = 64 * MiB;
+/** Packs close at 16 MiB; the blob that crosses that line may be as big as a blob can be, then comes the header. */
+export const MAX_PACK_BYTES = 16 * MiB + MAX_TREE_BYTES + BLOB_OVERHEAD + MAX_PACK_HEADER_BYTES + KiB;
 /**
- * Decompressed size of a standalone object relative to its stored size. Index files are mostly random
- * ids, which do not compress (a real one shrinks by less than a third); snapshots are short JSON.
+ * Plaintext of an index file relative to its stored size: index files are mostly random ids, which do
+ * not compress (a real one shrinks by less than a third), so more than four times is a bomb.
  */
-export const INDEX_EXPANSION = 4;
+export function maxIndexPlainBytes(storedBytes: number): number {
+  return Math.min(256 * MiB, 4 * storedBytes + 64 * KiB);
+}
 export const MAX_SNAPSHOT_PLAIN_BYTES = 16 * MiB;
-export const MAX_INDEX_PLAIN_BYTES = 256 * MiB;
+
+/** Largest plaintext of a blob of `type` (0 data, 1 tree). */
+export function maxBlobBytes(type: number): number {
+  return type === 0 ? MAX_CHUNK_BYTES : MAX_TREE_BYTES;
+}

@@ -4,6 +4,7 @@ import crypto, { type KeyObject } from 'node:crypto';
 import { ByteReader, ByteWriter, FormatError } from './bytes.ts';
 import type { Framed } from './compression.ts';
 import { ID_BYTES, SALT_BYTES, TAG_BYTES, aeadOpen, aeadSeal, contentId, counterNonce, deriveKey } from './crypto.ts';
+import { BLOB_OVERHEAD, MAX_PACK_BYTES, MAX_PACK_HEADER_BYTES, maxBlobBytes } from './limits.ts';
 
 export const BlobType = { Data: 0, Tree: 1 } as const;
 export type BlobType = (typeof BlobType)[keyof typeof BlobType];
@@ -23,6 +24,17 @@ export interface PackEntry {
   readonly rawLength: number;
 }
 
+/**
+ * A blob's lengths must be possible: sealed it is its framed plaintext plus the tag (stored raw at
+ * worst), its plaintext within the limit of its type, and it lies within a pack's limit.
+ */
+export function checkEntry(entry: PackEntry, what: string): void {
+  const { type, offset, length, rawLength } = entry;
+  if (rawLength > maxBlobBytes(type)) throw new FormatError(`${what}: a blob claims ${rawLength} bytes of plaintext, more than one may have`);
+  if (length < BLOB_OVERHEAD || length > rawLength + BLOB_OVERHEAD) throw new FormatError(`${what}: a blob of ${rawLength} bytes cannot take ${length} bytes sealed`);
+  if (offset + length > MAX_PACK_BYTES) throw new FormatError(`${what}: a blob at ${offset} lies beyond the end any pack may have`);
+}
+
 export interface SealedPack {
   readonly id: string;
   readonly salt: Buffer;
@@ -36,8 +48,6 @@ export const TRAILER_BYTES = SALT_BYTES + 4 + TRAILER_MAGIC.length;
  * 48-bit counter, which no offset can reach. */
 const HEADER_NONCE = counterNonce(2 ** 48 - 1);
 const HEADER_AAD = Buffer.from('coffer pack header');
-/** A header entry is at most 1 + 32 + 10 + 10 bytes; bounds what a damaged trailer can make us read. */
-const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
 export function blobAad(type: BlobType, id: Uint8Array): Buffer {
   const aad = Buffer.allocUnsafe(1 + ID_BYTES);
@@ -138,7 +148,7 @@ export function parseTrailer(trailer: Uint8Array, what: string): PackTrailer {
   }
   const buf = Buffer.from(trailer.buffer, trailer.byteOffset, trailer.byteLength);
   const headerLength = buf.readUInt32LE(SALT_BYTES);
-  if (headerLength < TAG_BYTES || headerLength > MAX_HEADER_BYTES) throw new FormatError(`${what} has a damaged trailer`);
+  if (headerLength < TAG_BYTES || headerLength > MAX_PACK_HEADER_BYTES) throw new FormatError(`${what} has a damaged trailer`);
   return { salt: Buffer.from(buf.subarray(0, SALT_BYTES)), headerLength };
 }
 
@@ -148,9 +158,14 @@ export function packKey(dataKey: Buffer, salt: Uint8Array): KeyObject {
 
 /** Decrypts a pack header; `headerOffset` is where it starts, so blob offsets can be checked against it. */
 export function openHeader(key: KeyObject, sealedHeader: Uint8Array, headerOffset: number, what: string): PackEntry[] {
-  const plain = aeadOpen(key, HEADER_NONCE, HEADER_AAD, sealedHeader, `${what} header`);
+  return decodeHeader(aeadOpen(key, HEADER_NONCE, HEADER_AAD, sealedHeader, `${what} header`), headerOffset, what);
+}
+
+/** Parses a decrypted pack header: its blobs must fill the pack exactly up to `headerOffset`. */
+export function decodeHeader(plain: Uint8Array, headerOffset: number, what: string): PackEntry[] {
   const r = new ByteReader(plain, `${what} header`);
-  const count = r.uint();
+  // Each entry takes a type byte, an id and two varints.
+  const count = r.count(1 + ID_BYTES + 2);
   const entries: PackEntry[] = [];
   let offset = 0;
   for (let i = 0; i < count; i++) {
@@ -159,7 +174,9 @@ export function openHeader(key: KeyObject, sealedHeader: Uint8Array, headerOffse
     const id = Buffer.from(r.bytes(ID_BYTES));
     const length = r.uint();
     const rawLength = r.uint();
-    entries.push({ type, id, offset, length, rawLength });
+    const entry = { type, id, offset, length, rawLength };
+    checkEntry(entry, `${what} header`);
+    entries.push(entry);
     offset += length;
   }
   r.expectEnd();

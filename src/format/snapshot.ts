@@ -50,6 +50,28 @@ export function encodeSnapshot(snapshot: Snapshot): Buffer {
   return Buffer.from(JSON.stringify(snapshot));
 }
 
+const SUMMARY_FIELDS = ['filesNew', 'filesChanged', 'filesUnmodified', 'dirs', 'totalFiles', 'totalBytes', 'dataBlobs', 'treeBlobs', 'bytesAdded', 'warnings', 'durationMs'] as const;
+const HEX_ID = /^[0-9a-f]{64}$/;
+/** Host, user, program, tags and paths are short; a snapshot holds at most this many paths and tags. */
+const MAX_TEXT = 4096;
+const MAX_ITEMS = 100_000;
+
+function isText(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= MAX_TEXT;
+}
+
+function isTextList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.length <= MAX_ITEMS && value.every(isText);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * A snapshot, every field checked: one written by someone else must not make a command that lists or
+ * uses it fail later on a missing or mistyped field. Unknown fields are kept (later versions may add some).
+ */
 export function decodeSnapshot(bytes: Uint8Array, what: string): Snapshot {
   let value: unknown;
   try {
@@ -57,10 +79,20 @@ export function decodeSnapshot(bytes: Uint8Array, what: string): Snapshot {
   } catch {
     throw new FormatError(`${what} is not valid JSON`);
   }
-  const s = value as Snapshot;
-  if (typeof s !== 'object' || s === null || s.version !== 1 || typeof s.time !== 'string' || !/^[0-9a-f]{64}$/.test(s.tree) || !Array.isArray(s.paths)) {
-    throw new FormatError(`${what} is not a version 1 snapshot`);
-  }
-  if (s.layout !== undefined && s.layout !== 'absolute') throw new FormatError(`${what} has a root layout (${JSON.stringify(s.layout)}) this version does not know; upgrade Coffer`);
-  return s;
+  const s = value as Record<string, unknown> | null;
+  if (typeof s !== 'object' || s === null || Array.isArray(s) || s.version !== 1) throw new FormatError(`${what} is not a version 1 snapshot`);
+  if (s.layout !== undefined && s.layout !== 'absolute') throw new FormatError(`${what} has a root layout (${JSON.stringify(s.layout).slice(0, 40)}) this version does not know; upgrade Coffer`);
+  const bad = (field: string): never => {
+    throw new FormatError(`${what} is damaged: its ${field} is missing or malformed`);
+  };
+  if (!isText(s.time) || Number.isNaN(Date.parse(s.time))) bad('time');
+  for (const field of ['host', 'user', 'program'] as const) if (!isText(s[field])) bad(field);
+  if (!isTextList(s.paths)) bad('paths');
+  if (!isTextList(s.tags)) bad('tags');
+  if (typeof s.tree !== 'string' || !HEX_ID.test(s.tree)) bad('tree');
+  for (const field of ['parent', 'replaces'] as const) if (s[field] !== undefined && (typeof s[field] !== 'string' || !HEX_ID.test(s[field]))) bad(field);
+  const summary = s.summary as Record<string, unknown> | null | undefined;
+  if (typeof summary !== 'object' || summary === null || Array.isArray(summary)) bad('summary');
+  for (const field of SUMMARY_FIELDS) if (!isCount(summary![field])) bad(`summary.${field}`);
+  return s as unknown as Snapshot;
 }

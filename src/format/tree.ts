@@ -2,6 +2,7 @@
 // unchanged directory encodes to the same bytes, gets the same id, and is stored once.
 import { ByteReader, ByteWriter, FormatError } from './bytes.ts';
 import { ID_BYTES } from './crypto.ts';
+import { MAX_TREE_ENTRIES } from './limits.ts';
 
 export const NodeType = { File: 1, Dir: 2, Symlink: 3, Fifo: 4, CharDevice: 5, BlockDevice: 6, Socket: 7 } as const;
 export type NodeType = (typeof NodeType)[keyof typeof NodeType];
@@ -51,6 +52,8 @@ export interface TreeNode extends NodeMeta {
 }
 
 const TREE_VERSION = 1;
+/** User and group ids are 32-bit numbers. */
+const MAX_ID = 0xffffffff;
 const FLAG_SPARSE = 1;
 
 export function compareNames(a: Uint8Array, b: Uint8Array): number {
@@ -100,7 +103,9 @@ export function decodeTree(bytes: Uint8Array): TreeNode[] {
   const r = new ByteReader(bytes, 'tree');
   const version = r.u8();
   if (version !== TREE_VERSION) throw new FormatError(`malformed tree: unknown version ${version}`);
-  const count = r.uint();
+  // A node takes at least eleven bytes: the name's length, the type and nine varints.
+  const count = r.count(11);
+  if (count > MAX_TREE_ENTRIES) throw new FormatError(`malformed tree: ${count} entries, more than a directory may have (${MAX_TREE_ENTRIES})`);
   const nodes: TreeNode[] = [];
   let previous: Uint8Array | undefined;
   for (let i = 0; i < count; i++) {
@@ -113,9 +118,9 @@ export function decodeTree(bytes: Uint8Array): TreeNode[] {
     const meta = {
       name,
       type,
-      mode: r.uint(),
-      uid: r.uint(),
-      gid: r.uint(),
+      mode: r.uintAtMost(0o7777, 'mode'),
+      uid: r.uintAtMost(MAX_ID, 'uid'),
+      gid: r.uintAtMost(MAX_ID, 'gid'),
       mtimeNs: r.bigInt(),
       ctimeNs: r.bigInt(),
       inode: r.bigUint(),

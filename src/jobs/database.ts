@@ -1,5 +1,6 @@
 // Opening the job database: one SQLite file in the data directory, shared by every coffer process of
 // the user (CLI runs, the daemon, `coffer status` while a backup runs).
+import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { migrate } from './migrations.ts';
@@ -29,5 +30,10 @@ export function openJobDatabase(file: string): DatabaseSync {
 export function openJobDatabaseIn(dataDir: string): DatabaseSync {
   // Private to the user: job errors and logs name their files and hosts.
   makeDirectories(dataDir, 0o700);
-  return openJobDatabase(path.join(dataDir, JOB_DATABASE_FILE));
+  const file = path.join(dataDir, JOB_DATABASE_FILE);
+  // SQLite creates the file (and its -wal and -shm files, which copy its mode) as the umask allows,
+  // 0644 mostly: made 0600 first, and an older one is made private too.
+  fs.closeSync(fs.openSync(file, 'a', 0o600));
+  fs.chmodSync(file, 0o600);
+  return openJobDatabase(file);
 }

@@ -139,17 +139,19 @@ export class JobStore {
       const planId = this.sql.get<{ id: number }>('SELECT id FROM plans WHERE name = ?', name)!.id;
       this.sql.run('DELETE FROM plan_destinations WHERE plan_id = ?', planId);
       for (const destination of destinations) {
+        // A destination is often named by its location: neither may keep a credential typed into it.
+        const destinationName = redactString(destination.name);
         this.sql.run(
           `INSERT INTO destinations (name, location, created_at) VALUES (?, ?, ?)
            ON CONFLICT (name) DO UPDATE SET location = excluded.location`,
-          destination.name,
+          destinationName,
           redactString(destination.location),
           now,
         );
         this.sql.run(
           'INSERT OR IGNORE INTO plan_destinations (plan_id, destination_id) SELECT ?, id FROM destinations WHERE name = ?',
           planId,
-          destination.name,
+          destinationName,
         );
       }
       return this.plan(planId)!;

@@ -13,13 +13,16 @@ export interface BlobLocation {
   readonly offset: number;
   readonly length: number;
   readonly rawLength: number;
+  /** Where the last blob the index knows of in this pack ends: reading [0, packExtent) reads them all. */
+  readonly packExtent: number;
 }
 
 const TYPE_BIT = 0x80000000;
+const SALT_WORDS = SALT_BYTES / 4;
 
 export class BlobIndex {
-  /** Pack id → its key salt (8 words). */
-  private readonly packs = new IdTable(SALT_BYTES / 4);
+  /** Pack id → its key salt (8 words), then the end of its last blob (1 word). */
+  private readonly packs = new IdTable(SALT_WORDS + 1);
   /** Blob id → [pack number | type bit, offset, length, rawLength]. */
   private readonly blobs = new IdTable(4);
   private readonly record = new Uint32Array(4);
@@ -44,12 +47,17 @@ export class BlobIndex {
   addPack(pack: IndexedPack): number {
     let packNo = this.packs.find(pack.id);
     if (packNo < 0) {
-      const salt = new Uint32Array(SALT_BYTES / 4);
-      new Uint8Array(salt.buffer).set(pack.salt);
-      packNo = this.packs.add(pack.id, salt);
+      const record = new Uint32Array(SALT_WORDS + 1);
+      new Uint8Array(record.buffer).set(pack.salt);
+      packNo = this.packs.add(pack.id, record);
     }
     let added = 0;
-    for (const e of pack.entries) if (this.addBlob(packNo, e)) added++;
+    let extent = this.packs.word(packNo, SALT_WORDS);
+    for (const e of pack.entries) {
+      if (this.addBlob(packNo, e)) added++;
+      extent = Math.max(extent, e.offset + e.length);
+    }
+    this.packs.setWord(packNo, SALT_WORDS, extent);
     return added;
   }
 
@@ -70,10 +78,11 @@ export class BlobIndex {
     return {
       type: (head & TYPE_BIT ? 1 : 0) as BlobType,
       packId: toHex(this.packs.id(packNo)),
-      salt: Buffer.from(this.packs.recordBytes(packNo)),
+      salt: Buffer.from(this.packs.recordBytes(packNo).subarray(0, SALT_BYTES)),
       offset: this.blobs.word(n, 1),
       length: this.blobs.word(n, 2),
       rawLength: this.blobs.word(n, 3),
+      packExtent: this.packs.word(packNo, SALT_WORDS),
     };
   }
 

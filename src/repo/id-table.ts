@@ -106,6 +106,10 @@ export class IdTable {
     return this.recordPages[n >>> PAGE_BITS]![(n & PAGE_MASK) * this.recordWords + word]!;
   }
 
+  setWord(n: number, word: number, value: number): void {
+    this.recordPages[n >>> PAGE_BITS]![(n & PAGE_MASK) * this.recordWords + word] = value;
+  }
+
   /** Entry n's record as bytes (a view: copy it to keep it). */
   recordBytes(n: number): Uint8Array {
     const page = this.recordPages[n >>> PAGE_BITS]!;

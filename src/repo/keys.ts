@@ -1,4 +1,5 @@
 // Several passphrases per repository: each is a key file wrapping the same master keys.
+import { FormatError } from '../format/bytes.ts';
 import { contentId } from '../format/crypto.ts';
 import { decodeKeyFile, encodeKeyFile, wrapKeys } from '../format/keyfile.ts';
 import { idOf } from '../store/store.ts';
@@ -18,10 +19,18 @@ async function keyNames(repo: Repository): Promise<string[]> {
   return names.sort();
 }
 
+/** The key files and who made them; one that cannot be read is reported (onDamaged) and left out. */
 export async function listKeys(repo: Repository): Promise<KeyInfo[]> {
   const keys: KeyInfo[] = [];
   for (const name of await keyNames(repo)) {
-    const file = decodeKeyFile(await repo.read(name, (b) => b), name);
+    let file;
+    try {
+      file = decodeKeyFile(await repo.read(name, (b) => b), name);
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      repo.onDamaged?.(name, err.message);
+      continue;
+    }
     keys.push({ id: idOf(name), created: file.created, host: file.host, user: file.user, current: idOf(name) === repo.keyId });
   }
   return keys.sort((a, b) => a.created.localeCompare(b.created));

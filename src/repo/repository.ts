@@ -5,33 +5,26 @@ import type { KeyObject } from 'node:crypto';
 import os from 'node:os';
 import { FormatError } from '../format/bytes.ts';
 import { decompressPayload, compressPayload } from '../format/compression.ts';
-import { decodeConfig, encodeConfig, newConfig, type RepoConfig } from '../format/config.ts';
-import { AuthenticationError, blobId, contentId, generateMasterKeys, openObject, sealObject, secretKey, type MasterKeys } from '../format/crypto.ts';
+import { canonicalJson, decodeConfig, encodeConfig, newConfig, verifyConfig, type RepoConfig } from '../format/config.ts';
+import { blobId, contentId, generateMasterKeys, openObject, sealObject, secretKey, type MasterKeys } from '../format/crypto.ts';
 import { decodeIndex, encodeIndex, type IndexedPack } from '../format/index-file.ts';
-import { decodeKeyFile, encodeKeyFile, unwrapKeys, wrapKeys } from '../format/keyfile.ts';
+import { encodeKeyFile, wrapKeys } from '../format/keyfile.ts';
+import { MAX_SNAPSHOT_PLAIN_BYTES, maxIndexPlainBytes } from '../format/limits.ts';
 import { BlobType, openBlob, packKey } from '../format/pack.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.ts';
 import { decodeTree, type TreeNode } from '../format/tree.ts';
 import { StoreError, idOf, packName, type ByteRange, type Store } from '../store/store.ts';
 import { BlobIndex } from './blob-index.ts';
+import { NoRepositoryError, RepositoryError, WrongPassphraseError } from './errors.ts';
+import { unlock } from './unlock.ts';
 import { PackCache } from './pack-cache.ts';
 
 const PACK_KEY_CACHE = 4096;
 const TREE_PACK_CACHE = 64 * 1024 * 1024;
+/** Tree packs up to this size are read whole into the cache (they close at 16 MiB). */
+const TREE_PACK_READ = 24 * 1024 * 1024;
 
-export class RepositoryError extends Error {
-  override name = 'RepositoryError';
-}
-
-/** The location holds no repository (no config object). */
-export class NoRepositoryError extends RepositoryError {
-  override name = 'NoRepositoryError';
-}
-
-/** No key file of the repository opens with the passphrase. */
-export class WrongPassphraseError extends RepositoryError {
-  override name = 'WrongPassphraseError';
-}
+export { NoRepositoryError, RepositoryError, WrongPassphraseError };
 
 export interface StoredSnapshot {
   readonly id: string;
@@ -44,6 +37,13 @@ export interface FallbackEvent {
   readonly failed: string;
   readonly reason: string;
   readonly servedBy: string;
+}
+
+export interface OpenOptions {
+  /** The key file that opened the repository with this id last time (remembered outside the repository). */
+  readonly keyHint?: (repoId: string) => string | undefined;
+  /** Told about each key file that cannot be read (it is skipped). */
+  readonly onDamaged?: (name: string, reason: string) => void;
 }
 
 /** A replica that could not be opened (offline, no config): left out, reported. */
@@ -75,8 +75,9 @@ export async function initRepository(stores: readonly Store[], passphrase: strin
   for (const store of stores) {
     if (await store.stat('config')) throw new RepositoryError(`${store.location} already holds a repository`);
   }
-  const config = newConfig();
-  const keyFile = encodeKeyFile(await wrapKeys(generateMasterKeys(), passphrase, whoAmI()));
+  const keys = generateMasterKeys();
+  const config = newConfig(keys.dataKey);
+  const keyFile = encodeKeyFile(await wrapKeys(keys, passphrase, whoAmI()));
   const configBytes = encodeConfig(config);
   for (const store of stores) {
     // The key goes first: a config without a key would be an unusable repository.
@@ -120,7 +121,7 @@ export class Repository {
    * that cannot be reached is left out (see `unavailable`) as long as another one answers. The others
    * are ordered by how fast they answered (replicas about as fast keep their order).
    */
-  static async open(stores: readonly Store[], passphrase: string): Promise<Repository> {
+  static async open(stores: readonly Store[], passphrase: string, options: OpenOptions = {}): Promise<Repository> {
     if (stores.length === 0) throw new RepositoryError('no repository given: use --repo or COFFER_REPO');
     const answers = await Promise.all(
       stores.map(async (store) => {
@@ -142,9 +143,18 @@ export class Repository {
       if (a.config!.id !== first.config!.id) {
         throw new RepositoryError(`${a.store.location} is a different repository than ${first.store.location} (ids ${a.config!.id.slice(0, 8)} and ${first.config!.id.slice(0, 8)})`);
       }
+      // Replicas hold byte-identical configs: one that differs was changed behind our back.
+      if (canonicalJson(a.config) !== canonicalJson(first.config)) {
+        throw new RepositoryError(`the config of ${a.store.location} differs from the one of ${first.store.location}; the repository may have been tampered with`);
+      }
     }
     const unavailable = answers.filter((a) => a.error).map((a) => ({ store: a.store, error: a.error! }));
-    const { keys, keyId } = await unlock(first.store, passphrase);
+    const { keys, keyId } = await unlock(first.store, passphrase, { preferKey: options.keyHint?.(first.config!.id), onDamaged: options.onDamaged });
+    if (verifyConfig(first.config!, keys.dataKey) === 'tampered') {
+      throw new RepositoryError(
+        `the config of ${first.store.location} fails its authentication check: the repository may have been tampered with; do not back up to it until you know why`,
+      );
+    }
     return new Repository(first.config!, keys, keyId, reachable.map((a) => a.store), unavailable);
   }
 
@@ -187,7 +197,7 @@ export class Repository {
     return this.read(name, (bytes) => {
       if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
       const framed = openObject(this.keys.dataKey, 'index', bytes, name);
-      return decodeIndex(decompressPayload(framed, undefined, name), name);
+      return decodeIndex(decompressPayload(framed, { atMost: maxIndexPlainBytes(bytes.length) }, name), name);
     });
   }
 
@@ -230,13 +240,16 @@ export class Repository {
       if (!blobId(this.idKey, raw).equals(id)) throw new FormatError(`${what} does not match its id (damaged)`);
       return raw;
     };
-    if (loc.type === BlobType.Tree) {
+    // The blobs of a tree pack are read in one go and kept (a walk reads many trees from few packs),
+    // but never more than a small pack holds: a pack is only read whole up to its last indexed blob.
+    if (loc.type === BlobType.Tree && loc.packExtent <= TREE_PACK_READ) {
       try {
-        const pack = await this.treePacks.get(name, () => this.read(name, (bytes) => bytes));
-        return decode(pack.subarray(loc.offset, loc.offset + loc.length));
+        const pack = await this.treePacks.get(name, () => this.read(name, (bytes) => bytes, { offset: 0, length: loc.packExtent }));
+        if (loc.offset + loc.length <= pack.length) return decode(pack.subarray(loc.offset, loc.offset + loc.length));
       } catch {
-        this.treePacks.forget(name);
+        // Fall through to the blob alone, replica by replica.
       }
+      this.treePacks.forget(name);
     }
     return this.read(name, decode, { offset: loc.offset, length: loc.length });
   }
@@ -268,7 +281,7 @@ export class Repository {
     return this.read(name, (bytes) => {
       if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
       const framed = openObject(this.keys.dataKey, 'snapshot', bytes, name);
-      return decodeSnapshot(decompressPayload(framed, undefined, name), name);
+      return decodeSnapshot(decompressPayload(framed, { atMost: MAX_SNAPSHOT_PLAIN_BYTES }, name), name);
     });
   }
 
@@ -279,20 +292,4 @@ export class Repository {
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/** Tries every key file with the passphrase. */
-async function unlock(store: Store, passphrase: string): Promise<{ keys: MasterKeys; keyId: string }> {
-  const names: string[] = [];
-  for await (const obj of store.list('keys')) names.push(obj.name);
-  if (names.length === 0) throw new RepositoryError(`${store.location} has no key files; the repository is damaged`);
-  for (const name of names.sort()) {
-    const file = decodeKeyFile(await store.get(name), name);
-    try {
-      return { keys: await unwrapKeys(file, passphrase, name), keyId: idOf(name) };
-    } catch (err) {
-      if (!(err instanceof AuthenticationError)) throw err;
-    }
-  }
-  throw new WrongPassphraseError('wrong passphrase: no key of this repository opens with it; check where the passphrase comes from (coffer doctor names the source)');
 }

@@ -20,8 +20,8 @@ export interface FaultOptions {
   readonly clock?: Clock;
 }
 
-/** mulberry32: tiny, fast, and good enough to decide which calls fail. */
-function seededRandom(seed: number): () => number {
+/** mulberry32: tiny, fast, and good enough to decide which calls fail (and, in tests, to fuzz repeatably). */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) | 0;

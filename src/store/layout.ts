@@ -28,12 +28,16 @@ export interface Folder {
 }
 
 /** Limits of objects that must stay small: they are read whole and parsed in memory. */
-export const MAX_CONFIG_BYTES = 64 * KiB;
-export const MAX_KEY_FILE_BYTES = 64 * KiB;
-export const MAX_SNAPSHOT_BYTES = 16 * MiB;
-export const MAX_INDEX_BYTES = 256 * MiB;
+const MAX_CONFIG_BYTES = 64 * KiB;
+const MAX_KEY_FILE_BYTES = 64 * KiB;
+const MAX_SNAPSHOT_BYTES = 16 * MiB;
+const MAX_INDEX_BYTES = 256 * MiB;
 
-export const CONFIG_NAME = 'config';
+const CONFIG_NAME = 'config';
+
+/** Modes of what a store creates where it can choose (local, SFTP): private to the owner, as restic does. */
+export const OBJECT_MODE = 0o600;
+export const FOLDER_MODE = 0o700;
 
 export const FOLDERS: readonly Folder[] = [
   { dir: 'keys', names: /^keys\/[0-9a-f]{64}$/, maxSize: MAX_KEY_FILE_BYTES },

@@ -11,13 +11,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import path from 'node:path';
-import { belongsTo, checkFolder, checkObjectName, checkObjectSize, isSubfolder, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
+import { belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { makeDirectories, MakeDirectoryError } from './make-directories.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
 const TMP_DIR = 'tmp';
-export const FILE_MODE = 0o600;
-export const DIR_MODE = 0o700;
 const OPEN_OBJECT = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 function errno(err: unknown): string | undefined {
@@ -55,7 +53,7 @@ export function describeFsError(err: unknown, action: string): StoreError {
  */
 function makeStoreDirectory(dir: string, action: string): void {
   try {
-    makeDirectories(dir, DIR_MODE);
+    makeDirectories(dir, FOLDER_MODE);
   } catch (err) {
     if (!(err instanceof MakeDirectoryError)) throw err;
     const denied = err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS';
@@ -283,7 +281,7 @@ async function lstatOrUndefined(file: string, action: string): Promise<Stats | u
 
 /** Writes `file` (which must not exist) with mode 0600 and flushes it to the disk. */
 async function writeDurably(file: string, data: Uint8Array): Promise<void> {
-  const handle = await fs.open(file, 'wx', FILE_MODE);
+  const handle = await fs.open(file, 'wx', OBJECT_MODE);
   try {
     let done = 0;
     while (done < data.length) done += (await handle.write(data, done, data.length - done)).bytesWritten;

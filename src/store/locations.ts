@@ -46,6 +46,15 @@ function invalid(message: string, syntax: string): StoreError {
   return new StoreError('permanent', `${message}; expected ${syntax}`);
 }
 
+/** A %-escaped part of a location; an escape that is not UTF-8 ('%ff') is a malformed location, not a crash. */
+function unescape(part: string, syntax: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw invalid('the location has a %-escape that is not UTF-8', syntax);
+  }
+}
+
 /** A URL's scheme followed by ':', as opposed to 'host:port' (a colon then a digit). */
 const SCHEME = /^([a-z][a-z0-9+.-]*):(?!\d)/i;
 
@@ -67,7 +76,7 @@ export function parseS3Location(location: string): S3Location {
   // Refused rather than used, so secrets never end up in config files, process lists or messages.
   if (url.username || url.password) throw invalid('the S3 location must not hold credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)', S3_SYNTAX);
   if (url.search || url.hash) throw invalid('the S3 location must not have a query or fragment', S3_SYNTAX);
-  const [bucket = '', ...rest2] = decodeURIComponent(url.pathname).split('/').filter(Boolean);
+  const [bucket = '', ...rest2] = unescape(url.pathname, S3_SYNTAX).split('/').filter(Boolean);
   if (!bucket) throw invalid(`the S3 location s3:${url.origin} names no bucket`, S3_SYNTAX);
   return { endpoint: url.origin, bucket, prefix: rest2.map((part) => `${part}/`).join('') };
 }
@@ -91,14 +100,14 @@ export function parseSftpLocation(location: string): SftpLocation {
   if (url.password) throw invalid('the SFTP location must not hold a password (set COFFER_SFTP_PASSWORD)', SFTP_SYNTAX);
   if (!url.hostname) throw invalid('the SFTP location names no host', SFTP_SYNTAX);
   if (url.search || url.hash) throw invalid('the SFTP location must not have a query or fragment', SFTP_SYNTAX);
-  const pathname = decodeURIComponent(url.pathname).replace(/\/+$/, '');
+  const pathname = unescape(url.pathname, SFTP_SYNTAX).replace(/\/+$/, '');
   let root: string;
   if (pathname === '/~') root = '.';
   else if (pathname.startsWith('/~/')) root = pathname.slice(3);
   else root = pathname;
   if (!root) throw invalid(`the SFTP location sftp://${url.host} names no directory`, SFTP_SYNTAX);
   return {
-    ...(url.username ? { user: decodeURIComponent(url.username) } : {}),
+    ...(url.username ? { user: unescape(url.username, SFTP_SYNTAX) } : {}),
     // URL keeps the brackets of an IPv6 address, which the socket does not want.
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     ...(url.port ? { port: Number(url.port) } : {}),
@@ -143,8 +152,8 @@ export function parseRestLocation(location: string): RestLocation {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`the REST location has scheme ${url.protocol}`, REST_SYNTAX);
   if (!url.hostname) throw invalid('the REST location names no host', REST_SYNTAX);
   if (url.search || url.hash) throw invalid('the REST location must not have a query or fragment', REST_SYNTAX);
-  const user = decodeURIComponent(url.username) || undefined;
-  const password = decodeURIComponent(url.password) || undefined;
+  const user = unescape(url.username, REST_SYNTAX) || undefined;
+  const password = unescape(url.password, REST_SYNTAX) || undefined;
   url.username = '';
   url.password = '';
   if (!url.pathname.endsWith('/')) url.pathname += '/';

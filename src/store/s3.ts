@@ -227,6 +227,8 @@ export class S3Store implements Store {
     const action = `listing ${dir} in ${this.location}`;
     const folder = checkFolder(dir, action);
     const under = `${this.prefix}${dir}/`;
+    // A server that hands out a token twice would keep a listing going for ever.
+    const tokens = new Set<string>();
     let token: string | undefined;
     do {
       let page;
@@ -243,6 +245,9 @@ export class S3Store implements Store {
         else yield { name, size: obj.Size };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      if (page.IsTruncated && !token) throw new StoreError('permanent', `${action}: the server says the listing goes on but gives no token to continue it`);
+      if (token !== undefined && tokens.has(token)) throw new StoreError('permanent', `${action}: the server answered with a continuation token it gave before; the listing would never end`);
+      if (token !== undefined) tokens.add(token);
     } while (token);
   }
 

@@ -15,7 +15,7 @@ import ssh2 from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import type { AuthMethod, Client, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
 import { hostKeyPolicy } from './sftp-host-key.ts';
-import { belongsTo, checkFolder, checkObjectName, checkObjectSize, isSubfolder, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
+import { belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { sftpTarget, type SshTarget } from './ssh-config.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
@@ -299,22 +299,23 @@ export class SftpStore implements Store {
   }
 
   private async *walk(folder: Folder, dir: string, action: string): AsyncGenerator<ObjectInfo> {
-    const entries = await this.run(action, async ({ client }) => {
+    const entries = await this.run(action, async ({ sftp }) => {
       try {
-        return await client.list(this.folderPath(dir));
+        return await readDirectory(sftp, this.folderPath(dir), action);
       } catch (err) {
         if (isNotFound(err)) return [];
         throw err;
       }
     });
     for (const entry of entries) {
-      // The server chooses these names: they are checked before they go into any path.
-      const name = `${dir}/${entry.name}`;
-      if (entry.type === 'd') {
+      // The server chooses these names and types: they are checked before they go into any path.
+      const name = `${dir}/${entry.filename}`;
+      const type = entry.mode & S_IFMT;
+      if (type === S_IFDIR) {
         if (isSubfolder(folder, name)) yield* this.walk(folder, name, action);
         else this.onForeign(name, 'a directory that is not part of the repository layout');
-      } else if (entry.type !== '-') {
-        this.onForeign(name, entry.type === 'l' ? 'a symbolic link (a repository holds regular files only)' : 'not a regular file');
+      } else if (type !== S_IFREG) {
+        this.onForeign(name, type === S_IFLNK ? 'a symbolic link (a repository holds regular files only)' : 'not a regular file');
       } else if (!belongsTo(folder, name)) {
         this.onForeign(name, 'not an object name of a Coffer repository');
       } else if (!plausibleSize(name, entry.size)) {
@@ -401,7 +402,7 @@ function readAt(sftp: SFTPWrapper, handle: Buffer, buf: Buffer, position: number
  * the size before the file is closed.
  */
 async function writeFile(sftp: SFTPWrapper, file: string, data: Buffer): Promise<void> {
-  const handle = await inDirectory(sftp, file, () => call<Buffer>((cb) => sftp.open(file, 'w', cb)));
+  const handle = await inDirectory(sftp, file, () => call<Buffer>((cb) => sftp.open(file, 'w', { mode: OBJECT_MODE }, cb)));
   try {
     await inChunks(data.length, async (offset, length) => {
       await call((cb) => sftp.write(handle, data, offset, length, offset, cb));
@@ -426,6 +427,40 @@ async function statOrUndefined(client: SftpClient, file: string): Promise<{ size
   }
 }
 
+/** File types in SFTP attributes (the permission field's S_IFMT bits, as stat has them). */
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+/** No repository folder holds this many entries; a server that lists more is refused, not followed for ever. */
+const MAX_DIRECTORY_ENTRIES = 1_000_000;
+
+/**
+ * A remote directory's entries with their types and sizes, read batch by batch. A server that never
+ * ends the listing is stopped at MAX_DIRECTORY_ENTRIES.
+ */
+async function readDirectory(sftp: SFTPWrapper, dir: string, action: string): Promise<{ filename: string; mode: number; size: number }[]> {
+  const handle = await call<Buffer>((cb) => sftp.opendir(dir, cb));
+  const entries: { filename: string; mode: number; size: number }[] = [];
+  try {
+    for (;;) {
+      const batch = await new Promise<FileEntryLike[] | undefined>((resolve, reject) =>
+        sftp.readdir(handle, (err, list) => (err ? ((err as { code?: unknown }).code === SFTP_EOF ? resolve(undefined) : reject(err)) : resolve(list as FileEntryLike[]))),
+      );
+      if (!batch) return entries;
+      for (const { filename, attrs } of batch) entries.push({ filename: String(filename), mode: Number(attrs?.mode ?? 0), size: Number(attrs?.size) });
+      if (entries.length > MAX_DIRECTORY_ENTRIES) throw new StoreError('permanent', `${action}: the server lists more than ${MAX_DIRECTORY_ENTRIES} entries in ${dir}`);
+    }
+  } finally {
+    await call((cb) => sftp.close(handle, cb)).catch(() => undefined);
+  }
+}
+
+interface FileEntryLike {
+  readonly filename: unknown;
+  readonly attrs?: { readonly mode?: unknown; readonly size?: unknown };
+}
+
 /** Runs `op`, which writes `file`; if its directory is missing, creates it and runs `op` again. */
 async function inDirectory<T>(sftp: SFTPWrapper, file: string, op: () => Promise<T>): Promise<T> {
   try {
@@ -440,7 +475,7 @@ async function inDirectory<T>(sftp: SFTPWrapper, file: string, op: () => Promise
 /** mkdir -p that tolerates concurrent puts creating the same directories. */
 async function makeDirectory(sftp: SFTPWrapper, dir: string): Promise<void> {
   try {
-    await call((cb) => sftp.mkdir(dir, cb));
+    await call((cb) => sftp.mkdir(dir, { mode: FOLDER_MODE }, cb));
   } catch (err) {
     if (isNotFound(err)) {
       await makeDirectory(sftp, path.posix.dirname(dir));
@@ -466,6 +501,7 @@ async function diskFull(sftp: SFTPWrapper, file: string, size: number): Promise<
 }
 
 // SFTP status codes (ssh2 puts them in err.code) and the names ssh2-sftp-client uses for some of them.
+const SFTP_EOF = 1;
 const NO_SUCH_FILE = 2;
 const PERMISSION_DENIED = 3;
 

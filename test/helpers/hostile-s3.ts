@@ -22,6 +22,8 @@ export interface HostileS3Options {
   readonly listedSizes?: ReadonlyMap<string, number>;
   /** Answer range requests with the whole object, as some servers do. */
   readonly ignoreRange?: boolean;
+  /** Every listing page says there is more, with the same continuation token. */
+  readonly endlessListing?: boolean;
 }
 
 export interface HostileS3 {
@@ -111,9 +113,10 @@ export async function startHostileS3(options: HostileS3Options = {}, bucket = 'e
       .map((k) => `<Contents><Key>${xmlEscape(k)}</Key><Size>${options.listedSizes?.get(k) ?? sizeOf(objects.get(k)!)}</Size></Contents>`)
       .join('');
     res.writeHead(200, { 'content-type': 'application/xml' });
+    const more = options.endlessListing ? '<IsTruncated>true</IsTruncated><NextContinuationToken>again</NextContinuationToken>' : '<IsTruncated>false</IsTruncated>';
     res.end(
       `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${bucket}</Name>` +
-        `<Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>${contents}</ListBucketResult>`,
+        `<Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>${keys.length}</KeyCount><MaxKeys>1000</MaxKeys>${more}${contents}</ListBucketResult>`,
     );
   };
 

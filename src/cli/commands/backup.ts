@@ -1,8 +1,9 @@
 import { Command, Option } from 'commander';
 import os from 'node:os';
 import path from 'node:path';
-import { BackupRun, checkSources, InterruptedError, type BackupResult } from '../../engine/backup/backup.ts';
+import { BackupRun, checkSources, type BackupResult } from '../../engine/backup/backup.ts';
 import type { Selection } from '../../engine/backup/selection.ts';
+import { InterruptedError } from '../../engine/interrupted.ts';
 import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priority.ts';
 import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
@@ -11,7 +12,7 @@ import { durationMs, streamFileName } from '../../config/automation.ts';
 import { streamSources } from '../../daemon/sources.ts';
 import { streamSnapshotPath, type StreamSource } from '../../engine/backup/stream-source.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
-import { Repository } from '../../repo/repository.ts';
+import type { Repository } from '../../repo/repository.ts';
 import { DryRunStore } from '../../store/dry-run.ts';
 import { destinationLines } from '../destination-lines.ts';
 import { usesEnvironment } from '../environment-help.ts';
@@ -24,6 +25,7 @@ import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
 import { addSelectionOptions, pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
 import { collectTags } from '../tags.ts';
+import { unlockRepository } from '../unlock.ts';
 
 interface BackupOptions extends RepoOptions, SelectionOptions {
   readonly dataDir?: string;
@@ -136,9 +138,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** The stores and the repository, opened afresh for each attempt. */
-async function openDestinations(settings: Settings, passphrase: string, dryRun: boolean): Promise<Repository> {
-  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits)).map((s) => (dryRun ? new DryRunStore(s) : s));
-  const repo = await Repository.open(stores, passphrase).catch(async (err) => {
+async function openDestinations(settings: Settings, passphrase: string, options: BackupOptions): Promise<Repository> {
+  const stores = settings.repos.map((location) => openConfiguredStore(location, settings.limits)).map((s) => (options.dryRun ? new DryRunStore(s) : s));
+  const repo = await unlockRepository(stores, passphrase, options.dataDir).catch(async (err) => {
     await Promise.all(stores.map((s) => s.close()));
     throw err;
   });
@@ -285,7 +287,7 @@ export function backupCommand(): Command {
       let opened: Repository | undefined;
       if (!options.plan) {
         checkSources(settings.paths);
-        opened = await openDestinations(settings, passphrase, options.dryRun ?? false);
+        opened = await openDestinations(settings, passphrase, options);
       }
       let job: TrackedJob | undefined;
       try {
@@ -301,7 +303,7 @@ export function backupCommand(): Command {
           const resumed = job?.acquire(options.force ?? false, settings.staleAfterMs).resumed;
           if (resumed && !options.json && !options.quiet) printLine(`resuming job ${job!.run.jobId} of plan ${settings.planName}`);
           try {
-            const repo = opened ?? (await openDestinations(settings, passphrase, options.dryRun ?? false));
+            const repo = opened ?? (await openDestinations(settings, passphrase, options));
             opened = undefined;
             report(await backupOnce(repo, settings, options, interrupt.signal, job), options);
             return;

@@ -104,7 +104,7 @@ async function repositoryChecks(options: RepoOptions, settings: RepositorySettin
       stores.push(openConfiguredStore(location, settings.limits));
     } catch (err) {
       // The location as given may hold a password (rest:https://user:password@host/).
-      checks.push({ name: `location ${redactString(location)}`, ok: false, detail: (err as Error).message });
+      checks.push({ name: `location ${redactString(location)}`, ok: false, detail: redactString((err as Error).message) });
     }
   }
   try {
@@ -148,7 +148,7 @@ export function doctorCommand(): Command {
         const found = await repositoryChecks(target.options, await repositorySettings(target.options));
         checks.push(...found.map((c) => ({ ...c, name: `${target.label}${c.name}` })));
       } catch (err) {
-        checks.push({ name: `${target.label}repository`, ok: false, detail: (err as Error).message });
+        checks.push({ name: `${target.label}repository`, ok: false, detail: redactString((err as Error).message) });
       }
     }
     const failed = checks.filter((c) => !c.ok).length;

@@ -18,7 +18,7 @@ export function dumpCommand(): Command {
         if (found.tree) {
           // As restic: a tar archive would only garble the terminal.
           if (process.stdout.isTTY) throw new UsageError(`${subpath} is a directory and would be written as a tar archive to the terminal; redirect it (coffer dump … > archive.tar) or pipe it (| tar -t)`);
-          await dumpTar(repo, view, found.tree, found.node ? found.node.name.toString() : '', process.stdout);
+          await dumpTar(repo, view, found.tree, found.node ? found.node.name : Buffer.alloc(0), process.stdout);
         } else await dumpFile(repo, found.node!, process.stdout);
       });
     });

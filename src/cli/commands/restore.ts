@@ -1,9 +1,10 @@
 import { Command, Option } from 'commander';
+import { InterruptedError } from '../../engine/interrupted.ts';
 import { RestoreRun, type RestoreProgress } from '../../engine/restore/restore.ts';
-import { EXIT_FATAL } from '../exit-codes.ts';
+import { EXIT_FATAL, EXIT_INTERRUPTED } from '../exit-codes.ts';
 import { count, formatBytes, formatDuration } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
-import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
+import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
 import { addRepoOptions, collect, openRepository, type RepoOptions } from '../repo-options.ts';
 import { openSnapshot, splitSnapshotPath } from '../snapshot-arg.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
@@ -34,21 +35,25 @@ export function restoreCommand(): Command {
       const repo = await openRepository(options);
       const interrupt = interruptSignal();
       const status = new StatusLine();
+      let interrupted = false;
       try {
         const { stored: snap, view } = await openSnapshot(repo, ref, filterOf(options));
         const from = await view.find(subpath);
         const run = new RestoreRun(repo, { target: options.target, includes: options.include, excludes: options.exclude, signal: interrupt.signal, verify: options.verify ?? false });
-        if (subpath === '' && options.include.length === 0 && options.exclude.length === 0) {
-          run.filesTotal = snap.snapshot.summary.totalFiles;
-          run.bytesTotal = snap.snapshot.summary.totalBytes;
-        }
         const stop = options.json ? every(1000, () => printJson({ type: 'status', ...run.progress() })) : every(250, () => status.update(statusText(run.progress())));
         let result;
         try {
           result = await run.run(view, from);
+        } catch (err) {
+          if (!(err instanceof InterruptedError)) throw err;
         } finally {
           stop();
           status.clear();
+        }
+        if (!result) {
+          printNotice(`interrupted: ${count(run.progress().filesDone, 'file')} restored completely; nothing half written is left`);
+          interrupted = true;
+          return;
         }
         for (const e of result.errors) printWarning(e.message, { path: e.path });
         const durationMs = run.progress().elapsedMs;
@@ -65,6 +70,8 @@ export function restoreCommand(): Command {
       } finally {
         interrupt.dispose();
         await repo.close();
+        // Reads already under way (a slow link) would keep the process alive until they end.
+        if (interrupted) process.exit(EXIT_INTERRUPTED);
       }
     });
 }

@@ -31,7 +31,7 @@ export function filterOf(options: FilterOptions): SnapshotFilter {
   return { ...(options.host ? { host: options.host } : {}), paths: options.path, tags: options.tag };
 }
 
-function table(list: readonly StoredSnapshot[]): string {
+function table(list: readonly StoredSnapshot[]): string[] {
   const rows = list.map((s) => [
     s.id.slice(0, 8),
     formatTime(s.snapshot.time),

@@ -27,7 +27,8 @@ import type { CountMessage, CountSetup } from './count-worker.ts';
 import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } from './pack-sink.ts';
 import { ProgressCounters, type BackupProgress, type Warning } from './progress.ts';
 import type { Selection } from './selection.ts';
-import { entersDirectory, listDirectory, sourceExcluded, walkRules, type SourceEntry, type WalkRules } from './source-walk.ts';
+import { entersDirectory, listDirectory, readProblem, sourceExcluded, walkRules, type SourceEntry, type WalkRules } from './source-walk.ts';
+import { Breather } from '../breather.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { pathParts, SnapshotView, type TreeSource } from '../snapshot-view.ts';
 import { VERSION } from '../../version.ts';
@@ -86,6 +87,16 @@ export class BackupError extends Error {
 
 export class InterruptedError extends Error {
   override name = 'InterruptedError';
+}
+
+/** A directory whose entries the walk is going through. */
+interface WalkFrame {
+  readonly entries: { entry: SourceEntry; level: number }[];
+  next: number;
+  /** The same directory in the parent snapshot, by name (latin1 keeps raw bytes apart). */
+  readonly parent: Map<string, TreeNode> | undefined;
+  readonly rules: WalkRules;
+  readonly state: DirState;
 }
 
 /** A directory being backed up: done when listed and every child has finished. */
@@ -151,6 +162,7 @@ export class BackupRun {
   /** The snapshot's `paths`: the source paths and each stream's /NAME. */
   private readonly snapshotPaths: string[];
   private readonly streams: readonly StreamSource[];
+  private readonly breather = new Breather();
   private fatal?: Error;
   /** The parent snapshot's trees (0.1.0 snapshots seen in the absolute layout), while walking. */
   private parentTrees?: TreeSource;
@@ -299,7 +311,8 @@ export class BackupRun {
       const adopted = await adoptUnindexedPacks(this.repo, store, packs);
       adoptedPacks += adopted.packs;
       if (adopted.index) inventory.set(adopted.index.name, adopted.index.size);
-      for (const d of adopted.damaged) this.warn(d.name, `unindexed pack could not be read and was left alone: ${d.reason}`);
+      // Not the sources' fault: reported as repository damage, not counted among the files left out.
+      for (const d of adopted.damaged) this.repo.onDamaged?.(d.name, `it is not a pack that can be read (${d.reason}); it is left alone`);
     }
     const catchUp = new Map<Destination, Promise<void>>();
     for (const replica of replicas) {
@@ -355,12 +368,15 @@ export class BackupRun {
     const rulesFor = (stat: fs.BigIntStats): WalkRules => (this.options.oneFileSystem ? { ...rules, rootDevice: stat.dev } : rules);
     if (sources.source) {
       // Backing up "/": the root's entries are the snapshot's top level.
-      await this.walkDirectory(Buffer.from('/'), parentRoot, rulesFor(fs.lstatSync('/', { bigint: true })), pool, trees, root);
+      await this.walk(this.openDirectory(Buffer.from('/'), parentRoot, rulesFor(fs.lstatSync('/', { bigint: true })), root), pool, trees);
     } else {
       await this.walkSourceTrie(sources, parentRoot, rulesFor, pool, trees, root);
     }
-    root.listed = true;
-    this.finishIfDone(root);
+    // With "/" the walk itself finished the root's listing.
+    if (!root.listed) {
+      root.listed = true;
+      this.finishIfDone(root);
+    }
     return Promise.race([rootId, this.stopped]);
   }
 
@@ -383,8 +399,12 @@ export class BackupRun {
       if (child.source) {
         const rules = rulesFor(stat);
         // A source that matches an exclude pattern itself is left out, as restic does.
-        if (sourceExcluded(child.path, rules.exclude)) this.excluded++;
-        else await this.backupEntry(entry, previous, rules, pool, trees, into, level);
+        if (sourceExcluded(child.path, rules.exclude)) {
+          this.excluded++;
+          continue;
+        }
+        const below = await this.backupEntry(entry, previous, rules, pool, trees, into, level);
+        if (below) await this.walk(below, pool, trees);
         continue;
       }
       // A directory on the way to a source; a symlink on the way is recorded as the directory it leads to.
@@ -470,15 +490,36 @@ export class BackupRun {
     this.finishIfDone(dir);
   }
 
-  /** Lists a directory and backs up each entry into `state`; returns when listed (files may still be in flight). */
-  private async walkDirectory(dirPath: Buffer, parent: Map<string, TreeNode> | undefined, rules: WalkRules, pool: ChunkPool, trees: TreeSaver, state: DirState): Promise<void> {
+  /**
+   * Backs up the entries of `first` and of every directory below it, depth first with an explicit
+   * stack: a source tree thousands of levels deep must not overflow the call stack.
+   */
+  private async walk(first: WalkFrame, pool: ChunkPool, trees: TreeSaver): Promise<void> {
+    const stack = [first];
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      const item = frame.entries[frame.next++];
+      if (!item) {
+        stack.pop();
+        frame.state.listed = true;
+        this.finishIfDone(frame.state);
+        continue;
+      }
+      this.checkAlive();
+      await this.breather.pause();
+      const previous = frame.parent?.get(item.entry.name.toString('latin1'));
+      const below = await this.backupEntry(item.entry, previous, frame.rules, pool, trees, frame.state, item.level);
+      if (below) stack.push(below);
+    }
+  }
+
+  /** Lists a directory whose entries go into `state`; what cannot be read is a warning. */
+  private openDirectory(dirPath: Buffer, parent: Map<string, TreeNode> | undefined, rules: WalkRules, state: DirState): WalkFrame {
     const listing = listDirectory(dirPath, rules);
     this.excluded += listing.excluded;
-    if (listing.error) this.warn(dirPath, `cannot read directory: ${listing.error.code === 'EACCES' ? 'permission denied' : listing.error.message}`);
-    for (const { entry, level } of this.priorities.order(listing.entries)) {
-      this.checkAlive();
-      await this.backupEntry(entry, parent?.get(entry.name.toString('latin1')), rules, pool, trees, state, level);
-    }
+    if (listing.error) this.warn(dirPath, `cannot read directory: ${readProblem(listing.error.code, listing.error.message)}`);
+    for (const { path, error } of listing.unreadable) this.warn(path, `not backed up: ${readProblem(error.code, error.message)}`);
+    return { entries: this.priorities.order(listing.entries), next: 0, parent, rules, state };
   }
 
   private async backupEntry(
@@ -489,45 +530,48 @@ export class BackupRun {
     trees: TreeSaver,
     into: DirState,
     level: number,
-  ): Promise<void> {
+  ): Promise<WalkFrame | undefined> {
     const type = nodeTypeOf(entry.stat);
-    if (type === undefined) return;
+    if (type === undefined) return undefined;
     const meta = metaOf(entry.stat, type);
     into.pending++;
     switch (type) {
       case NodeType.File:
         await this.backupFile(entry, meta, previous, pool, level, (node) => this.childDone(into, node));
-        return;
+        return undefined;
       case NodeType.Dir: {
         this.counts.dirs++;
-        const node = (children: TreeNode[]): TreeNode => ({ ...meta, name: entry.name, subtree: trees.save(children) });
+        const tooBig = (): void => this.warn(entry.path, 'its entries are not backed up: there are more than one directory of a snapshot may hold (4 million, or 256 MiB of tree)');
+        const node = (children: TreeNode[]): TreeNode => ({ ...meta, name: entry.name, subtree: trees.save(children, tooBig) });
         const state: DirState = { children: [], pending: 0, listed: false, finish: (children) => this.childDone(into, node(children)) };
         if (entersDirectory(entry.stat, rules)) {
           const parentTree = previous?.type === NodeType.Dir && previous.subtree ? await this.loadParentTree(previous.subtree) : undefined;
-          await this.walkDirectory(entry.path, parentTree, rules, pool, trees, state);
+          return this.openDirectory(entry.path, parentTree, rules, state);
         }
         state.listed = true;
         this.finishIfDone(state);
-        return;
+        return undefined;
       }
       case NodeType.Symlink: {
         let linkTarget: Buffer;
         try {
           linkTarget = fs.readlinkSync(entry.path, { encoding: 'buffer' });
         } catch (err) {
-          this.warn(entry.path, `cannot read symlink: ${(err as Error).message}`);
+          const error = err as NodeJS.ErrnoException;
+          this.warn(entry.path, `cannot read symlink: ${readProblem(error.code, error.message)}`);
           this.childDone(into, undefined);
-          return;
+          return undefined;
         }
         this.childDone(into, { ...meta, name: entry.name, linkTarget });
-        return;
+        return undefined;
       }
       case NodeType.CharDevice:
       case NodeType.BlockDevice:
         this.childDone(into, { ...meta, name: entry.name, rdev: entry.stat.rdev });
-        return;
+        return undefined;
       default:
         this.childDone(into, { ...meta, name: entry.name });
+        return undefined;
     }
   }
 
@@ -563,8 +607,7 @@ export class BackupRun {
     pool.submit(entry.path, meta, level, (result: FileResult) => {
       this.counters.filesDone++;
       if (!result.ok) {
-        const reason = result.code === 'EACCES' ? 'permission denied' : result.code === 'ENOENT' ? 'vanished before it could be read' : result.message;
-        this.warn(entry.path, `not backed up: ${reason}`);
+        this.warn(entry.path, `not backed up: ${readProblem(result.code, result.message)}`);
         done(undefined);
         return;
       }

@@ -28,16 +28,20 @@ function report(done: boolean): void {
   lastReport = Date.now();
 }
 
-function count(dir: Buffer, rules: WalkRules): void {
-  for (const entry of listDirectory(dir, rules).entries) {
-    if (entry.stat.isFile()) {
-      files++;
-      bytes += Number(entry.stat.size);
-    } else if (entry.stat.isDirectory() && entersDirectory(entry.stat, rules)) {
-      count(entry.path, rules);
+/** Files and bytes below `root`: a stack of directories to list, not recursion (trees may be very deep). */
+function count(root: Buffer, rules: WalkRules): void {
+  const dirs = [root];
+  for (let dir = dirs.pop(); dir; dir = dirs.pop()) {
+    for (const entry of listDirectory(dir, rules).entries) {
+      if (entry.stat.isFile()) {
+        files++;
+        bytes += Number(entry.stat.size);
+      } else if (entry.stat.isDirectory() && entersDirectory(entry.stat, rules)) {
+        dirs.push(entry.path);
+      }
     }
+    if (Date.now() - lastReport > 250) report(false);
   }
-  if (Date.now() - lastReport > 250) report(false);
 }
 
 for (const path of setup.paths) {

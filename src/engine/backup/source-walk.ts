@@ -1,5 +1,7 @@
 // Listing a source directory: raw-byte names (non-UTF-8 names survive), lstat (symlinks are never
 // followed), exclude patterns applied. Shared by the backup walker and the counter that feeds the ETA.
+// An entry that cannot be examined (a directory readable but not searchable, a path longer than the
+// system takes) is reported, never thrown: one hostile directory must not stop a whole backup.
 import fs from 'node:fs';
 import { joinPath } from '../fs-meta.ts';
 import { MATCH_NOTHING, type PathMatcher } from './exclude.ts';
@@ -27,6 +29,8 @@ export interface Listing {
   readonly excluded: number;
   /** Set when the directory itself could not be read. */
   readonly error?: NodeJS.ErrnoException;
+  /** Entries whose lstat failed. */
+  readonly unreadable: { readonly path: Buffer; readonly error: NodeJS.ErrnoException }[];
 }
 
 export function listDirectory(dir: Buffer, rules: WalkRules): Listing {
@@ -34,9 +38,10 @@ export function listDirectory(dir: Buffer, rules: WalkRules): Listing {
   try {
     names = fs.readdirSync(dir, { encoding: 'buffer' });
   } catch (err) {
-    return { entries: [], excluded: 0, error: err as NodeJS.ErrnoException };
+    return { entries: [], excluded: 0, error: err as NodeJS.ErrnoException, unreadable: [] };
   }
   const entries: SourceEntry[] = [];
+  const unreadable: Listing['unreadable'] = [];
   let excluded = 0;
   for (const name of names) {
     const path = joinPath(dir, name);
@@ -44,14 +49,20 @@ export function listDirectory(dir: Buffer, rules: WalkRules): Listing {
       excluded++;
       continue;
     }
-    // An entry that vanished between readdir and lstat is simply not part of the snapshot.
-    const stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    let stat;
+    try {
+      // An entry that vanished between readdir and lstat is simply not part of the snapshot.
+      stat = fs.lstatSync(path, { bigint: true, throwIfNoEntry: false });
+    } catch (err) {
+      unreadable.push({ path, error: err as NodeJS.ErrnoException });
+      continue;
+    }
     if (!stat) continue;
     if (rules.maxFileSize !== undefined && stat.isFile() && stat.size > rules.maxFileSize) continue;
     if (rules.excludeDir && stat.isDirectory() && rules.excludeDir(path)) continue;
     entries.push({ name, path, stat });
   }
-  return { entries, excluded };
+  return { entries, excluded, unreadable };
 }
 
 /** Whether a source given on the command line matches an exclude pattern itself (restic skips it then). */
@@ -72,4 +83,21 @@ export function walkRules(selection: Selection): WalkRules {
 /** Whether the walk goes into this directory (not across file systems with --one-file-system). */
 export function entersDirectory(stat: fs.BigIntStats, rules: WalkRules): boolean {
   return rules.rootDevice === undefined || stat.dev === rules.rootDevice;
+}
+
+/** Why a source path could not be read, in words. */
+export function readProblem(code: string | undefined, message: string): string {
+  switch (code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENAMETOOLONG':
+      return 'the path is longer than the system can open (4096 bytes)';
+    case 'ENOENT':
+      return 'vanished before it could be read';
+    case 'ELOOP':
+      return 'too many levels of symbolic links';
+    default:
+      return message;
+  }
 }

@@ -2,6 +2,7 @@
 // it into a tree pack unless the repository (or this run) already holds it.
 import { compress } from '../../format/compression.ts';
 import { blobId } from '../../format/crypto.ts';
+import { MAX_TREE_BYTES, MAX_TREE_ENTRIES } from '../../format/limits.ts';
 import { BlobType, PackWriter, type SealedPack } from '../../format/pack.ts';
 import { encodeTree, type TreeNode } from '../../format/tree.ts';
 import type { Repository } from '../../repo/repository.ts';
@@ -21,9 +22,16 @@ export class TreeSaver {
     this.packer = new PackWriter(repo.keys.dataKey, { capacity: packSize + 1024 * 1024 });
   }
 
-  /** Returns the tree's id; stores the tree if it is new. */
-  save(nodes: readonly TreeNode[]): Buffer {
-    const bytes = encodeTree(nodes);
+  /**
+   * Returns the tree's id; stores the tree if it is new. A directory whose tree would be bigger than
+   * readers accept is stored empty (`tooBig` says so), never as a tree no restore could read.
+   */
+  save(nodes: readonly TreeNode[], tooBig?: () => void): Buffer {
+    let bytes = nodes.length > MAX_TREE_ENTRIES ? undefined : encodeTree(nodes);
+    if (!bytes || bytes.length > MAX_TREE_BYTES) {
+      tooBig?.();
+      bytes = encodeTree([]);
+    }
     const id = blobId(this.repo.idKey, bytes);
     const key = id.toString('base64');
     if (this.repo.index.has(id) || this.inOpenPack.has(key)) return id;

@@ -1,24 +1,33 @@
-// Restore: walks the snapshot, creates directories and special files as it goes, and restores file
-// contents in batches: the batch's chunks are grouped by pack, each pack is read once (as few range
-// reads as possible) and handed to a worker that decrypts, verifies and writes the blobs into place.
-// Metadata is applied after contents: files at the end of their batch, directories last, deepest first.
-import { spawnSync } from 'node:child_process';
+// Restore: walks the snapshot (an explicit stack, one frame per directory level), creates directories
+// and special files as it goes, and restores file contents in batches: the batch's chunks are grouped
+// by pack, each pack is read once (as few range reads as possible) and handed to a worker that
+// decrypts, verifies and writes the blobs into place.
+//
+// Everything is written relative to directories the restore opened itself (target-dir.ts), under a
+// temporary name, and renamed to its real name only when complete and its metadata is set: an
+// interrupted or failed restore never leaves a half-written file under a real name. A directory gets
+// its metadata once everything inside it is done. Memory grows with the depth of the tree, not with
+// its size, and a tree that reuses its subtrees absurdly often is refused before anything is written.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { BlobType } from '../../format/pack.ts';
 import { NodeType, contentIds, type TreeNode } from '../../format/tree.ts';
 import type { Repository } from '../../repo/repository.ts';
+import { RepositoryError } from '../../repo/repository.ts';
 import { packName } from '../../store/store.ts';
-import { compileExcludes, type PathMatcher } from '../backup/exclude.ts';
+import { compileExcludes, MATCH_NOTHING, type PathMatcher } from '../backup/exclude.ts';
+import { Breather } from '../breather.ts';
+import { nsToSeconds } from '../fs-meta.ts';
+import { InterruptedError, whenAborted } from '../interrupted.ts';
 import { JobPool } from '../job-pool.ts';
 import { siblingModule } from '../sibling-module.ts';
-import { nsToSeconds } from '../fs-meta.ts';
 import type { FoundPath, SnapshotView } from '../snapshot-view.ts';
-import { makeDirectories } from '../../store/make-directories.ts';
-import { childPath, displayPath } from '../tree-walk.ts';
+import { MAX_TREE_DEPTH, measureTree, tooDeep } from '../tree-walk.ts';
 import { writeAt } from './file-writer.ts';
-import { verifyRestoredFile } from './verify.ts';
+import { makeSpecial } from './special-files.ts';
 import type { BlobJob, JobDone, PackJob, RestoreWorkerSetup } from './restore-protocol.ts';
+import { TargetDir } from './target-dir.ts';
+import { verifyRestoredFile } from './verify.ts';
 
 export interface RestoreOptions {
   readonly target: string;
@@ -26,6 +35,7 @@ export interface RestoreOptions {
   readonly includes?: readonly string[];
   readonly excludes?: readonly string[];
   readonly workers?: number;
+  /** Stops the restore (InterruptedError) within moments; files not yet complete are removed. */
   readonly signal?: AbortSignal;
   /** Read every restored file back and compare it with the snapshot's chunk ids. */
   readonly verify?: boolean;
@@ -56,19 +66,46 @@ export interface RestoreResult {
   readonly errors: readonly RestoreProblem[];
 }
 
+/**
+ * A restore creates at most this many entries per entry the repository stores for the tree. Backups
+ * reuse a subtree only when a whole directory is identical, down to inode numbers (hard-linked copies);
+ * a tree that claims more paths than this was built to make the restore run for ever.
+ */
+const MAX_REUSE = 65_536;
+
+/** A directory being restored: on the walk's stack while its entries are visited, alive until its metadata is set. */
 interface DirFrame {
-  readonly rel: Buffer;
-  readonly node: TreeNode;
-  created: boolean;
+  readonly parent: DirFrame | undefined;
+  /** Name in the parent (empty for the top of the restore). */
+  readonly name: Buffer;
+  /** Metadata to apply once done (none for the top of the restore, or a directory made up by the view). */
+  readonly node: TreeNode | undefined;
+  readonly included: boolean;
+  nodes: TreeNode[];
+  next: number;
+  dir?: TargetDir;
+  failed?: boolean;
+  /** 1 while the walk is in it, plus each file or link of it not yet in place. */
+  pending: number;
 }
 
 interface PlannedFile {
-  readonly abs: Buffer;
-  readonly display: string;
+  readonly frame: DirFrame;
+  readonly name: Buffer;
+  readonly tmp: Buffer;
   readonly node: TreeNode;
-  /** Chunk writes still to come; at 0 the file is complete and gets its metadata. */
+  /** Path of the temporary file through its directory (what the workers open). */
+  readonly path: Buffer;
+  /** Chunk writes still to come (written or failed); at 0 the file is finished and put in place. */
   pending: number;
   failed?: boolean;
+}
+
+/** A hard link to a file of the current batch, made once that file is in place. */
+interface PlannedLink {
+  readonly frame: DirFrame;
+  readonly name: Buffer;
+  readonly source: Buffer;
 }
 
 interface PackPlan {
@@ -78,41 +115,56 @@ interface PackPlan {
 
 const BATCH_FILES = 4096;
 const BATCH_BYTES = 512 * 1024 * 1024;
+/** A batch holds each of its files' directories open: this many at most. */
+const BATCH_DIRS = 256;
 /** Blobs closer than this are read with one range request (reading the gap is cheaper than another request). */
 const MAX_GAP = 1024 * 1024;
 const MAX_SPAN = 16 * 1024 * 1024;
 const FETCHES_IN_FLIGHT = 4;
+const SLASH = Buffer.from('/');
 const isRoot = process.getuid?.() === 0;
+
+/** A fresh name for something being restored; never a name a snapshot entry could collide with by chance. */
+function temporaryName(): string {
+  return `.coffer-restore-${crypto.randomBytes(8).toString('hex')}.tmp`;
+}
 
 export class RestoreRun {
   private readonly repo: Repository;
   private readonly options: RestoreOptions;
-  private readonly target: Buffer;
   private readonly include: PathMatcher | undefined;
   private readonly exclude: PathMatcher;
   private readonly errors: RestoreProblem[] = [];
-  private readonly dirsToFinish: { abs: Buffer; node: TreeNode }[] = [];
-  private readonly hardlinks = new Map<string, Buffer>();
+  /** First place each multiply-linked file went: its path below the target. */
+  private readonly hardlinks = new Map<string, { path: Buffer; inPlace: boolean }>();
+  private readonly openDirs = new Set<TargetDir>();
+  private readonly breather = new Breather();
+  private readonly aborted: Promise<never>;
+  private root?: TargetDir;
   private batch: PlannedFile[] = [];
+  private batchLinks: PlannedLink[] = [];
+  private batchDirs = new Set<DirFrame>();
   private batchBytes = 0;
+  /** Files of the batch being written, not yet in place. */
+  private writing: PlannedFile[] = [];
   private pool?: JobPool<PackJob, JobDone>;
   private trees!: SnapshotView;
   private readonly started = Date.now();
   private filesDone = 0;
+  private verified = 0;
   private bytesDone = 0;
   private dirs = 0;
-  private verified = 0;
-  private currentFile = '';
-  /** Totals, when known in advance (a whole snapshot: its summary). */
+  private current?: { frame: DirFrame; name: Buffer };
+  /** Totals, when known in advance (a whole tree without patterns: measured before the restore). */
   filesTotal = 0;
   bytesTotal = 0;
 
   constructor(repo: Repository, options: RestoreOptions) {
     this.repo = repo;
     this.options = options;
-    this.target = Buffer.from(path.resolve(options.target));
     this.include = options.includes?.length ? compileExcludes(options.includes) : undefined;
     this.exclude = compileExcludes(options.excludes ?? []);
+    this.aborted = whenAborted(options.signal);
   }
 
   progress(): RestoreProgress {
@@ -127,159 +179,214 @@ export class RestoreRun {
       bytesTotal: Math.max(this.bytesTotal, this.bytesDone),
       bytesPerSecond,
       ...(this.bytesTotal > 0 && bytesPerSecond > 0 && left >= 0 ? { etaSeconds: left / bytesPerSecond } : {}),
-      currentFile: this.currentFile,
+      currentFile: this.current ? displayOf(this.current.frame, this.current.name) : '',
     };
+  }
+
+  /** Waits for `work`, or throws InterruptedError as soon as the restore is asked to stop. */
+  private until<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work, this.aborted]);
   }
 
   /** Restores what `from` names in the snapshot `view` (a directory's contents, or one node) into the target. */
   async run(view: SnapshotView, from: FoundPath): Promise<RestoreResult> {
     this.trees = view;
-    makeDirectories(this.target.toString());
+    if (from.tree) await this.checkSize(from.tree);
+    const root = TargetDir.openRoot(this.options.target);
+    this.root = root;
+    this.openDirs.add(root);
     const setup: RestoreWorkerSetup = { dataKey: this.repo.keys.dataKey, idKey: this.repo.keys.idKey };
     this.pool = new JobPool(siblingModule(import.meta.url, 'restore-worker'), setup, this.options.workers);
+    let finished = false;
     try {
-      if (from.tree) await this.restoreTree(from.tree, Buffer.alloc(0), [], this.include === undefined);
-      else if (from.node) await this.restoreNode(from.node, from.node.name, [], true);
+      const nodes = from.tree ? await this.until(this.trees.loadTree(from.tree)) : [from.node!];
+      // One node asked for by name is restored whatever the patterns say.
+      const included = from.tree ? this.include === undefined : true;
+      await this.walk({ parent: undefined, name: Buffer.alloc(0), node: undefined, included, nodes, next: 0, dir: root, pending: 1 });
       await this.flushBatch();
-      // Children change their directory's mtime, so directories get their metadata last, deepest first.
-      for (const dir of this.dirsToFinish.reverse()) this.applyMeta(dir.abs, dir.node);
+      finished = true;
     } finally {
+      // Workers first: none may still be writing when the batch's files are removed.
       await this.pool.close();
+      if (!finished) this.discardBatch();
+      for (const dir of this.openDirs) dir.close();
+      this.openDirs.clear();
     }
     return { files: this.filesDone, dirs: this.dirs, bytes: this.bytesDone, verified: this.verified, errors: this.errors };
+  }
+
+  /** Measures the tree first: refuses absurd reuse of subtrees, and learns the totals for progress. */
+  private async checkSize(tree: Buffer): Promise<void> {
+    const measure = await this.until(measureTree(this.trees, tree));
+    if (measure.entries > MAX_REUSE * Math.max(1, measure.storedEntries)) {
+      throw new RepositoryError(
+        `refusing to restore: the tree holds ${measure.entries} paths built from only ${measure.storedEntries} stored entries (each reused over ${MAX_REUSE} times); the snapshot is damaged or was crafted`,
+      );
+    }
+    if (this.include === undefined && this.exclude === MATCH_NOTHING) {
+      this.filesTotal = measure.files;
+      this.bytesTotal = measure.bytes;
+    }
+  }
+
+  /** Depth first with an explicit stack: a directory's entries, then each subdirectory's in turn. */
+  private async walk(top: DirFrame): Promise<void> {
+    const stack: DirFrame[] = [top];
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1]!;
+      const node = frame.nodes[frame.next++];
+      if (!node) {
+        stack.pop();
+        frame.nodes = [];
+        this.release(frame);
+        continue;
+      }
+      if (this.options.signal?.aborted) throw new InterruptedError();
+      await this.breather.pause();
+      const display = this.exclude === MATCH_NOTHING && this.include === undefined ? '' : displayOf(frame, node.name);
+      const name = node.name.toString();
+      if (this.exclude(display, name)) continue;
+      const included = frame.included || (this.include?.(display, name) ?? true);
+      if (node.type === NodeType.Dir) {
+        if (stack.length >= MAX_TREE_DEPTH) throw tooDeep(displayOf(frame, node.name));
+        const nodes = node.subtree ? await this.until(this.trees.loadTree(node.subtree)) : [];
+        // A directory above the sources of a 0.1.0 snapshot has no recorded metadata: none is applied.
+        const meta = this.trees.isSynthetic(node) ? undefined : node;
+        // The parent does not wait for it: what happens inside a directory does not change its parent.
+        const child: DirFrame = { parent: frame, name: node.name, node: meta, included, nodes, next: 0, pending: 1 };
+        if (included) this.ensureDir(child);
+        stack.push(child);
+        continue;
+      }
+      if (!included || !this.ensureDir(frame)) continue;
+      this.current = { frame, name: node.name };
+      try {
+        if (node.type === NodeType.File) await this.planFile(frame, node);
+        else this.restoreSpecial(frame, node);
+      } catch (err) {
+        this.fail(displayOf(frame, node.name), (err as Error).message);
+      }
+    }
   }
 
   private fail(display: string, message: string): void {
     this.errors.push({ path: display, message });
   }
 
-  private abs(rel: Buffer): Buffer {
-    return rel.length === 0 ? this.target : Buffer.concat([this.target, Buffer.from('/'), rel]);
-  }
-
-  private async restoreTree(tree: Buffer, rel: Buffer, ancestors: DirFrame[], included: boolean): Promise<void> {
-    for (const node of await this.trees.loadTree(tree)) {
-      if (this.options.signal?.aborted) throw new Error('interrupted');
-      await this.restoreNode(node, childPath(rel, node.name), ancestors, included);
+  /** Creates the directory of `frame` and those above it that are not made yet; false if one could not be. */
+  private ensureDir(frame: DirFrame): boolean {
+    const missing: DirFrame[] = [];
+    for (let f: DirFrame | undefined = frame; f && !f.dir; f = f.parent) {
+      if (f.failed) return false;
+      missing.push(f);
     }
-  }
-
-  private async restoreNode(node: TreeNode, rel: Buffer, ancestors: DirFrame[], parentIncluded: boolean): Promise<void> {
-    const display = displayPath(rel);
-    const name = node.name.toString();
-    if (this.exclude(display, name)) return;
-    const included = parentIncluded || (this.include?.(display, name) ?? true);
-    if (node.type === NodeType.Dir) {
-      const frame: DirFrame = { rel, node, created: false };
-      const chain = [...ancestors, frame];
-      if (included) this.ensureDirs(chain);
-      if (node.subtree) await this.restoreTree(node.subtree, rel, chain, included);
-      return;
-    }
-    if (!included) return;
-    if (!this.ensureDirs(ancestors)) return;
-    const abs = this.abs(rel);
-    this.currentFile = display;
-    try {
-      if (node.type === NodeType.File) await this.planFile(abs, display, node);
-      else this.restoreSpecial(abs, node);
-    } catch (err) {
-      this.fail(display, (err as Error).message);
-    }
-  }
-
-  /** Creates the not yet created directories of a chain; false if one could not be made. */
-  private ensureDirs(chain: DirFrame[]): boolean {
-    for (const frame of chain) {
-      if (frame.created) continue;
-      const abs = this.abs(frame.rel);
-      // A directory above the sources of a 0.1.0 snapshot has no recorded metadata: an existing one is left as it is.
-      const synthetic = this.trees.isSynthetic(frame.node);
-      try {
-        const existing = fs.lstatSync(abs, { throwIfNoEntry: false });
-        if (existing && !existing.isDirectory()) fs.unlinkSync(abs);
-        if (!existing?.isDirectory()) fs.mkdirSync(abs, { mode: synthetic ? 0o755 : 0o700 });
-      } catch (err) {
-        this.fail(displayPath(frame.rel), `cannot create directory: ${(err as Error).message}`);
+    for (const f of missing.reverse()) {
+      if (f.parent?.failed) {
+        f.failed = true;
         return false;
       }
-      frame.created = true;
+      try {
+        // Made up directories (0.1.0 snapshots) get the usual mode, real ones stay private until complete.
+        f.dir = f.parent!.dir!.child(f.name, f.node ? 0o700 : 0o755);
+      } catch (err) {
+        f.failed = true;
+        this.fail(displayOf(f.parent!, f.name), `cannot create directory: ${(err as Error).message}`);
+        return false;
+      }
+      this.openDirs.add(f.dir);
       this.dirs++;
-      if (!synthetic) this.dirsToFinish.push({ abs, node: frame.node });
     }
     return true;
   }
 
-  /** Removes whatever is at `abs` (not a directory), so creating never follows an existing symlink. */
-  private clear(abs: Buffer): void {
-    const existing = fs.lstatSync(abs, { throwIfNoEntry: false });
-    if (existing?.isDirectory()) throw new Error('a directory is in the way');
-    if (existing) fs.unlinkSync(abs);
+  /** One thing less to wait for in `frame`; when nothing is left, its metadata is set and it is closed. */
+  private release(frame: DirFrame): void {
+    if (--frame.pending > 0) return;
+    const dir = frame.dir;
+    // The top of the restore is the target itself: closed at the end, its metadata left alone.
+    if (!dir || !frame.parent) return;
+    if (frame.node) this.applyMeta(displayOf(frame.parent, frame.name), frame.node, (meta) => meta.fd(dir.fd));
+    dir.close();
+    this.openDirs.delete(dir);
   }
 
-  private restoreSpecial(abs: Buffer, node: TreeNode): void {
-    this.clear(abs);
-    switch (node.type) {
-      case NodeType.Symlink:
-        fs.symlinkSync(node.linkTarget ?? Buffer.alloc(0), abs);
-        break;
-      case NodeType.Fifo:
-        runTool('mkfifo', ['-m', (node.mode & 0o777).toString(8), abs.toString()]);
-        break;
-      case NodeType.CharDevice:
-      case NodeType.BlockDevice: {
-        const rdev = node.rdev ?? 0n;
-        const major = Number((rdev >> 8n) & 0xfffn);
-        const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & 0xfff00n));
-        runTool('mknod', [abs.toString(), node.type === NodeType.CharDevice ? 'c' : 'b', String(major), String(minor)]);
-        break;
-      }
-      case NodeType.Socket:
-        // A socket only means something to the process that made it; like restic, it is not recreated.
-        return;
+  /** Symlinks, FIFOs and devices: made under a temporary name, given their metadata, then renamed into place. */
+  private restoreSpecial(frame: DirFrame, node: TreeNode): void {
+    // A socket only means something to the process that made it; like restic, it is not recreated.
+    if (node.type === NodeType.Socket) return;
+    const dir = frame.dir!;
+    const tmp = temporaryName();
+    const tmpPath = dir.at(Buffer.from(tmp));
+    if (node.type === NodeType.Symlink) fs.symlinkSync(node.linkTarget ?? Buffer.alloc(0), tmpPath);
+    else makeSpecial(dir, tmp, node);
+    try {
+      this.applyMeta(displayOf(frame, node.name), node, (meta) => meta.path(tmpPath, node.type === NodeType.Symlink));
+      fs.renameSync(tmpPath, dir.at(node.name));
+    } catch (err) {
+      fs.rmSync(tmpPath, { force: true });
+      throw inTheWay(err);
     }
-    this.applyMeta(abs, node);
   }
 
-  private async planFile(abs: Buffer, display: string, node: TreeNode): Promise<void> {
+  private async planFile(frame: DirFrame, node: TreeNode): Promise<void> {
+    const dir = frame.dir!;
     if (node.links > 1) {
       const key = `${node.device}:${node.inode}`;
       const first = this.hardlinks.get(key);
       if (first) {
-        this.clear(abs);
-        fs.linkSync(first, abs);
-        this.filesDone++;
+        if (first.inPlace) this.link(frame, node.name, first.path);
+        else {
+          frame.pending++;
+          this.batchLinks.push({ frame, name: node.name, source: first.path });
+        }
         return;
       }
-      this.hardlinks.set(key, abs);
+      this.hardlinks.set(key, { path: relativePath(frame, node.name), inPlace: false });
     }
-    // Created right away, so a hard link to it later in this batch has something to point at.
-    this.clear(abs);
-    const fd = fs.openSync(abs, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-    try {
-      if (node.sparse) fs.ftruncateSync(fd, node.size);
-    } finally {
-      fs.closeSync(fd);
-    }
-    this.batch.push({ abs, display, node, pending: 0 });
+    const tmp = Buffer.from(temporaryName());
+    const path = dir.at(tmp);
+    fs.closeSync(fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
+    frame.pending++;
+    this.batch.push({ frame, name: node.name, tmp, node, path, pending: 0 });
+    this.batchDirs.add(frame);
     this.batchBytes += node.size;
-    if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) await this.flushBatch();
+    if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES || this.batchDirs.size >= BATCH_DIRS) await this.flushBatch();
+  }
+
+  /** A hard link `name` in `frame` to the file restored at `source` (below the target). */
+  private link(frame: DirFrame, name: Buffer, source: Buffer): void {
+    const dir = frame.dir!;
+    const tmpPath = dir.at(Buffer.from(temporaryName()));
+    try {
+      fs.linkSync(this.root!.at(source), tmpPath);
+      fs.renameSync(tmpPath, dir.at(name));
+      this.filesDone++;
+    } catch (err) {
+      fs.rmSync(tmpPath, { force: true });
+      this.fail(displayOf(frame, name), `cannot make the hard link: ${inTheWay(err).message}`);
+    }
   }
 
   private async flushBatch(): Promise<void> {
     const files = this.batch;
+    const links = this.batchLinks;
     this.batch = [];
+    this.batchLinks = [];
+    this.batchDirs = new Set();
     this.batchBytes = 0;
-    if (files.length === 0) return;
+    if (files.length === 0 && links.length === 0) return;
+    // Until they are in place, the files belong to the batch: an interruption removes them.
+    this.writing = files;
     const packs = this.groupByPack(files);
-    // Files without chunks (empty ones) are complete already; the others as their last chunk is written.
-    for (const file of files) if (file.pending === 0) this.fileWritten(file);
+    // Files without chunks to write (empty or failed already) are finished now, the others as their
+    // last chunk is written, so progress counts files as they complete.
+    for (const file of files) if (file.pending === 0) this.finishFile(file);
     const jobs: Promise<void>[] = [];
     let inFlight = 0;
     let wake: (() => void) | undefined;
     for (const [packId, plan] of packs) {
       for (const span of spans([...plan.blobs.values()].sort((a, b) => a.offset - b.offset))) {
-        while (inFlight >= FETCHES_IN_FLIGHT) await new Promise<void>((resolve) => (wake = resolve));
+        while (inFlight >= FETCHES_IN_FLIGHT) await this.until(new Promise<void>((resolve) => (wake = resolve)));
         inFlight++;
         jobs.push(
           this.restoreSpan(packId, plan.salt, span, files).finally(() => {
@@ -289,29 +396,48 @@ export class RestoreRun {
         );
       }
     }
-    await Promise.all(jobs);
-  }
-
-  /** One chunk of `file` is written; the last one completes the file. */
-  private chunkWritten(file: PlannedFile): void {
-    file.pending--;
-    if (file.pending === 0) this.fileWritten(file);
-  }
-
-  private fileWritten(file: PlannedFile): void {
-    if (file.failed) return;
-    this.applyMeta(file.abs, file.node);
-    this.filesDone++;
-    if (this.options.verify) {
-      const problem = verifyRestoredFile(file.abs, file.node, this.repo.index, this.repo.idKey);
-      if (problem) this.fail(file.display, `verification failed: the restored file ${problem}`);
-      else this.verified++;
+    await this.until(Promise.all(jobs));
+    this.writing = [];
+    for (const l of links) {
+      this.link(l.frame, l.name, l.source);
+      this.release(l.frame);
     }
+  }
+
+  /** After an interruption or a failure: the batch's temporary files go, nothing half-written stays. */
+  private discardBatch(): void {
+    for (const file of [...this.writing, ...this.batch]) fs.rmSync(file.path, { force: true });
+    this.writing = [];
+    this.batch = [];
+  }
+
+  /** Metadata, then the real name; a file that failed leaves nothing behind. */
+  private finishFile(file: PlannedFile): void {
+    const { frame, node } = file;
+    const display = displayOf(frame, file.name);
+    if (!file.failed) {
+      this.applyMeta(display, node, (meta) => meta.file(file.path));
+      try {
+        fs.renameSync(file.path, frame.dir!.at(file.name));
+        this.filesDone++;
+        if (node.links > 1) this.hardlinks.get(`${node.device}:${node.inode}`)!.inPlace = true;
+      } catch (err) {
+        this.fileFailed(file, `cannot put it in place: ${inTheWay(err).message}`);
+      }
+      if (!file.failed && this.options.verify) {
+        const problem = verifyRestoredFile(frame.dir!.at(file.name), node, this.repo.index, this.repo.idKey);
+        if (problem) this.fail(display, `verification failed: the restored file ${problem}`);
+        else this.verified++;
+      }
+    }
+    if (file.failed) fs.rmSync(file.path, { force: true });
+    this.release(frame);
   }
 
   private groupByPack(files: PlannedFile[]): Map<string, PackPlan> {
     const packs = new Map<string, PackPlan>();
     files.forEach((file, fileNo) => {
+      const blobs: { id: Buffer; loc: NonNullable<ReturnType<Repository['index']['lookup']>>; position: number }[] = [];
       let position = 0;
       for (const id of contentIds(file.node)) {
         const loc = this.repo.index.lookup(id);
@@ -319,6 +445,23 @@ export class RestoreRun {
           this.fileFailed(file, `chunk ${id.toString('hex').slice(0, 16)} is not in the index; run coffer check`);
           return;
         }
+        blobs.push({ id, loc, position });
+        position += loc.rawLength;
+      }
+      // Checked before anything is written: a node claiming 15 TiB must not leave a 15 TiB file behind.
+      if (position !== file.node.size) {
+        this.fileFailed(file, `chunks add up to ${position} bytes, the snapshot says ${file.node.size}`);
+        return;
+      }
+      if (file.node.sparse) {
+        try {
+          fs.truncateSync(file.path, file.node.size);
+        } catch (err) {
+          this.fileFailed(file, `cannot write: ${(err as Error).message}`);
+          return;
+        }
+      }
+      for (const { id, loc, position } of blobs) {
         let plan = packs.get(loc.packId);
         if (!plan) packs.set(loc.packId, (plan = { salt: loc.salt, blobs: new Map() }));
         let blob = plan.blobs.get(loc.offset);
@@ -328,15 +471,13 @@ export class RestoreRun {
         }
         blob.targets.push({ file: fileNo, position });
         file.pending++;
-        position += loc.rawLength;
       }
-      if (position !== file.node.size) this.fileFailed(file, `chunks add up to ${position} bytes, the snapshot says ${file.node.size}`);
     });
     return packs;
   }
 
   private fileFailed(file: PlannedFile, message: string): void {
-    if (!file.failed) this.fail(file.display, message);
+    if (!file.failed) this.fail(displayOf(file.frame, file.name), message);
     file.failed = true;
   }
 
@@ -345,7 +486,7 @@ export class RestoreRun {
     const base = blobs[0]!.offset;
     const last = blobs[blobs.length - 1]!;
     const fileTable: PackJob['files'] = {};
-    for (const blob of blobs) for (const t of blob.targets) fileTable[t.file] ??= { path: files[t.file]!.abs, sparse: files[t.file]!.node.sparse ?? false };
+    for (const blob of blobs) for (const t of blob.targets) fileTable[t.file] ??= { path: files[t.file]!.path, sparse: files[t.file]!.node.sparse ?? false };
     let bytes: Buffer | undefined;
     try {
       bytes = await this.repo.read(name, (b) => b, { offset: base, length: last.offset + last.length - base });
@@ -376,43 +517,102 @@ export class RestoreRun {
   private async refetch(blob: BlobJob, files: PlannedFile[]): Promise<void> {
     let raw: Buffer;
     try {
-      raw = await this.repo.readBlob(blob.id, BlobType.Data);
+      raw = await this.repo.readBlob(Buffer.from(blob.id), BlobType.Data);
     } catch (err) {
-      for (const t of blob.targets) this.fileFailed(files[t.file]!, (err as Error).message);
+      for (const t of blob.targets) {
+        this.fileFailed(files[t.file]!, (err as Error).message);
+        this.chunkWritten(files[t.file]!);
+      }
       return;
     }
     for (const t of blob.targets) {
       const file = files[t.file]!;
-      if (file.failed) continue;
-      try {
-        const fd = fs.openSync(file.abs, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+      if (!file.failed) {
         try {
-          writeAt(fd, raw, t.position, file.node.sparse ?? false);
-        } finally {
-          fs.closeSync(fd);
+          const fd = fs.openSync(file.path, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+          try {
+            writeAt(fd, raw, t.position, file.node.sparse ?? false);
+          } finally {
+            fs.closeSync(fd);
+          }
+          this.bytesDone += raw.length;
+        } catch (err) {
+          this.fileFailed(file, `cannot write: ${(err as Error).message}`);
         }
-        this.bytesDone += raw.length;
-        this.chunkWritten(file);
-      } catch (err) {
-        this.fileFailed(file, `cannot write: ${(err as Error).message}`);
       }
+      this.chunkWritten(file);
     }
   }
 
+  /** One chunk of `file` is written (or failed); after the last one the file is finished. */
+  private chunkWritten(file: PlannedFile): void {
+    if (--file.pending === 0) this.finishFile(file);
+  }
+
   /** Owner (when root), mode (not for symlinks) and times; a failure is reported, not fatal. */
-  private applyMeta(abs: Buffer, node: TreeNode): void {
-    const symlink = node.type === NodeType.Symlink;
+  private applyMeta(display: string, node: TreeNode, apply: (meta: MetaSetter) => void): void {
     try {
-      if (isRoot) fs.lchownSync(abs, node.uid, node.gid);
-      // After chown: changing the owner clears setuid/setgid bits.
-      if (!symlink) fs.chmodSync(abs, node.mode);
-      const mtime = nsToSeconds(node.mtimeNs);
-      if (symlink) fs.lutimesSync(abs, mtime, mtime);
-      else fs.utimesSync(abs, mtime, mtime);
+      apply(new MetaSetter(node));
     } catch (err) {
-      this.fail(abs.subarray(this.target.length).toString() || '/', `cannot set metadata: ${(err as Error).message}`);
+      this.fail(display || '/', `cannot set metadata: ${(err as Error).message}`);
     }
   }
+}
+
+/** Sets a node's owner (when root), mode and times on what the restore made, never following a link. */
+class MetaSetter {
+  private readonly node: TreeNode;
+
+  constructor(node: TreeNode) {
+    this.node = node;
+  }
+
+  private get mtime(): number {
+    return nsToSeconds(this.node.mtimeNs);
+  }
+
+  /** An open directory. */
+  fd(fd: number): void {
+    if (isRoot) fs.fchownSync(fd, this.node.uid, this.node.gid);
+    // After chown: changing the owner clears setuid/setgid bits.
+    fs.fchmodSync(fd, this.node.mode);
+    fs.futimesSync(fd, this.mtime, this.mtime);
+  }
+
+  /** A file the restore just made under its temporary name. */
+  file(path: Buffer): void {
+    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      this.fd(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** A symlink, FIFO or device node under its temporary name (private to the restore until renamed). */
+  path(path: Buffer, symlink: boolean): void {
+    if (isRoot) fs.lchownSync(path, this.node.uid, this.node.gid);
+    if (!symlink) fs.chmodSync(path, this.node.mode);
+    fs.lutimesSync(path, this.mtime, this.mtime);
+  }
+}
+
+/** '/'-prefixed path of `name` in `frame`, built by walking up (frames hold only their own name). */
+function displayOf(frame: DirFrame, name: Buffer): string {
+  return `/${relativePath(frame, name).toString('utf8')}`;
+}
+
+/** Raw path of `name` in `frame` below the target. */
+function relativePath(frame: DirFrame, name: Buffer): Buffer {
+  const names = [name];
+  for (let f: DirFrame | undefined = frame; f?.parent; f = f.parent) names.unshift(f.name);
+  return Buffer.concat(names.flatMap((n, i) => (i === 0 ? [n] : [SLASH, n])));
+}
+
+/** A rename or link that failed because a directory holds the name gets a message that says so. */
+function inTheWay(err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' ? new Error('a directory is in the way') : (err as Error);
 }
 
 /** Groups blobs (sorted by offset) into ranges worth one read each. */
@@ -430,9 +630,4 @@ function spans(blobs: BlobJob[]): BlobJob[][] {
   }
   if (current.length > 0) result.push(current);
   return result;
-}
-
-function runTool(tool: string, args: string[]): void {
-  const result = spawnSync(tool, args, { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`${tool} failed: ${(result.stderr || result.error?.message || '').trim()}`);
 }

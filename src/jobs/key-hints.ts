@@ -1,0 +1,47 @@
+// Which key file opened each repository last time, by repository id: the next open tries it first, so
+// key files planted at the highest KDF cost cost nothing once a passphrase has worked. Kept in the data
+// directory (0600), never in the repository, and holding no secret: a key file id says nothing about
+// the passphrase.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const FILE = 'key-hints.json';
+
+export class KeyHints {
+  private readonly file: string;
+
+  constructor(dataDir: string) {
+    this.file = path.join(dataDir, FILE);
+  }
+
+  private read(): Record<string, string> {
+    try {
+      const value: unknown = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, string>) : {};
+    } catch {
+      // Missing or damaged: it is only a hint.
+      return {};
+    }
+  }
+
+  get(repoId: string): string | undefined {
+    const hint = this.read()[repoId];
+    return typeof hint === 'string' ? hint : undefined;
+  }
+
+  /** Remembers `keyId` for `repoId`; a data directory that cannot be written only loses the hint. */
+  remember(repoId: string, keyId: string): void {
+    const hints = this.read();
+    if (hints[repoId] === keyId) return;
+    hints[repoId] = keyId;
+    const tmp = `${this.file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
+    try {
+      fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(tmp, JSON.stringify(hints), { mode: 0o600 });
+      fs.renameSync(tmp, this.file);
+    } catch {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+}
