@@ -58,6 +58,19 @@ test('--plan gives every repository command its repositories and passphrase; pat
   assert.match(unknown.stderr, /^coffer: no plan "phots" in .*config\.yaml \(plans: photos\)\n$/);
 });
 
+test('sync --plan brings the plan\'s other repositories up to date from its first', (t) => {
+  const { dir, env } = configured(t);
+  const [first, second] = [path.join(dir, 'repo'), path.join(dir, 'elsewhere', 'second')];
+  ok(['backup', '--plan', 'photos', '--repo', first], { env, cwd: '/' });
+  assert.equal(jsonLines(ok(['snapshots', '--plan', 'photos', '--repo', second, '--json'], { env }).stdout).length, 0);
+  assert.match(ok(['sync', '--plan', 'photos'], { env, cwd: '/' }).stdout, new RegExp(`^${second}: copied [1-9]\\d* objects`, 'm'));
+  assert.equal(jsonLines(ok(['snapshots', '--plan', 'photos', '--repo', second, '--json'], { env }).stdout).length, 1);
+  assert.match(ok(['sync', '--plan', 'photos', '--from', second], { env }).stdout, /already up to date/);
+  const nothing = coffer(['sync'], { env });
+  assert.equal(nothing.code, 1);
+  assert.match(nothing.stderr, /^coffer: give --from LOCATION and at least one --to LOCATION, or --plan NAME/);
+});
+
 test('COFFER_PASSWORD_FILE, COFFER_PASSWORD_COMMAND and COFFER_REPOSITORY_FILE', (t) => {
   const { dir, env } = configured(t);
   const repoFile = path.join(dir, 'repository');

@@ -53,6 +53,11 @@ test('--json: every line of every command has a type', (t) => {
   assert.equal(doctor.at(-1), 'summary');
   assert.ok(doctor.slice(0, -1).every((x) => x === 'check'));
   assert.deepEqual(types(ok(['sync', '--from', repo, '--to', path.join(dir, 'copy'), '--json']).stdout).filter((x) => x !== 'status'), ['synced']);
+  // Part B's commands.
+  assert.deepEqual(types(ok(['find', '--repo', repo, '*.txt', '--json']).stdout), ['match', 'match', 'match', 'summary']);
+  assert.deepEqual(types(ok(['stats', '--repo', repo, '--json']).stdout), ['stats']);
+  assert.deepEqual(types(ok(['snapshots', '--repo', repo, '--group-by', 'host', '--json']).stdout), ['group']);
+  assert.deepEqual(types(ok(['tag', '--repo', repo, '--add', 'x', 'latest', '--json']).stdout), ['retagged', 'summary']);
 });
 
 test('--json: a failure is an error line with the exit code on stdout, and one line on stderr', (t) => {

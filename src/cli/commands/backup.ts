@@ -309,7 +309,7 @@ export function backupCommand(): Command {
             return;
           } catch (err) {
             if (err instanceof InterruptedError || interrupt.signal.aborted) {
-              job?.interrupted('interrupted by a signal');
+              job?.interrupted('stopped by Ctrl-C or SIGTERM; the next backup of this plan resumes it');
               printNotice('interrupted: what was already stored is kept and the next backup reuses it');
               process.exitCode = EXIT_INTERRUPTED;
               return;

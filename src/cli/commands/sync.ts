@@ -2,10 +2,11 @@ import { Command, Option } from 'commander';
 import { SyncRun } from '../../engine/sync.ts';
 import { testWrite } from '../../engine/test-write.ts';
 import { destinationLines } from '../destination-lines.ts';
+import { usesEnvironment } from '../environment-help.ts';
 import { EXIT_FATAL, UsageError } from '../exit-codes.ts';
 import { count, formatBytes } from '../format.ts';
 import { every, printJson, printLine, StatusLine } from '../output.ts';
-import { addStoreOptions, canonicalLocations, collect, openConfiguredStore, repositorySettings, type RepoOptions } from '../repo-options.ts';
+import { addStoreOptions, canonicalLocations, collect, openConfiguredStore, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
 import type { Store } from '../../store/store.ts';
 
 interface SyncOptions extends RepoOptions {
@@ -36,22 +37,40 @@ async function closeAll(stores: Store[]): Promise<void> {
   await Promise.all(stores.map((s) => s.close()));
 }
 
+/**
+ * The replica to copy from and those to bring up to date: --from and --to, or a plan's repositories (the
+ * first, or --from, to all the others, or to --to).
+ */
+async function syncLocations(options: SyncOptions): Promise<{ from: string; to: string[]; limits: StoreSettings }> {
+  if (options.plan === undefined) {
+    if (options.from === undefined || options.to.length === 0) throw new UsageError('give --from LOCATION and at least one --to LOCATION, or --plan NAME for the replicas of a plan');
+    const [from, ...to] = canonicalLocations([options.from, ...options.to]);
+    return { from: from!, to, limits: options };
+  }
+  const settings = await repositorySettings({ ...options, repo: undefined });
+  const [from] = options.from === undefined ? settings.locations : canonicalLocations([options.from]);
+  const to = options.to.length > 0 ? canonicalLocations(options.to) : settings.locations.filter((l) => l !== from);
+  if (to.length === 0) throw new UsageError(`plan "${options.plan}" has one repository: nothing to bring up to date (add one with coffer replica add --plan ${options.plan} LOCATION)`);
+  return { from: from!, to, limits: settings.limits };
+}
+
 export function syncCommand(): Command {
-  return addStoreOptions(new Command('sync').description('copy to replicas whatever they lack (no passphrase needed: objects stay encrypted)'), { upload: true })
-    .requiredOption('--from <location>', 'replica to copy from')
-    .addOption(new Option('--to <location>', 'replica to bring up to date (repeatable)').argParser(collect).default([]))
-    .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)')
-    .action(async (options: SyncOptions) => {
-      if (options.to.length === 0) throw new UsageError('give at least one --to LOCATION');
-      const [from, ...to] = canonicalLocations([options.from!, ...options.to]);
-      const source = openConfiguredStore(from!, options);
-      const targets = to.map((t) => openConfiguredStore(t, options));
-      try {
-        if (!(await runSync(source, targets, options.json ?? false))) process.exitCode = EXIT_FATAL;
-      } finally {
-        await closeAll([source, ...targets]);
-      }
-    });
+  const command = addStoreOptions(new Command('sync').description('copy to replicas whatever they lack (no passphrase needed: objects stay encrypted)'), { upload: true })
+    .option('--from <location>', "replica to copy from (with --plan: default the plan's first repository)")
+    .addOption(new Option('--to <location>', "replica to bring up to date (repeatable; with --plan: default the plan's other repositories)").argParser(collect).default([]))
+    .option('--plan <name>', "the replicas are the plan's repositories")
+    .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
+    .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)');
+  return usesEnvironment(command, ['COFFER_CONFIG']).action(async (options: SyncOptions) => {
+    const { from, to, limits } = await syncLocations(options);
+    const source = openConfiguredStore(from, limits);
+    const targets = to.map((t) => openConfiguredStore(t, limits));
+    try {
+      if (!(await runSync(source, targets, options.json ?? false))) process.exitCode = EXIT_FATAL;
+    } finally {
+      await closeAll([source, ...targets]);
+    }
+  });
 }
 
 export function replicaCommand(): Command {
