@@ -69,10 +69,13 @@ export async function measureStartup(work: string, coffer: Tool, restic: Tool | 
   generateSmallFiles(source, 'coffer-bench-startup', 50);
   try {
     const c = await smallRepository(coffer, join(dir, 'coffer'), source);
-    const version = await interleaved('coffer --version vs node -e 0', coffer.command(['--version']), c.env, { file: process.execPath, args: ['-e', '0'] }, c.env);
+    // The installed `coffer` (bin/coffer.js) turns on Node's compile cache before loading dist/; the
+    // harness runs dist/ directly, so it turns the cache on the same way (the warm-up pair fills it).
+    const cofferEnv = { ...c.env, NODE_COMPILE_CACHE: join(dir, 'compile-cache') };
+    const version = await interleaved('coffer --version vs node -e 0', coffer.command(['--version']), cofferEnv, { file: process.execPath, args: ['-e', '0'] }, c.env);
     if (!restic) return { version };
     const r = await smallRepository(restic, join(dir, 'restic'), source);
-    const snapshots = await interleaved('coffer snapshots vs restic snapshots', coffer.command(['snapshots', '--repo', c.repo]), c.env, restic.command(['snapshots', '--repo', r.repo]), r.env);
+    const snapshots = await interleaved('coffer snapshots vs restic snapshots', coffer.command(['snapshots', '--repo', c.repo]), cofferEnv, restic.command(['snapshots', '--repo', r.repo]), r.env);
     return { snapshots, version };
   } finally {
     rmSync(dir, { recursive: true, force: true });
