@@ -24,7 +24,7 @@ test('coffer jobs --json and daemon status; SIGHUP reloads; a second daemon on t
   const status = daemon.cli(['daemon', 'status']);
   assert.equal(status.code, 0, status.stderr);
   assert.match(status.stdout, /^running: pid \d+, coffer [\d.]+, up/);
-  assert.match(status.stdout, /plan docs: next run \d{4}-\d\d-\d\dT03:00/);
+  assert.match(status.stdout, /plan docs: next run \d{4}-\d\d-\d\d 03:00:00$/m, 'in local time, as the schedule');
   const json = JSON.parse(daemon.cli(['jobs', '--json']).stdout);
   assert.equal(json.type, 'daemon-status');
   assert.deepEqual(json.jobs, []);

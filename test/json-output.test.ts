@@ -134,6 +134,8 @@ test('help lists the environment variables, and options only where the command u
   assert.doesNotMatch(ok(['dump', '--help']).stdout, /--json/, 'dump writes bytes, not JSON');
   assert.match(ok(['key', 'add', '--help']).stdout, /^ {2}COFFER_NEW_PASSWORD /m);
   assert.match(ok(['status', '--help']).stdout, /^ {2}COFFER_DATA_DIR /m);
+  assert.match(ok(['jobs', '--help']).stdout, /^ {2}COFFER_DATA_DIR /m);
+  assert.match(ok(['config', 'check', '--help']).stdout, /^ {2}COFFER_CONFIG /m);
   assert.doesNotMatch(ok(['find', '--help']).stdout, /default: \[\]/, 'a repeatable option that starts empty shows no default');
 });
 

@@ -5,7 +5,9 @@ import { durationMs, scheduleOf } from '../../config/automation.ts';
 import { checkConfigText, resolveConfigFile } from '../../config/config-file.ts';
 import { describeProblem } from '../../config/problems.ts';
 import { describeSchedule, nextSlot } from '../../config/schedule.ts';
-import { UsageError } from '../errors.ts';
+import { usesEnvironment } from '../environment-help.ts';
+import { UsageError } from '../exit-codes.ts';
+import { formatTime } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
 
 interface CheckOptions {
@@ -24,10 +26,10 @@ function readText(file: string): string {
 }
 
 export function configCommand(): Command {
-  const check = new Command('check')
+  const check = usesEnvironment(new Command('check'), ['COFFER_CONFIG'])
     .description('validate the configuration file: every problem with its line and field')
     .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
-    .option('--json', 'machine-readable output')
+    .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)')
     .action((options: CheckOptions) => {
       const file = resolveConfigFile(options.config);
       const { config, problems } = checkConfigText(readText(file));
@@ -43,7 +45,7 @@ export function configCommand(): Command {
         process.stderr.write(`coffer: ${problems.length} ${problems.length === 1 ? 'problem' : 'problems'} in ${file}; fix ${problems.length === 1 ? 'it' : 'them'} and run coffer config check again\n`);
       } else {
         printLine(`${file}: ok, ${plans.length} ${plans.length === 1 ? 'plan' : 'plans'}`);
-        for (const p of plans) printLine(`  ${p.name}: ${p.schedule ? `${p.schedule}, next run ${p.nextRun}` : 'no schedule (runs only when started)'}`);
+        for (const p of plans) printLine(`  ${p.name}: ${p.schedule ? `${p.schedule}, next run ${p.nextRun ? formatTime(p.nextRun) : 'never'}` : 'no schedule (runs only when started)'}`);
       }
       if (problems.length > 0) process.exitCode = 1;
     });

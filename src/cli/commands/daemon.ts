@@ -12,7 +12,8 @@ import type { DaemonStatus } from '../../daemon/status.ts';
 import { systemdUnit } from '../../daemon/systemd.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import { describeError, EXIT_INTERRUPTED, isRetryable, UsageError } from '../errors.ts';
-import { formatDuration } from '../format.ts';
+import { usesEnvironment } from '../environment-help.ts';
+import { formatDuration, formatTime } from '../format.ts';
 import { printJson, printLine, printWarning } from '../output.ts';
 import { fromCommand, fromFile } from '../passphrase.ts';
 import { openConfiguredStore } from '../repo-options.ts';
@@ -112,12 +113,12 @@ async function daemonStatus(options: DaemonOptions & { json?: boolean }): Promis
   const queued = status.jobs.filter((j) => j.state === 'queued').length;
   printLine(`running: pid ${status.pid}, coffer ${status.version}, up ${formatDuration((status.now - status.startedAt) / 1000)}${status.paused ? ', PAUSED (coffer resume --all)' : ''}`);
   printLine(`jobs: ${running} running, ${queued} queued, at most ${status.concurrency} at once; coffer jobs shows them`);
-  for (const s of status.schedules) printLine(`  plan ${s.plan}: next run ${new Date(s.nextRun).toISOString()}`);
+  for (const s of status.schedules) printLine(`  plan ${s.plan}: next run ${formatTime(s.nextRun)}`);
 }
 
 export function daemonCommand(): Command {
   const common = (cmd: Command): Command =>
-    cmd
+    usesEnvironment(cmd, ['COFFER_CONFIG', 'COFFER_DATA_DIR'])
       .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
       .option('--data-dir <dir>', 'the job database, run logs and control socket (default $COFFER_DATA_DIR or ~/.local/share/coffer)');
   const install = common(new Command('install').description('write a systemd unit that runs the daemon, and say how to enable it'))
@@ -126,10 +127,10 @@ export function daemonCommand(): Command {
     .option('--unit-dir <dir>', 'write the unit into this directory instead')
     .option('--force', 'replace an existing unit file')
     .action((options: InstallOptions) => installUnit(options));
-  const status = new Command('status')
+  const status = usesEnvironment(new Command('status'), ['COFFER_DATA_DIR'])
     .description('whether the daemon runs, with its jobs and next runs (exit 3 when it does not run)')
-    .option('--data-dir <dir>', 'the data directory the daemon uses')
-    .option('--json', 'machine-readable output')
+    .option('--data-dir <dir>', 'the data directory the daemon uses (default $COFFER_DATA_DIR or ~/.local/share/coffer)')
+    .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)')
     .action((options: DaemonOptions & { json?: boolean }) => daemonStatus(options));
   return common(new Command('daemon').description('run the plans on their schedules (in the foreground; see daemon install)'))
     .addCommand(install)

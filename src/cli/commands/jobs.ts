@@ -4,8 +4,9 @@ import { Command } from 'commander';
 import { controlRequest, type ControlReply } from '../../daemon/control.ts';
 import type { DaemonStatus, JobView } from '../../daemon/status.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
-import { UsageError } from '../errors.ts';
-import { formatBytes, formatDuration } from '../format.ts';
+import { usesEnvironment } from '../environment-help.ts';
+import { UsageError } from '../exit-codes.ts';
+import { formatBytes, formatDuration, formatTime } from '../format.ts';
 import { printJson, printLine } from '../output.ts';
 
 interface ControlOptions {
@@ -46,7 +47,7 @@ export function panelLines(status: DaemonStatus): string[] {
   );
   if (status.jobs.length === 0) {
     const next = [...status.schedules].sort((a, b) => a.nextRun - b.nextRun)[0];
-    lines.push(next ? `  no jobs; next: plan ${next.plan} at ${new Date(next.nextRun).toISOString()}` : '  no jobs, and no plan has a schedule; coffer run PLAN starts one');
+    lines.push(next ? `  no jobs; next: plan ${next.plan} at ${formatTime(next.nextRun)}` : '  no jobs, and no plan has a schedule; coffer run PLAN starts one');
   }
   const width = Math.max(4, ...status.jobs.map((j) => j.plan.length));
   for (const job of status.jobs) {
@@ -138,7 +139,7 @@ function target(name: string, job: string | undefined, options: { all?: boolean 
 }
 
 const withControl = (command: Command): Command =>
-  command.option('--data-dir <dir>', 'the data directory the daemon uses (default $COFFER_DATA_DIR or ~/.local/share/coffer)').option('--json', 'machine-readable output');
+  usesEnvironment(command, ['COFFER_DATA_DIR']).option('--data-dir <dir>', 'the data directory the daemon uses (default $COFFER_DATA_DIR or ~/.local/share/coffer)').option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)');
 
 export function jobsCommands(): Command[] {
   return [
