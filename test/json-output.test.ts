@@ -140,6 +140,9 @@ test('help lists the environment variables, and options only where the command u
 });
 
 test('help NAME is NAME --help, and a mistyped name is one line', () => {
+  const { version } = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(ok(['--version']).stdout, `${version}\n`, 'the fast path that skips commander');
+  assert.equal(ok(['-V']).stdout, `${version}\n`);
   assert.match(ok(['help', 'key', 'add']).stdout, /^Usage: coffer key add /);
   const typo = coffer(['help', 'snapshot']);
   assert.equal(typo.code, 1);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The `coffer` command line: parses, dispatches to a command, and turns any failure into one line and
 // an exit code. A command's module (and everything it imports: engines, stores, SDKs) is loaded only
-// when that command runs, so `coffer --version` or `coffer snapshots` pays for nothing else.
-import { Command, CommanderError, Help, type Option } from 'commander';
+// when that command runs, so `coffer snapshots` pays for nothing else; `coffer --version` does not even
+// load commander (which takes about as long as starting Node).
+import type { Command, Help, Option } from 'commander';
 import { VERSION } from '../version.ts';
 import { environmentHelp } from './environment-help.ts';
 import { EXIT_FATAL } from './exit-codes.ts';
-import { printFailure, setJsonOutput } from './output.ts';
+import { printFailure, printLine, setJsonOutput } from './output.ts';
 
 /** Every command, in the order `coffer --help` lists them, with the module that defines it. */
 const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
@@ -60,8 +61,7 @@ function helpAsOption(argv: readonly string[]): string[] {
 }
 
 /** An option's help without commander's "(default: [])" on repeatable options that start empty. */
-function optionDescription(this: Help, option: Option): string {
-  const text = Help.prototype.optionDescription.call(this, option);
+function withoutEmptyDefault(text: string, option: Option): string {
   return Array.isArray(option.defaultValue) && option.defaultValue.length === 0 ? text.replace(/ \(default: \[\]\)$/, '') : text;
 }
 
@@ -74,8 +74,8 @@ function ownArguments(argv: readonly string[]): string[] {
 
 /**
  * The commands to load in full: the one being run, or all of them when the program's own help lists
- * their descriptions or `generate` describes them. The others
- * only need their names, for commander's "did you mean" on a typo.
+ * their descriptions or `generate` describes them. The others only need their names, for commander's
+ * "did you mean" on a typo.
  */
 function commandsToLoad(argv: readonly string[]): string[] {
   const args = ownArguments(argv);
@@ -86,6 +86,10 @@ function commandsToLoad(argv: readonly string[]): string[] {
 }
 
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
+  const { Command, Help } = await import('commander');
+  const optionDescription = function (this: Help, option: Option): string {
+    return withoutEmptyDefault(Help.prototype.optionDescription.call(this, option), option);
+  };
   const program = new Command('coffer')
     .description('encrypted, deduplicated, compressed backups to several destinations at once')
     .version(VERSION, '-V, --version')
@@ -105,11 +109,17 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
 
 export async function main(commandLine: string[]): Promise<number> {
   const argv = helpAsOption(commandLine);
-  setJsonOutput(ownArguments(argv).includes('--json'));
+  const args = ownArguments(argv);
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    printLine(VERSION);
+    return 0;
+  }
+  setJsonOutput(args.includes('--json'));
   try {
     await (await buildProgram(argv)).parseAsync(argv);
     return Number(process.exitCode ?? 0);
   } catch (err) {
+    const { CommanderError } = await import('commander');
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_FATAL;
     const { describeError, exitCodeOf } = await import('./errors.ts');
     const code = exitCodeOf(err);
