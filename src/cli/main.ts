@@ -39,6 +39,8 @@ const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
   resume: async () => daemonControlCommand('resume'),
   cancel: async () => daemonControlCommand('cancel'),
   run: async () => daemonControlCommand('run'),
+  server: async () => (await import('./commands/server.ts')).serverCommand(),
+  agent: async () => (await import('./commands/agent.ts')).agentCommand(),
 };
 
 /** One of the commands that steer a running daemon (they share one module). */

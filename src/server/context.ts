@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { DatabaseKind } from './db/migrations.ts';
-import type { Database } from './db/schema.ts';
+import type { Alert, Database } from './db/schema.ts';
 import type { EventLog } from './events/event-log.ts';
 import type { JobQueue } from './queue/queue.ts';
 import type { ServerSettings } from './config.ts';
@@ -18,4 +18,6 @@ export interface ServerContext {
   readonly secret: Buffer;
   readonly now: () => number;
   readonly log: Logger;
+  /** Told of every new alert (email through the notification module). */
+  readonly alertSinks: ((alert: Alert) => void)[];
 }

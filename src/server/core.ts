@@ -27,7 +27,7 @@ export async function openServerCore(settings: ServerSettings, log: Logger, opti
     await database.close();
     throw err;
   }
-  const ctx: ServerContext = { db: database.db, kind: database.kind, queue, events, settings, secret: loadServerSecret(settings.dataDir, process.env.COFFER_SERVER_SECRET), now, log };
+  const ctx: ServerContext = { db: database.db, kind: database.kind, queue, events, settings, secret: loadServerSecret(settings.dataDir, process.env.COFFER_SERVER_SECRET), now, log, alertSinks: [] };
   return {
     ctx,
     async close() {

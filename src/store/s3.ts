@@ -5,7 +5,7 @@
 // Credentials come from the AWS SDK's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE
 // and the shared config and credentials files, SSO, web identity, container and instance roles).
 import https from 'node:https';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
 import { parseS3Location, s3DisplayLocation } from './locations.ts';
@@ -264,6 +264,19 @@ export class S3Store implements Store {
 
   async close(): Promise<void> {
     this.client.destroy();
+  }
+
+  /**
+   * A URL with which whoever holds it can make one kind of request on one object, without the
+   * credentials: how a write-only agent reads and adds objects. A PUT URL carries If-None-Match: *
+   * in its signature, so on servers that honour it the URL cannot overwrite an existing object.
+   */
+  async presign(method: 'GET' | 'PUT', name: string, expiresInSeconds: number): Promise<{ url: string; headers: Record<string, string> }> {
+    const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+    const params = { Bucket: this.bucket, Key: this.key(name) };
+    if (method === 'GET') return { url: await getSignedUrl(this.client, new GetObjectCommand(params), { expiresIn: expiresInSeconds }), headers: {} };
+    const url = await getSignedUrl(this.client, new PutObjectCommand({ ...params, IfNoneMatch: '*' }), { expiresIn: expiresInSeconds, signableHeaders: new Set(['if-none-match']) });
+    return { url, headers: { 'if-none-match': '*' } };
   }
 }
 

@@ -48,6 +48,9 @@ export interface ThrottleOptions {
   readonly upload?: number;
   /** Download limit in bytes per second; no limit when absent. */
   readonly download?: number;
+  /** Buckets shared with other stores (an agent's limit over all its destinations); used instead of the rates above. */
+  readonly uploadBucket?: TokenBucket;
+  readonly downloadBucket?: TokenBucket;
   readonly clock?: Clock;
 }
 
@@ -61,8 +64,8 @@ export class ThrottleStore implements Store {
     this.inner = inner;
     this.location = inner.location;
     const clock = options.clock;
-    this.upload = options.upload === undefined ? undefined : new TokenBucket(options.upload, { clock });
-    this.download = options.download === undefined ? undefined : new TokenBucket(options.download, { clock });
+    this.upload = options.uploadBucket ?? (options.upload === undefined ? undefined : new TokenBucket(options.upload, { clock }));
+    this.download = options.downloadBucket ?? (options.download === undefined ? undefined : new TokenBucket(options.download, { clock }));
   }
 
   /** Pays before sending, so the data leaves no faster than the limit. */

@@ -9,25 +9,38 @@ import { buildApp, type AppOptions } from '../../src/server/app.ts';
 import { loadServerSettings } from '../../src/server/config.ts';
 import type { ServerContext } from '../../src/server/context.ts';
 import { openServerCore } from '../../src/server/core.ts';
+import { Fleet } from '../../src/server/fleet.ts';
 
 export interface TestServer {
   readonly app: FastifyInstance;
   readonly ctx: ServerContext;
+  readonly fleet: Fleet;
   readonly dataDir: string;
+  /** http://127.0.0.1:port once `listen` was asked for. */
+  readonly url: string;
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { databaseUrl?: string; dataDir?: string; settings?: Record<string, unknown>; app?: AppOptions } = {}): Promise<TestServer> {
+/** Retries after a few seconds, so tests see a retry without waiting minutes. */
+export const QUICK_RETRIES = { maxRetries: 2, delaysMs: { other: [300, 300], network: [300, 300] } };
+
+export async function startTestServer(options: { databaseUrl?: string; dataDir?: string; settings?: Record<string, unknown>; app?: AppOptions; listen?: boolean; monitorIntervalMs?: number } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-server-'));
   const settings = loadServerSettings({ env: {}, flags: { dataDir, ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}), ...options.settings } });
   const core = await openServerCore(settings, pino({ level: process.env.COFFER_TEST_LOG ?? 'silent' }), { eventPollMs: 50 });
-  const app = await buildApp(core.ctx, options.app);
-  await app.ready();
+  const fleet = new Fleet(core.ctx, { retryPolicy: QUICK_RETRIES, monitorIntervalMs: options.monitorIntervalMs ?? 500 });
+  const app = await buildApp(core.ctx, { ...options.app, plugins: [fleet.plugin, ...(options.app?.plugins ?? [])] });
+  await fleet.start();
+  const url = options.listen ? await app.listen({ host: '127.0.0.1', port: 0 }) : '';
+  if (!options.listen) await app.ready();
   return {
     app,
     ctx: core.ctx,
+    fleet,
     dataDir,
+    url,
     async close() {
+      await fleet.stop();
       await app.close();
       await core.close();
       if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });

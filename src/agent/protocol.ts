@@ -1,0 +1,130 @@
+// What an agent and the server say to each other, over a WebSocket (one JSON message per frame) or the
+// long-poll fallback (the same messages in JSON arrays). Both sides import these types; neither knows
+// the other's internals.
+import type { BackupProgress } from '../engine/backup/progress.ts';
+import type { RestoreProgress } from '../engine/restore/restore.ts';
+
+/** Bumped when a message changes incompatibly; the server refuses an agent speaking another version. */
+export const PROTOCOL_VERSION = 1;
+
+export interface AgentHello {
+  readonly protocol: number;
+  readonly hostname: string;
+  readonly os: string;
+  readonly version: string;
+  /** Backups the agent runs at once. */
+  readonly capacity: number;
+  /** The id the server gave this agent before; absent on first registration. */
+  readonly agentId?: string;
+}
+
+export interface Welcome {
+  readonly agentId: string;
+  readonly serverVersion: string;
+  readonly heartbeatSeconds: number;
+  readonly limits: Limits;
+}
+
+export interface Limits {
+  /** Bytes per second for all uploads of the agent together; absent: none. */
+  readonly upload?: number;
+  readonly download?: number;
+}
+
+export interface DestinationRef {
+  readonly id: string;
+  readonly name: string;
+  /** 's3': through pre-signed URLs from the server (the agent holds no storage credentials); 'location': opened by the agent. */
+  readonly kind: 's3' | 'location';
+  /** For 'location', what the agent opens (a path, sftp://…); for 's3', for display only. */
+  readonly location: string;
+  readonly limits: Limits;
+}
+
+export interface BackupParams {
+  readonly planId: string;
+  readonly planName: string;
+  readonly paths: readonly string[];
+  readonly excludes: readonly string[];
+  readonly tags: readonly string[];
+  readonly oneFileSystem: boolean;
+  readonly destinations: readonly DestinationRef[];
+}
+
+export interface RestoreParams {
+  readonly destinations: readonly DestinationRef[];
+  /** A snapshot id, a unique prefix of one, or 'latest'. */
+  readonly snapshot: string;
+  readonly target: string;
+  readonly include: readonly string[];
+}
+
+export type JobAssignment =
+  | { readonly id: string; readonly kind: 'backup'; readonly attempt: number; readonly params: BackupParams }
+  | { readonly id: string; readonly kind: 'restore'; readonly attempt: number; readonly params: RestoreParams };
+
+export interface PlanSummary {
+  readonly id: string;
+  readonly name: string;
+  readonly revision: number;
+  readonly paths: readonly string[];
+  readonly schedule: string | null;
+}
+
+export type ToAgent =
+  | { readonly type: 'job'; readonly job: JobAssignment }
+  | { readonly type: 'control'; readonly jobId: string; readonly action: 'pause' | 'resume' | 'cancel' }
+  | { readonly type: 'limits'; readonly limits: Limits }
+  | { readonly type: 'plans'; readonly plans: readonly PlanSummary[] }
+  /** The agent's key was revoked or the agent deleted: it must stop. */
+  | { readonly type: 'revoked'; readonly reason: string };
+
+/** A directory the backup finished: what a dashboard shows as "last completed directory". */
+export interface DirectoryDone {
+  readonly path: string;
+  readonly durationMs: number;
+  readonly bytes: number;
+  readonly files: number;
+}
+
+/** The next directory waiting in the walk, with its size once the counter has measured it. */
+export interface DirectoryAhead {
+  readonly path: string;
+  readonly bytes?: number;
+  readonly files?: number;
+}
+
+/** A restore's progress, in the same frame as a backup's. */
+export interface RestoreJobProgress extends Omit<RestoreProgress, 'etaSeconds'> {
+  readonly stage: 'restoring';
+  readonly etaSeconds?: number;
+}
+
+/** Progress as the dashboard shows it. */
+export type JobProgress = BackupProgress | RestoreJobProgress;
+
+export interface LogLine {
+  readonly at: number;
+  readonly level: 'info' | 'warn' | 'error';
+  readonly message: string;
+}
+
+export interface DestinationResult {
+  readonly destinationId: string;
+  readonly committed: boolean;
+  readonly error?: string;
+}
+
+export type JobOutcome =
+  | { readonly outcome: 'completed'; readonly snapshotId?: string; readonly bytesAdded: number; readonly filesDone: number; readonly bytesDone: number; readonly destinations: readonly DestinationResult[]; readonly warnings: number }
+  | { readonly outcome: 'failed'; readonly error: string; readonly retryable: boolean; readonly network: boolean; readonly destinations?: readonly DestinationResult[] }
+  | { readonly outcome: 'cancelled' }
+  | { readonly outcome: 'interrupted'; readonly reason: string };
+
+export type FromAgent =
+  | { readonly type: 'heartbeat'; readonly running: readonly string[] }
+  | { readonly type: 'progress'; readonly jobId: string; readonly progress: JobProgress }
+  | { readonly type: 'log'; readonly jobId: string; readonly lines: readonly LogLine[] }
+  | { readonly type: 'paused'; readonly jobId: string }
+  | { readonly type: 'resumed'; readonly jobId: string }
+  | ({ readonly type: 'finished'; readonly jobId: string } & JobOutcome);

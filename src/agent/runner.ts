@@ -1,0 +1,246 @@
+// Runs the jobs the server hands this agent, with the same engine as `coffer backup` and `coffer
+// restore`: opens the plan's destinations (through pre-signed URLs for server-held S3 destinations,
+// directly otherwise), streams progress and log lines every second, and reports the outcome. Pause stops
+// the run and resume starts it again: the engine resumes, reusing what is already stored.
+import os from 'node:os';
+import { BackupRun, InterruptedError } from '../engine/backup/backup.ts';
+import { RestoreRun } from '../engine/restore/restore.ts';
+import { findPath } from '../engine/tree-walk.ts';
+import { classifyError, ErrorClass } from '../jobs/index.ts';
+import { initRepository, Repository } from '../repo/repository.ts';
+import { resolveSnapshot } from '../repo/snapshot-ref.ts';
+import { isRemoteLocation } from '../store/locations.ts';
+import { openStore } from '../store/open-store.ts';
+import { PresignedStore } from '../store/presigned.ts';
+import { RetryStore } from '../store/retry.ts';
+import type { Store } from '../store/store.ts';
+import { ThrottleStore, TokenBucket } from '../store/throttle.ts';
+import { describeError, isRetryable } from '../cli/errors.ts';
+import type { ServerClient } from './client.ts';
+import type { BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
+
+const PROGRESS_MS = 1000;
+
+export interface RunnerOptions {
+  readonly client: ServerClient;
+  readonly passphrase: () => Promise<string>;
+  readonly send: (message: FromAgent) => void;
+  readonly spoolDir?: string;
+  readonly workers?: number;
+}
+
+interface Running {
+  readonly job: JobAssignment;
+  controller: AbortController;
+  /** Why the run is being stopped. */
+  stopping?: 'pause' | 'cancel' | 'shutdown';
+  paused: boolean;
+  done?: Promise<void>;
+}
+
+export class JobRunner {
+  private readonly options: RunnerOptions;
+  private readonly jobs = new Map<string, Running>();
+  private upload: TokenBucket | undefined;
+  private download: TokenBucket | undefined;
+
+  constructor(options: RunnerOptions) {
+    this.options = options;
+  }
+
+  /** Jobs taking a slot (paused ones do not). */
+  get busy(): number {
+    return [...this.jobs.values()].filter((r) => !r.paused).length;
+  }
+
+  get ids(): string[] {
+    return [...this.jobs.keys()];
+  }
+
+  /** The agent-wide limits, shared by every destination of every job. */
+  setLimits(limits: Limits): void {
+    this.upload = limits.upload ? new TokenBucket(limits.upload) : undefined;
+    this.download = limits.download ? new TokenBucket(limits.download) : undefined;
+  }
+
+  start(job: JobAssignment): void {
+    if (this.jobs.has(job.id)) return;
+    const running: Running = { job, controller: new AbortController(), paused: false };
+    this.jobs.set(job.id, running);
+    running.done = this.run(running);
+  }
+
+  control(jobId: string, action: 'pause' | 'resume' | 'cancel'): void {
+    const running = this.jobs.get(jobId);
+    if (!running) return;
+    if (action === 'resume') {
+      if (!running.paused) return;
+      running.paused = false;
+      running.stopping = undefined;
+      running.controller = new AbortController();
+      this.options.send({ type: 'resumed', jobId });
+      running.done = this.run(running);
+      return;
+    }
+    if (running.paused) {
+      if (action === 'cancel') {
+        this.jobs.delete(jobId);
+        this.options.send({ type: 'finished', jobId, outcome: 'cancelled' });
+      }
+      return;
+    }
+    running.stopping = action;
+    running.controller.abort();
+  }
+
+  /** Stops every job (the agent is shutting down); the server resumes them when the agent is back. */
+  async stopAll(): Promise<void> {
+    for (const r of this.jobs.values()) {
+      r.stopping = 'shutdown';
+      r.controller.abort();
+    }
+    await Promise.all([...this.jobs.values()].map((r) => r.done));
+  }
+
+  private openDestination(ref: DestinationRef): Store {
+    let store: Store =
+      ref.kind === 's3'
+        ? new PresignedStore(`${ref.name} (${ref.location}, write-only)`, this.options.client.broker(ref.id))
+        : openStore(ref.location);
+    if (ref.limits.upload || ref.limits.download) store = new ThrottleStore(store, { ...ref.limits });
+    if (this.upload || this.download) store = new ThrottleStore(store, { ...(this.upload ? { uploadBucket: this.upload } : {}), ...(this.download ? { downloadBucket: this.download } : {}) });
+    if (ref.kind === 's3' || isRemoteLocation(ref.location)) store = new RetryStore(store);
+    return store;
+  }
+
+  private async run(running: Running): Promise<void> {
+    const { job } = running;
+    const lines: LogLine[] = [];
+    const log = (level: LogLine['level'], message: string): void => void lines.push({ at: Date.now(), level, message });
+    const flush = (): void => {
+      if (lines.length > 0) this.options.send({ type: 'log', jobId: job.id, lines: lines.splice(0) });
+    };
+    let outcome: JobOutcome | undefined;
+    try {
+      outcome = job.kind === 'backup' ? await this.backup(job.id, job.params, running, log, flush) : await this.restore(job.id, job.params, running, log, flush);
+    } catch (err) {
+      if (err instanceof InterruptedError || running.controller.signal.aborted) {
+        outcome = running.stopping === 'cancel' ? { outcome: 'cancelled' } : running.stopping === 'pause' ? undefined : { outcome: 'interrupted', reason: 'the agent is shutting down' };
+      } else {
+        const message = describeError(err);
+        log('error', message);
+        outcome = { outcome: 'failed', error: message, retryable: isRetryable(err), network: classifyError(err) === ErrorClass.network };
+      }
+    }
+    flush();
+    if (outcome === undefined) {
+      running.paused = true;
+      this.options.send({ type: 'paused', jobId: job.id });
+      return;
+    }
+    this.jobs.delete(job.id);
+    this.options.send({ type: 'finished', jobId: job.id, ...outcome });
+  }
+
+  private async openRepository(refs: readonly DestinationRef[], stores: Store[], log: (level: LogLine['level'], message: string) => void, create: boolean): Promise<Repository> {
+    const passphrase = await this.options.passphrase();
+    if (create) {
+      const found = await Promise.all(stores.map((s) => s.stat('config').catch(() => undefined)));
+      if (found.every((f) => f === undefined)) {
+        log('info', `creating the repository on ${refs.map((r) => r.name).join(', ')}`);
+        await initRepository(stores, passphrase);
+      }
+    }
+    const repo = await Repository.open(stores, passphrase);
+    for (const u of repo.unavailable) log('warn', `destination ${u.store.location} is left out: ${u.error.message}`);
+    await repo.loadIndex();
+    return repo;
+  }
+
+  private async backup(jobId: string, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
+    const stores = params.destinations.map((d) => this.openDestination(d));
+    const idOf = new Map(stores.map((s, i) => [s.location, params.destinations[i]!.id]));
+    let repo: Repository;
+    try {
+      repo = await this.openRepository(params.destinations, stores, log, true);
+    } catch (err) {
+      await Promise.all(stores.map((s) => s.close()));
+      throw err;
+    }
+    try {
+      const run = new BackupRun(repo, {
+        paths: params.paths,
+        excludes: params.excludes,
+        tags: params.tags,
+        oneFileSystem: params.oneFileSystem,
+        host: os.hostname(),
+        signal: running.controller.signal,
+        ...(this.options.spoolDir ? { spoolDir: this.options.spoolDir } : {}),
+        ...(this.options.workers ? { workers: this.options.workers } : {}),
+      });
+      run.onWarning = (w) => log('warn', `${w.path}: ${w.message}`);
+      run.onCommitted = (location) => log('info', `snapshot committed on ${location}`);
+      log('info', `backing up ${params.paths.join(', ')} to ${params.destinations.map((d) => d.name).join(', ')}`);
+      const report = (): void => {
+        this.options.send({ type: 'progress', jobId, progress: run.progress() });
+        flush();
+      };
+      const timer = setInterval(report, PROGRESS_MS);
+      try {
+        const result = await run.run();
+        report();
+        const s = result.snapshot.summary;
+        log('info', `snapshot ${result.snapshotId.slice(0, 8)}: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified files; ${s.bytesAdded} bytes added`);
+        return {
+          outcome: 'completed',
+          snapshotId: result.snapshotId,
+          bytesAdded: s.bytesAdded,
+          filesDone: s.totalFiles,
+          bytesDone: s.totalBytes,
+          warnings: s.warnings,
+          destinations: result.destinations.map((d) => ({ destinationId: idOf.get(d.location) ?? d.location, committed: d.committed, ...(d.error ? { error: d.error } : {}) })),
+        };
+      } finally {
+        clearInterval(timer);
+      }
+    } finally {
+      await repo.close();
+    }
+  }
+
+  private async restore(jobId: string, params: RestoreParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
+    const stores = params.destinations.map((d) => this.openDestination(d));
+    let repo: Repository;
+    try {
+      repo = await this.openRepository(params.destinations, stores, log, false);
+    } catch (err) {
+      await Promise.all(stores.map((s) => s.close()));
+      throw err;
+    }
+    try {
+      const snap = resolveSnapshot(await repo.listSnapshots(), params.snapshot);
+      const from = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), '/');
+      const run = new RestoreRun(repo, { target: params.target, includes: params.include, signal: running.controller.signal });
+      run.filesTotal = snap.snapshot.summary.totalFiles;
+      run.bytesTotal = snap.snapshot.summary.totalBytes;
+      log('info', `restoring snapshot ${snap.id.slice(0, 8)} to ${params.target}`);
+      const report = (): void => {
+        const p = run.progress();
+        this.options.send({ type: 'progress', jobId, progress: { ...p, stage: 'restoring' } });
+        flush();
+      };
+      const timer = setInterval(report, PROGRESS_MS);
+      try {
+        const result = await run.run(from);
+        report();
+        for (const e of result.errors.slice(0, 100)) log('warn', `${e.path}: ${e.message}`);
+        log('info', `restored ${result.files} files, ${result.dirs} directories, ${result.bytes} bytes${result.errors.length ? `; ${result.errors.length} could not be restored` : ''}`);
+        return { outcome: 'completed', snapshotId: snap.id, bytesAdded: 0, filesDone: result.files, bytesDone: result.bytes, warnings: result.errors.length, destinations: [] };
+      } finally {
+        clearInterval(timer);
+      }
+    } finally {
+      await repo.close();
+    }
+  }
+}

@@ -1,0 +1,66 @@
+// The whole fleet server as one Fastify plugin set: features, the agent hub, periodic checks, and
+// schedules. `coffer server` and the tests start it the same way.
+import type { FastifyInstance } from 'fastify';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../jobs/index.ts';
+import { agentRoutes } from './agents/routes.ts';
+import { AgentHub } from './agents/hub.ts';
+import { alertRoutes } from './alerts/routes.ts';
+import type { ServerContext } from './context.ts';
+import { eventRoutes } from './events/routes.ts';
+import { requeuePending } from './jobs/lifecycle.ts';
+import { jobRoutes } from './jobs/routes.ts';
+import { Monitor } from './monitor.ts';
+import { planRoutes } from './plans/plans.ts';
+import { checkOverduePlans, checkSchedule, InProcessSchedules, PgBossSchedules, type PlanSchedules } from './plans/schedules.ts';
+import { PgBossQueue } from './queue/pg-boss-queue.ts';
+import { reportRoutes } from './reports/reports.ts';
+import { destinationRoutes } from './storage/destinations.ts';
+import { storageRoutes } from './storage/broker.ts';
+
+export interface FleetOptions {
+  readonly retryPolicy?: RetryPolicy;
+  readonly monitorIntervalMs?: number;
+}
+
+export class Fleet {
+  readonly ctx: ServerContext;
+  readonly hub: AgentHub;
+  readonly monitor: Monitor;
+  readonly retryPolicy: RetryPolicy;
+  readonly schedules: PlanSchedules;
+
+  constructor(ctx: ServerContext, options: FleetOptions = {}) {
+    this.ctx = ctx;
+    this.retryPolicy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    this.hub = new AgentHub(ctx, this.retryPolicy);
+    this.schedules = ctx.queue instanceof PgBossQueue ? new PgBossSchedules(ctx, ctx.queue, this.retryPolicy) : new InProcessSchedules(ctx, this.retryPolicy);
+    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
+  }
+
+  /** Registers every feature's routes. */
+  readonly plugin = async (app: FastifyInstance): Promise<void> => {
+    const ctx = this.ctx;
+    await app.register(agentRoutes, { ctx });
+    await app.register(destinationRoutes, { ctx });
+    await app.register(storageRoutes, { ctx });
+    await app.register(planRoutes, { ctx, hooks: { checkSchedule, changed: (id: string) => this.schedules.planChanged(id), retryPolicy: this.retryPolicy } });
+    await app.register(jobRoutes, { ctx, retryPolicy: this.retryPolicy });
+    await app.register(alertRoutes, { ctx });
+    await app.register(reportRoutes, { ctx });
+    await app.register(eventRoutes, { ctx });
+    await app.register(async (scope) => this.hub.routes(scope));
+  };
+
+  async start(): Promise<void> {
+    if (this.ctx.queue.name === 'memory') await requeuePending(this.ctx);
+    this.hub.start();
+    this.monitor.start();
+    await this.schedules.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.schedules.stop();
+    this.hub.stop();
+    await this.monitor.stop();
+  }
+}

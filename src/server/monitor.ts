@@ -1,0 +1,54 @@
+// Periodic checks any server process may run at any time (each one is a conditional update, so several
+// servers running them at once do each thing once): agents gone silent go offline, old events go.
+import type { ServerContext } from './context.ts';
+import { markSilentAgentsOffline } from './agents/agents.ts';
+
+export interface MonitorOptions {
+  readonly intervalMs?: number;
+  /** Extra checks (overdue plans) run at each tick. */
+  readonly checks?: readonly (() => Promise<void>)[];
+}
+
+export class Monitor {
+  private readonly ctx: ServerContext;
+  private readonly intervalMs: number;
+  private readonly checks: readonly (() => Promise<void>)[];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private lastPrune = 0;
+
+  constructor(ctx: ServerContext, options: MonitorOptions = {}) {
+    this.ctx = ctx;
+    this.intervalMs = options.intervalMs ?? 5000;
+    this.checks = options.checks ?? [];
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One round of checks; overlapping rounds are skipped. */
+  tick(): Promise<void> {
+    this.running ??= this.round().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async round(): Promise<void> {
+    try {
+      await markSilentAgentsOffline(this.ctx);
+      for (const check of this.checks) await check();
+      if (this.ctx.now() - this.lastPrune > 3600_000) {
+        this.lastPrune = this.ctx.now();
+        await this.ctx.events.prune();
+      }
+    } catch (err) {
+      this.ctx.log.error({ err }, 'periodic check failed');
+    }
+  }
+}
