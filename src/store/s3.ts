@@ -273,7 +273,7 @@ export class S3Store implements Store {
    */
   async presign(method: 'GET' | 'PUT', name: string, expiresInSeconds: number): Promise<{ url: string; headers: Record<string, string> }> {
     const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
-    const params = { Bucket: this.bucket, Key: this.key(name) };
+    const params = { Bucket: this.bucket, Key: this.key(name, `signing a ${method} of ${name} in ${this.location}`) };
     if (method === 'GET') return { url: await getSignedUrl(this.client, new GetObjectCommand(params), { expiresIn: expiresInSeconds }), headers: {} };
     const url = await getSignedUrl(this.client, new PutObjectCommand({ ...params, IfNoneMatch: '*' }), { expiresIn: expiresInSeconds, signableHeaders: new Set(['if-none-match']) });
     return { url, headers: { 'if-none-match': '*' } };
