@@ -66,7 +66,7 @@ export function destinationRef(d: Destination): DestinationRef {
 export async function destinationsOf(ctx: ServerContext, userId: string, ids: readonly string[]): Promise<Destination[]> {
   if (new Set(ids).size !== ids.length) throw new HttpError(400, 'a destination is listed twice');
   const rows = ids.length ? await ctx.db.selectFrom('destinations').selectAll().where('user_id', '=', userId).where('id', 'in', [...ids]).execute() : [];
-  return ids.map((id) => rows.find((r) => r.id === id) ?? (() => { throw new HttpError(400, `no destination ${id}`); })());
+  return ids.map((id) => rows.find((r) => r.id === id) ?? (() => { throw new HttpError(400, "a destination of the plan does not exist"); })());
 }
 
 export async function planOfUser(ctx: ServerContext, userId: string, id: string): Promise<Plan> {
@@ -104,7 +104,7 @@ export interface PlanHooks {
 
 export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: ServerContext; hooks: PlanHooks }): Promise<void> {
   const validate = async (userId: string, body: PlanBody) => {
-    if (body.agentId !== undefined) await agentOfUser(ctx, userId, body.agentId).catch(() => { throw new HttpError(400, `no agent ${body.agentId}`); });
+    if (body.agentId !== undefined) await agentOfUser(ctx, userId, body.agentId).catch(() => { throw new HttpError(400, "the agent of the plan does not exist"); });
     if (body.destinations !== undefined) await destinationsOf(ctx, userId, body.destinations);
     if (body.schedule) {
       try {
