@@ -169,7 +169,7 @@ test("Bob's event stream carries none of Alice's events", async () => {
   let text = '';
   const deadline = Date.now() + 1500;
   while (Date.now() < deadline) {
-    const chunk = await Promise.race([reader.read(), new Promise<undefined>((r) => setTimeout(r, 300))]);
+    const chunk = await Promise.race([reader.read(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
     if (chunk && !chunk.done) text += Buffer.from(chunk.value).toString();
   }
   controller.abort();
