@@ -47,7 +47,7 @@ function sourceTree(dir: string): string {
 }
 
 async function job(id: string) {
-  return alice.json<{ status: string; snapshotId: string | null; error: string | null; progress: { destinations?: unknown[] } | null; destinations: { status: string }[] }>('GET', `/api/jobs/${id}`);
+  return alice.json<{ status: string; snapshotId: string | null; error: string | null; progress: unknown; destinations: { status: string }[] }>('GET', `/api/jobs/${id}`);
 }
 
 async function finished(id: string, timeoutMs = 60_000) {
@@ -100,6 +100,10 @@ describe('an agent over a WebSocket', () => {
     assert.equal(done.status, 'completed', done.error ?? agent.output());
     assert.ok(done.snapshotId);
     assert.deepEqual(done.destinations.map((d) => d.status), ['completed']);
+    const progress = done.progress as { recentFiles: string[]; lastDirectory?: { path: string }; destinations: { location: string }[] };
+    assert.ok(progress.recentFiles.includes(path.join(src, 'docs/deep/b.bin')), 'the dashboard gets the recent files');
+    assert.ok(progress.lastDirectory, 'and the last completed directory');
+    assert.equal(progress.destinations.length, 1, 'and a bar per destination');
     const store = aliceStore();
     const snapshots = [];
     for await (const o of store.list('snapshots')) snapshots.push(o.name);

@@ -79,21 +79,6 @@ export type ToAgent =
   /** The agent's key was revoked or the agent deleted: it must stop. */
   | { readonly type: 'revoked'; readonly reason: string };
 
-/** A directory the backup finished: what a dashboard shows as "last completed directory". */
-export interface DirectoryDone {
-  readonly path: string;
-  readonly durationMs: number;
-  readonly bytes: number;
-  readonly files: number;
-}
-
-/** The next directory waiting in the walk, with its size once the counter has measured it. */
-export interface DirectoryAhead {
-  readonly path: string;
-  readonly bytes?: number;
-  readonly files?: number;
-}
-
 /** A restore's progress, in the same frame as a backup's. */
 export interface RestoreJobProgress extends Omit<RestoreProgress, 'etaSeconds'> {
   readonly stage: 'restoring';

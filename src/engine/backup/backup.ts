@@ -31,6 +31,7 @@ import { entersDirectory, listDirectory, readProblem, sourceExcluded, walkRules,
 import { Breather } from '../breather.ts';
 import { TreeSaver } from './tree-saver.ts';
 import { pathParts, SnapshotView, type TreeSource } from '../snapshot-view.ts';
+import { WalkProgress, type DirectoryTally, type Level } from './walk-progress.ts';
 import { VERSION } from '../../version.ts';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
@@ -97,6 +98,8 @@ interface WalkFrame {
   readonly parent: Map<string, TreeNode> | undefined;
   readonly rules: WalkRules;
   readonly state: DirState;
+  /** Where the walk stands in this listing, for the "next directory" of progress. */
+  readonly position: Level;
 }
 
 /** A directory being backed up: done when listed and every child has finished. */
@@ -105,6 +108,8 @@ interface DirState {
   pending: number;
   listed: boolean;
   readonly finish: (children: TreeNode[]) => void;
+  /** Bytes and files below, for the "last completed directory" of progress. */
+  readonly tally?: DirectoryTally;
 }
 
 interface Counts {
@@ -153,6 +158,7 @@ export class BackupRun {
   private readonly repo: Repository;
   private readonly options: BackupOptions;
   private readonly counters = new ProgressCounters();
+  private readonly walkProgress = new WalkProgress();
   private readonly warnings: Warning[] = [];
   private readonly destinations: Destination[];
   private readonly sink: PackSink;
@@ -210,7 +216,7 @@ export class BackupRun {
   onCommitted?: (location: string) => void;
 
   progress(): BackupProgress {
-    return this.counters.snapshot(this.destinations.map((d) => d.status()));
+    return this.counters.snapshot(this.destinations.map((d) => d.status()), this.walkProgress.details());
   }
 
   private warn(pathBytes: Buffer | string, message: string): void {
@@ -340,6 +346,7 @@ export class BackupRun {
       this.counters.filesTotal = m.files;
       this.counters.bytesTotal = m.bytes;
       this.counters.totalsKnown = m.done;
+      this.walkProgress.addSizes(m.dirs);
     });
     // Totals only feed the ETA: a counter that fails leaves the backup running without one.
     worker.on('error', () => {});
@@ -486,6 +493,10 @@ export class BackupRun {
 
   private childDone(dir: DirState, node: TreeNode | undefined): void {
     if (node) dir.children.push(node);
+    if (node?.type === NodeType.File && dir.tally) {
+      dir.tally.bytes += node.size;
+      dir.tally.files++;
+    }
     dir.pending--;
     this.finishIfDone(dir);
   }
@@ -501,10 +512,12 @@ export class BackupRun {
       const item = frame.entries[frame.next++];
       if (!item) {
         stack.pop();
+        this.walkProgress.leave(frame.position);
         frame.state.listed = true;
         this.finishIfDone(frame.state);
         continue;
       }
+      frame.position.index = frame.next - 1;
       this.checkAlive();
       await this.breather.pause();
       const previous = frame.parent?.get(item.entry.name.toString('latin1'));
@@ -519,7 +532,8 @@ export class BackupRun {
     this.excluded += listing.excluded;
     if (listing.error) this.warn(dirPath, `cannot read directory: ${readProblem(listing.error.code, listing.error.message)}`);
     for (const { path, error } of listing.unreadable) this.warn(path, `not backed up: ${readProblem(error.code, error.message)}`);
-    return { entries: this.priorities.order(listing.entries), next: 0, parent, rules, state };
+    const entries = this.priorities.order(listing.entries);
+    return { entries, next: 0, parent, rules, state, position: this.walkProgress.enter(entries.map((o) => o.entry)) };
   }
 
   private async backupEntry(
@@ -543,7 +557,17 @@ export class BackupRun {
         this.counts.dirs++;
         const tooBig = (): void => this.warn(entry.path, 'its entries are not backed up: there are more than one directory of a snapshot may hold (4 million, or 256 MiB of tree)');
         const node = (children: TreeNode[]): TreeNode => ({ ...meta, name: entry.name, subtree: trees.save(children, tooBig) });
-        const state: DirState = { children: [], pending: 0, listed: false, finish: (children) => this.childDone(into, node(children)) };
+        const tally = this.walkProgress.startDirectory();
+        const state: DirState = {
+          children: [],
+          pending: 0,
+          listed: false,
+          tally,
+          finish: (children) => {
+            this.walkProgress.directoryDone(entry.path, tally, into.tally);
+            this.childDone(into, node(children));
+          },
+        };
         if (entersDirectory(entry.stat, rules)) {
           const parentTree = previous?.type === NodeType.Dir && previous.subtree ? await this.loadParentTree(previous.subtree) : undefined;
           return this.openDirectory(entry.path, parentTree, rules, state);
@@ -595,6 +619,7 @@ export class BackupRun {
     ) {
       this.counts.filesUnmodified++;
       this.counters.filesDone++;
+      this.walkProgress.fileDone(entry.path);
       this.counters.bytesDone += meta.size;
       this.onFile?.(entry.path.toString(), 'unmodified');
       done({ ...meta, name: entry.name, content: previous.content!, sparse: previous.sparse ?? false });
@@ -606,6 +631,7 @@ export class BackupRun {
     this.counters.currentFile = entry.path.toString();
     pool.submit(entry.path, meta, level, (result: FileResult) => {
       this.counters.filesDone++;
+      this.walkProgress.fileDone(entry.path);
       if (!result.ok) {
         this.warn(entry.path, `not backed up: ${readProblem(result.code, result.message)}`);
         done(undefined);

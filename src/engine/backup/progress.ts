@@ -1,5 +1,6 @@
 // Live counters of a backup run, read by whoever renders progress (terminal, JSON lines, job database).
 import type { DestinationStatus } from '../destination.ts';
+import type { DirectoryAhead, DirectoryDone, WalkDetails } from './walk-progress.ts';
 
 export type BackupStage = 'scanning' | 'dumping' | 'packing' | 'uploading' | 'committing' | 'done';
 
@@ -18,6 +19,10 @@ export interface BackupProgress {
   readonly currentFile: string;
   readonly warnings: number;
   readonly destinations: readonly DestinationStatus[];
+  /** The files finished last, newest first (up to 15). */
+  readonly recentFiles: readonly string[];
+  readonly lastDirectory?: DirectoryDone;
+  readonly nextDirectory?: DirectoryAhead;
 }
 
 export interface Warning {
@@ -38,7 +43,7 @@ export class ProgressCounters {
   warnings = 0;
   private readonly started = Date.now();
 
-  snapshot(destinations: readonly DestinationStatus[]): BackupProgress {
+  snapshot(destinations: readonly DestinationStatus[], walk: WalkDetails = { recentFiles: [] }): BackupProgress {
     const elapsedMs = Date.now() - this.started;
     const bytesPerSecond = elapsedMs > 0 ? (this.bytesDone * 1000) / elapsedMs : 0;
     const left = this.bytesTotal - this.bytesDone;
@@ -57,6 +62,7 @@ export class ProgressCounters {
       currentFile: this.currentFile,
       warnings: this.warnings,
       destinations,
+      ...walk,
     };
   }
 }
