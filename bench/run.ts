@@ -20,7 +20,9 @@ const USAGE = `usage: npm run bench -- [options]
   --skip-missing       run the tools that are installed instead of stopping
   --cold               drop the page cache before every timed command (needs root)
   --files-baselines    also run restic and borg on the 10^6-file tree (about 10 more minutes)
-  --output FILE        default bench/RESULTS.md, or .bench-work/RESULTS-quick.md with --quick`;
+  --output FILE        default bench/RESULTS.md, or .bench-work/RESULTS-quick.md with --quick
+  --fleet              instead: the fleet server under load (200 simulated agents, 5 minutes, SQLite then
+                       PostgreSQL), results in bench/FLEET.md; --fleet-agents N, --fleet-seconds S`;
 
 const REPO_ROOT = join(import.meta.dirname, '..');
 const WORK = process.env.COFFER_BENCH_WORK ?? join(REPO_ROOT, '.bench-work');
@@ -48,6 +50,9 @@ function options() {
         cold: { type: 'boolean', default: false },
         'files-baselines': { type: 'boolean', default: false },
         output: { type: 'string' },
+        fleet: { type: 'boolean', default: false },
+        'fleet-agents': { type: 'string', default: '200' },
+        'fleet-seconds': { type: 'string', default: '300' },
         help: { type: 'boolean', default: false },
       },
     }).values;
@@ -59,6 +64,18 @@ function options() {
 const opts = options();
 if (opts.help) {
   console.log(USAGE);
+  process.exit(0);
+}
+
+if (opts.fleet) {
+  const { runFleetBench } = await import('./fleet.ts');
+  await runFleetBench({
+    agents: Number(opts['fleet-agents']),
+    seconds: Number(opts['fleet-seconds']),
+    dashboards: 5,
+    backends: ['sqlite', 'postgres'],
+    output: opts.output ?? join(REPO_ROOT, 'bench', 'FLEET.md'),
+  });
   process.exit(0);
 }
 
