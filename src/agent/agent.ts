@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { VERSION } from '../version.ts';
-import { ServerClient, ServerError } from './client.ts';
+import { AgentStoppedError, ServerClient, ServerError } from './client.ts';
 import { PROTOCOL_VERSION, type FromAgent, type PlanSummary, type ToAgent } from './protocol.ts';
 import { JobRunner } from './runner.ts';
 
@@ -23,10 +23,6 @@ export interface AgentOptions {
   readonly spoolDir?: string;
   readonly workers?: number;
   readonly hostname?: string;
-}
-
-export class AgentStoppedError extends Error {
-  override name = 'AgentStoppedError';
 }
 
 const STATE_FILE = 'agent.json';
@@ -87,6 +83,7 @@ export class Agent {
 
   /** Queues a message; sent at once over an open socket, else with the next flush. */
   send(message: FromAgent): void {
+    if (message.type === 'finished') this.options.log(`job ${message.jobId}: ${message.outcome}${message.outcome === 'failed' ? `: ${message.error}` : ''}`);
     if (message.type === 'progress') {
       const i = this.outbox.findIndex((m) => m.type === 'progress' && m.jobId === message.jobId);
       if (i >= 0) this.outbox.splice(i, 1);
@@ -176,6 +173,7 @@ export class Agent {
       this.options.signal.addEventListener('abort', onAbort, { once: true });
       ws.on('open', () => {
         opened = true;
+        this.options.log('connected (WebSocket)');
         this.socket = ws;
         this.outbox.unshift(this.heartbeat());
         this.flushSocket();
@@ -262,7 +260,9 @@ export class Agent {
           failures++;
           if (err instanceof ServerError && err.status === 401) throw new AgentStoppedError('the server refused the API key; create a new key in the dashboard');
           this.options.log(`WebSocket: ${(err as Error).message}`);
-          if (this.options.transport === 'auto' && failures >= SOCKET_FAILURES_BEFORE_POLL) {
+          // Fall back only when the server answers HTTP but not the upgrade (a proxy without WebSocket
+          // support); a server that is down is waited for on the WebSocket.
+          if (this.options.transport === 'auto' && err instanceof ServerError && err.status > 0 && failures >= SOCKET_FAILURES_BEFORE_POLL) {
             this.options.log('falling back to long polling');
             mode = 'poll';
             continue;

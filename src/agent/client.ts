@@ -16,6 +16,11 @@ export class ServerError extends Error {
   }
 }
 
+/** The agent must stop: its key was revoked, it was removed, or it was asked to. */
+export class AgentStoppedError extends Error {
+  override name = 'AgentStoppedError';
+}
+
 export const AGENT_HEADER = 'x-coffer-agent';
 
 export class ServerClient {

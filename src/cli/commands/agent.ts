@@ -5,14 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { Agent } from '../../agent/agent.ts';
-import { ServerClient } from '../../agent/client.ts';
+import { AgentStoppedError, ServerClient, ServerError } from '../../agent/client.ts';
 import { systemdUnit } from '../../agent/systemd.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import { UsageError } from '../errors.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { printLine, printWarning } from '../output.ts';
 import { fromFile, readPassphrase } from '../passphrase.ts';
-import { capacityOf } from './server.ts';
+import { capacityOf, reported } from './server.ts';
 
 interface AgentOptions {
   readonly server?: string;
@@ -29,7 +29,12 @@ interface AgentOptions {
 function serverOf(options: { server?: string }): string {
   const server = options.server ?? process.env.COFFER_SERVER;
   if (!server) throw new UsageError('no server given: use --server URL (e.g. https://backup.example.com) or COFFER_SERVER');
-  new ServerClient(server, 'x');
+  if (!/^https?:\/\//i.test(server)) throw new UsageError(`--server ${server}: give the URL with its scheme, e.g. http://${server} or https://${server}`);
+  try {
+    new ServerClient(server, 'x');
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   return server;
 }
 
@@ -62,7 +67,7 @@ export function agentCommand(): Command {
       }
       const interrupt = interruptSignal();
       try {
-        await new Agent({
+        await reported(() => new Agent({
           server,
           key,
           stateDir: options.stateDir ?? path.join(resolveDataDir(undefined), 'agent'),
@@ -72,7 +77,7 @@ export function agentCommand(): Command {
           signal: interrupt.signal,
           log: (message) => printLine(`${new Date().toISOString()} ${message}`),
           ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
-        }).run();
+        }).run(), [ServerError, AgentStoppedError]);
       } finally {
         interrupt.dispose();
       }

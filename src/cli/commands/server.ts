@@ -1,6 +1,7 @@
 // `coffer server`: the fleet server (see docs/SERVER.md).
 import { Command } from 'commander';
-import { loadServerSettings } from '../../server/config.ts';
+import { loadServerSettings, ServerConfigError } from '../../server/config.ts';
+import { MigrationError } from '../../server/db/migrations.ts';
 import { runServer } from '../../server/run-server.ts';
 import { UsageError } from '../errors.ts';
 import { interruptSignal } from '../interrupt.ts';
@@ -29,6 +30,16 @@ function parseListen(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
+/** Errors of the server and agent that carry a message for the user, reported as such (one line, exit 1). */
+export async function reported<T>(work: () => Promise<T>, expected: readonly (new (...args: never[]) => Error)[]): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (expected.some((type) => err instanceof type)) throw new UsageError((err as Error).message);
+    throw err;
+  }
+}
+
 export function capacityOf(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--capacity takes a whole number from 1 to 64, not "${text}"`);
@@ -51,20 +62,24 @@ export function serverCommand(): Command {
     .option('--password-file <file>', "the local agent's repository passphrase, from a file")
     .option('--password-command <command>', "the local agent's repository passphrase, from a command")
     .action(async (options: ServerOptions) => {
-      const listen = options.listen ? parseListen(options.listen) : {};
-      const settings = loadServerSettings({
-        ...(options.config ? { file: options.config } : {}),
-        flags: { ...listen, dataDir: options.dataDir, databaseUrl: options.databaseUrl, tlsCert: options.tlsCert, tlsKey: options.tlsKey, trustProxy: options.trustProxy, logFile: options.logFile },
-      });
-      const interrupt = interruptSignal();
-      try {
-        await runServer(settings, {
-          signal: interrupt.signal,
-          ...(options.localAgent ? { localAgent: { capacity: capacityOf(options.capacity), passphrase: () => readPassphrase(options) } } : {}),
-          onListening: (url) => printLine(`coffer server listening on ${url} (${settings.databaseUrl ? 'PostgreSQL' : `SQLite in ${settings.dataDir}`}); Ctrl-C stops it`),
-        });
-      } finally {
-        interrupt.dispose();
-      }
+      await reported(() => serve(options), [ServerConfigError, MigrationError]);
     });
+}
+
+async function serve(options: ServerOptions): Promise<void> {
+  const listen = options.listen ? parseListen(options.listen) : {};
+  const settings = loadServerSettings({
+    ...(options.config ? { file: options.config } : {}),
+    flags: { ...listen, dataDir: options.dataDir, databaseUrl: options.databaseUrl, tlsCert: options.tlsCert, tlsKey: options.tlsKey, trustProxy: options.trustProxy, logFile: options.logFile },
+  });
+  const interrupt = interruptSignal();
+  try {
+    await runServer(settings, {
+      signal: interrupt.signal,
+      ...(options.localAgent ? { localAgent: { capacity: capacityOf(options.capacity), passphrase: () => readPassphrase(options) } } : {}),
+      onListening: (url) => printLine(`coffer server listening on ${url} (${settings.databaseUrl ? 'PostgreSQL' : `SQLite in ${settings.dataDir}`}); Ctrl-C stops it`),
+    });
+  } finally {
+    interrupt.dispose();
+  }
 }

@@ -118,8 +118,9 @@ export function requireAdmin(request: FastifyRequest): SessionAuth {
 /** An agent's API key (Authorization: Bearer cof_…). */
 export function requireKey(request: FastifyRequest): KeyAuth {
   const auth = request.auth;
-  if (auth?.via !== 'key') throw new HttpError(401, 'this route takes an agent API key (Authorization: Bearer …)');
-  return auth;
+  if (auth?.via === 'key') return auth;
+  if (bearer(request) !== undefined) throw new HttpError(401, 'the API key is unknown or revoked');
+  throw new HttpError(401, 'this route takes an agent API key (Authorization: Bearer …)');
 }
 
 export function isSecureRequest(request: FastifyRequest): boolean {
