@@ -4,8 +4,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { Agent } from '../../agent/agent.ts';
-import { AgentStoppedError, ServerClient, ServerError } from '../../agent/client.ts';
 import { systemdUnit } from '../../agent/systemd.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import { UsageError } from '../errors.ts';
@@ -30,11 +28,7 @@ function serverOf(options: { server?: string }): string {
   const server = options.server ?? process.env.COFFER_SERVER;
   if (!server) throw new UsageError('no server given: use --server URL (e.g. https://backup.example.com) or COFFER_SERVER');
   if (!/^https?:\/\//i.test(server)) throw new UsageError(`--server ${server}: give the URL with its scheme, e.g. http://${server} or https://${server}`);
-  try {
-    new ServerClient(server, 'x');
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  if (!URL.canParse(server)) throw new UsageError(`--server ${server} is not a URL; use http(s)://host[:port]`);
   return server;
 }
 
@@ -65,6 +59,9 @@ export function agentCommand(): Command {
       if (!options.passwordFile && !options.passwordCommand && !process.env.COFFER_PASSWORD) {
         throw new UsageError('the agent needs the repository passphrase without asking: use --password-file, --password-command or COFFER_PASSWORD (it never leaves this machine)');
       }
+      // Loaded here: the agent brings the engine, ws and the store backends, which other commands do not need.
+      const { Agent } = await import('../../agent/agent.ts');
+      const { AgentStoppedError, ServerError } = await import('../../agent/client.ts');
       const interrupt = interruptSignal();
       try {
         await reported(() => new Agent({
@@ -92,7 +89,10 @@ export function agentCommand(): Command {
       .option('--capacity <n>', 'backups run at once', '2')
       .option('--user <name>', 'run as this user (default root, which can read every file)')
       .option('--unit-file <file>', 'where to write the unit', '/etc/systemd/system/coffer-agent.service')
-      .action((options: { server?: string; keyFile?: string; key?: string; passwordFile?: string; capacity: string; user?: string; unitFile: string }) => {
+      .action((own: { server?: string; keyFile?: string; key?: string; passwordFile?: string; capacity: string; user?: string; unitFile: string }) => {
+        // Options spelled like the agent's own (--server, --key-file …) are parsed by `coffer agent` itself.
+        const parent = Object.fromEntries(Object.entries(agent.opts()).filter(([name]) => agent.getOptionValueSource(name) === 'cli'));
+        const options = { ...own, ...parent } as typeof own;
         const server = serverOf(options);
         if (!options.keyFile) throw new UsageError('give --key-file FILE: the unit reads the key from it (never from the command line)');
         const keyFile = path.resolve(options.keyFile);

@@ -1,8 +1,6 @@
 // `coffer server`: the fleet server (see docs/SERVER.md).
 import { Command } from 'commander';
 import { loadServerSettings, ServerConfigError } from '../../server/config.ts';
-import { MigrationError } from '../../server/db/migrations.ts';
-import { runServer } from '../../server/run-server.ts';
 import { UsageError } from '../errors.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { printLine } from '../output.ts';
@@ -62,6 +60,8 @@ export function serverCommand(): Command {
     .option('--password-file <file>', "the local agent's repository passphrase, from a file")
     .option('--password-command <command>', "the local agent's repository passphrase, from a command")
     .action(async (options: ServerOptions) => {
+      // Loaded here: the server brings Fastify, Kysely, pg and pg-boss, which other commands do not need.
+      const { MigrationError } = await import('../../server/db/migrations.ts');
       await reported(() => serve(options), [ServerConfigError, MigrationError]);
     });
 }
@@ -72,6 +72,7 @@ async function serve(options: ServerOptions): Promise<void> {
     ...(options.config ? { file: options.config } : {}),
     flags: { ...listen, dataDir: options.dataDir, databaseUrl: options.databaseUrl, tlsCert: options.tlsCert, tlsKey: options.tlsKey, trustProxy: options.trustProxy, logFile: options.logFile },
   });
+  const { runServer } = await import('../../server/run-server.ts');
   const interrupt = interruptSignal();
   try {
     await runServer(settings, {
