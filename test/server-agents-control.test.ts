@@ -1,0 +1,136 @@
+// Real agent processes under remote control: pause, resume and cancel over long polls, an agent killed
+// mid-backup (offline, interrupted, alert, resumed when it is back), and a key revoked under an open
+// WebSocket.
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startAgent, until, type AgentProcess } from './helpers/agent.ts';
+import { startS3Server, type S3Server } from './helpers/s3-server.ts';
+import { Client, startTestServer, type TestServer } from './helpers/server.ts';
+
+let s3: S3Server;
+let server: TestServer;
+let alice: Client;
+let key: string;
+let destinationId: string;
+const agents: AgentProcess[] = [];
+const dirs: string[] = [];
+
+before(async () => {
+  s3 = await startS3Server('fleet');
+  server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300 });
+  alice = await new Client(server.app).signup('alice@example.com');
+  key = (await alice.json<{ key: string }>('POST', '/api/keys', { name: 'laptop' }, 201)).key;
+  destinationId = (
+    await alice.json<{ id: string }>('POST', '/api/destinations', { name: 'bucket', kind: 's3', location: `s3:${s3.endpoint}/${s3.bucket}/fleet`, ...s3.credentials }, 201)
+  ).id;
+});
+
+after(async () => {
+  await Promise.all(agents.map((a) => a.stop('SIGKILL')));
+  await server.close();
+  await s3.stop();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+
+async function job(id: string) {
+  return alice.json<{ status: string; snapshotId: string | null; error: string | null; progress: unknown; destinations: { status: string }[] }>('GET', `/api/jobs/${id}`);
+}
+
+async function finished(id: string, timeoutMs = 60_000) {
+  return until(`job ${id} to finish`, async () => {
+    const j = await job(id);
+    return ['completed', 'failed', 'cancelled'].includes(j.status) ? j : undefined;
+  }, timeoutMs);
+}
+
+
+
+describe('remote control, offline agents and revoked keys', () => {
+  let dir: string;
+  let src: string;
+  let agent: AgentProcess;
+  let agentId: string;
+  let planId: string;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-agent-'));
+    dirs.push(dir);
+    src = path.join(dir, 'big');
+    fs.mkdirSync(src);
+    for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(src, `f${i}.bin`), crypto.randomBytes(1_000_000));
+    agent = startAgent({ server: server.url, key, dir: path.join(dir, 'agent'), transport: 'poll' });
+    agents.push(agent);
+    await until('the long-polling agent', async () => /long polling/.test(agent.output()) && (await alice.json<{ id: string; status: string }[]>('GET', '/api/agents')).length === 1);
+    const list = await alice.json<{ id: string; registeredAt: number }[]>('GET', '/api/agents');
+    agentId = list.sort((a, b) => b.registeredAt - a.registeredAt)[0]!.id;
+    planId = (await alice.json<{ id: string }>('POST', '/api/plans', { name: 'big', agentId, paths: [src], destinations: [destinationId] }, 201)).id;
+  });
+
+  const slow = () => alice.json('PATCH', `/api/agents/${agentId}`, { uploadLimit: 150_000 });
+
+  test('over long polls: pause, resume and cancel a running job', async () => {
+    await slow();
+    await until('the limit to reach the agent', async () => true);
+    const job = await alice.json<{ id: string }>('POST', `/api/plans/${planId}/run`, undefined, 202);
+    await until('the job to run', async () => (await alice.json<{ status: string; stage: string | null }>('GET', `/api/jobs/${job.id}`)).stage === 'packing' || undefined);
+    const busy = await alice.request('POST', `/api/plans/${planId}/run`);
+    assert.equal(busy.statusCode, 409, 'one run per plan');
+    assert.match(busy.json().error, /unfinished job/);
+    await alice.json('POST', `/api/jobs/${job.id}/pause`, undefined, 202);
+    await until('paused', async () => (await alice.json<{ status: string }>('GET', `/api/jobs/${job.id}`)).status === 'paused');
+    assert.equal((await alice.request('POST', `/api/jobs/${job.id}/pause`)).statusCode, 409);
+    await alice.json('POST', `/api/jobs/${job.id}/resume`, undefined, 202);
+    await until('running again', async () => (await alice.json<{ status: string }>('GET', `/api/jobs/${job.id}`)).status === 'running');
+    await alice.json('POST', `/api/jobs/${job.id}/cancel`, undefined, 202);
+    const j = await finished(job.id);
+    assert.equal(j.status, 'cancelled');
+    assert.equal((await alice.request('POST', `/api/jobs/${job.id}/cancel`)).statusCode, 409);
+  });
+
+  test('a killed agent goes offline after missed heartbeats: its job is interrupted, an alert opens; back, the job resumes and completes', async () => {
+    await slow();
+    const job = await alice.json<{ id: string }>('POST', `/api/plans/${planId}/run`, undefined, 202);
+    await until('the job to upload', async () => ((await alice.json<{ bytesDone: number }>('GET', `/api/jobs/${job.id}`)).bytesDone > 0 ? true : undefined));
+    await agent.stop('SIGKILL');
+    const interrupted = await until('the job to be interrupted', async () => {
+      const j = await alice.json<{ status: string; error: string }>('GET', `/api/jobs/${job.id}`);
+      return j.status === 'interrupted' ? j : undefined;
+    }, 15_000);
+    assert.match(interrupted.error, /offline/);
+    const alerts = await alice.json<{ kind: string; subjectId: string; resolvedAt: number | null; id: string }[]>('GET', '/api/alerts');
+    const offline = alerts.find((a) => a.kind === 'agent-offline' && a.subjectId === agentId)!;
+    assert.ok(offline);
+    const acked = await alice.json<{ acknowledgedBy: string; acknowledgedAt: number }>('POST', `/api/alerts/${offline.id}/acknowledge`);
+    assert.equal(acked.acknowledgedBy, 'alice@example.com');
+    await alice.json('PATCH', `/api/agents/${agentId}`, { uploadLimit: null });
+    agent = startAgent({ server: server.url, key, dir: path.join(dir, 'agent'), transport: 'poll' });
+    agents.push(agent);
+    const done = await finished(job.id);
+    assert.equal(done.status, 'completed', done.error ?? agent.output());
+    const after = await alice.json<{ id: string; resolvedAt: number | null }[]>('GET', '/api/alerts?state=all');
+    assert.ok(after.find((a) => a.id === offline.id)!.resolvedAt, 'the alert resolved itself');
+    const history = await alice.json<{ jobs: { id: string }[] }>('GET', `/api/jobs?plan=${planId}&status=completed`);
+    assert.deepEqual(history.jobs.map((j) => j.id), [job.id]);
+  });
+
+  test('a revoked key stops the agent at once, including an open WebSocket', async () => {
+    const second = await alice.json<{ id: string; key: string }>('POST', '/api/keys', { name: 'revoke me' }, 201);
+    const ws = startAgent({ server: server.url, key: second.key, dir: path.join(dir, 'agent-ws') });
+    agents.push(ws);
+    await until('the agent to connect', () => /registered/.test(ws.output()));
+    await until('the socket to be served', () => server.fleet.hub.connected >= 1);
+    const started = Date.now();
+    await alice.json('DELETE', `/api/keys/${second.id}`);
+    const code = await ws.exited;
+    assert.notEqual(code, 0);
+    assert.ok(Date.now() - started < 5000, 'stopped within seconds');
+    assert.match(ws.output(), /revoked/);
+    const refused = await server.app.inject({ method: 'POST', url: '/api/agent/messages', headers: { authorization: `Bearer ${second.key}` }, payload: { messages: [] } });
+    assert.equal(refused.statusCode, 401);
+  });
+});
