@@ -98,6 +98,20 @@ describe('jobs', () => {
     assert.match(rows[0]!, /^id,kind,status/);
   });
 
+  test('a running job its agent does not list in its heartbeats is queued again', async () => {
+    const plan = (await alice.json<{ id: string }>('POST', '/api/plans', { name: 'lost', agentId, paths: ['/z'], destinations: [destinationId] }, 201)).id;
+    const job = (await alice.json<{ id: string }>('POST', `/api/plans/${plan}/run`, undefined, 202)).id;
+    await until('the job to be handed out', async () => (await poll(1)).some((m) => m.type === 'job'));
+    await tell([{ type: 'heartbeat', running: [] }]);
+    assert.equal((await alice.json<{ status: string }>('GET', `/api/jobs/${job}`)).status, 'running', 'a job just handed out is not taken for lost');
+    await server.ctx.db.updateTable('jobs').set({ updated_at: Date.now() - 60_000 }).where('id', '=', job).execute();
+    await tell([{ type: 'heartbeat', running: [] }]);
+    assert.equal((await alice.json<{ status: string }>('GET', `/api/jobs/${job}`)).status, 'pending');
+    const again = await until('the job to be handed out again', async () => (await poll(1)).find((m) => m.type === 'job'));
+    assert.equal((again as { job: { id: string } }).job.id, job);
+    await tell([{ type: 'finished', jobId: job, outcome: 'cancelled' }]);
+  });
+
   test('a schedule runs the plan on the server (one run per plan); an invalid schedule is refused next to its field', async () => {
     const bad = await alice.request('POST', '/api/plans', { name: 'bad', agentId, paths: ['/x'], destinations: [destinationId], schedule: '61 * * * *' });
     assert.equal(bad.statusCode, 400);

@@ -3,6 +3,9 @@
 import type { ServerContext } from './context.ts';
 import { markSilentAgentsOffline } from './agents/agents.ts';
 
+/** How often old events are deleted (progress events are kept minutes, so this runs often). */
+const PRUNE_EVERY_MS = 60_000;
+
 export interface MonitorOptions {
   readonly intervalMs?: number;
   /** Extra checks (overdue plans) run at each tick. */
@@ -43,7 +46,7 @@ export class Monitor {
     try {
       await markSilentAgentsOffline(this.ctx);
       for (const check of this.checks) await check();
-      if (this.ctx.now() - this.lastPrune > 3600_000) {
+      if (this.ctx.now() - this.lastPrune > PRUNE_EVERY_MS) {
         this.lastPrune = this.ctx.now();
         await this.ctx.events.prune();
       }

@@ -6,7 +6,7 @@ import { raiseAlert, resolveAlerts } from '../alerts/alerts.ts';
 import type { ServerContext } from '../context.ts';
 import type { Agent } from '../db/schema.ts';
 import { HttpError } from '../http-error.ts';
-import { interruptAgentJobs, resumeAgentJobs } from '../jobs/lifecycle.ts';
+import { interruptAgentJobs, interruptJob, resumeAgentJobs } from '../jobs/lifecycle.ts';
 
 /** -1, 0 or 1 as version a is older, the same or newer than b (numeric dot parts; a pre-release sorts first). */
 export function compareVersions(a: string, b: string): number {
@@ -96,6 +96,21 @@ export async function heartbeat(ctx: ServerContext, agent: Agent): Promise<void>
     return;
   }
   await ctx.db.updateTable('agents').set({ last_heartbeat_at: now }).where('id', '=', agent.id).execute();
+}
+
+/**
+ * A job the server believes the agent runs but the agent does not list in its heartbeat (a job message
+ * lost with a server that died, say) is interrupted and queued again. Only jobs quiet for a whole
+ * heartbeat timeout count, so a job on its way to the agent is not taken for lost.
+ */
+export async function reconcileRunning(ctx: ServerContext, agent: Agent, running: readonly string[]): Promise<void> {
+  const quietSince = ctx.now() - ctx.settings.heartbeatTimeoutSeconds * 1000;
+  let query = ctx.db.selectFrom('jobs').select('id').where('agent_id', '=', agent.id).where('status', 'in', ['running', 'paused']).where('updated_at', '<', quietSince);
+  if (running.length > 0) query = query.where('id', 'not in', [...running]);
+  const lost = await query.execute();
+  if (lost.length === 0) return;
+  for (const { id } of lost) await interruptJob(ctx, agent.id, id, 'the agent was not running it');
+  await resumeAgentJobs(ctx, agent.id);
 }
 
 /** Marks silent agents offline; one server wins each agent (a conditional UPDATE). */

@@ -12,7 +12,7 @@ import type { Agent } from '../db/schema.ts';
 import type { ServerEvent } from '../events/event-log.ts';
 import { HttpError } from '../http-error.ts';
 import { appendLog, claimJobs, finishJob, markPaused, markResumed, recordProgress } from '../jobs/lifecycle.ts';
-import { agentOfUser, heartbeat, registerAgent } from './agents.ts';
+import { agentOfUser, heartbeat, reconcileRunning, registerAgent } from './agents.ts';
 
 export const AGENT_HEADER = 'x-coffer-agent';
 const MAX_POLL_SECONDS = 30;
@@ -115,6 +115,7 @@ export class AgentHub {
     switch (message?.type) {
       case 'heartbeat':
         await heartbeat(this.ctx, agent);
+        await reconcileRunning(this.ctx, agent, Array.isArray(message.running) ? message.running.map(String) : []);
         if (this.connections.has(agent.id)) await this.dispatch(agent.id);
         return;
       case 'progress':

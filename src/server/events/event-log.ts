@@ -34,6 +34,8 @@ export interface EventLogOptions {
   readonly pollMs?: number;
   /** Events older than this are deleted (ms); a client away longer gets a 'reset'. */
   readonly retentionMs?: number;
+  /** Progress events, many and soon stale, go sooner (ms). */
+  readonly progressRetentionMs?: number;
   readonly now?: () => number;
 }
 
@@ -43,6 +45,7 @@ export class EventLog {
   private readonly listeners = new Set<Listener>();
   private readonly pollMs: number;
   readonly retentionMs: number;
+  readonly progressRetentionMs: number;
   private readonly now: () => number;
   private lastId = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -54,6 +57,7 @@ export class EventLog {
     this.kind = kind;
     this.pollMs = options.pollMs ?? 250;
     this.retentionMs = options.retentionMs ?? 24 * 3600_000;
+    this.progressRetentionMs = options.progressRetentionMs ?? 10 * 60_000;
     this.now = options.now ?? Date.now;
   }
 
@@ -149,10 +153,12 @@ export class EventLog {
     return { events: rows.map(toEvent), complete };
   }
 
-  /** Deletes events past the retention time; any server may do it, at any time. */
+  /** Deletes events past their retention time; any server may do it, at any time. */
   async prune(): Promise<number> {
-    const r = await this.db.deleteFrom('events').where('at', '<', this.now() - this.retentionMs).executeTakeFirst();
-    return Number(r.numDeletedRows);
+    const now = this.now();
+    const progress = await this.db.deleteFrom('events').where('type', '=', 'job.progress').where('at', '<', now - this.progressRetentionMs).executeTakeFirst();
+    const rest = await this.db.deleteFrom('events').where('at', '<', now - this.retentionMs).executeTakeFirst();
+    return Number(progress.numDeletedRows) + Number(rest.numDeletedRows);
   }
 }
 

@@ -261,10 +261,14 @@ async function recordDestinations(ctx: ServerContext, jobId: string, results: re
   }
 }
 
+export async function interruptJob(ctx: ServerContext, agentId: string, jobId: string, reason: string): Promise<void> {
+  await move(ctx, { jobId, agentId }, 'interrupted', { error: reason });
+}
+
 /** The agent went away: its live jobs become interrupted (they resume when it returns). */
 export async function interruptAgentJobs(ctx: ServerContext, agentId: string, reason: string): Promise<void> {
   const live = await ctx.db.selectFrom('jobs').select('id').where('agent_id', '=', agentId).where('status', 'in', ['running', 'paused']).execute();
-  for (const { id } of live) await move(ctx, { jobId: id, agentId }, 'interrupted', { error: reason });
+  for (const { id } of live) await interruptJob(ctx, agentId, id, reason);
 }
 
 /** The agent is back: its interrupted jobs are queued again and resume where they stopped. */
