@@ -3,9 +3,9 @@
 // process reads new rows in order and hands them to its subscribers (SSE dashboards, agent sockets), so
 // an event written by one server reaches clients of every server, and a client that reconnects with
 // the last id it saw gets what it missed.
-import { sql, type Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
 import type { DatabaseKind } from '../db/migrations.ts';
-import type { Database } from '../db/schema.ts';
+import type { Database, EventsTable } from '../db/schema.ts';
 
 export interface ServerEvent {
   readonly id: number;
@@ -24,6 +24,15 @@ export interface NewEvent {
 }
 
 type Listener = (event: ServerEvent) => void;
+
+interface Queued {
+  readonly rows: Insertable<EventsTable>[];
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+/** Rows per insert: well below both databases' limits on bound parameters. */
+const MAX_BATCH_ROWS = 1000;
 
 const PAGE = 1000;
 // Any constant works: it only has to be the same in every server process.
@@ -51,6 +60,8 @@ export class EventLog {
   private timer: NodeJS.Timeout | undefined;
   private pumping: Promise<void> | undefined;
   private again = false;
+  private readonly queued: Queued[] = [];
+  private writing: Promise<void> | undefined;
 
   constructor(db: Kysely<Database>, kind: DatabaseKind, options: EventLogOptions = {}) {
     this.db = db;
@@ -72,6 +83,7 @@ export class EventLog {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    await this.writing;
     await this.pumping;
   }
 
@@ -85,11 +97,45 @@ export class EventLog {
     return () => this.listeners.delete(listener);
   }
 
-  async append(events: NewEvent | readonly NewEvent[]): Promise<void> {
+  /**
+   * Writes events; resolves once they are committed. Events appended while a write is in progress go
+   * together in the next one (group commit): under load, one transaction carries many events, so the
+   * ordering lock is taken once per batch, not once per event.
+   */
+  append(events: NewEvent | readonly NewEvent[]): Promise<void> {
     const list = Array.isArray(events) ? events : [events as NewEvent];
-    if (list.length === 0) return;
+    if (list.length === 0) return Promise.resolve();
     const at = this.now();
     const rows = list.map((e) => ({ user_id: e.userId ?? null, agent_id: e.agentId ?? null, type: e.type, data: JSON.stringify(e.data ?? {}), at }));
+    return new Promise((resolve, reject) => {
+      this.queued.push({ rows, resolve, reject });
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    if (this.writing) return;
+    this.writing = (async () => {
+      while (this.queued.length > 0) {
+        const batch: Queued[] = [];
+        let size = 0;
+        while (this.queued.length > 0 && size < MAX_BATCH_ROWS) {
+          const next = this.queued.shift()!;
+          batch.push(next);
+          size += next.rows.length;
+        }
+        try {
+          await this.write(batch.flatMap((b) => b.rows));
+          for (const b of batch) b.resolve();
+        } catch (err) {
+          for (const b of batch) b.reject(err as Error);
+        }
+        this.poke();
+      }
+    })().finally(() => (this.writing = undefined));
+  }
+
+  private async write(rows: Insertable<EventsTable>[]): Promise<void> {
     if (this.kind === 'postgres') {
       // Ids come from a sequence, and two transactions can commit in the opposite order of their ids:
       // a reader that saw id 8 would then never see 7. Writing under one lock makes commit order id order.
@@ -100,7 +146,6 @@ export class EventLog {
     } else {
       await this.db.insertInto('events').values(rows).execute();
     }
-    this.poke();
   }
 
   /** Reads and delivers what is new; calls while a read runs make it read once more. */
