@@ -22,6 +22,8 @@ const SettingsSchema = z
     /** How often agents are told to send a heartbeat. */
     heartbeatIntervalSeconds: z.number().positive().default(10),
     sessionDays: z.number().positive().default(14),
+    /** Server-held destinations are test-written this often (a failure opens an alert). */
+    destinationTestHours: z.number().positive().default(6),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** A log file (rotated by size) instead of stdout. */
     logFile: z.string().optional(),

@@ -14,7 +14,7 @@ import { planRoutes } from './plans/plans.ts';
 import { checkOverduePlans, checkSchedule, InProcessSchedules, PgBossSchedules, type PlanSchedules } from './plans/schedules.ts';
 import { PgBossQueue } from './queue/pg-boss-queue.ts';
 import { reportRoutes } from './reports/reports.ts';
-import { destinationRoutes } from './storage/destinations.ts';
+import { destinationRoutes, testDueDestinations } from './storage/destinations.ts';
 import { storageRoutes } from './storage/broker.ts';
 
 export interface FleetOptions {
@@ -34,7 +34,7 @@ export class Fleet {
     this.retryPolicy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
     this.hub = new AgentHub(ctx, this.retryPolicy);
     this.schedules = ctx.queue instanceof PgBossQueue ? new PgBossSchedules(ctx, ctx.queue, this.retryPolicy) : new InProcessSchedules(ctx, this.retryPolicy);
-    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
+    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
   }
 
   /** Registers every feature's routes. */

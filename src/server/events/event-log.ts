@@ -132,7 +132,11 @@ export class EventLog {
         }
         this.poke();
       }
-    })().finally(() => (this.writing = undefined));
+    })().finally(() => {
+      this.writing = undefined;
+      // Appended after the loop's last look and before this: written now, not with some later event.
+      if (this.queued.length > 0) this.flush();
+    });
   }
 
   private async write(rows: Insertable<EventsTable>[]): Promise<void> {

@@ -191,3 +191,22 @@ export async function testDestination(ctx: ServerContext, d: Destination): Promi
     await store.close();
   }
 }
+
+/**
+ * Test-writes every server-held destination not tested for `everyMs`; each is claimed by one server (a
+ * conditional update) so several servers do not test the same one at once.
+ */
+export async function testDueDestinations(ctx: ServerContext, everyMs: number): Promise<void> {
+  const now = ctx.now();
+  const due = await ctx.db.selectFrom('destinations').select('id').where('kind', '=', 's3').where((eb) => eb.or([eb('last_test_at', 'is', null), eb('last_test_at', '<', now - everyMs)])).execute();
+  for (const { id } of due) {
+    const claimed = await ctx.db
+      .updateTable('destinations')
+      .set({ last_test_at: now })
+      .where('id', '=', id)
+      .where((eb) => eb.or([eb('last_test_at', 'is', null), eb('last_test_at', '<', now - everyMs)]))
+      .returningAll()
+      .executeTakeFirst();
+    if (claimed) await testDestination(ctx, claimed);
+  }
+}
