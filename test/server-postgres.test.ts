@@ -72,9 +72,9 @@ test('agents on either server; every job requested on either runs exactly once; 
   for (const id of jobs) {
     const log = await onA.json<{ lines: { message: string }[] }>('GET', `/api/jobs/${id}/log`);
     assert.equal(log.lines.filter((l) => l.message === 'started').length, 1, `job ${id} started once: ${JSON.stringify(log.lines)}`);
-    const ranOn = agents.filter((x) => x.output().includes(`job ${id}:`));
+    const ranOn = agents.filter((x) => x.output().includes(`job ${id}: backup`));
     assert.equal(ranOn.length, 1, `job ${id} went to one agent`);
-    assert.equal(ranOn[0]!.output().split(`job ${id}:`).length - 1, 1, `job ${id} was handed out once`);
+    assert.equal(ranOn[0]!.output().split(`job ${id}: backup`).length - 1, 1, `job ${id} was handed out once`);
     assert.ok(seenOnB.has(`${id}completed`), `server B heard job ${id} complete`);
   }
   const snapshots = (await onA.json<{ jobs: { snapshotId: string }[] }>('GET', '/api/jobs?status=completed&limit=100')).jobs.map((j) => j.snapshotId);
