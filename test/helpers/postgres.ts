@@ -59,8 +59,15 @@ export async function startPostgres(options: { hostAuth?: 'trust' | 'scram-sha-2
     spawnSync('runuser', ['-u', USER, '--', path.join(BIN, 'pg_ctl'), '-D', data, '-m', 'immediate', '-w', 'stop']);
     fs.rmSync(dir, { recursive: true, force: true });
   };
-  // A test process that ends any way at all takes its cluster with it.
+  // A test process that ends any way at all takes its cluster with it: an exit, or a signal (a test
+  // runner's timeout, Ctrl-C), after which it exits as the signal would have made it.
   process.on('exit', stop);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      stop();
+      process.kill(process.pid, signal);
+    });
+  }
   const admin = `postgres://coffer@127.0.0.1:${port}/postgres`;
   return {
     port,
