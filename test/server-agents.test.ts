@@ -116,8 +116,8 @@ describe('an agent over a WebSocket', () => {
     const restore = await alice.json<{ id: string }>('POST', '/api/restores', { agentId, destinationId, snapshot: 'latest', target }, 202);
     const restored = await finished(restore.id);
     assert.equal(restored.status, 'completed', restored.error ?? '');
-    assert.deepEqual(fs.readFileSync(path.join(target, 'src/docs/deep/b.bin')), fs.readFileSync(path.join(src, 'docs/deep/b.bin')));
-    assert.equal(fs.readFileSync(path.join(target, 'src/docs/a.txt'), 'utf8'), 'hello fleet\n');
+    assert.deepEqual(fs.readFileSync(path.join(target, src, 'docs/deep/b.bin')), fs.readFileSync(path.join(src, 'docs/deep/b.bin')));
+    assert.equal(fs.readFileSync(path.join(target, src, 'docs/a.txt'), 'utf8'), 'hello fleet\n');
   });
 
   test('the write-only agent cannot overwrite or delete: the broker refuses both', async () => {

@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { BackupRun, InterruptedError } from '../engine/backup/backup.ts';
 import { RestoreRun } from '../engine/restore/restore.ts';
-import { findPath } from '../engine/tree-walk.ts';
+import { SnapshotView } from '../engine/snapshot-view.ts';
 import { classifyError, ErrorClass } from '../jobs/index.ts';
 import { initRepository, Repository } from '../repo/repository.ts';
 import { resolveSnapshot } from '../repo/snapshot-ref.ts';
@@ -170,7 +170,7 @@ export class JobRunner {
     try {
       const run = new BackupRun(repo, {
         paths: params.paths,
-        excludes: params.excludes,
+        selection: { excludes: params.excludes },
         tags: params.tags,
         oneFileSystem: params.oneFileSystem,
         host: os.hostname(),
@@ -219,7 +219,8 @@ export class JobRunner {
     }
     try {
       const snap = resolveSnapshot(await repo.listSnapshots(), params.snapshot);
-      const from = await findPath(repo, Buffer.from(snap.snapshot.tree, 'hex'), '/');
+      const view = await SnapshotView.open(repo, snap.snapshot);
+      const from = await view.find('/');
       const run = new RestoreRun(repo, { target: params.target, includes: params.include, signal: running.controller.signal });
       run.filesTotal = snap.snapshot.summary.totalFiles;
       run.bytesTotal = snap.snapshot.summary.totalBytes;
@@ -231,7 +232,7 @@ export class JobRunner {
       };
       const timer = setInterval(report, PROGRESS_MS);
       try {
-        const result = await run.run(from);
+        const result = await run.run(view, from);
         report();
         for (const e of result.errors.slice(0, 100)) log('warn', `${e.path}: ${e.message}`);
         log('info', `restored ${result.files} files, ${result.dirs} directories, ${result.bytes} bytes${result.errors.length ? `; ${result.errors.length} could not be restored` : ''}`);
