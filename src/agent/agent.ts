@@ -23,6 +23,8 @@ export interface AgentOptions {
   readonly spoolDir?: string;
   readonly workers?: number;
   readonly hostname?: string;
+  readonly describeError: (err: unknown) => string;
+  readonly isRetryable: (err: unknown) => boolean;
 }
 
 const STATE_FILE = 'agent.json';
@@ -74,7 +76,7 @@ export class Agent {
     this.options = options;
     this.client = new ServerClient(options.server, options.key);
     this.state = readState(options.stateDir);
-    this.runner = new JobRunner({ client: this.client, passphrase: options.passphrase, send: (m) => this.send(m), ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}), ...(options.workers ? { workers: options.workers } : {}) });
+    this.runner = new JobRunner({ client: this.client, passphrase: options.passphrase, send: (m) => this.send(m), describeError: options.describeError, isRetryable: options.isRetryable, ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}), ...(options.workers ? { workers: options.workers } : {}) });
   }
 
   get agentId(): string | undefined {

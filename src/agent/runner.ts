@@ -15,7 +15,6 @@ import { PresignedStore } from '../store/presigned.ts';
 import { RetryStore } from '../store/retry.ts';
 import type { Store } from '../store/store.ts';
 import { ThrottleStore, TokenBucket } from '../store/throttle.ts';
-import { describeError, isRetryable } from '../cli/errors.ts';
 import type { ServerClient } from './client.ts';
 import type { BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
 
@@ -27,6 +26,9 @@ export interface RunnerOptions {
   readonly send: (message: FromAgent) => void;
   readonly spoolDir?: string;
   readonly workers?: number;
+  /** The one-line message for a failure and whether a retry may help: the CLI's rules, handed down as the daemon's runner gets them. */
+  readonly describeError: (err: unknown) => string;
+  readonly isRetryable: (err: unknown) => boolean;
 }
 
 interface Running {
@@ -127,9 +129,9 @@ export class JobRunner {
       if (err instanceof InterruptedError || running.controller.signal.aborted) {
         outcome = running.stopping === 'cancel' ? { outcome: 'cancelled' } : running.stopping === 'pause' ? undefined : { outcome: 'interrupted', reason: 'the agent is shutting down' };
       } else {
-        const message = describeError(err);
+        const message = this.options.describeError(err);
         log('error', message);
-        outcome = { outcome: 'failed', error: message, retryable: isRetryable(err), network: classifyError(err) === ErrorClass.network };
+        outcome = { outcome: 'failed', error: message, retryable: this.options.isRetryable(err), network: classifyError(err) === ErrorClass.network };
       }
     }
     flush();

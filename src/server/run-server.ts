@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import pino, { type Logger } from 'pino';
-import { Agent } from '../agent/agent.ts';
+import { Agent, type AgentOptions } from '../agent/agent.ts';
 import { buildApp } from './app.ts';
 import { API_KEY_PREFIX, newToken, tokenHash } from './auth/tokens.ts';
 import type { ServerSettings } from './config.ts';
@@ -19,7 +19,7 @@ import { RotatingFile } from './log-file.ts';
 export interface RunServerOptions {
   readonly signal: AbortSignal;
   /** Run an agent for this machine inside the server process. */
-  readonly localAgent?: { readonly passphrase: () => Promise<string>; readonly capacity: number };
+  readonly localAgent?: Pick<AgentOptions, 'passphrase' | 'capacity' | 'describeError' | 'isRetryable'>;
   /** Told the address once listening. */
   readonly onListening?: (url: string) => void;
 }
@@ -77,9 +77,8 @@ export async function runServer(settings: ServerSettings, options: RunServerOpti
           server: address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '[::1]'),
           key,
           stateDir: path.join(settings.dataDir, 'local-agent'),
-          capacity: localAgent.capacity,
+          ...localAgent,
           transport: 'websocket',
-          passphrase: localAgent.passphrase,
           signal: localStop.signal,
           log: (message) => log.info({ component: 'local-agent' }, message),
         });

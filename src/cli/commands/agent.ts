@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { systemdUnit } from '../../agent/systemd.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
-import { UsageError } from '../errors.ts';
+import { describeError, isRetryable, UsageError } from '../errors.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { printLine, printWarning } from '../output.ts';
 import { fromFile, readPassphrase } from '../passphrase.ts';
@@ -73,6 +73,8 @@ export function agentCommand(): Command {
           passphrase: () => readPassphrase(options),
           signal: interrupt.signal,
           log: (message) => printLine(`${new Date().toISOString()} ${message}`),
+          describeError,
+          isRetryable,
           ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
         }).run(), [ServerError, AgentStoppedError]);
       } finally {

@@ -1,7 +1,7 @@
 // `coffer server`: the fleet server (see docs/SERVER.md).
 import { Command } from 'commander';
 import { loadServerSettings, ServerConfigError } from '../../server/config.ts';
-import { UsageError } from '../errors.ts';
+import { describeError, isRetryable, UsageError } from '../errors.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { printLine } from '../output.ts';
 import { readPassphrase } from '../passphrase.ts';
@@ -77,7 +77,7 @@ async function serve(options: ServerOptions): Promise<void> {
   try {
     await runServer(settings, {
       signal: interrupt.signal,
-      ...(options.localAgent ? { localAgent: { capacity: capacityOf(options.capacity), passphrase: () => readPassphrase(options) } } : {}),
+      ...(options.localAgent ? { localAgent: { capacity: capacityOf(options.capacity), passphrase: () => readPassphrase(options), describeError, isRetryable } } : {}),
       onListening: (url) => printLine(`coffer server listening on ${url} (${settings.databaseUrl ? 'PostgreSQL' : `SQLite in ${settings.dataDir}`}); Ctrl-C stops it`),
     });
   } finally {
