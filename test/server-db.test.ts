@@ -50,6 +50,39 @@ test('SQLite: rows, RETURNING, transactions and rollbacks through the node:sqlit
   await assert.rejects(openServerDatabase({ dataDir: dir }), /upgraded by a newer coffer server/);
 });
 
+test('SQLite: a query on the database (not the transaction) inside a transaction fails at once, naming the mistake; others wait their turn', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-db-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const d = await openServerDatabase({ dataDir: dir });
+  try {
+    // One connection: such a query would wait for the transaction it is part of, forever.
+    const outcome = d.db.transaction().execute(async (trx) => {
+      await trx.insertInto('settings').values({ key: 'inside', value: '1' }).execute();
+      await d.db.selectFrom('settings').selectAll().execute();
+    });
+    const timeout = new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000).unref());
+    assert.match(String(await Promise.race([outcome.then(() => 'resolved', (err: Error) => err.message), timeout])), /inside a transaction.*use the transaction/);
+    assert.equal(await d.db.selectFrom('settings').selectAll().executeTakeFirst(), undefined, 'the transaction was rolled back');
+    // Queries from elsewhere while a transaction runs wait for it, then see its writes.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const tx = d.db.transaction().execute(async (trx) => {
+      await trx.insertInto('settings').values({ key: 'k', value: 'v' }).execute();
+      await held;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    const outside = d.db.selectFrom('settings').select('value').where('key', '=', 'k').executeTakeFirst();
+    release();
+    await tx;
+    assert.equal((await outside)?.value, 'v');
+    // After the transaction, the same async path uses the database as usual.
+    await d.db.transaction().execute(async (trx) => trx.insertInto('settings').values({ key: 'k2', value: 'v' }).execute());
+    assert.equal((await d.db.selectFrom('settings').selectAll().execute()).length, 2);
+  } finally {
+    await d.close();
+  }
+});
+
 test('PostgreSQL: three servers starting at once migrate the database once; bigints come back as numbers', async () => {
   const url = await postgres.createDatabase();
   const dbs = await Promise.all([1, 2, 3].map(() => openServerDatabase({ dataDir: '/nonexistent', databaseUrl: url })));
