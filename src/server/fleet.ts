@@ -7,7 +7,7 @@ import { AgentHub } from './agents/hub.ts';
 import { alertRoutes } from './alerts/routes.ts';
 import type { ServerContext } from './context.ts';
 import { eventRoutes } from './events/routes.ts';
-import { requeuePending } from './jobs/lifecycle.ts';
+import { redispatchLost, requeuePending } from './jobs/lifecycle.ts';
 import { jobRoutes } from './jobs/routes.ts';
 import { Monitor } from './monitor.ts';
 import { planRoutes } from './plans/plans.ts';
@@ -34,7 +34,7 @@ export class Fleet {
     this.retryPolicy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
     this.hub = new AgentHub(ctx, this.retryPolicy);
     this.schedules = ctx.queue instanceof PgBossQueue ? new PgBossSchedules(ctx, ctx.queue, this.retryPolicy) : new InProcessSchedules(ctx, this.retryPolicy);
-    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
+    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), async () => void (await redispatchLost(ctx)), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
   }
 
   /** Registers every feature's routes. */

@@ -1,5 +1,6 @@
 // Periodic checks any server process may run at any time (each one is a conditional update, so several
-// servers running them at once do each thing once): agents gone silent go offline, old events go.
+// servers running them at once do each thing once): agents gone silent go offline, old events go; the
+// fleet adds its own (overdue plans, destination test-writes, jobs whose queue item was lost).
 import type { ServerContext } from './context.ts';
 import { markSilentAgentsOffline } from './agents/agents.ts';
 

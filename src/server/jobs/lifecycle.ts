@@ -303,6 +303,44 @@ export async function controlJob(ctx: ServerContext, userId: string, jobId: stri
   return job;
 }
 
+/**
+ * A job waiting this long with no item in its agent's queue has lost it: a server stopped between writing
+ * the job and queueing it, or between claiming the item and starting the job. It is queued again.
+ */
+export const LOST_DISPATCH_MS = 2 * 60_000;
+
+/**
+ * Queues again the waiting jobs whose queue item is lost. Each job is looked at once per LOST_DISPATCH_MS
+ * by one server (a conditional update of its time claims the look); a duplicate item would be harmless
+ * anyway, as a job is handed out only while it waits. Returns how many were queued again.
+ */
+export async function redispatchLost(ctx: ServerContext, lostAfterMs = LOST_DISPATCH_MS): Promise<number> {
+  const now = ctx.now();
+  const before = now - lostAfterMs;
+  const waiting = await ctx.db
+    .selectFrom('jobs')
+    .select(['id', 'agent_id'])
+    .where('status', '=', 'pending')
+    .where('updated_at', '<', before)
+    // A retry waits for its time in the queue: only one whose time has long passed can be lost.
+    .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<', before)]))
+    .orderBy('updated_at')
+    .limit(100)
+    .execute();
+  const agents = new Set<string>();
+  let queued = 0;
+  for (const job of waiting) {
+    const look = await ctx.db.updateTable('jobs').set({ updated_at: now }).where('id', '=', job.id).where('status', '=', 'pending').where('updated_at', '<', before).executeTakeFirst();
+    if (Number(look.numUpdatedRows) === 0 || (await ctx.queue.isQueued(job.agent_id, job.id))) continue;
+    await ctx.queue.send(job.agent_id, job.id);
+    await ctx.db.insertInto('job_logs').values({ job_id: job.id, at: now, level: 'warn', message: 'queued again: its place in the queue was lost (a server stopped while handing it out)' }).execute();
+    agents.add(job.agent_id);
+    queued++;
+  }
+  for (const agentId of agents) await nudgeAgent(ctx, agentId);
+  return queued;
+}
+
 /** The embedded queue lives in memory: at start-up, every job waiting to run is queued again. */
 export async function requeuePending(ctx: ServerContext): Promise<void> {
   const pending = await ctx.db.selectFrom('jobs').select(['id', 'agent_id', 'next_attempt_at']).where('status', '=', 'pending').execute();

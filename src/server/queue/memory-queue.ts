@@ -42,6 +42,10 @@ export class MemoryQueue implements JobQueue {
     return taken;
   }
 
+  async isQueued(agentId: string, jobId: string): Promise<boolean> {
+    return this.queues.get(agentId)?.some((e) => e.jobId === jobId) ?? false;
+  }
+
   async complete(): Promise<void> {}
 
   async stop(): Promise<void> {}

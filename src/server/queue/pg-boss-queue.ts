@@ -44,6 +44,13 @@ export class PgBossQueue implements JobQueue {
     return jobs.map((j) => ({ id: j.id, jobId: j.data.jobId }));
   }
 
+  async isQueued(agentId: string, jobId: string): Promise<boolean> {
+    const queue = agentQueueName(agentId);
+    await this.ensureQueue(queue);
+    // queued: created or retry, not yet fetched.
+    return (await this.boss.findJobs(queue, { data: { jobId }, queued: true, limit: 1 })).length > 0;
+  }
+
   async complete(agentId: string, itemIds: readonly string[]): Promise<void> {
     if (itemIds.length > 0) await this.boss.complete(agentQueueName(agentId), [...itemIds]);
   }

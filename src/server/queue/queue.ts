@@ -15,6 +15,8 @@ export interface JobQueue {
   send(agentId: string, jobId: string, startAfterMs?: number): Promise<void>;
   /** Claims up to `limit` due items of the agent; across all servers an item is claimed once. */
   fetch(agentId: string, limit: number): Promise<QueueItem[]>;
+  /** Whether an item for the job waits in the agent's queue (due or not yet; a claimed one no longer counts). */
+  isQueued(agentId: string, jobId: string): Promise<boolean>;
   /** Marks claimed items as handled. */
   complete(agentId: string, itemIds: readonly string[]): Promise<void>;
   stop(): Promise<void>;
