@@ -10,6 +10,7 @@ import { eventRoutes } from './events/routes.ts';
 import { redispatchLost, requeuePending } from './jobs/lifecycle.ts';
 import { jobRoutes } from './jobs/routes.ts';
 import { Monitor } from './monitor.ts';
+import { mailRoutes, ServerMailer } from './notify/mail.ts';
 import { planRoutes } from './plans/plans.ts';
 import { checkOverduePlans, checkSchedule, InProcessSchedules, PgBossSchedules, type PlanSchedules } from './plans/schedules.ts';
 import { PgBossQueue } from './queue/pg-boss-queue.ts';
@@ -20,6 +21,7 @@ import { storageRoutes } from './storage/broker.ts';
 export interface FleetOptions {
   readonly retryPolicy?: RetryPolicy;
   readonly monitorIntervalMs?: number;
+  readonly mailer?: ServerMailer;
 }
 
 export class Fleet {
@@ -28,13 +30,16 @@ export class Fleet {
   readonly monitor: Monitor;
   readonly retryPolicy: RetryPolicy;
   readonly schedules: PlanSchedules;
+  readonly mailer: ServerMailer;
 
   constructor(ctx: ServerContext, options: FleetOptions = {}) {
     this.ctx = ctx;
     this.retryPolicy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
     this.hub = new AgentHub(ctx, this.retryPolicy);
     this.schedules = ctx.queue instanceof PgBossQueue ? new PgBossSchedules(ctx, ctx.queue, this.retryPolicy) : new InProcessSchedules(ctx, this.retryPolicy);
-    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), async () => void (await redispatchLost(ctx)), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
+    this.mailer = options.mailer ?? new ServerMailer(ctx);
+    ctx.alertSinks.push(this.mailer.alertRaised);
+    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), async () => void (await redispatchLost(ctx)), async () => void (await this.mailer.sendDueReports()), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
   }
 
   /** Registers every feature's routes. */
@@ -47,6 +52,7 @@ export class Fleet {
     await app.register(jobRoutes, { ctx, retryPolicy: this.retryPolicy });
     await app.register(alertRoutes, { ctx });
     await app.register(reportRoutes, { ctx });
+    await app.register(mailRoutes, { ctx, mailer: this.mailer });
     await app.register(eventRoutes, { ctx });
     await app.register(async (scope) => this.hub.routes(scope));
   };
@@ -62,5 +68,6 @@ export class Fleet {
     await this.schedules.stop();
     this.hub.stop();
     await this.monitor.stop();
+    await this.mailer.stop();
   }
 }

@@ -60,10 +60,11 @@ function smtpPassword(smtp: EmailConfig['smtp']): string | undefined {
   return process.env.COFFER_SMTP_PASSWORD || undefined;
 }
 
-export async function sendEmail(settings: EmailConfig, to: readonly string[], message: Message, options: SendOptions = {}): Promise<void> {
+/** `password`: the SMTP password itself (the fleet server keeps it sealed in its database), instead of the config's passwordFile/passwordCommand. */
+export async function sendEmail(settings: EmailConfig, to: readonly string[], message: Message, options: SendOptions & { readonly password?: string } = {}): Promise<void> {
   const smtp = settings.smtp;
   const server = `${smtp.host}:${smtp.port ?? (smtp.secure ? 465 : 587)}`;
-  const password = smtpPassword(smtp);
+  const password = options.password ?? smtpPassword(smtp);
   const timeout = options.timeoutMs ?? 30_000;
   const transport = nodemailer.createTransport({
     host: smtp.host,

@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerContext } from '../context.ts';
+import { SMTP_BODY_SCHEMA, smtpView, writeSmtp, type SmtpInput } from '../notify/mail.ts';
 import type { Kysely } from 'kysely';
 import type { Database, User } from '../db/schema.ts';
 import { HttpError } from '../http-error.ts';
@@ -164,19 +165,25 @@ export async function authRoutes(app: FastifyInstance, { ctx }: { ctx: ServerCon
     return rows.map((r) => ({ id: r.id, email: r.email, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at }));
   });
 
-  app.get('/api/admin/settings', { schema: { summary: 'server-wide settings (administrator)' } }, async (request) => {
+  app.get('/api/admin/settings', { schema: { summary: 'server-wide settings: sign-up, the SMTP server for alert and report emails (administrator)' } }, async (request) => {
     requireAdmin(request);
-    return { signup: await signupMode(ctx.db) };
+    return { signup: await signupMode(ctx.db), smtp: await smtpView(ctx) };
   });
 
-  app.put<{ Body: { signup: 'open' | 'invite' } }>(
+  app.put<{ Body: { signup?: 'open' | 'invite'; smtp?: SmtpInput | null } }>(
     '/api/admin/settings',
-    { schema: { summary: 'change server-wide settings (administrator)', body: { type: 'object', required: ['signup'], additionalProperties: false, properties: { signup: { enum: ['open', 'invite'] } } } } },
+    {
+      schema: {
+        summary: 'change server-wide settings; smtp null removes the SMTP server, a password left out keeps the stored one (administrator)',
+        body: { type: 'object', additionalProperties: false, properties: { signup: { enum: ['open', 'invite'] }, smtp: SMTP_BODY_SCHEMA } },
+      },
+    },
     async (request) => {
       requireAdmin(request);
       const value = request.body.signup;
-      await ctx.db.insertInto('settings').values({ key: 'signup', value }).onConflict((oc) => oc.column('key').doUpdateSet({ value })).execute();
-      return { signup: value };
+      if (value) await ctx.db.insertInto('settings').values({ key: 'signup', value }).onConflict((oc) => oc.column('key').doUpdateSet({ value })).execute();
+      if (request.body.smtp !== undefined) await writeSmtp(ctx, request.body.smtp);
+      return { signup: await signupMode(ctx.db), smtp: await smtpView(ctx) };
     },
   );
 }
