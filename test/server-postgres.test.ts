@@ -61,14 +61,20 @@ test('agents on either server; every job requested on either runs exactly once; 
       plans.push((await onA.json<{ id: string }>('POST', '/api/plans', { name: `p${i}-${n}`, agentId, paths: [src], destinations: [destination] }, 201)).id);
     }
   }
-  const requested = await Promise.all(plans.map((p, i) => (i % 2 ? onA : onB).json<{ id: string }>('POST', `/api/plans/${p}/run`, undefined, 202)));
-  const jobs = requested.map((j) => j.id);
-  await until('every job to complete', async () => {
-    const page = await onB.json<{ jobs: { id: string; status: string }[] }>('GET', '/api/jobs?limit=100');
-    const states = requested.map((r) => page.jobs.find((j) => j.id === r.id)?.status);
-    if (states.some((s) => s === 'failed')) throw new Error(`a job failed: ${JSON.stringify(page.jobs)}`);
-    return states.every((s) => s === 'completed');
-  }, 90_000);
+  const completed = (what: string, ids: readonly string[]) =>
+    until(what, async () => {
+      const page = await onB.json<{ jobs: { id: string; status: string }[] }>('GET', '/api/jobs?limit=100');
+      const states = ids.map((id) => page.jobs.find((j) => j.id === id)?.status);
+      if (states.some((s) => s === 'failed')) throw new Error(`a job failed: ${JSON.stringify(page.jobs)}`);
+      return states.every((s) => s === 'completed');
+    }, 90_000);
+  // The first backup creates the repository alone: s3rver ignores If-None-Match, so agents creating it
+  // at once would each write their own config there (S3 itself lets only one of them).
+  const first = (await onB.json<{ id: string }>('POST', `/api/plans/${plans[0]}/run`, undefined, 202)).id;
+  await completed('the first backup', [first]);
+  const requested = await Promise.all(plans.slice(1).map((p, i) => (i % 2 ? onA : onB).json<{ id: string }>('POST', `/api/plans/${p}/run`, undefined, 202)));
+  const jobs = [first, ...requested.map((j) => j.id)];
+  await completed('every job to complete', jobs);
   for (const id of jobs) {
     const log = await onA.json<{ lines: { message: string }[] }>('GET', `/api/jobs/${id}/log`);
     assert.equal(log.lines.filter((l) => l.message === 'started').length, 1, `job ${id} started once: ${JSON.stringify(log.lines)}`);
