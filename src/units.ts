@@ -1,4 +1,4 @@
-// Bytes and durations for people to read: terminal output and the daemon's notifications.
+// Bytes, durations and counts for people to read: terminal output and the daemon's notifications and log.
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -18,4 +18,9 @@ export function formatDuration(seconds: number): string {
   const m = Math.floor((s % 3600) / 60);
   const pad = (n: number): string => String(n).padStart(2, '0');
   return h > 0 ? `${h}:${pad(m)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+}
+
+/** "1 snapshot", "2 snapshots"; `plural` for words that do not just take an s ("1 directory", "2 directories"). */
+export function count(n: number, singular: string, plural = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : plural}`;
 }

@@ -1,7 +1,7 @@
 // Human-readable numbers for terminal output (bytes and durations live in src/units.ts, shared with the daemon's messages).
 import { escapeControl } from '../format/text.ts';
 
-export { formatBytes, formatDuration } from '../units.ts';
+export { count, formatBytes, formatDuration } from '../units.ts';
 
 /** Left-aligned columns separated by two spaces, one string per line (cells with control characters escaped). */
 export function formatTable(header: string[], rows: string[][]): string[] {
@@ -17,11 +17,6 @@ export function parseSize(text: string): number | undefined {
   if (!m) return undefined;
   const power = ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
   return Math.round(Number(m[1]) * 1024 ** power);
-}
-
-/** "1 snapshot", "2 snapshots"; `plural` for words that do not just take an s ("1 directory", "2 directories"). */
-export function count(n: number, singular: string, plural = `${singular}s`): string {
-  return `${n} ${n === 1 ? singular : plural}`;
 }
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');

@@ -19,6 +19,7 @@ import { loadConfig, type Config } from '../config/config-file.ts';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import { JobStore, type RetryPolicy } from '../jobs/index.ts';
 import { testWrite } from '../engine/test-write.ts';
+import { count } from '../units.ts';
 import { VERSION } from '../version.ts';
 import { credentialsFromCommand } from './credentials.ts';
 import type { SendOptions } from './notify/channels.ts';
@@ -133,7 +134,7 @@ export class Daemon {
     daemon.poll();
     daemon.pollTimer = setInterval(() => daemon.poll(), options.pollMs ?? DEFAULT_POLL_MS);
     const plans = Object.keys(daemon.config.plans);
-    daemon.log.info(`coffer ${VERSION} daemon started (pid ${process.pid}): ${plans.length} plans, ${daemon.scheduler.upcoming().length} scheduled, up to ${daemon.manager.limit} at once; control socket ${daemon.control.socket}`);
+    daemon.log.info(`coffer ${VERSION} daemon started (pid ${process.pid}): ${count(plans.length, 'plan')}, ${daemon.scheduler.upcoming().length} scheduled, up to ${daemon.manager.limit} at once; control socket ${daemon.control.socket}`);
     for (const { plan, at } of daemon.scheduler.upcoming()) daemon.log.info(`plan ${plan}: next run ${new Date(at).toISOString()}`);
     return daemon;
   }
@@ -158,7 +159,7 @@ export class Daemon {
     this.retryPolicy = retryPolicyOf(config.retries);
     this.manager.setConcurrency(config.daemon?.concurrency ?? DEFAULT_CONCURRENCY);
     this.scheduler.setPlans(this.scheduledPlans());
-    this.log.info(`configuration reloaded: ${Object.keys(config.plans).length} plans`);
+    this.log.info(`configuration reloaded: ${count(Object.keys(config.plans).length, 'plan')}`);
   }
 
   // ── Queueing ──────────────────────────────────────────────────────────────────────────────────────
@@ -270,7 +271,7 @@ export class Daemon {
     const took = `${Math.round((r.finishedAt - r.startedAt) / 1000)} s`;
     switch (r.outcome) {
       case 'completed':
-        this.log.info(`${job} completed in ${took}: snapshot ${r.snapshotId?.slice(0, 8)}, ${r.filesNew ?? 0} new or changed files, ${r.bytesAdded ?? 0} bytes added${r.warnings ? `, ${r.warnings} files could not be read` : ''}${r.adoptedPacks ? `, reused ${r.adoptedPacks} packs left by the interrupted run` : ''}`);
+        this.log.info(`${job} completed in ${took}: snapshot ${r.snapshotId?.slice(0, 8)}, ${count(r.filesNew ?? 0, 'new or changed file')}, ${r.bytesAdded ?? 0} bytes added${r.warnings ? `, ${count(r.warnings, 'file')} could not be read` : ''}${r.adoptedPacks ? `, reused ${count(r.adoptedPacks, 'pack')} left by the interrupted run` : ''}`);
         for (const d of r.destinations ?? []) if (!d.committed) this.log.warn(`${job}: ${d.location} did not get the snapshot: ${d.error}`);
         break;
       case 'retrying':
