@@ -104,7 +104,7 @@ test('a file whose size does not match its chunks, 15 TiB say, leaves nothing be
   assert.equal(fs.readFileSync(path.join(target, 'fine'), 'utf8'), 'small');
 });
 
-test('trees 3,000 levels deep restore, list and dump; deeper than 4,096 levels is refused', async (t) => {
+test('trees 3,000 levels deep restore, list, dump and find; deeper than 4,096 levels is refused', async (t) => {
   const dir = tempDir(t);
   const repo = emptyRepository(dir);
   const nested = (c: Crafter, depth: number, content = 'deep'): Buffer => {
@@ -125,9 +125,10 @@ test('trees 3,000 levels deep restore, list and dump; deeper than 4,096 levels i
   assert.equal(tar.stdout.trim().split('\n').length, 3001);
   const changed = await craft(repo, (c) => nested(c, 3000, 'DEEP'));
   assert.match(ok(['diff', '--repo', repo, deep, changed]).stdout, new RegExp(`^M +/${bottom}$`, 'm'));
+  assert.match(ok(['find', '--repo', repo, '--snapshot', deep, 'bottom']).stdout, new RegExp(`^ +/${bottom}$`, 'm'));
 
   const tooDeep = await craft(repo, (c) => nested(c, 5000));
-  for (const command of [['restore', tooDeep, '--target', path.join(dir, 'never')], ['ls', tooDeep, '--recursive'], ['check']]) {
+  for (const command of [['restore', tooDeep, '--target', path.join(dir, 'never')], ['ls', tooDeep, '--recursive'], ['find', '--snapshot', tooDeep, 'bottom'], ['check']]) {
     const r = coffer([...command.slice(0, 1), '--repo', repo, ...command.slice(1)]);
     assert.equal(r.code, 1, `${command[0]}: ${r.stderr}`);
     assert.match(r.stdout + r.stderr, /nest deeper than 4096 levels/, command[0]);

@@ -5,7 +5,8 @@
 import { NodeType, type TreeNode } from '../format/tree.ts';
 import { compileExcludes, type PathMatcher } from './backup/exclude.ts';
 import type { SnapshotView } from './snapshot-view.ts';
-import { childPath, displayPath } from './tree-walk.ts';
+import { Breather } from './breather.ts';
+import { childPath, displayPath, MAX_TREE_DEPTH, tooDeep } from './tree-walk.ts';
 
 export interface FindOptions {
   readonly patterns: readonly string[];
@@ -33,27 +34,39 @@ export class Finder {
     if (options.newest !== undefined) this.newest = BigInt(options.newest) * 1_000_000n;
   }
 
-  /** Matches in one snapshot, in tree order. */
+  /**
+   * Matches in one snapshot, in tree order. An explicit stack bounded at MAX_TREE_DEPTH: snapshots of
+   * real trees reach thousands of levels, and a crafted one any depth.
+   */
   async *find(view: SnapshotView): AsyncGenerator<Found> {
-    yield* this.search(view, view.root, Buffer.alloc(0));
-  }
-
-  /** Yields the matches below a tree; returns how many there were. */
-  private async *search(view: SnapshotView, tree: Buffer, prefix: Buffer): AsyncGenerator<Found, number> {
-    const key = `${tree.toString('hex')}:${prefix.toString('hex')}`;
-    if (this.barren.has(key)) return 0;
-    let count = 0;
-    for (const node of await view.loadTree(tree)) {
-      const path = childPath(prefix, node.name);
+    const breather = new Breather();
+    const stack: { key: string; nodes: TreeNode[]; next: number; path: Buffer; count: number }[] = [];
+    const enter = async (tree: Buffer, path: Buffer): Promise<void> => {
+      const key = `${tree.toString('hex')}:${path.toString('hex')}`;
+      if (!this.barren.has(key)) stack.push({ key, nodes: await view.loadTree(tree), next: 0, path, count: 0 });
+    };
+    await enter(view.root, Buffer.alloc(0));
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const node = top.nodes[top.next++];
+      if (!node) {
+        stack.pop();
+        if (top.count === 0) this.barren.add(top.key);
+        else if (stack.length > 0) stack[stack.length - 1]!.count += top.count;
+        continue;
+      }
+      await breather.pause();
+      const path = childPath(top.path, node.name);
       // The directories made up above a 0.1.0 snapshot's sources are not entries of the backup.
       if (!view.isSynthetic(node) && this.wanted(node, path)) {
-        count++;
+        top.count++;
         yield { path: displayPath(path), node };
       }
-      if (node.type === NodeType.Dir && node.subtree) count += yield* this.search(view, node.subtree, path);
+      if (node.type === NodeType.Dir && node.subtree) {
+        if (stack.length >= MAX_TREE_DEPTH) throw tooDeep(displayPath(path));
+        await enter(node.subtree, path);
+      }
     }
-    if (count === 0) this.barren.add(key);
-    return count;
   }
 
   private wanted(node: TreeNode, path: Buffer): boolean {
