@@ -26,8 +26,8 @@ function rewriteConfig(repo: string, change: (config: Record<string, unknown>) =
 }
 
 function oneLine(r: RunResult, pattern: RegExp, code = 1): void {
-  assert.equal(r.code, code, r.stderr);
   assert.match(r.stderr, pattern);
+  assert.equal(r.code, code, r.stderr);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
 }
 
