@@ -128,7 +128,7 @@ test('trees 3,000 levels deep restore, list, dump and find; deeper than 4,096 le
   assert.match(ok(['find', '--repo', repo, '--snapshot', deep, 'bottom']).stdout, new RegExp(`^ +/${bottom}$`, 'm'));
 
   const tooDeep = await craft(repo, (c) => nested(c, 5000));
-  for (const command of [['restore', tooDeep, '--target', path.join(dir, 'never')], ['ls', tooDeep, '--recursive'], ['find', '--snapshot', tooDeep, 'bottom'], ['check']]) {
+  for (const command of [['restore', tooDeep, '--target', path.join(dir, 'never')], ['ls', tooDeep, '--recursive'], ['find', '--snapshot', tooDeep, 'bottom'], ['stats', tooDeep], ['stats', '--mode', 'raw-data', tooDeep], ['check']]) {
     const r = coffer([...command.slice(0, 1), '--repo', repo, ...command.slice(1)]);
     assert.equal(r.code, 1, `${command[0]}: ${r.stderr}`);
     assert.match(r.stdout + r.stderr, /nest deeper than 4096 levels/, command[0]);

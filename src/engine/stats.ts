@@ -8,6 +8,7 @@ import { BlobType } from '../format/pack.ts';
 import { NodeType, contentIds } from '../format/tree.ts';
 import type { Repository } from '../repo/repository.ts';
 import type { SnapshotView } from './snapshot-view.ts';
+import { MAX_TREE_DEPTH, tooDeep } from './tree-walk.ts';
 
 export type StatsMode = 'restore-size' | 'files-by-contents' | 'raw-data' | 'blobs-per-file';
 export const STATS_MODES: readonly StatsMode[] = ['restore-size', 'files-by-contents', 'raw-data', 'blobs-per-file'];
@@ -66,17 +67,21 @@ export class StatsCollector {
     return { mode: this.mode, snapshots: this.snapshots, ...this.totals, blobs: this.blobs, storedBytes: this.storedBytes };
   }
 
-  /** Files, directories and bytes below a tree, memoised by tree id (unchanged directories cost nothing). */
-  private async treeSize(view: SnapshotView, id: Buffer): Promise<Totals> {
+  /**
+   * Files, directories and bytes below a tree, memoised by tree id (unchanged directories cost nothing).
+   * Depth-bounded like every walk: a crafted chain of trees must not hold a frame per level without end.
+   */
+  private async treeSize(view: SnapshotView, id: Buffer, depth = 0): Promise<Totals> {
     const key = id.toString('hex');
     const known = this.treeTotals.get(key);
     if (known) return known;
+    if (depth >= MAX_TREE_DEPTH) throw tooDeep(`tree ${key.slice(0, 16)}`);
     const t: Totals = { files: 0, dirs: 0, bytes: 0 };
     for (const node of await view.loadTree(id)) {
       if (node.type === NodeType.Dir) {
         if (!view.isSynthetic(node)) t.dirs++;
         if (node.subtree) {
-          const sub = await this.treeSize(view, node.subtree);
+          const sub = await this.treeSize(view, node.subtree, depth + 1);
           t.files += sub.files;
           t.dirs += sub.dirs;
           t.bytes += sub.bytes;
@@ -103,15 +108,16 @@ export class StatsCollector {
   }
 
   /** Each distinct tree once: distinct contents and blobs. */
-  private async visit(view: SnapshotView, id: Buffer): Promise<void> {
+  private async visit(view: SnapshotView, id: Buffer, depth = 0): Promise<void> {
     const key = id.toString('hex');
     if (this.seenTrees.has(key)) return;
+    if (depth >= MAX_TREE_DEPTH) throw tooDeep(`tree ${key.slice(0, 16)}`);
     this.seenTrees.add(key);
     // The directories a view makes up above a 0.1.0 snapshot's sources are in no pack: addBlob skips them.
     if (this.mode === 'raw-data') this.totals.bytes += this.addBlob(id, BlobType.Tree);
     for (const node of await view.loadTree(id)) {
       if (node.type === NodeType.Dir) {
-        if (node.subtree) await this.visit(view, node.subtree);
+        if (node.subtree) await this.visit(view, node.subtree, depth + 1);
         continue;
       }
       if (node.type !== NodeType.File) continue;
