@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { expandVariables } from '../src/config/expand.ts';
-import { coffer, jsonLines, ok, tempDir } from './helpers/cli.ts';
+import { coffer, cofferAsync, jsonLines, ok, tempDir } from './helpers/cli.ts';
 
 const NO_SOURCE = { COFFER_PASSWORD: undefined, COFFER_REPO: undefined };
 
@@ -122,6 +122,19 @@ test('doctor without --plan checks every plan of the configuration', (t) => {
   assert.match(r.stdout, new RegExp(`^ok {4}plan photos: repository ${path.join(dir, 'repo')}: repository [0-9a-f]{8}`, 'm'));
   assert.match(r.stdout, /^ok {4}plan photos: passphrase: from the plan's passwordFile .*; it opens the repository$/m);
   assert.match(r.stdout, /^FAIL {2}plan broken: write \/proc\/nope: test-write failed: .*cannot create directory \/proc\/nope/m);
+});
+
+test('Ctrl-C at a setup question is one line and exit 130, and the configuration is not written', async (t) => {
+  const dir = tempDir(t);
+  const config = path.join(dir, 'config.yaml');
+  const run = cofferAsync(['setup', '--config', config]);
+  t.after(() => run.child.kill('SIGKILL'));
+  for (let i = 0; i < 1200 && !run.output().stdout.includes('plan name'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  run.child.kill('SIGINT');
+  const r = await run.done;
+  assert.equal(r.code, 130, r.stderr);
+  assert.equal(r.stderr, 'coffer: setup cancelled; the plan was not saved\n');
+  assert.equal(fs.existsSync(config), false);
 });
 
 test('bug 7: setup adds a plan and keeps the comments, order and other plans of an existing configuration', (t) => {

@@ -11,7 +11,7 @@ import { initRepository, readConfig, Repository } from '../../repo/repository.ts
 import type { Store } from '../../store/store.ts';
 import { makeDirectories } from '../../store/make-directories.ts';
 import { canonicalLocation } from '../../store/open-store.ts';
-import { UsageError } from '../exit-codes.ts';
+import { CancelledError, UsageError } from '../exit-codes.ts';
 import { printLine } from '../output.ts';
 import { fromCommand, fromFile } from '../passphrase.ts';
 import { openConfiguredStore } from '../repo-options.ts';
@@ -23,9 +23,22 @@ class Prompter {
 
   async ask(question: string, fallback = ''): Promise<string> {
     process.stdout.write(`${question}${fallback ? ` [${fallback}]` : ''}: `);
-    const next = await this.lines.next();
+    const next = await this.nextLine();
     if (next.done) throw new UsageError('setup stopped: no more answers on the input');
     return next.value.trim() || fallback;
+  }
+
+  /** The next answer; Ctrl-C while waiting for it cancels the wizard with one line (exit 130). */
+  private nextLine(): Promise<IteratorResult<string>> {
+    let onInterrupt = (): void => {};
+    const interrupted = new Promise<never>((_resolve, reject) => {
+      onInterrupt = () => {
+        process.stdout.write('\n');
+        reject(new CancelledError('setup cancelled; the plan was not saved'));
+      };
+      process.once('SIGINT', onInterrupt);
+    });
+    return Promise.race([this.lines.next(), interrupted]).finally(() => process.off('SIGINT', onInterrupt));
   }
 
   async confirm(question: string, yes = true): Promise<boolean> {
