@@ -34,6 +34,8 @@ export interface HostileS3 {
   readonly env: Record<string, string>;
   /** Every request as 'METHOD /path?query'. */
   readonly requests: string[];
+  /** Body bytes handed to the network so far (what a client that reads too much makes it send). */
+  bytesServed(): number;
   /** The s3: location of `prefix` in the bucket. */
   location(prefix?: string): string;
   stop(): Promise<void>;
@@ -47,9 +49,12 @@ function sizeOf(object: HostileObject): number {
   return Buffer.isBuffer(object) ? object.length : object.size;
 }
 
-/** Bytes [start, end) of an object as a stream. */
-function bodyOf(object: HostileObject, start: number, end: number): Readable {
-  if (Buffer.isBuffer(object)) return Readable.from([object.subarray(start, end)]);
+/** Bytes [start, end) of an object as a stream; `sent` is told each block's size as it goes out. */
+function bodyOf(object: HostileObject, start: number, end: number, sent: (bytes: number) => void): Readable {
+  if (Buffer.isBuffer(object)) {
+    sent(end - start);
+    return Readable.from([object.subarray(start, end)]);
+  }
   const block = Buffer.alloc(1024 * 1024, object.fill ?? 0);
   let left = end - start;
   return new Readable({
@@ -57,6 +62,7 @@ function bodyOf(object: HostileObject, start: number, end: number): Readable {
       if (left <= 0) return void this.push(null);
       const n = Math.min(left, block.length);
       left -= n;
+      sent(n);
       this.push(block.subarray(0, n));
     },
   });
@@ -65,6 +71,10 @@ function bodyOf(object: HostileObject, start: number, end: number): Readable {
 export async function startHostileS3(options: HostileS3Options = {}, bucket = 'evil'): Promise<HostileS3> {
   const objects = options.objects ?? new Map<string, HostileObject>();
   const requests: string[] = [];
+  let served = 0;
+  const sent = (bytes: number): void => {
+    served += bytes;
+  };
   const server = http.createServer((req, res) => {
     // Not new URL(req.url).pathname, which would resolve '..' segments: keys are taken as sent.
     const [rawPath = '', query = ''] = req.url!.split('?');
@@ -96,10 +106,10 @@ export async function startHostileS3(options: HostileS3Options = {}, bucket = 'e
             const start = Number(range[1]);
             const end = Math.min(size, Number(range[2]) + 1);
             res.writeHead(206, { 'content-length': String(end - start), 'content-range': `bytes ${start}-${end - 1}/${size}` });
-            return void bodyOf(object, start, end).pipe(res);
+            return void bodyOf(object, start, end, sent).pipe(res);
           }
           res.writeHead(200, { 'content-length': String(size) });
-          return void bodyOf(object, 0, size).pipe(res);
+          return void bodyOf(object, 0, size, sent).pipe(res);
         }
         default:
           res.writeHead(405).end();
@@ -133,6 +143,7 @@ export async function startHostileS3(options: HostileS3Options = {}, bucket = 'e
     objects,
     env: { AWS_ACCESS_KEY_ID: 'HOSTILE', AWS_SECRET_ACCESS_KEY: 'HOSTILE' },
     requests,
+    bytesServed: () => served,
     location: (prefix = '') => `s3:${endpoint}/${bucket}${prefix ? `/${prefix}` : ''}`,
     stop: () =>
       new Promise<void>((resolve) => {
