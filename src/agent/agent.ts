@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { VERSION } from '../version.ts';
 import { AgentStoppedError, ServerClient, ServerError } from './client.ts';
 import { PROTOCOL_VERSION, type FromAgent, type PlanSummary, type ToAgent } from './protocol.ts';
+import { RepoQueries } from './repo-queries.ts';
 import { JobRunner } from './runner.ts';
 
 export interface AgentOptions {
@@ -64,6 +65,7 @@ export class Agent {
   private readonly options: AgentOptions;
   private readonly client: ServerClient;
   private readonly runner: JobRunner;
+  private readonly queries: RepoQueries;
   private readonly outbox: FromAgent[] = [];
   private socket: WebSocket | undefined;
   private cursor = 0;
@@ -77,6 +79,7 @@ export class Agent {
     this.client = new ServerClient(options.server, options.key);
     this.state = readState(options.stateDir);
     this.runner = new JobRunner({ client: this.client, passphrase: options.passphrase, send: (m) => this.send(m), describeError: options.describeError, isRetryable: options.isRetryable, ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}), ...(options.workers ? { workers: options.workers } : {}) });
+    this.queries = new RepoQueries({ client: this.client, passphrase: options.passphrase, openStore: (ref) => this.runner.openDestination(ref), send: (m) => this.send(m) });
   }
 
   get agentId(): string | undefined {
@@ -129,6 +132,9 @@ export class Agent {
         this.state = { ...this.state, plans: [...message.plans] };
         writeState(this.options.stateDir, this.state);
         this.options.log(`plans: ${message.plans.map((p) => `${p.name} (rev ${p.revision})`).join(', ') || 'none'}`);
+        return;
+      case 'query':
+        this.queries.handle(message.id, message.destinations, message.query);
         return;
       case 'revoked':
         this.stopped = new AgentStoppedError(`the server stopped this agent: ${message.reason}`);
@@ -275,6 +281,7 @@ export class Agent {
       if (this.stopped) throw this.stopped;
     } finally {
       await this.runner.stopAll();
+      await this.queries.close();
       // The jobs just stopped say so; one last try to tell the server.
       if (this.outbox.length > 0) {
         if (this.socket?.readyState === WebSocket.OPEN) this.flushSocket();

@@ -81,6 +81,19 @@ export class ServerClient {
     return this.request('GET', `/api/agent/poll?${query}`, undefined, (waitSeconds + 15) * 1000);
   }
 
+  /** Streams a body to the server (a tar the dashboard asked for); resolves once the server took all of it. */
+  async upload(path: string, body: ReadableStream<Uint8Array>, contentType: string, signal?: AbortSignal): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.base), { method: 'PUT', headers: { ...this.headers(false), 'content-type': contentType }, body, duplex: 'half', ...(signal ? { signal } : {}) } as RequestInit);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new ServerError(0, `the upload to the server stopped: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
+    }
+    const text = await res.text();
+    if (!res.ok) throw new ServerError(res.status, `the server refused the upload (${res.status}): ${text.slice(0, 300)}`);
+  }
+
   /** The WebSocket URL and headers of the agent channel. */
   socket(): { url: string; headers: Record<string, string> } {
     const url = new URL('/api/agent/ws', this.base);

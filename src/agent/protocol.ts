@@ -71,13 +71,25 @@ export interface PlanSummary {
   readonly schedule: string | null;
 }
 
+/**
+ * A question about a repository, for the dashboard: only an agent holds the passphrase, so the server
+ * asks one. `tar` streams its answer to `upload` (a server path) and answers once it is done.
+ */
+export type RepoQuery =
+  | { readonly op: 'snapshots' }
+  | { readonly op: 'tree'; readonly snapshot: string; readonly path: string; readonly after?: string; readonly limit: number }
+  | { readonly op: 'diff'; readonly snapshot: string; readonly to: string; readonly limit: number }
+  | { readonly op: 'tar'; readonly snapshot: string; readonly paths: readonly string[]; readonly upload: string }
+  | { readonly op: 'test-write' };
+
 export type ToAgent =
   | { readonly type: 'job'; readonly job: JobAssignment }
   | { readonly type: 'control'; readonly jobId: string; readonly action: 'pause' | 'resume' | 'cancel' }
   | { readonly type: 'limits'; readonly limits: Limits }
   | { readonly type: 'plans'; readonly plans: readonly PlanSummary[] }
   /** The agent's key was revoked or the agent deleted: it must stop. */
-  | { readonly type: 'revoked'; readonly reason: string };
+  | { readonly type: 'revoked'; readonly reason: string }
+  | { readonly type: 'query'; readonly id: string; readonly destinations: readonly DestinationRef[]; readonly query: RepoQuery };
 
 /** A restore's progress, in the same frame as a backup's. */
 export interface RestoreJobProgress extends Omit<RestoreProgress, 'etaSeconds'> {
@@ -112,4 +124,6 @@ export type FromAgent =
   | { readonly type: 'log'; readonly jobId: string; readonly lines: readonly LogLine[] }
   | { readonly type: 'paused'; readonly jobId: string }
   | { readonly type: 'resumed'; readonly jobId: string }
-  | ({ readonly type: 'finished'; readonly jobId: string } & JobOutcome);
+  | ({ readonly type: 'finished'; readonly jobId: string } & JobOutcome)
+  /** The answer to a `query`: its result, or why there is none. */
+  | { readonly type: 'answer'; readonly id: string; readonly result?: unknown; readonly error?: string };

@@ -104,7 +104,8 @@ export class JobRunner {
     await Promise.all([...this.jobs.values()].map((r) => r.done));
   }
 
-  private openDestination(ref: DestinationRef): Store {
+  /** A destination's store as jobs open it: pre-signed for server-held S3, with bandwidth limits and retries. */
+  openDestination(ref: DestinationRef): Store {
     let store: Store =
       ref.kind === 's3'
         ? new PresignedStore(`${ref.name} (${ref.location}, write-only)`, this.options.client.broker(ref.id))

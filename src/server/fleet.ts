@@ -6,6 +6,7 @@ import { agentRoutes } from './agents/routes.ts';
 import { AgentHub } from './agents/hub.ts';
 import { alertRoutes } from './alerts/routes.ts';
 import type { ServerContext } from './context.ts';
+import { dashboardRoutes } from './dashboard/routes.ts';
 import { eventRoutes } from './events/routes.ts';
 import { redispatchLost, requeuePending } from './jobs/lifecycle.ts';
 import { jobRoutes } from './jobs/routes.ts';
@@ -55,6 +56,7 @@ export class Fleet {
     await app.register(mailRoutes, { ctx, mailer: this.mailer });
     await app.register(eventRoutes, { ctx });
     await app.register(async (scope) => this.hub.routes(scope));
+    await app.register(dashboardRoutes, { ctx, hub: this.hub });
   };
 
   async start(): Promise<void> {

@@ -15,6 +15,7 @@ import type { ServerContext } from './context.ts';
 import { openServerCore } from './core.ts';
 import { Fleet } from './fleet.ts';
 import { RotatingFile } from './log-file.ts';
+import { webRoutes } from './web.ts';
 
 export interface RunServerOptions {
   readonly signal: AbortSignal;
@@ -59,7 +60,7 @@ export async function runServer(settings: ServerSettings, options: RunServerOpti
   const core = await openServerCore(settings, log);
   const fleet = new Fleet(core.ctx);
   const https = settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined;
-  const app = await buildApp(core.ctx, { plugins: [fleet.plugin], ready: () => ready, ...(https ? { https } : {}) });
+  const app = await buildApp(core.ctx, { plugins: [fleet.plugin, (scope) => webRoutes(scope)], ready: () => ready, ...(https ? { https } : {}) });
   const localStop = new AbortController();
   let local: Promise<void> | undefined;
   try {

@@ -39,6 +39,8 @@ export class AgentHub {
   private readonly dispatching = new Map<string, Promise<void>>();
   private readonly revokedKeys = new Set<string>();
   private unsubscribe: (() => void) | undefined;
+  /** Told of answers to questions asked of agents (src/server/snapshots/agent-queries.ts). */
+  onAnswer: ((agentId: string, answer: Extract<FromAgent, { type: 'answer' }>) => Promise<void>) | undefined;
 
   constructor(ctx: ServerContext, retryPolicy: RetryPolicy) {
     this.ctx = ctx;
@@ -133,6 +135,9 @@ export class AgentHub {
       case 'finished':
         await finishJob(this.ctx, agent.id, String(message.jobId), message, this.retryPolicy);
         if (this.connections.has(agent.id)) await this.dispatch(agent.id);
+        return;
+      case 'answer':
+        await this.onAnswer?.(agent.id, message);
         return;
       default:
         throw new HttpError(400, `unknown message type ${JSON.stringify((message as { type?: unknown })?.type)}`);

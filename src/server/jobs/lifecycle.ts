@@ -7,6 +7,7 @@ import { sql } from 'kysely';
 import type { JobAssignment, JobOutcome, JobProgress, LogLine } from '../../agent/protocol.ts';
 import { ErrorClass, nextRetry, TRANSITIONS, type JobStatus, type RetryPolicy } from '../../jobs/index.ts';
 import { raiseAlert, resolveAlerts } from '../alerts/alerts.ts';
+import { agentOwnerPaused } from '../dashboard/pause.ts';
 import type { ServerContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Job } from '../db/schema.ts';
@@ -128,6 +129,8 @@ export async function requestJob(ctx: ServerContext, req: JobRequest, retryPolic
 
 /** Hands the agent up to `free` of its due jobs; each job is claimed by one server only. */
 export async function claimJobs(ctx: ServerContext, agentId: string, free: number): Promise<JobAssignment[]> {
+  // Under its owner's global pause the agent gets nothing; the queue keeps the jobs for later.
+  if (free <= 0 || (await agentOwnerPaused(ctx, agentId))) return [];
   const items = await ctx.queue.fetch(agentId, free);
   const assignments: JobAssignment[] = [];
   for (const item of items) {

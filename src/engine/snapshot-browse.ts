@@ -1,0 +1,96 @@
+// Reading a snapshot a piece at a time, for the dashboard's browser: one directory per call (a page of
+// its entries, in the tree's own order, so a page is found without reading the others), and a diff
+// with a bounded list of changes and complete counts.
+import { NodeType, compareNames, type TreeNode } from '../format/tree.ts';
+import { diffTrees, type ChangeKind } from './diff.ts';
+import { findPath } from './tree-walk.ts';
+import type { Repository } from '../repo/repository.ts';
+
+export type EntryType = 'dir' | 'file' | 'symlink' | 'other';
+
+export interface BrowseEntry {
+  readonly name: string;
+  readonly type: EntryType;
+  readonly size: number;
+  /** Modification time, epoch ms. */
+  readonly mtime: number;
+  readonly mode: number;
+  readonly target?: string;
+}
+
+export interface DirectoryPage {
+  /** The directory, '/'-prefixed. */
+  readonly path: string;
+  readonly entries: BrowseEntry[];
+  /** Give as `after` to get the next page; absent on the last one. */
+  readonly next?: string;
+  /** Entries in the whole directory. */
+  readonly total: number;
+}
+
+/** The most entries one page may hold. */
+export const MAX_PAGE = 2000;
+
+export function entryType(type: NodeType): EntryType {
+  return type === NodeType.Dir ? 'dir' : type === NodeType.File ? 'file' : type === NodeType.Symlink ? 'symlink' : 'other';
+}
+
+function entryOf(node: TreeNode): BrowseEntry {
+  return {
+    name: node.name.toString('utf8'),
+    type: entryType(node.type),
+    size: node.type === NodeType.File ? node.size : 0,
+    mtime: Number(node.mtimeNs / 1_000_000n),
+    mode: node.mode,
+    ...(node.type === NodeType.Symlink && node.linkTarget ? { target: node.linkTarget.toString('utf8') } : {}),
+  };
+}
+
+/** Entries of the directory at `path` of the tree `root`, after the name `after`, at most `limit`. */
+export async function listDirectory(repo: Repository, root: Buffer, path: string, options: { after?: string; limit: number }): Promise<DirectoryPage> {
+  const limit = Math.max(1, Math.min(MAX_PAGE, options.limit));
+  const found = await findPath(repo, root, path);
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  const display = `/${parts.join('/')}`;
+  if (!found.tree) throw new BrowseError(`${display} is not a directory in the snapshot`);
+  const nodes = await repo.loadTree(found.tree);
+  // Nodes are sorted by their raw names: the page starts at the first name after the cursor.
+  let start = 0;
+  if (options.after !== undefined) {
+    const after = Buffer.from(options.after);
+    let lo = 0;
+    let hi = nodes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareNames(nodes[mid]!.name, after) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    start = lo;
+  }
+  const slice = nodes.slice(start, start + limit);
+  const more = start + limit < nodes.length;
+  return { path: display, entries: slice.map(entryOf), ...(more ? { next: slice[slice.length - 1]!.name.toString('utf8') } : {}), total: nodes.length };
+}
+
+export interface DiffSummary {
+  readonly changes: { kind: ChangeKind; path: string; type: EntryType; size: number }[];
+  readonly counts: Record<ChangeKind, number>;
+  readonly truncated: boolean;
+}
+
+/** The changes from tree `a` to tree `b`: the first `limit` listed, all of them counted. */
+export async function diffSummary(repo: Repository, a: Buffer, b: Buffer, limit: number, signal?: AbortSignal): Promise<DiffSummary> {
+  const counts: Record<ChangeKind, number> = { '+': 0, '-': 0, M: 0, T: 0, U: 0 };
+  const changes: DiffSummary['changes'] = [];
+  for await (const c of diffTrees(repo, a, b)) {
+    signal?.throwIfAborted();
+    counts[c.kind]++;
+    if (changes.length < limit) changes.push({ kind: c.kind, path: c.path, type: entryType(c.type), size: c.size });
+  }
+  const total = Object.values(counts).reduce((x, y) => x + y, 0);
+  return { changes, counts, truncated: total > changes.length };
+}
+
+export class BrowseError extends Error {
+  override name = 'BrowseError';
+}
