@@ -107,6 +107,17 @@ const CASES: Record<string, Case> = {
   'post /api/agent/messages': { agent: true, body: { messages: [{ type: 'finished', jobId: 'JOB', outcome: 'cancelled' }, { type: 'progress', jobId: 'JOB', progress: {} }] } },
   'get /api/agent/poll': { agent: true, query: 'agent=AGENT&wait=0' },
   'get /api/agent/ws': { agent: true, query: 'agent=AGENT', expect: -3 },
+  'get /api/dashboard/overview': {},
+  'get /api/dashboard/daily': { query: 'from=0&to=86400000' },
+  'get /api/dashboard/pause': {},
+  'put /api/dashboard/pause': { body: { paused: false } },
+  'get /api/snapshots': { query: 'destination=DESTINATION&agent=AGENT', expect: 404 },
+  'get /api/snapshots/{id}/tree': { id: 'job', query: 'destination=DESTINATION&agent=AGENT&path=/' },
+  'get /api/snapshots/{id}/diff': { id: 'job', query: 'destination=DESTINATION&agent=AGENT&to=0123abcd' },
+  'post /api/snapshots/{id}/download': { id: 'job', body: { destination: 'DESTINATION', agent: 'AGENT', paths: ['/data'] } },
+  'get /api/downloads/{id}': { id: 'job' },
+  'put /api/agent/uploads/{id}': { id: 'job', agent: true },
+  'post /api/agents/{id}/test-destination': { id: 'agent', body: { destinationId: 'DESTINATION' } },
 };
 
 /** Alice's ids put in place of the markers in a body or query. */

@@ -4,7 +4,7 @@
 import { NodeType, compareNames, type TreeNode } from '../format/tree.ts';
 import { diffTrees, type ChangeKind } from './diff.ts';
 import { findPath } from './tree-walk.ts';
-import type { Repository } from '../repo/repository.ts';
+import { RepositoryError, type Repository } from '../repo/repository.ts';
 
 export type EntryType = 'dir' | 'file' | 'symlink' | 'other';
 
@@ -49,9 +49,11 @@ function entryOf(node: TreeNode): BrowseEntry {
 /** Entries of the directory at `path` of the tree `root`, after the name `after`, at most `limit`. */
 export async function listDirectory(repo: Repository, root: Buffer, path: string, options: { after?: string; limit: number }): Promise<DirectoryPage> {
   const limit = Math.max(1, Math.min(MAX_PAGE, options.limit));
-  const found = await findPath(repo, root, path);
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   const display = `/${parts.join('/')}`;
+  const found = await findPath(repo, root, path).catch((err: unknown) => {
+    throw err instanceof RepositoryError ? new BrowseError(`${display} is not in the snapshot`) : err;
+  });
   if (!found.tree) throw new BrowseError(`${display} is not a directory in the snapshot`);
   const nodes = await repo.loadTree(found.tree);
   // Nodes are sorted by their raw names: the page starts at the first name after the cursor.

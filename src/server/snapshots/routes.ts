@@ -5,7 +5,7 @@
 //
 // A tar download takes two steps, so that the browser downloads it with a plain GET (straight to disk,
 // however large): POST .../download records what to send under a random single-use token and answers
-// its address; GET /api/downloads/:token asks the agent, which PUTs the tar to /api/agent/uploads/:id
+// its address; GET /api/downloads/:id asks the agent, which PUTs the tar to /api/agent/uploads/:id
 // on this server, piped on to the browser as it arrives. With several servers, the agent's upload and
 // the browser's download must reach the same one (as with sticky sessions).
 import crypto from 'node:crypto';
@@ -33,7 +33,8 @@ const DOWNLOAD_TOKEN_MS = 5 * 60_000;
 const PAGE = 1000;
 const MAX_PATHS = 1000;
 
-const snapshotId = { type: 'string', pattern: '^[0-9a-f]{1,64}$' } as const;
+/** Checked by the agent (an id, a unique prefix of one, or latest), after the destination and agent are found to be the caller's. */
+const snapshotId = { type: 'string', minLength: 1, maxLength: 100 } as const;
 const repoQuery = { destination: { type: 'string', maxLength: 100 }, agent: { type: 'string', maxLength: 100 } } as const;
 const absolutePath = { type: 'string', minLength: 1, maxLength: 4096, pattern: '^/' } as const;
 
@@ -176,11 +177,11 @@ export async function snapshotRoutes(app: FastifyInstance, { ctx, hub }: { ctx: 
     },
   );
 
-  app.get<{ Params: { token: string } }>('/api/downloads/:token', { schema: { summary: 'the tar prepared by POST /api/snapshots/:id/download, streamed from the agent' } }, async (request, reply) => {
+  app.get<{ Params: { id: string } }>('/api/downloads/:id', { schema: { summary: 'the tar prepared by POST /api/snapshots/:id/download, streamed from the agent' } }, async (request, reply) => {
     const { user } = requireSession(request);
-    const wanted = downloads.get(request.params.token);
+    const wanted = downloads.get(request.params.id);
     if (!wanted || wanted.userId !== user.id || wanted.expires <= ctx.now()) throw new HttpError(404, 'this download link is unknown, used or expired; choose the files again');
-    downloads.delete(request.params.token);
+    downloads.delete(request.params.id);
     const id = crypto.randomUUID();
     let started: (() => void) | undefined;
     const arrived = new Promise<void>((resolve) => (started = resolve));
