@@ -133,6 +133,52 @@ describe('reading snapshots through the agent', () => {
   });
 });
 
+describe('a plan with a streamed source and hooks, as in a config file', () => {
+  test('the agent runs the hooks around the backup and stores the command output in the snapshot', async () => {
+    const marks = path.join(dir, 'marks');
+    const plan = await alice.json<{ id: string; sources: unknown[]; hooks: Record<string, unknown>; retention: Record<string, number> }>(
+      'POST',
+      '/api/plans',
+      {
+        name: 'dumps',
+        agentId,
+        paths: [],
+        destinations: [folderId],
+        sources: [{ type: 'command', command: "printf 'dumped by %s' coffer", filename: 'dump.txt' }],
+        hooks: { before: { command: `echo "before $COFFER_PLAN $COFFER_JOB_ID" >> ${marks}` }, onSuccess: `echo "success $COFFER_SNAPSHOT_ID" >> ${marks}`, after: { command: `echo "after $COFFER_STATUS" >> ${marks}`, timeout: '30s' } },
+        retention: { keepDaily: 7, keepLast: 3 },
+      },
+      201,
+    );
+    assert.deepEqual(plan.retention, { keepDaily: 7, keepLast: 3 });
+    const job = await alice.json<{ id: string }>('POST', `/api/plans/${plan.id}/run`, undefined, 202);
+    const done = await finished(job.id);
+    assert.equal(done.status, 'completed', done.error ?? agent.output());
+    assert.deepEqual(fs.readFileSync(marks, 'utf8').trim().split('\n'), [`before dumps ${job.id}`, `success ${done.snapshotId}`, 'after completed']);
+    const root = await alice.json<{ entries: { name: string; size: number }[] }>('GET', `/api/snapshots/${done.snapshotId}/tree?destination=${folderId}&agent=${agentId}&path=/`);
+    assert.deepEqual(root.entries.map((e) => [e.name, e.size]), [['dump.txt', 'dumped by coffer'.length]]);
+  });
+
+  test('a bad source, hook or retention is refused naming its field', async () => {
+    const base = { name: 'bad', agentId, paths: ['/tmp'], destinations: [folderId] };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ sources: [{ type: 'postgres' }] }, /^sources\.0\.database: /],
+      [{ sources: [{ type: 'command', command: 'x', filename: 'a/b' }] }, /^sources\.0\.filename: .*without "\/"/],
+      [{ sources: [{ type: 'command', command: 'x', filename: 'a' }, { type: 'command', command: 'y', filename: 'a' }] }, /^sources\.1\.filename: two sources/],
+      [{ hooks: { before: { command: 'x', timeout: 'soon' } } }, /^hooks\.before\.timeout: not a duration/],
+      [{ notify: { email: ['not-an-address'] } }, /^notify\.email\.0: /],
+      [{ retention: { keepDaily: 1.5 } }, /^retention\.keepDaily: /],
+      [{ retention: { keepForever: 1 } }, /^retention: /],
+      [{ paths: [] }, /^paths: give at least one path/],
+    ];
+    for (const [extra, message] of cases) {
+      const res = await alice.request('POST', '/api/plans', { ...base, ...extra });
+      assert.equal(res.statusCode, 400, JSON.stringify(extra));
+      assert.match(res.json().error, message, JSON.stringify(extra));
+    }
+  });
+});
+
 describe('what is refused', () => {
   test('a path that is not in the snapshot, or not a directory, says so', async () => {
     const missing = await alice.request('GET', `/api/snapshots/${snapshots[1]}/tree?${repo()}&path=/no/such/dir`);

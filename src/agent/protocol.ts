@@ -1,6 +1,7 @@
 // What an agent and the server say to each other, over a WebSocket (one JSON message per frame) or the
 // long-poll fallback (the same messages in JSON arrays). Both sides import these types; neither knows
 // the other's internals.
+import type { HooksConfig, SourceConfig } from '../config/automation.ts';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import type { RestoreProgress } from '../engine/restore/restore.ts';
 
@@ -49,6 +50,10 @@ export interface BackupParams {
   readonly tags: readonly string[];
   readonly oneFileSystem: boolean;
   readonly destinations: readonly DestinationRef[];
+  /** Database dumps and command output streamed into the snapshot (the daemon's `sources`). */
+  readonly sources?: readonly SourceConfig[];
+  /** Commands run around the backup (the daemon's `hooks`). */
+  readonly hooks?: HooksConfig;
 }
 
 export interface RestoreParams {

@@ -9,7 +9,7 @@ import { BrowseError, diffSummary, listDirectory, MAX_PAGE } from '../engine/sna
 import { testWrite } from '../engine/test-write.ts';
 import { findPath } from '../engine/tree-walk.ts';
 import type { TreeNode } from '../format/tree.ts';
-import { Repository, type StoredSnapshot } from '../repo/repository.ts';
+import { Repository, RepositoryError, type StoredSnapshot } from '../repo/repository.ts';
 import { resolveSnapshot } from '../repo/snapshot-ref.ts';
 import type { Store } from '../store/store.ts';
 import type { ServerClient } from './client.ts';
@@ -25,11 +25,15 @@ const MAX_TAR_PATHS = 1000;
 const QUERY_TIMEOUT_MS = 5 * 60_000;
 
 interface OpenRepo {
-  readonly repo: Promise<Repository>;
+  /** The repository with its index, and the snapshots listed before the index was read (all of their data is in it). */
+  readonly repo: Promise<{ repo: Repository; indexed: Set<string>; listed: { at: number; snapshots: StoredSnapshot[] } }>;
   timer: NodeJS.Timeout | undefined;
   busy: number;
   list?: { at: number; snapshots: StoredSnapshot[] };
 }
+
+/** A snapshot newer than the open repository's index: open it again. */
+class StaleIndex extends Error {}
 
 export interface RepoQueryOptions {
   readonly client: ServerClient;
@@ -59,34 +63,43 @@ export class RepoQueries {
     const all = [...this.open.values()];
     this.open.clear();
     for (const o of all) clearTimeout(o.timer);
-    await Promise.all(all.map((o) => o.repo.then((r) => r.close()).catch(() => {})));
+    await Promise.all(all.map((o) => o.repo.then((r) => r.repo.close()).catch(() => {})));
   }
 
   private async answer(destinations: readonly DestinationRef[], query: RepoQuery): Promise<unknown> {
     if (!Array.isArray(destinations) || destinations.length === 0) throw new BrowseError('no destination given');
     if (query?.op === 'test-write') return this.testWrite(destinations);
     const key = destinations.map((d) => `${d.id}\0${d.location}`).join('\n');
+    try {
+      return await this.ask(key, destinations, query);
+    } catch (err) {
+      if (!(err instanceof StaleIndex)) throw err;
+      this.drop(key);
+      return this.ask(key, destinations, query);
+    }
+  }
+
+  private async ask(key: string, destinations: readonly DestinationRef[], query: Exclude<RepoQuery, { op: 'test-write' }>): Promise<unknown> {
     const entry = this.repoFor(key, destinations);
     entry.busy++;
     clearTimeout(entry.timer);
     const signal = AbortSignal.timeout(QUERY_TIMEOUT_MS);
     try {
-      const repo = await entry.repo;
+      const { repo } = await entry.repo;
       switch (query.op) {
         case 'snapshots':
           return (await this.snapshots(entry, repo)).map(describe).reverse();
         case 'tree': {
-          const snap = resolveSnapshot(await this.snapshots(entry, repo), String(query.snapshot));
+          const snap = await this.snapshot(entry, repo, String(query.snapshot));
           return await listDirectory(repo, Buffer.from(snap.snapshot.tree, 'hex'), String(query.path ?? '/'), { ...(typeof query.after === 'string' ? { after: query.after } : {}), limit: Number(query.limit) || MAX_PAGE });
         }
         case 'diff': {
-          const all = await this.snapshots(entry, repo);
-          const from = resolveSnapshot(all, String(query.snapshot));
-          const to = resolveSnapshot(all, String(query.to));
+          const from = await this.snapshot(entry, repo, String(query.snapshot));
+          const to = await this.snapshot(entry, repo, String(query.to));
           return await diffSummary(repo, Buffer.from(from.snapshot.tree, 'hex'), Buffer.from(to.snapshot.tree, 'hex'), Math.min(MAX_DIFF_LIST, Number(query.limit) || MAX_DIFF_LIST), signal);
         }
         case 'tar':
-          return await this.tar(repo, await this.snapshots(entry, repo), query, signal);
+          return await this.tar(repo, await this.snapshot(entry, repo, String(query.snapshot)), query, signal);
         default:
           throw new BrowseError(`this agent does not know the question ${JSON.stringify((query as { op?: unknown })?.op)}; update it to the server's version`);
       }
@@ -103,8 +116,10 @@ export class RepoQueries {
       const repo = (async () => {
         try {
           const r = await Repository.open(stores, await this.options.passphrase());
+          // Snapshots are written after the index of their data: listed first, each one's data is in the index read next.
+          const snapshots = await r.listSnapshots();
           await r.loadIndex();
-          return r;
+          return { repo: r, indexed: new Set(snapshots.map((x) => x.id)), listed: { at: Date.now(), snapshots } };
         } catch (err) {
           await Promise.all(stores.map((s) => s.close().catch(() => {})));
           throw err;
@@ -122,22 +137,45 @@ export class RepoQueries {
   private scheduleClose(key: string, entry: OpenRepo): void {
     entry.timer = setTimeout(() => {
       if (entry.busy > 0 || this.open.get(key) !== entry) return;
-      this.open.delete(key);
-      void entry.repo.then((r) => r.close()).catch(() => {});
+      this.drop(key);
     }, IDLE_MS);
     entry.timer.unref();
   }
 
-  private async snapshots(entry: OpenRepo, repo: Repository): Promise<StoredSnapshot[]> {
-    if (entry.list && Date.now() - entry.list.at < LIST_TTL_MS) return entry.list.snapshots;
+  /** Forgets an open repository; it closes once the questions using it are answered. */
+  private drop(key: string): void {
+    const entry = this.open.get(key);
+    if (!entry) return;
+    this.open.delete(key);
+    clearTimeout(entry.timer);
+    const close = (): void => void entry.repo.then((r) => r.repo.close()).catch(() => {});
+    if (entry.busy === 0) close();
+    else entry.timer = setTimeout(close, IDLE_MS);
+  }
+
+  private async snapshots(entry: OpenRepo, repo: Repository, fresh = false): Promise<StoredSnapshot[]> {
+    entry.list ??= (await entry.repo).listed;
+    if (!fresh && entry.list && Date.now() - entry.list.at < LIST_TTL_MS) return entry.list.snapshots;
     const snapshots = await repo.listSnapshots();
     entry.list = { at: Date.now(), snapshots };
     return snapshots;
   }
 
+  /** A snapshot by id or prefix; one made since the list was read is found by reading it again (and the index with it). */
+  private async snapshot(entry: OpenRepo, repo: Repository, ref: string): Promise<StoredSnapshot> {
+    let found: StoredSnapshot;
+    try {
+      found = resolveSnapshot(await this.snapshots(entry, repo), ref);
+    } catch (err) {
+      if (!(err instanceof RepositoryError) || !/^no snapshot/.test(err.message)) throw err;
+      found = resolveSnapshot(await this.snapshots(entry, repo, true), ref);
+    }
+    if (!(await entry.repo).indexed.has(found.id)) throw new StaleIndex();
+    return found;
+  }
+
   /** Streams a tar of the paths to the server; each is named by its last component. */
-  private async tar(repo: Repository, all: StoredSnapshot[], query: Extract<RepoQuery, { op: 'tar' }>, signal: AbortSignal): Promise<{ bytes: number }> {
-    const snap = resolveSnapshot(all, String(query.snapshot));
+  private async tar(repo: Repository, snap: StoredSnapshot, query: Extract<RepoQuery, { op: 'tar' }>, signal: AbortSignal): Promise<{ bytes: number }> {
     const paths = Array.isArray(query.paths) ? query.paths.map(String) : [];
     if (paths.length === 0 || paths.length > MAX_TAR_PATHS) throw new BrowseError(`choose from 1 to ${MAX_TAR_PATHS} paths`);
     if (typeof query.upload !== 'string' || !query.upload.startsWith('/api/agent/uploads/')) throw new BrowseError('the server gave no place to upload to');

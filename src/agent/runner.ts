@@ -6,6 +6,8 @@ import os from 'node:os';
 import { BackupRun, InterruptedError } from '../engine/backup/backup.ts';
 import { RestoreRun } from '../engine/restore/restore.ts';
 import { SnapshotView } from '../engine/snapshot-view.ts';
+import { runHook, type HookContext, type HookName } from '../daemon/hooks.ts';
+import { defaultFileName, streamSources } from '../daemon/sources.ts';
 import { classifyError, ErrorClass } from '../jobs/index.ts';
 import { initRepository, Repository } from '../repo/repository.ts';
 import { resolveSnapshot } from '../repo/snapshot-ref.ts';
@@ -38,6 +40,8 @@ interface Running {
   stopping?: 'pause' | 'cancel' | 'shutdown';
   paused: boolean;
   done?: Promise<void>;
+  /** The before-hook ran (a resumed run does not run it again). */
+  beforeDone?: boolean;
 }
 
 export class JobRunner {
@@ -125,7 +129,7 @@ export class JobRunner {
     };
     let outcome: JobOutcome | undefined;
     try {
-      outcome = job.kind === 'backup' ? await this.backup(job.id, job.params, running, log, flush) : await this.restore(job.id, job.params, running, log, flush);
+      outcome = job.kind === 'backup' ? await this.backup(job.id, job.attempt, job.params, running, log, flush) : await this.restore(job.id, job.params, running, log, flush);
     } catch (err) {
       if (err instanceof InterruptedError || running.controller.signal.aborted) {
         outcome = running.stopping === 'cancel' ? { outcome: 'cancelled' } : running.stopping === 'pause' ? undefined : { outcome: 'interrupted', reason: 'the agent is shutting down' };
@@ -160,7 +164,42 @@ export class JobRunner {
     return repo;
   }
 
-  private async backup(jobId: string, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
+  /**
+   * A backup with the plan's hooks around it, as the daemon runs them: before (its failure fails the
+   * run), then onSuccess or onFailure, then after (their failures are logged; the outcome stands). A
+   * paused run is not a finished one: it gets no end hooks, and no second before-hook on resume.
+   */
+  private async backup(jobId: string, attempt: number, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
+    const context: HookContext = { plan: params.planName, jobId, run: attempt, repos: params.destinations.map((d) => d.location) };
+    const hookLog = { info: (m: string) => log('info', m), warn: (m: string) => log('warn', m) };
+    const hook = async (name: HookName, extra: Partial<HookContext> = {}): Promise<void> => {
+      const h = params.hooks?.[name];
+      if (!h) return;
+      log('info', `running the ${name} hook`);
+      await runHook(name, h, { ...context, ...extra }, { ...(name === 'before' ? { signal: running.controller.signal } : {}), log: hookLog });
+    };
+    const endHooks = async (names: HookName[], extra: Partial<HookContext>): Promise<void> => {
+      for (const name of names) await hook(name, extra).catch((err: Error) => log('warn', `the ${name} hook failed: ${err.message}`));
+    };
+    if (!running.beforeDone) {
+      await hook('before');
+      running.beforeDone = true;
+    }
+    let outcome: JobOutcome;
+    try {
+      outcome = await this.backupRun(jobId, params, running, log, flush);
+    } catch (err) {
+      if (running.controller.signal.aborted && running.stopping === 'pause') throw err;
+      const aborted = running.controller.signal.aborted || err instanceof InterruptedError;
+      const status = aborted ? (running.stopping === 'cancel' ? 'cancelled' : 'interrupted') : 'failed';
+      await endHooks(aborted ? ['after'] : ['onFailure', 'after'], { status, ...(aborted ? {} : { error: describeError(err) }) });
+      throw err;
+    }
+    await endHooks(['onSuccess', 'after'], { status: 'completed', ...(outcome.outcome === 'completed' && outcome.snapshotId ? { snapshotId: outcome.snapshotId } : {}) });
+    return outcome;
+  }
+
+  private async backupRun(jobId: string, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
     const stores = params.destinations.map((d) => this.openDestination(d));
     const idOf = new Map(stores.map((s, i) => [s.location, params.destinations[i]!.id]));
     let repo: Repository;
@@ -176,6 +215,7 @@ export class JobRunner {
         selection: { excludes: params.excludes },
         tags: params.tags,
         oneFileSystem: params.oneFileSystem,
+        streams: streamSources(params.sources ?? []),
         host: os.hostname(),
         signal: running.controller.signal,
         ...(this.options.spoolDir ? { spoolDir: this.options.spoolDir } : {}),
@@ -183,7 +223,7 @@ export class JobRunner {
       });
       run.onWarning = (w) => log('warn', `${w.path}: ${w.message}`);
       run.onCommitted = (location) => log('info', `snapshot committed on ${location}`);
-      log('info', `backing up ${params.paths.join(', ')} to ${params.destinations.map((d) => d.name).join(', ')}`);
+      log('info', `backing up ${[...params.paths, ...(params.sources ?? []).map((src) => `${src.type} source ${defaultFileName(src)}`)].join(', ')} to ${params.destinations.map((d) => d.name).join(', ')}`);
       const report = (): void => {
         this.options.send({ type: 'progress', jobId, progress: run.progress() });
         flush();

@@ -20,7 +20,8 @@ const OUTPUT_TAIL_BYTES = 64 * 1024;
 /** What a hook is told about the job it belongs to. */
 export interface HookContext {
   readonly plan: string;
-  readonly jobId: number;
+  /** The daemon's job number, or a fleet server's job id. */
+  readonly jobId: number | string;
   readonly run: number;
   /** after / onSuccess / onFailure: how the backup ended (completed, failed, cancelled, interrupted). */
   readonly status?: string;

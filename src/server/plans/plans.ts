@@ -11,8 +11,9 @@ import type { Destination, Plan } from '../db/schema.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { apiJob, requestJob } from '../jobs/lifecycle.ts';
 import { agentOfUser } from '../agents/agents.ts';
+import { checkPlanExtras, mergeExtras, planExtrasBody, type PlanExtras } from './plan-extras.ts';
 
-export interface PlanSpec {
+export interface PlanSpec extends PlanExtras {
   readonly paths: string[];
   readonly excludes: string[];
   readonly tags: string[];
@@ -34,7 +35,7 @@ const planBody = {
   properties: {
     name: { type: 'string', pattern: '^[\\w.-]{1,100}$' },
     agentId: { type: 'string' },
-    paths: { type: 'array', minItems: 1, maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 4096 } },
+    paths: { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 4096 } },
     excludes: { type: 'array', maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 4096 } },
     tags: { type: 'array', maxItems: 50, items: { type: 'string', minLength: 1, maxLength: 100 } },
     oneFileSystem: { type: 'boolean' },
@@ -42,6 +43,7 @@ const planBody = {
     schedule: { type: ['string', 'null'], maxLength: 200 },
     timezone: { type: ['string', 'null'], maxLength: 100 },
     enabled: { type: 'boolean' },
+    ...planExtrasBody,
   },
 } as const;
 
@@ -56,6 +58,10 @@ interface PlanBody {
   schedule?: string | null;
   timezone?: string | null;
   enabled?: boolean;
+  sources?: unknown[];
+  hooks?: unknown;
+  notify?: unknown;
+  retention?: unknown;
 }
 
 export function destinationRef(d: Destination): DestinationRef {
@@ -79,7 +85,7 @@ export async function planOfUser(ctx: ServerContext, userId: string, id: string)
 export async function backupParams(ctx: ServerContext, plan: Plan): Promise<BackupParams> {
   const spec = JSON.parse(plan.spec) as PlanSpec;
   const destinations = await destinationsOf(ctx, plan.user_id, spec.destinations);
-  return { planId: plan.id, planName: plan.name, paths: spec.paths, excludes: spec.excludes, tags: spec.tags, oneFileSystem: spec.oneFileSystem, destinations: destinations.map(destinationRef) };
+  return { planId: plan.id, planName: plan.name, paths: spec.paths, excludes: spec.excludes, tags: spec.tags, oneFileSystem: spec.oneFileSystem, destinations: destinations.map(destinationRef), ...(spec.sources ? { sources: spec.sources } : {}), ...(spec.hooks ? { hooks: spec.hooks } : {}) };
 }
 
 /** Queues a run of the plan on its agent (one unfinished run per plan: PlanBusyError otherwise). */
@@ -130,7 +136,8 @@ export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: Se
     const body = request.body;
     await validate(user.id, body);
     const now = ctx.now();
-    const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations! };
+    const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations!, ...checkPlanExtras(body as Record<string, unknown>) };
+    if (spec.paths.length === 0 && !spec.sources) throw new HttpError(400, 'paths: give at least one path to back up, or a source (a database dump or a command)');
     const plan: Plan = { id: crypto.randomUUID(), user_id: user.id, agent_id: body.agentId!, name: body.name!, spec: JSON.stringify(spec), schedule: body.schedule ?? null, timezone: body.timezone ?? null, enabled: body.enabled === false ? 0 : 1, revision: 1, created_at: now, updated_at: now };
     try {
       await ctx.db.insertInto('plans').values(plan).execute();
@@ -150,7 +157,9 @@ export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: Se
     const body = request.body;
     await validate(user.id, { ...body, timezone: body.timezone !== undefined ? body.timezone : plan.timezone, schedule: body.schedule !== undefined ? body.schedule : plan.schedule });
     const old = JSON.parse(plan.spec) as PlanSpec;
-    const spec: PlanSpec = { paths: body.paths ?? old.paths, excludes: body.excludes ?? old.excludes, tags: body.tags ?? old.tags, oneFileSystem: body.oneFileSystem ?? old.oneFileSystem, destinations: body.destinations ?? old.destinations };
+    const extras = mergeExtras(old, body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>));
+    const spec: PlanSpec = { ...extras, paths: body.paths ?? old.paths, excludes: body.excludes ?? old.excludes, tags: body.tags ?? old.tags, oneFileSystem: body.oneFileSystem ?? old.oneFileSystem, destinations: body.destinations ?? old.destinations };
+    if (spec.paths.length === 0 && !spec.sources) throw new HttpError(400, 'paths: give at least one path to back up, or a source (a database dump or a command)');
     let updated: Plan;
     try {
       updated = await ctx.db

@@ -1,0 +1,83 @@
+// The parts of a server plan beyond paths and destinations, in the same shapes as the daemon's
+// configuration file (config/automation.ts), so a plan means the same on a server as in a config file:
+// streamed sources (database dumps, command output), hooks, notifications, and a retention policy.
+// Checked here with the configuration's own schemas; a problem names its field ("sources.0.database:
+// …") so the dashboard shows it beside that field.
+import { z } from 'zod';
+import { planAutomationShape, type HooksConfig, type NotifyConfig, type SourceConfig } from '../../config/automation.ts';
+import { defaultFileName } from '../../daemon/sources.ts';
+import { HttpError } from '../http-error.ts';
+
+const keepCount = z.number().int().min(-1, 'a number of snapshots, or -1 for all');
+
+/** Which snapshots forget keeps (restic's rules): counts per period, or -1 for every period. */
+const RetentionSchema = z
+  .object({
+    keepLast: keepCount.optional(),
+    keepHourly: keepCount.optional(),
+    keepDaily: keepCount.optional(),
+    keepWeekly: keepCount.optional(),
+    keepMonthly: keepCount.optional(),
+    keepYearly: keepCount.optional(),
+    keepWithin: z
+      .string()
+      .regex(/^(?:\d+[ymwdh])+$/, 'a duration such as 30d, 1y6m, 2w or 12h')
+      .optional(),
+  })
+  .strict();
+
+export type Retention = z.infer<typeof RetentionSchema>;
+
+const ExtrasSchema = z.object({
+  sources: planAutomationShape.sources,
+  hooks: planAutomationShape.hooks,
+  notify: planAutomationShape.notify,
+  retention: RetentionSchema.optional(),
+});
+
+export interface PlanExtras {
+  readonly sources?: SourceConfig[];
+  readonly hooks?: HooksConfig;
+  readonly notify?: NotifyConfig;
+  readonly retention?: Retention;
+}
+
+/** The fields' JSON schemas for the route: shapes only; checkPlanExtras says what is wrong inside. */
+export const planExtrasBody = {
+  sources: { type: 'array', maxItems: 20, items: { type: 'object' } },
+  hooks: { type: 'object' },
+  notify: { type: 'object' },
+  retention: { type: 'object' },
+} as const;
+
+/** The extras of a request body, checked; a 400 naming the first field in error otherwise. */
+export function checkPlanExtras(body: Record<string, unknown>): PlanExtras {
+  const parsed = ExtrasSchema.safeParse({ sources: body.sources, hooks: body.hooks, notify: body.notify, retention: body.retention });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new HttpError(400, `${issue.path.join('.')}: ${issue.message}`);
+  }
+  const names = new Set<string>();
+  for (const [i, s] of (parsed.data.sources ?? []).entries()) {
+    const name = defaultFileName(s);
+    if (names.has(name)) throw new HttpError(400, `sources.${i}.filename: two sources would be stored under "${name}"; give one a filename of its own`);
+    names.add(name);
+  }
+  const out: { -readonly [K in keyof PlanExtras]: PlanExtras[K] } = {};
+  if (parsed.data.sources?.length) out.sources = parsed.data.sources;
+  if (parsed.data.hooks && Object.keys(parsed.data.hooks).length) out.hooks = parsed.data.hooks;
+  if (parsed.data.notify && Object.keys(parsed.data.notify).length) out.notify = parsed.data.notify;
+  if (parsed.data.retention && Object.keys(parsed.data.retention).length) out.retention = parsed.data.retention;
+  return out;
+}
+
+/** Only the extras a body names replace the stored ones (a PUT leaves out what it does not change). */
+export function mergeExtras(old: PlanExtras, body: Record<string, unknown>, checked: PlanExtras): PlanExtras {
+  const merged: { -readonly [K in keyof PlanExtras]: PlanExtras[K] } = { ...old };
+  for (const key of ['sources', 'hooks', 'notify', 'retention'] as const) {
+    if (body[key] === undefined) continue;
+    if (checked[key] === undefined) delete merged[key];
+    else (merged as Record<string, unknown>)[key] = checked[key];
+  }
+  return merged;
+}

@@ -1,0 +1,345 @@
+// The dashboard in a real browser (Debian's chromium through playwright-core) against a real `coffer
+// server` process, a real `coffer agent` process and s3rver: first account and sign-in, enrolling an
+// agent, destinations and a plan made in the forms (with a refused field), a backup to two
+// destinations (one throttled) whose bars are watched to completion, pause and resume, browsing a
+// snapshot, a diff, restoring a file and downloading a folder as a tar, acknowledging an alert,
+// exporting a report, and what a person sees when the server is down or the session has ended.
+// Screenshots of every page, with this data, go to test-results/dashboard/.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { startAgent, until, type AgentProcess } from './helpers/agent.ts';
+import { CHROMIUM, ensureWebBuilt, launchBrowser, type Browser } from './helpers/browser.ts';
+import { REPO_ROOT } from './helpers/cli.ts';
+import { startS3Server, type S3Server } from './helpers/s3-server.ts';
+import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
+
+const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)`;
+const SHOTS = path.join(REPO_ROOT, 'test-results/dashboard');
+const EMAIL = 'alice@example.com';
+const PASSWORD = 'correct horse battery';
+
+let s3: S3Server;
+let server: ServerProcess;
+let agent: AgentProcess | undefined;
+let browser: Browser;
+let page: Page;
+let dir: string;
+let src: string;
+let dataDir: string;
+
+async function shot(name: string, target: Page = page): Promise<void> {
+  // Let live numbers and charts settle, so the picture shows what a person sees.
+  await target.waitForLoadState('networkidle').catch(() => {});
+  await target.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function go(url: string, target: Page = page): Promise<void> {
+  await target.goto(new URL(url, server.url).toString());
+}
+
+before(async () => {
+  if (skip) return;
+  ensureWebBuilt();
+  fs.mkdirSync(SHOTS, { recursive: true });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-dashboard-'));
+  src = path.join(dir, 'src');
+  fs.mkdirSync(path.join(src, 'docs/deep'), { recursive: true });
+  fs.mkdirSync(path.join(src, 'photos'), { recursive: true });
+  fs.writeFileSync(path.join(src, 'docs/a.txt'), 'the original text\n');
+  fs.writeFileSync(path.join(src, 'docs/deep/b.bin'), crypto.randomBytes(300_000));
+  for (let i = 1; i <= 40; i++) fs.writeFileSync(path.join(src, 'docs', `note-${i}.md`), `# note ${i}\n`.repeat(i));
+  // Random bytes do not compress: about 5 MiB to upload, some seconds on the throttled destination.
+  for (let i = 1; i <= 5; i++) fs.writeFileSync(path.join(src, 'photos', `img-${i}.jpg`), crypto.randomBytes(1024 * 1024));
+  s3 = await startS3Server('dash');
+  dataDir = path.join(dir, 'server');
+  server = await startServerProcess({ dataDir });
+  browser = await launchBrowser();
+  page = await browser.context.newPage();
+});
+
+after(async () => {
+  if (skip) return;
+  await browser?.close();
+  await agent?.stop('SIGKILL');
+  await server?.stop();
+  await s3?.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('the first account, sign-out and sign-in, with a wrong password refused', { skip }, async () => {
+  await go('/');
+  await page.waitForURL(/\/login/);
+  await page.getByRole('heading', { name: 'Create the administrator account' }).waitFor();
+  await page.getByLabel('Email').fill(EMAIL);
+  await page.getByLabel('Password').fill('short');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  const password = page.getByLabel('Password');
+  assert.equal(await password.getAttribute('aria-invalid'), 'true', 'the problem is shown at the field');
+  assert.match(await page.getByRole('alert').first().innerText(), /at least 10 characters/);
+  await password.fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await page.getByLabel('Email').fill(EMAIL);
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('wrong email or password').waitFor();
+  await shot('01-sign-in-refused');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+});
+
+test('enrolling an agent shows the install command with a fresh key, then the agent online', { skip }, async () => {
+  await go('/agents');
+  await page.getByText('No agent yet').waitFor();
+  await page.getByRole('button', { name: 'Add agent' }).first().click();
+  await page.getByLabel('Name of the key').fill('laptop');
+  await page.getByRole('button', { name: 'Create key and show command' }).click();
+  const key = (await page.getByTestId('api-key').innerText()).trim();
+  assert.match(key, /^cof_/);
+  const command = await page.getByTestId('install-command').innerText();
+  assert.ok(command.includes(`coffer agent install --server ${server.url} --key-file /etc/coffer/agent.key --key ${key}`), command);
+  await page.getByText('Waiting for the agent to connect…').waitFor();
+  await shot('02-agent-enroll');
+  agent = startAgent({ server: server.url, key, dir: path.join(dir, 'agent') });
+  await page.getByText(/connected\./).waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Done' }).click();
+  await page.getByRole('cell', { name: 'online' }).waitFor();
+  await shot('03-agents');
+});
+
+async function addDestination(name: string, location: string, uploadLimit?: string): Promise<void> {
+  await page.getByRole('button', { name: 'New destination' }).first().click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('Name', { exact: true }).fill(name);
+  await dialog.getByLabel('Location').fill(location);
+  await dialog.getByLabel('Access key id').fill(s3.credentials.accessKeyId);
+  await dialog.getByLabel('Secret access key').fill(s3.credentials.secretAccessKey);
+  if (uploadLimit) await dialog.getByLabel('Upload limit').fill(uploadLimit);
+  await dialog.getByRole('button', { name: 'Save destination' }).click();
+  await page.getByRole('cell', { name: new RegExp(`^${name}`) }).waitFor();
+}
+
+test('destinations and a plan are made in the forms; a bad field is named beside it; a test-write passes', { skip }, async () => {
+  await go('/plans');
+  await addDestination('bucket', `s3:${s3.endpoint}/${s3.bucket}/fast`);
+  await addDestination('offsite', `s3:${s3.endpoint}/${s3.bucket}/slow`, '400K');
+  // A bucket that does not exist: its test-write fails and raises an alert.
+  await addDestination('broken', `s3:${s3.endpoint}/no-such-bucket/x`);
+  await page.getByRole('button', { name: 'Test-write bucket' }).click();
+  await page.getByText(/Wrote, read back and deleted a probe in \d+ ms/).waitFor();
+  await page.getByRole('button', { name: 'Test-write broken' }).click();
+  await page.getByRole('row', { name: /broken/ }).getByRole('status').filter({ hasText: /\S/ }).waitFor();
+
+  await page.getByRole('link', { name: 'New plan' }).first().click();
+  await page.getByLabel('Name', { exact: true }).fill('my home');
+  await page.getByLabel('Agent').selectOption({ index: 1 });
+  await page.getByLabel('Folders and files').fill(src);
+  await page.getByRole('checkbox', { name: /^bucket/ }).check();
+  await page.getByRole('checkbox', { name: /^offsite/ }).check();
+  await page.getByLabel('Cron').fill('0 3 * * *');
+  await page.getByLabel('Daily').fill('7');
+  await page.getByRole('button', { name: 'Create plan' }).click();
+  const name = page.getByLabel('Name', { exact: true });
+  assert.equal(await name.getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.evaluate('document.activeElement.id'), await name.getAttribute('id'), 'focus moves to the field to fix');
+  await page.getByText(/Next runs: /).waitFor();
+  await shot('04-plan-form-refused');
+  await name.fill('home');
+  await page.getByRole('button', { name: 'Create plan' }).click();
+  await page.getByRole('link', { name: 'home', exact: true }).waitFor();
+  await shot('05-plans');
+});
+
+test('a backup to two destinations: both bars move to completion, with a pause and a resume on the way', { skip }, async () => {
+  await page.getByRole('button', { name: 'Run home now' }).click();
+  await page.waitForURL(/\/jobs\//);
+  const fast = page.getByRole('progressbar', { name: 'Upload to bucket' });
+  const slow = page.getByRole('progressbar', { name: 'Upload to offsite' });
+  await slow.waitFor({ timeout: 30_000 });
+  const seen = { fast: new Set<number>(), slow: new Set<number>() };
+  const sample = async (): Promise<void> => {
+    for (const [k, bar] of [['fast', fast], ['slow', slow]] as const) {
+      const v = await bar.getAttribute('aria-valuenow', { timeout: 1000 }).catch(() => null);
+      if (v !== null) seen[k].add(Number(v));
+    }
+  };
+  // Watch the throttled one move, then pause.
+  await until('the slow destination to be on its way', async () => {
+    await sample();
+    return [...seen.slow].some((v) => v > 0 && v < 100) && (await page.getByRole('button', { name: 'Pause home' }).isVisible());
+  }, 60_000);
+  // A second tab, as a person keeping an eye on everything: the tasks panel while it runs.
+  const other = await browser.context.newPage();
+  await go('/tasks', other);
+  await other.getByRole('progressbar', { name: 'home progress' }).waitFor();
+  await shot('06-tasks-running', other);
+  await go('/', other);
+  await shot('07-overview-running', other);
+  await other.close();
+  await shot('08-job-live');
+
+  await page.getByRole('button', { name: 'Pause home' }).click();
+  await page.getByRole('button', { name: 'Resume home' }).waitFor({ timeout: 30_000 });
+  assert.match(await page.getByRole('heading', { level: 1 }).locator('..').innerText(), /Paused/);
+  await shot('09-job-paused');
+  await page.getByRole('button', { name: 'Resume home' }).click();
+  await page.getByRole('button', { name: 'Pause home' }).waitFor({ timeout: 30_000 });
+
+  await until('the backup to complete', async () => {
+    await sample();
+    return page.getByText('Snapshot', { exact: true }).isVisible();
+  }, 90_000);
+  await sample();
+  assert.equal(await fast.getAttribute('aria-valuenow'), '100');
+  assert.equal(await slow.getAttribute('aria-valuenow'), '100');
+  const moving = [...seen.slow].filter((v) => v > 0 && v < 100);
+  assert.ok(moving.length >= 2, `the throttled bar moved through several values: ${[...seen.slow].join(', ')}`);
+  await page.getByRole('log', { name: 'Job log' }).getByText(/snapshot [0-9a-f]{8}:/).waitFor();
+  await shot('10-job-completed');
+});
+
+test('a snapshot is browsed folder by folder, compared with another, a file restored and a folder downloaded', { skip }, async () => {
+  // A second snapshot with one file changed, for the diff.
+  fs.writeFileSync(path.join(src, 'docs/a.txt'), 'changed after the first backup\n');
+  await go('/plans');
+  await page.getByRole('button', { name: 'Run home now' }).click();
+  await page.waitForURL(/\/jobs\//);
+  await page.getByText('Snapshot', { exact: true }).waitFor({ timeout: 60_000 });
+
+  await go('/snapshots');
+  await page.getByLabel('Destination').selectOption({ label: 'bucket' });
+  const rows = page.getByRole('button', { name: /^Browse snapshot/ });
+  await until('both snapshots listed', async () => (await rows.count()) === 2, 30_000);
+  // The older one: the file as it was first.
+  await rows.nth(1).click();
+  const started = Date.now();
+  for (let depth = 0; depth < 40 && !(await page.getByRole('button', { name: 'docs, folder' }).isVisible()); depth++) {
+    await page.getByRole('table', { name: /^Contents of/ }).getByRole('button', { name: /, folder$/ }).first().click();
+    await page.getByRole('table', { name: /^Contents of/ }).getByRole('button', { name: /, folder$/ }).first().waitFor();
+  }
+  await page.getByRole('button', { name: 'docs, folder' }).click();
+  await page.getByRole('checkbox', { name: 'Select a.txt' }).waitFor();
+  const browseMs = Date.now() - started;
+  await page.getByRole('button', { name: /^Compare with snapshot/ }).click();
+  await page.getByText('1 modified').waitFor({ timeout: 30_000 });
+  await shot('11-snapshot-browse-diff');
+
+  // Restore one file onto the agent.
+  await page.getByRole('checkbox', { name: 'Select a.txt' }).check();
+  await page.getByRole('button', { name: 'Restore to agent…' }).click();
+  const target = path.join(dir, 'restored');
+  await page.getByLabel('Into folder').fill(target);
+  await page.getByRole('dialog').getByRole('button', { name: 'Restore', exact: true }).click();
+  await page.waitForURL(/\/jobs\//);
+  await page.getByText('Completed').first().waitFor({ timeout: 60_000 });
+  const restored = execFileSync('find', [target, '-name', 'a.txt'], { encoding: 'utf8' }).trim();
+  assert.ok(restored, 'the file is on the agent');
+  assert.equal(fs.readFileSync(restored, 'utf8'), 'the original text\n', 'as it was in that snapshot');
+  await shot('12-restore-job');
+
+  // Download a folder as a tar.
+  await page.goBack();
+  await page.getByRole('checkbox', { name: 'Select deep' }).check();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download as tar' }).click()]);
+  assert.match(download.suggestedFilename(), /^coffer-[0-9a-f]{8}-deep\.tar$/);
+  const tarFile = path.join(dir, 'deep.tar');
+  await download.saveAs(tarFile);
+  const out = path.join(dir, 'untarred');
+  fs.mkdirSync(out);
+  execFileSync('tar', ['-xf', tarFile, '-C', out]);
+  assert.deepEqual(fs.readFileSync(path.join(out, 'deep/b.bin')), fs.readFileSync(path.join(src, 'docs/deep/b.bin')));
+  assert.deepEqual(execFileSync('tar', ['-tf', tarFile], { encoding: 'utf8' }).trim().split('\n'), ['deep/', 'deep/b.bin']);
+  console.log(`# browsing down to docs took ${browseMs} ms`);
+});
+
+test('an alert is acknowledged; a report is exported as CSV and JSON', { skip }, async () => {
+  await go('/alerts');
+  const ack = page.getByRole('button', { name: /^Acknowledge: destination broken failed its test-write/ });
+  await ack.waitFor();
+  await shot('13-alerts-open');
+  await ack.click();
+  await page.getByText(`acknowledged by ${EMAIL}`).waitFor();
+  await shot('14-alerts-acknowledged');
+
+  await go('/reports');
+  await page.getByText('Jobs run').waitFor();
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
+  const csvText = fs.readFileSync((await csv.path())!, 'utf8');
+  const lines = csvText.trim().split('\r\n');
+  assert.equal(lines[0], 'id,kind,status,plan_id,agent_id,requested_at,started_at,finished_at,bytes_total,bytes_done,files_done,bytes_added,snapshot_id,error');
+  assert.equal(lines.length, 4, 'two backups and a restore');
+  const [json] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export JSON' }).click()]);
+  const report = JSON.parse(fs.readFileSync((await json.path())!, 'utf8')) as { jobs: { total: number }; successRate: number };
+  assert.equal(report.jobs.total, 3);
+  assert.equal(report.successRate, 1);
+  await shot('15-reports');
+});
+
+test('the other pages, at desktop and phone width', { skip }, async () => {
+  await go('/history');
+  await page.getByLabel('Status').selectOption({ label: 'Completed' });
+  await page.waitForURL(/status=completed/);
+  await page.getByRole('table', { name: 'Job history' }).waitFor();
+  await shot('16-history-filtered');
+  await go('/settings');
+  await page.getByRole('table', { name: 'API keys' }).waitFor();
+  await shot('17-settings');
+  await go('/');
+  await page.getByText('Last success per plan and destination').waitFor();
+  await shot('18-overview');
+  await go('/tasks');
+  await shot('19-tasks');
+  const plans = page;
+  await go('/plans');
+  await plans.getByRole('link', { name: 'Edit home' }).click();
+  await page.getByRole('heading', { name: 'Plan home' }).waitFor();
+  await shot('20-plan-edit');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await go('/');
+  await page.getByRole('button', { name: 'Open menu' }).click();
+  await shot('21-phone-menu');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Tasks' }).click();
+  await page.getByRole('heading', { name: 'Tasks' }).waitFor();
+  await shot('22-phone-tasks');
+  await go('/');
+  await shot('23-phone-overview');
+  const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+  assert.ok(overflow <= 0, `nothing wider than the phone's screen (${overflow}px too wide)`);
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('the server going away and an ended session are shown with what to do', { skip }, async () => {
+  await go('/agents');
+  await page.getByRole('cell', { name: 'online' }).waitFor();
+  await server.stop();
+  await page.getByText('Reconnecting…').first().waitFor({ timeout: 15_000 });
+  await page.getByRole('button', { name: 'Plans' }).or(page.getByRole('link', { name: 'Plans' })).first().click();
+  await page.getByText('No connection to the server').first().waitFor({ timeout: 30_000 });
+  await shot('24-server-down');
+  server = await startServerProcess({ dataDir, listen: new URL(server.url).host });
+  await page.getByText('Live updates on').waitFor({ timeout: 30_000 });
+
+  // The session ends behind the page's back (expired, or signed out elsewhere).
+  const db = new DatabaseSync(path.join(dataDir, 'server.db'));
+  db.exec('DELETE FROM sessions');
+  db.close();
+  await go('/reports');
+  await page.getByText('Your session has ended. Sign in again to continue where you were.').waitFor({ timeout: 15_000 });
+  await shot('25-session-ended');
+  await page.getByLabel('Email').fill(EMAIL);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/reports$/);
+});
