@@ -239,3 +239,16 @@ describe('the dashboard files', () => {
     await app.close();
   });
 });
+
+test('a server with a dashboard open (its event stream) still shuts down', async () => {
+  const own = await startTestServer({ listen: true });
+  const viewer = await new Client(own.app).signup('viewer@example.com');
+  const res = await fetch(`${own.url}/api/events`, { headers: { cookie: viewer.cookie } });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const closed = own.close().then(() => 'closed');
+  const outcome = await Promise.race([closed, new Promise((resolve) => setTimeout(() => resolve('still open after 5 s'), 5000))]);
+  assert.equal(outcome, 'closed');
+  // The dashboard sees its stream end (and its EventSource would reconnect to another server).
+  for (let r = await reader.read(); !r.done; r = await reader.read());
+});

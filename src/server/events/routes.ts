@@ -2,6 +2,7 @@
 // alerts. Every event carries its id; a dashboard that reconnects (EventSource sends Last-Event-ID by
 // itself) first gets what it missed, then live events. If what it missed is no longer kept, it gets a
 // 'reset' event and should reload its state.
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { requireSession } from '../auth/guard.ts';
 import type { ServerContext } from '../context.ts';
@@ -16,6 +17,11 @@ function frame(e: ServerEvent): string {
 }
 
 export async function eventRoutes(app: FastifyInstance, { ctx }: { ctx: ServerContext }): Promise<void> {
+  // Streams never end by themselves: a shutting-down server ends them, or it would wait for them forever.
+  const open = new Set<ServerResponse>();
+  app.addHook('preClose', async () => {
+    for (const raw of open) raw.end();
+  });
   app.get<{ Querystring: { after?: number } }>(
     '/api/events',
     {
@@ -36,13 +42,15 @@ export async function eventRoutes(app: FastifyInstance, { ctx }: { ctx: ServerCo
       let replaying = true;
       const buffered: ServerEvent[] = [];
       const send = (e: ServerEvent): void => {
-        if (e.id <= sent || e.userId !== user.id || !DASHBOARD_EVENTS.has(e.type)) return;
+        if (e.id <= sent || e.userId !== user.id || !DASHBOARD_EVENTS.has(e.type) || raw.writableEnded) return;
         sent = e.id;
         raw.write(frame(e));
       };
       const unsubscribe = ctx.events.subscribe((e) => (replaying ? buffered.push(e) : send(e)));
-      const keepalive = setInterval(() => raw.write(': keepalive\n\n'), KEEPALIVE_MS);
+      const keepalive = setInterval(() => raw.writableEnded || raw.write(': keepalive\n\n'), KEEPALIVE_MS);
+      open.add(raw);
       request.raw.on('close', () => {
+        open.delete(raw);
         unsubscribe();
         clearInterval(keepalive);
       });

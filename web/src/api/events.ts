@@ -54,8 +54,15 @@ export function useLiveEvents(enabled: boolean): LiveState {
       void client.invalidateQueries({ queryKey: ['alerts'] });
       void client.invalidateQueries({ queryKey: keys.overview });
     }, 300);
-    source.onopen = () => setState('live');
+    let lost = false;
+    source.onopen = () => {
+      setState('live');
+      // Back after an outage: what was missed is replayed, but lists fetched meanwhile may have failed.
+      if (lost) void client.invalidateQueries();
+      lost = false;
+    };
     source.onerror = () => {
+      lost = true;
       // CLOSED means the server refused the stream (the session ended): ask who we are again.
       if (source.readyState === EventSource.CLOSED) void client.invalidateQueries({ queryKey: keys.session });
       setState('reconnecting');

@@ -2,7 +2,7 @@
 // live updates are flowing, and the session check that sends a visitor to sign in.
 import { useQueryClient } from '@tanstack/react-query';
 import { Link, Outlet, useLocation, useNavigate } from '@tanstack/react-router';
-import { Activity, Archive, BarChart3, Bell, History, LayoutDashboard, ListChecks, LogOut, Menu, Server, Settings, X } from 'lucide-react';
+import { Activity, Archive, BarChart3, Bell, History, LayoutDashboard, ListChecks, LogOut, Menu, Server, Settings, WifiOff, X } from 'lucide-react';
 import { useEffect, useRef, useState, type ComponentType } from 'react';
 import { ApiError, onUnauthorized, post, setCsrfToken } from '../api/client.ts';
 import { useLiveEvents, type LiveState } from '../api/events.ts';
@@ -38,6 +38,23 @@ function LiveIndicator({ state }: { readonly state: LiveState }) {
       <span aria-hidden="true" className={cn('h-2 w-2 rounded-full', state === 'live' ? 'bg-green-500' : 'bg-amber-500 animate-pulse')} />
       {text}
     </span>
+  );
+}
+
+/** After a few seconds without the live connection, a banner says the page may be out of date. */
+function ConnectionBanner({ state }: { readonly state: LiveState }) {
+  const [shown, setShown] = useState(false);
+  useEffect(() => {
+    if (state !== 'reconnecting') return setShown(false);
+    const timer = setTimeout(() => setShown(true), 3000);
+    return () => clearTimeout(timer);
+  }, [state]);
+  if (!shown) return null;
+  return (
+    <div role="status" className="mb-4 flex items-center gap-2 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-sm text-amber-900">
+      <WifiOff className="h-4 w-4 shrink-0" aria-hidden="true" />
+      <span>The connection to the server is lost; retrying every few seconds. What you see may be out of date until it is back.</span>
+    </div>
   );
 }
 
@@ -86,7 +103,6 @@ export function Shell() {
   const [menuOpen, setMenuOpen] = useState(false);
   const main = useRef<HTMLElement>(null);
   const live = useLiveEvents(session.data !== undefined);
-  const here = location.href;
 
   useEffect(() => {
     if (session.data) setCsrfToken(session.data.csrfToken);
@@ -104,8 +120,11 @@ export function Shell() {
 
   const unauthenticated = session.error instanceof ApiError && session.error.status === 401;
   useEffect(() => {
-    if (unauthenticated) void navigate({ to: '/login', search: here === '/' ? {} : { redirect: here } });
-  }, [unauthenticated, navigate, here]);
+    if (!unauthenticated) return;
+    // Where the visitor wanted to go, read once: after signing in they land there.
+    const wanted = window.location.pathname + window.location.search;
+    void navigate({ to: '/login', search: wanted === '/' ? {} : { redirect: wanted }, replace: true });
+  }, [unauthenticated, navigate]);
 
   // After a page change, focus moves to the new page's content, as a screen reader user expects.
   const first = useRef(true);
@@ -170,7 +189,8 @@ export function Shell() {
           <div className="mt-4">{sidebarFooter}</div>
         </div>
       ) : null}
-      <aside className="sticky top-0 hidden h-screen w-60 shrink-0 flex-col border-r border-slate-200 bg-white md:flex">
+      <div className="hidden w-60 shrink-0 border-r border-slate-200 bg-white md:block">
+      <aside className="sticky top-0 flex h-screen flex-col">
         <div className="px-5 py-4">
           <Logo />
         </div>
@@ -179,8 +199,10 @@ export function Shell() {
         </div>
         <div className="pb-4">{sidebarFooter}</div>
       </aside>
+      </div>
       <main id="main" ref={main} tabIndex={-1} className="min-w-0 flex-1 px-4 py-5 outline-none sm:px-6 lg:px-8">
         <div className="mx-auto max-w-7xl">
+          <ConnectionBanner state={live} />
           <Outlet />
         </div>
       </main>

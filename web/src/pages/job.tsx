@@ -298,12 +298,12 @@ export function JobPage() {
         </p>
       ) : null}
       <div className="grid gap-4 lg:grid-cols-3">
-        <div className="space-y-4 lg:col-span-2">
+        <div className="min-w-0 space-y-4 lg:col-span-2">
           <Overall job={j} />
           {j.kind === 'backup' ? <Destinations job={j} /> : null}
           <Files job={j} />
         </div>
-        <div className="space-y-4">
+        <div className="min-w-0 space-y-4">
           <AgentCard job={j} />
           {j.kind === 'backup' ? <Directories job={j} /> : null}
           <Card aria-labelledby="timing-title">

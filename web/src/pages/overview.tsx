@@ -227,7 +227,7 @@ export function OverviewPage() {
         )}
       </div>
       <div className="grid gap-4 lg:grid-cols-3">
-        <div className="space-y-4 lg:col-span-2">
+        <div className="min-w-0 space-y-4 lg:col-span-2">
           <ActivePanel />
           {o ? <LastSuccess overview={o} /> : <Skeleton className="h-40" />}
           <div className="grid gap-4 xl:grid-cols-2">
@@ -241,7 +241,7 @@ export function OverviewPage() {
             </Card>
           </div>
         </div>
-        <div className="space-y-4">
+        <div className="min-w-0 space-y-4">
           {o ? <Machines machines={o.machines} /> : <Skeleton className="h-40" />}
           <OpenAlerts />
         </div>

@@ -2,7 +2,7 @@ import type { HTMLAttributes, ReactNode } from 'react';
 import { cn } from '../../lib/cn.ts';
 
 export function Card({ className, ...rest }: HTMLAttributes<HTMLElement>) {
-  return <section className={cn('rounded-lg border border-slate-200 bg-white shadow-xs', className)} {...rest} />;
+  return <section className={cn('min-w-0 rounded-lg border border-slate-200 bg-white shadow-xs', className)} {...rest} />;
 }
 
 /** A card's title row: the heading (labels the card for screen readers) and optional actions. */

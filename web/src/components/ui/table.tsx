@@ -4,7 +4,8 @@ import { cn } from '../../lib/cn.ts';
 /** A table that scrolls sideways on a narrow screen instead of squeezing its columns. */
 export function Table({ className, label, ...rest }: HTMLAttributes<HTMLTableElement> & { readonly label: string }) {
   return (
-    <div className="overflow-x-auto" role="region" aria-label={label} tabIndex={0}>
+    // relative: screen-reader-only labels (absolutely placed) stay inside the scrolling box, not past the page's edge.
+    <div className="relative overflow-x-auto" role="region" aria-label={label} tabIndex={0}>
       <table aria-label={label} className={cn('w-full border-collapse text-left text-sm', className)} {...rest} />
     </div>
   );
