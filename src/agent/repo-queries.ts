@@ -7,7 +7,7 @@ import { describeError } from '../cli/errors.ts';
 import { dumpSelectionTar } from '../engine/dump.ts';
 import { BrowseError, diffSummary, listDirectory, MAX_PAGE } from '../engine/snapshot-browse.ts';
 import { testWrite } from '../engine/test-write.ts';
-import { findPath } from '../engine/tree-walk.ts';
+import { SnapshotView } from '../engine/snapshot-view.ts';
 import type { TreeNode } from '../format/tree.ts';
 import { Repository, RepositoryError, type StoredSnapshot } from '../repo/repository.ts';
 import { resolveSnapshot } from '../repo/snapshot-ref.ts';
@@ -91,12 +91,12 @@ export class RepoQueries {
           return (await this.snapshots(entry, repo)).map(describe).reverse();
         case 'tree': {
           const snap = await this.snapshot(entry, repo, String(query.snapshot));
-          return await listDirectory(repo, Buffer.from(snap.snapshot.tree, 'hex'), String(query.path ?? '/'), { ...(typeof query.after === 'string' ? { after: query.after } : {}), limit: Number(query.limit) || MAX_PAGE });
+          return await listDirectory(await SnapshotView.open(repo, snap.snapshot), String(query.path ?? '/'), { ...(typeof query.after === 'string' ? { after: query.after } : {}), limit: Number(query.limit) || MAX_PAGE });
         }
         case 'diff': {
           const from = await this.snapshot(entry, repo, String(query.snapshot));
           const to = await this.snapshot(entry, repo, String(query.to));
-          return await diffSummary(repo, Buffer.from(from.snapshot.tree, 'hex'), Buffer.from(to.snapshot.tree, 'hex'), Math.min(MAX_DIFF_LIST, Number(query.limit) || MAX_DIFF_LIST), signal);
+          return await diffSummary(await SnapshotView.open(repo, from.snapshot), await SnapshotView.open(repo, to.snapshot), Math.min(MAX_DIFF_LIST, Number(query.limit) || MAX_DIFF_LIST), signal);
         }
         case 'tar':
           return await this.tar(repo, await this.snapshot(entry, repo, String(query.snapshot)), query, signal);
@@ -179,11 +179,11 @@ export class RepoQueries {
     const paths = Array.isArray(query.paths) ? query.paths.map(String) : [];
     if (paths.length === 0 || paths.length > MAX_TAR_PATHS) throw new BrowseError(`choose from 1 to ${MAX_TAR_PATHS} paths`);
     if (typeof query.upload !== 'string' || !query.upload.startsWith('/api/agent/uploads/')) throw new BrowseError('the server gave no place to upload to');
-    const root = Buffer.from(snap.snapshot.tree, 'hex');
+    const view = await SnapshotView.open(repo, snap.snapshot);
     const items: { name: string; node: TreeNode }[] = [];
     const used = new Set<string>();
     for (const p of paths) {
-      const found = await findPath(repo, root, p);
+      const found = await view.find(p);
       const parts = p.split('/').filter((x) => x !== '' && x !== '.');
       if (!found.node || parts.length === 0) throw new BrowseError(`${p}: choose files or folders inside the snapshot, not its top`);
       // Two selections with the same last name (a/x and b/x) keep apart.
@@ -201,7 +201,7 @@ export class RepoQueries {
     });
     const upload = this.options.client.upload(query.upload, Readable.toWeb(body) as ReadableStream<Uint8Array>, 'application/x-tar', signal);
     try {
-      await dumpSelectionTar(repo, items, body);
+      await dumpSelectionTar(repo, view, items, body);
     } catch (err) {
       body.destroy(err as Error);
       await upload.catch(() => {});

@@ -3,8 +3,8 @@
 // with a bounded list of changes and complete counts.
 import { NodeType, compareNames, type TreeNode } from '../format/tree.ts';
 import { diffTrees, type ChangeKind } from './diff.ts';
-import { findPath } from './tree-walk.ts';
-import { RepositoryError, type Repository } from '../repo/repository.ts';
+import { RepositoryError } from '../repo/repository.ts';
+import type { SnapshotView } from './snapshot-view.ts';
 
 export type EntryType = 'dir' | 'file' | 'symlink' | 'other';
 
@@ -46,16 +46,16 @@ function entryOf(node: TreeNode): BrowseEntry {
   };
 }
 
-/** Entries of the directory at `path` of the tree `root`, after the name `after`, at most `limit`. */
-export async function listDirectory(repo: Repository, root: Buffer, path: string, options: { after?: string; limit: number }): Promise<DirectoryPage> {
+/** Entries of the directory at `path` of a snapshot, after the name `after`, at most `limit`. */
+export async function listDirectory(view: SnapshotView, path: string, options: { after?: string; limit: number }): Promise<DirectoryPage> {
   const limit = Math.max(1, Math.min(MAX_PAGE, options.limit));
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   const display = `/${parts.join('/')}`;
-  const found = await findPath(repo, root, path).catch((err: unknown) => {
+  const found = await view.find(path).catch((err: unknown) => {
     throw err instanceof RepositoryError ? new BrowseError(`${display} is not in the snapshot`) : err;
   });
   if (!found.tree) throw new BrowseError(`${display} is not a directory in the snapshot`);
-  const nodes = await repo.loadTree(found.tree);
+  const nodes = await view.loadTree(found.tree);
   // Nodes are sorted by their raw names: the page starts at the first name after the cursor.
   let start = 0;
   if (options.after !== undefined) {
@@ -80,11 +80,11 @@ export interface DiffSummary {
   readonly truncated: boolean;
 }
 
-/** The changes from tree `a` to tree `b`: the first `limit` listed, all of them counted. */
-export async function diffSummary(repo: Repository, a: Buffer, b: Buffer, limit: number, signal?: AbortSignal): Promise<DiffSummary> {
+/** The changes from snapshot `a` to snapshot `b`: the first `limit` listed, all of them counted. */
+export async function diffSummary(a: SnapshotView, b: SnapshotView, limit: number, signal?: AbortSignal): Promise<DiffSummary> {
   const counts: Record<ChangeKind, number> = { '+': 0, '-': 0, M: 0, T: 0, U: 0 };
   const changes: DiffSummary['changes'] = [];
-  for await (const c of diffTrees(repo, a, b)) {
+  for await (const c of diffTrees(a, b)) {
     signal?.throwIfAborted();
     counts[c.kind]++;
     if (changes.length < limit) changes.push({ kind: c.kind, path: c.path, type: entryType(c.type), size: c.size });

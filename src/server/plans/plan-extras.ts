@@ -5,7 +5,7 @@
 // …") so the dashboard shows it beside that field.
 import { z } from 'zod';
 import { planAutomationShape, type HooksConfig, type NotifyConfig, type SourceConfig } from '../../config/automation.ts';
-import { defaultFileName } from '../../daemon/sources.ts';
+import { defaultFileName } from '../../config/automation.ts';
 import { HttpError } from '../http-error.ts';
 
 const keepCount = z.number().int().min(-1, 'a number of snapshots, or -1 for all');
