@@ -69,7 +69,14 @@ export interface SmtpView {
 export interface SettingsView {
   readonly signup: 'open' | 'invite';
   readonly smtp: SmtpView | null;
-  readonly alertEmails: readonly string[];
+}
+
+/** How often a person's report is emailed to them (null: never). */
+export interface ReportEmail {
+  readonly period: 'day' | 'week' | 'month' | null;
+  readonly to: string;
+  /** Whether the server has an SMTP server to send with. */
+  readonly smtp: boolean;
 }
 
 export interface SnapshotInfo {

@@ -119,7 +119,7 @@ export function useInvitations(enabled: boolean) {
 }
 
 export function useSettings(enabled: boolean) {
-  return useQuery({ queryKey: keys.settings, queryFn: () => get<SettingsView>('/api/dashboard/settings'), enabled });
+  return useQuery({ queryKey: keys.settings, queryFn: () => get<SettingsView>('/api/admin/settings'), enabled });
 }
 
 /** Puts a job's new state into every cached place it appears. */

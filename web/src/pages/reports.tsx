@@ -1,11 +1,11 @@
 // Reports for a day, a week or a month: jobs run, success rate, data protected and added, charts per
 // day, the slowest destinations and the failures; exported as JSON or CSV.
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link } from '@tanstack/react-router';
 import { Download } from 'lucide-react';
 import { useState } from 'react';
-import { get, qs } from '../api/client.ts';
-import type { DailyPoint } from '../api/dashboard-types.ts';
+import { get, put, qs } from '../api/client.ts';
+import type { DailyPoint, ReportEmail } from '../api/dashboard-types.ts';
 import { useReport } from '../api/queries.ts';
 import { DataAddedChart, OutcomesChart } from '../components/charts.tsx';
 import { Card, CardBody, CardHeader } from '../components/ui/card.tsx';
@@ -13,6 +13,7 @@ import { Field, Input, Select } from '../components/ui/field.tsx';
 import { PageHeader } from '../components/ui/page.tsx';
 import { QueryState, Skeleton } from '../components/ui/states.tsx';
 import { Table, Td, Th } from '../components/ui/table.tsx';
+import { useToast } from '../components/ui/toast.tsx';
 import { formatBytes, formatSpeed, formatTime, shortId } from '../lib/format.ts';
 
 type Period = 'day' | 'week' | 'month';
@@ -42,6 +43,42 @@ function ExportLink({ href, label, file }: { readonly href: string; readonly lab
       <Download className="h-4 w-4" aria-hidden="true" />
       {label}
     </a>
+  );
+}
+
+const EMAIL_CHOICES = [
+  ['', 'Never'],
+  ['day', 'Every day'],
+  ['week', 'Every week'],
+  ['month', 'Every 30 days'],
+] as const;
+
+/** Your report by email, on a schedule of your choice. */
+function ReportEmailField() {
+  const client = useQueryClient();
+  const toast = useToast();
+  const setting = useQuery({ queryKey: ['report-email'], queryFn: () => get<ReportEmail>('/api/reports/email') });
+  const choose = async (value: string): Promise<void> => {
+    try {
+      client.setQueryData(['report-email'], await put<ReportEmail>('/api/reports/email', { period: value === '' ? null : value }));
+      toast.ok(value === '' ? 'The report is no longer emailed' : 'The report will be emailed to you');
+    } catch (err) {
+      toast.error(`Could not change it: ${(err as Error).message}`);
+    }
+  };
+  const s = setting.data;
+  return (
+    <Field label="Email me the report" hint={s ? (s.smtp ? `To ${s.to}, covering the period since the last one.` : 'The server has no SMTP server yet; an administrator sets one in Settings.') : undefined}>
+      {(p) => (
+        <Select {...p} value={s?.period ?? ''} disabled={!s} onChange={(e) => void choose(e.target.value)}>
+          {EMAIL_CHOICES.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </Select>
+      )}
+    </Field>
   );
 }
 
@@ -83,6 +120,7 @@ export function ReportsPage() {
           <Field label="Ending on" hint="Empty: up to now.">
             {(p) => <Input {...p} type="date" value={day} max={new Date().toISOString().slice(0, 10)} onChange={(e) => setDay(e.target.value)} />}
           </Field>
+          <ReportEmailField />
         </div>
       </Card>
       <QueryState

@@ -1,5 +1,5 @@
 // Settings: one's own password and API keys; for the administrator also the accounts, invitations,
-// whether anyone may sign up, and the SMTP server alerts are emailed through.
+// whether anyone may sign up, and the SMTP server alerts and reports are emailed through.
 import { useQueryClient } from '@tanstack/react-query';
 import { KeyRound, Mail, Plus, Send, UserPlus } from 'lucide-react';
 import { useState, type FormEvent } from 'react';
@@ -308,7 +308,7 @@ function UsersCard() {
   );
 }
 
-type SmtpErrors = Partial<Record<'host' | 'port' | 'from' | 'alertEmails', string>>;
+type SmtpErrors = Partial<Record<'host' | 'port' | 'from', string>>;
 
 function ServerCard({ settings }: { readonly settings: SettingsView }) {
   const client = useQueryClient();
@@ -321,7 +321,6 @@ function ServerCard({ settings }: { readonly settings: SettingsView }) {
     user: settings.smtp?.user ?? '',
     password: '',
     from: settings.smtp?.from ?? '',
-    alertEmails: settings.alertEmails.join(', '),
   });
   const [errors, setErrors] = useState<SmtpErrors>({});
   const [failure, setFailure] = useState<unknown>();
@@ -329,10 +328,6 @@ function ServerCard({ settings }: { readonly settings: SettingsView }) {
   const [testing, setTesting] = useState(false);
   const set = (field: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [field]: e.target.value }));
 
-  const emails = form.alertEmails
-    .split(/[,\s]+/)
-    .map((s) => s.trim())
-    .filter(Boolean);
   const save = async (e: FormEvent): Promise<void> => {
     e.preventDefault();
     const problems: SmtpErrors = {};
@@ -341,24 +336,20 @@ function ServerCard({ settings }: { readonly settings: SettingsView }) {
       if (port !== null && (!Number.isInteger(port) || port < 1 || port > 65535)) problems.port = 'A port from 1 to 65535, or empty for the default (587, or 465 with TLS).';
       if (!/^.+@.+$/.test(form.from.trim())) problems.from = 'The sender address, like coffer@example.com.';
     }
-    const bad = emails.find((a) => !/^[^\s@]+@[^\s@]+$/.test(a));
-    if (bad) problems.alertEmails = `"${bad}" is not an email address.`;
-    if (emails.length > 0 && !form.host.trim()) problems.host = 'Alert emails need an SMTP server.';
     setErrors(problems);
     setFailure(undefined);
     if (Object.keys(problems).length > 0) return;
     setBusy(true);
     try {
-      const saved = await put<SettingsView>('/api/dashboard/settings', {
+      const saved = await put<SettingsView>('/api/admin/settings', {
         signup: signupOpen ? 'open' : 'invite',
         smtp: form.host.trim() ? { host: form.host.trim(), port, secure: form.secure, user: form.user.trim() || null, ...(form.password ? { password: form.password } : {}), from: form.from.trim() } : null,
-        alertEmails: emails,
       });
       client.setQueryData(keys.settings, saved);
       setForm((f) => ({ ...f, password: '' }));
       toast.ok('Server settings saved');
     } catch (err) {
-      const m = err instanceof ApiError ? /^(host|port|from|alertEmails)[:\s]/.exec(err.message.replace(/^invalid request: body\/(smtp\/)?/, '')) : null;
+      const m = err instanceof ApiError ? /^(host|port|from)[:\s]/.exec(err.message.replace(/^invalid request: body\/(smtp\/)?/, '')) : null;
       if (m) setErrors({ [m[1] as keyof SmtpErrors]: (err as Error).message });
       else setFailure(err);
     } finally {
@@ -368,7 +359,7 @@ function ServerCard({ settings }: { readonly settings: SettingsView }) {
   const test = async (): Promise<void> => {
     setTesting(true);
     try {
-      const answer = await post<{ to: string[] }>('/api/dashboard/settings/test-email');
+      const answer = await post<{ to: string[] }>('/api/admin/settings/test-email');
       toast.ok(`Test email sent to ${answer.to.join(', ')}`);
     } catch (err) {
       toast.error(`The test email failed: ${errorMessage(err)}`);
@@ -385,7 +376,7 @@ function ServerCard({ settings }: { readonly settings: SettingsView }) {
           <fieldset className="space-y-4">
             <legend className="flex items-center gap-2 text-sm font-semibold">
               <Mail className="h-4 w-4" aria-hidden="true" />
-              SMTP for alert emails
+              SMTP for alert and report emails
             </legend>
             <div className="grid gap-4 sm:grid-cols-3">
               <Field className="sm:col-span-2" label="SMTP server" error={errors.host} hint="Empty: no email.">
@@ -403,16 +394,14 @@ function ServerCard({ settings }: { readonly settings: SettingsView }) {
               </Field>
             </div>
             <Checkbox label="TLS from the start (port 465)" hint="Otherwise STARTTLS when the server offers it." checked={form.secure} onChange={(e) => setForm((f) => ({ ...f, secure: e.target.checked }))} />
-            <Field label="Email new alerts to" error={errors.alertEmails} hint="Comma-separated addresses.">
-              {(p) => <Input {...p} value={form.alertEmails} onChange={set('alertEmails')} />}
-            </Field>
+            <p className="text-sm text-slate-600">Each person's new alerts, and their report if they ask for it on the Reports page, go to their own account's address.</p>
           </fieldset>
           {failure ? <ErrorBox error={failure} title="Could not save" /> : null}
           <div className="flex flex-wrap gap-2">
             <Button type="submit" variant="primary" busy={busy}>
               Save server settings
             </Button>
-            <Button busy={testing} disabled={!settings.smtp || settings.alertEmails.length === 0} onClick={() => void test()} title={!settings.smtp ? 'Save an SMTP server and recipients first' : undefined}>
+            <Button busy={testing} disabled={!settings.smtp} onClick={() => void test()} title={!settings.smtp ? 'Save an SMTP server first' : 'Sends a test email to your own address'}>
               <Send className="h-4 w-4" aria-hidden="true" />
               Send a test email
             </Button>
