@@ -79,7 +79,7 @@ export class Agent {
     this.client = new ServerClient(options.server, options.key);
     this.state = readState(options.stateDir);
     this.runner = new JobRunner({ client: this.client, passphrase: options.passphrase, send: (m) => this.send(m), describeError: options.describeError, isRetryable: options.isRetryable, ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}), ...(options.workers ? { workers: options.workers } : {}) });
-    this.queries = new RepoQueries({ client: this.client, passphrase: options.passphrase, openStore: (ref) => this.runner.openDestination(ref), send: (m) => this.send(m) });
+    this.queries = new RepoQueries({ client: this.client, passphrase: options.passphrase, openStore: (ref) => this.runner.openDestination(ref), send: (m) => this.send(m), describeError: options.describeError });
   }
 
   get agentId(): string | undefined {

@@ -3,7 +3,6 @@
 // holds the passphrase, so these are asked of it. An opened repository stays open for a few minutes,
 // so a person clicking through folders pays for opening it (keys, index) once.
 import { Readable, Transform } from 'node:stream';
-import { describeError } from '../cli/errors.ts';
 import { dumpSelectionTar } from '../engine/dump.ts';
 import { BrowseError, diffSummary, listDirectory, MAX_PAGE } from '../engine/snapshot-browse.ts';
 import { testWrite } from '../engine/test-write.ts';
@@ -41,6 +40,8 @@ export interface RepoQueryOptions {
   /** Opens a destination's store as jobs do (pre-signed URLs, bandwidth limits, retries). */
   readonly openStore: (ref: DestinationRef) => Store;
   readonly send: (message: FromAgent) => void;
+  /** The one-line message for a failure (the CLI's rules, handed down). */
+  readonly describeError: (err: unknown) => string;
 }
 
 export class RepoQueries {
@@ -55,7 +56,7 @@ export class RepoQueries {
   handle(id: string, destinations: readonly DestinationRef[], query: RepoQuery): void {
     void this.answer(destinations, query).then(
       (result) => this.options.send({ type: 'answer', id, result }),
-      (err: unknown) => this.options.send({ type: 'answer', id, error: err instanceof BrowseError ? err.message : describeError(err) }),
+      (err: unknown) => this.options.send({ type: 'answer', id, error: err instanceof BrowseError ? err.message : this.options.describeError(err) }),
     );
   }
 

@@ -193,7 +193,7 @@ export class JobRunner {
       if (running.controller.signal.aborted && running.stopping === 'pause') throw err;
       const aborted = running.controller.signal.aborted || err instanceof InterruptedError;
       const status = aborted ? (running.stopping === 'cancel' ? 'cancelled' : 'interrupted') : 'failed';
-      await endHooks(aborted ? ['after'] : ['onFailure', 'after'], { status, ...(aborted ? {} : { error: describeError(err) }) });
+      await endHooks(aborted ? ['after'] : ['onFailure', 'after'], { status, ...(aborted ? {} : { error: this.options.describeError(err) }) });
       throw err;
     }
     await endHooks(['onSuccess', 'after'], { status: 'completed', ...(outcome.outcome === 'completed' && outcome.snapshotId ? { snapshotId: outcome.snapshotId } : {}) });
