@@ -203,6 +203,7 @@ export class RepoQueries {
     const upload = this.options.client.upload(query.upload, Readable.toWeb(body) as ReadableStream<Uint8Array>, 'application/x-tar', signal);
     try {
       await dumpSelectionTar(repo, view, items, body);
+      body.end();
     } catch (err) {
       body.destroy(err as Error);
       await upload.catch(() => {});
