@@ -22,13 +22,8 @@ async function record(ctx: ServerContext, userId: string): Promise<PauseRecord |
 
 /** Whether the owner of this agent has paused everything: the dispatcher then hands it nothing. */
 export async function agentOwnerPaused(ctx: ServerContext, agentId: string): Promise<boolean> {
-  const row = await ctx.db
-    .selectFrom('agents')
-    .innerJoin('settings', (join) => join.on((eb) => eb('settings.key', '=', eb.fn<string>('concat', [eb.val('paused:'), eb.ref('agents.user_id')]))))
-    .select('settings.key')
-    .where('agents.id', '=', agentId)
-    .executeTakeFirst();
-  return row !== undefined;
+  const agent = await ctx.db.selectFrom('agents').select('user_id').where('id', '=', agentId).executeTakeFirst();
+  return agent !== undefined && (await record(ctx, agent.user_id)) !== undefined;
 }
 
 export async function pauseAll(ctx: ServerContext, userId: string): Promise<PauseRecord> {
