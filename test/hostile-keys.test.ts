@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { contentId } from '../src/format/crypto.ts';
 import { coffer, DATA_DIR, ok, tempDir, type RunResult } from './helpers/cli.ts';
+import { DaemonProcess } from './helpers/daemon.ts';
 
 function repository(dir: string): { repo: string; source: string } {
   const repo = path.join(dir, 'repo');
@@ -103,4 +104,19 @@ test('decoy key files at the highest KDF cost: unlocking stays bounded, and the 
   const hints = JSON.parse(fs.readFileSync(path.join(DATA_DIR, 'key-hints.json'), 'utf8'));
   assert.equal(Object.values(hints).includes(realId), true, 'the key that opened the repository is remembered outside it');
   assert.equal(fs.statSync(path.join(DATA_DIR, 'key-hints.json')).mode & 0o777, 0o600);
+});
+
+test('the daemon too names a key file it skips, in the job log, and tries the key that worked first next time', async (t) => {
+  const { repo, source } = repository(tempDir(t));
+  const keys = path.join(repo, 'keys');
+  const realId = fs.readdirSync(keys)[0]!;
+  const garbage = contentId(Buffer.from('garbage, not even JSON'));
+  fs.writeFileSync(path.join(keys, garbage), 'garbage, not even JSON');
+  const daemon = await DaemonProcess.start(t, { config: `plans:\n  nightly:\n    repos: [${repo}]\n    paths: [${source}]\nretries: { max: 0 }\n` });
+  const job = await daemon.run('nightly');
+  await daemon.waitFor(/\(plan nightly\) completed/);
+  const log = daemon.cli(['logs', String(job)]).stdout;
+  assert.match(log, new RegExp(`skipping keys/${garbage}: keys/${garbage} is not valid JSON`));
+  const hints = JSON.parse(fs.readFileSync(path.join(daemon.dataDir, 'key-hints.json'), 'utf8'));
+  assert.equal(Object.values(hints).includes(realId), true, 'the key that opened the repository is remembered');
 });

@@ -159,7 +159,7 @@ export class JobRunner {
         await initRepository(stores, passphrase);
       }
     }
-    const repo = await Repository.open(stores, passphrase);
+    const repo = await Repository.open(stores, passphrase, { onDamaged: (name, reason) => log('warn', `skipping ${name}: ${reason}`) });
     for (const u of repo.unavailable) log('warn', `destination ${u.store.location} is left out: ${u.error.message}`);
     await repo.loadIndex();
     return repo;

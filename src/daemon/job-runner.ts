@@ -22,9 +22,9 @@ import type { Selection } from '../engine/backup/selection.ts';
 import type { StreamSource } from '../engine/backup/stream-source.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../engine/spool.ts';
 import { JobLostError, PlanBusyError, runLogDir, type RetryPolicy } from '../jobs/index.ts';
+import { openWithKeyHints } from '../jobs/key-hints.ts';
 import { runLogFile } from '../jobs/run-log.ts';
 import { redactString } from '../jobs/redact.ts';
-import { Repository } from '../repo/repository.ts';
 import type { Store } from '../store/store.ts';
 import { credentialsFromCommand } from './credentials.ts';
 import { runHook, type HookContext, type HookName } from './hooks.ts';
@@ -229,7 +229,8 @@ class PlanRun {
     const env = credentialsCommand ? { ...process.env, ...(await credentialsFromCommand(credentialsCommand, { signal })) } : undefined;
     const streams: StreamSource[] = streamSources(plan.sources ?? []);
     const stores = plan.repos.map((location) => this.ctx.openStore(location, plan, env));
-    const repo = await Repository.open(stores, await this.ctx.passphrase(plan)).catch(async (err) => {
+    const skipKey = (name: string, reason: string): void => this.job.warn(`skipping ${name}: ${reason}`);
+    const repo = await openWithKeyHints(stores, await this.ctx.passphrase(plan), this.ctx.dataDir, skipKey).catch(async (err) => {
       await Promise.all(stores.map((s) => s.close()));
       throw err;
     });

@@ -1,6 +1,5 @@
 // The job layer's public API, for the CLI, the daemon and the server. See docs/JOBS.md.
 export { resolveDataDir } from './data-dir.ts';
-export { KeyHints } from './key-hints.ts';
 export { JobStore, JobLostError, PlanBusyError, type JobStoreOptions } from './job-store.ts';
 export { JobRun, type FailResult } from './run.ts';
 export { statusReport, type DestinationReport, type LiveJob, type ProblemJob, type QueuedJob, type StatusReport } from './status.ts';

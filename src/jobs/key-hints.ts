@@ -5,10 +5,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Repository } from '../repo/repository.ts';
+import type { Store } from '../store/store.ts';
 
 const FILE = 'key-hints.json';
 
-export class KeyHints {
+class KeyHints {
   private readonly file: string;
 
   constructor(dataDir: string) {
@@ -44,4 +46,16 @@ export class KeyHints {
       fs.rmSync(tmp, { force: true });
     }
   }
+}
+
+/**
+ * Opens a repository for a program with a data directory (the CLI, the daemon): the key file that
+ * worked last time is tried first, each key file that cannot be read is reported to `onDamaged`
+ * (and skipped), and the key that opened it is remembered.
+ */
+export async function openWithKeyHints(stores: readonly Store[], passphrase: string, dataDir: string, onDamaged: (name: string, reason: string) => void): Promise<Repository> {
+  const hints = new KeyHints(dataDir);
+  const repo = await Repository.open(stores, passphrase, { keyHint: (repoId) => hints.get(repoId), onDamaged });
+  hints.remember(repo.config.id, repo.keyId);
+  return repo;
 }
