@@ -18,6 +18,8 @@ test('npm pack, npm install -g, and a backup and restore with the installed coff
   assert.match(listing, /package\/dist\/cli\/main\.js/);
   assert.match(listing, /package\/dist\/engine\/backup\/chunk-worker\.js/);
   assert.doesNotMatch(listing, /package\/src\/|package\/test\//, 'TypeScript sources and tests are not shipped');
+  assert.match(listing, /package\/web\/dist\/index\.html/, 'the dashboard ships built');
+  assert.doesNotMatch(listing, /package\/web\/src\//, 'its sources do not');
 
   const prefix = path.join(dir, 'prefix');
   execFileSync('npm', ['install', '-g', '--silent', '--no-audit', '--no-fund', '--prefix', prefix, tarball], { env: npmEnv, stdio: 'pipe' });
