@@ -17,6 +17,7 @@ import type { Page } from 'playwright-core';
 import { startAgent, until, type AgentProcess } from './helpers/agent.ts';
 import { CHROMIUM, ensureWebBuilt, launchBrowser, type Browser } from './helpers/browser.ts';
 import { REPO_ROOT } from './helpers/cli.ts';
+import { startSmtp, type SmtpServer } from './helpers/notify-servers.ts';
 import { startS3Server, type S3Server } from './helpers/s3-server.ts';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.ts';
 
@@ -26,6 +27,7 @@ const EMAIL = 'alice@example.com';
 const PASSWORD = 'correct horse battery';
 
 let s3: S3Server;
+let smtp: SmtpServer | undefined;
 let server: ServerProcess;
 let agent: AgentProcess | undefined;
 let browser: Browser;
@@ -85,6 +87,7 @@ after(async () => {
   await agent?.stop('SIGKILL');
   await server?.stop();
   await s3?.stop();
+  await smtp?.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -306,7 +309,22 @@ step('the other pages, at desktop and phone width', async () => {
   await shot('16-history-filtered');
   await go('/settings');
   await page.getByRole('table', { name: 'API keys' }).waitFor();
+  // The SMTP server, saved and tried: the test email reaches the administrator's own address.
+  smtp = await startSmtp('mailer', 'smtp secret');
+  await page.getByLabel('SMTP server').fill('127.0.0.1');
+  await page.getByLabel('Port', { exact: true }).fill(String(smtp.port));
+  await page.getByLabel('User', { exact: true }).fill('mailer');
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill('smtp secret');
+  await page.getByLabel('Sender', { exact: true }).fill('coffer@example.com');
+  await page.getByRole('button', { name: 'Save server settings' }).click();
+  await page.getByText('Server settings saved').waitFor();
+  await page.getByRole('button', { name: 'Send a test email' }).click();
+  await page.getByText(`Test email sent to ${EMAIL}`).waitFor();
+  assert.deepEqual((await smtp.waitFor((m) => m.subject === 'coffer: test email')).to, [EMAIL]);
   await shot('17-settings');
+  await go('/reports');
+  await page.getByLabel('Email me the report').selectOption({ label: 'Every week' });
+  await page.getByText('The report will be emailed to you').waitFor();
   await go('/');
   await page.getByText('Last success per plan and destination').waitFor();
   await shot('18-overview');
