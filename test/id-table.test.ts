@@ -35,7 +35,8 @@ test('the blob index stays under 64 bytes per blob and returns full locations', 
   index.addPack({ id: packId, salt, entries });
   assert.ok(index.memoryBytes() / count < 64, `${(index.memoryBytes() / count).toFixed(1)} bytes per blob`);
   const loc = index.lookup(entries[12345]!.id)!;
-  assert.deepEqual(loc, { type: BlobType.Tree, packId: packId.toString('hex'), salt, offset: 123450, length: 10, rawLength: 12345 });
+  // packExtent: where the pack's last indexed blob ends (blob 999,999 at 9,999,990 + 10), how much a tree-pack read takes.
+  assert.deepEqual(loc, { type: BlobType.Tree, packId: packId.toString('hex'), salt, offset: 123450, length: 10, rawLength: 12345, packExtent: 10_000_000 });
 });
 
 test('a worker thread sees ids the owner added after the worker started', async (t) => {

@@ -41,6 +41,8 @@ const PERFORM: Record<string, (s: Subject) => unknown> = {
   'running>cancelled': (s) => s.run!.cancel(),
   'running>interrupted': (s) => s.run!.interrupt('received SIGINT'),
   'paused>running': (s) => s.run!.resume(),
+  // The daemon paused a job just as its backup finished (seen under load): the run still completes.
+  'paused>completed': (s) => s.run!.complete(),
   'paused>failed': (s) => s.run!.fail(new Error('upload in flight failed')),
   'paused>cancelled': (s) => s.f.store.cancelJob(s.jobId),
   'paused>interrupted': (s) => {

@@ -29,7 +29,8 @@ export const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
   pending: ['running', 'cancelled', 'interrupted'],
   running: ['paused', 'completed', 'failed', 'cancelled', 'interrupted'],
   // An upload already in flight can still fail while paused; a paused process can die or shut down.
-  paused: ['running', 'failed', 'cancelled', 'interrupted'],
+  // A pause that arrives after the last pack finds nothing left to hold: the run commits while paused.
+  paused: ['running', 'completed', 'failed', 'cancelled', 'interrupted'],
   // Resumed at once by the next run of its plan, or queued for later.
   interrupted: ['running', 'pending', 'cancelled'],
   // Only a retry (automatic, or requested by the user) brings a failed job back.
