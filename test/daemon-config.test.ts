@@ -24,7 +24,6 @@ plans:
     queuePriority: 10
     maxAge: 26h
     staleAfter: 10m
-    pruneEvery: 7
     hooks:
       before: systemctl stop app-worker
       after: { command: systemctl start app-worker, timeout: 2m }

@@ -146,8 +146,6 @@ export const planAutomationShape = {
   hooks: HooksSchema.optional(),
   sources: z.array(SourceSchema).optional(),
   notify: NotifySchema.optional(),
-  /** Prune after every N successful runs that applied the retention policy. */
-  pruneEvery: z.number().int().min(1).optional(),
   /** A run whose heartbeat is older than this is taken for dead (default 5m). */
   staleAfter: duration.optional(),
   /** Notify when the plan has had no successful run for longer than this. */
