@@ -10,7 +10,7 @@ export const CACHE_ROOT = process.env.COFFER_BENCH_CACHE ?? join(homedir(), '.ca
 const KERNEL_SCRIPT = join(import.meta.dirname, '..', '..', 'shared', 'bench', 'kernel-corpus.sh');
 const SEED = 'coffer-bench-1';
 
-export type ScenarioName = 'initial' | 'nochange' | 'multi3' | 'incremental' | 'restore';
+export type ScenarioName = 'initial' | 'nochange' | 'multi3' | 'incremental' | 'restore' | 'prune';
 export type DatasetName = 'kernel' | 'photos' | 'vm' | 'files';
 export const GENERATED: readonly DatasetName[] = ['photos', 'vm', 'files'];
 
@@ -57,7 +57,7 @@ export function kernelDataset(quick: boolean): Dataset {
     // The script names the trees after their Debian package versions: v176 is linux-source-6.1 6.1.176-1.
     title: `Linux source ${trees.map((t) => `6.1.${basename(t).slice(1)}`).join(' → ')}${quick ? ' (fs/ only)' : ''}`,
     versions,
-    scenarios: ['initial', 'nochange', 'multi3', 'incremental', 'restore'],
+    scenarios: ['initial', 'nochange', 'multi3', 'incremental', 'restore', 'prune'],
   };
 }
 

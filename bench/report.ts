@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatasetName, ScenarioName } from './corpus.ts';
+import type { PruneMemoryResult } from './prune-memory.ts';
 import type { IndexMemoryResult } from './index-memory.ts';
 import { median, type StartupPair, type StartupResult } from './startup.ts';
 import type { ToolName } from './tools.ts';
@@ -44,6 +45,7 @@ export interface RunInfo {
   readonly datasets: readonly DatasetInfo[];
   readonly rows: readonly Row[];
   readonly indexMemory?: IndexMemoryResult;
+  readonly pruneMemory?: PruneMemoryResult;
   /** Files in the small-files dataset, to tell whether the 10^6-file target applies. */
   readonly smallFiles: number;
   readonly startup?: StartupResult;
@@ -56,6 +58,7 @@ const SCENARIO_TITLES: Record<ScenarioName, string> = {
   multi3: 'initial backup, 3 destinations',
   incremental: 'incremental backup',
   restore: 'full restore',
+  prune: 'prune after forgetting the first version',
 };
 
 const num = (v: number | undefined, digits: number): string => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
@@ -123,7 +126,7 @@ interface Target {
 
 /** The repository after a dataset's last single-destination backup. */
 function finalRepo(info: RunInfo, dataset: DatasetName, tool: ToolName): Figures | undefined {
-  return info.rows.filter((r) => r.dataset === dataset && r.tool === tool && r.scenario !== 'multi3' && r.scenario !== 'restore' && r.figures).at(-1)
+  return info.rows.filter((r) => r.dataset === dataset && r.tool === tool && r.scenario !== 'multi3' && r.scenario !== 'restore' && r.scenario !== 'prune' && r.figures).at(-1)
     ?.figures;
 }
 
@@ -199,6 +202,14 @@ function targets(info: RunInfo): Target[] {
     measured: im?.bytesPerBlob,
     ok: im?.count === 10_000_000 ? atMost(64) : undefined,
     note: im && im.count !== 10_000_000 ? 'not 10^7 blobs: no verdict' : undefined,
+  });
+  const pm = info.pruneMemory;
+  list.push({
+    what: `prune of ${pm ? pm.blobs.toLocaleString('en-US') : '?'} blobs after forgetting half of the snapshots, peak RSS in MiB (${pm ? `${num(pm.pruneSeconds, 1)} s wall, ${num(pm.pruneCpuSeconds, 1)} s CPU` : 'not run'})`,
+    limit: '≤ 1024 (10^7 blobs)',
+    measured: pm ? pm.pruneMaxRssBytes / MiB : undefined,
+    ok: pm?.blobs === 10_000_000 ? atMost(1024) : undefined,
+    note: pm && pm.blobs !== 10_000_000 ? 'not 10^7 blobs: no verdict' : undefined,
   });
   return list;
 }

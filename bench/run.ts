@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { fileCountOfFilesDataset, generatedDataset, GENERATED, kernelDataset, scanTree, Slot, type Dataset, type DatasetName, type TreeStats } from './corpus.ts';
 import type { IndexMemoryResult } from './index-memory.ts';
+import { pruneMemory, type PruneMemoryResult } from './prune-memory.ts';
 import { machineInfo } from './machine.ts';
 import { killRunning, measure, run, TIME_BIN, type Command } from './measure.ts';
 import { renderReport, targetTable, type DatasetInfo, type Figures, type Row, type RunInfo } from './report.ts';
@@ -20,6 +21,7 @@ const USAGE = `usage: npm run bench -- [options]
   --skip-missing       run the tools that are installed instead of stopping
   --cold               drop the page cache before every timed command (needs root)
   --files-baselines    also run restic and borg on the 10^6-file tree (about 10 more minutes)
+  --skip-prune-memory  leave out the prune of a generated 10^7-blob repository (bench/prune-memory.ts)
   --output FILE        default bench/RESULTS.md, or .bench-work/RESULTS-quick.md with --quick
   --fleet              instead: the fleet server under load (200 simulated agents, 5 minutes, SQLite then
                        PostgreSQL), results in bench/FLEET.md; --fleet-agents N, --fleet-seconds S`;
@@ -49,6 +51,7 @@ function options() {
         'skip-missing': { type: 'boolean', default: false },
         cold: { type: 'boolean', default: false },
         'files-baselines': { type: 'boolean', default: false },
+        'skip-prune-memory': { type: 'boolean', default: false },
         output: { type: 'string' },
         fleet: { type: 'boolean', default: false },
         'fleet-agents': { type: 'string', default: '200' },
@@ -212,6 +215,16 @@ class Bench {
     return figures;
   }
 
+  /** Everything but the newest snapshot is forgotten (untimed), then the space is freed (timed). */
+  private async prune(lane: Lane): Promise<Figures> {
+    await run(lane.tool.forgetOlder(lane.repo), lane.env);
+    const [figures] = await this.timed(lane.tool.prune(lane.repo), lane.env, [lane.repo]);
+    const count = await lane.tool.snapshotCount(lane.repo, lane.env);
+    if (count !== 1) throw new Error(`${lane.repo} has ${count} snapshots after forgetting all but the newest`);
+    lane.snapshots = 1;
+    return figures;
+  }
+
   /** Coffer only: the first version written to three fresh destinations at once. */
   private async multi3(tool: Tool, row: Omit<Row, 'tool' | 'figures' | 'error'>): Promise<void> {
     const name = `${tool.name}-multi3`;
@@ -240,7 +253,9 @@ class Bench {
       const row = { dataset: d.name, scenario, sourceFiles: source.files, sourceBytes: source.bytes };
       if (scenario === 'multi3') for (const tool of tools.filter((t) => t.multiDestination)) await this.multi3(tool, row);
       // Tools take turns within each scenario, so they all see the same source and the same cache state.
-      else for (const lane of lanes) await this.step(lane, row, () => (scenario === 'restore' ? this.restore(lane, source) : this.backup(lane, [lane.repo])));
+      else
+        for (const lane of lanes)
+          await this.step(lane, row, () => (scenario === 'restore' ? this.restore(lane, source) : scenario === 'prune' ? this.prune(lane) : this.backup(lane, [lane.repo])));
     }
     this.slot.unmount();
     for (const lane of lanes) rmSync(lane.dir, { recursive: true, force: true });
@@ -253,6 +268,15 @@ async function indexMemory(quick: boolean): Promise<IndexMemoryResult> {
   const out = await run({ file: process.execPath, args: ['--expose-gc', join(import.meta.dirname, 'index-memory.ts'), '--count', String(count), '--json'] });
   const r = JSON.parse(out) as IndexMemoryResult;
   console.log(`index memory: ${r.bytesPerBlob.toFixed(1)} B/blob (RSS growth ${r.rssBytesPerBlob.toFixed(1)} B/blob) at ${count} blobs`);
+  return r;
+}
+
+async function pruneMemoryBench(quick: boolean): Promise<PruneMemoryResult> {
+  const blobs = quick ? 1_000_000 : 10_000_000;
+  const dir = join(WORK, 'prune-memory');
+  const r = await pruneMemory(blobs, dir);
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`prune memory: ${blobs} blobs, ${r.pruneSeconds.toFixed(1)} s, peak RSS ${(r.pruneMaxRssBytes / MiB).toFixed(0)} MiB`);
   return r;
 }
 
@@ -302,6 +326,7 @@ async function main(): Promise<void> {
     startup = await measureStartup(WORK, coffer, tools.find((t) => t.name === 'restic'));
   }
   const indexResult = coffer && names.length > 0 ? await indexMemory(quick) : undefined;
+  const pruneResult = coffer && !opts['skip-prune-memory'] ? await pruneMemoryBench(quick) : undefined;
 
   const versions = await Promise.all(tools.map((t) => t.version(process.env)));
   const info: RunInfo = {
@@ -314,6 +339,7 @@ async function main(): Promise<void> {
     datasets,
     rows: bench.rows,
     indexMemory: indexResult,
+    pruneMemory: pruneResult,
     smallFiles: fileCountOfFilesDataset(quick),
     ...(startup ? { startup } : {}),
   };

@@ -36,6 +36,10 @@ export interface Tool {
   /** The restore command for the newest snapshot; may look up its name first (untimed). */
   restore(repo: string, target: string, env: NodeJS.ProcessEnv): Promise<Command>;
   snapshotCount(repo: string, env: NodeJS.ProcessEnv): Promise<number>;
+  /** Forgets every snapshot but the newest (untimed). */
+  forgetOlder(repo: string): Command;
+  /** Frees the space of forgotten snapshots (timed). */
+  prune(repo: string): Command;
 }
 
 function onPath(bin: string): boolean {
@@ -72,6 +76,8 @@ const restic: Tool = {
   }),
   snapshotCount: async (repo, env) =>
     (JSON.parse(await run({ file: 'restic', args: ['snapshots', '--json', '--repo', repo] }, env)) as unknown[]).length,
+  forgetOlder: (repo) => ({ file: 'restic', args: ['forget', '--quiet', '--repo', repo, '--keep-last', '1'] }),
+  prune: (repo) => ({ file: 'restic', args: ['prune', '--quiet', '--repo', repo] }),
 };
 
 async function lastArchive(repo: string, env: NodeJS.ProcessEnv): Promise<string> {
@@ -108,6 +114,9 @@ const borg: Tool = {
   }),
   snapshotCount: async (repo, env) =>
     (JSON.parse(await run({ file: 'borg', args: ['list', '--json', repo] }, env)) as { archives: unknown[] }).archives.length,
+  forgetOlder: (repo) => ({ file: 'borg', args: ['prune', '--keep-last', '1', repo] }),
+  // borg 1.2 frees the space of pruned archives in `compact`.
+  prune: (repo) => ({ file: 'borg', args: ['compact', repo] }),
 };
 
 function cofferCommand(args: readonly string[]): Command {
@@ -148,6 +157,8 @@ const coffer: Tool = {
   // JSON lines, one {"type":"snapshot"} line per snapshot.
   snapshotCount: async (repo, env) =>
     (await run(cofferCommand(['snapshots', '--repo', repo, '--json']), env)).split('\n').filter((l) => l.startsWith('{"type":"snapshot"')).length,
+  forgetOlder: (repo) => cofferCommand(['forget', '--repo', repo, '--keep-last', '1']),
+  prune: (repo) => cofferCommand(['prune', '--repo', repo]),
 };
 
 export const TOOLS: Readonly<Record<ToolName, Tool>> = { coffer, restic, borg };

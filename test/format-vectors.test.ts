@@ -10,6 +10,7 @@ import { compress, compressPayload, decompressPayload } from '../src/format/comp
 import { canonicalJson, configMac, verifyConfig } from '../src/format/config.ts';
 import { blobId, openObject, sealObject, secretKey } from '../src/format/crypto.ts';
 import { decodeIndex, encodeIndex } from '../src/format/index-file.ts';
+import { decodeDeletionRecord, encodeDeletionRecord } from '../src/format/deletion-record.ts';
 import { BlobType, PackWriter, openBlob, openHeader, packKey, parseTrailer, TRAILER_BYTES } from '../src/format/pack.ts';
 import { decodeTree, encodeTree, NodeType } from '../src/format/tree.ts';
 
@@ -108,4 +109,20 @@ test('config MAC', () => {
   assert.equal(verifyConfig({ ...config, mac }, Buffer.alloc(32, 3)), 'tampered');
   assert.equal(verifyConfig(config, dataKey), 'legacy', 'no MAC, 0.1.0 chunker sizes');
   assert.equal(verifyConfig({ ...config, chunker: { ...config.chunker, min: 65536 } }, dataKey), 'tampered', 'no MAC, other sizes');
+});
+
+test('deletion record', () => {
+  const record = {
+    timeMs: 1_700_000_000_000,
+    host: 'vm',
+    snapshots: [Buffer.alloc(32, 0x11)],
+    packs: [Buffer.alloc(32, 0x22), Buffer.alloc(32, 0x23)],
+    indexes: [Buffer.alloc(32, 0x44)],
+    writers: [Buffer.alloc(16, 0x55)],
+  };
+  const bytes = encodeDeletionRecord(record);
+  assert.equal(bytes.toString('hex'), specHex('**Deletion record**'));
+  assert.deepEqual(decodeDeletionRecord(bytes, 'vector'), record);
+  const sealed = sealObject(dataKey, 'deletion', compressPayload(bytes));
+  assert.throws(() => openObject(dataKey, 'snapshot', sealed, 'vector'), /fails authentication/, 'a deletion record cannot be read as a snapshot');
 });

@@ -11,9 +11,14 @@ function randomId(): string {
   return crypto.randomBytes(32).toString('hex');
 }
 
+/** Name and size only: modification times are checked on their own. */
+function nameAndSize(info: ObjectInfo | undefined): ObjectInfo | undefined {
+  return info && { name: info.name, size: info.size };
+}
+
 async function listAll(store: Store, dir: string): Promise<ObjectInfo[]> {
   const found: ObjectInfo[] = [];
-  for await (const info of store.list(dir)) found.push(info);
+  for await (const info of store.list(dir)) found.push(nameAndSize(info)!);
   return found.sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -53,7 +58,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       const data = Buffer.from('hello, coffer');
       assert.equal(await store.put('config', data), true);
       assert.deepEqual(await store.get('config'), data);
-      assert.deepEqual(await store.stat('config'), { name: 'config', size: data.length });
+      assert.deepEqual(nameAndSize(await store.stat('config')), { name: 'config', size: data.length });
     }));
 
     it('never overwrites: a second put of the same name returns false and keeps the first bytes', withStore(async (store) => {
@@ -109,6 +114,21 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       assert.deepEqual(await listAll(store, 'tmp'), []);
     }));
 
+    it("reports when an object was written, by the storage's clock, in stat and list", withStore(async (store) => {
+      // Prune measures the age of writer markers with these times (docs/FORMAT.md 12.1).
+      const before = Date.now();
+      const marker = `writers/${randomId()}`;
+      await store.put(marker, Buffer.from('one'));
+      const first = await store.stat(marker);
+      assert.equal(typeof first?.modified, 'number', 'stat gives no modification time');
+      // The server here is this machine: its clock is ours, to the second (SFTP has whole seconds).
+      assert.ok(Math.abs(first!.modified! - before) < 5_000, `modification time ${first!.modified} is far from now ${before}`);
+      const listed = [];
+      for await (const o of store.list('writers')) listed.push(o);
+      assert.equal(listed.length, 1);
+      assert.ok(Math.abs(listed[0]!.modified! - first!.modified!) < 1_000, 'list and stat disagree on the time');
+    }));
+
     if (appendOnly) {
       it('refuses deletes cleanly, keeping the object', withStore(async (store) => {
         const name = `snapshots/${randomId()}`;
@@ -139,7 +159,7 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       const empty = `keys/${randomId()}`;
       await store.put(empty, new Uint8Array(0));
       assert.equal((await store.get(empty)).length, 0);
-      assert.deepEqual(await store.stat(empty), { name: empty, size: 0 });
+      assert.deepEqual(nameAndSize(await store.stat(empty)), { name: empty, size: 0 });
     }));
 
     it('round-trips an object larger than the multipart threshold byte for byte', withStore(async (store) => {

@@ -15,6 +15,9 @@ import { SourceError } from '../daemon/sources.ts';
 import { JobLostError, PlanBusyError } from '../jobs/index.ts';
 import { MakeDirectoryError } from '../store/make-directories.ts';
 import { StoreError } from '../store/store.ts';
+import { PolicyError } from '../engine/retention.ts';
+import { FencedError, LockedError } from '../repo/writer-markers.ts';
+import { PruneError } from '../engine/prune/prune.ts';
 import { GroupByError } from '../engine/snapshot-filter.ts';
 import { CancelledError, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_NO_REPOSITORY, EXIT_WRONG_PASSPHRASE, UsageError } from './exit-codes.ts';
 
@@ -22,13 +25,14 @@ import { CancelledError, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_NO_REPOSITORY, EXIT_
 export * from './exit-codes.ts';
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, CancelledError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, MakeDirectoryError, GroupByError, CredentialsError, SourceError, HookError, ControlError, DaemonUnreachableError];
+const EXPECTED = [UsageError, CancelledError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, MakeDirectoryError, GroupByError, CredentialsError, SourceError, HookError, ControlError, DaemonUnreachableError, PolicyError, FencedError, LockedError, PruneError];
 
 /**
  * Whether a failed backup is worth another attempt later: a dropped connection or a full disk may go
  * away; a wrong passphrase, a missing source or refused credentials will not.
  */
 export function isRetryable(err: unknown): boolean {
+  if (err instanceof FencedError) return true;
   // A database that is down or a hook's service that is not ready may well be back later.
   if (err instanceof SourceError || err instanceof HookError) return true;
   if (err instanceof BackupError && err.cause !== undefined) return isRetryable(err.cause);

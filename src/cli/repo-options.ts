@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import type { PlanConfig } from '../config/config-file.ts';
 import { quoteName } from '../format/text.ts';
 import { Repository } from '../repo/repository.ts';
+import { WriterSession } from '../repo/writer-markers.ts';
 import { isRemoteLocation } from '../store/locations.ts';
 import { canonicalLocation, openStore } from '../store/open-store.ts';
 import { RetryStore } from '../store/retry.ts';
@@ -216,6 +217,15 @@ export async function openRepository(options: RepoOptions, { loadIndex = true } 
     await Promise.all(stores.map((s) => s.close()));
     throw err;
   }
+}
+
+/**
+ * The marker of a long read (restore, check), written before the index is loaded, so that a prune
+ * waits for the read instead of deleting packs it is about to read (FORMAT.md 12.3). Best effort:
+ * with read-only credentials the read runs without one. End it when the read is done.
+ */
+export function startReader(repo: Repository, command: string): Promise<WriterSession> {
+  return WriterSession.start(repo, { command, onStoreFailure: 'skip', optional: true });
 }
 
 /** Opens the repository, runs `work` with it, and closes it whatever happens. */

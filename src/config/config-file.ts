@@ -12,6 +12,30 @@ import { locationScheme } from '../store/open-store.ts';
 import { ConfigError } from './config-error.ts';
 import { expandVariables, UnsetVariableError } from './expand.ts';
 
+const keepCount = z.number().int().min(-1, 'a number of snapshots, or -1 for all');
+const duration = z.string().regex(/^(?:\d+[ymwdh])+$/, 'a duration such as 30d, 1y6m, 2w or 12h');
+
+/** A plan's forget policy (`coffer forget --plan P`, and the daemon after each run); the rules of engine/retention.ts. */
+const RetentionSchema = z
+  .object({
+    keepLast: keepCount.optional(),
+    keepHourly: keepCount.optional(),
+    keepDaily: keepCount.optional(),
+    keepWeekly: keepCount.optional(),
+    keepMonthly: keepCount.optional(),
+    keepYearly: keepCount.optional(),
+    keepWithin: duration.optional(),
+    keepWithinHourly: duration.optional(),
+    keepWithinDaily: duration.optional(),
+    keepWithinWeekly: duration.optional(),
+    keepWithinMonthly: duration.optional(),
+    keepWithinYearly: duration.optional(),
+    keepTag: z.array(z.string().min(1)).optional(),
+    /** 'host,paths' (the default), any of host, paths, tags, or '' for one group. */
+    groupBy: z.string().optional(),
+  })
+  .strict();
+
 const PlanSchema = z
   .object({
     repos: z.array(z.string().min(1)).min(1),
@@ -33,6 +57,7 @@ const PlanSchema = z
     insecureTls: z.boolean().optional(),
     passwordFile: z.string().optional(),
     passwordCommand: z.string().optional(),
+    retention: RetentionSchema.optional(),
     // Unattended runs: schedule, hooks, sources, notifications… (automation.ts).
     ...planAutomationShape,
   })
@@ -64,6 +89,7 @@ const ConfigSchema = z
 export type PlanConfig = z.infer<typeof PlanSchema>;
 /** A plan as written in the file: fields with defaults may be left out. */
 export type PlanInput = z.input<typeof PlanSchema>;
+export type RetentionConfig = z.infer<typeof RetentionSchema>;
 export type RetryConfig = z.infer<typeof RetriesSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -5,10 +5,12 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { toHex } from '../format/bytes.ts';
 import { decompressPayload } from '../format/compression.ts';
-import { blobId } from '../format/crypto.ts';
+import { blobId, contentId } from '../format/crypto.ts';
+import { decodeKeyFile } from '../format/keyfile.ts';
 import { BlobType, blobTypeName, openBlob, packKey, type PackEntry } from '../format/pack.ts';
 import { NodeType, contentIds, type TreeNode } from '../format/tree.ts';
 import { readPackHeader } from '../repo/pack-reader.ts';
+import { observeWriters } from '../repo/writer-markers.ts';
 import type { Repository } from '../repo/repository.ts';
 import { idOf, packName, type Store } from '../store/store.ts';
 import { Breather } from './breather.ts';
@@ -37,29 +39,39 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
   const notes: string[] = [];
   const say = options.onProgress ?? (() => {});
 
+  // What cannot be read is an error here, not a warning: deletion records, writer markers, index files.
   say('loading index');
-  const indexNames = new Set<string>();
-  for (const store of repo.stores) for await (const o of store.list('index')) indexNames.add(o.name);
-  for (const name of indexNames) {
-    try {
-      for (const pack of await repo.readIndexFile(name)) repo.index.addPack(pack);
-    } catch (err) {
-      errors.push(`index file ${name}: ${(err as Error).message}`);
-    }
+  const reportDamage = repo.onDamaged;
+  repo.onDamaged = (name, reason) => errors.push(`${kindOf(name)} ${name}: ${reason}`);
+  let records;
+  try {
+    repo.reloadDeletionRecords();
+    records = await repo.deletionRecords();
+    for (const store of repo.stores) await observeWriters(repo, store, Date.now());
+    await checkKeys(repo, errors);
+    await repo.loadIndex();
+  } finally {
+    repo.onDamaged = reportDamage;
   }
 
-  // Every replica must hold every indexed pack, and --read-data reads each replica's copy.
+  // Every replica must hold every indexed pack, and --read-data reads each replica's copy. A pack
+  // marked for deletion may go while this runs (a prune beside it): that alone is no damage.
   say('listing packs');
   const storedOn = new Map<Store, Map<string, number>>();
+  const doomedMissing = new Set<string>();
   for (const store of repo.stores) {
     const stored = await listPacks(store);
     storedOn.set(store, stored);
     const where = repo.stores.length > 1 ? ` on ${store.location}` : '';
     for (const id of repo.index.packIds()) {
-      if (!stored.has(id)) errors.push(`pack ${packName(id)} is listed in the index but missing from ${store.location}`);
+      if (stored.has(id)) continue;
+      if (records.isDoomed(Buffer.from(id, 'hex'))) doomedMissing.add(id);
+      else errors.push(`pack ${packName(id)} is listed in the index but missing from ${store.location}`);
     }
     for (const id of stored.keys()) {
-      if (!repo.index.hasPack(Buffer.from(id, 'hex'))) notes.push(`pack ${packName(id)}${where} is not indexed yet (left by an interrupted backup; the next backup adopts it)`);
+      if (repo.index.hasPack(Buffer.from(id, 'hex'))) continue;
+      if (records.isDoomed(Buffer.from(id, 'hex'))) notes.push(`pack ${packName(id)}${where} is marked for deletion and no longer indexed (the next prune deletes it, or keeps it if a snapshot needs it)`);
+      else notes.push(`pack ${packName(id)}${where} is not indexed yet (left by an interrupted backup; the next backup adopts it)`);
     }
   }
 
@@ -68,12 +80,20 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
   for (const store of repo.stores) for await (const o of store.list('snapshots')) snapshotNames.add(o.name);
   const treeHeights = new Map<string, number>();
   for (const name of snapshotNames) {
+    if (records.forgets(name)) {
+      notes.push(`snapshot ${name} was forgotten and is still found on a replica; the next prune removes it`);
+      continue;
+    }
+    const found: string[] = [];
     try {
       const snapshot = await repo.loadSnapshot(name);
-      await checkTree(repo, Buffer.from(snapshot.tree, 'hex'), `snapshot ${idOf(name).slice(0, 8)}`, treeHeights, errors);
+      await checkTree(repo, Buffer.from(snapshot.tree, 'hex'), `snapshot ${idOf(name).slice(0, 8)}`, treeHeights, found, doomedMissing);
     } catch (err) {
-      errors.push(`snapshot ${name}: ${(err as Error).message}`);
+      found.push(`snapshot ${name}: ${(err as Error).message}`);
     }
+    // A snapshot forgotten while it was being checked (a forget and a prune beside this check) is no damage.
+    if (found.length > 0 && (await gone(repo, name))) notes.push(`snapshot ${name} was forgotten while it was being checked`);
+    else errors.push(...found);
   }
 
   let packsRead = 0;
@@ -82,12 +102,43 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
     const toRead = choosePacks([...stored.keys()].filter((id) => repo.index.hasPack(Buffer.from(id, 'hex'))), options.readData);
     for (const [i, id] of toRead.entries()) {
       say(`reading pack ${i + 1}/${toRead.length}${repo.stores.length > 1 ? ` of ${store.location}` : ''}`);
-      blobsVerified += await verifyPack(repo, store, id, stored.get(id)!, errors);
+      const packErrors: string[] = [];
+      blobsVerified += await verifyPack(repo, store, id, stored.get(id)!, packErrors);
+      if (packErrors.length > 0 && records.isDoomed(Buffer.from(id, 'hex')) && !(await store.stat(packName(id)))) notes.push(`pack ${packName(id)} was deleted by a prune while it was being read`);
+      else errors.push(...packErrors);
       packsRead++;
     }
   }
   const packs = Math.max(0, ...[...storedOn.values()].map((stored) => stored.size));
   return { errors, notes, snapshots: snapshotNames.size, trees: treeHeights.size, packs, packsRead, blobsVerified };
+}
+
+const KINDS: Record<string, string> = { index: 'index file', deletions: 'deletion record', writers: 'writer marker', snapshots: 'snapshot', keys: 'key file', data: 'pack' };
+
+/** 'index file', 'deletion record'… for a name such as 'index/ab12…'. */
+function kindOf(name: string): string {
+  return KINDS[name.slice(0, name.indexOf('/'))] ?? 'object';
+}
+
+/** Whether the object is on no replica any more. */
+async function gone(repo: Repository, name: string): Promise<boolean> {
+  for (const store of repo.stores) if (await store.stat(name).catch(() => true)) return false;
+  return true;
+}
+
+/** Every key file must decode (the passphrase opened one of them; the others may be damaged unseen). */
+async function checkKeys(repo: Repository, errors: string[]): Promise<void> {
+  for (const store of repo.stores) {
+    for await (const o of store.list('keys')) {
+      try {
+        const bytes = await store.get(o.name);
+        if (contentId(bytes) !== idOf(o.name)) throw new Error('its bytes do not match its name (damaged)');
+        decodeKeyFile(bytes, o.name);
+      } catch (err) {
+        errors.push(`key file ${o.name}${repo.stores.length > 1 ? ` on ${store.location}` : ''}: ${(err as Error).message}`);
+      }
+    }
+  }
 }
 
 async function listPacks(store: Store): Promise<Map<string, number>> {
@@ -100,9 +151,10 @@ async function listPacks(store: Store): Promise<Map<string, number>> {
  * Every tree below `id` (each once) reads, and every chunk it names is an indexed data blob. `heights`
  * remembers how many levels each checked tree spans, so a tree reached again (from another snapshot,
  * perhaps much deeper) is not read twice but still counts towards the depth limit: the verdict must
- * not depend on the order snapshots are listed in.
+ * not depend on the order snapshots are listed in. A chunk in a pack that a prune deleted
+ * (`doomedMissing`: marked for deletion and gone) is lost.
  */
-async function checkTree(repo: Repository, id: Buffer, where: string, heights: Map<string, number>, errors: string[]): Promise<void> {
+async function checkTree(repo: Repository, id: Buffer, where: string, heights: Map<string, number>, errors: string[], doomedMissing: ReadonlySet<string>): Promise<void> {
   const breather = new Breather();
   const stack: { hex: string; nodes: TreeNode[]; next: number; where: string; below: number }[] = [];
   const enter = async (tree: Buffer, at: string): Promise<number> => {
@@ -139,6 +191,7 @@ async function checkTree(repo: Repository, id: Buffer, where: string, heights: M
         const loc = repo.index.lookup(chunk);
         if (!loc) errors.push(`${path}: chunk ${chunk.toString('hex').slice(0, 16)} is not in the index`);
         else if (loc.type !== BlobType.Data) errors.push(`${path}: chunk ${chunk.toString('hex').slice(0, 16)} is indexed as a ${blobTypeName(loc.type)} blob`);
+        else if (doomedMissing.has(loc.packId)) errors.push(`${path}: chunk ${chunk.toString('hex').slice(0, 16)} is in pack ${packName(loc.packId)}, which a prune deleted`);
       }
     } else if (node.type === NodeType.Dir && node.subtree) {
       top.below = Math.max(top.below, await enter(node.subtree, path));

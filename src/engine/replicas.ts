@@ -2,10 +2,12 @@
 // copying the missing objects in the safe order (keys, packs, index files, snapshots). Used by `sync`,
 // `replica add`, `check --replicas`, and by a backup to bring a lagging destination up to date before
 // it gets a new snapshot (invariant 3).
+import { DELETIONS_DIR } from '../store/layout.ts';
 import type { Store } from '../store/store.ts';
 import type { Destination } from './destination.ts';
 
-export const REPOSITORY_DIRS = ['keys', 'data', 'index', 'snapshots'] as const;
+/** Replicated folders, in write order (writer markers belong to one store and are not copied). */
+export const REPOSITORY_DIRS = ['keys', 'data', 'index', 'snapshots', DELETIONS_DIR] as const;
 
 /** Object name → size, for everything a store holds (besides `config`). */
 export type Inventory = Map<string, number>;
@@ -27,11 +29,14 @@ function rank(name: string): number {
   return REPOSITORY_DIRS.indexOf(name.slice(0, name.indexOf('/')) as (typeof REPOSITORY_DIRS)[number]);
 }
 
-/** Objects some source holds and `target` lacks, in write order. */
-export function missingFrom(target: Inventory, sources: readonly { store: Store; inventory: Inventory }[]): MissingObject[] {
+/**
+ * Objects some source holds and `target` lacks, in write order; `deleted` names what a deletion record
+ * removed for good (a lagging source still holds it, and it must not come back).
+ */
+export function missingFrom(target: Inventory, sources: readonly { store: Store; inventory: Inventory }[], deleted: (name: string) => boolean = () => false): MissingObject[] {
   const missing = new Map<string, MissingObject>();
   for (const { store, inventory } of sources) {
-    for (const [name, size] of inventory) if (!target.has(name) && !missing.has(name)) missing.set(name, { name, size, from: store });
+    for (const [name, size] of inventory) if (!target.has(name) && !missing.has(name) && !deleted(name)) missing.set(name, { name, size, from: store });
   }
   return [...missing.values()].sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
 }
@@ -62,10 +67,10 @@ export function compareReplicas(replicas: readonly { store: Store; inventory: In
 
 /**
  * Copies `missing` to a destination in phases, each waiting for the one before: keys, packs, the index
- * files that list them, snapshots. Rejects if the destination is detached.
+ * files that list them, snapshots, deletion records. Rejects if the destination is detached.
  */
 export async function copyMissing(destination: Destination, missing: readonly MissingObject[], priority = -1): Promise<void> {
-  const phases = [['keys'], ['data'], ['index'], ['snapshots']];
+  const phases = [['keys'], ['data'], ['index'], ['snapshots'], [DELETIONS_DIR]];
   for (const dirs of phases) {
     const objects = missing.filter((m) => dirs.includes(m.name.slice(0, m.name.indexOf('/'))));
     await Promise.all(objects.map((m) => destination.put({ name: m.name, size: m.size, load: () => m.from.get(m.name), priority })));

@@ -177,6 +177,11 @@ export class ByteReader {
     return this.pos === this.buf.length;
   }
 
+  /** Bytes not read yet: what a declared count is checked against before anything is allocated. */
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
   expectEnd(): void {
     if (!this.done) this.fail('trailing bytes');
   }

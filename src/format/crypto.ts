@@ -86,12 +86,12 @@ export function aeadOpen(key: crypto.CipherKey, nonce: Buffer, aad: Uint8Array, 
 }
 
 const OBJECT_VERSION = 1;
-export type ObjectKind = 'index' | 'snapshot';
+export type ObjectKind = 'index' | 'snapshot' | 'deletion' | 'writer';
 
 /**
  * Standalone encrypted object (index files, snapshots): version byte, random salt, then AES-256-GCM of the
  * plaintext under HKDF(dataKey, salt) with nonce 0 (the key is used once). The kind is the associated data,
- * so an index can never be read as a snapshot. `salt` is random except in the published test vectors.
+ * so an index can never be read as a snapshot (nor a deletion record as anything else). `salt` is random except in the published test vectors.
  */
 export function sealObject(dataKey: Buffer, kind: ObjectKind, plaintext: Uint8Array, salt: Buffer = crypto.randomBytes(SALT_BYTES)): Buffer {
   const key = deriveKey(dataKey, salt, 'coffer object v1');

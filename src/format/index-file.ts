@@ -12,9 +12,6 @@ export interface IndexedPack {
 }
 
 const INDEX_VERSION = 1;
-/** The fewest bytes a pack and a blob entry take (with one-byte varints). */
-const MIN_PACK_BYTES = ID_BYTES + SALT_BYTES + 1;
-const MIN_BLOB_BYTES = 1 + ID_BYTES + 3;
 
 export function encodeIndex(packs: readonly IndexedPack[]): Buffer {
   const w = new ByteWriter(1024).u8(INDEX_VERSION).uint(packs.length);
@@ -25,25 +22,53 @@ export function encodeIndex(packs: readonly IndexedPack[]): Buffer {
   return w.finish();
 }
 
-export function decodeIndex(bytes: Uint8Array, what: string): IndexedPack[] {
+/** What a scan of an index file reports, in order; ids and salts are views into the scanned bytes. */
+export interface IndexVisitor {
+  pack(id: Uint8Array, salt: Uint8Array, blobs: number): void;
+  blob(type: BlobType, id: Uint8Array, offset: number, length: number, rawLength: number): void;
+}
+
+/** The fewest bytes a pack and a blob entry take: declared counts are checked against what is left. */
+const MIN_PACK_BYTES = ID_BYTES + SALT_BYTES + 1;
+const MIN_BLOB_BYTES = 1 + ID_BYTES + 3;
+
+/**
+ * Reads an index file without building an object per blob (a prune or a big restore loads millions of
+ * them straight into the typed-array index).
+ */
+export function scanIndex(bytes: Uint8Array, what: string, visitor: IndexVisitor): void {
   const r = new ByteReader(bytes, what);
   const version = r.u8();
   if (version !== INDEX_VERSION) throw new FormatError(`${what}: unknown index version ${version}`);
-  const packs: IndexedPack[] = [];
   for (let i = r.count(MIN_PACK_BYTES); i > 0; i--) {
-    const id = Buffer.from(r.bytes(ID_BYTES));
-    const salt = Buffer.from(r.bytes(SALT_BYTES));
-    const entries: PackEntry[] = [];
-    for (let j = r.count(MIN_BLOB_BYTES); j > 0; j--) {
+    const id = r.bytes(ID_BYTES);
+    const salt = r.bytes(SALT_BYTES);
+    const blobs = r.count(MIN_BLOB_BYTES);
+    visitor.pack(id, salt, blobs);
+    for (let j = 0; j < blobs; j++) {
       const type = r.u8();
       if (type !== BlobType.Data && type !== BlobType.Tree) throw new FormatError(`${what}: unknown blob type ${type}`);
-      const entry = { type, id: Buffer.from(r.bytes(ID_BYTES)), offset: r.uint(), length: r.uint(), rawLength: r.uint() };
-      checkEntry(entry, what);
-      entries.push(entry);
+      const id = r.bytes(ID_BYTES);
+      const offset = r.uint();
+      const length = r.uint();
+      const rawLength = r.uint();
+      checkEntry({ type, offset, length, rawLength }, what);
+      visitor.blob(type, id, offset, length, rawLength);
     }
-    packs.push({ id, salt, entries });
   }
   r.expectEnd();
+}
+
+export function decodeIndex(bytes: Uint8Array, what: string): IndexedPack[] {
+  const packs: IndexedPack[] = [];
+  let entries: PackEntry[] = [];
+  scanIndex(bytes, what, {
+    pack: (id, salt) => {
+      entries = [];
+      packs.push({ id: Buffer.from(id), salt: Buffer.from(salt), entries });
+    },
+    blob: (type, id, offset, length, rawLength) => entries.push({ type, id: Buffer.from(id), offset, length, rawLength }),
+  });
   return packs;
 }
 

@@ -25,6 +25,10 @@ export function maxIndexPlainBytes(storedBytes: number): number {
   return Math.min(256 * MiB, 4 * storedBytes + 64 * KiB);
 }
 export const MAX_SNAPSHOT_PLAIN_BYTES = 16 * MiB;
+/** Deletion records are lists of 32-byte ids (merged ones included): 256 MiB is eight million of them. */
+export const MAX_DELETION_RECORD_BYTES = 256 * MiB;
+/** Writer markers are a few hundred bytes of JSON. */
+export const MAX_WRITER_MARKER_BYTES = 64 * 1024;
 
 /** Largest plaintext of a blob of `type` (0 data, 1 tree). */
 export function maxBlobBytes(type: number): number {

@@ -28,7 +28,7 @@ export interface PackEntry {
  * A blob's lengths must be possible: sealed it is its framed plaintext plus the tag (stored raw at
  * worst), its plaintext within the limit of its type, and it lies within a pack's limit.
  */
-export function checkEntry(entry: PackEntry, what: string): void {
+export function checkEntry(entry: Omit<PackEntry, 'id'>, what: string): void {
   const { type, offset, length, rawLength } = entry;
   if (rawLength > maxBlobBytes(type)) throw new FormatError(`${what}: a blob claims ${rawLength} bytes of plaintext, more than one may have`);
   if (length < BLOB_OVERHEAD || length > rawLength + BLOB_OVERHEAD) throw new FormatError(`${what}: a blob of ${rawLength} bytes cannot take ${length} bytes sealed`);

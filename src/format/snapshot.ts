@@ -44,6 +44,8 @@ export interface Snapshot {
   readonly replaces?: string;
   readonly program: string;
   readonly summary: SnapshotSummary;
+  /** The snapshot this one was made from by `repair snapshots` or `copy` (in its own repository). */
+  readonly original?: string;
 }
 
 export function encodeSnapshot(snapshot: Snapshot): Buffer {
@@ -90,7 +92,7 @@ export function decodeSnapshot(bytes: Uint8Array, what: string): Snapshot {
   if (!isTextList(s.paths)) bad('paths');
   if (!isTextList(s.tags)) bad('tags');
   if (typeof s.tree !== 'string' || !HEX_ID.test(s.tree)) bad('tree');
-  for (const field of ['parent', 'replaces'] as const) if (s[field] !== undefined && (typeof s[field] !== 'string' || !HEX_ID.test(s[field]))) bad(field);
+  for (const field of ['parent', 'replaces', 'original'] as const) if (s[field] !== undefined && (typeof s[field] !== 'string' || !HEX_ID.test(s[field]))) bad(field);
   const summary = s.summary as Record<string, unknown> | null | undefined;
   if (typeof summary !== 'object' || summary === null || Array.isArray(summary)) bad('summary');
   for (const field of SUMMARY_FIELDS) if (!isCount(summary![field])) bad(`summary.${field}`);

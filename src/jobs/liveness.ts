@@ -3,23 +3,14 @@
 // suspended, or on another host we cannot see). A pid reused by an unrelated process passes the first
 // check but not the second, so a wrongly "alive" job is still caught once its heartbeat goes stale.
 import type { Job } from './types.ts';
+import { processAlive } from '../repo/process.ts';
+
+export { processAlive };
 
 /** Heartbeat at this interval; a run that misses many in a row is stale. */
 export const HEARTBEAT_INTERVAL_MS = 15_000;
 /** Generous: a crash on this host is caught at once by the pid check, so this only has to catch hangs. */
 export const DEFAULT_STALE_AFTER_MS = 5 * 60_000;
-
-export function processAlive(pid: number): boolean {
-  // pid 0 and negative pids address process groups, not a process.
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: it exists but belongs to another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export interface LivenessCheck {
   readonly now: number;

@@ -3,7 +3,7 @@
 import { toHex } from '../format/bytes.ts';
 import { SALT_BYTES } from '../format/crypto.ts';
 import type { IndexedPack } from '../format/index-file.ts';
-import type { BlobType, PackEntry } from '../format/pack.ts';
+import type { BlobType } from '../format/pack.ts';
 import { IdTable, type IdSetShare } from './id-table.ts';
 
 export interface BlobLocation {
@@ -19,10 +19,15 @@ export interface BlobLocation {
 
 const TYPE_BIT = 0x80000000;
 const SALT_WORDS = SALT_BYTES / 4;
+/** Pack record: salt, the end of its last blob, then the number and the bytes of the blobs its index entries list. */
+const PACK_EXTENT = SALT_WORDS;
+const PACK_BLOBS = SALT_WORDS + 1;
+const PACK_BYTES = SALT_WORDS + 2;
+const PACK_WORDS = SALT_WORDS + 3;
 
 export class BlobIndex {
-  /** Pack id → its key salt (8 words), then the end of its last blob (1 word). */
-  private readonly packs = new IdTable(SALT_WORDS + 1);
+  /** Pack id → its key salt (8 words), blob extent, blob count, blob bytes. */
+  private readonly packs = new IdTable(PACK_WORDS);
   /** Blob id → [pack number | type bit, offset, length, rawLength]. */
   private readonly blobs = new IdTable(4);
   private readonly record = new Uint32Array(4);
@@ -45,29 +50,37 @@ export class BlobIndex {
 
   /** Adds a pack and its blobs; blobs already indexed elsewhere keep their first location. Returns the number of new blobs. */
   addPack(pack: IndexedPack): number {
-    let packNo = this.packs.find(pack.id);
-    if (packNo < 0) {
-      const record = new Uint32Array(SALT_WORDS + 1);
-      new Uint8Array(record.buffer).set(pack.salt);
-      packNo = this.packs.add(pack.id, record);
-    }
+    const { packNo, fresh } = this.openPack(pack.id, pack.salt);
     let added = 0;
-    let extent = this.packs.word(packNo, SALT_WORDS);
-    for (const e of pack.entries) {
-      if (this.addBlob(packNo, e)) added++;
-      extent = Math.max(extent, e.offset + e.length);
-    }
-    this.packs.setWord(packNo, SALT_WORDS, extent);
+    for (const e of pack.entries) if (this.addEntry(packNo, fresh, e.type, e.id, e.offset, e.length, e.rawLength)) added++;
     return added;
   }
 
-  private addBlob(packNo: number, e: PackEntry): boolean {
+  /**
+   * The pack's number, added if new (`fresh`: its blobs count in its totals); entries follow with
+   * addEntry. With index-file.ts's scanIndex this loads an index file without an object per blob.
+   */
+  openPack(id: Uint8Array, salt: Uint8Array): { packNo: number; fresh: boolean } {
+    const packNo = this.packs.find(id);
+    if (packNo >= 0) return { packNo, fresh: false };
+    const record = new Uint32Array(PACK_WORDS);
+    new Uint8Array(record.buffer).set(salt);
+    return { packNo: this.packs.add(id, record), fresh: true };
+  }
+
+  /** Adds one blob of pack `packNo`; returns whether it was new (a blob already indexed keeps its first location). */
+  addEntry(packNo: number, fresh: boolean, type: BlobType, id: Uint8Array, offset: number, length: number, rawLength: number): boolean {
+    if (fresh) {
+      this.packs.setWord(packNo, PACK_BLOBS, this.packs.word(packNo, PACK_BLOBS) + 1);
+      this.packs.setWord(packNo, PACK_BYTES, this.packs.word(packNo, PACK_BYTES) + length);
+    }
+    this.packs.setWord(packNo, PACK_EXTENT, Math.max(this.packs.word(packNo, PACK_EXTENT), offset + length));
     const r = this.record;
-    r[0] = (packNo | (e.type ? TYPE_BIT : 0)) >>> 0;
-    r[1] = e.offset;
-    r[2] = e.length;
-    r[3] = e.rawLength;
-    return this.blobs.add(e.id, r) >= 0;
+    r[0] = (packNo | (type ? TYPE_BIT : 0)) >>> 0;
+    r[1] = offset;
+    r[2] = length;
+    r[3] = rawLength;
+    return this.blobs.add(id, r) >= 0;
   }
 
   lookup(id: Uint8Array): BlobLocation | undefined {
@@ -82,8 +95,47 @@ export class BlobIndex {
       offset: this.blobs.word(n, 1),
       length: this.blobs.word(n, 2),
       rawLength: this.blobs.word(n, 3),
-      packExtent: this.packs.word(packNo, SALT_WORDS),
+      packExtent: this.packs.word(packNo, PACK_EXTENT),
     };
+  }
+
+  // Entry-level access for prune, which keeps its per-blob and per-pack marks in typed arrays indexed
+  // by these numbers instead of in objects.
+
+  /** Entry number of a blob (0 ≤ n < blobCount), or -1. */
+  blobNumber(id: Uint8Array): number {
+    return this.blobs.find(id);
+  }
+
+  /** Pack number (0 ≤ p < packCount) of blob entry n. */
+  packOfBlob(n: number): number {
+    return this.blobs.word(n, 0) & ~TYPE_BIT;
+  }
+
+  blobLength(n: number): number {
+    return this.blobs.word(n, 2);
+  }
+
+  blobType(n: number): BlobType {
+    return (this.blobs.word(n, 0) & TYPE_BIT ? 1 : 0) as BlobType;
+  }
+
+  blobOffset(n: number): number {
+    return this.blobs.word(n, 1);
+  }
+
+  /** Pack number of a pack id, or -1. */
+  packNumber(id: Uint8Array): number {
+    return this.packs.find(id);
+  }
+
+  packId(p: number): Uint8Array {
+    return this.packs.id(p);
+  }
+
+  /** Blobs, and their bytes, that the index entries of pack p list (copies found elsewhere first included). */
+  packBlobs(p: number): { count: number; bytes: number } {
+    return { count: this.packs.word(p, PACK_BLOBS), bytes: this.packs.word(p, PACK_BYTES) };
   }
 
   *packIds(): Iterable<string> {

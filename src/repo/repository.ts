@@ -7,14 +7,15 @@ import { FormatError } from '../format/bytes.ts';
 import { decompressPayload, compressPayload } from '../format/compression.ts';
 import { canonicalJson, decodeConfig, encodeConfig, newConfig, verifyConfig, type RepoConfig } from '../format/config.ts';
 import { blobId, contentId, generateMasterKeys, openObject, sealObject, secretKey, type MasterKeys } from '../format/crypto.ts';
-import { decodeIndex, encodeIndex, type IndexedPack } from '../format/index-file.ts';
+import { decodeIndex, encodeIndex, scanIndex, type IndexedPack } from '../format/index-file.ts';
 import { encodeKeyFile, wrapKeys } from '../format/keyfile.ts';
 import { MAX_SNAPSHOT_PLAIN_BYTES, maxIndexPlainBytes } from '../format/limits.ts';
 import { BlobType, openBlob, packKey } from '../format/pack.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.ts';
 import { decodeTree, type TreeNode } from '../format/tree.ts';
 import { StoreError, idOf, packName, type ByteRange, type Store } from '../store/store.ts';
-import { BlobIndex } from './blob-index.ts';
+import { BlobIndex, type BlobLocation } from './blob-index.ts';
+import { loadDeletionRecords, type DeletionRecords } from './deletion-records.ts';
 import { NoRepositoryError, RepositoryError, WrongPassphraseError } from './errors.ts';
 import { unlock } from './unlock.ts';
 import { PackCache } from './pack-cache.ts';
@@ -97,9 +98,16 @@ export class Repository {
   /** Replicas that answered, fastest first: reads try them in this order. */
   readonly stores: readonly Store[];
   readonly unavailable: readonly UnavailableReplica[];
+  /** Where each blob is; a writer leaves out the packs a deletion record dooms (see heldBack). */
   readonly index = new BlobIndex();
+  /**
+   * Blobs a writer found only in doomed packs (FORMAT.md 12.3): not used to deduplicate, so the writer
+   * stores them again, but still readable (a parent's trees may be there).
+   */
+  readonly heldBack = new BlobIndex();
   private readonly packKeys = new Map<string, KeyObject>();
   private readonly treePacks = new PackCache(TREE_PACK_CACHE);
+  private records?: Promise<DeletionRecords>;
   onFallback?: (event: FallbackEvent) => void;
   /**
    * A snapshot or index file that cannot be read on any replica is skipped and reported here. The packs
@@ -178,26 +186,62 @@ export class Repository {
     throw firstError;
   }
 
-  async loadIndex(): Promise<void> {
-    const names = new Set<string>();
-    for (const store of this.stores) for await (const obj of store.list('index')) names.add(obj.name);
-    for (const name of names) {
-      let packs: IndexedPack[];
-      try {
-        packs = await this.readIndexFile(name);
-      } catch (err) {
-        this.onDamaged?.(name, describe(err));
-        continue;
+  /**
+   * Loads every index file of every replica. `holdBack` (a writer's deletion records) sends the packs
+   * they doom to `heldBack`. An index file that vanishes between listing and reading was replaced by a
+   * prune, which wrote its content to a new file first: the index is listed again for it.
+   */
+  async loadIndex({ holdBack }: { holdBack?: { isDoomed(packId: Uint8Array): boolean } } = {}): Promise<void> {
+    const loaded = new Set<string>();
+    for (let round = 0; round < 5; round++) {
+      const names = new Set<string>();
+      for (const store of this.stores) for await (const obj of store.list('index')) if (!loaded.has(obj.name)) names.add(obj.name);
+      let vanished = false;
+      for (const name of names) {
+        loaded.add(name);
+        try {
+          await this.scanIndexFile(name, (packId) => (holdBack?.isDoomed(packId) ? this.heldBack : this.index));
+        } catch (err) {
+          if (err instanceof StoreError && err.kind === 'not-found') vanished = true;
+          else this.onDamaged?.(name, describe(err));
+        }
       }
-      for (const pack of packs) this.index.addPack(pack);
+      if (!vanished) return;
     }
   }
 
+  /** A blob's location, doomed packs included. */
+  locate(id: Uint8Array): BlobLocation | undefined {
+    return this.index.lookup(id) ?? this.heldBack.lookup(id);
+  }
+
   readIndexFile(name: string): Promise<IndexedPack[]> {
+    return this.read(name, (bytes) => decodeIndex(this.openIndexFile(name, bytes), name));
+  }
+
+  /** An index file's plaintext, after checking its name and decrypting it. */
+  private openIndexFile(name: string, bytes: Buffer): Buffer {
+    if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
+    const framed = openObject(this.keys.dataKey, 'index', bytes, name);
+    return decompressPayload(framed, { atMost: maxIndexPlainBytes(bytes.length) }, name);
+  }
+
+  /**
+   * Loads an index file straight into a typed-array index, without an object per blob: `into` chooses
+   * the index for each pack (the main one, or held-back); `onPack` hears of each pack listed.
+   */
+  scanIndexFile(name: string, into: (packId: Uint8Array) => BlobIndex, onPack?: (id: Uint8Array, blobs: number) => void): Promise<void> {
     return this.read(name, (bytes) => {
-      if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
-      const framed = openObject(this.keys.dataKey, 'index', bytes, name);
-      return decodeIndex(decompressPayload(framed, { atMost: maxIndexPlainBytes(bytes.length) }, name), name);
+      let index = this.index;
+      let pack = { packNo: 0, fresh: false };
+      scanIndex(this.openIndexFile(name, bytes), name, {
+        pack: (id, salt, blobs) => {
+          index = into(id);
+          pack = index.openPack(id, salt);
+          onPack?.(id, blobs);
+        },
+        blob: (type, id, offset, length, rawLength) => index.addEntry(pack.packNo, pack.fresh, type, id, offset, length, rawLength),
+      });
     });
   }
 
@@ -228,7 +272,7 @@ export class Repository {
    * if that copy is damaged, the blob is read again replica by replica.
    */
   async readBlob(id: Uint8Array, expectedType?: BlobType): Promise<Buffer> {
-    const loc = this.index.lookup(id);
+    const loc = this.locate(id);
     const hex = Buffer.from(id).toString('hex');
     if (!loc) throw new RepositoryError(`blob ${hex} is not in the index; run coffer check`);
     if (expectedType !== undefined && loc.type !== expectedType) throw new RepositoryError(`blob ${hex} has the wrong type; run coffer check`);
@@ -258,9 +302,24 @@ export class Repository {
     return decodeTree(await this.readBlob(id, BlobType.Tree));
   }
 
+  /** The deletion records of every replica, read once per process (a writer must see them before it loads the index). */
+  deletionRecords(): Promise<DeletionRecords> {
+    this.records ??= loadDeletionRecords(this);
+    this.records.catch(() => (this.records = undefined));
+    return this.records;
+  }
+
+  /** Forgets the records read so far (after writing one). */
+  reloadDeletionRecords(): void {
+    this.records = undefined;
+  }
+
+  /** Every snapshot on any replica, oldest first, except those a deletion record forgot (a late replica may still hold them). */
   async listSnapshots(): Promise<StoredSnapshot[]> {
     const names = new Set<string>();
     for (const store of this.stores) for await (const obj of store.list('snapshots')) names.add(obj.name);
+    const { forgotten } = await this.deletionRecords();
+    for (const name of names) if (forgotten.has(idOf(name))) names.delete(name);
     const loaded = await Promise.all(
       [...names].map(async (name) => {
         try {

@@ -28,6 +28,10 @@ export class DryRunStore implements Store {
 
   async delete(): Promise<void> {}
 
+  async removeIncomplete(): Promise<number> {
+    return 0;
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -122,6 +122,10 @@ export class FaultStore implements Store {
     return this.call(`deleting ${name} from ${this.location}`, () => this.inner.delete(name));
   }
 
+  removeIncomplete(before: number): Promise<number> {
+    return this.call(`removing incomplete uploads from ${this.location}`, async () => (await this.inner.removeIncomplete?.(before)) ?? 0);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

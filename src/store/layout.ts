@@ -9,7 +9,7 @@
 // it; REST servers know only restic's folders, so it also needs a row in REST_FOLDERS (rest.ts) and
 // docs/FORMAT.md (a test says so). Patterns must only accept names without '.', '..' or empty
 // components, so that a name that passes is a safe relative path on every backend.
-import { MAX_PACK_BYTES } from '../format/limits.ts';
+import { MAX_DELETION_RECORD_BYTES, MAX_PACK_BYTES, MAX_WRITER_MARKER_BYTES } from '../format/limits.ts';
 import { escapeControl, quoteName } from '../format/text.ts';
 import { StoreError } from './store.ts';
 
@@ -33,7 +33,15 @@ const MAX_KEY_FILE_BYTES = 64 * KiB;
 const MAX_SNAPSHOT_BYTES = 16 * MiB;
 const MAX_INDEX_BYTES = 256 * MiB;
 
-const CONFIG_NAME = 'config';
+export const CONFIG_NAME = 'config';
+/**
+ * Folders of the objects that deletion and concurrency add (docs/FORMAT.md section 12): deletion records
+ * are replicated like snapshots; writer markers belong to one store and are never copied.
+ */
+export const DELETIONS_DIR = 'deletions';
+export const WRITERS_DIR = 'writers';
+/** Where local and SFTP stores write an object before linking or renaming it into place (prune cleans it). */
+export const TMP_DIR = 'tmp';
 
 /** Modes of what a store creates where it can choose (local, SFTP): private to the owner, as restic does. */
 export const OBJECT_MODE = 0o600;
@@ -45,9 +53,11 @@ export const FOLDERS: readonly Folder[] = [
   { dir: 'data', names: /^data\/([0-9a-f]{2})\/\1[0-9a-f]{62}$/, subfolders: /^data\/[0-9a-f]{2}$/, maxSize: MAX_PACK_BYTES },
   { dir: 'index', names: /^index\/[0-9a-f]{64}$/, maxSize: MAX_INDEX_BYTES },
   { dir: 'snapshots', names: /^snapshots\/[0-9a-f]{64}$/, maxSize: MAX_SNAPSHOT_BYTES },
+  { dir: DELETIONS_DIR, names: /^deletions\/[0-9a-f]{64}$/, maxSize: MAX_DELETION_RECORD_BYTES },
+  { dir: WRITERS_DIR, names: /^writers\/[0-9a-f]{64}$/, maxSize: MAX_WRITER_MARKER_BYTES },
   // Uploads in progress of the local and SFTP stores, and the probe of a test-write: named by its
   // SHA-256 since REST servers check that (coffer-probe-… is what older versions left behind).
-  { dir: 'tmp', names: /^tmp\/(?:[0-9a-f]{24}\.tmp|[0-9a-f]{64}|coffer-probe-[0-9a-f]{16})$/, maxSize: MAX_PACK_BYTES },
+  { dir: TMP_DIR, names: /^tmp\/(?:[0-9a-f]{24}\.tmp|[0-9a-f]{64}|coffer-probe-[0-9a-f]{16})$/, maxSize: MAX_PACK_BYTES },
 ];
 
 const BY_DIR = new Map(FOLDERS.map((folder) => [folder.dir, folder]));

@@ -43,6 +43,10 @@ export class LazyStore implements Store {
     return (await this.backend()).delete(name);
   }
 
+  async removeIncomplete(before: number): Promise<number> {
+    return (await (await this.backend()).removeIncomplete?.(before)) ?? 0;
+  }
+
   /** Closes the backend if one was created; never creates one just to close it. */
   async close(): Promise<void> {
     if (!this.store) return;

@@ -11,11 +11,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import { constants, type Stats } from 'node:fs';
 import path from 'node:path';
-import { belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
+import { TMP_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { makeDirectories, MakeDirectoryError } from './make-directories.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
-
-const TMP_DIR = 'tmp';
 const OPEN_OBJECT = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 function errno(err: unknown): string | undefined {
@@ -214,7 +212,7 @@ export class LocalStore implements Store {
       throw describeFsError(err, action);
     }
     if (!st.isFile()) throw new StoreError('permanent', `${action}: the object is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; a repository holds regular files only`);
-    return { name, size: st.size };
+    return { name, size: st.size, modified: st.mtimeMs };
   }
 
   async *list(dir: string): AsyncIterable<ObjectInfo> {

@@ -116,6 +116,10 @@ export class RetryStore implements Store {
     return this.retry(() => this.inner.delete(name));
   }
 
+  async removeIncomplete(before: number): Promise<number> {
+    return this.retry(async () => (await this.inner.removeIncomplete?.(before)) ?? 0);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

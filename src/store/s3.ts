@@ -5,7 +5,16 @@
 // Credentials come from the AWS SDK's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE
 // and the shared config and credentials files, SSO, web identity, container and instance roles).
 import https from 'node:https';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
 import { parseS3Location, s3DisplayLocation } from './locations.ts';
@@ -214,7 +223,7 @@ export class S3Store implements Store {
     const action = `checking ${name} in ${this.location}`;
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(name, action) }));
-      return { name, size: res.ContentLength ?? 0 };
+      return { name, size: res.ContentLength ?? 0, ...(res.LastModified ? { modified: res.LastModified.getTime() } : {}) };
     } catch (err) {
       // HEAD answers have no body, so a missing bucket looks like a missing object here.
       if (statusOf(err) === 404) return undefined;
@@ -242,7 +251,7 @@ export class S3Store implements Store {
         const name = key.startsWith(under) ? key.slice(this.prefix.length) : key;
         if (!key.startsWith(under) || !belongsTo(folder, name)) this.onForeign(name, 'not an object name of a Coffer repository');
         else if (!plausibleSize(name, obj.Size)) this.onForeign(name, `listed with an impossible size (${obj.Size})`);
-        else yield { name, size: obj.Size };
+        else yield { name, size: obj.Size, ...(obj.LastModified ? { modified: obj.LastModified.getTime() } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
       if (page.IsTruncated && !token) throw new StoreError('permanent', `${action}: the server says the listing goes on but gives no token to continue it`);
@@ -260,6 +269,37 @@ export class S3Store implements Store {
       // S3 answers 204 for a missing key; some compatible servers answer 404.
       if (codeOf(err) !== 'NoSuchKey') throw describeS3Error(err, action);
     }
+  }
+
+  /**
+   * A put killed half-way through a multipart upload leaves its parts billed but invisible; they are
+   * aborted once older than `before`. A server that does not implement the listing has none to show.
+   */
+  async removeIncomplete(before: number): Promise<number> {
+    let removed = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }));
+      } catch (err) {
+        if (codeOf(err) === 'NotImplemented' || statusOf(err) === 501) return removed;
+        throw describeS3Error(err, `listing incomplete uploads in ${this.location}`);
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before) continue;
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
+        } catch (err) {
+          if (codeOf(err) !== 'NoSuchUpload') throw describeS3Error(err, `aborting an incomplete upload of ${upload.Key} in ${this.location}`);
+        }
+        removed++;
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return removed;
   }
 
   async close(): Promise<void> {

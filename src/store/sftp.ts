@@ -15,11 +15,10 @@ import ssh2 from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import type { AuthMethod, Client, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
 import { hostKeyPolicy } from './sftp-host-key.ts';
-import { belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
+import { TMP_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { sftpTarget, type SshTarget } from './ssh-config.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 
-const TMP_DIR = 'tmp';
 /** Transfers are split into requests of this size (OpenSSH takes up to 255 KiB), several in flight. */
 const CHUNK = 255 * 1024;
 const IN_FLIGHT = 8;
@@ -288,7 +287,7 @@ export class SftpStore implements Store {
     const file = this.file(name, action);
     return this.run(action, async ({ client }) => {
       const st = await statOrUndefined(client, file);
-      return st && { name, size: st.size };
+      return st && { name, size: st.size, modified: st.modifyTime };
     });
   }
 
@@ -321,7 +320,7 @@ export class SftpStore implements Store {
       } else if (!plausibleSize(name, entry.size)) {
         this.onForeign(name, `listed with an impossible size (${entry.size})`);
       } else {
-        yield { name, size: entry.size };
+        yield entry.modifyTime === undefined ? { name, size: entry.size } : { name, size: entry.size, modified: entry.modifyTime };
       }
     }
   }
@@ -418,7 +417,7 @@ async function writeFile(sftp: SFTPWrapper, file: string, data: Buffer): Promise
   await call((cb) => sftp.close(handle, cb));
 }
 
-async function statOrUndefined(client: SftpClient, file: string): Promise<{ size: number } | undefined> {
+async function statOrUndefined(client: SftpClient, file: string): Promise<{ size: number; modifyTime: number } | undefined> {
   try {
     return await client.stat(file);
   } catch (err) {
@@ -439,16 +438,20 @@ const MAX_DIRECTORY_ENTRIES = 1_000_000;
  * A remote directory's entries with their types and sizes, read batch by batch. A server that never
  * ends the listing is stopped at MAX_DIRECTORY_ENTRIES.
  */
-async function readDirectory(sftp: SFTPWrapper, dir: string, action: string): Promise<{ filename: string; mode: number; size: number }[]> {
+async function readDirectory(sftp: SFTPWrapper, dir: string, action: string): Promise<{ filename: string; mode: number; size: number; modifyTime?: number }[]> {
   const handle = await call<Buffer>((cb) => sftp.opendir(dir, cb));
-  const entries: { filename: string; mode: number; size: number }[] = [];
+  const entries: { filename: string; mode: number; size: number; modifyTime?: number }[] = [];
   try {
     for (;;) {
       const batch = await new Promise<FileEntryLike[] | undefined>((resolve, reject) =>
         sftp.readdir(handle, (err, list) => (err ? ((err as { code?: unknown }).code === SFTP_EOF ? resolve(undefined) : reject(err)) : resolve(list as FileEntryLike[]))),
       );
       if (!batch) return entries;
-      for (const { filename, attrs } of batch) entries.push({ filename: String(filename), mode: Number(attrs?.mode ?? 0), size: Number(attrs?.size) });
+      for (const { filename, attrs } of batch) {
+        // The server's clock, whole seconds: prune measures writer markers' ages with it.
+        const mtime = Number(attrs?.mtime);
+        entries.push({ filename: String(filename), mode: Number(attrs?.mode ?? 0), size: Number(attrs?.size), ...(Number.isFinite(mtime) ? { modifyTime: mtime * 1000 } : {}) });
+      }
       if (entries.length > MAX_DIRECTORY_ENTRIES) throw new StoreError('permanent', `${action}: the server lists more than ${MAX_DIRECTORY_ENTRIES} entries in ${dir}`);
     }
   } finally {
@@ -458,7 +461,7 @@ async function readDirectory(sftp: SFTPWrapper, dir: string, action: string): Pr
 
 interface FileEntryLike {
   readonly filename: unknown;
-  readonly attrs?: { readonly mode?: unknown; readonly size?: unknown };
+  readonly attrs?: { readonly mode?: unknown; readonly size?: unknown; readonly mtime?: unknown };
 }
 
 /** Runs `op`, which writes `file`; if its directory is missing, creates it and runs `op` again. */

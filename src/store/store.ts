@@ -7,6 +7,12 @@ export interface ObjectInfo {
   /** Name relative to the repository root, with '/' separators: 'data/ab/ab12…', 'index/…', 'config'. */
   readonly name: string;
   readonly size: number;
+  /**
+   * When the object was written, by the storage's clock (ms since 1970): file mtime, S3 LastModified,
+   * SFTP mtime. Ages compared on one store need no agreement between host clocks (FORMAT.md 12.1).
+   * Absent when a backend cannot say.
+   */
+  readonly modified?: number;
 }
 
 export interface ByteRange {
@@ -30,6 +36,12 @@ export interface Store {
   list(dir: string): AsyncIterable<ObjectInfo>;
   /** Removes an object; removing a missing object is not an error. */
   delete(name: string): Promise<void>;
+  /**
+   * Aborts uploads that were started before `before` (storage time) and never finished, which the
+   * store keeps out of sight of `list` (S3 multipart uploads); returns how many. Stores whose unfinished
+   * writes are ordinary files under tmp/ (local, SFTP) have nothing here: prune lists and deletes those.
+   */
+  removeIncomplete?(before: number): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -93,6 +93,10 @@ export class ThrottleStore implements Store {
     return this.inner.delete(name);
   }
 
+  async removeIncomplete(before: number): Promise<number> {
+    return (await this.inner.removeIncomplete?.(before)) ?? 0;
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

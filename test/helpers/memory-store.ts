@@ -6,6 +6,9 @@ import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, ty
 export class MemoryStore implements Store {
   readonly location: string;
   readonly objects = new Map<string, Buffer>();
+  /** Modification times, by the store's clock (settable, to age objects in tests). */
+  readonly modified = new Map<string, number>();
+  now: () => number = Date.now;
 
   constructor(location = 'memory:') {
     this.location = location;
@@ -17,6 +20,7 @@ export class MemoryStore implements Store {
     const existing = this.objects.get(name);
     if (existing) return alreadyStored(action, existing.length, data.length);
     this.objects.set(name, Buffer.from(data));
+    this.modified.set(name, this.now());
     return true;
   }
 
@@ -34,17 +38,18 @@ export class MemoryStore implements Store {
   async stat(name: string): Promise<ObjectInfo | undefined> {
     checkObjectName(name, `checking ${name} in ${this.location}`);
     const data = this.objects.get(name);
-    return data && { name, size: data.length };
+    return data && { name, size: data.length, modified: this.modified.get(name)! };
   }
 
   async *list(dir: string): AsyncIterable<ObjectInfo> {
     const folder = checkFolder(dir, `listing ${dir} in ${this.location}`);
-    for (const [name, data] of this.objects) if (belongsTo(folder, name)) yield { name, size: data.length };
+    for (const [name, data] of [...this.objects]) if (belongsTo(folder, name)) yield { name, size: data.length, modified: this.modified.get(name)! };
   }
 
   async delete(name: string): Promise<void> {
     checkObjectName(name, `deleting ${name} from ${this.location}`);
     this.objects.delete(name);
+    this.modified.delete(name);
   }
 
   async close(): Promise<void> {}

@@ -153,7 +153,6 @@ async function backupOnce(repo: Repository, settings: Settings, options: BackupO
   const status = new StatusLine();
   const lost = new AbortController();
   try {
-    await repo.loadIndex();
     const run = new BackupRun(repo, {
       paths: settings.paths,
       selection: settings.selection,

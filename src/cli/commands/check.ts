@@ -3,7 +3,7 @@ import { runCheck, type ReadDataMode } from '../../engine/check.ts';
 import { EXIT_FATAL, UsageError } from '../exit-codes.ts';
 import { count } from '../format.ts';
 import { printJson, printLine, printWarning, StatusLine } from '../output.ts';
-import { addRepoOptions, openRepository, openStores, repositorySettings, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, openRepository, openStores, repositorySettings, startReader, type RepoOptions } from '../repo-options.ts';
 import { compareReplicas, takeInventory } from '../../engine/replicas.ts';
 
 interface CheckOptions extends RepoOptions {
@@ -58,7 +58,8 @@ export function checkCommand(): Command {
       const repo = await openRepository(options, { loadIndex: false });
       const status = new StatusLine();
       try {
-        const result = await runCheck(repo, { readData: mode, onProgress: (m) => status.update(m) });
+        const reader = await startReader(repo, 'check');
+        const result = await runCheck(repo, { readData: mode, onProgress: (m) => status.update(m) }).finally(() => reader.end());
         status.clear();
         if (options.json) {
           printJson({ type: 'summary', ...result, ok: result.errors.length === 0 });

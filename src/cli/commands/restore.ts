@@ -5,7 +5,7 @@ import { EXIT_FATAL, EXIT_INTERRUPTED } from '../exit-codes.ts';
 import { count, formatBytes, formatDuration } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
-import { addRepoOptions, collect, openRepository, type RepoOptions } from '../repo-options.ts';
+import { addRepoOptions, collect, openRepository, startReader, type RepoOptions } from '../repo-options.ts';
 import { openSnapshot, splitSnapshotPath } from '../snapshot-arg.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
 
@@ -32,11 +32,16 @@ export function restoreCommand(): Command {
     .option('--verify', 'read every restored file back and compare it with the snapshot')
     .action(async (arg: string, options: RestoreOptions) => {
       const { ref, subpath } = splitSnapshotPath(arg);
-      const repo = await openRepository(options);
+      const repo = await openRepository(options, { loadIndex: false });
+      const reader = await startReader(repo, 'restore').catch(async (err: unknown) => {
+        await repo.close();
+        throw err;
+      });
       const interrupt = interruptSignal();
       const status = new StatusLine();
       let interrupted = false;
       try {
+        await repo.loadIndex();
         const { stored: snap, view } = await openSnapshot(repo, ref, filterOf(options));
         const from = await view.find(subpath);
         const run = new RestoreRun(repo, { target: options.target, includes: options.include, excludes: options.exclude, signal: interrupt.signal, verify: options.verify ?? false });
@@ -69,6 +74,7 @@ export function restoreCommand(): Command {
         }
       } finally {
         interrupt.dispose();
+        await reader.end();
         await repo.close();
         // Reads already under way (a slow link) would keep the process alive until they end.
         if (interrupted) process.exit(EXIT_INTERRUPTED);

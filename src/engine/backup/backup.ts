@@ -6,9 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DEFAULT_ZSTD_LEVEL } from '../../format/compression.ts';
+import { ID_BYTES } from '../../format/crypto.ts';
 import { NodeType, type NodeMeta, type TreeNode } from '../../format/tree.ts';
 import type { Snapshot } from '../../format/snapshot.ts';
 import { adoptUnindexedPacks } from '../../repo/adopt.ts';
+import { WriterSession } from '../../repo/writer-markers.ts';
 import type { Repository, StoredSnapshot } from '../../repo/repository.ts';
 import { whoAmI } from '../../repo/repository.ts';
 import { DetachedError, Destination } from '../destination.ts';
@@ -61,6 +63,11 @@ export interface BackupOptions {
   readonly pause?: PauseGate;
   /** Files whose bytes come from a stream (stdin, a database dump) rather than from disk; see stream-source.ts. */
   readonly streams?: readonly StreamSource[];
+  /**
+   * The run's writer markers (docs/FORMAT.md 12.3); by default the run starts its own. The run loads
+   * the index itself, after the markers are durable: callers must not load it before.
+   */
+  readonly session?: WriterSession;
 }
 
 export interface BackupResult {
@@ -241,7 +248,18 @@ export class BackupRun {
     const startTime = new Date();
     checkSources(this.paths);
     this.checkStreamNames();
-    const { adoptedPacks, catchUp } = await this.prepareDestinations();
+    const session = this.options.session ?? (await WriterSession.start(this.repo, { command: 'backup', onStoreFailure: 'skip' }));
+    try {
+      for (const [store, err] of session.failed) this.destinationFor(store).detach(new DetachedError(`cannot write a writer marker: ${err.message}`, { cause: err }));
+      await this.repo.loadIndex({ holdBack: session.records });
+      return await this.runWith(session, startTime);
+    } finally {
+      if (!this.options.session) await session.end();
+    }
+  }
+
+  private async runWith(session: WriterSession, startTime: Date): Promise<BackupResult> {
+    const { adoptedPacks, catchUp } = await this.prepareDestinations(session);
     const parent = this.options.parent === undefined ? await this.findParent() : (this.options.parent ?? undefined);
     const packSize = this.options.packSize ?? DEFAULT_PACK_SIZE;
     const counter = this.startCounter();
@@ -279,6 +297,7 @@ export class BackupRun {
       // 'uploading' until a destination holds everything the snapshot needs and starts writing it.
       const destinations = await Promise.race([
         this.sink.commit(sealed, catchUp, {
+          beforeSnapshot: (store) => session.fence(store),
           committing: () => (this.counters.stage = 'committing'),
           committed: (d) => this.onCommitted?.(d.store.location),
         }),
@@ -309,11 +328,14 @@ export class BackupRun {
    * copying to each destination whatever the other replicas hold and it lacks, so its new snapshot
    * never points at packs only the others have (invariant 3).
    */
-  private async prepareDestinations(): Promise<{ adoptedPacks: number; catchUp: Map<Destination, Promise<void>> }> {
-    const replicas = await Promise.all(this.repo.stores.map(async (store) => ({ store, inventory: await takeInventory(store) })));
+  private async prepareDestinations(session: WriterSession): Promise<{ adoptedPacks: number; catchUp: Map<Destination, Promise<void>> }> {
+    const live = this.repo.stores.filter((store) => !this.destinationFor(store).detached);
+    const replicas = await Promise.all(live.map(async (store) => ({ store, inventory: await takeInventory(store) })));
+    const records = session.records;
     let adoptedPacks = 0;
     for (const { store, inventory } of replicas) {
-      const packs = [...inventory].filter(([name]) => name.startsWith('data/')).map(([name, size]) => ({ name, size }));
+      // A doomed pack is never adopted: this writer must not refer to it (FORMAT.md 12.3).
+      const packs = [...inventory].filter(([name]) => name.startsWith('data/') && !records.deletes(name)).map(([name, size]) => ({ name, size }));
       const adopted = await adoptUnindexedPacks(this.repo, store, packs);
       adoptedPacks += adopted.packs;
       if (adopted.index) inventory.set(adopted.index.name, adopted.index.size);
@@ -322,7 +344,10 @@ export class BackupRun {
     }
     const catchUp = new Map<Destination, Promise<void>>();
     for (const replica of replicas) {
-      const missing = missingFrom(replica.inventory, replicas.filter((r) => r !== replica));
+      // Forgotten snapshots never come back. Doomed packs and superseded index files do, when a replica
+      // that missed a prune still has them: a snapshot it got meanwhile may need them, and only a prune
+      // can tell (it deletes them again if not).
+      const missing = missingFrom(replica.inventory, replicas.filter((r) => r !== replica), (name) => records.forgets(name));
       if (missing.length === 0) continue;
       const copying = copyMissing(this.destinationFor(replica.store), missing);
       copying.catch(() => {});
@@ -615,7 +640,10 @@ export class BackupRun {
       previous.size === meta.size &&
       previous.mtimeNs === meta.mtimeNs &&
       previous.ctimeNs === meta.ctimeNs &&
-      previous.inode === meta.inode
+      previous.inode === meta.inode &&
+      // The parent's chunks must still be in the index: one whose only copy a prune has doomed is not
+      // referred to again (FORMAT.md 12.3); the file is read and the chunk stored anew.
+      this.allIndexed(previous.content)
     ) {
       this.counts.filesUnmodified++;
       this.counters.filesDone++;
@@ -643,6 +671,13 @@ export class BackupRun {
       this.onFile?.(entry.path.toString(), previous ? 'changed' : 'new');
       done({ ...(result.meta ?? meta), size: result.size, name: entry.name, content: result.content, sparse: result.sparse });
     });
+  }
+
+  /** Whether every chunk of a concatenated id list is in the (writer's) index. */
+  private allIndexed(content: Buffer | undefined): boolean {
+    if (!content) return true;
+    for (let i = 0; i < content.length; i += ID_BYTES) if (!this.repo.index.has(content.subarray(i, i + ID_BYTES))) return false;
+    return true;
   }
 
   private makeSnapshot(startTime: Date, rootTree: Buffer, parent: StoredSnapshot | undefined, newTrees: number): Snapshot {

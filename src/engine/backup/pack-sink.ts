@@ -5,7 +5,7 @@
 import type { IndexedPack } from '../../format/index-file.ts';
 import { BlobType, type PackEntry } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
-import { packName } from '../../store/store.ts';
+import { packName, type Store } from '../../store/store.ts';
 import { DetachedError, type Destination } from '../destination.ts';
 import type { PackSpool } from '../spool.ts';
 
@@ -46,6 +46,14 @@ export class NoDestinationLeftError extends Error {
     super(message);
     this.causes = causes;
   }
+}
+
+export interface CommitHooks {
+  /** Runs right before the snapshot is written to a store (the writer's fence); throwing keeps it out. */
+  readonly beforeSnapshot?: (store: Store) => Promise<void>;
+  /** The destination starts writing the snapshot: everything before it is durable there. */
+  readonly committing?: (d: Destination) => void;
+  readonly committed?: (d: Destination) => void;
 }
 
 export class PackSink {
@@ -138,24 +146,22 @@ export class PackSink {
    * Final checkpoint, then the snapshot on each destination as soon as it holds everything before it
    * (and its catch-up copy is done); a fast destination commits while a slow one is still uploading.
    */
-  async commit(
-    snapshot: { name: string; bytes: Buffer },
-    catchUp: ReadonlyMap<Destination, Promise<void>>,
-    events: { committing?: (d: Destination) => void; committed?: (d: Destination) => void } = {},
-  ): Promise<CommitOutcome[]> {
+  async commit(snapshot: { name: string; bytes: Buffer }, catchUp: ReadonlyMap<Destination, Promise<void>>, hooks: CommitHooks = {}): Promise<CommitOutcome[]> {
     this.checkpoint();
+    const { beforeSnapshot, committing, committed } = hooks;
     const outcomes = await Promise.all(
       this.destinations.map(async (d): Promise<CommitOutcome> => {
         try {
           await catchUp.get(d);
           // load() runs when the destination starts writing the snapshot: everything before it is durable there.
           const load = async (): Promise<Buffer> => {
-            events.committing?.(d);
+            committing?.(d);
+            await beforeSnapshot?.(d.store);
             return snapshot.bytes;
           };
           await d.put({ name: snapshot.name, size: snapshot.bytes.length, load, after: this.indexNames });
           d.markFinished();
-          events.committed?.(d);
+          committed?.(d);
           return { location: d.store.location, committed: true };
         } catch (err) {
           d.detach(err as Error);

@@ -440,7 +440,7 @@ export class RestoreRun {
       const blobs: { id: Buffer; loc: NonNullable<ReturnType<Repository['index']['lookup']>>; position: number }[] = [];
       let position = 0;
       for (const id of contentIds(file.node)) {
-        const loc = this.repo.index.lookup(id);
+        const loc = this.repo.locate(id);
         if (!loc || loc.type !== BlobType.Data) {
           this.fileFailed(file, `chunk ${id.toString('hex').slice(0, 16)} is not in the index; run coffer check`);
           return;

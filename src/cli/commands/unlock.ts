@@ -1,0 +1,43 @@
+import { Command } from 'commander';
+import { WriterSession, type ObservedWriter } from '../../repo/writer-markers.ts';
+import { printJson, printLine } from '../output.ts';
+import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
+
+interface UnlockOptions extends RepoOptions {
+  readonly removeAll?: boolean;
+}
+
+function describeWriter(w: ObservedWriter, storageNow: number): string {
+  const m = w.marker;
+  const minutes = Math.round((storageNow - w.lastSeen) / 60_000);
+  const state = w.liveness === 'dead' ? 'its process is gone' : w.liveness === 'expired' ? `no heartbeat for ${minutes} min` : `live, last heartbeat ${minutes} min ago`;
+  return `${m.exclusive ? 'exclusive ' : ''}${m.command} on ${m.host} (pid ${m.pid}, started ${m.started}) in ${w.store.location}: ${state}`;
+}
+
+export function unlockCommand(): Command {
+  return addRepoOptions(new Command('unlock').description('remove the markers of processes that are gone (they never block backups; an exclusive one blocks prune until it expires)'))
+    .option('--remove-all', 'also remove live markers (only for processes you know are gone: a running prune or backup loses its protection)')
+    .action(async (options: UnlockOptions) => {
+      await withRepository(options, false, async (repo) => {
+        const session = await WriterSession.start(repo, { command: 'unlock' });
+        try {
+          const writers = await session.others();
+          let removed = 0;
+          for (const w of writers) {
+            const remove = w.liveness !== 'live' || options.removeAll;
+            const text = describeWriter(w, session.storageNow(w.store));
+            if (remove) {
+              for (const name of w.names) await w.store.delete(name);
+              removed++;
+            }
+            if (options.json) printJson({ type: remove ? 'removed' : 'kept', location: w.store.location, ...w.marker, liveness: w.liveness, names: w.names });
+            else printLine(`${remove ? 'removed' : 'kept'}: ${text}`);
+          }
+          if (options.json) printJson({ type: 'summary', removed, kept: writers.length - removed });
+          else printLine(writers.length === 0 ? 'no markers: nothing to remove' : `removed ${removed} marker${removed === 1 ? '' : 's'}${writers.length > removed ? `, kept ${writers.length - removed} of running processes (--remove-all removes them too)` : ''}`);
+        } finally {
+          await session.end();
+        }
+      });
+    });
+}

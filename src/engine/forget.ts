@@ -1,0 +1,116 @@
+// `forget`: removes snapshots, chosen by a retention policy per group or given by id. It writes a
+// deletion record naming them on every reachable replica first (so a replica that was offline learns
+// of it and none copies them back, docs/FORMAT.md 12.6), then deletes the snapshot objects. Data is
+// freed by prune; forget needs no lock and runs beside backups (removing a snapshot can only make a
+// prune keep more).
+import { whoAmI, type Repository, type StoredSnapshot } from '../repo/repository.ts';
+import { sealDeletionRecord } from '../repo/deletion-records.ts';
+import { resolveSnapshot, type SnapshotFilter } from '../repo/snapshot-ref.ts';
+import type { Store } from '../store/store.ts';
+import { applyRetention, isEmptyPolicy, PolicyError, type RetentionPolicy } from './retention.ts';
+import { DEFAULT_GROUP_BY, groupSnapshots, parseGroupBy, type GroupField, type GroupKey } from './snapshot-filter.ts';
+
+export interface ForgetOptions {
+  /** Snapshots to remove by id (or unique prefix); excludes `policy`. */
+  readonly ids?: readonly string[];
+  readonly policy?: RetentionPolicy;
+  readonly filter?: SnapshotFilter;
+  readonly groupBy: readonly GroupField[];
+  readonly dryRun?: boolean;
+}
+
+export interface KeptSnapshot {
+  readonly snapshot: StoredSnapshot;
+  readonly reasons: readonly string[];
+}
+
+export interface ForgetGroup {
+  readonly key: GroupKey;
+  readonly keep: readonly KeptSnapshot[];
+  readonly remove: readonly StoredSnapshot[];
+}
+
+export interface ReplicaOutcome {
+  readonly location: string;
+  /** Snapshot objects deleted there (0 when it already lacked them). */
+  readonly removed: number;
+  readonly error?: string;
+}
+
+export interface ForgetResult {
+  readonly groups: readonly ForgetGroup[];
+  /** Ids removed (or that would be, with dryRun). */
+  readonly removed: readonly string[];
+  /** The record written, when anything was removed. */
+  readonly record?: string;
+  readonly replicas: readonly ReplicaOutcome[];
+}
+
+/** A plan's `retention` in the configuration file: the policy and how its snapshots are grouped. */
+export type PlanRetention = RetentionPolicy & { readonly groupBy?: string };
+
+/**
+ * What `forget --plan P` and the daemon's retention after a run of P apply: the plan's policy to the
+ * plan's own snapshots (its host and its paths), grouped as the plan says (host and paths by default).
+ */
+export function planForgetOptions(retention: PlanRetention, owner: { host: string; paths: readonly string[] }): ForgetOptions {
+  const { groupBy, ...policy } = retention;
+  return { policy, filter: { host: owner.host, paths: owner.paths }, groupBy: groupBy === undefined ? [...DEFAULT_GROUP_BY] : parseGroupBy(groupBy) };
+}
+
+/** What to remove: per group by policy, or the given ids as one group. */
+export function planForget(snapshots: readonly StoredSnapshot[], options: ForgetOptions): ForgetGroup[] {
+  if (options.ids?.length) {
+    if (options.policy && !isEmptyPolicy(options.policy)) throw new PolicyError('give snapshot ids or a policy (--keep-…), not both');
+    const chosen = new Map(options.ids.map((ref) => resolveSnapshot(snapshots, ref)).map((s) => [s.id, s]));
+    return [{ key: {}, keep: [], remove: [...chosen.values()] }];
+  }
+  if (!options.policy || isEmptyPolicy(options.policy)) {
+    throw new PolicyError('no policy given: add --keep-last, --keep-daily, --keep-within… (or snapshot ids); forget never removes every snapshot by default');
+  }
+  const policy = options.policy;
+  return groupSnapshots(snapshots, options.groupBy, options.filter).map((group) => {
+    const decisions = applyRetention(group.snapshots, policy);
+    return {
+      key: group.key,
+      keep: decisions.filter((d) => d.keep).map((d) => ({ snapshot: d.snapshot, reasons: d.reasons })),
+      remove: decisions.filter((d) => !d.keep).map((d) => d.snapshot),
+    };
+  });
+}
+
+async function removeFrom(store: Store, names: readonly string[], record: { name: string; bytes: Buffer }): Promise<ReplicaOutcome> {
+  try {
+    await store.put(record.name, record.bytes);
+    let removed = 0;
+    for (const name of names) {
+      if (!(await store.stat(name))) continue;
+      await store.delete(name);
+      removed++;
+    }
+    return { location: store.location, removed };
+  } catch (err) {
+    return { location: store.location, removed: 0, error: (err as Error).message };
+  }
+}
+
+export async function forgetSnapshots(repo: Repository, options: ForgetOptions): Promise<ForgetResult> {
+  const groups = planForget(await repo.listSnapshots(), options);
+  const removed = groups.flatMap((g) => g.remove.map((s) => s.id));
+  if (options.dryRun || removed.length === 0) return { groups, removed, replicas: [] };
+  const record = sealDeletionRecord(repo, {
+    timeMs: Date.now(),
+    host: whoAmI().host,
+    snapshots: removed.map((id) => Buffer.from(id, 'hex')),
+    packs: [],
+    indexes: [],
+    writers: [],
+  });
+  const names = removed.map((id) => `snapshots/${id}`);
+  const replicas = [
+    ...(await Promise.all(repo.stores.map((store) => removeFrom(store, names, record)))),
+    ...repo.unavailable.map((u) => ({ location: u.store.location, removed: 0, error: `unreachable: ${u.error.message}` })),
+  ];
+  repo.reloadDeletionRecords();
+  return { groups, removed, record: record.name, replicas };
+}

@@ -1,0 +1,94 @@
+// Moving needed blobs out of mostly unused packs: each blob is decrypted, checked against its id, and
+// sealed into a new pack with a new key and offset (data and tree blobs in separate packs, as backups
+// write them). New packs are built once and handed to `onSealed`, which uploads them to every replica.
+import { FormatError } from '../../format/bytes.ts';
+import { decompressPayload, type Framed } from '../../format/compression.ts';
+import { blobId, contentId } from '../../format/crypto.ts';
+import type { IndexedPack } from '../../format/index-file.ts';
+import { BlobType, openBlob, PackWriter, type PackEntry, type SealedPack } from '../../format/pack.ts';
+import { parsePack } from '../../repo/pack-reader.ts';
+import type { Repository } from '../../repo/repository.ts';
+import { packName } from '../../store/store.ts';
+
+/** Uploads that may run while the next pack is built. */
+const UPLOADS_IN_FLIGHT = 2;
+
+export class PackBuilder {
+  private readonly repo: Repository;
+  private readonly packSize: number;
+  private readonly onSealed: (pack: SealedPack) => Promise<void>;
+  private readonly writers = new Map<BlobType, PackWriter>();
+  private readonly inFlight: Promise<void>[] = [];
+  /** The packs sealed so far, for the index. */
+  readonly packs: IndexedPack[] = [];
+  bytes = 0;
+
+  constructor(repo: Repository, packSize: number, onSealed: (pack: SealedPack) => Promise<void>) {
+    this.repo = repo;
+    this.packSize = packSize;
+    this.onSealed = onSealed;
+  }
+
+  private writer(type: BlobType): PackWriter {
+    let w = this.writers.get(type);
+    if (!w) this.writers.set(type, (w = new PackWriter(this.repo.keys.dataKey, { capacity: this.packSize + 1024 * 1024 })));
+    return w;
+  }
+
+  async add(type: BlobType, id: Buffer, framed: Framed, rawLength: number): Promise<void> {
+    const w = this.writer(type);
+    w.add(type, id, framed, rawLength);
+    if (w.size >= this.packSize) await this.seal(type);
+  }
+
+  private async seal(type: BlobType): Promise<void> {
+    const w = this.writers.get(type);
+    if (!w || w.count === 0) return;
+    this.writers.delete(type);
+    const sealed = w.seal();
+    this.packs.push({ id: Buffer.from(sealed.id, 'hex'), salt: sealed.salt, entries: sealed.entries });
+    this.bytes += sealed.bytes.length;
+    const upload = this.onSealed(sealed);
+    upload.catch(() => {});
+    this.inFlight.push(upload);
+    if (this.inFlight.length >= UPLOADS_IN_FLIGHT) await this.inFlight.shift();
+  }
+
+  /** Seals what is open and waits for every upload. */
+  async finish(): Promise<IndexedPack[]> {
+    await this.seal(BlobType.Data);
+    await this.seal(BlobType.Tree);
+    while (this.inFlight.length > 0) await this.inFlight.shift();
+    return this.packs;
+  }
+}
+
+/** A pack whose needed blobs could not all be read back intact: it is kept as it is. */
+export class DamagedPackError extends Error {
+  override name = 'DamagedPackError';
+}
+
+/**
+ * Copies the blobs of pack `id` that `keep` selects into `builder`, after checking every one of them
+ * (from any replica holding an intact copy). Returns the entries copied.
+ */
+export async function repackPack(repo: Repository, id: string, keep: (entry: PackEntry) => boolean, builder: PackBuilder): Promise<PackEntry[]> {
+  const name = packName(id);
+  let blobs: { entry: PackEntry; framed: Buffer }[];
+  try {
+    blobs = await repo.read(name, (bytes) => {
+      if (contentId(bytes) !== id) throw new FormatError(`${name}: its bytes do not match its name (damaged)`);
+      const { key, entries } = parsePack(bytes, name, repo.keys.dataKey);
+      return entries.filter(keep).map((entry) => {
+        const what = `blob ${entry.id.toString('hex').slice(0, 16)} in ${name}`;
+        const framed = openBlob(key, entry.offset, entry.type, entry.id, bytes.subarray(entry.offset, entry.offset + entry.length), what);
+        if (!blobId(repo.idKey, decompressPayload(framed, entry.rawLength, what)).equals(entry.id)) throw new FormatError(`${what} does not match its id (damaged)`);
+        return { entry, framed };
+      });
+    });
+  } catch (err) {
+    throw new DamagedPackError(`${name} cannot be repacked: ${(err as Error).message}`, { cause: err });
+  }
+  for (const { entry, framed } of blobs) await builder.add(entry.type, entry.id, { flag: framed[0]!, body: framed.subarray(1) }, entry.rawLength);
+  return blobs.map((b) => b.entry);
+}
