@@ -104,6 +104,19 @@ test('forget by id or prefix; unknown, ambiguous and badly formed arguments chan
   assert.deepEqual(snapshotIds([repo]), [template.id]);
 });
 
+test('forgetting a snapshot written by an interrupted tag forgets the versions it replaces, which would reappear otherwise', { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const repo = path.join(dir, 'repo');
+  const { template, stores } = await repoWithOneBackup(dir, [repo]);
+  // Two tag runs, each interrupted before deleting the old version: template <- v2 <- v3 on disk.
+  const [v2] = await stampSnapshots(stores, PASSWORD, template, [{ time: template.snapshot.time, tags: ['a'], replaces: template.id }]);
+  const [v3] = await stampSnapshots(stores, PASSWORD, template, [{ time: template.snapshot.time, tags: ['b'], replaces: v2!.id }]);
+  assert.deepEqual(snapshotIds([repo]), [v3!.id], 'the older versions are hidden');
+  ok(['forget', '--repo', repo, v3!.id]);
+  assert.deepEqual(snapshotIds([repo]), [], 'no older version comes back');
+  assert.deepEqual(fs.readdirSync(path.join(repo, 'snapshots')), []);
+});
+
 test("forget --plan applies the plan's retention to the plan's own snapshots", { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const repo = path.join(dir, 'repo');

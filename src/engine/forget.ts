@@ -94,19 +94,43 @@ async function removeFrom(store: Store, names: readonly string[], record: { name
   }
 }
 
+/**
+ * The ids of `snapshots` and of every snapshot they replace (left by an interrupted `coffer tag`,
+ * engine/retag.ts), older versions first followed through their `replaces` chain: listSnapshots hides a
+ * replaced snapshot only while the one replacing it is there, so forgetting that one alone would bring
+ * the older version back.
+ */
+async function withReplaced(repo: Repository, snapshots: readonly StoredSnapshot[]): Promise<string[]> {
+  const ids = new Set(snapshots.map((s) => s.id));
+  for (const s of snapshots) {
+    let next = s.snapshot.replaces;
+    while (next !== undefined && !ids.has(next)) {
+      ids.add(next);
+      try {
+        next = (await repo.loadSnapshot(`snapshots/${next}`)).replaces;
+      } catch {
+        // Gone (the interrupted tag's clean-up finished) or unreadable: nothing further to follow.
+        next = undefined;
+      }
+    }
+  }
+  return [...ids];
+}
+
 export async function forgetSnapshots(repo: Repository, options: ForgetOptions): Promise<ForgetResult> {
   const groups = planForget(await repo.listSnapshots(), options);
   const removed = groups.flatMap((g) => g.remove.map((s) => s.id));
   if (options.dryRun || removed.length === 0) return { groups, removed, replicas: [] };
+  const doomed = await withReplaced(repo, groups.flatMap((g) => g.remove));
   const record = sealDeletionRecord(repo, {
     timeMs: Date.now(),
     host: whoAmI().host,
-    snapshots: removed.map((id) => Buffer.from(id, 'hex')),
+    snapshots: doomed.map((id) => Buffer.from(id, 'hex')),
     packs: [],
     indexes: [],
     writers: [],
   });
-  const names = removed.map((id) => `snapshots/${id}`);
+  const names = doomed.map((id) => `snapshots/${id}`);
   const replicas = [
     ...(await Promise.all(repo.stores.map((store) => removeFrom(store, names, record)))),
     ...repo.unavailable.map((u) => ({ location: u.store.location, removed: 0, error: `unreachable: ${u.error.message}` })),

@@ -8,6 +8,8 @@ export interface Stamp {
   readonly host?: string;
   readonly paths?: string[];
   readonly tags?: string[];
+  /** The snapshot this one replaces (as `coffer tag` writes). */
+  readonly replaces?: string;
 }
 
 /** Writes one snapshot per stamp, each a copy of `template` with that metadata; returns them in order. */
@@ -15,7 +17,7 @@ export async function stampSnapshots(stores: Store[], passphrase: string, templa
   const repo = await Repository.open(stores, passphrase);
   const written: StoredSnapshot[] = [];
   for (const stamp of stamps) {
-    const snapshot = { ...template.snapshot, time: stamp.time, host: stamp.host ?? template.snapshot.host, paths: stamp.paths ?? template.snapshot.paths, tags: stamp.tags ?? [] };
+    const snapshot = { ...template.snapshot, time: stamp.time, host: stamp.host ?? template.snapshot.host, paths: stamp.paths ?? template.snapshot.paths, tags: stamp.tags ?? [], ...(stamp.replaces ? { replaces: stamp.replaces } : {}) };
     const sealed = repo.sealSnapshot(snapshot);
     for (const store of stores) await store.put(sealed.name, sealed.bytes);
     written.push({ id: idOf(sealed.name), snapshot });
