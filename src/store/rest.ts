@@ -4,7 +4,7 @@
 // Coffer's names are mapped onto them (docs/FORMAT.md, "REST servers"). rest-server refuses an upload
 // whose bytes do not hash to its name and every upload over an existing object, which suits Coffer's
 // content-addressed, write-once objects; append-only servers refuse every delete but of locks.
-import { belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
+import { TMP_DIR, WRITERS_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
 import { StoreError, alreadyStored, cutRange, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
 import { describeTlsError } from './tls.ts';
 
@@ -42,16 +42,33 @@ export interface RestTransport {
 
 /**
  * The REST folder holding each folder of the layout (layout.ts). `tmp` (doctor's probe) goes to
- * `locks`, the one folder whose objects an append-only server lets go of. A folder added to the layout
+ * `locks`, the one folder whose objects an append-only server lets go of; a path with a `/` lies in a
+ * nested repository of its own. A folder added to the layout
  * needs a row here (and in docs/FORMAT.md), or REST stores refuse its objects.
  */
-export const REST_FOLDERS: Readonly<Record<string, string>> = { data: 'data', keys: 'keys', index: 'index', snapshots: 'snapshots', tmp: 'locks' };
+export const REST_FOLDERS: Readonly<Record<string, string>> = {
+  data: 'data',
+  keys: 'keys',
+  index: 'index',
+  snapshots: 'snapshots',
+  tmp: 'locks',
+  // Restic has no folder for these, so each gets a repository of its own below the location (servers
+  // serve any number of them), in its `locks` folder: an append-only server still lets a backup
+  // replace its writer marker there.
+  deletions: 'deletions/locks',
+  writers: 'writers/locks',
+};
+
+/** Folders whose objects' ages matter (writer markers, leftovers that prune removes once old enough). */
+const TIMED_FOLDERS: ReadonlySet<string> = new Set([WRITERS_DIR, TMP_DIR]);
 
 export class RestStore implements Store {
   readonly location: string;
   private readonly transport: RestTransport;
   private readonly onForeign: ForeignObjectHandler;
   private created = false;
+  /** Nested repositories (see REST_FOLDERS) known to exist. */
+  private readonly createdBelow = new Set<string>();
 
   constructor(location: string, transport: RestTransport, onForeign: ForeignObjectHandler = () => {}) {
     this.location = location;
@@ -88,6 +105,17 @@ export class RestStore implements Store {
     this.created = true;
   }
 
+  /** Sets up the nested repository a REST path lies in (rest-server writes only into existing folders). */
+  private async createBelow(restPath: string, action: string): Promise<void> {
+    const parts = restPath.split('/');
+    if (parts.length <= 2) return;
+    const below = parts.slice(0, -2).join('/');
+    if (this.createdBelow.has(below)) return;
+    const res = await this.send({ method: 'POST', path: `${below}/?create=true` }, action);
+    if (!ok(res)) throw statusError(res, `${action} (creating ${below}/ on the server)`);
+    this.createdBelow.add(below);
+  }
+
   async put(name: string, data: Uint8Array): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     const path = this.restPath(name, action);
@@ -96,6 +124,7 @@ export class RestStore implements Store {
     const existing = await this.stat(name);
     if (existing) return alreadyStored(action, existing.size, data.length);
     if (name === 'config') await this.create(action);
+    await this.createBelow(path, action);
     const res = await this.send({ method: 'POST', path, body: data, headers: { 'content-type': 'application/octet-stream' } }, action);
     if (ok(res)) return true;
     // rest-server, and rclone when append-only, refuse to overwrite: another writer got there first.
@@ -140,7 +169,9 @@ export class RestStore implements Store {
     if (!ok(res)) throw statusError(res, action);
     const size = Number(res.headers['content-length']);
     if (!Number.isSafeInteger(size) || size < 0) throw new StoreError('permanent', `${action}: the server gave no usable Content-Length`);
-    return { name, size };
+    // rest-server and rclone send the file's time, by the server's clock (whole seconds).
+    const modified = Date.parse(res.headers['last-modified'] ?? '');
+    return Number.isFinite(modified) ? { name, size, modified } : { name, size };
   }
 
   async *list(dir: string): AsyncIterable<ObjectInfo> {
@@ -170,7 +201,8 @@ export class RestStore implements Store {
       this.onForeign(`${dir}/${entry}`, 'not an object name of a Coffer repository');
       return undefined;
     };
-    if (res.headers['content-type']?.startsWith(API_V2)) {
+    // Listings carry no times: a folder whose ages matter is listed by name and each object asked.
+    if (res.headers['content-type']?.startsWith(API_V2) && !TIMED_FOLDERS.has(dir)) {
       for (const entry of entries as { name?: unknown; size?: unknown }[]) {
         const name = nameOf(entry?.name);
         if (name === undefined) continue;
@@ -180,7 +212,7 @@ export class RestStore implements Store {
       return;
     }
     // Version 1 of the protocol lists names only: each object's size takes a HEAD.
-    const names = entries.map(nameOf).filter((name) => name !== undefined);
+    const names = entries.map((entry) => nameOf(typeof entry === 'object' && entry !== null ? (entry as { name?: unknown }).name : entry)).filter((name) => name !== undefined);
     for (let i = 0; i < names.length; i += STAT_CONCURRENCY) {
       const infos = await Promise.all(names.slice(i, i + STAT_CONCURRENCY).map((name) => this.stat(name)));
       // An object deleted since the listing is simply no longer there.
