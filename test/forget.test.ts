@@ -71,7 +71,7 @@ test('forget applies a policy per host and paths, shows the rule that kept each 
   assert.match(ok(['check', '--repo', repo]).stdout, /no errors were found/);
   const out = path.join(dir, 'restored');
   ok(['restore', '--repo', repo, mine[4]!.id.slice(0, 10), '--target', out]);
-  assert.equal(fs.readFileSync(path.join(out, 'source/a.txt'), 'utf8'), 'forget me not\n');
+  assert.equal(fs.readFileSync(path.join(out, source, 'a.txt'), 'utf8'), 'forget me not\n');
   // Nothing left to remove: the same policy again is a no-op.
   assert.match(ok(['forget', '--repo', repo, '--keep-daily', '2', '--keep-tag', 'keep', '--host', template.snapshot.host], { env: { TZ: 'UTC' } }).stdout, /nothing to remove/);
 });

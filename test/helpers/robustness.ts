@@ -50,10 +50,13 @@ function generator(seed: number): () => number {
   };
 }
 
-/** relative path → SHA-256, for every file below `root`, keyed as a snapshot names them (`base/…`). */
-function digestTree(root: string): Map<string, string> {
+/**
+ * Path → SHA-256, for every file below `root`, keyed as a snapshot names them: by the source's full
+ * path without its leading '/' (`source`, where a restore put it below `root`).
+ */
+function digestTree(root: string, source = root): Map<string, string> {
   const out = new Map<string, string>();
-  const base = path.basename(root);
+  const base = source.slice(1);
   const walk = (dir: string, rel: string): void => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const abs = path.join(dir, e.name);
@@ -164,8 +167,8 @@ export async function runModel(o: ModelOptions): Promise<ModelReport> {
           running.push(
             run(['restore', ...repos, id, '--target', target]).then((r) => {
               if (r.code !== 0) throw new Error(`step ${step}: restore ${id}: ${describe(r)}`);
-              const got = new Map<string, string>();
-              for (const entry of fs.readdirSync(target)) for (const [k, v] of digestTree(path.join(target, entry))) got.set(k, v);
+              const from = sources[hosts.indexOf(model.get(id)!.host)]!;
+              const got = digestTree(path.join(target, from), from);
               if (!same(got, expected)) throw new Error(`step ${step}: restore ${id} does not match what was backed up`);
               fs.rmSync(target, { recursive: true, force: true });
             }),

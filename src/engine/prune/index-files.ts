@@ -99,8 +99,14 @@ export async function rewriteIndex(
   const rewrite = (f: IndexFileInfo): boolean => mustRewrite(f.name) || f.blobs < SMALL_INDEX_BLOBS || [...packIdsOf(f)].some((id) => fate(id) === 'doom' || fate(id) === 'drop');
   const toRewrite = files.files.filter(rewrite);
   const superseded = toRewrite.map((f) => f.name);
-  // Once a single small file would be rewritten into itself, there is nothing to gain.
-  if (extra.length === 0 && toRewrite.length === 1 && !mustRewrite(toRewrite[0]!.name) && [...packIdsOf(toRewrite[0]!)].every((id) => fate(id) === 'keep' || fate(id) === 'held')) {
+  // Kept and held packs go to files of their own, so once the small files are one of kept packs and
+  // one of held (rescued) packs at most, rewriting would only write them again: nothing to gain.
+  const kindOf = (f: IndexFileInfo): string => {
+    const fates = new Set([...packIdsOf(f)].map(fate));
+    return fates.size === 1 && (fates.has('keep') || fates.has('held')) && !mustRewrite(f.name) ? [...fates][0]! : 'other';
+  };
+  const kinds = toRewrite.map(kindOf);
+  if (extra.length === 0 && !kinds.includes('other') && new Set(kinds).size === kinds.length) {
     return { superseded: [], doomedFiles: [], written: 0, names: [] };
   }
   // Packs that stay listed in a file that is not rewritten are not listed again.
