@@ -4,12 +4,14 @@ import crypto from 'node:crypto';
 import { ByteWriter } from '../../src/format/bytes.ts';
 import { compressPayload, decompressPayload } from '../../src/format/compression.ts';
 import { decodeConfig, encodeConfig, newConfig } from '../../src/format/config.ts';
+import { decodeDeletionRecord, encodeDeletionRecord } from '../../src/format/deletion-record.ts';
 import { generateMasterKeys, openObject, sealObject } from '../../src/format/crypto.ts';
 import { decodeIndex, encodeIndex } from '../../src/format/index-file.ts';
 import { decodeKeyFile, encodeKeyFile, type KeyFile } from '../../src/format/keyfile.ts';
 import { BlobType, decodeHeader, PackWriter, parseTrailer, TRAILER_BYTES } from '../../src/format/pack.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../../src/format/snapshot.ts';
 import { decodeTree, encodeTree, NodeType, type TreeNode } from '../../src/format/tree.ts';
+import { decodeWriterMarker, encodeWriterMarker } from '../../src/format/writer-marker.ts';
 import { isObjectName } from '../../src/store/layout.ts';
 import { parseRestLocation, parseS3Location, parseSftpLocation } from '../../src/store/locations.ts';
 import type { FuzzTarget } from './fuzz.ts';
@@ -88,6 +90,19 @@ export const FUZZ_TARGETS: readonly FuzzTarget[] = [
   { name: 'snapshot', seeds: snapshots(), run: (input) => decodeSnapshot(input, 'snapshots/x'), json: true },
   { name: 'key file', seeds: keyFiles(), run: (input) => decodeKeyFile(input, 'keys/x'), json: true },
   { name: 'config', seeds: [encodeConfig(newConfig(keys.dataKey))], run: (input) => decodeConfig(input), json: true },
+  {
+    name: 'deletion record',
+    seeds: [encodeDeletionRecord({ timeMs: 1_700_000_000_000, host: 'h', snapshots: [id(1)], packs: [id(2), id(3)], indexes: [id(4)], writers: [id(5).subarray(0, 16)] })],
+    run: (input) => decodeDeletionRecord(input, 'deletions/x'),
+  },
+  {
+    name: 'writer marker',
+    seeds: [
+      encodeWriterMarker({ version: 1, writer: 'ab'.repeat(16), sequence: 4, time: '2026-11-23T16:45:29.938Z', started: '2026-11-23T16:40:00.000Z', host: 'h', scope: 'h|boot|pid:[1]', pid: 42, command: 'backup', exclusive: false }),
+    ],
+    run: (input) => decodeWriterMarker(input, 'writers/x'),
+    json: true,
+  },
   {
     name: 'compressed payload',
     seeds: [compressPayload(Buffer.from('hello '.repeat(100))), compressPayload(Buffer.from('x'))],
