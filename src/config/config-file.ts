@@ -15,7 +15,7 @@ import { expandVariables, UnsetVariableError } from './expand.ts';
 const keepCount = z.number().int().min(-1, 'a number of snapshots, or -1 for all');
 const duration = z.string().regex(/^(?:\d+[ymwdh])+$/, 'a duration such as 30d, 1y6m, 2w or 12h');
 
-/** A plan's forget policy (`coffer forget --plan P`, and the daemon after each run); the rules of engine/retention.ts. */
+/** A plan's forget policy (`coffer forget --plan P`; engine/forget.ts planForgetOptions for any other caller); the rules of engine/retention.ts. */
 const RetentionSchema = z
   .object({
     keepLast: keepCount.optional(),

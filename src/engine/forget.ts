@@ -50,7 +50,7 @@ export interface ForgetResult {
 export type PlanRetention = RetentionPolicy & { readonly groupBy?: string };
 
 /**
- * What `forget --plan P` and the daemon's retention after a run of P apply: the plan's policy to the
+ * What `forget --plan P` applies (and what a scheduler's retention after a run of P should call): the plan's policy to the
  * plan's own snapshots (its host and its paths), grouped as the plan says (host and paths by default).
  */
 export function planForgetOptions(retention: PlanRetention, owner: { host: string; paths: readonly string[] }): ForgetOptions {
