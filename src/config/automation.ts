@@ -146,6 +146,8 @@ export const planAutomationShape = {
   hooks: HooksSchema.optional(),
   sources: z.array(SourceSchema).optional(),
   notify: NotifySchema.optional(),
+  /** With a `retention` policy: prune after every N-th successful run of the plan (the daemon). */
+  pruneEvery: z.number().int().min(1).optional(),
   /** A run whose heartbeat is older than this is taken for dead (default 5m). */
   staleAfter: duration.optional(),
   /** Notify when the plan has had no successful run for longer than this. */

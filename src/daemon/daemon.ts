@@ -273,6 +273,8 @@ export class Daemon {
       case 'completed':
         this.log.info(`${job} completed in ${took}: snapshot ${r.snapshotId?.slice(0, 8)}, ${count(r.filesNew ?? 0, 'new or changed file')}, ${r.bytesAdded ?? 0} bytes added${r.warnings ? `, ${count(r.warnings, 'file')} could not be read` : ''}${r.adoptedPacks ? `, reused ${count(r.adoptedPacks, 'pack')} left by the interrupted run` : ''}`);
         for (const d of r.destinations ?? []) if (!d.committed) this.log.warn(`${job}: ${d.location} did not get the snapshot: ${d.error}`);
+        if (r.retention?.error) this.log.warn(`${job}: retention failed: ${r.retention.error}; the snapshot is kept, coffer forget --plan ${r.plan} applies the policy by hand`);
+        else if (r.retention) this.log.info(`${job}: retention forgot ${count(r.retention.forgotten, 'snapshot')}${r.retention.pruned ? `, prune freed ${r.retention.freedBytes ?? 0} bytes` : ''}`);
         break;
       case 'retrying':
         this.log.warn(`${job} failed: ${r.error}; retry ${r.retry!.attempt} at ${new Date(r.retry!.at).toISOString()}`);

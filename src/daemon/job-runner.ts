@@ -1,6 +1,7 @@
 // The job runner: one run of one plan, start to end. It takes the plan's job (resuming an interrupted
 // one), runs the before-hook, gets storage credentials, streams the plan's database dumps and commands
 // beside its paths into a backup, records progress, pauses and the outcome in the job database, and
+// applies the plan's retention after a successful backup (forget, and prune every pruneEvery-th run), and
 // runs the success/failure/after hooks. It decides nothing about when to run (the scheduler and the task
 // manager do) nor whom to tell (the notification rules do, from the report it returns and its events).
 //
@@ -20,9 +21,12 @@ import { parsePriorityRule } from '../engine/backup/priority.ts';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import type { Selection } from '../engine/backup/selection.ts';
 import type { StreamSource } from '../engine/backup/stream-source.ts';
+import { forgetSnapshots, planForgetOptions } from '../engine/forget.ts';
+import { PruneRun } from '../engine/prune/prune.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../engine/spool.ts';
 import { JobLostError, PlanBusyError, runLogDir, type RetryPolicy } from '../jobs/index.ts';
 import { openWithKeyHints } from '../jobs/key-hints.ts';
+import type { Repository } from '../repo/repository.ts';
 import { runLogFile } from '../jobs/run-log.ts';
 import { redactString } from '../jobs/redact.ts';
 import type { Store } from '../store/store.ts';
@@ -54,6 +58,16 @@ export interface RunReport {
   readonly destinations?: readonly { readonly location: string; readonly committed: boolean; readonly error?: string }[];
   /** A retry is scheduled: which one and when. */
   readonly retry?: { readonly attempt: number; readonly at: number };
+  /** The plan's retention after the run: snapshots forgotten, whether it pruned, or why it failed (the run still succeeded). */
+  readonly retention?: RetentionReport;
+}
+
+export interface RetentionReport {
+  readonly forgotten: number;
+  readonly pruned: boolean;
+  /** Bytes prune freed. */
+  readonly freedBytes?: number;
+  readonly error?: string;
 }
 
 export interface RunnerLog {
@@ -158,6 +172,7 @@ class PlanRun {
         adoptedPacks: result.adoptedPacks,
         destinations: result.destinations,
       });
+      if (this.plan.retention) report = { ...report, retention: await this.applyRetention(result.snapshot, signal) };
     } catch (err) {
       report = this.ended(err);
     } finally {
@@ -223,19 +238,58 @@ class PlanRun {
     }
   }
 
-  private async backup(signal: AbortSignal): Promise<BackupResult> {
+  /**
+   * The plan's retention policy over the plan's own snapshots (exactly the host and paths of the one
+   * just made), then a prune every pruneEvery-th successful run. The backup stands whatever happens
+   * here: a failure is reported and logged, and `coffer forget --plan` or the next run applies it.
+   */
+  private async applyRetention(made: { readonly host: string; readonly paths: readonly string[] }, signal: AbortSignal): Promise<RetentionReport> {
+    const retention = this.plan.retention!;
+    try {
+      const repo = await this.openRepository(signal, (message) => this.job.log.warn(message));
+      try {
+        const forgot = await forgetSnapshots(repo, { ...planForgetOptions(retention, made), sameSourcesAs: made });
+        this.job.log.info('retention applied', { forgotten: forgot.removed, kept: forgot.groups.flatMap((g) => g.keep.map((k) => k.snapshot.id)) });
+        const unchanged = forgot.replicas.filter((r) => r.error);
+        for (const r of unchanged) this.job.log.warn(`retention: ${r.location} not changed: ${r.error}`);
+        if (unchanged.length > 0 && unchanged.length === forgot.replicas.length) return { forgotten: 0, pruned: false, error: `no destination could be changed: ${redactString(unchanged[0]!.error!)}` };
+        const every = this.plan.pruneEvery;
+        if (every === undefined || this.job.completedRuns() % every !== 0) return { forgotten: forgot.removed.length, pruned: false };
+        const pruned = await new PruneRun(repo, { signal, onWarning: (m) => this.job.log.warn(`prune: ${m}`) }).run();
+        this.job.log.info('pruned', { freedBytes: pruned.freedBytes });
+        return { forgotten: forgot.removed.length, pruned: true, freedBytes: pruned.freedBytes };
+      } finally {
+        await repo.close();
+      }
+    } catch (err) {
+      const error = redactString(this.ctx.describeError(err));
+      this.job.log.error('retention failed', { error });
+      return { forgotten: 0, pruned: false, error };
+    }
+  }
+
+  /**
+   * The plan's repository on all its destinations, with its credentials and the key that worked last
+   * time first; `warn` records what was skipped (in the job while it runs, in its log after).
+   */
+  private async openRepository(signal: AbortSignal, warn: (message: string) => void): Promise<Repository> {
     const plan = this.plan;
     const credentialsCommand = plan.credentialsCommand;
     const env = credentialsCommand ? { ...process.env, ...(await credentialsFromCommand(credentialsCommand, { signal })) } : undefined;
-    const streams: StreamSource[] = streamSources(plan.sources ?? []);
     const stores = plan.repos.map((location) => this.ctx.openStore(location, plan, env));
-    const skipKey = (name: string, reason: string): void => this.job.warn(`skipping ${name}: ${reason}`);
-    const repo = await openWithKeyHints(stores, await this.ctx.passphrase(plan), this.ctx.dataDir, skipKey).catch(async (err) => {
+    const repo = await openWithKeyHints(stores, await this.ctx.passphrase(plan), this.ctx.dataDir, (name, reason) => warn(`skipping ${name}: ${reason}`)).catch(async (err) => {
       await Promise.all(stores.map((s) => s.close()));
       throw err;
     });
-    repo.onDamaged = (name, reason) => this.job.warn(`skipping ${name}: ${reason}; run coffer check`);
-    for (const u of repo.unavailable) this.job.warn(`replica ${u.store.location} is left out: ${u.error.message}`);
+    repo.onDamaged = (name, reason) => warn(`skipping ${name}: ${reason}; run coffer check`);
+    for (const u of repo.unavailable) warn(`replica ${u.store.location} is left out: ${u.error.message}`);
+    return repo;
+  }
+
+  private async backup(signal: AbortSignal): Promise<BackupResult> {
+    const plan = this.plan;
+    const streams: StreamSource[] = streamSources(plan.sources ?? []);
+    const repo = await this.openRepository(signal, (message) => this.job.warn(message));
     try {
       await repo.loadIndex();
       const { paths, selection } = this.ctx.planSources(plan);

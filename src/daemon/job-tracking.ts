@@ -128,6 +128,11 @@ export class TrackedJob {
     else this.run.resume();
   }
 
+  /** How many runs of this plan completed, this one included once finished (the daemon's pruneEvery counts them). */
+  completedRuns(): number {
+    return this.store.selectJobs("WHERE j.plan_id = ? AND j.status = 'completed'", this.plan.id).length;
+  }
+
   /** This process stops while waiting to retry: nothing else would start the retry (JobStore.stopWaiting). */
   stoppedWaiting(reason: string): void {
     this.log.warn('retry abandoned', { reason });

@@ -17,6 +17,12 @@ export interface ForgetOptions {
   readonly filter?: SnapshotFilter;
   readonly groupBy: readonly GroupField[];
   readonly dryRun?: boolean;
+  /**
+   * Only snapshots of exactly this host and these paths. `filter.paths` matches snapshots that include
+   * the paths, so another plan backing up a superset would be swept in: the daemon's retention after a
+   * run passes the host and paths of the snapshot the run made.
+   */
+  readonly sameSourcesAs?: { readonly host: string; readonly paths: readonly string[] };
 }
 
 export interface KeptSnapshot {
@@ -69,7 +75,9 @@ export function planForget(snapshots: readonly StoredSnapshot[], options: Forget
     throw new PolicyError('no policy given: add --keep-last, --keep-daily, --keep-within… (or snapshot ids); forget never removes every snapshot by default');
   }
   const policy = options.policy;
-  return groupSnapshots(snapshots, options.groupBy, options.filter).map((group) => {
+  const owner = options.sameSourcesAs;
+  const own = owner ? snapshots.filter((s) => s.snapshot.host === owner.host && sameSet(s.snapshot.paths, owner.paths)) : snapshots;
+  return groupSnapshots(own, options.groupBy, options.filter).map((group) => {
     const decisions = applyRetention(group.snapshots, policy);
     return {
       key: group.key,
@@ -77,6 +85,11 @@ export function planForget(snapshots: readonly StoredSnapshot[], options: Forget
       remove: decisions.filter((d) => !d.keep).map((d) => d.snapshot),
     };
   });
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((x) => set.has(x));
 }
 
 async function removeFrom(store: Store, names: readonly string[], record: { name: string; bytes: Buffer }): Promise<ReplicaOutcome> {
