@@ -60,6 +60,25 @@ test('a heartbeat replaces the marker with a new object; end removes it', async 
   assert.deepEqual(markers(store), []);
 });
 
+test("a store that refuses deletes (a write-only agent's) keeps the heartbeat going; the old version counts as the same writer", async () => {
+  const { store, open } = await skewedRepo(0);
+  store.delete = async (name: string) => {
+    throw new Error(`this agent is write-only; cannot delete ${name}`);
+  };
+  const errors: Error[] = [];
+  const session = await WriterSession.start(await open(), { command: 'backup', timing, onHeartbeatError: (_store, err) => errors.push(err) });
+  await session.heartbeat();
+  assert.deepEqual(errors, []);
+  assert.equal(markers(store).length, 2, 'the previous version stays behind');
+  const observer = await WriterSession.start(await open(), { command: 'prune', timing });
+  const others = await observer.others();
+  assert.equal(others.length, 1, 'one writer, two versions');
+  assert.equal(others[0]!.names.length, 2);
+  assert.equal(others[0]!.liveness, 'live');
+  await session.end();
+  await observer.end();
+});
+
 test('a writer paused longer than the fence does not commit if a record that dooms packs appeared meanwhile', async () => {
   const { store, open, advance } = await skewedRepo(0);
   const paused = await WriterSession.start(await open(), { command: 'backup', timing });

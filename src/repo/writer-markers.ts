@@ -222,7 +222,10 @@ export class WriterSession {
     const previous = state.name;
     state.name = sealed.name;
     state.last = { storageTime, since };
-    if (previous) await state.store.delete(previous);
+    // The new version is durable: an old one left behind names the same writer and start, so observers
+    // fold it into this writer and prune removes it once the writer is gone. A write-only store (an
+    // agent's, issue 13) refuses every delete; a failed delete must not stop the heartbeat.
+    if (previous) await state.store.delete(previous).catch(() => undefined);
   }
 
   /** One heartbeat on every store; failures are reported and tried again next time. */
