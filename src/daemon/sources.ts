@@ -45,7 +45,7 @@ export function commandStream(name: string, argv: readonly string[], options: Co
   const tool = options.tool ?? path.basename(argv[0]!);
   return {
     name,
-    async *open(): AsyncGenerator<Uint8Array> {
+    async *open(stop: AbortSignal): AsyncGenerator<Uint8Array> {
       const child = spawn(argv[0]!, argv.slice(1), { env: childEnvironment(options.env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-STDERR_TAIL)));
@@ -55,6 +55,9 @@ export function commandStream(name: string, argv: readonly string[], options: Co
       });
       let tail = '';
       let finished = false;
+      // A dump that prints nothing for a while (pg_dump locking tables) still stops when the run does.
+      const onStop = (): void => void stopProcessGroup(child.pid, exited);
+      stop.addEventListener('abort', onStop, { once: true });
       try {
         for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
           if (options.check) tail = (tail + chunk.toString('latin1')).slice(-SQLITE_TAIL);
@@ -73,17 +76,36 @@ export function commandStream(name: string, argv: readonly string[], options: Co
         const failure = options.check?.(tail);
         if (failure) throw new SourceError(`${tool} ${failure}${lastLine ? `: ${lastLine}` : ''}`);
       } finally {
-        // Stopped early (cancel, shutdown, a failed destination): the dump goes too, with what it started.
-        if (!finished) {
-          try {
-            process.kill(-child.pid!, 'SIGTERM');
-          } catch {
-            // Never started, or already gone.
-          }
-        }
+        // Stopped early (cancel, shutdown, a failed destination): the dump goes too, with what it started,
+        // and the run ends only once it has gone (a job said to be cancelled has no dump left running).
+        stop.removeEventListener('abort', onStop);
+        if (!finished) await stopProcessGroup(child.pid, exited);
       }
     },
   };
+}
+
+/** How long a dump may take to exit after SIGTERM before it gets SIGKILL. */
+const TERMINATE_GRACE_MS = 5000;
+
+async function stopProcessGroup(pid: number | undefined, exited: Promise<unknown>): Promise<void> {
+  const signalGroup = (signal: NodeJS.Signals): boolean => {
+    try {
+      process.kill(-pid!, signal);
+      return true;
+    } catch {
+      return false; // Never started, or already gone.
+    }
+  };
+  if (pid === undefined || !signalGroup('SIGTERM')) return;
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<'grace over'>((resolve) => (timer = setTimeout(() => resolve('grace over'), TERMINATE_GRACE_MS)));
+  const outcome = await Promise.race([exited, graceOver]);
+  clearTimeout(timer);
+  if (outcome === 'grace over') {
+    signalGroup('SIGKILL');
+    await exited;
+  }
 }
 
 async function readSecret(source: { passwordCommand?: string; passwordFile?: string }, what: string): Promise<string | undefined> {
@@ -126,8 +148,8 @@ function onPath(candidates: readonly string[]): string {
 function deferred(name: string, make: () => Promise<StreamSource>): StreamSource {
   return {
     name,
-    async *open() {
-      yield* (await make()).open();
+    async *open(stop: AbortSignal) {
+      yield* (await make()).open(stop);
     },
   };
 }

@@ -108,6 +108,8 @@ export async function runModel(o: ModelOptions): Promise<ModelReport> {
     const existing = [...model.keys()];
     const running: Promise<void>[] = [];
     const restoring = new Set<string>();
+    const forgettingIds = new Set<string>();
+    const forgettingHosts = new Set<string>();
     const plan: Action[] = [];
     for (let w = 0; w < o.writers; w++) {
       const weights: [Action, number][] = [['backup', 4], ['forget', 2], ['prune', 2], ['restore', existing.length > 0 ? 2 : 0], ['check', 1]];
@@ -136,12 +138,21 @@ export async function runModel(o: ModelOptions): Promise<ModelReport> {
           break;
         }
         case 'forget': {
-          const protectedHosts = new Set([...restoring].map((id) => model.get(id)!.host));
-          const candidates = existing.filter((id) => !restoring.has(id));
+          // Two forgets of one step never aim at the same snapshot: the second would find it gone.
+          const protectedHosts = new Set([...restoring, ...forgettingIds].map((id) => model.get(id)!.host));
+          const candidates = existing.filter((id) => !restoring.has(id) && !forgettingIds.has(id) && !forgettingHosts.has(model.get(id)!.host));
           const byId = random() < 0.4 && candidates.length > 0;
-          const target = pick(hosts.filter((h) => !protectedHosts.has(h)).concat(byId ? [] : []));
+          const target = byId ? undefined : pick(hosts.filter((h) => !protectedHosts.has(h) && !forgettingHosts.has(h)));
           if (!byId && target === undefined) break;
-          const args = byId ? ['forget', ...repos, pick(candidates), '--json'] : ['forget', ...repos, '--host', target!, '--keep-last', String(1 + Math.floor(random() * 2)), '--json'];
+          let args: string[];
+          if (byId) {
+            const id = pick(candidates);
+            forgettingIds.add(id);
+            args = ['forget', ...repos, id, '--json'];
+          } else {
+            forgettingHosts.add(target!);
+            args = ['forget', ...repos, '--host', target!, '--keep-last', String(1 + Math.floor(random() * 2)), '--json'];
+          }
           running.push(
             run(args).then((r) => {
               if (r.code !== 0) throw new Error(`step ${step}: ${args.join(' ')}: ${describe(r)}`);

@@ -182,6 +182,10 @@ export class BackupRun {
   /** Rejects when the run must stop (a worker died, Ctrl-C); raced against waits that could otherwise hang. */
   private readonly stopped: Promise<never>;
   private stop!: (err: Error) => void;
+  /** Aborted with the run: stops a stream's producer (a dump) even while it prints nothing. */
+  private readonly streamsStop = new AbortController();
+  /** The stream being read, settled once its producer has gone: a stopped run waits for it. */
+  private streamInFlight: Promise<unknown> = Promise.resolve();
   private readonly counts: Counts = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0 };
   private excluded = 0;
   onWarning?: (warning: Warning) => void;
@@ -210,7 +214,12 @@ export class BackupRun {
     this.spool = new PackSpool(fs.mkdtempSync(path.join(options.spoolDir ?? os.tmpdir(), 'coffer-spool-')), options.spool ?? DEFAULT_SPOOL_LIMITS);
     this.sink = new PackSink(repo, this.destinations, this.spool, options.sink ?? DEFAULT_SINK_OPTIONS);
     this.priorities = new Priorities(options.priorities ?? []);
-    this.stopped = new Promise<never>((_, reject) => (this.stop = reject));
+    this.stopped = new Promise<never>((_, reject) => {
+      this.stop = (err) => {
+        reject(err);
+        this.streamsStop.abort();
+      };
+    });
     this.stopped.catch(() => {});
     options.signal?.addEventListener('abort', () => this.stop(new InterruptedError('interrupted')), { once: true });
   }
@@ -240,7 +249,8 @@ export class BackupRun {
 
   /** Waits while the run is paused (the heartbeat goes on meanwhile); then checks it should go on. */
   private async unlessPaused(): Promise<void> {
-    if (this.options.pause?.paused) await this.options.pause.wait(this.options.signal);
+    // Raced with `stopped`: a run that failed while paused must not wait for a resume to end.
+    if (this.options.pause?.paused) await Promise.race([this.options.pause.wait(this.options.signal), this.stopped]);
     this.checkAlive();
   }
 
@@ -314,6 +324,8 @@ export class BackupRun {
         durationMs: Date.now() - startTime.getTime(),
       };
     } catch (err) {
+      // A cancelled job has no dump left running once it is reported cancelled.
+      await this.streamInFlight;
       await this.sink.abort(err as Error);
       throw err;
     } finally {
@@ -393,8 +405,9 @@ export class BackupRun {
     const root: DirState = { children: [], pending: 0, listed: false, finish: (children) => rootDone(trees.save(children)) };
     for (const stream of this.streams) {
       root.pending++;
-      const node = await this.backupStream(stream, pool, parentRoot?.get(Buffer.from(stream.name).toString('latin1')));
-      this.childDone(root, node);
+      const reading = this.backupStream(stream, pool, parentRoot?.get(Buffer.from(stream.name).toString('latin1')));
+      this.streamInFlight = reading.catch(() => {});
+      this.childDone(root, await reading);
     }
     const sources = sourceTrie(this.paths);
     const rulesFor = (stat: fs.BigIntStats): WalkRules => (this.options.oneFileSystem ? { ...rules, rootDevice: stat.dev } : rules);
@@ -480,7 +493,7 @@ export class BackupRun {
     this.counters.streaming = true;
     this.counters.currentFile = streamSnapshotPath(stream.name);
     const writer = pool.openStream(this.priorities.levelOf(streamSnapshotPath(stream.name)));
-    const source = stream.open();
+    const source = stream.open(this.streamsStop.signal);
     try {
       for await (const bytes of source) {
         await this.unlessPaused();

@@ -8,8 +8,11 @@ import { NodeType, type TreeNode } from '../../format/tree.ts';
 export interface StreamSource {
   /** One path component: the file's name at the top of the snapshot. */
   readonly name: string;
-  /** The bytes, in order. Throws if the producer failed; `return()` (the run stopped) must stop it. */
-  open(): AsyncIterable<Uint8Array>;
+  /**
+   * The bytes, in order. Throws if the producer failed. `return()` and `stop` (the run stopped) must
+   * stop the producer, the signal even while no bytes come, and `return()` settles once it has gone.
+   */
+  open(stop: AbortSignal): AsyncIterable<Uint8Array>;
 }
 
 export function streamSnapshotPath(name: string): string {
