@@ -130,7 +130,7 @@ export class TrackedJob {
 
   /** How many runs of this plan completed, this one included once finished (the daemon's pruneEvery counts them). */
   completedRuns(): number {
-    return this.store.selectJobs("WHERE j.plan_id = ? AND j.status = 'completed'", this.plan.id).length;
+    return this.store.completedRunsOf(this.plan.id);
   }
 
   /** This process stops while waiting to retry: nothing else would start the retry (JobStore.stopWaiting). */

@@ -187,6 +187,11 @@ export class JobStore {
     return this.sql.all<Job>(`SELECT ${JOB_COLUMNS} ${JOB_FROM} ${tail}`, ...params);
   }
 
+  /** How many runs of a plan completed (the daemon's pruneEvery counts them). */
+  completedRunsOf(planId: number): number {
+    return this.sql.get<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE plan_id = ? AND status = 'completed'", planId)!.n;
+  }
+
   jobDestinations(jobId: number): JobDestination[] {
     return this.sql.all<JobDestination>(
       `SELECT ${JOB_DESTINATION_COLUMNS} ${JOB_DESTINATION_FROM} WHERE jd.job_id = ? ORDER BY d.name`,
