@@ -170,6 +170,31 @@ test('backup --plan gets S3 credentials from credentialsCommand, never from a fi
   assert.match(failed.stderr, /^coffer: the credentials command failed \(exit 3\): vault is sealed; run it by hand to see why\n$/);
 });
 
+test('backup --plan runs credentialsCommand again before each retry: short-lived credentials expire while a retry waits', (t) => {
+  const dir = tempDir(t);
+  const source = path.join(dir, 'source');
+  fs.mkdirSync(source);
+  fs.writeFileSync(path.join(source, 'a.txt'), 'hello');
+  const repo = path.join(dir, 'repo');
+  const calls = path.join(dir, 'calls');
+  const ran = path.join(dir, 'ran');
+  // The dump fails on its first run only (a retryable source error); every credentials call leaves a line.
+  const dump = `if [ -e ${ran} ]; then echo dump; else touch ${ran}; exit 1; fi`;
+  const config = path.join(dir, 'config.yaml');
+  fs.writeFileSync(
+    config,
+    `retries: { max: 1, delays: [1] }\nplans:\n  p:\n    repos: [${repo}]\n    paths: [${source}]\n` +
+      `    sources: [{ type: command, command: ${JSON.stringify(dump)}, filename: dump.txt }]\n` +
+      `    credentialsCommand: ${JSON.stringify(`echo call >> ${calls}; echo AWS_PROFILE=none`)}\n`,
+  );
+  const env = { COFFER_DATA_DIR: path.join(dir, 'data') };
+  assert.equal(coffer(['init', '--repo', repo], { env }).code, 0);
+  const r = coffer(['backup', '--plan', 'p', '--config', config], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /attempt 1 failed: .*retrying in/);
+  assert.equal(fs.readFileSync(calls, 'utf8'), 'call\ncall\n', 'once for the first attempt, once for the retry');
+});
+
 test("the README's example of unattended runs is a valid configuration", () => {
   const readme = fs.readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
   const block = /\*\*Unattended runs\.\*\*[^]*?```yaml\n([^]*?)```/.exec(readme)?.[1];

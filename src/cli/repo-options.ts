@@ -43,6 +43,8 @@ export interface RepositorySettings {
   /** The plan's passphrase source, if --plan named one. */
   readonly passphrase: PlanPassphrase;
   readonly plan?: PlanConfig;
+  /** `limits` with the plan's credentialsCommand run again: short-lived credentials expire while a retry waits. */
+  readonly renewCredentials: () => Promise<StoreSettings>;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {
@@ -124,16 +126,20 @@ async function credentialsEnvironment(plan: PlanConfig | undefined, env: NodeJS.
 export async function repositorySettings(options: RepoOptions, env: NodeJS.ProcessEnv = process.env): Promise<RepositorySettings> {
   const plan = await selectedPlan(options);
   const locations = canonicalLocations(givenLocations(options, plan, env));
-  const storeEnv = await credentialsEnvironment(plan, env);
+  const limits: StoreSettings = {
+    limitUpload: [...(plan?.limitUpload ?? []), ...(options.limitUpload ?? [])],
+    limitDownload: [...(plan?.limitDownload ?? []), ...(options.limitDownload ?? [])],
+    cacert: [...(plan?.cacert ?? []), ...(options.cacert ?? [])],
+    insecureTls: options.insecureTls ?? plan?.insecureTls ?? false,
+  };
+  const withCredentials = async (): Promise<StoreSettings> => {
+    const storeEnv = await credentialsEnvironment(plan, env);
+    return storeEnv ? { ...limits, env: storeEnv } : limits;
+  };
   return {
     locations,
-    limits: {
-      ...(storeEnv ? { env: storeEnv } : {}),
-      limitUpload: [...(plan?.limitUpload ?? []), ...(options.limitUpload ?? [])],
-      limitDownload: [...(plan?.limitDownload ?? []), ...(options.limitDownload ?? [])],
-      cacert: [...(plan?.cacert ?? []), ...(options.cacert ?? [])],
-      insecureTls: options.insecureTls ?? plan?.insecureTls ?? false,
-    },
+    limits: await withCredentials(),
+    renewCredentials: withCredentials,
     passphrase: { ...(plan?.passwordFile ? { passwordFile: plan.passwordFile } : {}), ...(plan?.passwordCommand ? { passwordCommand: plan.passwordCommand } : {}) },
     ...(plan ? { plan } : {}),
   };

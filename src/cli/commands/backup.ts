@@ -57,6 +57,7 @@ interface Settings {
   readonly oneFileSystem: boolean;
   readonly priorities: PriorityRule[];
   readonly limits: StoreSettings;
+  readonly renewCredentials: () => Promise<StoreSettings>;
   /** The plan's passphrase source (the command line's comes first). */
   readonly passphrase: PlanPassphrase;
   /** How long this run may stay silent before others take it for dead (the plan's staleAfter). */
@@ -113,6 +114,7 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
     oneFileSystem: options.oneFileSystem ?? plan?.oneFileSystem ?? false,
     priorities: [...(plan?.priority ?? []), ...options.priority].map(priorityRule),
     limits: repository.limits,
+    renewCredentials: repository.renewCredentials,
     passphrase: repository.passphrase,
     ...(plan?.staleAfter ? { staleAfterMs: durationMs(plan.staleAfter) } : {}),
     streams,
@@ -275,7 +277,7 @@ export function backupCommand(): Command {
     .option('--stdin', 'back up standard input as a file (a dump piped in), read as it comes')
     .option('--stdin-filename <name>', 'the name of that file in the snapshot (default: stdin)');
   return usesEnvironment(command, ['COFFER_DATA_DIR']).action(async (paths: string[], options: BackupOptions) => {
-      const settings = await resolveSettings(paths, options);
+      let settings = await resolveSettings(paths, options);
       // Standard input can be read only once: a failed attempt cannot be retried.
       const maxRetries = options.stdin ? 0 : options.maxRetries === undefined ? undefined : Number(options.maxRetries);
       if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0)) throw new UsageError(`--max-retries takes a whole number, not "${options.maxRetries}"`);
@@ -298,10 +300,12 @@ export function backupCommand(): Command {
       const interrupt = interruptSignal();
       try {
         if (options.reset && job) printLine(`cleared ${count(job.reset(), 'job')} of plan ${settings.planName}`);
+        let renewCredentials = false;
         for (;;) {
           const resumed = job?.acquire(options.force ?? false, settings.staleAfterMs).resumed;
           if (resumed && !options.json && !options.quiet) printLine(`resuming job ${job!.run.jobId} of plan ${settings.planName}`);
           try {
+            if (renewCredentials) settings = { ...settings, limits: await settings.renewCredentials() };
             const repo = opened ?? (await openDestinations(settings, passphrase, options));
             opened = undefined;
             report(await backupOnce(repo, settings, options, interrupt.signal, job), options);
@@ -323,6 +327,7 @@ export function backupCommand(): Command {
               process.exitCode = EXIT_INTERRUPTED;
               return;
             }
+            renewCredentials = true;
           }
         }
       } finally {
