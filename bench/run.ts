@@ -24,7 +24,9 @@ const USAGE = `usage: npm run bench -- [options]
   --skip-prune-memory  leave out the prune of a generated 10^7-blob repository (bench/prune-memory.ts)
   --output FILE        default bench/RESULTS.md, or .bench-work/RESULTS-quick.md with --quick
   --fleet              instead: the fleet server under load (200 simulated agents, 5 minutes, SQLite then
-                       PostgreSQL), results in bench/FLEET.md; --fleet-agents N, --fleet-seconds S`;
+                       PostgreSQL), results in bench/FLEET.md; --fleet-agents N, --fleet-seconds S
+  --dashboard          instead: the dashboard's snapshot browser on a generated snapshot of 100 000 files
+                       (Debian chromium), results in bench/DASHBOARD.md`;
 
 const REPO_ROOT = join(import.meta.dirname, '..');
 const WORK = process.env.COFFER_BENCH_WORK ?? join(REPO_ROOT, '.bench-work');
@@ -54,6 +56,7 @@ function options() {
         'skip-prune-memory': { type: 'boolean', default: false },
         output: { type: 'string' },
         fleet: { type: 'boolean', default: false },
+        dashboard: { type: 'boolean', default: false },
         'fleet-agents': { type: 'string', default: '200' },
         'fleet-seconds': { type: 'string', default: '300' },
         help: { type: 'boolean', default: false },
@@ -67,6 +70,12 @@ function options() {
 const opts = options();
 if (opts.help) {
   console.log(USAGE);
+  process.exit(0);
+}
+
+if (opts.dashboard) {
+  const { runDashboardBench } = await import('./dashboard-browse.ts');
+  await runDashboardBench(opts.output ?? join(REPO_ROOT, 'bench', 'DASHBOARD.md'));
   process.exit(0);
 }
 

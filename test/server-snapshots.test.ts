@@ -90,13 +90,20 @@ describe('reading snapshots through the agent', () => {
   });
 
   test('a directory is one request, in pages that continue after a name', async () => {
-    const first = await alice.json<{ path: string; entries: { name: string; type: string; size: number }[]; next?: string; total: number }>('GET', `/api/snapshots/${snapshots[1]}/tree?${repo()}&path=${encodeURIComponent(`${top}/many`)}&limit=12`);
+    const first = await alice.json<{ path: string; entries: { name: string; type: string; size: number }[]; next?: string; total: number; offset: number }>('GET', `/api/snapshots/${snapshots[1]}/tree?${repo()}&path=${encodeURIComponent(`${top}/many`)}&limit=12`);
     assert.equal(first.total, 30);
     assert.deepEqual(first.entries.map((e) => e.name), Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, '0')}`));
     assert.equal(first.next, 'f11');
     const rest = await alice.json<{ entries: { name: string }[]; next?: string }>('GET', `/api/snapshots/${snapshots[1]}/tree?${repo()}&path=${encodeURIComponent(`${top}/many`)}&after=${first.next}&limit=1000`);
     assert.equal(rest.entries.length, 18);
     assert.equal(rest.next, undefined);
+    assert.equal(first.offset, 0);
+    const filtered = await alice.json<{ entries: { name: string }[]; next?: string; total: number; matches: number; filter: string; offset: number }>('GET', `/api/snapshots/${snapshots[1]}/tree?${repo()}&path=${encodeURIComponent(`${top}/many`)}&filter=F1&limit=4`);
+    assert.deepEqual([filtered.entries.map((e) => e.name), filtered.total, filtered.matches, filtered.filter, filtered.next], [['f10', 'f11', 'f12', 'f13'], 30, 10, 'F1', 'f13'], 'the names holding it, in any case, in pages');
+    const filteredRest = await alice.json<{ entries: { name: string }[]; next?: string; offset: number }>('GET', `/api/snapshots/${snapshots[1]}/tree?${repo()}&path=${encodeURIComponent(`${top}/many`)}&filter=f1&after=f13&limit=4`);
+    assert.deepEqual([filteredRest.entries.map((e) => e.name), filteredRest.offset, filteredRest.next], [['f14', 'f15', 'f16', 'f17'], 4, 'f17']);
+    const none = await alice.json<{ entries: unknown[]; matches: number }>('GET', `/api/snapshots/${snapshots[1]}/tree?${repo()}&path=${encodeURIComponent(`${top}/many`)}&filter=nothing-like-it`);
+    assert.deepEqual([none.entries, none.matches], [[], 0]);
     const docs = await alice.json<{ entries: { name: string; type: string; size: number }[] }>('GET', `/api/snapshots/${snapshots[1]}/tree?${repo()}&path=${encodeURIComponent(`${top}/docs`)}`);
     assert.deepEqual(docs.entries.map((e) => [e.name, e.type, e.size]), [['a.txt', 'file', 15], ['deep', 'dir', 0]]);
   });

@@ -82,7 +82,7 @@ export interface PlanSummary {
  */
 export type RepoQuery =
   | { readonly op: 'snapshots' }
-  | { readonly op: 'tree'; readonly snapshot: string; readonly path: string; readonly after?: string; readonly limit: number }
+  | { readonly op: 'tree'; readonly snapshot: string; readonly path: string; readonly after?: string; readonly limit: number; readonly filter?: string }
   | { readonly op: 'diff'; readonly snapshot: string; readonly to: string; readonly limit: number }
   | { readonly op: 'tar'; readonly snapshot: string; readonly paths: readonly string[]; readonly upload: string }
   | { readonly op: 'test-write' };

@@ -92,7 +92,11 @@ export class RepoQueries {
           return (await this.snapshots(entry, repo)).map(describe).reverse();
         case 'tree': {
           const snap = await this.snapshot(entry, repo, String(query.snapshot));
-          return await listDirectory(await SnapshotView.open(repo, snap.snapshot), String(query.path ?? '/'), { ...(typeof query.after === 'string' ? { after: query.after } : {}), limit: Number(query.limit) || MAX_PAGE });
+          return await listDirectory(await SnapshotView.open(repo, snap.snapshot), String(query.path ?? '/'), {
+            ...(typeof query.after === 'string' ? { after: query.after } : {}),
+            ...(typeof query.filter === 'string' && query.filter !== '' ? { filter: query.filter } : {}),
+            limit: Number(query.limit) || MAX_PAGE,
+          });
         }
         case 'diff': {
           const from = await this.snapshot(entry, repo, String(query.snapshot));

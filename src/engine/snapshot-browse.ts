@@ -26,6 +26,12 @@ export interface DirectoryPage {
   readonly next?: string;
   /** Entries in the whole directory. */
   readonly total: number;
+  /** Where this page starts among the entries listed (those matching the filter, if one was given). */
+  readonly offset: number;
+  /** The filter applied, echoed (an agent older than its server would ignore it: the server checks). */
+  readonly filter?: string;
+  /** With a filter: the entries whose name holds it. */
+  readonly matches?: number;
 }
 
 /** The most entries one page may hold. */
@@ -46,8 +52,14 @@ function entryOf(node: TreeNode): BrowseEntry {
   };
 }
 
-/** Entries of the directory at `path` of a snapshot, after the name `after`, at most `limit`. */
-export async function listDirectory(view: SnapshotView, path: string, options: { after?: string; limit: number }): Promise<DirectoryPage> {
+/** The longest filter accepted: a name is at most this long on common file systems anyway. */
+export const MAX_FILTER = 255;
+
+/**
+ * Entries of the directory at `path` of a snapshot, after the name `after`, at most `limit`; with a
+ * `filter`, only those whose name holds it (any case), so one file among 100 000 is found in one request.
+ */
+export async function listDirectory(view: SnapshotView, path: string, options: { after?: string; limit: number; filter?: string }): Promise<DirectoryPage> {
   const limit = Math.max(1, Math.min(MAX_PAGE, options.limit));
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   const display = `/${parts.join('/')}`;
@@ -55,7 +67,10 @@ export async function listDirectory(view: SnapshotView, path: string, options: {
     throw err instanceof RepositoryError ? new BrowseError(`${display} is not in the snapshot`) : err;
   });
   if (!found.tree) throw new BrowseError(`${display} is not a directory in the snapshot`);
-  const nodes = await view.loadTree(found.tree);
+  const all = await view.loadTree(found.tree);
+  const filter = options.filter?.slice(0, MAX_FILTER);
+  const needle = filter?.toLowerCase();
+  const nodes = needle ? all.filter((n) => n.name.toString('utf8').toLowerCase().includes(needle)) : all;
   // Nodes are sorted by their raw names: the page starts at the first name after the cursor.
   let start = 0;
   if (options.after !== undefined) {
@@ -71,7 +86,14 @@ export async function listDirectory(view: SnapshotView, path: string, options: {
   }
   const slice = nodes.slice(start, start + limit);
   const more = start + limit < nodes.length;
-  return { path: display, entries: slice.map(entryOf), ...(more ? { next: slice[slice.length - 1]!.name.toString('utf8') } : {}), total: nodes.length };
+  return {
+    path: display,
+    entries: slice.map(entryOf),
+    ...(more ? { next: slice[slice.length - 1]!.name.toString('utf8') } : {}),
+    total: all.length,
+    offset: start,
+    ...(filter !== undefined ? { filter, matches: nodes.length } : {}),
+  };
 }
 
 export interface DiffSummary {

@@ -21,6 +21,7 @@ import type { Agent } from '../db/schema.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { destinationRef } from '../plans/plans.ts';
 import { destinationOfUser } from '../storage/destinations.ts';
+import { MAX_FILTER } from '../../engine/snapshot-browse.ts';
 import { AgentQueries } from './agent-queries.ts';
 
 const LIST_TIMEOUT_MS = 60_000;
@@ -118,17 +119,17 @@ export async function snapshotRoutes(app: FastifyInstance, { ctx, hub }: { ctx: 
     },
   );
 
-  app.get<{ Params: { id: string }; Querystring: RepoParams & { path?: string; after?: string; limit?: number } }>(
+  app.get<{ Params: { id: string }; Querystring: RepoParams & { path?: string; after?: string; limit?: number; filter?: string } }>(
     '/api/snapshots/:id/tree',
     {
       schema: {
-        summary: 'one directory of a snapshot (a page of its entries: name, type, size, mtime); `next` continues with `after`',
+        summary: 'one directory of a snapshot (a page of its entries: name, type, size, mtime); `next` continues with `after`; `filter` keeps the names holding it (any case)',
         params: { type: 'object', properties: { id: snapshotId } },
         querystring: {
           type: 'object',
           required: ['destination', 'agent'],
           additionalProperties: false,
-          properties: { ...repoQuery, path: absolutePath, after: { type: 'string', maxLength: 4096 }, limit: { type: 'integer', minimum: 1, maximum: PAGE } },
+          properties: { ...repoQuery, path: absolutePath, after: { type: 'string', maxLength: 4096 }, limit: { type: 'integer', minimum: 1, maximum: PAGE }, filter: { type: 'string', maxLength: MAX_FILTER } },
         },
       },
     },
@@ -136,7 +137,11 @@ export async function snapshotRoutes(app: FastifyInstance, { ctx, hub }: { ctx: 
       const { user } = requireSession(request);
       const { agent, destinations } = await repoOf(user.id, request.query);
       const q = request.query;
-      return queries.ask(agent, destinations, { op: 'tree', snapshot: request.params.id, path: q.path ?? '/', ...(q.after !== undefined ? { after: q.after } : {}), limit: q.limit ?? PAGE }, LIST_TIMEOUT_MS);
+      const filter = q.filter ? { filter: q.filter } : {};
+      const page = (await queries.ask(agent, destinations, { op: 'tree', snapshot: request.params.id, path: q.path ?? '/', ...(q.after !== undefined ? { after: q.after } : {}), ...filter, limit: q.limit ?? PAGE }, LIST_TIMEOUT_MS)) as { filter?: string };
+      // An agent older than this server lists the whole folder: better an error than a filter that seems to find everything.
+      if (q.filter && page.filter !== q.filter) throw new HttpError(502, `agent ${agent.hostname} cannot filter a folder's entries; update it to the server's version`);
+      return page;
     },
   );
 

@@ -115,7 +115,12 @@ export interface TreePage {
   readonly entries: readonly TreeEntry[];
   /** The name to continue after, when the directory has more entries. */
   readonly next?: string;
+  /** Entries in the whole folder. */
   readonly total: number;
+  /** Where this page starts among the entries listed (those matching the filter, with one). */
+  readonly offset: number;
+  /** With a filter: how many names hold it. */
+  readonly matches?: number;
 }
 
 export type ChangeKind = '+' | '-' | 'M' | 'T' | 'U';

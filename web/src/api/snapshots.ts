@@ -10,8 +10,18 @@ export interface RepoRef {
   readonly agent: string;
 }
 
-const treeKey = (ref: RepoRef, snapshot: string, path: string, after?: string) => ['tree', ref.destination, ref.agent, snapshot, path, after ?? ''] as const;
-const treeUrl = (ref: RepoRef, snapshot: string, path: string, after?: string) => `/api/snapshots/${encodeURIComponent(snapshot)}/tree${qs({ destination: ref.destination, agent: ref.agent, path, after })}`;
+/** Entries shown at once: a page of a huge folder draws quickly (a thousand rows took most of a second). */
+export const TREE_PAGE = 200;
+
+/** Where a page of a folder starts: after a name, among the names holding a filter. */
+export interface TreeCursor {
+  readonly after?: string | undefined;
+  readonly filter?: string | undefined;
+}
+
+const treeKey = (ref: RepoRef, snapshot: string, path: string, at: TreeCursor) => ['tree', ref.destination, ref.agent, snapshot, path, at.after ?? '', at.filter ?? ''] as const;
+const treeUrl = (ref: RepoRef, snapshot: string, path: string, at: TreeCursor) =>
+  `/api/snapshots/${encodeURIComponent(snapshot)}/tree${qs({ destination: ref.destination, agent: ref.agent, path, after: at.after, filter: at.filter, limit: TREE_PAGE })}`;
 
 export function useSnapshotList(ref: RepoRef | undefined) {
   return useQuery({
@@ -22,10 +32,12 @@ export function useSnapshotList(ref: RepoRef | undefined) {
   });
 }
 
-export function useTree(ref: RepoRef, snapshot: string, path: string, after?: string) {
+export function useTree(ref: RepoRef, snapshot: string, path: string, at: TreeCursor) {
   return useQuery({
-    queryKey: treeKey(ref, snapshot, path, after),
-    queryFn: () => get<TreePage>(treeUrl(ref, snapshot, path, after)),
+    queryKey: treeKey(ref, snapshot, path, at),
+    queryFn: () => get<TreePage>(treeUrl(ref, snapshot, path, at)),
+    // Another page or filter of the same folder: the rows shown stay until the new ones come (no jump).
+    placeholderData: (previous, query) => (query?.queryKey[3] === snapshot && query.queryKey[4] === path ? previous : undefined),
     // A snapshot never changes: a directory read once is good for the whole visit.
     staleTime: Infinity,
     gcTime: 10 * 60_000,
@@ -36,7 +48,7 @@ export function useTree(ref: RepoRef, snapshot: string, path: string, after?: st
 export function usePrefetchTree(ref: RepoRef, snapshot: string) {
   const client = useQueryClient();
   return useCallback(
-    (path: string) => void client.prefetchQuery({ queryKey: treeKey(ref, snapshot, path), queryFn: () => get<TreePage>(treeUrl(ref, snapshot, path)), staleTime: Infinity }),
+    (path: string) => void client.prefetchQuery({ queryKey: treeKey(ref, snapshot, path, {}), queryFn: () => get<TreePage>(treeUrl(ref, snapshot, path, {})), staleTime: Infinity }),
     [client, ref, snapshot],
   );
 }
