@@ -12,6 +12,7 @@ import { blobId, openObject, sealObject, secretKey } from '../src/format/crypto.
 import { decodeIndex, encodeIndex } from '../src/format/index-file.ts';
 import { decodeDeletionRecord, encodeDeletionRecord } from '../src/format/deletion-record.ts';
 import { BlobType, PackWriter, openBlob, openHeader, packKey, parseTrailer, TRAILER_BYTES } from '../src/format/pack.ts';
+import { decodeSnapshot } from '../src/format/snapshot.ts';
 import { decodeTree, encodeTree, NodeType } from '../src/format/tree.ts';
 
 const spec = fs.readFileSync(path.join(import.meta.dirname, '../docs/FORMAT.md'), 'utf8');
@@ -125,4 +126,15 @@ test('deletion record', () => {
   assert.deepEqual(decodeDeletionRecord(bytes, 'vector'), record);
   const sealed = sealObject(dataKey, 'deletion', compressPayload(bytes));
   assert.throws(() => openObject(dataKey, 'snapshot', sealed, 'vector'), /fails authentication/, 'a deletion record cannot be read as a snapshot');
+});
+
+test('partial snapshot', () => {
+  const start = spec.indexOf('The **partial snapshot** vector');
+  const json = /```json\n(.+)\n```/.exec(spec.slice(start))![1]!;
+  const snapshot = decodeSnapshot(Buffer.from(json), 'vector');
+  assert.deepEqual(snapshot.partial, { missing: [{ path: '/data/extra' }, { dir: '/data/big', from: 'm', to: 't' }] });
+  const withPartial = (partial: unknown): Buffer => Buffer.from(JSON.stringify({ ...JSON.parse(json), partial }));
+  for (const bad of [null, {}, { missing: [] }, { missing: [{}] }, { missing: [{ path: '/a', dir: '/b' }] }, { missing: [{ dir: 5 }] }, { missing: [{ dir: '/a', from: 1 }] }, { missing: ['x'] }]) {
+    assert.throws(() => decodeSnapshot(withPartial(bad), 'vector'), /its partial is missing or malformed/, JSON.stringify(bad));
+  }
 });

@@ -23,6 +23,18 @@ export interface SnapshotSummary {
  */
 export type SnapshotLayout = 'absolute';
 
+/**
+ * A part of the sources that a partial snapshot lacks: a whole source (`path`), or the entries of a split
+ * directory (`dir`) with names from `from` (inclusive) to `to` (exclusive), either end open when absent.
+ * FORMAT.md, section 11.
+ */
+export interface MissingPart {
+  readonly path?: string;
+  readonly dir?: string;
+  readonly from?: string;
+  readonly to?: string;
+}
+
 export interface Snapshot {
   readonly version: 1;
   readonly layout?: SnapshotLayout;
@@ -46,6 +58,11 @@ export interface Snapshot {
   readonly summary: SnapshotSummary;
   /** The snapshot this one was made from by `repair snapshots` or `copy` (in its own repository). */
   readonly original?: string;
+  /**
+   * Set on a scaled-out backup whose plan allows partial snapshots and some of whose shards failed: the
+   * parts of the sources it does not hold. Absent on a complete snapshot.
+   */
+  readonly partial?: { readonly missing: readonly MissingPart[] };
 }
 
 export function encodeSnapshot(snapshot: Snapshot): Buffer {
@@ -96,5 +113,17 @@ export function decodeSnapshot(bytes: Uint8Array, what: string): Snapshot {
   const summary = s.summary as Record<string, unknown> | null | undefined;
   if (typeof summary !== 'object' || summary === null || Array.isArray(summary)) bad('summary');
   for (const field of SUMMARY_FIELDS) if (!isCount(summary![field])) bad(`summary.${field}`);
+  if (s.partial !== undefined && !isPartial(s.partial)) bad('partial');
   return s as unknown as Snapshot;
+}
+
+function isPartial(partial: unknown): boolean {
+  const missing = (partial as { missing?: unknown } | null)?.missing;
+  if (typeof partial !== 'object' || !Array.isArray(missing) || missing.length === 0 || missing.length > MAX_ITEMS) return false;
+  const optional = (v: unknown): boolean => v === undefined || isText(v);
+  return missing.every((m: Partial<Record<keyof MissingPart, unknown>> | null) => {
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return false;
+    if (m.path !== undefined) return isText(m.path) && m.dir === undefined && m.from === undefined && m.to === undefined;
+    return isText(m.dir) && optional(m.from) && optional(m.to);
+  });
 }

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { DEFAULT_ZSTD_LEVEL } from '../../format/compression.ts';
 import { ID_BYTES } from '../../format/crypto.ts';
 import { NodeType, type NodeMeta, type TreeNode } from '../../format/tree.ts';
-import type { Snapshot } from '../../format/snapshot.ts';
+import type { Snapshot, SnapshotSummary } from '../../format/snapshot.ts';
 import { adoptUnindexedPacks } from '../../repo/adopt.ts';
 import { WriterSession } from '../../repo/writer-markers.ts';
 import type { Repository, StoredSnapshot } from '../../repo/repository.ts';
@@ -32,9 +32,13 @@ import type { Selection } from './selection.ts';
 import { entersDirectory, listDirectory, readProblem, sourceExcluded, walkRules, type SourceEntry, type WalkRules } from './source-walk.ts';
 import { Breather } from '../breather.ts';
 import { TreeSaver } from './tree-saver.ts';
-import { pathParts, SnapshotView, type TreeSource } from '../snapshot-view.ts';
+import { sourceTrie, type SourceTrie } from './source-trie.ts';
+import { SnapshotView, type TreeSource } from '../snapshot-view.ts';
 import { WalkProgress, type DirectoryTally, type Level } from './walk-progress.ts';
 import { VERSION } from '../../version.ts';
+import { mergeTrees } from '../scale-out/merge.ts';
+import { missingOf, type AssignedShard, type ShardPart } from '../scale-out/shard-plan.ts';
+import { ShardScope } from '../scale-out/shard-scope.ts';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 
@@ -68,6 +72,46 @@ export interface BackupOptions {
    * the index itself, after the markers are durable: callers must not load it before.
    */
   readonly session?: WriterSession;
+  /**
+   * Back up only these parts of the sources: one shard of a scaled-out backup (scale-out/). Run with
+   * runShard(), which writes no snapshot; every shard of one backup is given the same parent.
+   */
+  readonly shard?: Pick<AssignedShard, 'split' | 'parts' | 'files' | 'bytes'>;
+  /** Read no files: merge the trees of a scaled-out backup's shards into its snapshot (scale-out/merge.ts). */
+  readonly merge?: MergeInput;
+}
+
+export interface MergeInput {
+  /** The shards' root trees, in shard order (a split directory's metadata comes from the first that holds it). */
+  readonly trees: readonly Buffer[];
+  /** The shards' figures, added up into the snapshot's summary. */
+  readonly summaries: readonly SnapshotSummary[];
+  /** How many split directories the plan had: each shard leaves them out of its count of directories. */
+  readonly splitDirs: number;
+  /** When the scaled-out backup started: the snapshot's time. */
+  readonly startedAt: Date;
+  /** Parts of shards that failed, in a plan that allows partial snapshots: the snapshot is marked partial. */
+  readonly missing?: readonly ShardPart[];
+}
+
+/** One shard's outcome: its root tree (to be merged) and figures. */
+export interface ShardResult {
+  /** Hex id of the shard's root tree. */
+  readonly tree: string;
+  readonly summary: SnapshotSummary;
+  readonly warnings: readonly Warning[];
+  readonly adoptedPacks: number;
+  /** Per destination: whether it holds everything the shard stored, or why not. */
+  readonly destinations: readonly CommitOutcome[];
+}
+
+/** What the run built before it commits: the root tree and where it stands. */
+interface Built {
+  readonly rootTree: Buffer;
+  readonly parent: StoredSnapshot | undefined;
+  readonly newTrees: number;
+  readonly adoptedPacks: number;
+  readonly catchUp: Map<Destination, Promise<void>>;
 }
 
 export interface BackupResult {
@@ -135,32 +179,6 @@ export function checkSources(paths: readonly string[]): void {
   }
 }
 
-/** The sources as a tree of path components: the directories above them and the sources themselves. */
-interface SourceTrie {
-  readonly path: string;
-  readonly children: Map<string, SourceTrie>;
-  source: boolean;
-}
-
-/** Sources inside another source are left to the outer one (they are in its tree already). */
-function sourceTrie(paths: readonly string[]): SourceTrie {
-  const root: SourceTrie = { path: '/', children: new Map(), source: false };
-  for (const p of paths) {
-    let at = root;
-    for (const part of pathParts(p)) {
-      if (at.source) break;
-      let next = at.children.get(part);
-      if (!next) at.children.set(part, (next = { path: path.join(at.path, part), children: new Map(), source: false }));
-      at = next;
-    }
-    if (!at.source) {
-      at.source = true;
-      at.children.clear();
-    }
-  }
-  return root;
-}
-
 export class BackupRun {
   private readonly repo: Repository;
   private readonly options: BackupOptions;
@@ -188,6 +206,8 @@ export class BackupRun {
   private streamInFlight: Promise<unknown> = Promise.resolve();
   private readonly counts: Counts = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0 };
   private excluded = 0;
+  /** In a shard of a scaled-out backup: which entries it records. */
+  private readonly scope?: ShardScope;
   onWarning?: (warning: Warning) => void;
   /** Each file as it is done (for -v): new, changed, or unmodified (its parent's chunks reused). */
   onFile?: (path: string, state: FileState) => void;
@@ -214,6 +234,7 @@ export class BackupRun {
     this.spool = new PackSpool(fs.mkdtempSync(path.join(options.spoolDir ?? os.tmpdir(), 'coffer-spool-')), options.spool ?? DEFAULT_SPOOL_LIMITS);
     this.sink = new PackSink(repo, this.destinations, this.spool, options.sink ?? DEFAULT_SINK_OPTIONS);
     this.priorities = new Priorities(options.priorities ?? []);
+    if (options.shard) this.scope = new ShardScope(options.shard);
     this.stopped = new Promise<never>((_, reject) => {
       this.stop = (err) => {
         reject(err);
@@ -255,25 +276,105 @@ export class BackupRun {
   }
 
   async run(): Promise<BackupResult> {
-    const startTime = new Date();
-    checkSources(this.paths);
-    this.checkStreamNames();
-    const session = this.options.session ?? (await WriterSession.start(this.repo, { command: 'backup', onStoreFailure: 'skip' }));
+    if (this.options.shard) throw new BackupError('a shard of a scaled-out backup is run with runShard()');
+    return this.withSession(async (session, startTime) => {
+      const built = await this.build(session);
+      try {
+        const snapshot = this.makeSnapshot(startTime, built);
+        const sealed = this.repo.sealSnapshot(snapshot);
+        // 'uploading' until a destination holds everything the snapshot needs and starts writing it.
+        const destinations = await Promise.race([
+          this.sink.commit(sealed, built.catchUp, {
+            beforeSnapshot: (store) => session.fence(store),
+            committing: () => (this.counters.stage = 'committing'),
+            committed: (d) => this.onCommitted?.(d.store.location),
+          }),
+          this.stopped,
+        ]);
+        this.counters.stage = 'done';
+        return {
+          snapshotId: sealed.name.slice('snapshots/'.length),
+          snapshot,
+          warnings: this.warnings,
+          adoptedPacks: built.adoptedPacks,
+          destinations,
+          excluded: this.excluded,
+          durationMs: Date.now() - startTime.getTime(),
+        };
+      } catch (err) {
+        await this.sink.abort(err as Error);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Backs up the parts of `options.shard`, one shard of a scaled-out backup: its packs, trees and index
+   * files reach every destination, but no snapshot is written; the merge makes it from the shards' trees.
+   */
+  async runShard(): Promise<ShardResult> {
+    if (!this.options.shard) throw new BackupError('runShard needs the shard option');
+    return this.withSession(async (session, startTime) => {
+      const built = await this.build(session);
+      try {
+        this.counters.stage = 'committing';
+        const destinations = await Promise.race([this.sink.settle(built.catchUp), this.stopped]);
+        this.counters.stage = 'done';
+        return { tree: built.rootTree.toString('hex'), summary: this.summary(startTime, built.newTrees), warnings: this.warnings, adoptedPacks: built.adoptedPacks, destinations };
+      } catch (err) {
+        await this.sink.abort(err as Error);
+        throw err;
+      }
+    });
+  }
+
+  private async withSession<T>(body: (session: WriterSession, startTime: Date) => Promise<T>): Promise<T> {
+    const startTime = this.options.merge?.startedAt ?? new Date();
     try {
-      for (const [store, err] of session.failed) this.destinationFor(store).detach(new DetachedError(`cannot write a writer marker: ${err.message}`, { cause: err }));
-      await this.repo.loadIndex({ holdBack: session.records });
-      return await this.runWith(session, startTime);
+      if (!this.options.merge) checkSources(this.paths);
+      this.checkStreamNames();
+      const session = this.options.session ?? (await WriterSession.start(this.repo, { command: 'backup', onStoreFailure: 'skip' }));
+      try {
+        for (const [store, err] of session.failed) this.destinationFor(store).detach(new DetachedError(`cannot write a writer marker: ${err.message}`, { cause: err }));
+        await this.repo.loadIndex({ holdBack: session.records });
+        return await body(session, startTime);
+      } finally {
+        if (!this.options.session) await session.end();
+      }
     } finally {
-      if (!this.options.session) await session.end();
+      this.spool.close();
     }
   }
 
-  private async runWith(session: WriterSession, startTime: Date): Promise<BackupResult> {
+  /** Everything up to the root tree: destinations prepared, sources walked (or shards merged), packs sealed. */
+  private async build(session: WriterSession): Promise<Built> {
     const { adoptedPacks, catchUp } = await this.prepareDestinations(session);
     const parent = this.options.parent === undefined ? await this.findParent() : (this.options.parent ?? undefined);
     const packSize = this.options.packSize ?? DEFAULT_PACK_SIZE;
-    const counter = this.startCounter();
-    const pool = new ChunkPool(
+    const merge = this.options.merge;
+    const walker = merge ? undefined : { counter: this.startCounter(), pool: this.startPool(packSize) };
+    const trees = new TreeSaver(this.repo, packSize, (pack) => this.sink.add(pack));
+    try {
+      this.counters.stage = 'packing';
+      // Raced with `stopped`: a walk waiting for workers that a paused run holds still would never see the abort.
+      const rootTree = await Promise.race([walker ? this.walkSources(walker.pool, trees, parent) : this.mergeShards(merge!, trees), this.stopped]);
+      if (walker) await Promise.race([walker.pool.flush(), this.stopped]);
+      trees.flush();
+      this.counters.stage = 'uploading';
+      return { rootTree, parent, newTrees: trees.newTrees, adoptedPacks, catchUp };
+    } catch (err) {
+      // A cancelled job has no dump left running once it is reported cancelled.
+      await this.streamInFlight;
+      await this.sink.abort(err as Error);
+      throw err;
+    } finally {
+      await walker?.pool.close();
+      await walker?.counter?.terminate();
+    }
+  }
+
+  private startPool(packSize: number): ChunkPool {
+    return new ChunkPool(
       {
         chunkerSeed: this.repo.keys.chunkerSeed,
         chunker: this.repo.config.chunker,
@@ -294,45 +395,17 @@ export class BackupRun {
       },
       this.options.workers,
     );
-    const trees = new TreeSaver(this.repo, packSize, (pack) => this.sink.add(pack));
-    try {
-      this.counters.stage = 'packing';
-      // Raced with `stopped`: a walk waiting for workers that a paused run holds still would never see the abort.
-      const rootTree = await Promise.race([this.walkSources(pool, trees, parent), this.stopped]);
-      await Promise.race([pool.flush(), this.stopped]);
-      trees.flush();
-      this.counters.stage = 'uploading';
-      const snapshot = this.makeSnapshot(startTime, rootTree, parent, trees.newTrees);
-      const sealed = this.repo.sealSnapshot(snapshot);
-      // 'uploading' until a destination holds everything the snapshot needs and starts writing it.
-      const destinations = await Promise.race([
-        this.sink.commit(sealed, catchUp, {
-          beforeSnapshot: (store) => session.fence(store),
-          committing: () => (this.counters.stage = 'committing'),
-          committed: (d) => this.onCommitted?.(d.store.location),
-        }),
-        this.stopped,
-      ]);
-      this.counters.stage = 'done';
-      return {
-        snapshotId: sealed.name.slice('snapshots/'.length),
-        snapshot,
-        warnings: this.warnings,
-        adoptedPacks,
-        destinations,
-        excluded: this.excluded,
-        durationMs: Date.now() - startTime.getTime(),
-      };
-    } catch (err) {
-      // A cancelled job has no dump left running once it is reported cancelled.
-      await this.streamInFlight;
-      await this.sink.abort(err as Error);
-      throw err;
-    } finally {
-      await pool.close();
-      await counter.terminate();
-      this.spool.close();
+  }
+
+  /** The snapshot's root from the shards' trees; the shards' counts become the snapshot's. */
+  private async mergeShards(merge: MergeInput, trees: TreeSaver): Promise<Buffer> {
+    for (const s of merge.summaries) {
+      for (const k of Object.keys(this.counts) as (keyof Counts)[]) this.counts[k] += s[k];
+      this.counters.filesDone += s.totalFiles;
+      this.counters.bytesDone += s.totalBytes;
     }
+    this.counts.dirs += merge.splitDirs;
+    return mergeTrees(this.repo, merge.trees, { save: (nodes) => trees.save(nodes), warn: (p, message) => this.warn(p, message), ...(this.options.signal ? { signal: this.options.signal } : {}) });
   }
 
   /**
@@ -376,7 +449,14 @@ export class BackupRun {
     return same[same.length - 1];
   }
 
-  private startCounter(): Worker {
+  /** Counts the sources for the ETA; a shard's totals are the split's estimate instead. */
+  private startCounter(): Worker | undefined {
+    const shard = this.options.shard;
+    if (shard) {
+      this.counters.filesTotal = shard.files;
+      this.counters.bytesTotal = shard.bytes;
+      return undefined;
+    }
     const setup: CountSetup = { paths: this.paths, selection: this.options.selection ?? {}, oneFileSystem: this.options.oneFileSystem ?? false };
     const worker = new Worker(siblingModule(import.meta.url, 'count-worker'), { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.on('message', (m: CountMessage) => {
@@ -442,6 +522,7 @@ export class BackupRun {
       const stat = fs.lstatSync(child.path, { bigint: true });
       const entry: SourceEntry = { name: Buffer.from(name), path: Buffer.from(child.path), stat };
       if (child.source) {
+        if (this.scope && !this.scope.keepsSource(entry.path, stat.isDirectory())) continue;
         const rules = rulesFor(stat);
         // A source that matches an exclude pattern itself is left out, as restic does.
         if (sourceExcluded(child.path, rules.exclude)) {
@@ -453,6 +534,7 @@ export class BackupRun {
         continue;
       }
       // A directory on the way to a source; a symlink on the way is recorded as the directory it leads to.
+      if (this.scope && !this.scope.leadsTo(child.path)) continue;
       const meta = metaOf(stat.isDirectory() ? stat : fs.statSync(child.path, { bigint: true }), NodeType.Dir);
       into.pending++;
       const state: DirState = { children: [], pending: 0, listed: false, finish: (nodes) => this.childDone(into, { ...meta, name: entry.name, subtree: trees.save(nodes) }) };
@@ -567,10 +649,13 @@ export class BackupRun {
   /** Lists a directory whose entries go into `state`; what cannot be read is a warning. */
   private openDirectory(dirPath: Buffer, parent: Map<string, TreeNode> | undefined, rules: WalkRules, state: DirState): WalkFrame {
     const listing = listDirectory(dirPath, rules);
+    // In a shard, the entries of a split directory that other shards record are left to them.
+    const scope = this.scope;
+    const kept = scope?.isSplit(dirPath) ? listing.entries.filter((e) => scope.keeps(dirPath, e, e.stat.isDirectory() && entersDirectory(e.stat, rules))) : listing.entries;
     this.excluded += listing.excluded;
     if (listing.error) this.warn(dirPath, `cannot read directory: ${readProblem(listing.error.code, listing.error.message)}`);
     for (const { path, error } of listing.unreadable) this.warn(path, `not backed up: ${readProblem(error.code, error.message)}`);
-    const entries = this.priorities.order(listing.entries);
+    const entries = this.priorities.order(kept);
     return { entries, next: 0, parent, rules, state, position: this.walkProgress.enter(entries.map((o) => o.entry)) };
   }
 
@@ -592,7 +677,8 @@ export class BackupRun {
         await this.backupFile(entry, meta, previous, pool, level, (node) => this.childDone(into, node));
         return undefined;
       case NodeType.Dir: {
-        this.counts.dirs++;
+        // A split directory is walked by several shards: the merge counts it once.
+        if (!this.scope?.isSplit(entry.path)) this.counts.dirs++;
         const tooBig = (): void => this.warn(entry.path, 'its entries are not backed up: there are more than one directory of a snapshot may hold (4 million, or 256 MiB of tree)');
         const node = (children: TreeNode[]): TreeNode => ({ ...meta, name: entry.name, subtree: trees.save(children, tooBig) });
         const tally = this.walkProgress.startDirectory();
@@ -693,8 +779,9 @@ export class BackupRun {
     return true;
   }
 
-  private makeSnapshot(startTime: Date, rootTree: Buffer, parent: StoredSnapshot | undefined, newTrees: number): Snapshot {
+  private makeSnapshot(startTime: Date, built: Built): Snapshot {
     const who = whoAmI();
+    const missing = this.options.merge?.missing ?? [];
     return {
       version: 1,
       layout: 'absolute',
@@ -703,17 +790,25 @@ export class BackupRun {
       user: who.user,
       paths: this.snapshotPaths,
       tags: [...(this.options.tags ?? [])].sort(),
-      tree: rootTree.toString('hex'),
-      ...(parent ? { parent: parent.id } : {}),
+      tree: built.rootTree.toString('hex'),
+      ...(built.parent ? { parent: built.parent.id } : {}),
       program: `coffer ${VERSION}`,
-      summary: {
-        ...this.counts,
-        dataBlobs: this.sink.dataBlobs,
-        treeBlobs: newTrees,
-        bytesAdded: this.sink.bytesAdded,
-        warnings: this.warnings.length,
-        durationMs: Date.now() - startTime.getTime(),
-      },
+      summary: this.summary(startTime, built.newTrees),
+      ...(missing.length > 0 ? { partial: { missing: missing.map(missingOf) } } : {}),
+    };
+  }
+
+  /** This run's figures; a merge adds those of its shards. */
+  private summary(startTime: Date, newTrees: number): SnapshotSummary {
+    const shards = this.options.merge?.summaries ?? [];
+    const sum = (k: 'dataBlobs' | 'treeBlobs' | 'bytesAdded' | 'warnings'): number => shards.reduce((n, s) => n + s[k], 0);
+    return {
+      ...this.counts,
+      dataBlobs: this.sink.dataBlobs + sum('dataBlobs'),
+      treeBlobs: newTrees + sum('treeBlobs'),
+      bytesAdded: this.sink.bytesAdded + sum('bytesAdded'),
+      warnings: this.warnings.length + sum('warnings'),
+      durationMs: Date.now() - startTime.getTime(),
     };
   }
 }

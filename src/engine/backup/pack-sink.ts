@@ -173,6 +173,30 @@ export class PackSink {
     return outcomes;
   }
 
+  /**
+   * Final checkpoint, then waits until every destination holds everything added (and its catch-up copy
+   * is done), without a snapshot: how a shard of a scaled-out backup ends (the merge writes the snapshot).
+   */
+  async settle(catchUp: ReadonlyMap<Destination, Promise<void>>): Promise<CommitOutcome[]> {
+    this.checkpoint();
+    const outcomes = await Promise.all(
+      this.destinations.map(async (d): Promise<CommitOutcome> => {
+        try {
+          await catchUp.get(d);
+          await d.idle();
+          if (d.detached) throw d.detached;
+          d.markFinished();
+          return { location: d.store.location, committed: true };
+        } catch (err) {
+          d.detach(err as Error);
+          return { location: d.store.location, committed: false, error: (err as Error).message };
+        }
+      }),
+    );
+    if (outcomes.every((o) => !o.committed)) throw this.allGone();
+    return outcomes;
+  }
+
   /** Ctrl-C or a fatal error: drop queued uploads, let running ones finish so no half object is left. */
   async abort(reason: Error): Promise<void> {
     for (const d of this.destinations) d.detach(reason);
