@@ -215,6 +215,28 @@ describe('ThrottleStore', () => {
   it('refuses a limit of zero', () => {
     assert.throws(() => new TokenBucket(0), RangeError);
   });
+
+  // Regression (issue 13): a job paused under an agent's 150 KB/s limit waited out a 4 MB pack's share
+  // (about 27 s) before it could say it had paused.
+  it('a stop signal ends a wait for bandwidth at once, sends nothing, and gives the share back (real clock)', async () => {
+    const inner = new MemoryStore();
+    const bucket = new TokenBucket(100 * KiB);
+    const stop = new AbortController();
+    const store = new ThrottleStore(inner, { uploadBucket: bucket, signal: stop.signal });
+    await store.put(objectName('data', 'burst'), new Uint8Array(100 * KiB));
+    const started = performance.now();
+    const waiting = store.put(objectName('data', 'big'), new Uint8Array(3000 * KiB)); // a 30 s share
+    setTimeout(() => stop.abort(), 50);
+    await assert.rejects(waiting, { name: 'AbortError' });
+    assert.ok(performance.now() - started < 5000, `stopped in ${Math.round(performance.now() - started)} ms`);
+    assert.equal(await inner.stat(objectName('data', 'big')), undefined, 'nothing sent');
+    await assert.rejects(store.put(objectName('data', 'late'), new Uint8Array(1)), { name: 'AbortError' }, 'a stopped store sends nothing more');
+    // The other users of the shared bucket do not pay for bytes that never left.
+    const other = new ThrottleStore(inner, { uploadBucket: bucket });
+    const before = performance.now();
+    await other.put(objectName('data', 'small'), new Uint8Array(10 * KiB));
+    assert.ok(performance.now() - before < 1000, `the next upload waited ${Math.round(performance.now() - before)} ms`);
+  });
 });
 
 describe('FaultStore', () => {

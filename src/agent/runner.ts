@@ -109,14 +109,19 @@ export class JobRunner {
     await Promise.all([...this.jobs.values()].map((r) => r.done));
   }
 
-  /** A destination's store as jobs open it: pre-signed for server-held S3, with bandwidth limits and retries. */
-  openDestination(ref: DestinationRef): Store {
+  /**
+   * A destination's store as jobs open it: pre-signed for server-held S3, with bandwidth limits and
+   * retries. `signal` (the job's) ends a wait for bandwidth at once, so a pause or cancel is not held up
+   * by an object's share of a low limit.
+   */
+  openDestination(ref: DestinationRef, signal?: AbortSignal): Store {
     let store: Store =
       ref.kind === 's3'
         ? new PresignedStore(`${ref.name} (${ref.location}, write-only)`, this.options.client.broker(ref.id))
         : openStore(ref.location);
-    if (ref.limits.upload || ref.limits.download) store = new ThrottleStore(store, { ...ref.limits });
-    if (this.upload || this.download) store = new ThrottleStore(store, { ...(this.upload ? { uploadBucket: this.upload } : {}), ...(this.download ? { downloadBucket: this.download } : {}) });
+    const stop = signal ? { signal } : {};
+    if (ref.limits.upload || ref.limits.download) store = new ThrottleStore(store, { ...ref.limits, ...stop });
+    if (this.upload || this.download) store = new ThrottleStore(store, { ...(this.upload ? { uploadBucket: this.upload } : {}), ...(this.download ? { downloadBucket: this.download } : {}), ...stop });
     if (ref.kind === 's3' || isRemoteLocation(ref.location)) store = new RetryStore(store);
     return store;
   }
@@ -201,7 +206,7 @@ export class JobRunner {
   }
 
   private async backupRun(jobId: string, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
-    const stores = params.destinations.map((d) => this.openDestination(d));
+    const stores = params.destinations.map((d) => this.openDestination(d, running.controller.signal));
     const idOf = new Map(stores.map((s, i) => [s.location, params.destinations[i]!.id]));
     let repo: Repository;
     try {
@@ -253,7 +258,7 @@ export class JobRunner {
   }
 
   private async restore(jobId: string, params: RestoreParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
-    const stores = params.destinations.map((d) => this.openDestination(d));
+    const stores = params.destinations.map((d) => this.openDestination(d, running.controller.signal));
     let repo: Repository;
     try {
       repo = await this.openRepository(params.destinations, stores, log, false);

@@ -1,16 +1,20 @@
 // Bandwidth limits (--limit-upload / --limit-download). Objects move whole through the Store
 // interface, so the limit is kept on average: every transfer pays for its bytes from a token bucket
 // shared by all concurrent calls through one ThrottleStore, and waits while the bucket is in debt.
+// A stop signal ends those waits: at a low limit one object's share can be half a minute, and a paused
+// or cancelled job must not sit that out (the object was not sent yet, so nothing is half-written).
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ByteRange, ObjectInfo, Store } from './store.ts';
 
 export interface Clock {
   now(): number;
-  sleep(ms: number): Promise<void>;
+  /** Rejects when `signal` aborts first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 export const realClock: Clock = {
   now: () => performance.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms, signal) => delay(ms, undefined, signal ? { signal } : {}),
 };
 
 export class TokenBucket {
@@ -32,14 +36,22 @@ export class TokenBucket {
 
   /**
    * Takes `bytes` tokens, going into debt if there are not enough, and resolves once the debt (this
-   * call's and that of the calls before it) is paid back, so concurrent callers queue up fairly.
+   * call's and that of the calls before it) is paid back, so concurrent callers queue up fairly. A call
+   * stopped by `signal` while it waits gives its tokens back (its bytes will not be sent) and rejects.
    */
-  async take(bytes: number): Promise<void> {
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
     const now = this.clock.now();
     this.tokens = Math.min(this.capacity, this.tokens + ((now - this.updated) / 1000) * this.rate);
     this.updated = now;
     this.tokens -= bytes;
-    if (this.tokens < 0) await this.clock.sleep((-this.tokens / this.rate) * 1000);
+    if (this.tokens >= 0) return;
+    try {
+      await this.clock.sleep((-this.tokens / this.rate) * 1000, signal);
+    } catch (err) {
+      this.tokens = Math.min(this.capacity, this.tokens + bytes);
+      throw err;
+    }
   }
 }
 
@@ -52,6 +64,8 @@ export interface ThrottleOptions {
   readonly uploadBucket?: TokenBucket;
   readonly downloadBucket?: TokenBucket;
   readonly clock?: Clock;
+  /** Ends the waits of this store's calls (a job paused or cancelled); those calls then reject. */
+  readonly signal?: AbortSignal;
 }
 
 export class ThrottleStore implements Store {
@@ -59,10 +73,12 @@ export class ThrottleStore implements Store {
   private readonly inner: Store;
   private readonly upload: TokenBucket | undefined;
   private readonly download: TokenBucket | undefined;
+  private readonly signal: AbortSignal | undefined;
 
   constructor(inner: Store, options: ThrottleOptions) {
     this.inner = inner;
     this.location = inner.location;
+    this.signal = options.signal;
     const clock = options.clock;
     this.upload = options.uploadBucket ?? (options.upload === undefined ? undefined : new TokenBucket(options.upload, { clock }));
     this.download = options.downloadBucket ?? (options.download === undefined ? undefined : new TokenBucket(options.download, { clock }));
@@ -70,14 +86,14 @@ export class ThrottleStore implements Store {
 
   /** Pays before sending, so the data leaves no faster than the limit. */
   async put(name: string, data: Uint8Array): Promise<boolean> {
-    await this.upload?.take(data.length);
+    await this.upload?.take(data.length, this.signal);
     return this.inner.put(name, data);
   }
 
   /** Pays after receiving, when the size of a whole object is known; the caller waits for the debt. */
   async get(name: string, range?: ByteRange): Promise<Buffer> {
     const data = await this.inner.get(name, range);
-    await this.download?.take(data.length);
+    await this.download?.take(data.length, this.signal);
     return data;
   }
 

@@ -54,7 +54,7 @@ export class AgentHub {
   stop(): void {
     this.unsubscribe?.();
     for (const set of this.connections.values()) for (const c of set) c.close(1001, 'server shutting down');
-    for (const set of this.waiting.values()) for (const wake of set) wake();
+    for (const set of this.waiting.values()) for (const wake of [...set]) wake();
   }
 
   /** Agents connected to this process (for /readyz and tests). */
@@ -78,7 +78,7 @@ export class AgentHub {
     if (!event.agentId) return;
     if (event.type === 'agent.message') for (const c of this.connections.get(event.agentId) ?? []) c.send(event.data as ToAgent);
     if (event.type === 'agent.message' || event.type === 'agent.dispatch') {
-      for (const wake of this.waiting.get(event.agentId) ?? []) wake();
+      for (const wake of [...(this.waiting.get(event.agentId) ?? [])]) wake();
       if (event.type === 'agent.dispatch' && this.connections.has(event.agentId)) void this.dispatch(event.agentId);
     }
   }
@@ -190,20 +190,26 @@ export class AgentHub {
     });
   }
 
-  /** Waits until something may be there for the agent, or the time is up. */
-  private wait(agentId: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const set = this.waiting.get(agentId) ?? new Set();
-      const wake = (): void => {
+  /**
+   * A wake-up for the agent's long poll, armed BEFORE the poll looks for work: a nudge that arrives while
+   * it looks (claiming jobs, reading the event log) then ends the wait instead of being missed, which
+   * left the poll asleep for its whole wait with a job ready. `cancel` disarms it (safe to call twice).
+   */
+  private armWake(agentId: string, ms: number): { readonly woken: Promise<void>; cancel(): void } {
+    const set = this.waiting.get(agentId) ?? new Set();
+    let wake!: () => void;
+    const woken = new Promise<void>((resolve) => {
+      wake = () => {
         clearTimeout(timer);
         set.delete(wake);
-        if (set.size === 0) this.waiting.delete(agentId);
+        if (set.size === 0 && this.waiting.get(agentId) === set) this.waiting.delete(agentId);
         resolve();
       };
-      const timer = setTimeout(wake, ms);
-      set.add(wake);
-      this.waiting.set(agentId, set);
     });
+    const timer = setTimeout(wake, ms);
+    set.add(wake);
+    this.waiting.set(agentId, set);
+    return { woken, cancel: wake };
   }
 
   async routes(app: FastifyInstance): Promise<void> {
@@ -260,17 +266,25 @@ export class AgentHub {
         let cursor = request.query.cursor ?? ctx.events.cursor;
         for (;;) {
           if (this.revokedKeys.has(auth.keyId)) throw new HttpError(401, 'the API key was revoked');
-          const messages: ToAgent[] = [];
-          const free = request.query.free ?? 0;
-          if (free > 0) for (const job of await claimJobs(ctx, agent.id, free)) messages.push({ type: 'job', job });
-          const { events } = await ctx.events.since(cursor, { agentId: agent.id }, MAX_MESSAGES);
-          for (const e of events) {
-            cursor = e.id;
-            if (e.type === 'agent.message') messages.push(e.data as ToAgent);
+          const wake = this.armWake(agent.id, Math.max(0, deadline - Date.now()));
+          try {
+            // Everything up to here was delivered, so committed: the read below sees it. An event
+            // delivered after the read must not be skipped by moving the cursor past it.
+            const delivered = ctx.events.cursor;
+            const messages: ToAgent[] = [];
+            const free = request.query.free ?? 0;
+            if (free > 0) for (const job of await claimJobs(ctx, agent.id, free)) messages.push({ type: 'job', job });
+            const { events } = await ctx.events.since(cursor, { agentId: agent.id }, MAX_MESSAGES);
+            for (const e of events) {
+              cursor = e.id;
+              if (e.type === 'agent.message') messages.push(e.data as ToAgent);
+            }
+            if (events.length === 0) cursor = Math.max(cursor, delivered);
+            if (messages.length > 0 || Date.now() >= deadline) return { messages, cursor };
+            await wake.woken;
+          } finally {
+            wake.cancel();
           }
-          if (events.length === 0) cursor = Math.max(cursor, ctx.events.cursor);
-          if (messages.length > 0 || Date.now() >= deadline) return { messages, cursor };
-          await this.wait(agent.id, deadline - Date.now());
         }
       },
     );
