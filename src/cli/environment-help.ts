@@ -23,6 +23,7 @@ export const ENVIRONMENT = {
   COFFER_REST_USERNAME: 'user of a rest: location (with COFFER_REST_PASSWORD)',
   COFFER_REST_PASSWORD: 'password of a rest: location',
   COFFER_RCLONE: 'the rclone program for rclone: locations (default: rclone on the PATH)',
+  COFFER_CACHE_DIR: 'local cache of remote repositories, as --cache-dir (default $XDG_CACHE_HOME/coffer or ~/.cache/coffer)',
   COFFER_WEBDAV_PASSWORD: 'password of serve webdav on an address other than loopback',
   COFFER_DEBUG: 'print the stack trace of an unexpected error',
 } as const;
@@ -45,6 +46,7 @@ export const STORE_ENVIRONMENT: readonly EnvironmentVariable[] = [
   'COFFER_REST_USERNAME',
   'COFFER_REST_PASSWORD',
   'COFFER_RCLONE',
+  'COFFER_CACHE_DIR',
 ];
 
 /** The "Environment:" section for `names` (all variables when omitted). */

@@ -2,11 +2,13 @@
 // repository comes from --repo, else the plan (--plan), else COFFER_REPO or COFFER_REPOSITORY_FILE;
 // locations are put in their canonical spelling (an absolute path, say) before anything uses them.
 import fs from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { PlanConfig } from '../config/config-file.ts';
 import { quoteName } from '../format/text.ts';
 import { Repository } from '../repo/repository.ts';
 import { WriterSession } from '../repo/writer-markers.ts';
+import { CacheStore, defaultCacheRoot, type CacheEvents } from '../store/cache.ts';
 import { isRemoteLocation } from '../store/locations.ts';
 import { canonicalLocation, openStore } from '../store/open-store.ts';
 import { RetryStore } from '../store/retry.ts';
@@ -18,12 +20,16 @@ import { printWarning } from './output.ts';
 import { readPassphrase, type PassphraseOptions, type PlanPassphrase } from './passphrase.ts';
 import { unlockRepository } from './unlock.ts';
 
-/** What opening a store takes besides its location: throttles and trust for HTTPS. */
+/** What opening a store takes besides its location: throttles, trust for HTTPS and the local cache. */
 export interface StoreSettings {
   readonly limitUpload?: readonly string[];
   readonly limitDownload?: readonly string[];
   readonly cacert?: readonly string[];
   readonly insecureTls?: boolean;
+  /** False with --no-cache: remote repositories are read without the local cache. */
+  readonly cache?: boolean;
+  /** --cache-dir; default $COFFER_CACHE_DIR, else $XDG_CACHE_HOME/coffer or ~/.cache/coffer. */
+  readonly cacheDir?: string;
   /** Where the stores read their credentials: the process environment with a plan's credentialsCommand output on top. */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -51,13 +57,15 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-/** --limit-download, --limit-upload for a command that writes (`upload`), --cacert and --insecure-tls. */
+/** --limit-download, --limit-upload for a command that writes (`upload`), --cacert, --insecure-tls, --no-cache and --cache-dir. */
 export function addStoreOptions(command: Command, { upload = false } = {}): Command {
   if (upload) command.addOption(new Option('--limit-upload <rate>', 'upload limit: RATE for every destination or LOCATION=RATE (KiB/s, or 5M, 1G; repeatable)').argParser(collect).default([]));
   command
     .addOption(new Option('--limit-download <rate>', `download limit: RATE or LOCATION=RATE${upload ? ', as --limit-upload' : ' (KiB/s, or 5M, 1G; repeatable)'}`).argParser(collect).default([]))
     .addOption(new Option('--cacert <file>', 'trust the CA certificate(s) in this PEM file for HTTPS (S3, REST) besides the usual ones (repeatable; default $COFFER_CACERT)').argParser(collect))
-    .option('--insecure-tls', "accept any HTTPS server certificate (S3, REST): encrypted, but the server's identity is not checked");
+    .option('--insecure-tls', "accept any HTTPS server certificate (S3, REST): encrypted, but the server's identity is not checked")
+    .option('--no-cache', 'read remote repositories without the local cache of their index, snapshots and trees')
+    .option('--cache-dir <dir>', 'where remote repositories are cached (default $COFFER_CACHE_DIR, $XDG_CACHE_HOME/coffer or ~/.cache/coffer)');
   return usesEnvironment(command, STORE_ENVIRONMENT);
 }
 
@@ -131,6 +139,8 @@ export async function repositorySettings(options: RepoOptions, env: NodeJS.Proce
     limitDownload: [...(plan?.limitDownload ?? []), ...(options.limitDownload ?? [])],
     cacert: [...(plan?.cacert ?? []), ...(options.cacert ?? [])],
     insecureTls: options.insecureTls ?? plan?.insecureTls ?? false,
+    ...(options.cache === false ? { cache: false } : {}),
+    ...(options.cacheDir !== undefined ? { cacheDir: options.cacheDir } : {}),
   };
   const withCredentials = async (): Promise<StoreSettings> => {
     const storeEnv = await credentialsEnvironment(plan, env);
@@ -170,6 +180,16 @@ function canonicalOrSelf(location: string): string {
   }
 }
 
+function cacheRoot(settings: StoreSettings): string {
+  const dir = settings.cacheDir ?? process.env.COFFER_CACHE_DIR;
+  return dir ? path.resolve(dir) : defaultCacheRoot();
+}
+
+const cacheEvents: CacheEvents = {
+  onDamaged: (name, reason) => printWarning(`${reason}; read ${name} from the repository again`),
+  onUnusable: (reason) => printWarning(reason),
+};
+
 /** Entries of a store that are not repository objects, already reported: each is reported once per run. */
 const reportedForeign = new Set<string>();
 
@@ -194,6 +214,8 @@ export function openConfiguredStore(location: string, settings: StoreSettings, e
   const upload = limitFor(location, settings.limitUpload ?? [], '--limit-upload');
   const download = limitFor(location, settings.limitDownload ?? [], '--limit-download');
   if (upload !== undefined || download !== undefined) store = new ThrottleStore(store, { ...(upload ? { upload } : {}), ...(download ? { download } : {}) });
+  // Above the throttle (a cached read moves no bytes over the network), below the retries.
+  if (isRemoteLocation(location) && settings.cache !== false) store = new CacheStore(store, cacheRoot(settings), cacheEvents);
   // A few quick tries while a location has never answered: a typo fails in seconds, not a minute.
   if (isRemoteLocation(location)) store = new RetryStore(store, { firstContactAttempts: 3 });
   return store;

@@ -3,7 +3,7 @@
 // an index file or snapshot waits until every object it depends on is durable here, which is how the
 // write order packs → index → snapshot (invariant 2) holds on each destination separately.
 import { isRemoteLocation } from '../store/locations.ts';
-import type { Store } from '../store/store.ts';
+import type { ObjectHint, Store } from '../store/store.ts';
 import { ConcurrencyTuner } from './concurrency-tuner.ts';
 import type { PauseGate } from './pause-gate.ts';
 
@@ -39,6 +39,8 @@ export interface QueuedObject {
   readonly after?: readonly string[];
   /** Called once the destination no longer needs the object (stored, or dropped). */
   readonly done?: () => void;
+  /** Passed to the store (a tree pack is worth a copy in the local cache). */
+  readonly hint?: ObjectHint;
 }
 
 interface Item extends QueuedObject {
@@ -179,7 +181,7 @@ export class Destination {
     this.running++;
     item
       .load()
-      .then((bytes) => this.store.put(item.name, bytes))
+      .then((bytes) => this.store.put(item.name, bytes, item.hint))
       .then(
         () => {
           this.running--;

@@ -137,6 +137,14 @@ export class PackWriter {
   }
 }
 
+/**
+ * The most bytes a well-formed pack can have when its blobs end at `blobsEnd`: every blob takes at least
+ * BLOB_OVERHEAD bytes and at most 48 bytes of header (plus the count, the header's tag and the trailer).
+ */
+export function maxPackBytesFor(blobsEnd: number): number {
+  return blobsEnd + Math.floor(blobsEnd / BLOB_OVERHEAD) * 48 + 8 + TAG_BYTES + TRAILER_BYTES;
+}
+
 export interface PackTrailer {
   readonly salt: Buffer;
   readonly headerLength: number;

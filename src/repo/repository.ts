@@ -13,7 +13,7 @@ import { MAX_SNAPSHOT_PLAIN_BYTES, maxIndexPlainBytes } from '../format/limits.t
 import { BlobType, openBlob, packKey } from '../format/pack.ts';
 import { decodeSnapshot, encodeSnapshot, type Snapshot } from '../format/snapshot.ts';
 import { decodeTree, type TreeNode } from '../format/tree.ts';
-import { StoreError, idOf, packName, type ByteRange, type Store } from '../store/store.ts';
+import { StoreError, idOf, packName, type ByteRange, type ObjectHint, type Store } from '../store/store.ts';
 import { BlobIndex, type BlobLocation } from './blob-index.ts';
 import { loadDeletionRecords, type DeletionRecords } from './deletion-records.ts';
 import { NoRepositoryError, RepositoryError, WrongPassphraseError } from './errors.ts';
@@ -170,12 +170,12 @@ export class Repository {
    * Reads `name` from the first replica where it exists and passes `decode`; falls back to the next
    * replica on a missing or damaged object, telling onFallback.
    */
-  async read<T>(name: string, decode: (bytes: Buffer) => T, range?: ByteRange): Promise<T> {
+  async read<T>(name: string, decode: (bytes: Buffer) => T, range?: ByteRange, hint?: ObjectHint): Promise<T> {
     let firstError: unknown;
     const failures: string[] = [];
     for (const store of this.stores) {
       try {
-        const value = decode(await store.get(name, range));
+        const value = decode(await store.get(name, range, hint));
         for (const failed of failures) this.onFallback?.({ name, failed, reason: describe(firstError), servedBy: store.location });
         return value;
       } catch (err) {
@@ -288,7 +288,7 @@ export class Repository {
     // but never more than a small pack holds: a pack is only read whole up to its last indexed blob.
     if (loc.type === BlobType.Tree && loc.packExtent <= TREE_PACK_READ) {
       try {
-        const pack = await this.treePacks.get(name, () => this.read(name, (bytes) => bytes, { offset: 0, length: loc.packExtent }));
+        const pack = await this.treePacks.get(name, () => this.read(name, (bytes) => bytes, { offset: 0, length: loc.packExtent }, { metadata: true }));
         if (loc.offset + loc.length <= pack.length) return decode(pack.subarray(loc.offset, loc.offset + loc.length));
       } catch {
         // Fall through to the blob alone, replica by replica.

@@ -1,5 +1,5 @@
 // --dry-run: reads pass through, writes and deletes are dropped, so a run shows what it would store.
-import type { ByteRange, ObjectInfo, Store } from './store.ts';
+import type { ByteRange, ObjectHint, ObjectInfo, Store } from './store.ts';
 
 export class DryRunStore implements Store {
   private readonly inner: Store;
@@ -14,8 +14,8 @@ export class DryRunStore implements Store {
     return !(await this.inner.stat(name));
   }
 
-  get(name: string, range?: ByteRange): Promise<Buffer> {
-    return this.inner.get(name, range);
+  get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer> {
+    return this.inner.get(name, range, hint);
   }
 
   stat(name: string): Promise<ObjectInfo | undefined> {

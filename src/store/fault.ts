@@ -1,7 +1,7 @@
 // A store that misbehaves on purpose, for tests of retries, fan-out and resume: added latency, a
 // slow link, random failures from a seeded generator (so a failing run can be replayed), a switch
 // that takes it offline, and a limit after which every put fails (a crash or a full disk).
-import { StoreError, type ByteRange, type ObjectInfo, type Store, type StoreErrorKind } from './store.ts';
+import { StoreError, type ByteRange, type ObjectHint, type ObjectInfo, type Store, type StoreErrorKind } from './store.ts';
 import { TokenBucket, realClock, type Clock } from './throttle.ts';
 
 export interface FaultOptions {
@@ -84,22 +84,22 @@ export class FaultStore implements Store {
     return result;
   }
 
-  put(name: string, data: Uint8Array): Promise<boolean> {
+  put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     return this.call(action, async () => {
       if (this.options.failAfterPuts !== undefined && this.putsDone >= this.options.failAfterPuts) {
         throw new StoreError(this.options.failKind ?? 'transient', `${action}: injected failure after ${this.putsDone} puts`);
       }
       await this.uplink?.take(data.length);
-      const stored = await this.inner.put(name, data);
+      const stored = await this.inner.put(name, data, hint);
       this.putsDone++;
       return stored;
     });
   }
 
-  get(name: string, range?: ByteRange): Promise<Buffer> {
+  get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer> {
     return this.call(`reading ${name} from ${this.location}`, async () => {
-      const data = await this.inner.get(name, range);
+      const data = await this.inner.get(name, range, hint);
       await this.downlink?.take(data.length);
       return data;
     });

@@ -1,7 +1,7 @@
 // A store that creates its backend on first use. Opening a location stays synchronous and cheap, and
 // the backend's module (the AWS SDK, ssh2: a few hundred milliseconds to load) is loaded only by a
 // command that actually talks to that store.
-import type { ByteRange, ObjectInfo, Store } from './store.ts';
+import type { ByteRange, ObjectHint, ObjectInfo, Store } from './store.ts';
 
 export class LazyStore implements Store {
   readonly location: string;
@@ -23,12 +23,12 @@ export class LazyStore implements Store {
     return this.store;
   }
 
-  async put(name: string, data: Uint8Array): Promise<boolean> {
-    return (await this.backend()).put(name, data);
+  async put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
+    return (await this.backend()).put(name, data, hint);
   }
 
-  async get(name: string, range?: ByteRange): Promise<Buffer> {
-    return (await this.backend()).get(name, range);
+  async get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer> {
+    return (await this.backend()).get(name, range, hint);
   }
 
   async stat(name: string): Promise<ObjectInfo | undefined> {

@@ -2,7 +2,7 @@
 // backoff and full jitter, so many workers hitting the same hiccup do not retry in lockstep. Every
 // other kind means retrying cannot help: denied and no-space need a person, not-found and conflict
 // are answers, permanent is a bug or misconfiguration.
-import { StoreError, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { StoreError, type ByteRange, type ObjectHint, type ObjectInfo, type Store } from './store.ts';
 
 export interface RetryOptions {
   /** Attempts in all (first try included) before the last error is thrown. Default 8. */
@@ -81,12 +81,12 @@ export class RetryStore implements Store {
   }
 
   /** After a retry this may answer false for an object the failed attempt did store before its answer was lost. */
-  put(name: string, data: Uint8Array): Promise<boolean> {
-    return this.retry(() => this.inner.put(name, data));
+  put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
+    return this.retry(() => this.inner.put(name, data, hint));
   }
 
-  get(name: string, range?: ByteRange): Promise<Buffer> {
-    return this.retry(() => this.inner.get(name, range));
+  get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer> {
+    return this.retry(() => this.inner.get(name, range, hint));
   }
 
   stat(name: string): Promise<ObjectInfo | undefined> {

@@ -20,13 +20,21 @@ export interface ByteRange {
   readonly length: number;
 }
 
+/**
+ * What the caller knows of an object that a decorator may act on; backends ignore it. `metadata`: a
+ * pack of directory trees, which later commands read again (the local cache keeps a copy).
+ */
+export interface ObjectHint {
+  readonly metadata?: boolean;
+}
+
 export interface Store {
   /** Where the store is, for messages; never holds a secret. */
   readonly location: string;
   /** Writes the object atomically unless it exists. Returns false when an object of that name and size was already there. */
-  put(name: string, data: Uint8Array): Promise<boolean>;
+  put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean>;
   /** Whole object, or `range` of it (a range reaching past the end is an error). */
-  get(name: string, range?: ByteRange): Promise<Buffer>;
+  get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer>;
   stat(name: string): Promise<ObjectInfo | undefined>;
   /**
    * Every object under `dir` (a folder of layout.ts: 'keys', 'data', 'index', 'snapshots', 'tmp'), in

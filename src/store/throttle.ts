@@ -4,7 +4,7 @@
 // A stop signal ends those waits: at a low limit one object's share can be half a minute, and a paused
 // or cancelled job must not sit that out (the object was not sent yet, so nothing is half-written).
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ByteRange, ObjectInfo, Store } from './store.ts';
+import type { ByteRange, ObjectHint, ObjectInfo, Store } from './store.ts';
 
 export interface Clock {
   now(): number;
@@ -85,14 +85,14 @@ export class ThrottleStore implements Store {
   }
 
   /** Pays before sending, so the data leaves no faster than the limit. */
-  async put(name: string, data: Uint8Array): Promise<boolean> {
+  async put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
     await this.upload?.take(data.length, this.signal);
-    return this.inner.put(name, data);
+    return this.inner.put(name, data, hint);
   }
 
   /** Pays after receiving, when the size of a whole object is known; the caller waits for the debt. */
-  async get(name: string, range?: ByteRange): Promise<Buffer> {
-    const data = await this.inner.get(name, range);
+  async get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer> {
+    const data = await this.inner.get(name, range, hint);
     await this.download?.take(data.length, this.signal);
     return data;
   }

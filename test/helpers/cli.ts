@@ -24,6 +24,8 @@ const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-state-'));
 process.on('exit', () => fs.rmSync(stateDir, { recursive: true, force: true }));
 export const DATA_DIR = path.join(stateDir, 'data');
 export const CONFIG_FILE = path.join(stateDir, 'config.yaml');
+/** The local cache of remote repositories, also the test process's own (not the user's ~/.cache/coffer). */
+export const CACHE_DIR = path.join(stateDir, 'cache');
 
 export interface RunResult {
   readonly code: number | null;
@@ -52,7 +54,7 @@ function commandLine(args: string[], options: RunOptions): [string, string[]] {
 }
 
 export function environment(options: RunOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: DATA_DIR, COFFER_CONFIG: CONFIG_FILE, ...options.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: DATA_DIR, COFFER_CONFIG: CONFIG_FILE, COFFER_CACHE_DIR: CACHE_DIR, ...options.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   return env;
 }

@@ -55,7 +55,8 @@ export function checkCommand(): Command {
     .action(async (options: CheckOptions) => {
       if (options.replicas) return checkReplicas(options);
       const mode = readDataMode(options);
-      const repo = await openRepository(options, { loadIndex: false });
+      // What is checked is the repository itself, never the local cache's copies of it.
+      const repo = await openRepository({ ...options, cache: false }, { loadIndex: false });
       const status = new StatusLine();
       try {
         const reader = await startReader(repo, 'check');

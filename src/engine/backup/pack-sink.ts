@@ -97,8 +97,10 @@ export class PackSink {
     const live = this.live();
     const held = this.spool.add(pack.bytes, live.length);
     const name = packName(pack.id);
+    // Data and tree blobs never share a pack.
+    const hint = entries[0]?.type === BlobType.Tree ? { metadata: true } : undefined;
     // Failures detach the destination; they are reported by commit(), not by this promise.
-    for (const d of live) d.put({ name, size: pack.bytes.length, load: () => held.load(), priority, done: () => held.release() }).catch(() => {});
+    for (const d of live) d.put({ name, size: pack.bytes.length, load: () => held.load(), priority, done: () => held.release(), hint }).catch(() => {});
     if (this.spool.overLimit) this.detachFurthestBehind();
     if (this.batchBytes >= this.options.checkpointBytes || Date.now() - this.lastCheckpoint >= this.options.checkpointMs) this.checkpoint();
   }
