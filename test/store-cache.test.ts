@@ -7,11 +7,15 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import { maxPackBytesFor } from '../src/format/pack.ts';
 import { CacheStore, defaultCacheRoot } from '../src/store/cache.ts';
+import { DELETIONS_DIR, WRITERS_DIR } from '../src/store/layout.ts';
 import { LocalStore } from '../src/store/local.ts';
-import { packName, type ByteRange, type ObjectHint, type Store } from '../src/store/store.ts';
+import { S3Store } from '../src/store/s3.ts';
+import { packName, type ByteRange, type ObjectHint, type ObjectInfo, type Store } from '../src/store/store.ts';
 import { MemoryStore } from './helpers/memory-store.ts';
+import { startS3Server, type S3Server } from './helpers/s3-server.ts';
 
 /** A config that decodeConfig accepts, with a given repository id. */
 function configBytes(id = crypto.randomBytes(32).toString('hex')): Buffer {
@@ -20,7 +24,7 @@ function configBytes(id = crypto.randomBytes(32).toString('hex')): Buffer {
 }
 
 /** An object named by the SHA-256 of its bytes, as every repository object is. */
-function object(dir: 'index' | 'snapshots' | 'data', content: string): { name: string; bytes: Buffer } {
+function object(dir: 'index' | 'snapshots' | 'data' | typeof DELETIONS_DIR | typeof WRITERS_DIR, content: string): { name: string; bytes: Buffer } {
   const bytes = Buffer.from(content);
   const id = crypto.hash('sha256', bytes, 'hex');
   return { name: dir === 'data' ? packName(id) : `${dir}/${id}`, bytes };
@@ -271,3 +275,176 @@ describe('CacheStore shared by two processes', () => {
     assert.deepEqual(fs.readdirSync(path.join(cache, id, 'tmp')), [], 'no half-written copy is left behind');
   });
 });
+
+/** A real store with every call it answers written down ('get data/ab/…', 'stat …', 'list index'). */
+class Recorder implements Store {
+  readonly location: string;
+  readonly inner: Store;
+  calls: string[] = [];
+
+  constructor(inner: Store) {
+    this.inner = inner;
+    this.location = inner.location;
+  }
+
+  put(name: string, data: Uint8Array): Promise<boolean> {
+    this.calls.push(`put ${name}`);
+    return this.inner.put(name, data);
+  }
+
+  get(name: string, range?: ByteRange): Promise<Buffer> {
+    this.calls.push(`get ${name}${range ? ` ${range.offset}+${range.length}` : ''}`);
+    return this.inner.get(name, range);
+  }
+
+  stat(name: string): Promise<ObjectInfo | undefined> {
+    this.calls.push(`stat ${name}`);
+    return this.inner.stat(name);
+  }
+
+  list(dir: string): AsyncIterable<ObjectInfo> {
+    this.calls.push(`list ${dir}`);
+    return this.inner.list(dir);
+  }
+
+  delete(name: string): Promise<void> {
+    this.calls.push(`delete ${name}`);
+    return this.inner.delete(name);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+// The same promises over the stores a cache sits in front of in real use: a bucket of s3rver, and a
+// local directory (what an SFTP or rclone repository looks like to the cache). "Another process" is a
+// second store on the same location, without a cache, changing the repository behind the cache's back.
+let s3: S3Server | undefined;
+let s3Prefix = 0;
+
+const backends: Record<string, () => Promise<Store>> = {
+  local: async () => new LocalStore(path.join(root, `repo-${s3Prefix++}`)),
+  s3: async () => {
+    s3 ??= await startS3Server('cache-store');
+    return new S3Store(`s3:${s3.endpoint}/${s3.bucket}/repo-${s3Prefix++}`, { env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey } });
+  },
+};
+
+after(() => s3?.stop());
+
+for (const [kind, open] of Object.entries(backends)) {
+  describe(`CacheStore over a ${kind} store changed by another process`, () => {
+    let store: Recorder;
+    let cache: CacheStore;
+    let other: Store;
+
+    before(async () => {
+      // The s3rver child starts once; its first answer can take a while on a busy machine.
+      if (kind === 's3') await (await backends.s3!()).close();
+    });
+
+    beforeEach(async () => {
+      const raw = await open();
+      store = new Recorder(raw);
+      other = raw;
+      await other.put('config', configBytes(id));
+      cache = new CacheStore(store, root);
+    });
+
+    afterEach(() => store.inner.close());
+
+    it('a snapshot another process deleted is not listed, and its copy goes once no listing can have missed it', async () => {
+      const kept = object('snapshots', `kept ${kind}`);
+      const forgotten = object('snapshots', `forgotten ${kind}`);
+      for (const o of [kept, forgotten]) await other.put(o.name, o.bytes);
+      assert.deepEqual(await listNames(cache, 'snapshots'), [kept.name, forgotten.name].sort());
+      for (const o of [kept, forgotten]) await cache.get(o.name);
+      await other.delete(forgotten.name);
+      assert.deepEqual(await listNames(cache, 'snapshots'), [kept.name]);
+      age(cachedFile(forgotten.name));
+      assert.deepEqual(await listNames(cache, 'snapshots'), [kept.name]);
+      assert.ok(!fs.existsSync(cachedFile(forgotten.name)));
+      await assert.rejects(cache.get(forgotten.name), { name: 'StoreError', kind: 'not-found' });
+      assert.ok(fs.existsSync(cachedFile(kept.name)));
+    });
+
+    it('an index file replaced by another process (as prune does): the listing names the new one, read from the store', async () => {
+      const old = object('index', `old index ${kind}`);
+      await other.put(old.name, old.bytes);
+      for (const name of await listNames(cache, 'index')) await cache.get(name);
+      const replacement = object('index', `rewritten index ${kind}`);
+      await other.put(replacement.name, replacement.bytes);
+      await other.delete(old.name);
+      store.calls = [];
+      const names = await listNames(cache, 'index');
+      assert.deepEqual(names, [replacement.name]);
+      assert.deepEqual(await cache.get(replacement.name), replacement.bytes);
+      assert.deepEqual(store.calls, ['list index', `get ${replacement.name}`]);
+      age(cachedFile(old.name));
+      await listNames(cache, 'index');
+      assert.ok(!fs.existsSync(cachedFile(old.name)));
+    });
+
+    it('a damaged copy is found, read again from the store, and repaired', async () => {
+      const index = object('index', `an index ${kind}`);
+      await other.put(index.name, index.bytes);
+      const damaged: string[] = [];
+      const reader = new CacheStore(store, root, { onDamaged: (name) => damaged.push(name) });
+      await reader.get(index.name);
+      const bytes = fs.readFileSync(cachedFile(index.name));
+      bytes[3]! ^= 0x01;
+      fs.writeFileSync(cachedFile(index.name), bytes);
+      store.calls = [];
+      assert.deepEqual(await reader.get(index.name), index.bytes);
+      assert.deepEqual(store.calls, [`get ${index.name}`]);
+      assert.deepEqual(damaged, [index.name]);
+      assert.deepEqual(fs.readFileSync(cachedFile(index.name)), index.bytes);
+      store.calls = [];
+      assert.deepEqual(await reader.get(index.name), index.bytes);
+      assert.deepEqual(store.calls, []);
+    });
+
+    it('deletion records and writer markers are never cached: every read goes to the store', async () => {
+      const record = object(DELETIONS_DIR, `record ${kind}`);
+      const marker = object(WRITERS_DIR, `marker ${kind}`);
+      await cache.put(record.name, record.bytes);
+      await cache.put(marker.name, marker.bytes);
+      assert.deepEqual(await cache.get(record.name), record.bytes);
+      assert.deepEqual(await cache.get(marker.name), marker.bytes);
+      // Another process completes the record and ends its heartbeat.
+      await other.delete(record.name);
+      await other.delete(marker.name);
+      await assert.rejects(cache.get(record.name), { kind: 'not-found' });
+      await assert.rejects(cache.get(marker.name), { kind: 'not-found' });
+      assert.deepEqual(await listNames(cache, DELETIONS_DIR), []);
+      assert.deepEqual(await listNames(cache, WRITERS_DIR), []);
+      for (const dir of [DELETIONS_DIR, WRITERS_DIR]) assert.ok(!fs.existsSync(path.join(root, id, dir)), `nothing of ${dir}/ in the cache`);
+    });
+
+    it('a tree pack read from its start is kept whole (one size request more) and served from the copy later', async () => {
+      const trees = object('data', `tree blobs ${kind} `.repeat(200));
+      await other.put(trees.name, trees.bytes);
+      const extent = trees.bytes.length - 100;
+      store.calls = [];
+      assert.deepEqual(await cache.get(trees.name, { offset: 0, length: extent }, { metadata: true }), trees.bytes.subarray(0, extent));
+      assert.deepEqual(store.calls, ['get config', `stat ${trees.name}`, `get ${trees.name}`]);
+      assert.deepEqual(fs.readFileSync(cachedFile(trees.name)), trees.bytes);
+      store.calls = [];
+      const again = new CacheStore(store, root);
+      assert.deepEqual(await again.get(trees.name, { offset: 0, length: extent }, { metadata: true }), trees.bytes.subarray(0, extent));
+      assert.deepEqual(store.calls, ['get config']);
+    });
+
+    it('a pack bigger than a pack whose blobs end at the range can be is read as asked, and not kept', async () => {
+      const big = object('data', `${kind} `.repeat(10_000));
+      await other.put(big.name, big.bytes);
+      const extent = 100;
+      assert.ok(maxPackBytesFor(extent) < big.bytes.length);
+      store.calls = [];
+      assert.deepEqual(await cache.get(big.name, { offset: 0, length: extent }, { metadata: true }), big.bytes.subarray(0, extent));
+      assert.deepEqual(store.calls, ['get config', `stat ${big.name}`, `get ${big.name} 0+${extent}`]);
+      assert.ok(!fs.existsSync(cachedFile(big.name)));
+    });
+  });
+}

@@ -52,11 +52,12 @@ export function checkCommand(): Command {
     .option('--read-data', 'read, decrypt and verify every pack')
     .addOption(new Option('--read-data-subset <percent>', 'read a random N% of the packs (e.g. 10%)'))
     .option('--replicas', 'compare the --repo replicas object by object instead')
-    .action(async (options: CheckOptions) => {
+    .action(async (given: CheckOptions) => {
+      // What is checked is the repository itself, never the local cache's copies of it.
+      const options = { ...given, cache: false };
       if (options.replicas) return checkReplicas(options);
       const mode = readDataMode(options);
-      // What is checked is the repository itself, never the local cache's copies of it.
-      const repo = await openRepository({ ...options, cache: false }, { loadIndex: false });
+      const repo = await openRepository(options, { loadIndex: false });
       const status = new StatusLine();
       try {
         const reader = await startReader(repo, 'check');

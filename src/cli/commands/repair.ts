@@ -14,9 +14,14 @@ interface RepairSnapshotsCliOptions extends RepoOptions, FilterOptions {
   readonly readData?: boolean;
 }
 
+/** Repair judges what the repository itself holds: never through the local cache's copies of it. */
+function directly<T extends RepoOptions>(options: T): T {
+  return { ...options, cache: false };
+}
+
 function repairIndexCommand(): Command {
   return addRepoOptions(new Command('index').description('rebuild the index from the headers of the packs themselves')).action(async (options: RepoOptions) => {
-    await withRepository(options, false, async (repo) => {
+    await withRepository(directly(options), false, async (repo) => {
       const status = new StatusLine();
       const interrupt = interruptSignal();
       try {
@@ -45,7 +50,7 @@ function repairSnapshotsCommand(): Command {
     .option('-n, --dry-run', 'list what would be truncated and dropped, change nothing')
     .option('--read-data', 'read every chunk to find damaged ones (otherwise: chunks missing from the index or whose pack is gone)')
     .action(async (ids: string[], options: RepairSnapshotsCliOptions) => {
-      await withRepository(options, false, async (repo) => {
+      await withRepository(directly(options), false, async (repo) => {
         const all = await repo.listSnapshots();
         const chosen = ids.length > 0 ? [...new Map(ids.map((ref) => resolveSnapshot(all, ref)).map((s) => [s.id, s])).values()] : all.filter((s) => matchesFilter(s, filterOf(options)));
         const status = new StatusLine();

@@ -1,0 +1,86 @@
+// An HTTP proxy in front of a loopback server (s3rver) that holds every request for a fixed delay before
+// passing it on, and writes down what went through. Both tools of a comparison can be pointed at it
+// (restic speaks S3 to it as Coffer does), so the delay is a network's round trip for either; tests use
+// it with no delay to count the requests a command makes. It runs in a child process, so it keeps
+// answering while the caller waits for a command synchronously; the requests go to a log file, one
+// JSON line each, which `requests()` reads.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface ProxiedRequest {
+  readonly method: string;
+  /** The path and query, as the client sent them. */
+  readonly url: string;
+}
+
+export interface LatencyProxy {
+  /** http://127.0.0.1:<port> */
+  readonly endpoint: string;
+  /** Every request since the start or the last reset, in the order they arrived. */
+  requests(): ProxiedRequest[];
+  reset(): void;
+  close(): Promise<void>;
+}
+
+// The child exits when its stdin closes, so a caller that dies never leaves a proxy behind.
+const CHILD_SCRIPT = `
+const fs = require('node:fs');
+const http = require('node:http');
+const [target, delay, log] = [new URL(process.argv[1]), Number(process.argv[2]), process.argv[3]];
+const agent = new http.Agent({ keepAlive: true });
+const server = http.createServer((req, res) => {
+  fs.appendFileSync(log, JSON.stringify({ method: req.method, url: req.url }) + '\\n');
+  // The body waits in the paused request stream until the delay is over.
+  setTimeout(() => {
+    const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
+      res.writeHead(answer.statusCode || 502, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  }, delay);
+});
+server.keepAliveTimeout = 60000;
+server.listen(0, '127.0.0.1', () => console.log('listening on ' + server.address().port));
+process.stdin.on('end', () => process.exit(0)).resume();
+`;
+
+export async function startLatencyProxy(target: string, delayMs: number): Promise<LatencyProxy> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-latency-proxy-'));
+  const log = path.join(dir, 'requests.jsonl');
+  fs.writeFileSync(log, '');
+  const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, target, String(delayMs), log], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = /listening on (\d+)/.exec(output);
+      if (match) resolve(Number(match[1]));
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`the latency proxy exited with code ${code} before listening: ${output.trim()}`)));
+  });
+  let closed: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests: () =>
+      fs
+        .readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as ProxiedRequest),
+    reset: () => fs.truncateSync(log, 0),
+    close() {
+      closed ??= (async () => {
+        child.kill('SIGKILL');
+        await exited;
+        fs.rmSync(dir, { recursive: true, force: true });
+      })();
+      return closed;
+    },
+  };
+}
