@@ -14,18 +14,50 @@ export interface IndexedPack {
 const INDEX_VERSION = 1;
 
 export function encodeIndex(packs: readonly IndexedPack[]): Buffer {
-  const w = new ByteWriter(1024).u8(INDEX_VERSION).uint(packs.length);
+  const encoder = new IndexEncoder();
+  visitPacks(packs, encoder);
+  return encoder.finish();
+}
+
+/** Tells `visitor` of packs held as objects, as a scan of their index file would. */
+export function visitPacks(packs: readonly IndexedPack[], visitor: IndexVisitor): void {
   for (const p of packs) {
-    w.bytes(p.id).bytes(p.salt).uint(p.entries.length);
-    for (const e of p.entries) w.u8(e.type).bytes(e.id).uint(e.offset).uint(e.length).uint(e.rawLength);
+    visitor.pack(p.id, p.salt, p.entries.length);
+    for (const e of p.entries) visitor.blob(e.type, e.id, e.offset, e.length, e.rawLength);
   }
-  return w.finish();
 }
 
 /** What a scan of an index file reports, in order; ids and salts are views into the scanned bytes. */
 export interface IndexVisitor {
   pack(id: Uint8Array, salt: Uint8Array, blobs: number): void;
   blob(type: BlobType, id: Uint8Array, offset: number, length: number, rawLength: number): void;
+}
+
+/**
+ * Writes an index file pack by pack and entry by entry, so that a prune rewriting millions of entries
+ * copies them from a scan without an object per blob. Each pack must be followed by exactly the number
+ * of blobs it declares.
+ */
+export class IndexEncoder implements IndexVisitor {
+  private readonly body = new ByteWriter(1024);
+  packs = 0;
+  blobs = 0;
+
+  pack(id: Uint8Array, salt: Uint8Array, blobs: number): void {
+    this.body.bytes(id).bytes(salt).uint(blobs);
+    this.packs++;
+  }
+
+  blob(type: BlobType, id: Uint8Array, offset: number, length: number, rawLength: number): void {
+    this.body.u8(type).bytes(id).uint(offset).uint(length).uint(rawLength);
+    this.blobs++;
+  }
+
+  finish(): Buffer {
+    const body = this.body.finish();
+    const head = new ByteWriter(16).u8(INDEX_VERSION).uint(this.packs).finish();
+    return Buffer.concat([head, body]);
+  }
 }
 
 /** The fewest bytes a pack and a blob entry take: declared counts are checked against what is left. */

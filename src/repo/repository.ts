@@ -7,7 +7,7 @@ import { FormatError } from '../format/bytes.ts';
 import { decompressPayload, compressPayload } from '../format/compression.ts';
 import { canonicalJson, decodeConfig, encodeConfig, newConfig, verifyConfig, type RepoConfig } from '../format/config.ts';
 import { blobId, contentId, generateMasterKeys, openObject, sealObject, secretKey, type MasterKeys } from '../format/crypto.ts';
-import { decodeIndex, encodeIndex, scanIndex, type IndexedPack } from '../format/index-file.ts';
+import { decodeIndex, encodeIndex, IndexEncoder, scanIndex, type IndexedPack, type IndexVisitor } from '../format/index-file.ts';
 import { encodeKeyFile, wrapKeys } from '../format/keyfile.ts';
 import { MAX_SNAPSHOT_PLAIN_BYTES, maxIndexPlainBytes } from '../format/limits.ts';
 import { BlobType, openBlob, packKey } from '../format/pack.ts';
@@ -231,22 +231,26 @@ export class Repository {
    * the index for each pack (the main one, or held-back); `onPack` hears of each pack listed.
    */
   scanIndexFile(name: string, into: (packId: Uint8Array) => BlobIndex, onPack?: (id: Uint8Array, blobs: number) => void): Promise<void> {
-    return this.read(name, (bytes) => {
-      let index = this.index;
-      let pack = { packNo: 0, fresh: false };
-      scanIndex(this.openIndexFile(name, bytes), name, {
-        pack: (id, salt, blobs) => {
-          index = into(id);
-          pack = index.openPack(id, salt);
-          onPack?.(id, blobs);
-        },
-        blob: (type, id, offset, length, rawLength) => index.addEntry(pack.packNo, pack.fresh, type, id, offset, length, rawLength),
-      });
+    let index = this.index;
+    let pack = { packNo: 0, fresh: false };
+    return this.visitIndexFile(name, {
+      pack: (id, salt, blobs) => {
+        index = into(id);
+        pack = index.openPack(id, salt);
+        onPack?.(id, blobs);
+      },
+      blob: (type, id, offset, length, rawLength) => index.addEntry(pack.packNo, pack.fresh, type, id, offset, length, rawLength),
     });
   }
 
-  sealIndex(packs: readonly IndexedPack[]): { name: string; bytes: Buffer } {
-    const bytes = sealObject(this.keys.dataKey, 'index', compressPayload(encodeIndex(packs)));
+  /** Reads an index file entry by entry (see scanIndex): what it lists, without an object per blob. */
+  visitIndexFile(name: string, visitor: IndexVisitor): Promise<void> {
+    return this.read(name, (bytes) => scanIndex(this.openIndexFile(name, bytes), name, visitor));
+  }
+
+  sealIndex(packs: readonly IndexedPack[] | IndexEncoder): { name: string; bytes: Buffer } {
+    const plain = packs instanceof IndexEncoder ? packs.finish() : encodeIndex(packs);
+    const bytes = sealObject(this.keys.dataKey, 'index', compressPayload(plain));
     return { name: `index/${contentId(bytes)}`, bytes };
   }
 

@@ -1,7 +1,7 @@
 // Prune's view of the index files: it loads them like every reader does, but remembers which packs
 // each file lists, so that it can rewrite exactly the files that mention a pack it deletes or dooms (and
 // merge small ones), leaving big files of kept packs as they are.
-import type { IndexedPack } from '../../format/index-file.ts';
+import { IndexEncoder, scanIndex, type IndexVisitor } from '../../format/index-file.ts';
 import { ID_BYTES } from '../../format/crypto.ts';
 import { IdTable } from '../../repo/id-table.ts';
 import type { Repository } from '../../repo/repository.ts';
@@ -91,7 +91,7 @@ export async function rewriteIndex(
   repo: Repository,
   files: IndexFiles,
   fate: (packId: Uint8Array) => PackFate,
-  extra: readonly IndexedPack[],
+  extra: IndexEncoder,
   stores: readonly Store[],
   mustRewrite: (name: string) => boolean,
   onWritten?: () => void,
@@ -106,7 +106,7 @@ export async function rewriteIndex(
     return fates.size === 1 && (fates.has('keep') || fates.has('held')) && !mustRewrite(f.name) ? [...fates][0]! : 'other';
   };
   const kinds = toRewrite.map(kindOf);
-  if (extra.length === 0 && !kinds.includes('other') && new Set(kinds).size === kinds.length) {
+  if (extra.packs === 0 && !kinds.includes('other') && new Set(kinds).size === kinds.length) {
     return { superseded: [], doomedFiles: [], written: 0, names: [] };
   }
   // Packs that stay listed in a file that is not rewritten are not listed again.
@@ -115,30 +115,48 @@ export async function rewriteIndex(
   const doomedFiles: { name: string; packs: Buffer[] }[] = [];
   const names: string[] = [];
   let written = 0;
-  const batches: Record<'keep' | 'doom', { packs: IndexedPack[]; blobs: number }> = { keep: { packs: [], blobs: 0 }, doom: { packs: [], blobs: 0 } };
-  const flush = async (kind: 'keep' | 'doom'): Promise<void> => {
+  // Entries are copied from a scan of each old file straight into the new files' bytes (no object per
+  // blob: at 10^7 blobs, objects cost more than the whole typed-array index).
+  const batches = { keep: { encoder: new IndexEncoder(), packs: [] as Buffer[] }, doom: { encoder: new IndexEncoder(), packs: [] as Buffer[] } };
+  const sealed: { name: string; bytes: Buffer; kind: 'keep' | 'doom'; packs: Buffer[] }[] = [];
+  const close = (kind: 'keep' | 'doom'): void => {
     const batch = batches[kind];
-    if (batch.packs.length === 0) return;
-    const sealed = repo.sealIndex(batch.packs);
-    await Promise.all(stores.map((s) => s.put(sealed.name, sealed.bytes)));
-    if (kind === 'doom') doomedFiles.push({ name: sealed.name, packs: batch.packs.map((p) => p.id) });
-    names.push(sealed.name);
-    written++;
-    onWritten?.();
-    batches[kind] = { packs: [], blobs: 0 };
+    if (batch.encoder.packs === 0) return;
+    sealed.push({ ...repo.sealIndex(batch.encoder), kind, packs: batch.packs });
+    batches[kind] = { encoder: new IndexEncoder(), packs: [] };
   };
-  const add = async (pack: IndexedPack): Promise<void> => {
-    const f = fate(pack.id);
-    if (f === 'drop' || emitted.add(pack.id, []) < 0) return;
-    const kind = f === 'keep' ? 'keep' : 'doom';
-    const batch = batches[kind];
-    batch.packs.push(pack);
-    batch.blobs += pack.entries.length;
-    if (batch.blobs >= INDEX_FILE_BLOBS) await flush(kind);
+  const upload = async (): Promise<void> => {
+    for (let file = sealed.shift(); file; file = sealed.shift()) {
+      await Promise.all(stores.map((s) => s.put(file.name, file.bytes)));
+      if (file.kind === 'doom') doomedFiles.push({ name: file.name, packs: file.packs });
+      names.push(file.name);
+      written++;
+      onWritten?.();
+    }
   };
-  for (const pack of extra) await add(pack);
-  for (const f of toRewrite) for (const pack of await repo.readIndexFile(f.name)) await add(pack);
-  await flush('keep');
-  await flush('doom');
+  let current: IndexEncoder | undefined;
+  const copier: IndexVisitor = {
+    pack: (id, salt, blobs) => {
+      const f = fate(id);
+      current = undefined;
+      if (f === 'drop' || emitted.add(id, []) < 0) return;
+      const kind = f === 'keep' ? 'keep' : 'doom';
+      if (batches[kind].encoder.blobs >= INDEX_FILE_BLOBS) close(kind);
+      current = batches[kind].encoder;
+      current.pack(id, salt, blobs);
+      batches[kind].packs.push(Buffer.from(id));
+    },
+    blob: (type, id, offset, length, rawLength) => current?.blob(type, id, offset, length, rawLength),
+  };
+  scanIndex(extra.finish(), 'packs no index file lists', copier);
+  // Every file here scanned cleanly when it was loaded, and its name is its content's hash: a scan
+  // cannot stop half-way through a pack and leave a new file with fewer entries than it declares.
+  for (const f of toRewrite) {
+    await repo.visitIndexFile(f.name, copier);
+    await upload();
+  }
+  close('keep');
+  close('doom');
+  await upload();
   return { superseded, doomedFiles, written, names };
 }

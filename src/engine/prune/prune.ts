@@ -3,7 +3,7 @@
 // mark unused packs and repack mostly unused ones (phase 1) under a new record, and complete that record
 // at once when no other writer is running. Per blob it holds only the index's typed arrays and a bit.
 import { toHex } from '../../format/bytes.ts';
-import type { IndexedPack } from '../../format/index-file.ts';
+import { IndexEncoder, visitPacks, type IndexedPack } from '../../format/index-file.ts';
 import type { PackEntry } from '../../format/pack.ts';
 import { readPackHeader } from '../../repo/pack-reader.ts';
 import { sealDeletionRecord, type DeletionRecords, type LoadedRecord } from '../../repo/deletion-records.ts';
@@ -277,7 +277,14 @@ export class PruneRun {
 
     // Repack: needed blobs of mostly unused packs into new packs, on every store.
     const damaged: string[] = [];
-    const builder = new PackBuilder(repo, this.packSize, (sealed) => this.upload(packName(sealed.id), sealed.bytes));
+    // Packs no index file lists yet (adopted, and those the repack writes), encoded as index entries
+    // rather than kept as an object per blob.
+    const unlisted = new IndexEncoder();
+    visitPacks(adopted, unlisted);
+    const builder = new PackBuilder(repo, this.packSize, (sealed) => {
+      visitPacks([{ id: Buffer.from(sealed.id, 'hex'), salt: sealed.salt, entries: sealed.entries }], unlisted);
+      return this.upload(packName(sealed.id), sealed.bytes);
+    });
     const relocated = new BitSet();
     const repacked: string[] = [];
     let repackBlobs = 0;
@@ -301,7 +308,7 @@ export class PruneRun {
       this.done++;
       this.bytesDone += packSizes.get(id) ?? 0;
     }
-    const newPacks = await builder.finish();
+    await builder.finish();
 
     // The record: what is doomed now, the index files it supersedes, who may not have seen it.
     const newlyDoomed = new Set([...plan.doom, ...repacked]);
@@ -315,7 +322,7 @@ export class PruneRun {
     // Index files a record superseded but that are still found (a replica that was away, a run that stopped
     // half-way) are rewritten too: whatever they list that no other file does is kept.
     const superseded = (name: string): boolean => records.superseded.has(idOf(name));
-    const rewrite = await rewriteIndex(repo, files, fate, [...adopted, ...newPacks], this.stores, superseded, () => this.done++);
+    const rewrite = await rewriteIndex(repo, files, fate, unlisted, this.stores, superseded, () => this.done++);
     files.markLoaded(rewrite.names);
     let written = 0;
     let record: { name: string; writers: Set<string> } | undefined;
@@ -354,7 +361,7 @@ export class PruneRun {
       rescued,
       deleted,
       freedBytes: deleted.bytes - builder.bytes,
-      repacked: { packs: repacked.length, bytes: sizeOf(repacked), blobs: repackBlobs, newPacks: newPacks.length, newBytes: builder.bytes },
+      repacked: { packs: repacked.length, bytes: sizeOf(repacked), blobs: repackBlobs, newPacks: builder.packs, newBytes: builder.bytes },
       waiting,
       unusedAfter: plan.unusedAfter,
       indexFiles: { rewritten: rewrite.superseded.length, written: rewrite.written },
