@@ -242,6 +242,11 @@ export class CacheStore implements Store {
     if (dir) await fs.promises.rm(path.join(dir, name), { force: true }).catch((err: unknown) => this.disable(err));
   }
 
+  /** Nothing unfinished is ever cached: passed straight on (prune's clean-up of S3 multipart uploads). */
+  async removeIncomplete(before: number): Promise<number> {
+    return (await this.inner.removeIncomplete?.(before)) ?? 0;
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }
