@@ -39,11 +39,19 @@ export function shardRun(repo: Repository, shard: AssignedShard, parent: StoredS
 
 /** A shard's result as the coordinator keeps it. */
 export function outcomeOf(result: ShardResult): ShardOutcome {
-  return { ok: true, tree: result.tree, summary: result.summary };
+  return { ok: true, tree: result.tree, summary: result.summary, adoptedPacks: result.adoptedPacks };
 }
 
 /** How one shard ended, as the coordinator learns it. */
-export type ShardOutcome = { readonly ok: true; readonly tree: string; readonly summary: SnapshotSummary } | { readonly ok: false; readonly error: string };
+export type ShardOutcome =
+  | {
+      readonly ok: true;
+      readonly tree: string;
+      readonly summary: SnapshotSummary;
+      /** Packs an earlier run of the shard (a worker that died) left unindexed, taken over instead of uploaded again. */
+      readonly adoptedPacks?: number;
+    }
+  | { readonly ok: false; readonly error: string };
 
 export class ScaleOutError extends BackupError {
   override name = 'ScaleOutError';

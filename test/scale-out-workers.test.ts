@@ -1,0 +1,120 @@
+// Scale-out on the embedded default: the in-process shard queue, three real worker processes, one of
+// them killed with SIGKILL mid-shard. Its shard goes to another worker after the heartbeat timeout,
+// which resumes it from what is stored; the merged snapshot restores byte for byte and has the tree ids
+// of a single run.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { BackupRun } from '../src/engine/backup/backup.ts';
+import { SnapshotView } from '../src/engine/snapshot-view.ts';
+import { initRepository, Repository } from '../src/repo/repository.ts';
+import { runScaledBackup } from '../src/server/scale-out/coordinator.ts';
+import { startLocalWorkers, stopLocalWorkers } from '../src/server/scale-out/local-workers.ts';
+import { MemoryShardQueue } from '../src/server/scale-out/shard-queue.ts';
+import type { ShardOutcome } from '../src/engine/scale-out/scale-out.ts';
+import { LocalStore } from '../src/store/local.ts';
+import { ok, tempDir } from './helpers/cli.ts';
+import { seededBytes, treeDifferences } from './helpers/tree.ts';
+
+const PASS = 'scale-out workers test';
+const MiB = 1024 * 1024;
+
+/** About 2 000 small files and 24 MiB of random data in 1 MiB files, over six top-level directories. */
+function makeTree(root: string): { root: string; randomBytes: number } {
+  let randomBytes = 0;
+  for (let top = 0; top < 6; top++) {
+    for (let sub = 0; sub < 10; sub++) {
+      const d = path.join(root, `top-${top}`, `sub-${sub}`);
+      fs.mkdirSync(d, { recursive: true });
+      for (let f = 0; f < 32; f++) fs.writeFileSync(path.join(d, `f${f}`), `${top}/${sub}/${f}\n`.repeat(1 + f));
+    }
+    for (let b = 0; b < 4; b++) {
+      fs.writeFileSync(path.join(root, `top-${top}`, `blob-${b}.bin`), seededBytes(`workers ${top} ${b}`, MiB));
+      randomBytes += MiB;
+    }
+  }
+  fs.writeFileSync(path.join(root, 'loose'), 'loose');
+  return { root, randomBytes };
+}
+
+function bytesUnder(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+  return total;
+}
+
+test('three worker processes, one killed mid-shard: its shard completes elsewhere and the snapshot is whole', async (t) => {
+  const dir = tempDir(t);
+  const { root: source, randomBytes } = makeTree(path.join(dir, 'source'));
+  const repoDir = path.join(dir, 'repo');
+  await initRepository([new LocalStore(repoDir)], PASS);
+  const open = async (): Promise<Repository> => {
+    const repo = await Repository.open([new LocalStore(repoDir)], PASS);
+    t.after(() => repo.close());
+    return repo;
+  };
+
+  const outcomes = new Map<string, ShardOutcome>();
+  class RecordingQueue extends MemoryShardQueue {
+    override finish(claim: string, outcome: ShardOutcome): boolean {
+      outcomes.set(claim, outcome);
+      return super.finish(claim, outcome);
+    }
+  }
+  const queue = new RecordingQueue({ heartbeatTimeoutMs: 2500 });
+  t.after(() => queue.stop());
+  const starts: { worker: string; index: number }[] = [];
+  let killed: number | undefined;
+  let run = '';
+  let poll: NodeJS.Timeout | undefined;
+  t.after(() => clearInterval(poll));
+  const workers = startLocalWorkers(queue, 3, {
+    locations: [repoDir],
+    password: PASS,
+    capacity: 1,
+    heartbeatMs: 100,
+    chunkWorkers: 1,
+    packSize: MiB,
+    onStarted: (worker, index) => {
+      starts.push({ worker, index });
+      if (worker !== 'local-2' || killed !== undefined) return;
+      // Mid-shard: once its heartbeats say it has read half of a shard of several MiB.
+      clearInterval(poll);
+      poll = setInterval(() => {
+        const mine = queue.status(run).running.find((r) => r.worker === 'local-2' && r.index === index);
+        if (!mine || mine.bytes < 2 * MiB || mine.progress.bytesDone < mine.bytes / 2) return;
+        clearInterval(poll);
+        killed = index;
+        workers.find((w) => w.name === 'local-2')!.child.kill('SIGKILL');
+      }, 20);
+    },
+  });
+  t.after(() => stopLocalWorkers(workers));
+
+  const merged = await runScaledBackup(await open(), queue, { paths: [source], workers: 3, shardsPerWorker: 2, minShardWeight: 1, onQueued: (id) => (run = id) });
+  assert.notEqual(killed, undefined, 'worker local-2 got a shard and was killed');
+  const rerun = starts.filter((s) => s.index === killed);
+  assert.equal(rerun.length, 2, `shard ${killed} ran twice: ${JSON.stringify(starts)}`);
+  assert.notEqual(rerun[1]!.worker, 'local-2', 'another worker took it over');
+  assert.ok(new Set(starts.map((s) => s.worker)).size === 3, 'all three workers claimed shards');
+  assert.equal(merged.snapshot.partial, undefined);
+
+  // The shard's second run takes over the packs the killed worker had stored but not yet indexed.
+  const resumed = [...outcomes.values()].find((o) => o.ok && o.adoptedPacks);
+  assert.ok(resumed?.ok && resumed.adoptedPacks! > 0, `a shard run adopted the killed worker's packs: ${JSON.stringify([...outcomes.values()].map((o) => (o.ok ? o.adoptedPacks : o.error)))}`);
+  // What was stored before the kill is not stored twice (random data does not compress).
+  const stored = bytesUnder(path.join(repoDir, 'data'));
+  assert.ok(stored < randomBytes + 4 * MiB, `the repository holds ${stored} bytes of packs for ${randomBytes} bytes of random data`);
+
+  const single = await new BackupRun(await open(), { paths: [source], parent: null, packSize: MiB, workers: 1 }).run();
+  const repo = await open();
+  await repo.loadIndex();
+  const treeOf = async (snapshot: typeof single.snapshot) => (await (await SnapshotView.open(repo, snapshot)).find(source)).tree!.toString('hex');
+  assert.equal(await treeOf(merged.snapshot), await treeOf(single.snapshot), 'same tree id as a single run');
+  assert.equal(single.snapshot.summary.dataBlobs, 0, 'the single run after it found every chunk stored');
+
+  const target = path.join(dir, 'restored');
+  ok(['restore', '--repo', repoDir, merged.snapshotId, '--target', target], { env: { COFFER_PASSWORD: PASS } });
+  assert.deepEqual(treeDifferences(source, path.join(target, source)), []);
+});
