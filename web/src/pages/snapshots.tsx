@@ -387,7 +387,11 @@ function Browser({ repo, snapshot, path }: { readonly repo: RepoRef; readonly sn
     }, 250);
     return () => clearTimeout(t);
   }, [typed]);
-  useEffect(() => setSelected(new Set()), [snapshot.id]);
+  useEffect(() => {
+    setSelected(new Set());
+    // Opened from the list below (or a link): the keyboard goes on from the snapshot, not from the end of the page.
+    heading.current?.focus();
+  }, [snapshot.id]);
   const go = (to: string): void => {
     void navigate({ to: '/snapshots', search: (s: SnapshotsSearch) => ({ ...s, path: to }) });
     heading.current?.focus();
@@ -489,7 +493,7 @@ function Browser({ repo, snapshot, path }: { readonly repo: RepoRef; readonly sn
         ) : null}
         <DirectoryRows tree={tree} path={path} selected={selected} toggle={toggle} onOpen={go} prefetch={prefetch} />
       </Table>
-      {tree.data ? (
+      {tree.data && (tree.data.next !== undefined || afters.length > 0 || tree.data.matches !== undefined) ? (
         <Pager
           page={tree.data}
           onPrevious={afters.length > 0 ? () => toPage(afters.slice(0, -1), afters[afters.length - 1]) : undefined}
