@@ -27,7 +27,8 @@ function Tile({ label, value, sub, icon, tone = 'slate', to }: { readonly label:
         </span>
       </div>
       <p className="num mt-1 text-2xl font-semibold text-slate-900">{value}</p>
-      <p className="num h-4 truncate text-xs text-slate-600">{sub}</p>
+      {/* Two lines kept for it where tiles are narrow (a phone's two columns), so it is neither cut nor moving. */}
+      <p className="num h-8 line-clamp-2 text-xs text-slate-600 lg:h-4 lg:line-clamp-1">{sub}</p>
     </Link>
   );
 }
@@ -209,6 +210,7 @@ export function OverviewPage() {
   const o = overview.data;
   const protectedCount = o?.machines.filter((m) => m.state === 'protected').length ?? 0;
   const atRisk = o?.machines.filter((m) => m.state === 'at-risk').length ?? 0;
+  const notYet = (o?.machines.length ?? 0) - protectedCount - atRisk;
   return (
     <>
       <PageHeader title="Overview" description="Is everything protected?" />
@@ -217,7 +219,7 @@ export function OverviewPage() {
       <div className="mb-4 grid grid-cols-2 gap-4 lg:grid-cols-4">
         {o ? (
           <>
-            <Tile to="/agents" label="Machines protected" value={`${protectedCount} of ${o.machines.length}`} sub={atRisk ? `${atRisk} at risk` : o.machines.length ? 'all with a recent backup' : 'no machine yet'} icon={<ShieldCheck className="h-5 w-5" />} tone={atRisk ? 'red' : protectedCount === o.machines.length && o.machines.length > 0 ? 'green' : 'amber'} />
+            <Tile to="/agents" label="Machines protected" value={`${protectedCount} of ${o.machines.length}`} sub={atRisk ? `${atRisk} at risk` : notYet ? `${notYet} not backed up yet` : o.machines.length ? 'all with a recent backup' : 'no machine yet'} icon={<ShieldCheck className="h-5 w-5" />} tone={atRisk ? 'red' : protectedCount === o.machines.length && o.machines.length > 0 ? 'green' : 'amber'} />
             <Tile to="/snapshots" label="Data protected" value={formatBytes(o.bytesProtected)} sub={`${formatCount(o.filesProtected)} files`} icon={<Database className="h-5 w-5" />} />
             <Tile to="/alerts" label="Open alerts" value={String(o.openAlerts)} sub={o.unacknowledgedAlerts ? `${o.unacknowledgedAlerts} not acknowledged` : 'all acknowledged'} icon={<Bell className="h-5 w-5" />} tone={o.unacknowledgedAlerts ? 'red' : 'slate'} />
             <Tile to="/tasks" label="Active tasks" value={String(o.activeJobs)} sub="running, queued or paused" icon={<CheckCircle2 className="h-5 w-5" />} />
