@@ -74,6 +74,9 @@ async function socketPair(): Promise<[net.Socket, net.Socket]> {
   }
 }
 
+/** Requests that change nothing on the server, so sending one again cannot do harm. */
+const READS = new Set(['GET', 'HEAD']);
+
 class RcloneTransport implements RestTransport {
   private readonly program: string;
   private readonly remote: string;
@@ -156,7 +159,18 @@ class RcloneTransport implements RestTransport {
     return new StoreError('permanent', `rclone could not serve ${this.remote} (exit code ${code})${detail}; check the remote with: rclone lsd ${this.remote}`);
   }
 
-  async request({ method, path, headers = {}, body, maxBody = Infinity }: RestRequest): Promise<RestResponse> {
+  async request(request: RestRequest): Promise<RestResponse> {
+    try {
+      return await this.requestOnce(request);
+    } catch (err) {
+      // rclone died under a read, or before it (killed while idle, out of memory): a read is safe to
+      // send again, to a fresh rclone. A write is left to the caller, which knows whether it may repeat.
+      if (!READS.has(request.method) || !(err instanceof StoreError) || err.kind !== 'transient' || this.started?.failure !== err) throw err;
+      return this.requestOnce(request);
+    }
+  }
+
+  private async requestOnce({ method, path, headers = {}, body, maxBody = Infinity }: RestRequest): Promise<RestResponse> {
     const server = await this.serve();
     if (server.failure) throw server.failure;
     try {
