@@ -138,4 +138,15 @@ describe('an agent over a WebSocket', () => {
     await assert.rejects(store.put('config', Buffer.concat([config, Buffer.from('x')])), /exists with/);
     assert.equal(await store.put('config', config), false, 'the same object again is a no-op');
   });
+
+  test("a plan's retention is not applied on a write-only destination: the backup stands, an alert says who can apply it", async () => {
+    const kept = (await alice.json<{ id: string }>('POST', '/api/plans', { name: 'kept', agentId, paths: [path.join(src, 'docs')], destinations: [destinationId], retention: { keepLast: 1 } }, 201)).id;
+    const requested = await alice.json<{ id: string }>('POST', `/api/plans/${kept}/run`, undefined, 202);
+    const done = await finished(requested.id);
+    assert.equal(done.status, 'completed', done.error ?? agent.output());
+    const log = await alice.json<{ lines: { message: string }[] }>('GET', `/api/jobs/${requested.id}/log`);
+    assert.ok(log.lines.some((l) => /^retention failed: not applied: bucket is write-only for agents .*coffer forget --prune.*; the snapshot is kept$/.test(l.message)), JSON.stringify(log.lines));
+    const alerts = await alice.json<{ kind: string; subjectId: string }[]>('GET', '/api/alerts');
+    assert.ok(alerts.some((a) => a.kind === 'retention-failed' && a.subjectId === kept), JSON.stringify(alerts));
+  });
 });

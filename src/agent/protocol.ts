@@ -2,6 +2,8 @@
 // long-poll fallback (the same messages in JSON arrays). Both sides import these types; neither knows
 // the other's internals.
 import type { HooksConfig, SourceConfig } from '../config/automation.ts';
+import type { RetentionReport } from '../daemon/plan-retention.ts';
+import type { PlanRetention } from '../engine/forget.ts';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import type { RestoreProgress } from '../engine/restore/restore.ts';
 
@@ -54,6 +56,10 @@ export interface BackupParams {
   readonly sources?: readonly SourceConfig[];
   /** Commands run around the backup (the daemon's `hooks`). */
   readonly hooks?: HooksConfig;
+  /** The plan's retention, applied by the agent after a successful run to the plan's own snapshots. */
+  readonly retention?: PlanRetention;
+  /** This run, if it completes, is the pruneEvery-th: prune after the retention. */
+  readonly prune?: boolean;
 }
 
 export interface RestoreParams {
@@ -118,7 +124,7 @@ export interface DestinationResult {
 }
 
 export type JobOutcome =
-  | { readonly outcome: 'completed'; readonly snapshotId?: string; readonly bytesAdded: number; readonly filesDone: number; readonly bytesDone: number; readonly destinations: readonly DestinationResult[]; readonly warnings: number }
+  | { readonly outcome: 'completed'; readonly snapshotId?: string; readonly bytesAdded: number; readonly filesDone: number; readonly bytesDone: number; readonly destinations: readonly DestinationResult[]; readonly warnings: number; readonly retention?: RetentionReport }
   | { readonly outcome: 'failed'; readonly error: string; readonly retryable: boolean; readonly network: boolean; readonly destinations?: readonly DestinationResult[] }
   | { readonly outcome: 'cancelled' }
   | { readonly outcome: 'interrupted'; readonly reason: string };

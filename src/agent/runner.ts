@@ -7,7 +7,9 @@ import { BackupRun, InterruptedError } from '../engine/backup/backup.ts';
 import { RestoreRun } from '../engine/restore/restore.ts';
 import { SnapshotView } from '../engine/snapshot-view.ts';
 import { runHook, type HookContext, type HookName } from '../daemon/hooks.ts';
+import { applyPlanRetention, type RetentionReport } from '../daemon/plan-retention.ts';
 import { streamSources } from '../daemon/sources.ts';
+import type { PlanRetention } from '../engine/forget.ts';
 import { defaultFileName } from '../config/automation.ts';
 import { classifyError, ErrorClass } from '../jobs/index.ts';
 import { initRepository, Repository } from '../repo/repository.ts';
@@ -22,6 +24,9 @@ import type { ServerClient } from './client.ts';
 import type { BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
 
 const PROGRESS_MS = 1000;
+
+/** Host and paths of a snapshot a run made. */
+type Made = { readonly host: string; readonly paths: readonly string[] };
 
 export interface RunnerOptions {
   readonly client: ServerClient;
@@ -192,8 +197,9 @@ export class JobRunner {
       running.beforeDone = true;
     }
     let outcome: JobOutcome;
+    let made: Made | undefined;
     try {
-      outcome = await this.backupRun(jobId, params, running, log, flush);
+      ({ outcome, made } = await this.backupRun(jobId, params, running, log, flush));
     } catch (err) {
       if (running.controller.signal.aborted && running.stopping === 'pause') throw err;
       const aborted = running.controller.signal.aborted || err instanceof InterruptedError;
@@ -201,11 +207,45 @@ export class JobRunner {
       await endHooks(aborted ? ['after'] : ['onFailure', 'after'], { status, ...(aborted ? {} : { error: this.options.describeError(err) }) });
       throw err;
     }
+    if (params.retention && outcome.outcome === 'completed' && made) outcome = { ...outcome, retention: await this.retention(params, params.retention, made, running, log) };
     await endHooks(['onSuccess', 'after'], { status: 'completed', ...(outcome.outcome === 'completed' && outcome.snapshotId ? { snapshotId: outcome.snapshotId } : {}) });
     return outcome;
   }
 
-  private async backupRun(jobId: string, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
+  /**
+   * The plan's retention after a successful run, as the daemon applies it (plan-retention.ts). Only
+   * where this agent may delete: a server-held destination is write-only for it, by design.
+   */
+  private async retention(params: BackupParams, retention: PlanRetention, made: Made, running: Running, log: (level: LogLine['level'], message: string) => void): Promise<RetentionReport> {
+    const writeOnly = params.destinations.filter((d) => d.kind === 's3');
+    if (writeOnly.length > 0) {
+      const error = `not applied: ${writeOnly.map((d) => d.name).join(', ')} ${writeOnly.length === 1 ? 'is' : 'are'} write-only for agents (the server holds the storage credentials); apply it with coffer forget --prune where both the credentials and the passphrase are`;
+      log('error', `retention ${error}`);
+      return { forgotten: 0, pruned: false, error };
+    }
+    const detail = (fields?: Record<string, unknown>): string => (fields ? ` ${JSON.stringify(fields)}` : '');
+    const signal = running.controller.signal;
+    return applyPlanRetention(
+      async () => {
+        const stores = params.destinations.map((d) => this.openDestination(d, signal));
+        return this.openRepository(params.destinations, stores, log, false).catch(async (err) => {
+          await Promise.all(stores.map((s) => s.close()));
+          throw err;
+        });
+      },
+      {
+        retention,
+        made,
+        prune: params.prune === true,
+        signal,
+        log: { info: (m, f) => log('info', m + detail(f)), warn: (m) => log('warn', m), error: (m, f) => log('error', m + detail(f)) },
+        describeError: this.options.describeError,
+      },
+    );
+  }
+
+  /** The backup itself; with its outcome, the host and paths of the snapshot it made (its plan's retention keys on them). */
+  private async backupRun(jobId: string, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<{ outcome: JobOutcome; made: Made }> {
     const stores = params.destinations.map((d) => this.openDestination(d, running.controller.signal));
     const idOf = new Map(stores.map((s, i) => [s.location, params.destinations[i]!.id]));
     let repo: Repository;
@@ -240,7 +280,7 @@ export class JobRunner {
         report();
         const s = result.snapshot.summary;
         log('info', `snapshot ${result.snapshotId.slice(0, 8)}: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified files; ${s.bytesAdded} bytes added`);
-        return {
+        const outcome: JobOutcome = {
           outcome: 'completed',
           snapshotId: result.snapshotId,
           bytesAdded: s.bytesAdded,
@@ -249,6 +289,7 @@ export class JobRunner {
           warnings: s.warnings,
           destinations: result.destinations.map((d) => ({ destinationId: idOf.get(d.location) ?? d.location, committed: d.committed, ...(d.error ? { error: d.error } : {}) })),
         };
+        return { outcome, made: { host: result.snapshot.host, paths: result.snapshot.paths } };
       } finally {
         clearInterval(timer);
       }

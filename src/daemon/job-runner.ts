@@ -21,8 +21,6 @@ import { parsePriorityRule } from '../engine/backup/priority.ts';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import type { Selection } from '../engine/backup/selection.ts';
 import type { StreamSource } from '../engine/backup/stream-source.ts';
-import { forgetSnapshots, planForgetOptions } from '../engine/forget.ts';
-import { PruneRun } from '../engine/prune/prune.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../engine/spool.ts';
 import { JobLostError, PlanBusyError, runLogDir, type RetryPolicy } from '../jobs/index.ts';
 import { openWithKeyHints } from '../jobs/key-hints.ts';
@@ -32,6 +30,7 @@ import { redactString } from '../jobs/redact.ts';
 import type { Store } from '../store/store.ts';
 import { credentialsFromCommand } from './credentials.ts';
 import { runHook, type HookContext, type HookName } from './hooks.ts';
+import { applyPlanRetention, pruneDue, type RetentionReport } from './plan-retention.ts';
 import { TrackedJob } from './job-tracking.ts';
 import { streamSources } from './sources.ts';
 import { TaskStopped, type TaskControl } from './task-manager.ts';
@@ -60,14 +59,6 @@ export interface RunReport {
   readonly retry?: { readonly attempt: number; readonly at: number };
   /** The plan's retention after the run: snapshots forgotten, whether it pruned, or why it failed (the run still succeeded). */
   readonly retention?: RetentionReport;
-}
-
-export interface RetentionReport {
-  readonly forgotten: number;
-  readonly pruned: boolean;
-  /** Bytes prune freed. */
-  readonly freedBytes?: number;
-  readonly error?: string;
 }
 
 export interface RunnerLog {
@@ -238,34 +229,16 @@ class PlanRun {
     }
   }
 
-  /**
-   * The plan's retention policy over the plan's own snapshots (exactly the host and paths of the one
-   * just made), then a prune every pruneEvery-th successful run. The backup stands whatever happens
-   * here: a failure is reported and logged, and `coffer forget --plan` or the next run applies it.
-   */
-  private async applyRetention(made: { readonly host: string; readonly paths: readonly string[] }, signal: AbortSignal): Promise<RetentionReport> {
-    const retention = this.plan.retention!;
-    try {
-      const repo = await this.openRepository(signal, (message) => this.job.log.warn(message));
-      try {
-        const forgot = await forgetSnapshots(repo, { ...planForgetOptions(retention, made), sameSourcesAs: made });
-        this.job.log.info('retention applied', { forgotten: forgot.removed, kept: forgot.groups.flatMap((g) => g.keep.map((k) => k.snapshot.id)) });
-        const unchanged = forgot.replicas.filter((r) => r.error);
-        for (const r of unchanged) this.job.log.warn(`retention: ${r.location} not changed: ${r.error}`);
-        if (unchanged.length > 0 && unchanged.length === forgot.replicas.length) return { forgotten: 0, pruned: false, error: `no destination could be changed: ${redactString(unchanged[0]!.error!)}` };
-        const every = this.plan.pruneEvery;
-        if (every === undefined || this.job.completedRuns() % every !== 0) return { forgotten: forgot.removed.length, pruned: false };
-        const pruned = await new PruneRun(repo, { signal, onWarning: (m) => this.job.log.warn(`prune: ${m}`) }).run();
-        this.job.log.info('pruned', { freedBytes: pruned.freedBytes });
-        return { forgotten: forgot.removed.length, pruned: true, freedBytes: pruned.freedBytes };
-      } finally {
-        await repo.close();
-      }
-    } catch (err) {
-      const error = redactString(this.ctx.describeError(err));
-      this.job.log.error('retention failed', { error });
-      return { forgotten: 0, pruned: false, error };
-    }
+  /** The plan's retention, and a prune every pruneEvery-th successful run (plan-retention.ts). */
+  private applyRetention(made: { readonly host: string; readonly paths: readonly string[] }, signal: AbortSignal): Promise<RetentionReport> {
+    return applyPlanRetention(() => this.openRepository(signal, (message) => this.job.log.warn(message)), {
+      retention: this.plan.retention!,
+      made,
+      prune: pruneDue(this.plan.pruneEvery, this.job.completedRuns()),
+      signal,
+      log: this.job.log,
+      describeError: (err) => this.ctx.describeError(err),
+    });
   }
 
   /**

@@ -131,7 +131,7 @@ export async function buildOverview(ctx: ServerContext, userId: string, tzOffset
     const enabled = own.filter((p) => p.enabled);
     const planIds = new Set(own.map((p) => p.id));
     const destIds = new Set(own.flatMap((p) => p.destinations.map((d) => d.destinationId)));
-    const concern = alerts.find((al) => (al.kind === 'agent-offline' && al.subject_id === a.id) || ((al.kind === 'job-failed' || al.kind === 'plan-overdue') && planIds.has(al.subject_id)) || (al.kind === 'destination-failing' && destIds.has(al.subject_id)));
+    const concern = alerts.find((al) => (al.kind === 'agent-offline' && al.subject_id === a.id) || ((al.kind === 'job-failed' || al.kind === 'plan-overdue' || al.kind === 'retention-failed') && planIds.has(al.subject_id)) || (al.kind === 'destination-failing' && destIds.has(al.subject_id)));
     const successes = own.map((p) => p.lastSuccessAt).filter((t): t is number => t !== null);
     const lastSuccessAt = successes.length ? Math.max(...successes) : null;
     const neverBackedUp = enabled.find((p) => p.destinations.some((d) => d.lastSuccessAt === null));

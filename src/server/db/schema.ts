@@ -155,7 +155,7 @@ export interface JobLogsTable {
 export interface AlertsTable {
   id: string;
   user_id: string;
-  kind: 'job-failed' | 'agent-offline' | 'plan-overdue' | 'destination-failing';
+  kind: 'job-failed' | 'agent-offline' | 'plan-overdue' | 'destination-failing' | 'retention-failed';
   subject_id: string;
   message: string;
   created_at: number;

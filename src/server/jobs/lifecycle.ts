@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import { sql } from 'kysely';
 import type { JobAssignment, JobOutcome, JobProgress, LogLine } from '../../agent/protocol.ts';
+import type { RetentionReport } from '../../daemon/plan-retention.ts';
 import { ErrorClass, nextRetry, TRANSITIONS, type JobStatus, type RetryPolicy } from '../../jobs/index.ts';
 import { raiseAlert, resolveAlerts } from '../alerts/alerts.ts';
 import { agentOwnerPaused } from '../dashboard/pause.ts';
@@ -229,6 +230,7 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
     if (!job) return;
     await recordDestinations(ctx, jobId, result.destinations, now);
     if (job.plan_id) await resolveAlerts(ctx, job.user_id, 'job-failed', job.plan_id);
+    if (job.plan_id && result.retention) await recordRetention(ctx, job, job.plan_id, result.retention);
     return;
   }
   if (result.outcome === 'failed') {
@@ -251,6 +253,19 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
     return;
   }
   await move(ctx, { jobId, agentId }, 'interrupted', { error: result.reason.slice(0, 2000) });
+}
+
+/** The plan's retention after the run: in the job's log; a failure (the backup stands) opens an alert until a later run applies it. */
+async function recordRetention(ctx: ServerContext, job: Job, planId: string, report: RetentionReport): Promise<void> {
+  const forgotten = Math.max(0, Math.trunc(Number(report.forgotten)) || 0);
+  const error = typeof report.error === 'string' ? report.error.slice(0, 2000) : undefined;
+  const message = error
+    ? `retention failed: ${error}; the snapshot is kept`
+    : `retention forgot ${forgotten} snapshot${forgotten === 1 ? '' : 's'}${report.pruned ? `, prune freed ${Math.max(0, Number(report.freedBytes) || 0)} bytes` : ''}`;
+  await ctx.db.insertInto('job_logs').values({ job_id: job.id, at: ctx.now(), level: error ? 'error' : 'info', message }).execute();
+  if (!error) return resolveAlerts(ctx, job.user_id, 'retention-failed', planId);
+  const plan = await ctx.db.selectFrom('plans').select('name').where('id', '=', planId).executeTakeFirst();
+  await raiseAlert(ctx, job.user_id, 'retention-failed', planId, `plan ${plan?.name ?? planId}: ${message}`);
 }
 
 async function recordDestinations(ctx: ServerContext, jobId: string, results: readonly { destinationId: string; committed: boolean; error?: string }[], now: number): Promise<void> {

@@ -33,6 +33,7 @@ const ExtrasSchema = z.object({
   hooks: planAutomationShape.hooks,
   notify: planAutomationShape.notify,
   retention: RetentionSchema.optional(),
+  pruneEvery: planAutomationShape.pruneEvery,
 });
 
 export interface PlanExtras {
@@ -40,6 +41,8 @@ export interface PlanExtras {
   readonly hooks?: HooksConfig;
   readonly notify?: NotifyConfig;
   readonly retention?: Retention;
+  /** With a retention: prune after every N-th completed run. */
+  readonly pruneEvery?: number;
 }
 
 /** The fields' JSON schemas for the route: shapes only; checkPlanExtras says what is wrong inside. */
@@ -48,11 +51,12 @@ export const planExtrasBody = {
   hooks: { type: 'object' },
   notify: { type: 'object' },
   retention: { type: 'object' },
+  pruneEvery: { type: ['integer', 'null'] },
 } as const;
 
 /** The extras of a request body, checked; a 400 naming the first field in error otherwise. */
 export function checkPlanExtras(body: Record<string, unknown>): PlanExtras {
-  const parsed = ExtrasSchema.safeParse({ sources: body.sources, hooks: body.hooks, notify: body.notify, retention: body.retention });
+  const parsed = ExtrasSchema.safeParse({ sources: body.sources, hooks: body.hooks, notify: body.notify, retention: body.retention, pruneEvery: body.pruneEvery ?? undefined });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new HttpError(400, `${issue.path.join('.')}: ${issue.message}`);
@@ -68,16 +72,23 @@ export function checkPlanExtras(body: Record<string, unknown>): PlanExtras {
   if (parsed.data.hooks && Object.keys(parsed.data.hooks).length) out.hooks = parsed.data.hooks;
   if (parsed.data.notify && Object.keys(parsed.data.notify).length) out.notify = parsed.data.notify;
   if (parsed.data.retention && Object.keys(parsed.data.retention).length) out.retention = parsed.data.retention;
+  if (parsed.data.pruneEvery !== undefined) out.pruneEvery = parsed.data.pruneEvery;
   return out;
 }
 
-/** Only the extras a body names replace the stored ones (a PUT leaves out what it does not change). */
+/**
+ * Only the extras a body names replace the stored ones (a PUT leaves out what it does not change; a
+ * new plan merges onto none). pruneEvery needs a retention policy beside it.
+ */
 export function mergeExtras(old: PlanExtras, body: Record<string, unknown>, checked: PlanExtras): PlanExtras {
   const merged: { -readonly [K in keyof PlanExtras]: PlanExtras[K] } = { ...old };
-  for (const key of ['sources', 'hooks', 'notify', 'retention'] as const) {
+  for (const key of ['sources', 'hooks', 'notify', 'retention', 'pruneEvery'] as const) {
     if (body[key] === undefined) continue;
     if (checked[key] === undefined) delete merged[key];
     else (merged as Record<string, unknown>)[key] = checked[key];
+  }
+  if (merged.pruneEvery !== undefined && !merged.retention) {
+    throw new HttpError(400, 'pruneEvery: pruning after runs comes with a retention policy (keepLast, keepDaily…); add one, or leave pruneEvery out');
   }
   return merged;
 }

@@ -11,6 +11,7 @@ import type { Destination, Plan } from '../db/schema.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { apiJob, requestJob } from '../jobs/lifecycle.ts';
 import { agentOfUser } from '../agents/agents.ts';
+import { pruneDue } from '../../daemon/plan-retention.ts';
 import { checkPlanExtras, mergeExtras, planExtrasBody, type PlanExtras } from './plan-extras.ts';
 
 export interface PlanSpec extends PlanExtras {
@@ -62,6 +63,7 @@ interface PlanBody {
   hooks?: unknown;
   notify?: unknown;
   retention?: unknown;
+  pruneEvery?: number | null;
 }
 
 export function destinationRef(d: Destination): DestinationRef {
@@ -85,7 +87,24 @@ export async function planOfUser(ctx: ServerContext, userId: string, id: string)
 export async function backupParams(ctx: ServerContext, plan: Plan): Promise<BackupParams> {
   const spec = JSON.parse(plan.spec) as PlanSpec;
   const destinations = await destinationsOf(ctx, plan.user_id, spec.destinations);
-  return { planId: plan.id, planName: plan.name, paths: spec.paths, excludes: spec.excludes, tags: spec.tags, oneFileSystem: spec.oneFileSystem, destinations: destinations.map(destinationRef), ...(spec.sources ? { sources: spec.sources } : {}), ...(spec.hooks ? { hooks: spec.hooks } : {}) };
+  return {
+    planId: plan.id,
+    planName: plan.name,
+    paths: spec.paths,
+    excludes: spec.excludes,
+    tags: spec.tags,
+    oneFileSystem: spec.oneFileSystem,
+    destinations: destinations.map(destinationRef),
+    ...(spec.sources ? { sources: spec.sources } : {}),
+    ...(spec.hooks ? { hooks: spec.hooks } : {}),
+    ...(spec.retention ? { retention: spec.retention, prune: pruneDue(spec.pruneEvery, (await completedRuns(ctx, plan.id)) + 1) } : {}),
+  };
+}
+
+/** How many runs of the plan completed (the one being asked for would be the next). */
+async function completedRuns(ctx: ServerContext, planId: string): Promise<number> {
+  const row = await ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('plan_id', '=', planId).where('kind', '=', 'backup').where('status', '=', 'completed').executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 /** Queues a run of the plan on its agent (one unfinished run per plan: PlanBusyError otherwise). */
@@ -136,7 +155,7 @@ export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: Se
     const body = request.body;
     await validate(user.id, body);
     const now = ctx.now();
-    const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations!, ...checkPlanExtras(body as Record<string, unknown>) };
+    const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations!, ...mergeExtras({}, body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>)) };
     if (spec.paths.length === 0 && !spec.sources) throw new HttpError(400, 'paths: give at least one path to back up, or a source (a database dump or a command)');
     const plan: Plan = { id: crypto.randomUUID(), user_id: user.id, agent_id: body.agentId!, name: body.name!, spec: JSON.stringify(spec), schedule: body.schedule ?? null, timezone: body.timezone ?? null, enabled: body.enabled === false ? 0 : 1, revision: 1, created_at: now, updated_at: now };
     try {

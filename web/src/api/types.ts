@@ -194,7 +194,7 @@ export interface LogLine {
   readonly message: string;
 }
 
-export type AlertKind = 'job-failed' | 'agent-offline' | 'plan-overdue' | 'destination-failing';
+export type AlertKind = 'job-failed' | 'agent-offline' | 'plan-overdue' | 'destination-failing' | 'retention-failed';
 
 export interface Alert {
   readonly id: string;

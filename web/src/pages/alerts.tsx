@@ -20,6 +20,7 @@ const KIND: Record<AlertKind, { label: string; icon: typeof Server }> = {
   'agent-offline': { label: 'Agent offline', icon: Server },
   'plan-overdue': { label: 'Plan overdue', icon: AlertTriangle },
   'destination-failing': { label: 'Destination failing', icon: HardDrive },
+  'retention-failed': { label: 'Retention failed', icon: AlertTriangle },
 };
 
 function AlertRow({ alert }: { readonly alert: Alert }) {

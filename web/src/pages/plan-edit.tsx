@@ -430,7 +430,7 @@ function PlanForm({ plan }: { readonly plan: Plan | undefined }) {
         <SchedulePreview cron={draft.schedule} timezone={draft.timezone} />
       </Section>
 
-      <Section id="retention" title="Retention" description="Which snapshots to keep when old ones are removed. Empty keeps everything. Removal runs where both the storage credentials and the passphrase are (an administrator's coffer forget --plan).">
+      <Section id="retention" title="Retention" description="Which snapshots of this plan to keep. Empty keeps everything. The agent applies it after each successful run on destinations it opens itself; server-held S3 destinations are write-only for agents, so there an administrator applies it (coffer forget --prune).">
         <div className="grid grid-cols-2 gap-4 sm:grid-cols-6">
           {KEEP.map((k) => (
             <Field key={k.id} label={k.label} error={errors[`retention.${k.id}`]}>
