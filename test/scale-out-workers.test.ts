@@ -14,14 +14,14 @@ import { startLocalWorkers, stopLocalWorkers } from '../src/server/scale-out/loc
 import { MemoryShardQueue } from '../src/server/scale-out/shard-queue.ts';
 import type { ShardOutcome } from '../src/engine/scale-out/scale-out.ts';
 import { LocalStore } from '../src/store/local.ts';
-import { ok, tempDir } from './helpers/cli.ts';
+import { coffer, jsonLines, ok, tempDir } from './helpers/cli.ts';
 import { seededBytes, treeDifferences } from './helpers/tree.ts';
 
 const PASS = 'scale-out workers test';
 const MiB = 1024 * 1024;
 
 /** About 2 000 small files and 24 MiB of random data in 1 MiB files, over six top-level directories. */
-function makeTree(root: string): { root: string; randomBytes: number } {
+function makeTree(root: string, blobs = 4): { root: string; randomBytes: number } {
   let randomBytes = 0;
   for (let top = 0; top < 6; top++) {
     for (let sub = 0; sub < 10; sub++) {
@@ -29,7 +29,7 @@ function makeTree(root: string): { root: string; randomBytes: number } {
       fs.mkdirSync(d, { recursive: true });
       for (let f = 0; f < 32; f++) fs.writeFileSync(path.join(d, `f${f}`), `${top}/${sub}/${f}\n`.repeat(1 + f));
     }
-    for (let b = 0; b < 4; b++) {
+    for (let b = 0; b < blobs; b++) {
       fs.writeFileSync(path.join(root, `top-${top}`, `blob-${b}.bin`), seededBytes(`workers ${top} ${b}`, MiB));
       randomBytes += MiB;
     }
@@ -117,4 +117,28 @@ test('three worker processes, one killed mid-shard: its shard completes elsewher
   const target = path.join(dir, 'restored');
   ok(['restore', '--repo', repoDir, merged.snapshotId, '--target', target], { env: { COFFER_PASSWORD: PASS } });
   assert.deepEqual(treeDifferences(source, path.join(target, source)), []);
+});
+
+test('a plan with workers: 2 backs up through two worker processes into one snapshot', (t) => {
+  const dir = tempDir(t);
+  const { root: source } = makeTree(path.join(dir, 'source'), 0);
+  const repoDir = path.join(dir, 'repo');
+  ok(['init', '--repo', repoDir]);
+  const config = path.join(dir, 'config.yaml');
+  fs.writeFileSync(config, `plans:\n  share:\n    repos: [${repoDir}]\n    paths: [${source}]\n    workers: 2\n`);
+  const out = ok(['backup', '--plan', 'share', '--config', config]).stdout;
+  assert.match(out, /^\d+ shards queued for 2 workers$/m);
+  const snapshots = jsonLines<{ id: string }>(ok(['snapshots', '--repo', repoDir, '--json']).stdout);
+  assert.equal(snapshots.length, 1);
+  const target = path.join(dir, 'restored');
+  ok(['restore', '--repo', repoDir, 'latest', '--target', target]);
+  assert.deepEqual(treeDifferences(source, path.join(target, source)), []);
+
+  fs.writeFileSync(config, `plans:\n  share:\n    repos: [${repoDir}]\n    paths: [${source}]\n    workers: 0\n`);
+  const bad = coffer(['backup', '--plan', 'share', '--config', config]);
+  assert.equal(bad.code, 1, bad.stderr);
+  assert.equal(bad.stderr, `coffer: ${config} line 5: plans.share.workers: Too small: expected number to be >=1\n`);
+  fs.writeFileSync(config, `plans:\n  share:\n    repos: [${repoDir}]\n    paths: [${source}]\n    workers: 2\n`);
+  const dry = coffer(['backup', '--plan', 'share', '--config', config, '--dry-run']);
+  assert.equal(dry.stderr, 'coffer: plan share has workers: 2; --dry-run works on ordinary backups only\n');
 });

@@ -58,6 +58,10 @@ const PlanSchema = z
     passwordFile: z.string().optional(),
     passwordCommand: z.string().optional(),
     retention: RetentionSchema.optional(),
+    /** Back the paths up with this many worker processes in parallel, into one snapshot (docs/SCALE-OUT.md). */
+    workers: z.number().int().min(1).max(64).optional(),
+    /** With workers: a shard that fails leaves a snapshot marked partial instead of none. */
+    allowPartial: z.boolean().optional(),
     // Unattended runs: schedule, hooks, sources, notifications… (automation.ts).
     ...planAutomationShape,
   })

@@ -22,6 +22,9 @@ import { interruptSignal } from '../interrupt.ts';
 import { adHocPlanName, retryPolicyOf, TrackedJob } from '../../daemon/job-tracking.ts';
 import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
+import { runScaledBackup } from '../../server/scale-out/coordinator.ts';
+import { startLocalWorkers, stopLocalWorkers } from '../../server/scale-out/local-workers.ts';
+import { MemoryShardQueue } from '../../server/scale-out/shard-queue.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
 import { addSelectionOptions, pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
 import { collectTags } from '../tags.ts';
@@ -65,6 +68,9 @@ interface Settings {
   /** Files streamed into the snapshot: standard input, the plan's database dumps and commands. */
   readonly streams: StreamSource[];
   readonly spoolDisk: number;
+  /** Worker processes of a scaled-out backup (the plan's `workers`); 1: an ordinary backup. */
+  readonly workers: number;
+  readonly allowPartial: boolean;
 }
 
 /** The first line of the live status: reading and packing, then, once everything is read, the uploads. */
@@ -101,6 +107,9 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
   const sources = (given.length > 0 ? given : [...(plan?.paths ?? []), ...pathsFromFiles(plan?.filesFrom ?? [])]).map((p) => path.resolve(p));
   const streams = [...(plan?.sources ? streamSources(plan.sources) : []), ...(options.stdin || options.stdinFilename ? [stdinStream(options)] : [])];
   if (sources.length === 0 && streams.length === 0) throw new UsageError('nothing to back up: give paths, --files-from, --stdin or --plan');
+  const workers = plan?.workers ?? 1;
+  if (workers > 1 && options.dryRun) throw new UsageError(`plan ${options.plan} has workers: ${workers}; --dry-run works on ordinary backups only`);
+  if (workers > 1 && streams.length > 0) throw new UsageError(`plan ${options.plan} has workers: ${workers}, which backs up paths only; back its sources (dumps, commands, --stdin) up with another plan`);
   const spoolDisk = parseSize(options.spoolSize);
   if (spoolDisk === undefined) throw new UsageError(`--spool-size takes a size such as 512M or 4G, not "${options.spoolSize}"`);
   const host = options.host ?? plan?.host ?? os.hostname();
@@ -119,6 +128,8 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
     ...(plan?.staleAfter ? { staleAfterMs: durationMs(plan.staleAfter) } : {}),
     streams,
     spoolDisk,
+    workers,
+    allowPartial: plan?.allowPartial ?? false,
   };
 }
 
@@ -148,6 +159,33 @@ async function openDestinations(settings: Settings, passphrase: string, options:
   });
   reportDamage(repo);
   return repo;
+}
+
+/** One attempt of a plan with `workers: N`: N worker processes on this machine, one snapshot; closes the repository. */
+async function scaledBackupOnce(repo: Repository, settings: Settings, passphrase: string, options: BackupOptions, signal: AbortSignal, job: TrackedJob | undefined): Promise<BackupResult> {
+  const queue = new MemoryShardQueue();
+  const workers = startLocalWorkers(queue, settings.workers, { locations: settings.repos, password: passphrase, capacity: 1, heartbeatMs: 5000 });
+  try {
+    const result = await runScaledBackup(repo, queue, {
+      paths: settings.paths,
+      workers: settings.workers,
+      allowPartial: settings.allowPartial,
+      selection: settings.selection,
+      oneFileSystem: settings.oneFileSystem,
+      tags: settings.tags,
+      host: settings.host,
+      signal,
+      onQueued: (_run, plan) => {
+        if (!options.json && !options.quiet) printLine(`${count(plan.shards.length, 'shard')} queued for ${settings.workers} workers`);
+      },
+    });
+    job?.finished(result.destinations, result.snapshotId);
+    return result;
+  } finally {
+    queue.stop();
+    await stopLocalWorkers(workers);
+    await repo.close();
+  }
 }
 
 /** One attempt with live progress; closes the repository. */
@@ -308,7 +346,8 @@ export function backupCommand(): Command {
             if (renewCredentials) settings = { ...settings, limits: await settings.renewCredentials() };
             const repo = opened ?? (await openDestinations(settings, passphrase, options));
             opened = undefined;
-            report(await backupOnce(repo, settings, options, interrupt.signal, job), options);
+            const once = settings.workers > 1 ? scaledBackupOnce(repo, settings, passphrase, options, interrupt.signal, job) : backupOnce(repo, settings, options, interrupt.signal, job);
+            report(await once, options);
             return;
           } catch (err) {
             if (err instanceof InterruptedError || interrupt.signal.aborted) {
