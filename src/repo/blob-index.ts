@@ -124,6 +124,20 @@ export class BlobIndex {
     return this.blobs.word(n, 1);
   }
 
+  blobRawLength(n: number): number {
+    return this.blobs.word(n, 3);
+  }
+
+  /** Blob entry n's id (a view: copy it to keep it). */
+  blobId(n: number): Uint8Array {
+    return this.blobs.id(n);
+  }
+
+  /** Pack p's key salt (a view). */
+  packSalt(p: number): Uint8Array {
+    return this.packs.recordBytes(p).subarray(0, SALT_BYTES);
+  }
+
   /** Pack number of a pack id, or -1. */
   packNumber(id: Uint8Array): number {
     return this.packs.find(id);

@@ -39,6 +39,12 @@ export class PackCache {
     this.sizes.delete(name);
   }
 
+  clear(): void {
+    this.packs.clear();
+    this.sizes.clear();
+    this.bytes = 0;
+  }
+
   private evict(): void {
     for (const name of this.packs.keys()) {
       if (this.bytes <= this.budget || this.packs.size <= 1) return;

@@ -271,6 +271,11 @@ export class Repository {
     return key;
   }
 
+  /** Lets go of the cached tree packs (up to 64 MiB) once a walk is over and nothing else will read them. */
+  dropTreeCache(): void {
+    this.treePacks.clear();
+  }
+
   /**
    * Reads a blob, decrypts, decompresses and checks its id. Tree blobs come from whole cached packs;
    * if that copy is damaged, the blob is read again replica by replica.

@@ -4,7 +4,6 @@
 // at once when no other writer is running. Per blob it holds only the index's typed arrays and a bit.
 import { toHex } from '../../format/bytes.ts';
 import { IndexEncoder, visitPacks, type IndexedPack } from '../../format/index-file.ts';
-import type { PackEntry } from '../../format/pack.ts';
 import { readPackHeader } from '../../repo/pack-reader.ts';
 import { sealDeletionRecord, type DeletionRecords, type LoadedRecord } from '../../repo/deletion-records.ts';
 import { IdTable } from '../../repo/id-table.ts';
@@ -224,6 +223,8 @@ export class PruneRun {
       this.done++;
     }
     if (usage.missingCount > 0) throw new PruneError(describeMissing(usage.missing, usage.missingCount));
+    // The repack reads whole packs of its own; the walk's tree packs would only add to the peak.
+    repo.dropTreeCache();
 
     // Phase 2 for the ripe records: doomed packs nobody needs go; needed ones are rescued (kept, still doomed).
     const heldUsed = this.heldPackUsage(usage);
@@ -289,16 +290,13 @@ export class PruneRun {
     const repacked: string[] = [];
     let repackBlobs = 0;
     this.enter('repacking', plan.repack.length, sizeOf(plan.repack));
-    for (const id of plan.repack) {
-      const p = repo.index.packNumber(Buffer.from(id, 'hex'));
-      const keep = (e: PackEntry): boolean => {
-        const n = repo.index.blobNumber(e.id);
-        return n >= 0 && usage.main.has(n) && repo.index.packOfBlob(n) === p && repo.index.blobOffset(n) === e.offset;
-      };
+    const kept = this.keptBlobs(usage, plan.repack);
+    for (const [i, id] of plan.repack.entries()) {
+      const blobs = kept.of(i);
       try {
-        const copied = await repackPack(repo, id, keep, builder);
-        for (const e of copied) relocated.set(repo.index.blobNumber(e.id));
-        repackBlobs += copied.length;
+        await repackPack(repo, repo.index.packNumber(Buffer.from(id, 'hex')), blobs, builder);
+        for (const n of blobs) relocated.set(n);
+        repackBlobs += blobs.length;
         repacked.push(id);
       } catch (err) {
         if (!(err instanceof DamagedPackError)) throw err;
@@ -475,6 +473,24 @@ export class PruneRun {
       usedBlobs[p]!++;
     }
     return { usedBytes, usedBlobs };
+  }
+
+  /**
+   * The needed blob entries of each pack to repack (`packs[i]` → `of(i)`), from one pass over the
+   * index, in one typed array: 4 bytes per blob kept.
+   */
+  private keptBlobs(usage: BlobUsage, packs: readonly string[]): { of(i: number): Int32Array } {
+    const index = this.repo.index;
+    const slot = new Int32Array(index.packCount).fill(-1);
+    for (const [i, id] of packs.entries()) slot[index.packNumber(Buffer.from(id, 'hex'))] = i;
+    const slotOf = (n: number): number => (usage.main.has(n) ? slot[index.packOfBlob(n)]! : -1);
+    const start = new Uint32Array(packs.length + 1);
+    for (let n = 0; n < index.blobCount; n++) if (slotOf(n) >= 0) start[slotOf(n) + 1]!++;
+    for (let i = 0; i < packs.length; i++) start[i + 1]! += start[i]!;
+    const blobs = new Int32Array(start[packs.length]!);
+    const next = start.slice(0, packs.length);
+    for (let n = 0; n < index.blobCount; n++) if (slotOf(n) >= 0) blobs[next[slotOf(n)]!++] = n;
+    return { of: (i) => blobs.subarray(start[i]!, start[i + 1]!) };
   }
 
   /** Which packs to doom (nothing in them is needed) and which to repack (within the limits). */

@@ -1,11 +1,10 @@
 // Moving needed blobs out of mostly unused packs: each blob is decrypted, checked against its id, and
 // sealed into a new pack with a new key and offset (data and tree blobs in separate packs, as backups
 // write them). New packs are built once and handed to `onSealed`, which uploads them to every replica.
-import { FormatError } from '../../format/bytes.ts';
+import { FormatError, toHex } from '../../format/bytes.ts';
 import { decompressPayload, type Framed } from '../../format/compression.ts';
 import { blobId, contentId } from '../../format/crypto.ts';
-import { BlobType, openBlob, PackWriter, type PackEntry, type SealedPack } from '../../format/pack.ts';
-import { parsePack } from '../../repo/pack-reader.ts';
+import { BlobType, openBlob, packKey, PackWriter, type SealedPack } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName } from '../../store/store.ts';
 
@@ -67,28 +66,34 @@ export class DamagedPackError extends Error {
 }
 
 /**
- * Copies the blobs of pack `id` that `keep` selects into `builder`, after checking every one of them
- * (from any replica holding an intact copy). Returns the entries copied.
+ * Copies blob entries `blobs` of pack number `p` of the index into `builder`, after checking every one
+ * of them (from any replica holding an intact copy of the pack). The index says where each blob is, so
+ * the pack's header is not decoded (an object per blob, for thousands of blobs per pack of which a
+ * repack may keep a handful).
  */
-export async function repackPack(repo: Repository, id: string, keep: (entry: PackEntry) => boolean, builder: PackBuilder): Promise<PackEntry[]> {
+export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<number>, builder: PackBuilder): Promise<void> {
+  const index = repo.index;
+  const id = toHex(index.packId(p));
   const name = packName(id);
-  let blobs: { entry: PackEntry; framed: Buffer }[];
+  let copies: { type: BlobType; id: Buffer; framed: Buffer; rawLength: number }[];
   try {
-    blobs = await repo.read(name, (bytes) => {
+    copies = await repo.read(name, (bytes) => {
       if (contentId(bytes) !== id) throw new FormatError(`${name}: its bytes do not match its name (damaged)`);
-      const { key, entries } = parsePack(bytes, name, repo.keys.dataKey);
-      return entries.filter(keep).map((entry) => {
-        const what = `blob ${entry.id.toString('hex').slice(0, 16)} in ${name}`;
-        const framed = openBlob(key, entry.offset, entry.type, entry.id, bytes.subarray(entry.offset, entry.offset + entry.length), what);
-        if (!blobId(repo.idKey, decompressPayload(framed, entry.rawLength, what)).equals(entry.id)) throw new FormatError(`${what} does not match its id (damaged)`);
-        return { entry, framed };
+      const key = packKey(repo.keys.dataKey, index.packSalt(p));
+      return Array.from(blobs, (n) => {
+        const type = index.blobType(n);
+        // Copied: the index's id page must not be held by the new pack's entries.
+        const blob = Buffer.from(index.blobId(n));
+        const offset = index.blobOffset(n);
+        const rawLength = index.blobRawLength(n);
+        const what = `blob ${blob.toString('hex').slice(0, 16)} in ${name}`;
+        const framed = openBlob(key, offset, type, blob, bytes.subarray(offset, offset + index.blobLength(n)), what);
+        if (!blobId(repo.idKey, decompressPayload(framed, rawLength, what)).equals(blob)) throw new FormatError(`${what} does not match its id (damaged)`);
+        return { type, id: blob, framed, rawLength };
       });
     });
   } catch (err) {
     throw new DamagedPackError(`${name} cannot be repacked: ${(err as Error).message}`, { cause: err });
   }
-  // The id is copied: the header's ids share pool slabs with the pack's other ids, and one id kept in
-  // a new pack's entries would keep its whole slab alive (at 1% kept, all of them).
-  for (const { entry, framed } of blobs) await builder.add(entry.type, Buffer.from(entry.id), { flag: framed[0]!, body: framed.subarray(1) }, entry.rawLength);
-  return blobs.map((b) => b.entry);
+  for (const c of copies) await builder.add(c.type, c.id, { flag: c.framed[0]!, body: c.framed.subarray(1) }, c.rawLength);
 }
