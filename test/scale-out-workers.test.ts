@@ -15,34 +15,10 @@ import { MemoryShardQueue } from '../src/server/scale-out/shard-queue.ts';
 import type { ShardOutcome } from '../src/engine/scale-out/scale-out.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { coffer, jsonLines, ok, tempDir } from './helpers/cli.ts';
-import { seededBytes, treeDifferences } from './helpers/tree.ts';
+import { treeDifferences } from './helpers/tree.ts';
+import { bytesUnder, makeShardedTree as makeTree, MiB } from './helpers/scale-out.ts';
 
 const PASS = 'scale-out workers test';
-const MiB = 1024 * 1024;
-
-/** About 2 000 small files and 24 MiB of random data in 1 MiB files, over six top-level directories. */
-function makeTree(root: string, blobs = 4): { root: string; randomBytes: number } {
-  let randomBytes = 0;
-  for (let top = 0; top < 6; top++) {
-    for (let sub = 0; sub < 10; sub++) {
-      const d = path.join(root, `top-${top}`, `sub-${sub}`);
-      fs.mkdirSync(d, { recursive: true });
-      for (let f = 0; f < 32; f++) fs.writeFileSync(path.join(d, `f${f}`), `${top}/${sub}/${f}\n`.repeat(1 + f));
-    }
-    for (let b = 0; b < blobs; b++) {
-      fs.writeFileSync(path.join(root, `top-${top}`, `blob-${b}.bin`), seededBytes(`workers ${top} ${b}`, MiB));
-      randomBytes += MiB;
-    }
-  }
-  fs.writeFileSync(path.join(root, 'loose'), 'loose');
-  return { root, randomBytes };
-}
-
-function bytesUnder(dir: string): number {
-  let total = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
-  return total;
-}
 
 test('three worker processes, one killed mid-shard: its shard completes elsewhere and the snapshot is whole', async (t) => {
   const dir = tempDir(t);

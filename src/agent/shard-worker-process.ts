@@ -1,10 +1,13 @@
-// A local worker process of a scaled-out backup (forked by the coordinator on the same machine). It
-// reaches the coordinator's in-process shard queue over the IPC channel; the repository's location and
-// password come in the first message, never on the command line or in the environment.
+// A worker process of a scaled-out backup, forked by the coordinator. It reaches the shard queue over
+// the IPC channel (the coordinator's in-process queue) or, given a PostgreSQL URL, through pg-boss. The
+// repository's location and password (and the URL) come in the first message, never on the command line
+// or in the environment.
 import { openStore } from '../store/open-store.ts';
 import { Repository } from '../repo/repository.ts';
 import { runShardWorker, type ClaimedShard, type ShardProgress, type ShardSource } from './shard-worker.ts';
 import type { ShardOutcome } from '../engine/scale-out/scale-out.ts';
+import { PgBoss } from 'pg-boss';
+import { PgBossShardSource } from './pg-boss-shard-source.ts';
 
 /** Sent by the coordinator first. */
 export interface WorkerSetup {
@@ -15,13 +18,16 @@ export interface WorkerSetup {
   readonly heartbeatMs: number;
   readonly chunkWorkers?: number;
   readonly packSize?: number;
+  /** The shard queue on PostgreSQL (pg-boss); absent: the coordinator's queue over IPC. */
+  readonly postgresUrl?: string;
 }
 
 export type WorkerRequest =
   | { readonly type: 'claim'; readonly id: number; readonly capacity: number }
   | { readonly type: 'heartbeat'; readonly id: number; readonly claim: string; readonly progress: ShardProgress }
   | { readonly type: 'finish'; readonly id: number; readonly claim: string; readonly outcome: ShardOutcome }
-  | { readonly type: 'started'; readonly id: number; readonly claim: string; readonly index: number };
+  | { readonly type: 'started'; readonly id: number; readonly claim: string; readonly index: number }
+  | { readonly type: 'progress'; readonly id: number; readonly index: number; readonly bytes: number; readonly progress: ShardProgress };
 
 export interface WorkerReply {
   readonly type: 'reply';
@@ -32,7 +38,7 @@ export interface WorkerReply {
 /** A request before the client numbers it. */
 type Unsent = { [K in WorkerRequest['type']]: Omit<Extract<WorkerRequest, { type: K }>, 'id'> }[WorkerRequest['type']];
 
-function ipcSource(): { source: ShardSource; started: (item: ClaimedShard) => void } {
+function ipcSource(): { source: ShardSource; started: (item: ClaimedShard) => void; progress: (item: ClaimedShard, progress: ShardProgress) => void } {
   let next = 0;
   const waiting = new Map<number, (value: unknown) => void>();
   process.on('message', (m: WorkerReply) => {
@@ -53,6 +59,7 @@ function ipcSource(): { source: ShardSource; started: (item: ClaimedShard) => vo
       finish: (claim, outcome) => ask<void>({ type: 'finish', claim, outcome }),
     },
     started: (item) => process.send!({ type: 'started', id: -1, claim: item.claim, index: item.index }),
+    progress: (item, progress) => process.send!({ type: 'progress', id: -1, index: item.index, bytes: item.shard.bytes, progress }),
   };
 }
 
@@ -61,7 +68,12 @@ async function main(): Promise<void> {
   const stop = new AbortController();
   // The coordinator went away (its IPC channel closed): nothing would take the results.
   process.on('disconnect', () => stop.abort());
-  const { source, started } = ipcSource();
+  const ipc = ipcSource();
+  const boss = setup.postgresUrl ? new PgBoss({ connectionString: setup.postgresUrl, max: 2, supervise: false, schedule: false }) : undefined;
+  boss?.on('error', () => {});
+  await boss?.start();
+  const source = boss ? new PgBossShardSource(boss) : ipc.source;
+  const started = ipc.started;
   const openRepo = async (): Promise<Repository> => {
     const repo = await Repository.open(setup.locations.map((l) => openStore(l)), setup.password);
     return repo;
@@ -71,8 +83,10 @@ async function main(): Promise<void> {
     heartbeatMs: setup.heartbeatMs,
     signal: stop.signal,
     onStart: started,
+    onProgress: ipc.progress,
     run: { ...(setup.chunkWorkers ? { workers: setup.chunkWorkers } : {}), ...(setup.packSize ? { packSize: setup.packSize } : {}) },
   });
+  await boss?.stop({ graceful: false });
   process.disconnect?.();
 }
 

@@ -42,6 +42,8 @@ export interface ShardWorkerOptions {
   readonly run?: ShardRunOptions;
   /** Called as each shard starts (tests kill a worker mid-shard). */
   readonly onStart?: (claimed: ClaimedShard) => void;
+  /** Called with each heartbeat's progress (a local worker's coordinator follows it over IPC). */
+  readonly onProgress?: (claimed: ClaimedShard, progress: ShardProgress) => void;
   /** Stop once the queue has nothing for this long (default: never). */
   readonly exitWhenIdleMs?: number;
 }
@@ -79,7 +81,9 @@ async function runOne(source: ShardSource, openRepo: () => Promise<Repository>, 
       const run = shardRun(repo, shard, parent, { ...options.run, signal: lost.signal });
       beat = setInterval(() => {
         const p = run.progress();
-        source.heartbeat(item.claim, { filesDone: p.filesDone, bytesDone: p.bytesDone }).then(
+        const progress = { filesDone: p.filesDone, bytesDone: p.bytesDone };
+        options.onProgress?.(item, progress);
+        source.heartbeat(item.claim, progress).then(
           (alive) => alive || lost.abort(),
           () => {},
         );

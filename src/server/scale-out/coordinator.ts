@@ -9,7 +9,7 @@ import { InterruptedError, type BackupResult } from '../../engine/backup/backup.
 import type { Selection } from '../../engine/backup/selection.ts';
 import { WriterSession } from '../../repo/writer-markers.ts';
 import { whoAmI, type Repository } from '../../repo/repository.ts';
-import type { MemoryShardQueue } from './shard-queue.ts';
+import type { ShardQueue } from './shard-queue.ts';
 
 export interface ScaledBackupOptions {
   readonly paths: readonly string[];
@@ -37,7 +37,7 @@ function stopped(signal: AbortSignal | undefined): Promise<never> {
   });
 }
 
-export async function runScaledBackup(repo: Repository, queue: MemoryShardQueue, options: ScaledBackupOptions): Promise<BackupResult> {
+export async function runScaledBackup(repo: Repository, queue: ShardQueue, options: ScaledBackupOptions): Promise<BackupResult> {
   const startedAt = new Date();
   const paths = [...new Set(options.paths.map((p) => path.resolve(p)))].sort();
   const session = await WriterSession.start(repo, { command: 'backup', onStoreFailure: 'skip' });
@@ -55,7 +55,7 @@ export async function runScaledBackup(repo: Repository, queue: MemoryShardQueue,
       ...(options.minShardWeight ? { minShardWeight: options.minShardWeight } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    const { run, outcomes } = queue.enqueue(assignments(plan).map(encodeShard), parent?.id);
+    const { run, outcomes } = await queue.enqueue(assignments(plan).map(encodeShard), parent?.id);
     options.onQueued?.(run, plan);
     const results: ShardOutcome[] = await Promise.race([outcomes, stopped(options.signal)]);
     return await mergeShards(repo, plan, results, {

@@ -5,6 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { siblingModule } from '../../engine/sibling-module.ts';
 import type { WorkerReply, WorkerRequest, WorkerSetup } from '../../agent/shard-worker-process.ts';
+import type { ShardProgress } from '../../agent/shard-worker.ts';
 import type { MemoryShardQueue } from './shard-queue.ts';
 
 export interface LocalWorker {
@@ -15,12 +16,17 @@ export interface LocalWorker {
 export interface LocalWorkerOptions extends Omit<WorkerSetup, 'type'> {
   /** Called when a worker starts a shard. */
   readonly onStarted?: (worker: string, index: number) => void;
+  /** Called with each heartbeat's progress of a worker's shard (`bytes`: the shard's estimated size). */
+  readonly onProgress?: (worker: string, index: number, bytes: number, progress: ShardProgress) => void;
 }
 
 
-/** Forks `count` workers serving `queue`; they run until killed or their IPC channel closes. */
-export function startLocalWorkers(queue: MemoryShardQueue, count: number, options: LocalWorkerOptions): LocalWorker[] {
-  const { onStarted, ...setup } = options;
+/**
+ * Forks `count` workers; they run until killed or their IPC channel closes. With `queue` they claim from
+ * it over IPC; without, from pg-boss at `options.postgresUrl`.
+ */
+export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: number, options: LocalWorkerOptions): LocalWorker[] {
+  const { onStarted, onProgress, ...setup } = options;
   return Array.from({ length: count }, (_, i) => {
     const name = `local-${i + 1}`;
     const child = fork(siblingModule(import.meta.url, '../../agent/shard-worker-process'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -28,6 +34,9 @@ export function startLocalWorkers(queue: MemoryShardQueue, count: number, option
       const reply = (value: unknown): void => {
         if (child.connected) child.send({ type: 'reply', id: m.id, value } satisfies WorkerReply);
       };
+      if (m.type === 'started') return onStarted?.(name, m.index);
+      if (m.type === 'progress') return onProgress?.(name, m.index, m.bytes, m.progress);
+      if (!queue) return;
       switch (m.type) {
         case 'claim':
           return reply(queue.claim(name, Math.max(0, Math.min(64, m.capacity))));
@@ -35,8 +44,6 @@ export function startLocalWorkers(queue: MemoryShardQueue, count: number, option
           return reply(queue.heartbeat(m.claim, m.progress));
         case 'finish':
           return reply(queue.finish(m.claim, m.outcome));
-        case 'started':
-          return onStarted?.(name, m.index);
       }
     });
     child.send({ type: 'setup', ...setup } satisfies WorkerSetup);

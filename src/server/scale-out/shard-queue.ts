@@ -46,11 +46,20 @@ interface Run {
   readonly settle: (outcomes: ShardOutcome[]) => void;
 }
 
-export class ShardQueueError extends Error {
-  override name = 'ShardQueueError';
+export interface EnqueuedRun {
+  readonly run: string;
+  /** Every shard's outcome, in shard order, once none is left to run. */
+  readonly outcomes: Promise<ShardOutcome[]>;
 }
 
-export class MemoryShardQueue {
+/** What the coordinator needs of a queue: the in-process one below, or pg-boss (pg-boss-shard-queue.ts). */
+export interface ShardQueue {
+  enqueue(shards: readonly ShardJson[], parent?: string): EnqueuedRun | Promise<EnqueuedRun>;
+  status(run: string): ShardRunStatus | Promise<ShardRunStatus>;
+  stop(): void;
+}
+
+export class MemoryShardQueue implements ShardQueue {
   private readonly runs = new Map<string, Run>();
   private readonly timeout: number;
   private readonly maxAttempts: number;
@@ -64,7 +73,7 @@ export class MemoryShardQueue {
   }
 
   /** Queues a run's shards; resolves with every shard's outcome, in shard order, once none is left to run. */
-  enqueue(shards: readonly ShardJson[], parent?: string): { run: string; outcomes: Promise<ShardOutcome[]> } {
+  enqueue(shards: readonly ShardJson[], parent?: string): EnqueuedRun {
     const run = crypto.randomUUID();
     let settle!: (outcomes: ShardOutcome[]) => void;
     const settled = new Promise<ShardOutcome[]>((resolve) => (settle = resolve));

@@ -1,0 +1,93 @@
+// The shard queue on PostgreSQL: pg-boss holds one job per shard, which workers on any machine fetch
+// (agent/pg-boss-shard-source.ts). The coordinator watches its run's jobs: an active job whose worker has
+// not touched it for the heartbeat timeout is failed, and pg-boss hands it to the next worker (its
+// retries are the shard's attempts); once every job has completed or failed for good the outcomes are
+// read from the jobs' output.
+import crypto from 'node:crypto';
+import type { PgBoss } from 'pg-boss';
+import { SHARD_QUEUE, type ShardJobData } from '../../agent/pg-boss-shard-source.ts';
+import type { ShardOutcome } from '../../engine/scale-out/scale-out.ts';
+import type { ShardJson } from '../../engine/scale-out/shard-plan.ts';
+import { DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, type EnqueuedRun, type ShardQueue, type ShardQueueOptions, type ShardRunStatus } from './shard-queue.ts';
+
+export class PgBossShardQueue implements ShardQueue {
+  private readonly boss: PgBoss;
+  private readonly timeout: number;
+  private readonly maxAttempts: number;
+  private readonly pollMs: number;
+  private stopped = false;
+
+  constructor(boss: PgBoss, options: ShardQueueOptions & { readonly pollMs?: number } = {}) {
+    this.boss = boss;
+    this.timeout = options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
+    this.maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    this.pollMs = options.pollMs ?? Math.max(200, Math.min(5000, this.timeout / 4));
+  }
+
+  async enqueue(shards: readonly ShardJson[], parent?: string): Promise<EnqueuedRun> {
+    if (!(await this.boss.getQueue(SHARD_QUEUE))) await this.boss.createQueue(SHARD_QUEUE, { retryLimit: this.maxAttempts - 1, retryDelay: 0, expireInSeconds: 24 * 3600 });
+    const run = crypto.randomUUID();
+    for (const [index, shard] of shards.entries()) {
+      const data: ShardJobData = { run, index, shard, ...(parent ? { parent } : {}) };
+      await this.boss.send(SHARD_QUEUE, data as unknown as object, { retryLimit: this.maxAttempts - 1, retryDelay: 0 });
+    }
+    const outcomes = this.watch(run, shards.length);
+    outcomes.catch(() => {});
+    return { run, outcomes };
+  }
+
+  private async jobs(run: string) {
+    return this.boss.findJobs<ShardJobData>(SHARD_QUEUE, { data: { run }, limit: 100_000 });
+  }
+
+  private async watch(run: string, count: number): Promise<ShardOutcome[]> {
+    for (;;) {
+      if (this.stopped) throw new Error('the shard queue was stopped');
+      const jobs = await this.jobs(run);
+      const now = Date.now();
+      for (const job of jobs) {
+        if (job.state !== 'active') continue;
+        const last = (job.heartbeatOn ?? job.startedOn).getTime();
+        if (now - last <= this.timeout) continue;
+        const error = `a worker stopped heartbeating (silent for ${Math.round((now - last) / 1000)} s)`;
+        await this.boss.fail(SHARD_QUEUE, [{ id: job.id, retryCount: job.retryCount }], { error });
+      }
+      const final = jobs.filter((j) => j.state === 'completed' || j.state === 'failed' || j.state === 'cancelled');
+      if (jobs.length === count && final.length === count) {
+        return [...final]
+          .sort((a, b) => a.data.index - b.data.index)
+          .map((j): ShardOutcome => {
+            if (j.state === 'completed') return j.output as ShardOutcome;
+            const error = (j.output as { error?: unknown } | null)?.error;
+            return { ok: false, error: `failed ${j.retryCount + 1} times; last: ${typeof error === 'string' ? error : j.state}` };
+          });
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.pollMs));
+    }
+  }
+
+  async status(run: string): Promise<ShardRunStatus> {
+    const jobs = await this.jobs(run);
+    const now = Date.now();
+    return {
+      waiting: jobs.filter((j) => j.state === 'created' || j.state === 'retry').map((j) => ({ index: j.data.index, files: j.data.shard.files, bytes: j.data.shard.bytes, attempt: j.retryCount })),
+      running: jobs
+        .filter((j) => j.state === 'active')
+        .map((j) => ({
+          index: j.data.index,
+          worker: '',
+          files: j.data.shard.files,
+          bytes: j.data.shard.bytes,
+          progress: { filesDone: 0, bytesDone: 0 },
+          attempt: j.retryCount + 1,
+          silentMs: now - (j.heartbeatOn ?? j.startedOn).getTime(),
+        })),
+      done: jobs.filter((j) => j.state === 'completed').length,
+      failed: jobs.filter((j) => j.state === 'failed').length,
+    };
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}

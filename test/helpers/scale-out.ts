@@ -1,0 +1,30 @@
+// A source tree for the scale-out tests with worker processes, and the size of a repository folder.
+import fs from 'node:fs';
+import path from 'node:path';
+import { seededBytes } from './tree.ts';
+
+export const MiB = 1024 * 1024;
+
+/** About 2 000 small files and 24 MiB of random data in 1 MiB files, over six top-level directories. */
+export function makeShardedTree(root: string, blobs = 4): { root: string; randomBytes: number } {
+  let randomBytes = 0;
+  for (let top = 0; top < 6; top++) {
+    for (let sub = 0; sub < 10; sub++) {
+      const d = path.join(root, `top-${top}`, `sub-${sub}`);
+      fs.mkdirSync(d, { recursive: true });
+      for (let f = 0; f < 32; f++) fs.writeFileSync(path.join(d, `f${f}`), `${top}/${sub}/${f}\n`.repeat(1 + f));
+    }
+    for (let b = 0; b < blobs; b++) {
+      fs.writeFileSync(path.join(root, `top-${top}`, `blob-${b}.bin`), seededBytes(`workers ${top} ${b}`, MiB));
+      randomBytes += MiB;
+    }
+  }
+  fs.writeFileSync(path.join(root, 'loose'), 'loose');
+  return { root, randomBytes };
+}
+
+export function bytesUnder(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+  return total;
+}
