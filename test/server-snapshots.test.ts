@@ -166,6 +166,23 @@ describe('a plan with a streamed source and hooks, as in a config file', () => {
     assert.deepEqual(root.entries.map((e) => [e.name, e.size]), [['dump.txt', 'dumped by coffer'.length]]);
   });
 
+  test("a failing before-hook fails the agent's run, and onFailure and after still run (the daemon's order)", async () => {
+    const marks = path.join(dir, 'failed-marks');
+    const note = (hook: string) => `echo "${hook} \${COFFER_STATUS:-}" >> ${marks}`;
+    const plan = await alice.json<{ id: string }>(
+      'POST',
+      '/api/plans',
+      { name: 'hooked', agentId, paths: [path.join(dir, 'missing-is-fine')], destinations: [folderId], hooks: { before: 'echo "the database is down" >&2; exit 2', onSuccess: note('onSuccess'), onFailure: note('onFailure'), after: note('after') } },
+      201,
+    );
+    const job = await alice.json<{ id: string }>('POST', `/api/plans/${plan.id}/run`, undefined, 202);
+    const done = await finished(job.id);
+    assert.equal(done.status, 'failed');
+    assert.equal(done.error, 'the before hook failed (exit 2): the database is down');
+    const lines = fs.readFileSync(marks, 'utf8').trim().split('\n');
+    assert.deepEqual(lines.slice(0, 2), ['onFailure failed', 'after failed'], 'each attempt: onFailure, then after');
+  });
+
   test('a bad source, hook or retention is refused naming its field', async () => {
     const base = { name: 'bad', agentId, paths: ['/tmp'], destinations: [folderId] };
     const cases: [Record<string, unknown>, RegExp][] = [

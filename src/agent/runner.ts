@@ -6,8 +6,9 @@ import os from 'node:os';
 import { BackupRun, InterruptedError } from '../engine/backup/backup.ts';
 import { RestoreRun } from '../engine/restore/restore.ts';
 import { SnapshotView } from '../engine/snapshot-view.ts';
-import { runHook, type HookContext, type HookName } from '../daemon/hooks.ts';
-import { applyPlanRetention, type RetentionReport } from '../daemon/plan-retention.ts';
+import type { HookLog } from '../daemon/hooks.ts';
+import { PlanHooks } from '../daemon/plan-hooks.ts';
+import { applyPlanRetention, type RetentionLog, type RetentionReport } from '../daemon/plan-retention.ts';
 import { streamSources } from '../daemon/sources.ts';
 import type { PlanRetention } from '../engine/forget.ts';
 import { defaultFileName } from '../config/automation.ts';
@@ -27,6 +28,19 @@ const PROGRESS_MS = 1000;
 
 /** Host and paths of a snapshot a run made. */
 type Made = { readonly host: string; readonly paths: readonly string[] };
+
+/** A job's log lines, as the server gets them. */
+type LogTo = (level: LogLine['level'], message: string) => void;
+
+/** The run log the daemon's steps write to (hooks' output, retention), as the job's log lines. */
+function runLog(log: LogTo): HookLog & RetentionLog {
+  const line = (message: string, fields?: Record<string, unknown>): string => (fields ? `${message} ${JSON.stringify(fields)}` : message);
+  return {
+    info: (m: string, f?: Record<string, unknown>) => log('info', line(m, f)),
+    warn: (m: string, f?: Record<string, unknown>) => log('warn', line(m, f)),
+    error: (m: string, f?: Record<string, unknown>) => log('error', line(m, f)),
+  };
+}
 
 export interface RunnerOptions {
   readonly client: ServerClient;
@@ -160,7 +174,7 @@ export class JobRunner {
     this.options.send({ type: 'finished', jobId: job.id, ...outcome });
   }
 
-  private async openRepository(refs: readonly DestinationRef[], stores: Store[], log: (level: LogLine['level'], message: string) => void, create: boolean): Promise<Repository> {
+  private async openRepository(refs: readonly DestinationRef[], stores: Store[], log: LogTo, create: boolean): Promise<Repository> {
     const passphrase = await this.options.passphrase();
     if (create) {
       const found = await Promise.all(stores.map((s) => s.stat('config').catch(() => undefined)));
@@ -176,39 +190,28 @@ export class JobRunner {
   }
 
   /**
-   * A backup with the plan's hooks around it, as the daemon runs them: before (its failure fails the
-   * run), then onSuccess or onFailure, then after (their failures are logged; the outcome stands). A
-   * paused run is not a finished one: it gets no end hooks, and no second before-hook on resume.
+   * A backup with the plan's hooks around it, in the daemon's order (daemon/plan-hooks.ts), and the
+   * plan's retention after it. A paused run is not a finished one: it gets no end hooks, and no second
+   * before-hook on resume.
    */
-  private async backup(jobId: string, attempt: number, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
-    const context: HookContext = { plan: params.planName, jobId, run: attempt, repos: params.destinations.map((d) => d.location) };
-    const hookLog = { info: (m: string) => log('info', m), warn: (m: string) => log('warn', m) };
-    const hook = async (name: HookName, extra: Partial<HookContext> = {}): Promise<void> => {
-      const h = params.hooks?.[name];
-      if (!h) return;
-      log('info', `running the ${name} hook`);
-      await runHook(name, h, { ...context, ...extra }, { ...(name === 'before' ? { signal: running.controller.signal } : {}), log: hookLog });
-    };
-    const endHooks = async (names: HookName[], extra: Partial<HookContext>): Promise<void> => {
-      for (const name of names) await hook(name, extra).catch((err: Error) => log('warn', `the ${name} hook failed: ${err.message}`));
-    };
-    if (!running.beforeDone) {
-      await hook('before');
-      running.beforeDone = true;
-    }
+  private async backup(jobId: string, attempt: number, params: BackupParams, running: Running, log: LogTo, flush: () => void): Promise<JobOutcome> {
+    const hooks = new PlanHooks({ hooks: params.hooks, context: { plan: params.planName, jobId, run: attempt, repos: params.destinations.map((d) => d.location) }, log: runLog(log) });
     let outcome: JobOutcome;
-    let made: Made | undefined;
+    let made: Made;
     try {
+      if (!running.beforeDone) {
+        await hooks.before(running.controller.signal);
+        running.beforeDone = true;
+      }
       ({ outcome, made } = await this.backupRun(jobId, params, running, log, flush));
     } catch (err) {
       if (running.controller.signal.aborted && running.stopping === 'pause') throw err;
       const aborted = running.controller.signal.aborted || err instanceof InterruptedError;
-      const status = aborted ? (running.stopping === 'cancel' ? 'cancelled' : 'interrupted') : 'failed';
-      await endHooks(aborted ? ['after'] : ['onFailure', 'after'], { status, ...(aborted ? {} : { error: this.options.describeError(err) }) });
+      await hooks.end(aborted ? (running.stopping === 'cancel' ? 'cancelled' : 'interrupted') : 'failed', aborted ? {} : { error: this.options.describeError(err) });
       throw err;
     }
-    if (params.retention && outcome.outcome === 'completed' && made) outcome = { ...outcome, retention: await this.retention(params, params.retention, made, running, log) };
-    await endHooks(['onSuccess', 'after'], { status: 'completed', ...(outcome.outcome === 'completed' && outcome.snapshotId ? { snapshotId: outcome.snapshotId } : {}) });
+    if (params.retention && outcome.outcome === 'completed') outcome = { ...outcome, retention: await this.retention(params, params.retention, made, running, log) };
+    await hooks.end('completed', outcome.outcome === 'completed' && outcome.snapshotId ? { snapshotId: outcome.snapshotId } : {});
     return outcome;
   }
 
@@ -216,14 +219,13 @@ export class JobRunner {
    * The plan's retention after a successful run, as the daemon applies it (plan-retention.ts). Only
    * where this agent may delete: a server-held destination is write-only for it, by design.
    */
-  private async retention(params: BackupParams, retention: PlanRetention, made: Made, running: Running, log: (level: LogLine['level'], message: string) => void): Promise<RetentionReport> {
+  private async retention(params: BackupParams, retention: PlanRetention, made: Made, running: Running, log: LogTo): Promise<RetentionReport> {
     const writeOnly = params.destinations.filter((d) => d.kind === 's3');
     if (writeOnly.length > 0) {
       const error = `not applied: ${writeOnly.map((d) => d.name).join(', ')} ${writeOnly.length === 1 ? 'is' : 'are'} write-only for agents (the server holds the storage credentials); apply it with coffer forget --prune where both the credentials and the passphrase are`;
       log('error', `retention ${error}`);
       return { forgotten: 0, pruned: false, error };
     }
-    const detail = (fields?: Record<string, unknown>): string => (fields ? ` ${JSON.stringify(fields)}` : '');
     const signal = running.controller.signal;
     return applyPlanRetention(
       async () => {
@@ -238,14 +240,14 @@ export class JobRunner {
         made,
         prune: params.prune === true,
         signal,
-        log: { info: (m, f) => log('info', m + detail(f)), warn: (m) => log('warn', m), error: (m, f) => log('error', m + detail(f)) },
+        log: runLog(log),
         describeError: this.options.describeError,
       },
     );
   }
 
   /** The backup itself; with its outcome, the host and paths of the snapshot it made (its plan's retention keys on them). */
-  private async backupRun(jobId: string, params: BackupParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<{ outcome: JobOutcome; made: Made }> {
+  private async backupRun(jobId: string, params: BackupParams, running: Running, log: LogTo, flush: () => void): Promise<{ outcome: JobOutcome; made: Made }> {
     const stores = params.destinations.map((d) => this.openDestination(d, running.controller.signal));
     const idOf = new Map(stores.map((s, i) => [s.location, params.destinations[i]!.id]));
     let repo: Repository;
@@ -298,7 +300,7 @@ export class JobRunner {
     }
   }
 
-  private async restore(jobId: string, params: RestoreParams, running: Running, log: (level: LogLine['level'], message: string) => void, flush: () => void): Promise<JobOutcome> {
+  private async restore(jobId: string, params: RestoreParams, running: Running, log: LogTo, flush: () => void): Promise<JobOutcome> {
     const stores = params.destinations.map((d) => this.openDestination(d, running.controller.signal));
     let repo: Repository;
     try {

@@ -29,7 +29,7 @@ import { runLogFile } from '../jobs/run-log.ts';
 import { redactString } from '../jobs/redact.ts';
 import type { Store } from '../store/store.ts';
 import { credentialsFromCommand } from './credentials.ts';
-import { runHook, type HookContext, type HookName } from './hooks.ts';
+import { PlanHooks } from './plan-hooks.ts';
 import { applyPlanRetention, pruneDue, type RetentionReport } from './plan-retention.ts';
 import { TrackedJob } from './job-tracking.ts';
 import { streamSources } from './sources.ts';
@@ -109,7 +109,7 @@ export async function runPlan(planName: string, ctx: RunnerContext, control: Tas
 
 class PlanRun {
   private readonly lost = new AbortController();
-  private readonly hookContext: HookContext;
+  private readonly hooks: PlanHooks;
   private readonly planName: string;
   private readonly plan: PlanConfig;
   private readonly ctx: RunnerContext;
@@ -124,13 +124,12 @@ class PlanRun {
     this.control = control;
     this.job = job;
     this.startedAt = startedAt;
-    this.hookContext = {
-      plan: planName,
-      jobId: job.run.jobId,
-      run: job.run.run,
-      repos: plan.repos,
-      logFile: runLogFile(runLogDir(ctx.dataDir), job.run.jobId, job.run.run),
-    };
+    this.hooks = new PlanHooks({
+      hooks: plan.hooks,
+      context: { plan: planName, jobId: job.run.jobId, run: job.run.run, repos: plan.repos, logFile: runLogFile(runLogDir(ctx.dataDir), job.run.jobId, job.run.run) },
+      log: job.log,
+      onEndHookFailed: (err) => ctx.log.warn(`job ${job.run.jobId} (plan ${planName}): ${err.message}`),
+    });
   }
 
   private get jobId(): number {
@@ -148,10 +147,9 @@ class PlanRun {
       }
     });
     const signal = AbortSignal.any([this.control.signal, this.lost.signal]);
-    const hooks = this.plan.hooks ?? {};
     let report: RunReport;
     try {
-      if (hooks.before) await this.hook('before', signal);
+      await this.hooks.before(signal);
       const result = await this.backup(signal);
       this.job.finished(result.destinations, result.snapshotId);
       const s = result.snapshot.summary;
@@ -170,7 +168,7 @@ class PlanRun {
       stopFollowingGate();
       this.ctx.onProgress?.(this.jobId, undefined);
     }
-    await this.endHooks(report);
+    await this.hooks.end(report.outcome, { ...(report.error ? { error: report.error } : {}), ...(report.snapshotId ? { snapshotId: report.snapshotId } : {}) });
     return report;
   }
 
@@ -203,30 +201,6 @@ class PlanRun {
 
   private report(outcome: RunOutcome, fields: Partial<RunReport>): RunReport {
     return { plan: this.planName, jobId: this.jobId, outcome, startedAt: this.startedAt, finishedAt: Date.now(), ...fields, ...(fields.error ? { error: redactString(fields.error) } : {}) };
-  }
-
-  private async hook(name: HookName, signal: AbortSignal | undefined, extra: Partial<HookContext> = {}): Promise<void> {
-    const hook = this.plan.hooks?.[name];
-    if (!hook) return;
-    this.job.log.info(`running the ${name} hook`);
-    await runHook(name, hook, { ...this.hookContext, ...extra }, { ...(signal ? { signal } : {}), log: this.job.log });
-  }
-
-  /** onSuccess or onFailure, then after (always: it may have to undo what before did); their failures are logged, the outcome stands. */
-  private async endHooks(report: RunReport): Promise<void> {
-    const extra: Partial<HookContext> = { status: report.outcome, ...(report.error ? { error: report.error } : {}), ...(report.snapshotId ? { snapshotId: report.snapshotId } : {}) };
-    const names: HookName[] = [];
-    if (report.outcome === 'completed') names.push('onSuccess');
-    if (report.outcome === 'failed' || report.outcome === 'retrying') names.push('onFailure');
-    names.push('after');
-    for (const name of names) {
-      try {
-        await this.hook(name, undefined, extra);
-      } catch (err) {
-        this.job.log.warn((err as Error).message);
-        this.ctx.log.warn(`job ${this.jobId} (plan ${this.planName}): ${(err as Error).message}`);
-      }
-    }
   }
 
   /** The plan's retention, and a prune every pruneEvery-th successful run (plan-retention.ts). */
