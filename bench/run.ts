@@ -26,7 +26,10 @@ const USAGE = `usage: npm run bench -- [options]
   --fleet              instead: the fleet server under load (200 simulated agents, 5 minutes, SQLite then
                        PostgreSQL), results in bench/FLEET.md; --fleet-agents N, --fleet-seconds S
   --dashboard          instead: the dashboard's snapshot browser on a generated snapshot of 100 000 files
-                       (Debian chromium), results in bench/DASHBOARD.md`;
+                       (Debian chromium), results in bench/DASHBOARD.md
+  --scale-out          instead: speed-up of a scaled-out backup with 1, 2 and 3 worker processes against
+                       one ordinary backup (photos and files corpora; --quick for the small ones), results
+                       in bench/SCALE-OUT.md`;
 
 const REPO_ROOT = join(import.meta.dirname, '..');
 const WORK = process.env.COFFER_BENCH_WORK ?? join(REPO_ROOT, '.bench-work');
@@ -57,6 +60,7 @@ function options() {
         output: { type: 'string' },
         fleet: { type: 'boolean', default: false },
         dashboard: { type: 'boolean', default: false },
+        'scale-out': { type: 'boolean', default: false },
         'fleet-agents': { type: 'string', default: '200' },
         'fleet-seconds': { type: 'string', default: '300' },
         help: { type: 'boolean', default: false },
@@ -76,6 +80,13 @@ if (opts.help) {
 if (opts.dashboard) {
   const { runDashboardBench } = await import('./dashboard-browse.ts');
   await runDashboardBench(opts.output ?? join(REPO_ROOT, 'bench', 'DASHBOARD.md'));
+  process.exit(0);
+}
+
+if (opts['scale-out']) {
+  const { runScaleOutBench } = await import('./scale-out.ts');
+  mkdirSync(WORK, { recursive: true });
+  await runScaleOutBench({ quick: opts.quick, workDir: WORK, output: opts.output ?? (opts.quick ? join(WORK, 'SCALE-OUT-quick.md') : join(REPO_ROOT, 'bench', 'SCALE-OUT.md')) });
   process.exit(0);
 }
 

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ShardJson } from '../src/engine/scale-out/shard-plan.ts';
+import { shardStatusLines } from '../src/cli/shard-status.ts';
 import { MemoryShardQueue } from '../src/server/scale-out/shard-queue.ts';
 
 const shard = (i: number): ShardJson => ({ paths: ['/data'], split: [], parts: [{ source: '/data' }], files: 10 * i, bytes: 1000 * i });
@@ -58,5 +59,22 @@ test('a shard that fails on every attempt fails for good with the last error; th
   const [zero, one] = await outcomes;
   assert.deepEqual(zero, { ok: false, error: 'failed 2 times; last: worker b stopped heartbeating (silent for 5 s)' });
   assert.equal(one!.ok, true);
+  queue.stop();
+});
+
+test("the CLI's live view: each worker with its shard and progress, the waiting shards with their size", () => {
+  let now = 0;
+  const queue = new MemoryShardQueue({ heartbeatTimeoutMs: 30_000, now: () => now });
+  const { run } = queue.enqueue([shard(1024), shard(2048), shard(4096), shard(1024)]);
+  const [first] = queue.claim('local-1', 1);
+  queue.claim('local-2', 1);
+  queue.heartbeat(first!.claim, { filesDone: 3, bytesDone: 512 * 1000 });
+  now = 12_000;
+  queue.heartbeat(first!.claim);
+  assert.deepEqual(shardStatusLines(queue.status(run)), [
+    'shards: 0 of 4 done, 2 running, 2 waiting (4.88 MiB)',
+    '  local-1: shard 1, 500 KiB of 1000 KiB read',
+    '  local-2: shard 2, 0 B of 1.95 MiB read, silent for 12 s',
+  ]);
   queue.stop();
 });

@@ -25,6 +25,7 @@ import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
 import { runScaledBackup } from '../../server/scale-out/coordinator.ts';
 import { startLocalWorkers, stopLocalWorkers } from '../../server/scale-out/local-workers.ts';
 import { MemoryShardQueue } from '../../server/scale-out/shard-queue.ts';
+import { shardStatusLines } from '../shard-status.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
 import { addSelectionOptions, pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
 import { collectTags } from '../tags.ts';
@@ -165,6 +166,8 @@ async function openDestinations(settings: Settings, passphrase: string, options:
 async function scaledBackupOnce(repo: Repository, settings: Settings, passphrase: string, options: BackupOptions, signal: AbortSignal, job: TrackedJob | undefined): Promise<BackupResult> {
   const queue = new MemoryShardQueue();
   const workers = startLocalWorkers(queue, settings.workers, { locations: settings.repos, password: passphrase, capacity: 1, heartbeatMs: 5000 });
+  const status = new StatusLine();
+  let stopRender = (): void => {};
   try {
     const result = await runScaledBackup(repo, queue, {
       paths: settings.paths,
@@ -175,13 +178,17 @@ async function scaledBackupOnce(repo: Repository, settings: Settings, passphrase
       tags: settings.tags,
       host: settings.host,
       signal,
-      onQueued: (_run, plan) => {
-        if (!options.json && !options.quiet) printLine(`${count(plan.shards.length, 'shard')} queued for ${settings.workers} workers`);
+      onQueued: (run, plan) => {
+        if (options.json || options.quiet) return;
+        printLine(`${count(plan.shards.length, 'shard')} queued for ${settings.workers} workers`);
+        stopRender = every(1000, () => status.update(shardStatusLines(queue.status(run))));
       },
     });
     job?.finished(result.destinations, result.snapshotId);
     return result;
   } finally {
+    stopRender();
+    status.clear();
     queue.stop();
     await stopLocalWorkers(workers);
     await repo.close();
