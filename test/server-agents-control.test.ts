@@ -8,47 +8,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startAgent, until, type AgentProcess } from './helpers/agent.ts';
-import { startS3Server, type S3Server } from './helpers/s3-server.ts';
-import { Client, startTestServer, type TestServer } from './helpers/server.ts';
+import { startAgentFleet, type AgentFleet, type Client, type TestServer } from './helpers/server.ts';
 
-let s3: S3Server;
+let fleet: AgentFleet;
 let server: TestServer;
 let alice: Client;
 let key: string;
 let destinationId: string;
-const agents: AgentProcess[] = [];
-const dirs: string[] = [];
 
 before(async () => {
-  s3 = await startS3Server('fleet');
-  server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300 });
-  alice = await new Client(server.app).signup('alice@example.com');
-  key = (await alice.json<{ key: string }>('POST', '/api/keys', { name: 'laptop' }, 201)).key;
-  destinationId = (
-    await alice.json<{ id: string }>('POST', '/api/destinations', { name: 'bucket', kind: 's3', location: `s3:${s3.endpoint}/${s3.bucket}/fleet`, ...s3.credentials }, 201)
-  ).id;
+  fleet = await startAgentFleet();
+  ({ server, alice, key, destinationId } = fleet);
 });
-
-after(async () => {
-  await Promise.all(agents.map((a) => a.stop('SIGKILL')));
-  await server.close();
-  await s3.stop();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
-
-
-async function job(id: string) {
-  return alice.json<{ status: string; snapshotId: string | null; error: string | null; progress: unknown; destinations: { status: string }[] }>('GET', `/api/jobs/${id}`);
-}
-
-async function finished(id: string, timeoutMs = 60_000) {
-  return until(`job ${id} to finish`, async () => {
-    const j = await job(id);
-    return ['completed', 'failed', 'cancelled'].includes(j.status) ? j : undefined;
-  }, timeoutMs);
-}
-
-
+after(() => fleet.close());
 
 describe('remote control, offline agents and revoked keys', () => {
   let dir: string;
@@ -59,12 +31,12 @@ describe('remote control, offline agents and revoked keys', () => {
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-agent-'));
-    dirs.push(dir);
+    fleet.dirs.push(dir);
     src = path.join(dir, 'big');
     fs.mkdirSync(src);
     for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(src, `f${i}.bin`), crypto.randomBytes(1_000_000));
     agent = startAgent({ server: server.url, key, dir: path.join(dir, 'agent'), transport: 'poll' });
-    agents.push(agent);
+    fleet.agents.push(agent);
     await until('the long-polling agent', async () => /long polling/.test(agent.output()) && (await alice.json<{ id: string; status: string }[]>('GET', '/api/agents')).length === 1);
     const list = await alice.json<{ id: string; registeredAt: number }[]>('GET', '/api/agents');
     agentId = list.sort((a, b) => b.registeredAt - a.registeredAt)[0]!.id;
@@ -93,7 +65,7 @@ describe('remote control, offline agents and revoked keys', () => {
     await alice.json('POST', `/api/jobs/${job.id}/resume`, undefined, 202);
     await untilAgent('running again', async () => (await alice.json<{ status: string }>('GET', `/api/jobs/${job.id}`)).status === 'running');
     await alice.json('POST', `/api/jobs/${job.id}/cancel`, undefined, 202);
-    const j = await finished(job.id);
+    const j = await fleet.finished(job.id);
     assert.equal(j.status, 'cancelled');
     assert.equal((await alice.request('POST', `/api/jobs/${job.id}/cancel`)).statusCode, 409);
   });
@@ -115,8 +87,8 @@ describe('remote control, offline agents and revoked keys', () => {
     assert.equal(acked.acknowledgedBy, 'alice@example.com');
     await alice.json('PATCH', `/api/agents/${agentId}`, { uploadLimit: null });
     agent = startAgent({ server: server.url, key, dir: path.join(dir, 'agent'), transport: 'poll' });
-    agents.push(agent);
-    const done = await finished(job.id);
+    fleet.agents.push(agent);
+    const done = await fleet.finished(job.id);
     assert.equal(done.status, 'completed', done.error ?? agent.output());
     const after = await alice.json<{ id: string; resolvedAt: number | null }[]>('GET', '/api/alerts?state=all');
     assert.ok(after.find((a) => a.id === offline.id)!.resolvedAt, 'the alert resolved itself');
@@ -127,7 +99,7 @@ describe('remote control, offline agents and revoked keys', () => {
   test('a revoked key stops the agent at once, including an open WebSocket', async () => {
     const second = await alice.json<{ id: string; key: string }>('POST', '/api/keys', { name: 'revoke me' }, 201);
     const ws = startAgent({ server: server.url, key: second.key, dir: path.join(dir, 'agent-ws') });
-    agents.push(ws);
+    fleet.agents.push(ws);
     await until('the agent to connect', () => /registered/.test(ws.output()));
     await until('the socket to be served', () => server.fleet.hub.connected >= 1);
     const started = Date.now();

@@ -1,6 +1,6 @@
-// Real agent processes back up to s3rver through pre-signed URLs from a real server, over a WebSocket
-// and over long polls; restores come from the API; revoked keys, killed agents and write-only
-// destinations behave as documented.
+// Real agent processes back up to s3rver through pre-signed URLs from a real server, over a WebSocket;
+// restores come from the API; write-only destinations refuse overwrites and deletes, and a plan's
+// retention is not applied there. Remote control, killed agents and revoked keys: server-agents-control.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -9,33 +9,19 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { S3Store } from '../src/store/s3.ts';
 import { startAgent, until, type AgentProcess } from './helpers/agent.ts';
-import { startS3Server, type S3Server } from './helpers/s3-server.ts';
-import { Client, startTestServer, type TestServer } from './helpers/server.ts';
+import { startAgentFleet, type AgentFleet, type Client, type TestServer } from './helpers/server.ts';
 
-let s3: S3Server;
+let fleet: AgentFleet;
 let server: TestServer;
 let alice: Client;
 let key: string;
 let destinationId: string;
-const agents: AgentProcess[] = [];
-const dirs: string[] = [];
 
 before(async () => {
-  s3 = await startS3Server('fleet');
-  server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300 });
-  alice = await new Client(server.app).signup('alice@example.com');
-  key = (await alice.json<{ key: string }>('POST', '/api/keys', { name: 'laptop' }, 201)).key;
-  destinationId = (
-    await alice.json<{ id: string }>('POST', '/api/destinations', { name: 'bucket', kind: 's3', location: `s3:${s3.endpoint}/${s3.bucket}/fleet`, ...s3.credentials }, 201)
-  ).id;
+  fleet = await startAgentFleet();
+  ({ server, alice, key, destinationId } = fleet);
 });
-
-after(async () => {
-  await Promise.all(agents.map((a) => a.stop('SIGKILL')));
-  await server.close();
-  await s3.stop();
-  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
-});
+after(() => fleet.close());
 
 function sourceTree(dir: string): string {
   const src = path.join(dir, 'src');
@@ -44,17 +30,6 @@ function sourceTree(dir: string): string {
   fs.writeFileSync(path.join(src, 'docs/deep/b.bin'), crypto.randomBytes(300_000));
   fs.writeFileSync(path.join(src, 'c.txt'), 'c'.repeat(10_000));
   return src;
-}
-
-async function job(id: string) {
-  return alice.json<{ status: string; snapshotId: string | null; error: string | null; progress: unknown; destinations: { status: string }[] }>('GET', `/api/jobs/${id}`);
-}
-
-async function finished(id: string, timeoutMs = 60_000) {
-  return until(`job ${id} to finish`, async () => {
-    const j = await job(id);
-    return ['completed', 'failed', 'cancelled'].includes(j.status) ? j : undefined;
-  }, timeoutMs);
 }
 
 async function agentOnline(hostname?: string) {
@@ -66,7 +41,7 @@ async function agentOnline(hostname?: string) {
 
 /** The objects of Alice's repository, read with the server's credentials. */
 function aliceStore(): S3Store {
-  return new S3Store(`s3:${s3.endpoint}/${s3.bucket}/fleet/users/${alice.userId}`, { env: { AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey } });
+  return new S3Store(`s3:${fleet.s3.endpoint}/${fleet.s3.bucket}/fleet/users/${alice.userId}`, { env: { AWS_ACCESS_KEY_ID: fleet.s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: fleet.s3.credentials.secretAccessKey } });
 }
 
 describe('an agent over a WebSocket', () => {
@@ -78,10 +53,10 @@ describe('an agent over a WebSocket', () => {
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-agent-'));
-    dirs.push(dir);
+    fleet.dirs.push(dir);
     src = sourceTree(dir);
     agent = startAgent({ server: server.url, key, dir: path.join(dir, 'agent') });
-    agents.push(agent);
+    fleet.agents.push(agent);
     agentId = (await agentOnline()).id;
     planId = (await alice.json<{ id: string }>('POST', '/api/plans', { name: 'home', agentId, paths: [src], destinations: [destinationId] }, 201)).id;
   });
@@ -96,7 +71,7 @@ describe('an agent over a WebSocket', () => {
   test('a backup run from the API goes through pre-signed URLs into the user prefix, and is restored from the API', async () => {
     const requested = await alice.json<{ id: string; status: string }>('POST', `/api/plans/${planId}/run`, undefined, 202);
     assert.equal(requested.status, 'pending');
-    const done = await finished(requested.id);
+    const done = await fleet.finished(requested.id);
     assert.equal(done.status, 'completed', done.error ?? agent.output());
     assert.ok(done.snapshotId);
     assert.deepEqual(done.destinations.map((d) => d.status), ['completed']);
@@ -114,7 +89,7 @@ describe('an agent over a WebSocket', () => {
 
     const target = path.join(dir, 'restored');
     const restore = await alice.json<{ id: string }>('POST', '/api/restores', { agentId, destinationId, snapshot: 'latest', target }, 202);
-    const restored = await finished(restore.id);
+    const restored = await fleet.finished(restore.id);
     assert.equal(restored.status, 'completed', restored.error ?? '');
     assert.deepEqual(fs.readFileSync(path.join(target, src, 'docs/deep/b.bin')), fs.readFileSync(path.join(src, 'docs/deep/b.bin')));
     assert.equal(fs.readFileSync(path.join(target, src, 'docs/a.txt'), 'utf8'), 'hello fleet\n');
@@ -142,7 +117,7 @@ describe('an agent over a WebSocket', () => {
   test("a plan's retention is not applied on a write-only destination: the backup stands, an alert says who can apply it", async () => {
     const kept = (await alice.json<{ id: string }>('POST', '/api/plans', { name: 'kept', agentId, paths: [path.join(src, 'docs')], destinations: [destinationId], retention: { keepLast: 1 } }, 201)).id;
     const requested = await alice.json<{ id: string }>('POST', `/api/plans/${kept}/run`, undefined, 202);
-    const done = await finished(requested.id);
+    const done = await fleet.finished(requested.id);
     assert.equal(done.status, 'completed', done.error ?? agent.output());
     const log = await alice.json<{ lines: { message: string }[] }>('GET', `/api/jobs/${requested.id}/log`);
     assert.ok(log.lines.some((l) => /^retention failed: not applied: bucket is write-only for agents .*coffer forget --prune.*; the snapshot is kept$/.test(l.message)), JSON.stringify(log.lines));

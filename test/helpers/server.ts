@@ -10,6 +10,8 @@ import { loadServerSettings } from '../../src/server/config.ts';
 import type { ServerContext } from '../../src/server/context.ts';
 import { openServerCore } from '../../src/server/core.ts';
 import { Fleet } from '../../src/server/fleet.ts';
+import { until, type AgentProcess } from './agent.ts';
+import { startS3Server, type S3Server } from './s3-server.ts';
 
 export interface TestServer {
   readonly app: FastifyInstance;
@@ -91,4 +93,64 @@ export class Client {
     this.userId = r.user.id;
     return this;
   }
+}
+
+/** A job as the agent tests read it. */
+export interface JobView {
+  readonly status: string;
+  readonly snapshotId: string | null;
+  readonly error: string | null;
+  readonly progress: unknown;
+  readonly destinations: { readonly status: string }[];
+}
+
+/**
+ * The agent tests' fleet: s3rver, a listening server with quick heartbeats (1 s, offline after 3 s),
+ * Alice signed up with an API key and an S3 destination. `close` stops the agents in `agents` and
+ * removes the folders in `dirs`.
+ */
+export interface AgentFleet {
+  readonly s3: S3Server;
+  readonly server: TestServer;
+  readonly alice: Client;
+  readonly key: string;
+  readonly destinationId: string;
+  readonly agents: AgentProcess[];
+  readonly dirs: string[];
+  job(id: string): Promise<JobView>;
+  /** Waits for the job to complete, fail or be cancelled. */
+  finished(id: string, timeoutMs?: number): Promise<JobView>;
+  close(): Promise<void>;
+}
+
+export async function startAgentFleet(): Promise<AgentFleet> {
+  const s3 = await startS3Server('fleet');
+  const server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300 });
+  const alice = await new Client(server.app).signup('alice@example.com');
+  const key = (await alice.json<{ key: string }>('POST', '/api/keys', { name: 'laptop' }, 201)).key;
+  const destinationId = (await alice.json<{ id: string }>('POST', '/api/destinations', { name: 'bucket', kind: 's3', location: `s3:${s3.endpoint}/${s3.bucket}/fleet`, ...s3.credentials }, 201)).id;
+  const agents: AgentProcess[] = [];
+  const dirs: string[] = [];
+  const job = (id: string) => alice.json<JobView>('GET', `/api/jobs/${id}`);
+  return {
+    s3,
+    server,
+    alice,
+    key,
+    destinationId,
+    agents,
+    dirs,
+    job,
+    finished: (id, timeoutMs = 60_000) =>
+      until(`job ${id} to finish`, async () => {
+        const j = await job(id);
+        return ['completed', 'failed', 'cancelled'].includes(j.status) ? j : undefined;
+      }, timeoutMs),
+    async close() {
+      await Promise.all(agents.map((a) => a.stop('SIGKILL')));
+      await server.close();
+      await s3.stop();
+      for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    },
+  };
 }
