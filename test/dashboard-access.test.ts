@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Locator, Page } from 'playwright-core';
 import { until } from './helpers/agent.ts';
-import { CHROMIUM, ensureWebBuilt, launchBrowser, type Browser } from './helpers/browser.ts';
+import { CHROMIUM, ensureWebBuilt, launchBrowser, screenshotWholePage, type Browser } from './helpers/browser.ts';
 import { ok, REPO_ROOT } from './helpers/cli.ts';
 import { FLEET_EMAIL, FLEET_PASSWORD, startDashboardFleet, type DashboardFleet } from './helpers/dashboard-fleet.ts';
 import { craftWideSnapshot, wideFileName, type WideSnapshot } from './helpers/wide-snapshot.ts';
@@ -88,14 +88,14 @@ test(`a folder of ${HUGE} entries is browsed a page at a time, and filtered by n
   assert.equal(await page.getByRole('button', { name: 'Next page' }).count(), 0, 'one page: no pager');
   await page.getByRole('checkbox', { name: `Select ${wanted}` }).check();
   await page.getByText('1 selected').waitFor();
-  await page.screenshot({ path: path.join(SHOTS, '30-huge-folder-filtered.png'), fullPage: true });
+  await screenshotWholePage(page, path.join(SHOTS, '30-huge-folder-filtered.png'));
 
   await page.getByRole('searchbox', { name: 'Filter this folder by name' }).fill('no such name');
   await page.getByText('No name in this folder holds that text.').waitFor();
   await page.getByRole('searchbox', { name: 'Filter this folder by name' }).fill('');
   await entry(0).waitFor();
   assert.equal(await page.getByRole('button', { name: 'Previous page' }).isDisabled(), true, 'a cleared filter starts again from the first page');
-  await page.screenshot({ path: path.join(SHOTS, '31-huge-folder.png'), fullPage: true });
+  await screenshotWholePage(page, path.join(SHOTS, '31-huge-folder.png'));
 });
 
 /** Controls a screen reader would announce with no name: each a line of the page's accessibility tree. */
@@ -162,7 +162,7 @@ test('at phone width the overview, a job and the snapshot browser fit the screen
       await ready();
       await page.waitForTimeout(300);
       const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
-      await page.screenshot({ path: path.join(SHOTS, `32-phone-${name}.png`), fullPage: true });
+      await screenshotWholePage(page, path.join(SHOTS, `32-phone-${name}.png`));
       assert.ok(overflow <= 0, `the ${name} page is no wider than the phone's screen (${overflow}px too wide)`);
     }
     // The menu: every page is reachable, and the menu closes once one is chosen.
@@ -256,7 +256,7 @@ test('with the keyboard alone: sign in, open a job, pause and resume it, browse 
     await until('the restored file', () => fs.existsSync(restored));
     assert.equal(fs.readFileSync(restored, 'utf8'), `/home/ann/docs/${wideFileName(1, 3)}\n`);
   } catch (err) {
-    await page.screenshot({ path: path.join(SHOTS, 'failed-keyboard.png'), fullPage: true });
+    await screenshotWholePage(page, path.join(SHOTS, 'failed-keyboard.png'));
     throw err;
   } finally {
     await fleet.api.call('POST', `/api/jobs/${jobId}/cancel`).catch(() => {});

@@ -15,7 +15,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { startAgent, until, type AgentProcess } from './helpers/agent.ts';
-import { CHROMIUM, ensureWebBuilt, launchBrowser, type Browser } from './helpers/browser.ts';
+import { CHROMIUM, ensureWebBuilt, launchBrowser, screenshotWholePage, type Browser } from './helpers/browser.ts';
 import { REPO_ROOT } from './helpers/cli.ts';
 import { startSmtp, type SmtpServer } from './helpers/notify-servers.ts';
 import { startS3Server, type S3Server } from './helpers/s3-server.ts';
@@ -40,7 +40,7 @@ async function shot(name: string, target: Page = page): Promise<void> {
   // Let data arrive and charts draw (the event stream keeps the network busy, so no waiting for it to idle).
   await target.locator('[role="status"]:has-text("Loading")').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
   await target.waitForTimeout(400);
-  await target.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  await screenshotWholePage(target, path.join(SHOTS, `${name}.png`));
 }
 
 /** A test of the flow; when it fails, a screenshot of where it stood and the agent's output help tell why. */
@@ -363,12 +363,14 @@ step('the server going away and an ended session are shown with what to do', asy
   server = await startServerProcess({ dataDir, listen: new URL(server.url).host });
   await page.getByText('Live updates on').waitFor({ timeout: 30_000 });
 
-  // The session ends behind the page's back (expired, or signed out elsewhere).
+  // The session ends behind the page's back (expired, or signed out elsewhere), while reading a report.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Reports' }).click();
+  await page.getByText('Jobs run').waitFor();
   const db = new DatabaseSync(path.join(dataDir, 'server.db'));
   db.exec('DELETE FROM sessions');
   db.close();
-  // The next request finds the session gone: a page change, or the event stream reconnecting first.
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Reports' }).click({ timeout: 5000 }).catch(() => {});
+  // The next request finds the session gone (another period asked for, or the event stream reconnecting first).
+  await page.getByRole('combobox', { name: 'Period' }).selectOption('month', { timeout: 5000 }).catch(() => {});
   await page.getByText('Your session has ended. Sign in again to continue where you were.').waitFor({ timeout: 15_000 });
   await shot('25-session-ended');
   await page.getByLabel('Email').fill(EMAIL);

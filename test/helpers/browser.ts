@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT } from './cli.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -51,4 +51,23 @@ export async function launchBrowser(options: { width?: number; height?: number }
       fs.rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A screenshot of the whole page as it lays out on a screen that tall: a full-page capture of a scrolled
+ * page draws sticky parts (the sidebar, a form's button bar) where the viewport was, over the content.
+ */
+export async function screenshotWholePage(page: Page, file: string): Promise<void> {
+  const size = page.viewportSize();
+  const height = Number(await page.evaluate('document.documentElement.scrollHeight'));
+  if (!size || height <= size.height) {
+    await page.screenshot({ path: file, fullPage: true });
+    return;
+  }
+  await page.setViewportSize({ width: size.width, height });
+  try {
+    await page.screenshot({ path: file });
+  } finally {
+    await page.setViewportSize(size);
+  }
 }

@@ -151,10 +151,11 @@ export function HistoryPage() {
                 <tr>
                   <Th>Status</Th>
                   <Th>Job</Th>
-                  <Th>Agent</Th>
+                  {/* Below 2xl the agent goes under the job's name and the file count to the job's page, so the row fits a laptop's screen. */}
+                  <Th className="hidden 2xl:table-cell">Agent</Th>
                   <Th>Requested</Th>
                   <Th className="text-right">Duration</Th>
-                  <Th className="text-right">Files</Th>
+                  <Th className="hidden text-right 2xl:table-cell">Files</Th>
                   <Th className="text-right">Data</Th>
                   <Th className="text-right">Added</Th>
                   <Th>Snapshot</Th>
@@ -166,7 +167,7 @@ export function HistoryPage() {
                     <Td>
                       <StatusBadge job={j} />
                     </Td>
-                    <Td className="max-w-xs">
+                    <Td className="max-w-52 xl:max-w-64 2xl:max-w-xs">
                       <Link to="/jobs/$jobId" params={{ jobId: j.id }} className="block truncate font-medium hover:underline">
                         {jobTitle(j, planName)}
                       </Link>
@@ -175,15 +176,16 @@ export function HistoryPage() {
                           {j.error}
                         </span>
                       ) : (
-                        <span className="text-xs text-slate-600">
+                        <span className="block truncate text-xs text-slate-600">
+                          <span className="2xl:hidden">{agentName.get(j.agentId) ?? '–'} · </span>
                           {j.kind} · {j.trigger}
                         </span>
                       )}
                     </Td>
-                    <Td className="whitespace-nowrap">{agentName.get(j.agentId) ?? '–'}</Td>
+                    <Td className="hidden whitespace-nowrap 2xl:table-cell">{agentName.get(j.agentId) ?? '–'}</Td>
                     <Td className="num whitespace-nowrap">{formatTime(j.requestedAt)}</Td>
                     <Td className="num text-right whitespace-nowrap">{formatDuration(j.durationMs)}</Td>
-                    <Td className="num text-right">{formatCount(j.filesDone)}</Td>
+                    <Td className="num hidden text-right 2xl:table-cell">{formatCount(j.filesDone)}</Td>
                     <Td className="num text-right whitespace-nowrap">{formatBytes(j.bytesDone)}</Td>
                     <Td className="num text-right whitespace-nowrap">{j.kind === 'backup' ? formatBytes(j.bytesAdded) : '–'}</Td>
                     <Td className="font-mono text-xs">{shortId(j.snapshotId)}</Td>
