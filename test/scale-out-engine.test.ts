@@ -11,6 +11,8 @@ import { SnapshotView } from '../src/engine/snapshot-view.ts';
 import type { Snapshot } from '../src/format/snapshot.ts';
 import { initRepository, Repository, type StoredSnapshot } from '../src/repo/repository.ts';
 import { LocalStore } from '../src/store/local.ts';
+import { runScaledBackup } from '../src/server/scale-out/coordinator.ts';
+import { MemoryShardQueue } from '../src/server/scale-out/shard-queue.ts';
 import { ok, tempDir } from './helpers/cli.ts';
 import { seededBytes, treeDifferences } from './helpers/tree.ts';
 
@@ -146,6 +148,13 @@ test('a failed shard fails the snapshot with a report; a plan that allows partia
   const stored = (await (await open()).listSnapshots()).find((s) => s.id === partial.snapshotId)!;
   assert.deepEqual(stored.snapshot.partial, partial.snapshot.partial, 'the partial field is stored and read back');
 
+  // A shard's warnings come with its result and are the merged run's warnings.
+  const first = outcomes[0]!;
+  assert.ok(first.ok);
+  outcomes[1] = { ...first, warnings: [{ path: '/data/x', message: 'not backed up: permission denied' }, { path: 5, message: null } as never] };
+  const warned = await mergeShards(await open(), plan, outcomes, { startedAt: new Date(), ...small });
+  assert.deepEqual(warned.warnings, [{ path: '/data/x', message: 'not backed up: permission denied' }], 'malformed warnings from the queue are dropped');
+
   outcomes[0] = { ok: true, tree: 'not a tree id', summary: partial.snapshot.summary };
   await assert.rejects(mergeShards(await open(), plan, outcomes, { startedAt: new Date(), ...small }), /shard 1 of \d+ .*: its result has no valid tree id/);
 });
@@ -166,4 +175,11 @@ test('a shard from the queue is checked before anything is walked', () => {
     [{ ...good, parts: [{ dir: '/data', to: { base64: '!!' } }] }, /not valid base64/],
   ];
   for (const [value, message] of bad) assert.throws(() => decodeShard(value), (err: Error) => err instanceof ShardPlanError && message.test(err.message), JSON.stringify(value));
+});
+
+test('a missing source is reported before any shard is queued', async (t) => {
+  const { dir, open } = await setup(t, 0.25);
+  const queue = new MemoryShardQueue();
+  await assert.rejects(runScaledBackup(await open(), queue, { paths: [path.join(dir, 'nope')], workers: 2 }), new RegExp(`^BackupError: source ${path.join(dir, 'nope')} does not exist; check the path$`));
+  assert.deepEqual(queue.claim('w', 10), []);
 });

@@ -184,6 +184,13 @@ async function scaledBackupOnce(repo: Repository, settings: Settings, passphrase
         stopRender = every(1000, () => status.update(shardStatusLines(queue.status(run))));
       },
     });
+    stopRender();
+    status.clear();
+    // The workers' warnings arrive with their shards' results, after the run.
+    for (const w of result.warnings) {
+      job?.warn(`${w.path}: ${w.message}`);
+      printWarning(w.message, { path: w.path });
+    }
     job?.finished(result.destinations, result.snapshotId);
     return result;
   } finally {

@@ -11,6 +11,7 @@ import type { SnapshotSummary } from '../../format/snapshot.ts';
 import type { Repository, StoredSnapshot } from '../../repo/repository.ts';
 import type { WriterSession } from '../../repo/writer-markers.ts';
 import { BackupError, BackupRun, type BackupOptions, type BackupResult, type ShardResult } from '../backup/backup.ts';
+import type { Warning } from '../backup/progress.ts';
 import { SnapshotView } from '../snapshot-view.ts';
 import { describePart, type AssignedShard, type ShardPart, type ShardPlan } from './shard-plan.ts';
 import { Splitter, type SplitOptions } from './split.ts';
@@ -37,9 +38,19 @@ export function shardRun(repo: Repository, shard: AssignedShard, parent: StoredS
   return new BackupRun(repo, { ...options, paths: shard.paths, shard, parent: parent ?? null });
 }
 
+/** A shard reports at most this many warnings by name (its result travels through a job queue). */
+export const MAX_SHARD_WARNINGS = 1000;
+
+/** A shard's warnings as they came through the queue: only well-formed ones, at most MAX_SHARD_WARNINGS. */
+function shardWarnings(outcome: ShardOutcome): Warning[] {
+  if (!outcome.ok || !Array.isArray(outcome.warnings)) return [];
+  const valid = outcome.warnings.filter((w: Partial<Warning> | null) => typeof w?.path === 'string' && typeof w.message === 'string');
+  return valid.slice(0, MAX_SHARD_WARNINGS).map((w) => ({ path: w.path, message: w.message }));
+}
+
 /** A shard's result as the coordinator keeps it. */
 export function outcomeOf(result: ShardResult): ShardOutcome {
-  return { ok: true, tree: result.tree, summary: result.summary, adoptedPacks: result.adoptedPacks };
+  return { ok: true, tree: result.tree, summary: result.summary, adoptedPacks: result.adoptedPacks, warnings: result.warnings.slice(0, MAX_SHARD_WARNINGS) };
 }
 
 /** How one shard ended, as the coordinator learns it. */
@@ -50,6 +61,8 @@ export type ShardOutcome =
       readonly summary: SnapshotSummary;
       /** Packs an earlier run of the shard (a worker that died) left unindexed, taken over instead of uploaded again. */
       readonly adoptedPacks?: number;
+      /** What could not be backed up (the first MAX_SHARD_WARNINGS; the summary counts them all). */
+      readonly warnings?: readonly Warning[];
     }
   | { readonly ok: false; readonly error: string };
 
@@ -89,5 +102,7 @@ export async function mergeShards(repo: Repository, plan: ShardPlan, outcomes: r
     parent: options.parent ?? null,
     merge: { trees: done.map((o) => Buffer.from(o.tree, 'hex')), summaries: done.map((o) => o.summary), splitDirs: plan.split.length, startedAt, missing },
   });
-  return run.run();
+  const result = await run.run();
+  // The shards' warnings first, in shard order: the merge's own (a directory that changed type) come last.
+  return { ...result, warnings: [...done.flatMap(shardWarnings), ...result.warnings] };
 }

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { encodeShard, assignments, type ShardPlan } from '../../engine/scale-out/shard-plan.ts';
 import { mergeShards, planShards, type ShardOutcome } from '../../engine/scale-out/scale-out.ts';
-import { InterruptedError, type BackupResult } from '../../engine/backup/backup.ts';
+import { checkSources, InterruptedError, type BackupResult } from '../../engine/backup/backup.ts';
 import type { Selection } from '../../engine/backup/selection.ts';
 import { WriterSession } from '../../repo/writer-markers.ts';
 import { whoAmI, type Repository } from '../../repo/repository.ts';
@@ -40,6 +40,8 @@ function stopped(signal: AbortSignal | undefined): Promise<never> {
 export async function runScaledBackup(repo: Repository, queue: ShardQueue, options: ScaledBackupOptions): Promise<BackupResult> {
   const startedAt = new Date();
   const paths = [...new Set(options.paths.map((p) => path.resolve(p)))].sort();
+  // A missing source is reported at once, not after every shard that holds it failed three times.
+  checkSources(paths);
   const session = await WriterSession.start(repo, { command: 'backup', onStoreFailure: 'skip' });
   try {
     await repo.loadIndex({ holdBack: session.records });
