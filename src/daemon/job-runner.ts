@@ -236,6 +236,8 @@ class PlanRun {
   private async backup(signal: AbortSignal): Promise<BackupResult> {
     const plan = this.plan;
     const streams: StreamSource[] = streamSources(plan.sources ?? []);
+    // The same snapshot either way (a scaled-out run makes the trees a single run makes), only slower.
+    if ((plan.workers ?? 1) > 1) this.job.log.warn(`plan has workers: ${plan.workers}; the daemon backs it up in one process (coffer backup --plan runs the workers)`);
     const repo = await this.openRepository(signal, (message) => this.job.warn(message));
     try {
       await repo.loadIndex();
