@@ -138,6 +138,39 @@ test("forget --plan applies the plan's retention to the plan's own snapshots", {
   void CONFIG_FILE;
 });
 
+test("forget --plan takes exactly the plan's own snapshots: not another plan's backing up a superset on the same host, and its stream sources count", { timeout: 60_000 }, async (t) => {
+  const dir = tempDir(t);
+  const repo = path.join(dir, 'repo');
+  const { template, source, stores } = await repoWithOneBackup(dir, [repo]);
+  const other = path.join(dir, 'other');
+  const mine = await stampSnapshots(stores, PASSWORD, template, [{ time: '2026-03-01T00:00:00Z' }, { time: '2026-03-02T00:00:00Z' }]);
+  const superset = await stampSnapshots(stores, PASSWORD, template, [
+    { time: '2026-03-01T00:00:00Z', paths: [source, other].sort() },
+    { time: '2026-03-02T00:00:00Z', paths: [source, other].sort() },
+  ]);
+  const dumps = await stampSnapshots(stores, PASSWORD, template, [
+    { time: '2026-03-01T00:00:00Z', paths: [source, '/notes.txt'].sort() },
+    { time: '2026-03-02T00:00:00Z', paths: [source, '/notes.txt'].sort() },
+  ]);
+  const config = path.join(dir, 'config.yaml');
+  const host = template.snapshot.host;
+  fs.writeFileSync(
+    config,
+    `plans:\n  home:\n    repos: [${repo}]\n    paths: [${source}]\n    host: ${host}\n    retention: { keepLast: 1 }\n` +
+      `  both:\n    repos: [${repo}]\n    paths: [${source}, ${other}]\n    host: ${host}\n` +
+      `  notes:\n    repos: [${repo}]\n    paths: [${source}]\n    host: ${host}\n    sources: [{ type: command, command: 'echo hi', filename: notes.txt }]\n    retention: { keepLast: 1 }\n`,
+  );
+  const remainingAfter = (plan: string): string[] => {
+    ok(['forget', '--plan', plan, '--config', config]);
+    return snapshotIds([repo]).sort();
+  };
+  // home keeps its newest (the real backup) and removes its two older ones; both's and notes' stay.
+  assert.deepEqual(remainingAfter('home'), [template.id, ...superset.map((s) => s.id), ...dumps.map((s) => s.id)].sort());
+  assert.ok(mine.every((s) => !snapshotIds([repo]).includes(s.id)));
+  // notes' snapshots are its paths and /notes.txt: its policy finds them, and only them.
+  assert.deepEqual(remainingAfter('notes'), [template.id, ...superset.map((s) => s.id), dumps[1]!.id].sort());
+});
+
 test('forget removes the snapshot on every replica (local, S3, SFTP); an unreachable one is reported and never gets it back', { timeout: 90_000 }, async (t) => {
   const dir = tempDir(t);
   const locations = [remotes.location('local', dir), remotes.location('s3', dir), remotes.location('sftp', dir)];

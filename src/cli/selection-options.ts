@@ -62,6 +62,11 @@ export function pathsFromFiles(files: readonly string[]): string[] {
   return files.flatMap((file) => readLines(file, '--files-from list').map((p) => path.resolve(p)));
 }
 
+/** The paths a plan backs up: its paths and those its filesFrom lists name. */
+export function planPaths(plan: PlanConfig): string[] {
+  return [...plan.paths, ...pathsFromFiles(plan.filesFrom)];
+}
+
 export function selectionOf(options: SelectionOptions, plan: PlanConfig | undefined): Selection {
   const limit = sizeLimit(options.excludeLargerThan, '--exclude-larger-than') ?? sizeLimit(plan?.excludeLargerThan, 'excludeLargerThan in the plan');
   const markers = [...(plan?.excludeIfPresent ?? []), ...options.excludeIfPresent];

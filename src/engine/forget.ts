@@ -20,7 +20,8 @@ export interface ForgetOptions {
   /**
    * Only snapshots of exactly this host and these paths. `filter.paths` matches snapshots that include
    * the paths, so another plan backing up a superset would be swept in: the daemon's retention after a
-   * run passes the host and paths of the snapshot the run made.
+   * run passes the host and paths of the snapshot the run made, `forget --plan` the plan's host and
+   * the paths its backup records (engine/backup/stream-source.ts snapshotPathsOf).
    */
   readonly sameSourcesAs?: { readonly host: string; readonly paths: readonly string[] };
 }

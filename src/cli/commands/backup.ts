@@ -27,7 +27,7 @@ import { startLocalWorkers, stopLocalWorkers } from '../../server/scale-out/loca
 import { MemoryShardQueue } from '../../server/scale-out/shard-queue.ts';
 import { shardStatusLines } from '../shard-status.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
-import { addSelectionOptions, pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
+import { addSelectionOptions, pathsFromFiles, planPaths, selectionOf, type SelectionOptions } from '../selection-options.ts';
 import { collectTags } from '../tags.ts';
 import { unlockRepository } from '../unlock.ts';
 
@@ -105,7 +105,7 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
   const plan = repository.plan;
   // Paths on the command line (as arguments or --files-from) replace the plan's.
   const given = [...paths, ...pathsFromFiles(options.filesFrom)];
-  const sources = (given.length > 0 ? given : [...(plan?.paths ?? []), ...pathsFromFiles(plan?.filesFrom ?? [])]).map((p) => path.resolve(p));
+  const sources = (given.length > 0 ? given : plan ? planPaths(plan) : []).map((p) => path.resolve(p));
   const streams = [...(plan?.sources ? streamSources(plan.sources) : []), ...(options.stdin || options.stdinFilename ? [stdinStream(options)] : [])];
   if (sources.length === 0 && streams.length === 0) throw new UsageError('nothing to back up: give paths, --files-from, --stdin or --plan');
   const workers = plan?.workers ?? 1;

@@ -17,7 +17,7 @@ import { formatDuration, formatTime } from '../format.ts';
 import { printJson, printLine, printWarning } from '../output.ts';
 import { fromCommand, fromFile } from '../passphrase.ts';
 import { openConfiguredStore } from '../repo-options.ts';
-import { pathsFromFiles, selectionOf, type SelectionOptions } from '../selection-options.ts';
+import { planPaths, selectionOf, type SelectionOptions } from '../selection-options.ts';
 
 /** The daemon has no command line of its own to add to a plan's selection. */
 const NO_SELECTION_FLAGS: SelectionOptions = { exclude: [], excludeFile: [], iexclude: [], excludeIfPresent: [], filesFrom: [] };
@@ -47,7 +47,7 @@ async function runDaemon(options: DaemonOptions): Promise<void> {
       openStore: (location, plan, env) =>
         openConfiguredStore(location, { limitUpload: plan.limitUpload, limitDownload: plan.limitDownload, cacert: plan.cacert ?? [], insecureTls: plan.insecureTls ?? false }, env),
       passphrase: planPassphrase,
-      planSources: (plan) => ({ paths: [...plan.paths, ...pathsFromFiles(plan.filesFrom)], selection: selectionOf(NO_SELECTION_FLAGS, plan) }),
+      planSources: (plan) => ({ paths: planPaths(plan), selection: selectionOf(NO_SELECTION_FLAGS, plan) }),
       describeError,
       isRetryable,
     },

@@ -1,16 +1,18 @@
 import { Command, Option } from 'commander';
 import os from 'node:os';
-import path from 'node:path';
 import { forgetSnapshots, planForgetOptions, type ForgetGroup, type ForgetResult } from '../../engine/forget.ts';
 import { isEmptyPolicy, parseDuration, validatePolicy, type RetentionPolicy } from '../../engine/retention.ts';
 import { DEFAULT_GROUP_BY, describeGroup, parseGroupBy, type GroupField } from '../../engine/snapshot-filter.ts';
+import { defaultFileName } from '../../config/automation.ts';
 import type { PlanConfig } from '../../config/config-file.ts';
+import { snapshotPathsOf } from '../../engine/backup/stream-source.ts';
 import type { StoredSnapshot } from '../../repo/repository.ts';
 import type { SnapshotFilter } from '../../repo/snapshot-ref.ts';
 import { EXIT_PARTIAL, UsageError } from '../exit-codes.ts';
 import { formatTable, formatTime } from '../format.ts';
 import { printJson, printLine, printWarning } from '../output.ts';
 import { addRepoOptions, collect, selectedPlan, withRepository, type RepoOptions } from '../repo-options.ts';
+import { planPaths } from '../selection-options.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
 import { addPruneOptions, runPrune, type PruneCliOptions } from './prune.ts';
 
@@ -73,22 +75,31 @@ interface ForgetSettings {
   readonly policy: RetentionPolicy;
   readonly filter: SnapshotFilter;
   readonly groupBy: GroupField[];
+  readonly sameSourcesAs?: { readonly host: string; readonly paths: readonly string[] };
 }
 
-/** Policy, filter and grouping: from the command line, else from the plan (whose snapshots are its host's and paths'). */
+/**
+ * Policy, filter and grouping: from the command line, else from the plan. A plan's own snapshots are
+ * exactly those of its host and of the paths its backup records (its paths and its streams' /NAME, as
+ * the backup and the daemon's retention resolve them), not every snapshot that includes its paths:
+ * another plan backing up a superset on the same host is not this plan's. --path given with --plan
+ * filters as it does without.
+ */
 function settingsOf(options: ForgetCliOptions, plan: PlanConfig | undefined, ids: string[], groupByGiven: boolean): ForgetSettings {
   const fromFlags = policyFrom(options);
   const cliFilter = filterOf(options);
   const cliGroupBy = groupByGiven && options.groupBy !== undefined ? parseGroupBy(options.groupBy) : undefined;
   if (!plan) return { policy: fromFlags, filter: cliFilter, groupBy: cliGroupBy ?? [...DEFAULT_GROUP_BY] };
-  const owner = { host: cliFilter.host ?? plan.host ?? os.hostname(), paths: cliFilter.paths?.length ? cliFilter.paths : plan.paths.map((p) => path.resolve(p)) };
+  const host = cliFilter.host ?? plan.host ?? os.hostname();
+  const ownPaths = !cliFilter.paths?.length;
+  const owner = { host, paths: ownPaths ? snapshotPathsOf(planPaths(plan), (plan.sources ?? []).map(defaultFileName)) : cliFilter.paths! };
   const flagsGiven = !isEmptyPolicy(fromFlags) || ids.length > 0;
   if (!flagsGiven && !plan.retention) {
     throw new UsageError(`plan ${options.plan} has no retention policy; add one to the configuration (retention: {keepDaily: 7, keepWeekly: 4}) or give --keep-… options`);
   }
   const planned = planForgetOptions(flagsGiven ? fromFlags : plan.retention!, owner);
   validatePolicy(planned.policy!);
-  return { policy: planned.policy!, filter: { ...planned.filter, tags: cliFilter.tags ?? [] }, groupBy: cliGroupBy ?? planned.groupBy.slice() };
+  return { policy: planned.policy!, filter: { ...planned.filter, tags: cliFilter.tags ?? [] }, groupBy: cliGroupBy ?? planned.groupBy.slice(), ...(ownPaths ? { sameSourcesAs: owner } : {}) };
 }
 
 function snapshotJson(s: StoredSnapshot): Record<string, unknown> {

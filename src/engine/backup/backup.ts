@@ -23,7 +23,7 @@ import { Priorities, type PriorityRule } from './priority.ts';
 import { metaOf, nodeTypeOf } from '../fs-meta.ts';
 import { siblingModule } from '../sibling-module.ts';
 import { ChunkPool } from './chunk-pool.ts';
-import { streamNode, streamSnapshotPath, type StreamSource } from './stream-source.ts';
+import { snapshotPathsOf, streamNode, streamSnapshotPath, type StreamSource } from './stream-source.ts';
 import type { FileResult } from './chunk-protocol.ts';
 import type { CountMessage, CountSetup } from './count-worker.ts';
 import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } from './pack-sink.ts';
@@ -217,7 +217,7 @@ export class BackupRun {
     this.options = options;
     this.paths = [...new Set(options.paths.map((p) => path.resolve(p)))].sort();
     this.streams = options.streams ?? [];
-    this.snapshotPaths = [...this.paths, ...this.streams.map((s) => streamSnapshotPath(s.name))].sort();
+    this.snapshotPaths = snapshotPathsOf(this.paths, this.streams.map((s) => s.name));
     this.destinations = [...repo.stores, ...repo.unavailable.map((u) => u.store)].map((store) => {
       const destination = new Destination(store, options.pause ? { pause: options.pause } : {});
       if (store instanceof RetryStore) {

@@ -3,6 +3,7 @@
 // by the chunk pool's window) and stores it as a regular file at the top of the snapshot, named
 // NAME, with the snapshot path /NAME. The stream must end normally: if `open()`'s iterator throws (the
 // producer failed or exited non-zero), the backup fails and commits no snapshot.
+import path from 'node:path';
 import { NodeType, type TreeNode } from '../../format/tree.ts';
 
 export interface StreamSource {
@@ -17,6 +18,14 @@ export interface StreamSource {
 
 export function streamSnapshotPath(name: string): string {
   return `/${name}`;
+}
+
+/**
+ * A snapshot's `paths`: its source paths resolved, each once, and each stream's /NAME, sorted. A plan's
+ * own snapshots are exactly those with these paths (and its host): `forget --plan` finds them so.
+ */
+export function snapshotPathsOf(paths: readonly string[], streamNames: readonly string[]): string[] {
+  return [...new Set(paths.map((p) => path.resolve(p))), ...streamNames.map(streamSnapshotPath)].sort();
 }
 
 /** The tree node of a stream: a private regular file (a dump may hold secrets) owned by this process's user, dated now. */
