@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { BackupRun } from '../src/engine/backup/backup.ts';
 import { mergeShards, outcomeOf, planShards, ScaleOutError, shardRun, type ShardOutcome } from '../src/engine/scale-out/scale-out.ts';
-import { assignments, decodeShard, encodeShard, ShardPlanError, type ShardPlan } from '../src/engine/scale-out/shard-plan.ts';
+import { assignments, decodeShard, describeMissing, encodeShard, ShardPlanError, type ShardPlan } from '../src/engine/scale-out/shard-plan.ts';
 import { SnapshotView } from '../src/engine/snapshot-view.ts';
 import type { Snapshot } from '../src/format/snapshot.ts';
 import { initRepository, Repository, type StoredSnapshot } from '../src/repo/repository.ts';
@@ -129,7 +129,7 @@ test('with a previous snapshot: split by its sizes, unchanged files not read, ch
 });
 
 test('a failed shard fails the snapshot with a report; a plan that allows partial snapshots gets one marked partial', async (t) => {
-  const { source, open } = await setup(t, 0.25);
+  const { source, repoDir, open } = await setup(t, 0.25);
   const plan = await planShards(await open(), { paths: [source], workers: 2, shardsPerWorker: 2, minShardWeight: 1 });
   const outcomes = await runShards(open, plan);
   outcomes[1] = { ok: false, error: 'worker w2 stopped heartbeating and the retries ran out' };
@@ -147,6 +147,11 @@ test('a failed shard fails the snapshot with a report; a plan that allows partia
   assert.ok(missing && missing.length === plan.shards[1]!.parts.length, 'the missing parts are listed');
   const stored = (await (await open()).listSnapshots()).find((s) => s.id === partial.snapshotId)!;
   assert.deepEqual(stored.snapshot.partial, partial.snapshot.partial, 'the partial field is stored and read back');
+  const env = { env: { COFFER_PASSWORD: PASS } };
+  const note = `snapshot ${partial.snapshotId.slice(0, 8)} is partial: it lacks ${missing.map(describeMissing).join('; ')}`;
+  assert.ok(ok(['snapshots', '--repo', repoDir], env).stdout.split('\n').includes(note), 'coffer snapshots says what a partial snapshot lacks');
+  assert.equal(ok(['ls', '--repo', repoDir, partial.snapshotId, source], env).stderr, `warning: ${note}\n`);
+  assert.ok(missing.every((m) => m.path !== undefined || m.dir!.startsWith(source)));
 
   // A shard's warnings come with its result and are the merged run's warnings.
   const first = outcomes[0]!;

@@ -3,9 +3,9 @@ import { nodeTypeName, NodeType } from '../../format/tree.ts';
 import { nsToDate } from '../../engine/fs-meta.ts';
 import { childPath, displayPath, walkTree } from '../../engine/tree-walk.ts';
 import { formatTime } from '../format.ts';
-import { printJson, printLine, type JsonMessage } from '../output.ts';
+import { printJson, printLine, printWarning, type JsonMessage } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
-import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
+import { addFilterOptions, filterOf, partialNote, type FilterOptions } from './snapshots.ts';
 import { openSnapshot, snapshotAndPath } from '../snapshot-arg.ts';
 import type { TreeNode } from '../../format/tree.ts';
 
@@ -55,7 +55,9 @@ export function lsCommand(): Command {
     .action(async (arg: string, separate: string | undefined, options: LsOptions) => {
       const { ref, subpath } = snapshotAndPath(arg, separate);
       await withRepository(options, true, async (repo) => {
-        const { view } = await openSnapshot(repo, ref, filterOf(options));
+        const { view, stored } = await openSnapshot(repo, ref, filterOf(options));
+        const note = partialNote(stored);
+        if (note) printWarning(note);
         const found = await view.find(subpath);
         const emit = (path: Buffer, node: TreeNode): void => {
           if (options.json) printJson(nodeJson(displayPath(path), node));

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { describeMissing } from '../../engine/scale-out/shard-plan.ts';
 import { describeGroup, DEFAULT_GROUP_BY, groupSnapshots, parseGroupBy, type GroupField } from '../../engine/snapshot-filter.ts';
 import type { StoredSnapshot } from '../../repo/repository.ts';
 import { type SnapshotFilter } from '../../repo/snapshot-ref.ts';
@@ -31,7 +32,19 @@ export function filterOf(options: FilterOptions): SnapshotFilter {
   return { ...(options.host ? { host: options.host } : {}), paths: options.path, tags: options.tag };
 }
 
+/** A snapshot that lacks parts of its sources (a scaled-out backup whose plan allows partial snapshots) says so. */
+export function partialNote(stored: StoredSnapshot): string | undefined {
+  const missing = stored.snapshot.partial?.missing;
+  if (!missing) return undefined;
+  return `snapshot ${stored.id.slice(0, 8)} is partial: it lacks ${missing.map(describeMissing).join('; ')}`;
+}
+
+/** The table, then a line for each partial snapshot in it. */
 function table(list: readonly StoredSnapshot[]): string[] {
+  return [...rowsOf(list), ...list.flatMap((s) => partialNote(s) ?? [])];
+}
+
+function rowsOf(list: readonly StoredSnapshot[]): string[] {
   const rows = list.map((s) => [
     s.id.slice(0, 8),
     formatTime(s.snapshot.time),
