@@ -101,7 +101,49 @@ test('config check names the line and field of every problem, unknown fields by 
   assert.equal((report.problems as unknown[]).length, 9);
 });
 
-test('config check on a good file lists the plans and their next run; YAML syntax errors have a line', (t) => {
+test('pruneEvery: a plan without retention, 0 and 1.5 are problems in words, with their line; zod bounds read as words elsewhere too', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'config.yaml');
+  fs.writeFileSync(
+    file,
+    [
+      'plans:', //                                        1
+      '  bare:', //                                       2
+      '    repos: [/srv/backup]', //                      3
+      '    paths: [/srv/app]', //                         4
+      '    pruneEvery: 3', //                             5
+      '  zero:', //                                       6
+      '    repos: [/srv/backup]', //                      7
+      '    paths: [/srv/app]', //                         8
+      '    retention: { keepLast: 3 }', //                9
+      '    pruneEvery: 0', //                            10
+      '  half:', //                                      11
+      '    repos: []', //                                12
+      '    paths: [/srv/app]', //                        13
+      '    pruneEvery: 1.5', //                          14
+      '    workers: 65', //                              15
+    ].join('\n'),
+  );
+  const r = coffer(['config', 'check', '--config', file]);
+  assert.equal(r.code, 1);
+  const lines = r.stderr.trim().split('\n');
+  const numberOfRuns = 'a whole number of runs, 1 or more: the daemon prunes after every N-th successful run (1: after each)';
+  assert.deepEqual(lines.slice(0, -1), [
+    `${file} line 5: plans.bare.pruneEvery: is set, but the plan has no retention policy, so its runs forget nothing and a prune would free nothing; add one (retention: { keepDaily: 7, keepWeekly: 4 }) or remove pruneEvery`,
+    `${file} line 10: plans.zero.pruneEvery: ${numberOfRuns}`,
+    `${file} line 12: plans.half.repos: must list 1 or more entries`,
+    `${file} line 14: plans.half.pruneEvery: ${numberOfRuns}`,
+    `${file} line 15: plans.half.workers: must be 64 or less`,
+  ]);
+  assert.match(lines.at(-1)!, /^coffer: 5 problems in .*config\.yaml; fix them/);
+  // Loading stops at the first problem, so the daemon never starts with a pruneEvery that does nothing.
+  assert.throws(() => loadConfig(file), /config\.yaml line 5: plans\.bare\.pruneEvery: is set, but the plan has no retention policy.*and 4 more/);
+  fs.writeFileSync(file, 'plans:\n  ok:\n    repos: [/srv/backup]\n    paths: [/srv/app]\n    retention: { keepLast: 3 }\n    pruneEvery: 2\n');
+  assert.equal(loadConfig(file).plans.ok!.pruneEvery, 2);
+});
+
+test('config check on a good file lists the plans and their next run; YAML syntax errors have a line'
+, (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, 'config.yaml');
   fs.writeFileSync(file, FULL);

@@ -113,7 +113,7 @@ test('a plan with workers: 2 backs up through two worker processes into one snap
   fs.writeFileSync(config, `plans:\n  share:\n    repos: [${repoDir}]\n    paths: [${source}]\n    workers: 0\n`);
   const bad = coffer(['backup', '--plan', 'share', '--config', config]);
   assert.equal(bad.code, 1, bad.stderr);
-  assert.equal(bad.stderr, `coffer: ${config} line 5: plans.share.workers: Too small: expected number to be >=1\n`);
+  assert.equal(bad.stderr, `coffer: ${config} line 5: plans.share.workers: must be 1 or more\n`);
   fs.writeFileSync(config, `plans:\n  share:\n    repos: [${repoDir}]\n    paths: [${source}]\n    workers: 2\n`);
   const dry = coffer(['backup', '--plan', 'share', '--config', config, '--dry-run']);
   assert.equal(dry.stderr, 'coffer: plan share has workers: 2; --dry-run works on ordinary backups only\n');

@@ -53,6 +53,8 @@ const HooksSchema = z
   .strict();
 
 /** A name at the top of the snapshot: one path component. */
+
+const PRUNE_EVERY = 'a whole number of runs, 1 or more: the daemon prunes after every N-th successful run (1: after each)';
 export const streamFileName = z
   .string()
   .min(1)
@@ -146,8 +148,8 @@ export const planAutomationShape = {
   hooks: HooksSchema.optional(),
   sources: z.array(SourceSchema).optional(),
   notify: NotifySchema.optional(),
-  /** With a `retention` policy: prune after every N-th successful run of the plan (the daemon). */
-  pruneEvery: z.number().int().min(1).optional(),
+  /** With a `retention` policy (config-file.ts says so when it is missing): prune after every N-th successful run of the plan (the daemon). */
+  pruneEvery: z.number().int(PRUNE_EVERY).min(1, PRUNE_EVERY).optional(),
   /** A run whose heartbeat is older than this is taken for dead (default 5m). */
   staleAfter: duration.optional(),
   /** Notify when the plan has had no successful run for longer than this. */

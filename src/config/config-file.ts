@@ -67,7 +67,13 @@ const PlanSchema = z
   })
   .strict()
   .refine((p) => !(p.passwordFile && p.passwordCommand), { message: 'give passwordFile or passwordCommand, not both' })
-  .refine((p) => p.paths.length > 0 || p.filesFrom.length > 0 || (p.sources?.length ?? 0) > 0, { message: 'a plan backs up paths (or filesFrom), sources (database dumps, commands) or both; give at least one', path: ['paths'] });
+  .refine((p) => p.paths.length > 0 || p.filesFrom.length > 0 || (p.sources?.length ?? 0) > 0, { message: 'a plan backs up paths (or filesFrom), sources (database dumps, commands) or both; give at least one', path: ['paths'] })
+  // Prune frees only what forget removed, and the daemon forgets only by the plan's retention. (A
+  // pruneEvery that is no number of runs has its own problem already.)
+  .refine((p) => p.retention !== undefined || !(Number.isInteger(p.pruneEvery) && p.pruneEvery! >= 1), {
+    message: 'is set, but the plan has no retention policy, so its runs forget nothing and a prune would free nothing; add one (retention: { keepDaily: 7, keepWeekly: 4 }) or remove pruneEvery',
+    path: ['pruneEvery'],
+  });
 
 const RetriesSchema = z
   .object({

@@ -55,8 +55,17 @@ export function schemaProblems(issues: readonly z.core.$ZodIssue[], locate: Pars
   }).sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
 }
 
-/** zod's "Invalid input: expected string, received undefined" in words a user reads. */
+/** zod's "Invalid input: expected string, received undefined" and "Too small: …" in words a user reads. */
 function plainMessage(message: string): string {
+  const bound = /^Too (?:small|big): expected (number|string|array) to (?:be|have) (>=|>|<=|<)(-?[\d.]+)(?: characters| items)?$/.exec(message);
+  if (bound) {
+    const [, kind, op, n] = bound;
+    const words = { '>=': `${n} or more`, '>': `more than ${n}`, '<=': `${n} or less`, '<': `less than ${n}` }[op!]!;
+    if (kind === 'number') return `must be ${words}`;
+    if (kind === 'string') return op === '>=' && n === '1' ? 'must not be empty' : `must have ${words} characters`;
+    return `must list ${words} entries`;
+  }
+  if (message === 'Invalid input: expected int, received number') return 'must be a whole number';
   const type = /^Invalid input: expected (\w+), received (\w+)$/.exec(message);
   if (!type) return message;
   const a = (word: string): string => `${/^[aeiou]/.test(word) ? 'an' : 'a'} ${word}`;
