@@ -56,7 +56,7 @@ test('three worker processes on pg-boss, one killed mid-shard: its shard complet
     locations: [repoDir],
     password: PASS,
     capacity: 1,
-    heartbeatMs: 100,
+    heartbeatMs: 20,
     chunkWorkers: 1,
     packSize: MiB,
     postgresUrl: url,

@@ -49,7 +49,7 @@ test('three worker processes, one killed mid-shard: its shard completes elsewher
     locations: [repoDir],
     password: PASS,
     capacity: 1,
-    heartbeatMs: 100,
+    heartbeatMs: 20,
     chunkWorkers: 1,
     packSize: MiB,
     onStarted: (worker, index) => {
@@ -63,7 +63,7 @@ test('three worker processes, one killed mid-shard: its shard completes elsewher
         clearInterval(poll);
         killed = index;
         workers.find((w) => w.name === 'local-2')!.child.kill('SIGKILL');
-      }, 20);
+      }, 10);
     },
   });
   t.after(() => stopLocalWorkers(workers));
