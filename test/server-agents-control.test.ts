@@ -1,6 +1,6 @@
 // Real agent processes under remote control: pause, resume and cancel over long polls (promptly, under
 // a bandwidth limit), an agent killed mid-backup (offline, interrupted, alert, resumed when it is back),
-// and a key revoked under an open WebSocket.
+// one stopped mid-backup (promptly, the job interrupted), and a key revoked under an open WebSocket.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -94,6 +94,23 @@ describe('remote control, offline agents and revoked keys', () => {
     assert.ok(after.find((a) => a.id === offline.id)!.resolvedAt, 'the alert resolved itself');
     const history = await alice.json<{ jobs: { id: string }[] }>('GET', `/api/jobs?plan=${planId}&status=completed`);
     assert.deepEqual(history.jobs.map((j) => j.id), [job.id]);
+  });
+
+  // Regression: Ctrl-C or SIGTERM waited for the long poll in flight (up to 25 s) before stopping the
+  // jobs, so a throttled backup ran on, and could complete, after the agent said it was stopping.
+  test('a long-polling agent stopped mid-backup stops within seconds; its job is interrupted, not run to the end', async () => {
+    await slow();
+    const job = await alice.json<{ id: string }>('POST', `/api/plans/${planId}/run`, undefined, 202);
+    await untilAgent('the job to run', async () => ['packing', 'uploading'].includes((await alice.json<{ stage: string | null }>('GET', `/api/jobs/${job.id}`)).stage ?? '') || undefined);
+    const stopping = Date.now();
+    await agent.stop('SIGTERM');
+    const took = Date.now() - stopping;
+    assert.ok(took < 10_000, `stopped in ${took} ms`);
+    const j = await untilAgent('the job to be interrupted', async () => {
+      const now = await alice.json<{ status: string; error: string | null }>('GET', `/api/jobs/${job.id}`);
+      return now.status === 'interrupted' ? now : undefined;
+    });
+    assert.match(j.error ?? '', /shutting down/);
   });
 
   test('a revoked key stops the agent at once, including an open WebSocket', async () => {

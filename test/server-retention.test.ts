@@ -63,7 +63,8 @@ describe('retention of server plans', () => {
   test('pruneEvery without a retention policy, or below 1, is refused with the field named', async () => {
     const body = { name: 'bad', agentId, paths: [photos()], destinations: [destination] };
     assert.match((await alice.request('POST', '/api/plans', { ...body, pruneEvery: 3 })).json().error, /^pruneEvery: .*retention policy/);
-    assert.match((await alice.request('POST', '/api/plans', { ...body, retention: { keepLast: 2 }, pruneEvery: 0 })).json().error, /^pruneEvery: /);
+    assert.equal((await alice.request('POST', '/api/plans', { ...body, retention: { keepLast: 2 }, pruneEvery: 0 })).json().error, 'pruneEvery: a number of runs, 1 or more (1 prunes after every run)');
+    assert.match((await alice.request('POST', '/api/plans', { ...body, retention: { keepLast: 2 }, pruneEvery: 'often' })).json().error, /pruneEvery must be integer/);
     assert.match((await alice.request('POST', '/api/plans', { ...body, retention: { keepLats: 2 } })).json().error, /^retention: .*keepLats/);
   });
 

@@ -229,11 +229,12 @@ export class Agent {
       for (let delay = 1000; !this.options.signal.aborted && !this.stopped; ) {
         try {
           const free = Math.max(0, this.options.capacity - this.runner.busy);
-          const answer = await this.client.poll(this.cursor, free, 25);
+          const answer = await this.client.poll(this.cursor, free, 25, this.options.signal);
           this.cursor = answer.cursor;
           for (const m of answer.messages) this.handle(m);
           delay = 1000;
         } catch (err) {
+          if (this.options.signal.aborted) break;
           if (err instanceof ServerError && err.status === 401) {
             this.stopped = new AgentStoppedError(err.message);
             break;

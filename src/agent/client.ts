@@ -44,12 +44,15 @@ export class ServerClient {
     return { authorization: `Bearer ${this.key}`, ...(this.agentId ? { [AGENT_HEADER]: this.agentId } : {}), ...(json ? { 'content-type': 'application/json' } : {}) };
   }
 
-  async request<T>(method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
+  /** `stop` ends the request early (the agent is stopping): it then rejects with the stop's reason. */
+  async request<T>(method: string, path: string, body?: unknown, timeoutMs = 30_000, stop?: AbortSignal): Promise<T> {
     const url = new URL(path, this.base);
     let res: Response;
     try {
-      res = await fetch(url, { method, headers: this.headers(body !== undefined), ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(timeoutMs) });
+      const signal = stop ? AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]) : AbortSignal.timeout(timeoutMs);
+      res = await fetch(url, { method, headers: this.headers(body !== undefined), ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal });
     } catch (err) {
+      if (stop?.aborted) throw stop.reason;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new ServerError(0, `cannot reach the server at ${this.base.origin}: ${cause?.code ?? cause?.message ?? (err as Error).message}`);
     }
@@ -76,9 +79,10 @@ export class ServerClient {
     await this.request('POST', '/api/agent/messages', { messages });
   }
 
-  async poll(cursor: number, free: number, waitSeconds: number): Promise<{ messages: ToAgent[]; cursor: number }> {
+  /** A long poll; `stop` ends it at once, so a stopping agent does not wait out the poll first. */
+  async poll(cursor: number, free: number, waitSeconds: number, stop?: AbortSignal): Promise<{ messages: ToAgent[]; cursor: number }> {
     const query = new URLSearchParams({ cursor: String(cursor), free: String(free), wait: String(waitSeconds) });
-    return this.request('GET', `/api/agent/poll?${query}`, undefined, (waitSeconds + 15) * 1000);
+    return this.request('GET', `/api/agent/poll?${query}`, undefined, (waitSeconds + 15) * 1000, stop);
   }
 
   /** Streams a body to the server (a tar the dashboard asked for); resolves once the server took all of it. */

@@ -33,7 +33,8 @@ const ExtrasSchema = z.object({
   hooks: planAutomationShape.hooks,
   notify: planAutomationShape.notify,
   retention: RetentionSchema.optional(),
-  pruneEvery: planAutomationShape.pruneEvery,
+  /** The daemon's pruneEvery, worded for the plans editor. */
+  pruneEvery: z.number().int().min(1, 'a number of runs, 1 or more (1 prunes after every run)').optional(),
 });
 
 export interface PlanExtras {
