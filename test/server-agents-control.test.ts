@@ -100,6 +100,8 @@ describe('remote control, offline agents and revoked keys', () => {
   // jobs, so a throttled backup ran on, and could complete, after the agent said it was stopping.
   test('a long-polling agent stopped mid-backup stops within seconds; its job is interrupted, not run to the end', async () => {
     await slow();
+    // New data, so the run has something to upload (the last run stored these files already).
+    for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(src, `f${i}.bin`), crypto.randomBytes(1_000_000));
     const job = await alice.json<{ id: string }>('POST', `/api/plans/${planId}/run`, undefined, 202);
     await untilAgent('the job to run', async () => ['packing', 'uploading'].includes((await alice.json<{ stage: string | null }>('GET', `/api/jobs/${job.id}`)).stage ?? '') || undefined);
     const stopping = Date.now();

@@ -33,10 +33,21 @@ const MAX_BACKOFF_MS = 30_000;
 /** WebSocket failures in a row after which 'auto' falls back to long polls. */
 const SOCKET_FAILURES_BEFORE_POLL = 3;
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/**
+ * Waits `ms`, or less when `signal` aborts or `wake` fires `event`. Every listener goes once it is over:
+ * an idle agent waits twice a second for days, and listeners left behind would pile up.
+ */
+export function sleep(ms: number, signal: AbortSignal, wake?: { target: EventTarget; event: string }): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      wake?.target.removeEventListener(wake.event, done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    wake?.target.addEventListener(wake.event, done, { once: true });
   });
 }
 
@@ -222,7 +233,7 @@ export class Agent {
           this.outbox.unshift(this.heartbeat());
         }
         await this.flushHttp().catch((err: Error) => this.options.log(`sending to the server failed: ${err.message}`));
-        await Promise.race([sleep(500, this.options.signal), new Promise((r) => this.wake.addEventListener('outbox', r, { once: true }))]);
+        await sleep(500, this.options.signal, { target: this.wake, event: 'outbox' });
       }
     })();
     try {
