@@ -81,7 +81,9 @@ export async function runPrune(repo: Repository, options: PruneCliOptions & { js
   }
   const interrupt = interruptSignal();
   const status = new StatusLine();
+  const show = (p: PruneProgress): void => (options.json ? printJson({ type: 'status', ...p }) : status.update(statusText(p)));
   const run = new PruneRun(repo, {
+    onStage: show,
     maxUnused,
     ...(maxRepackBytes !== undefined ? { maxRepackBytes } : {}),
     dryRun: options.dryRun ?? false,
@@ -93,7 +95,7 @@ export async function runPrune(repo: Repository, options: PruneCliOptions & { js
       else printWarning(m);
     },
   });
-  const stop = options.json ? every(1000, () => printJson({ type: 'status', ...run.progress() })) : every(250, () => status.update(statusText(run.progress())));
+  const stop = every(options.json ? 1000 : 250, () => show(run.progress()));
   try {
     const result = await run.run();
     status.clear();

@@ -36,6 +36,8 @@ export interface PruneOptions {
   readonly timing?: MarkerTiming;
   readonly signal?: AbortSignal;
   readonly onWarning?: (message: string) => void;
+  /** Each stage as it starts, so that a display shows every one, however short. */
+  readonly onStage?: (progress: PruneProgress) => void;
 }
 
 export type PruneStage = 'starting' | 'reconciling replicas' | 'loading index' | 'finding used data' | 'repacking' | 'writing index' | 'deleting' | 'cleaning up' | 'done';
@@ -151,6 +153,7 @@ export class PruneRun {
     this.total = total;
     this.bytesDone = 0;
     this.bytesTotal = bytesTotal;
+    this.options.onStage?.(this.progress());
   }
 
   private warn(message: string): void {
