@@ -1,7 +1,7 @@
 // Benchmark corpora: building and caching them, and presenting each version at one fixed path.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { editVmImage, generatePhotos, generateSmallFiles, generateVmImage, type PhotoParams } from './generate.ts';
@@ -10,9 +10,11 @@ export const CACHE_ROOT = process.env.COFFER_BENCH_CACHE ?? join(homedir(), '.ca
 const KERNEL_SCRIPT = join(import.meta.dirname, '..', '..', 'shared', 'bench', 'kernel-corpus.sh');
 const SEED = 'coffer-bench-1';
 
-export type ScenarioName = 'initial' | 'nochange' | 'multi3' | 'incremental' | 'restore' | 'prune';
-export type DatasetName = 'kernel' | 'photos' | 'vm' | 'files';
+export type ScenarioName = 'initial' | 'nochange' | 'multi3' | 'incremental' | 'restore' | 'prune' | 'snapshots' | 'ls' | 'restore-file';
+export type DatasetName = 'kernel' | 'npm' | 'photos' | 'vm' | 'files' | 'remote';
 export const GENERATED: readonly DatasetName[] = ['photos', 'vm', 'files'];
+/** Every corpus `--corpus all` runs, in order. */
+export const ALL_DATASETS: readonly DatasetName[] = ['kernel', 'npm', ...GENERATED, 'remote'];
 
 export interface Dataset {
   readonly name: DatasetName;
@@ -20,6 +22,8 @@ export interface Dataset {
   /** Source directories in backup order; `incremental` switches from the first to the second. */
   readonly versions: readonly string[];
   readonly scenarios: readonly ScenarioName[];
+  /** Scenarios that run once whatever --runs says (setup whose figures are shown but not compared). */
+  readonly once?: readonly ScenarioName[];
 }
 
 interface GeneratedParams {
@@ -112,9 +116,58 @@ export function generatedDataset(name: DatasetName, quick: boolean): Dataset {
         scenarios: ['initial', 'nochange'],
       };
     }
-    case 'kernel':
-      throw new Error('the kernel corpus is not generated');
+    default:
+      throw new Error(`the ${name} corpus is not generated`);
   }
+}
+
+const NPM_LOCKS = join(import.meta.dirname, 'npm-corpus');
+/** npm's pnpm-like layout: each package once in node_modules/.store, linked into place by symlinks. */
+const NPM_STRATEGY = 'linked';
+
+/**
+ * Two installed node_modules trees (real files: JavaScript, TypeScript declarations, maps, a few
+ * binaries; hundreds of symlinks), installed by `npm ci` from the lockfiles in bench/npm-corpus/v1 and
+ * v2 (this project's own dependencies at two points of its history), without install scripts. The
+ * registry's tarballs are immutable, so the same npm version builds the same trees on every machine
+ * of the same platform; the cache key includes the npm version.
+ */
+export function npmDataset(): Dataset {
+  const npm = execFileSync('npm', ['--version'], { encoding: 'utf8' }).trim();
+  const locks = ['v1', 'v2'].map((v) => ['package.json', 'package-lock.json'].map((f) => readFileSync(join(NPM_LOCKS, v, f), 'utf8')));
+  const dir = cached('npm', { npm, strategy: NPM_STRATEGY, locks: createHash('sha256').update(JSON.stringify(locks)).digest('hex') }, (d) => {
+    // npm run bench sets npm_config_* for its children; the install must not inherit them.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
+    for (const v of ['v1', 'v2']) {
+      mkdirSync(join(d, v), { recursive: true });
+      for (const f of ['package.json', 'package-lock.json']) copyFileSync(join(NPM_LOCKS, v, f), join(d, v, f));
+      execFileSync('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--include=dev', `--install-strategy=${NPM_STRATEGY}`], { cwd: join(d, v), env, stdio: ['ignore', 'ignore', 'inherit'] });
+    }
+  });
+  return {
+    name: 'npm',
+    title: `node_modules installed by npm ${npm} (${NPM_STRATEGY} layout): this project's dependencies at two points of its history`,
+    versions: [join(dir, 'v1'), join(dir, 'v2')],
+    scenarios: ['initial', 'nochange', 'incremental', 'restore'],
+  };
+}
+
+/** Delay the remote-latency scenario's proxy adds to every request. */
+export const REMOTE_DELAY_MS = 20;
+
+/**
+ * The remote-latency scenario's source: the npm corpus's first tree (quick: 2,000 generated small
+ * files), backed up once to s3rver; then read-mostly commands, each request 20 ms late (bench/remote.ts).
+ */
+export function remoteDataset(quick: boolean): Dataset {
+  const versions = quick ? [join(cached('files', 2000, (d) => generateSmallFiles(join(d, 'v1'), SEED, 2000)), 'v1')] : [npmDataset().versions[0]!];
+  return {
+    name: 'remote',
+    title: `${quick ? '2,000 small files' : 'the npm corpus (first tree)'} on S3 (s3rver) behind a proxy adding ${REMOTE_DELAY_MS} ms to every request`,
+    versions,
+    scenarios: ['initial', 'snapshots', 'ls', 'nochange', 'restore-file'],
+    once: ['initial'],
+  };
 }
 
 export interface TreeStats {

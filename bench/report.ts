@@ -1,4 +1,6 @@
 // RESULTS.md: absolute figures per dataset, Coffer/restic and Coffer/borg ratios, and the issue's targets.
+// Every scenario runs several times, the tools taking turns run by run; a figure is shown as the median
+// with the range of the runs, and a ratio pairs each Coffer run with the baseline's run of the same round.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatasetName, ScenarioName } from './corpus.ts';
@@ -11,10 +13,12 @@ export interface Figures {
   readonly wallSeconds: number;
   readonly cpuSeconds: number;
   readonly maxRssBytes: number;
-  /** Repository size after the run (all destinations for multi3). */
-  readonly repoBytes: number;
+  /** Repository size after the run (all destinations for multi3); undefined for a remote repository. */
+  readonly repoBytes?: number;
   /** Growth of the repository during the run. */
-  readonly newBytes: number;
+  readonly newBytes?: number;
+  /** Requests to the storage server (remote repositories). */
+  readonly requests?: number;
 }
 
 export interface Row {
@@ -23,8 +27,10 @@ export interface Row {
   readonly tool: ToolName;
   readonly sourceFiles: number;
   readonly sourceBytes: number;
-  readonly figures?: Figures;
-  readonly error?: string;
+  /** One per run, in the order they ran. */
+  readonly runs: Figures[];
+  /** Why the runs stopped, when one failed. */
+  error?: string;
 }
 
 export interface DatasetInfo {
@@ -37,6 +43,8 @@ export interface DatasetInfo {
 export interface RunInfo {
   readonly date: string;
   readonly command: string;
+  /** Runs of each scenario (--runs). */
+  readonly runs: number;
   /** The whole run, corpus preparation included. */
   readonly seconds: number;
   readonly machine: readonly string[];
@@ -59,38 +67,63 @@ const SCENARIO_TITLES: Record<ScenarioName, string> = {
   incremental: 'incremental backup',
   restore: 'full restore',
   prune: 'prune after forgetting the first version',
+  snapshots: '`snapshots`',
+  ls: '`ls` of the newest snapshot',
+  'restore-file': 'restore of one file',
 };
 
 const num = (v: number | undefined, digits: number): string => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits));
+
+/** The median with the range of the runs: `0.85 (0.80–0.91)`; a single value alone. */
+function spread(values: readonly number[], digits: number): string {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return '—';
+  const m = num(median(finite), digits);
+  return finite.length === 1 ? m : `${m} (${num(Math.min(...finite), digits)}–${num(Math.max(...finite), digits)})`;
+}
+
+const medianOf = (values: readonly number[]): number | undefined => (values.length === 0 ? undefined : median(values));
 const table = (header: readonly string[], rows: readonly (readonly string[])[]): string =>
   [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 
-function find(rows: readonly Row[], dataset: DatasetName, scenario: ScenarioName, tool: ToolName): Figures | undefined {
-  return rows.find((r) => r.dataset === dataset && r.scenario === scenario && r.tool === tool)?.figures;
+function find(rows: readonly Row[], dataset: DatasetName, scenario: ScenarioName, tool: ToolName): Row | undefined {
+  return rows.find((r) => r.dataset === dataset && r.scenario === scenario && r.tool === tool && r.runs.length > 0);
 }
+
+type Metric = (f: Figures) => number | undefined;
+
+function values(row: Row | undefined, metric: Metric): number[] {
+  return (row?.runs ?? []).map(metric).filter((v): v is number => v !== undefined && Number.isFinite(v));
+}
+
+const inMiB = (bytes: number | undefined): number | undefined => (bytes === undefined ? undefined : bytes / MiB);
+/** Scenarios that read or write the whole source, whose throughput means something. */
+const WHOLE_SOURCE: readonly ScenarioName[] = ['initial', 'nochange', 'multi3', 'incremental', 'restore'];
 
 function absoluteTable(rows: readonly Row[], dataset: DatasetName): string {
-  const lines = rows
-    .filter((r) => r.dataset === dataset)
-    .map((r) => {
-      const f = r.figures;
-      if (!f) return [SCENARIO_TITLES[r.scenario], r.tool, `failed: ${r.error?.split('\n')[0] ?? '?'}`, '', '', '', '', '', ''];
-      return [
-        SCENARIO_TITLES[r.scenario],
-        r.tool,
-        num(f.wallSeconds, 2),
-        num(f.cpuSeconds, 2),
-        num(f.maxRssBytes / MiB, 0),
-        num(f.repoBytes / MiB, 1),
-        num(f.newBytes / MiB, 1),
-        num(r.sourceBytes / MiB / f.wallSeconds, 0),
-        num(r.sourceFiles / f.wallSeconds / 1000, 1),
-      ];
-    });
-  return table(['Scenario', 'Tool', 'Wall s', 'CPU s', 'Peak RSS MiB', 'Repo MiB', 'New MiB', 'Source MiB/s', 'k files/s'], lines);
+  const ofDataset = rows.filter((r) => r.dataset === dataset);
+  const remote = ofDataset.some((r) => r.runs.some((f) => f.requests !== undefined));
+  const lines = ofDataset.map((r) => {
+    const wall = WHOLE_SOURCE.includes(r.scenario) ? medianOf(values(r, (f) => f.wallSeconds)) : undefined;
+    const failed = r.error === undefined ? '' : ` (failed after ${r.runs.length} run${r.runs.length === 1 ? '' : 's'}: ${r.error.split('\n')[0]})`;
+    return [
+      SCENARIO_TITLES[r.scenario] + failed,
+      r.tool,
+      String(r.runs.length),
+      spread(values(r, (f) => f.wallSeconds), 2),
+      spread(values(r, (f) => f.cpuSeconds), 2),
+      spread(values(r, (f) => f.maxRssBytes / MiB), 0),
+      ...(remote
+        ? [spread(values(r, (f) => f.requests), 0)]
+        : [num(inMiB(medianOf(values(r, (f) => f.repoBytes))), 1), num(inMiB(medianOf(values(r, (f) => f.newBytes))), 1)]),
+      num(wall === undefined ? undefined : r.sourceBytes / MiB / wall, 0),
+      num(wall === undefined ? undefined : r.sourceFiles / wall / 1000, 1),
+    ];
+  });
+  const sizes = remote ? ['Requests'] : ['Repo MiB', 'New MiB'];
+  return table(['Scenario', 'Tool', 'Runs', 'Wall s, median (min–max)', 'CPU s', 'Peak RSS MiB', ...sizes, 'Source MiB/s', 'k files/s'], lines);
 }
 
-type Metric = (f: Figures) => number;
 const METRICS: readonly [string, Metric][] = [
   ['wall', (f) => f.wallSeconds],
   ['CPU', (f) => f.cpuSeconds],
@@ -98,8 +131,15 @@ const METRICS: readonly [string, Metric][] = [
   ['new bytes', (f) => f.newBytes],
 ];
 
-function ratio(a: Figures | undefined, b: Figures | undefined, metric: Metric): number | undefined {
-  return a && b ? metric(a) / metric(b) : undefined;
+/** Coffer's run i against the baseline's run i (the same round), for every round both completed. */
+function pairedRatios(a: Row | undefined, b: Row | undefined, metric: Metric): number[] {
+  if (!a || !b) return [];
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(a.runs.length, b.runs.length); i++) {
+    const [x, y] = [metric(a.runs[i]!), metric(b.runs[i]!)];
+    if (x !== undefined && y !== undefined && Number.isFinite(x / y)) ratios.push(x / y);
+  }
+  return ratios;
 }
 
 function ratioTable(info: RunInfo): string {
@@ -110,7 +150,7 @@ function ratioTable(info: RunInfo): string {
       const r = find(info.rows, d.name, scenario, 'restic');
       const b = find(info.rows, d.name, scenario, 'borg');
       if (!c || (!r && !b)) continue;
-      lines.push([d.name, SCENARIO_TITLES[scenario], ...METRICS.flatMap(([, m]) => [num(ratio(c, r, m), 2), num(ratio(c, b, m), 2)])]);
+      lines.push([d.name, SCENARIO_TITLES[scenario], ...METRICS.flatMap(([, m]) => [spread(pairedRatios(c, r, m), 2), spread(pairedRatios(c, b, m), 2)])]);
     }
   if (lines.length === 0) return '_No scenario has figures for Coffer and a baseline._';
   return table(['Dataset', 'Scenario', ...METRICS.flatMap(([name]) => [`${name} C/r`, `${name} C/b`])], lines);
@@ -119,66 +159,83 @@ function ratioTable(info: RunInfo): string {
 interface Target {
   readonly what: string;
   readonly limit: string;
+  /** The median (of the runs' ratios, for a ratio). */
   readonly measured: number | undefined;
+  /** Every run's value, for the range. */
+  readonly runs?: readonly number[];
   readonly ok: ((v: number) => boolean) | undefined;
   readonly note?: string;
 }
 
 /** The repository after a dataset's last single-destination backup. */
-function finalRepo(info: RunInfo, dataset: DatasetName, tool: ToolName): Figures | undefined {
-  return info.rows.filter((r) => r.dataset === dataset && r.tool === tool && r.scenario !== 'multi3' && r.scenario !== 'restore' && r.scenario !== 'prune' && r.figures).at(-1)
-    ?.figures;
+function finalRepo(info: RunInfo, dataset: DatasetName, tool: ToolName): number | undefined {
+  const backups: readonly ScenarioName[] = ['initial', 'nochange', 'incremental'];
+  return info.rows.filter((r) => r.dataset === dataset && r.tool === tool && backups.includes(r.scenario) && r.runs.length > 0).at(-1)?.runs.at(-1)?.repoBytes;
 }
 
-function worstRss(info: RunInfo, dataset: DatasetName): [number | undefined, string] {
-  let worst: [number | undefined, string] = [undefined, ''];
+function worstRss(info: RunInfo, dataset: DatasetName): { ratios: number[]; scenario: string } | undefined {
+  let worst: { ratios: number[]; scenario: string } | undefined;
   for (const scenario of Object.keys(SCENARIO_TITLES) as ScenarioName[]) {
-    const v = ratio(find(info.rows, dataset, scenario, 'coffer'), find(info.rows, dataset, scenario, 'restic'), (f) => f.maxRssBytes);
-    if (v !== undefined && (worst[0] === undefined || v > worst[0])) worst = [v, SCENARIO_TITLES[scenario]];
+    const ratios = pairedRatios(find(info.rows, dataset, scenario, 'coffer'), find(info.rows, dataset, scenario, 'restic'), (f) => f.maxRssBytes);
+    if (ratios.length > 0 && (worst === undefined || median(ratios) > median(worst.ratios))) worst = { ratios, scenario: SCENARIO_TITLES[scenario] };
   }
   return worst;
 }
 
+/** Issue 12's speed targets: Coffer's wall time over restic's, on every corpus. */
+const SPEED_TARGETS: readonly [ScenarioName, number, string][] = [
+  ['initial', 0.5, '≤ 0.5'],
+  ['incremental', 0.5, '≤ 0.5'],
+  ['nochange', 1 / 3, '≤ 0.33'],
+  ['restore', 0.5, '≤ 0.5'],
+];
+/** The remote-latency scenario: each command within half of restic's time with its cache. */
+const REMOTE_TARGETS: readonly ScenarioName[] = ['snapshots', 'ls', 'nochange', 'restore-file'];
+
 function targets(info: RunInfo): Target[] {
   const rows = info.rows;
-  const vsRestic = (dataset: DatasetName, scenario: ScenarioName): number | undefined =>
-    ratio(find(rows, dataset, scenario, 'coffer'), find(rows, dataset, scenario, 'restic'), (f) => f.wallSeconds);
   const atMost = (limit: number) => (v: number) => v <= limit;
-  const list: Target[] = [
-    { what: 'kernel initial backup, wall time vs restic', limit: '≤ 0.33', measured: vsRestic('kernel', 'initial'), ok: atMost(1 / 3) },
-    { what: 'kernel no-change backup, wall time vs restic', limit: '≤ 0.33', measured: vsRestic('kernel', 'nochange'), ok: atMost(1 / 3) },
-    { what: 'kernel incremental backup, wall time vs restic', limit: '≤ 0.33', measured: vsRestic('kernel', 'incremental'), ok: atMost(1 / 3) },
-    { what: 'kernel full restore, wall time vs restic', limit: '≤ 0.5', measured: vsRestic('kernel', 'restore'), ok: atMost(0.5) },
-  ];
-  for (const d of info.datasets)
-    list.push({
-      what: `${d.name} repository size vs restic`,
-      limit: '≤ 1.05',
-      measured: ratio(finalRepo(info, d.name, 'coffer'), finalRepo(info, d.name, 'restic'), (f) => f.repoBytes),
-      ok: atMost(1.05),
-    });
-  for (const d of info.datasets) {
-    const [v, scenario] = worstRss(info, d.name);
-    list.push({ what: `${d.name} peak RSS vs restic (worst scenario)`, limit: '≤ 1.5', measured: v, ok: atMost(1.5), note: scenario });
+  const hasRows = (dataset: DatasetName, scenario: ScenarioName): boolean => rows.some((r) => r.dataset === dataset && r.scenario === scenario);
+  const vsRestic = (dataset: DatasetName, scenario: ScenarioName, what: string, limit: number, shown: string): Target => {
+    const ratios = pairedRatios(find(rows, dataset, scenario, 'coffer'), find(rows, dataset, scenario, 'restic'), (f) => f.wallSeconds);
+    return { what, limit: shown, measured: medianOf(ratios), runs: ratios, ok: atMost(limit) };
+  };
+  const list: Target[] = [];
+  for (const d of info.datasets.filter((d) => d.name !== 'remote'))
+    for (const [scenario, limit, shown] of SPEED_TARGETS)
+      if (hasRows(d.name, scenario)) list.push(vsRestic(d.name, scenario, `${d.name} ${SCENARIO_TITLES[scenario]}, wall time vs restic`, limit, shown));
+  if (info.datasets.some((d) => d.name === 'remote'))
+    for (const scenario of REMOTE_TARGETS) list.push(vsRestic('remote', scenario, `remote (+20 ms per request) ${SCENARIO_TITLES[scenario]}, wall time vs restic`, 0.5, '≤ 0.5'));
+  for (const d of info.datasets.filter((d) => d.name !== 'remote')) {
+    const [c, r] = [finalRepo(info, d.name, 'coffer'), finalRepo(info, d.name, 'restic')];
+    list.push({ what: `${d.name} repository size vs restic`, limit: '≤ 1.05', measured: c !== undefined && r !== undefined ? c / r : undefined, ok: atMost(1.05) });
   }
-  const photos = vsRestic('photos', 'initial');
+  for (const d of info.datasets) {
+    const worst = worstRss(info, d.name);
+    list.push({ what: `${d.name} peak RSS vs restic (worst scenario)`, limit: '≤ 1.5', measured: worst && median(worst.ratios), runs: worst?.ratios, ok: atMost(1.5), note: worst?.scenario });
+  }
+  const throughput = pairedRatios(find(rows, 'photos', 'initial', 'restic'), find(rows, 'photos', 'initial', 'coffer'), (f) => f.wallSeconds);
   list.push({
     what: 'incompressible large files (photos initial backup), throughput vs restic',
     limit: '≥ 2',
-    measured: photos === undefined ? undefined : 1 / photos,
+    measured: medianOf(throughput),
+    runs: throughput,
     ok: (v) => v >= 2,
   });
+  const [multi, single] = [find(rows, 'kernel', 'multi3', 'coffer'), find(rows, 'kernel', 'initial', 'coffer')];
+  const [multiWall, singleWall] = [medianOf(values(multi, (f) => f.wallSeconds)), medianOf(values(single, (f) => f.wallSeconds))];
   list.push({
-    what: 'kernel backup to 3 destinations, wall time vs Coffer single destination',
+    what: 'kernel backup to 3 destinations, wall time vs Coffer single destination (medians)',
     limit: '≤ 1.2',
-    measured: ratio(find(rows, 'kernel', 'multi3', 'coffer'), find(rows, 'kernel', 'initial', 'coffer'), (f) => f.wallSeconds),
+    measured: multiWall !== undefined && singleWall !== undefined ? multiWall / singleWall : undefined,
     ok: atMost(1.2),
   });
   const million = info.smallFiles === 1_000_000;
   list.push({
     what: `no-change backup of ${info.smallFiles.toLocaleString('en-US')} small files, seconds`,
     limit: '≤ 30 s (10^6 files)',
-    measured: find(rows, 'files', 'nochange', 'coffer')?.wallSeconds,
+    measured: medianOf(values(find(rows, 'files', 'nochange', 'coffer'), (f) => f.wallSeconds)),
+    runs: values(find(rows, 'files', 'nochange', 'coffer'), (f) => f.wallSeconds),
     ok: million ? atMost(30) : undefined,
     note: million ? undefined : 'not 10^6 files: no verdict',
   });
@@ -217,11 +274,12 @@ function targets(info: RunInfo): Target[] {
 /** The targets as Markdown rows: ✓/✗ where measured, — where a figure is missing. */
 export function targetTable(info: RunInfo): string {
   return table(
-    ['Target', 'Limit', 'Measured', ''],
+    ['Target', 'Limit', 'Measured (median)', 'Range of the runs', ''],
     targets(info).map((t) => [
       t.what + (t.note ? ` (${t.note})` : ''),
       t.limit,
       num(t.measured, 2),
+      t.runs && t.runs.length > 1 ? `${num(Math.min(...t.runs), 2)}–${num(Math.max(...t.runs), 2)}` : '',
       t.measured === undefined || !t.ok ? '—' : t.ok(t.measured) ? '✓' : '✗',
     ]),
   );
@@ -256,7 +314,11 @@ export function renderReport(info: RunInfo): string {
   const out = [
     '# Coffer benchmark results',
     '',
-    `Generated by \`${info.command}\` on ${info.date} in ${(info.seconds / 60).toFixed(1)} minutes. Figures are from one run; warm page cache unless the command says \`--cold\`.`,
+    `Generated by \`${info.command}\` on ${info.date} in ${(info.seconds / 60).toFixed(1)} minutes; warm page cache unless the command says \`--cold\`.`,
+    '',
+    info.runs === 1
+      ? 'Every figure is from a single run: close ratios (within ~30 %) can flip between runs.'
+      : `Each scenario ran ${info.runs} times, the tools taking turns run by run (Coffer, restic, borg, Coffer, restic, borg, …). A figure is the median of the runs with their range (min–max); a ratio pairs each Coffer run with the baseline's run of the same round, and its median and range are over those pairs. The targets use the medians.`,
     '',
     '## Machine',
     '',

@@ -40,6 +40,19 @@ export interface Tool {
   forgetOlder(repo: string): Command;
   /** Frees the space of forgotten snapshots (timed). */
   prune(repo: string): Command;
+  /** What the remote-latency scenario runs; only tools that speak S3 have it. */
+  readonly remote?: RemoteCommands;
+}
+
+/** Commands of the remote-latency scenario (bench/remote.ts): read-mostly work on an S3 repository. */
+export interface RemoteCommands {
+  /** The repository `name` in `bucket` of the S3 server at `endpoint` (http://127.0.0.1:port, path-style). */
+  location(endpoint: string, bucket: string, name: string): string;
+  snapshots(repo: string): Command;
+  /** Every entry of the newest snapshot, one per line. */
+  ls(repo: string): Command;
+  /** Restores only the file at `path` (absolute, as backed up) of the newest snapshot into `target`. */
+  restoreFile(repo: string, target: string, path: string): Command;
 }
 
 function onPath(bin: string): boolean {
@@ -78,6 +91,13 @@ const restic: Tool = {
     (JSON.parse(await run({ file: 'restic', args: ['snapshots', '--json', '--repo', repo] }, env)) as unknown[]).length,
   forgetOlder: (repo) => ({ file: 'restic', args: ['forget', '--quiet', '--repo', repo, '--keep-last', '1'] }),
   prune: (repo) => ({ file: 'restic', args: ['prune', '--quiet', '--repo', repo] }),
+  remote: {
+    // minio-go addresses an IP endpoint path-style by itself, as s3rver needs.
+    location: (endpoint, bucket, name) => `s3:${endpoint}/${bucket}/${name}`,
+    snapshots: (repo) => ({ file: 'restic', args: ['snapshots', '--repo', repo] }),
+    ls: (repo) => ({ file: 'restic', args: ['ls', '--repo', repo, '--host', 'bench', 'latest'] }),
+    restoreFile: (repo, target, path) => ({ file: 'restic', args: ['restore', '--quiet', 'latest', '--host', 'bench', '--repo', repo, '--target', target, '--include', path] }),
+  },
 };
 
 async function lastArchive(repo: string, env: NodeJS.ProcessEnv): Promise<string> {
@@ -159,6 +179,12 @@ const coffer: Tool = {
     (await run(cofferCommand(['snapshots', '--repo', repo, '--json']), env)).split('\n').filter((l) => l.startsWith('{"type":"snapshot"')).length,
   forgetOlder: (repo) => cofferCommand(['forget', '--repo', repo, '--keep-last', '1']),
   prune: (repo) => cofferCommand(['prune', '--repo', repo]),
+  remote: {
+    location: (endpoint, bucket, name) => `s3:${endpoint}/${bucket}/${name}`,
+    snapshots: (repo) => cofferCommand(['snapshots', '--repo', repo]),
+    ls: (repo) => cofferCommand(['ls', '--repo', repo, 'latest']),
+    restoreFile: (repo, target, path) => cofferCommand(['restore', '--repo', repo, `latest:${path}`, '--target', target]),
+  },
 };
 
 export const TOOLS: Readonly<Record<ToolName, Tool>> = { coffer, restic, borg };

@@ -25,22 +25,59 @@ export interface LatencyProxy {
 }
 
 // The child exits when its stdin closes, so a caller that dies never leaves a proxy behind.
+// s3rver stores a body sent with the streaming signature (aws-chunked, what restic's minio-go sends over
+// plain HTTP) with its framing; the proxy takes the framing off, as S3 does, before passing it on.
 const CHILD_SCRIPT = `
 const fs = require('node:fs');
 const http = require('node:http');
 const [target, delay, log] = [new URL(process.argv[1]), Number(process.argv[2]), process.argv[3]];
 const agent = new http.Agent({ keepAlive: true });
+function unframe(body) {
+  const parts = [];
+  let pos = 0;
+  for (;;) {
+    const eol = body.indexOf('\\r\\n', pos);
+    if (eol < 0) throw new Error('aws-chunked body without a final chunk');
+    const size = parseInt(body.toString('latin1', pos, eol).split(';')[0], 16);
+    if (!(size >= 0)) throw new Error('aws-chunked body with a bad chunk size');
+    pos = eol + 2;
+    if (size === 0) return Buffer.concat(parts);
+    parts.push(body.subarray(pos, pos + size));
+    pos += size + 2;
+  }
+}
+function forward(req, res, headers, body) {
+  const out = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, (answer) => {
+    res.writeHead(answer.statusCode || 502, answer.headers);
+    answer.pipe(res);
+  });
+  out.on('error', () => res.destroy());
+  if (body) out.end(body);
+  else req.pipe(out);
+}
 const server = http.createServer((req, res) => {
   fs.appendFileSync(log, JSON.stringify({ method: req.method, url: req.url }) + '\\n');
-  // The body waits in the paused request stream until the delay is over.
-  setTimeout(() => {
-    const forward = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
-      res.writeHead(answer.statusCode || 502, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
-  }, delay);
+  if (!String(req.headers['x-amz-content-sha256'] || '').startsWith('STREAMING-')) {
+    // The body waits in the paused request stream until the delay is over.
+    setTimeout(() => forward(req, res, req.headers), delay);
+    return;
+  }
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    let body;
+    try {
+      body = unframe(Buffer.concat(chunks));
+    } catch (err) {
+      res.writeHead(400).end(String(err.message));
+      return;
+    }
+    const headers = { ...req.headers, 'content-length': String(body.length), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' };
+    delete headers['x-amz-decoded-content-length'];
+    delete headers['transfer-encoding'];
+    if (headers['content-encoding'] === 'aws-chunked') delete headers['content-encoding'];
+    setTimeout(() => forward(req, res, headers, body), delay);
+  });
 });
 server.keepAliveTimeout = 60000;
 server.listen(0, '127.0.0.1', () => console.log('listening on ' + server.address().port));
