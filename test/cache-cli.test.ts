@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { S3Store } from '../src/store/s3.ts';
 import { coffer, cofferAsync, jsonLines, ok, tempDir } from './helpers/cli.ts';
 import { startLatencyProxy, type LatencyProxy } from './helpers/latency-proxy.ts';
 import { startS3Server, type S3Server } from './helpers/s3-server.ts';
@@ -133,7 +134,7 @@ test('--no-cache and --cache-dir; check and repair never read through the cache'
   assert.ok(files(chosen).some((f) => f.includes('snapshots/')));
 });
 
-test('snapshots forgotten and packs pruned by another process: the cache serves nothing stale', (t) => {
+test('snapshots forgotten and packs pruned by another process: the cache serves nothing stale', async (t) => {
   const before = jsonLines<{ type: string; id: string }>(run(['snapshots', '--repo', repo, '--json']).stdout).filter((l) => l.type === 'snapshot');
   assert.ok(before.length >= 3);
   const indexCopies = files(path.join(copies, 'index'));
@@ -159,6 +160,14 @@ test('snapshots forgotten and packs pruned by another process: the cache serves 
   run(['ls', '--repo', repo, 'latest']);
   assert.deepEqual(files(path.join(copies, 'snapshots')), [left[0]!.id]);
   assert.ok(indexCopies.some((f) => !files(path.join(copies, 'index')).includes(f)), 'copies of rewritten index files are gone');
+  // ls loaded the index: copies of the packs prune deleted or repacked went with it.
+  const bucket = new S3Store(`s3:${s3.endpoint}/${s3.bucket}/repo`, { env });
+  const packsLeft = new Set<string>();
+  for await (const o of bucket.list('data')) packsLeft.add(o.name);
+  await bucket.close();
+  const packCopies = files(path.join(copies, 'data')).map((f) => `data/${f}`);
+  assert.ok(packCopies.length > 0);
+  for (const pack of packCopies) assert.ok(packsLeft.has(pack), `the copy of ${pack} is of a pack the bucket still holds`);
   for (const dir of ['deletions', 'writers']) assert.ok(!fs.existsSync(path.join(copies, dir)), `nothing of ${dir}/ is cached`);
   for (const dir of ['deletions', 'writers']) assert.ok(!fs.existsSync(path.join(elsewhere, path.basename(copies), dir)));
 });

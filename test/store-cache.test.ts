@@ -174,6 +174,17 @@ describe('CacheStore', () => {
     assert.ok(!fs.existsSync(cachedFile(staleTrees.name)));
   });
 
+  it('drops the copies of packs the loaded index no longer lists (pruned by another machine), except young ones', async () => {
+    const [kept, pruned, young] = ['kept trees', 'pruned trees', 'trees just written by another process'].map((c) => object('data', c));
+    const store = new CacheStore(remote, root);
+    for (const o of [kept!, pruned!, young!]) await store.put(o.name, o.bytes, { metadata: true });
+    for (const o of [kept!, pruned!]) age(cachedFile(o.name));
+    await store.pruneCopies((name) => name === kept!.name);
+    assert.ok(fs.existsSync(cachedFile(kept!.name)));
+    assert.ok(!fs.existsSync(cachedFile(pruned!.name)));
+    assert.ok(fs.existsSync(cachedFile(young!.name)));
+  });
+
   it('delete removes the copy too', async () => {
     const snapshot = object('snapshots', 'to delete');
     const store = new CacheStore(remote, root);
@@ -218,6 +229,13 @@ describe('CacheStore', () => {
     assert.deepEqual(await store.get(index.name), index.bytes);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /cannot be used .*reading from memory: directly/);
+  });
+
+  it('passes on the removal of incomplete uploads: prune on S3 runs through the cache', async () => {
+    const before: number[] = [];
+    const s3Like = Object.assign(Object.create(remote) as Store, { removeIncomplete: async (t: number) => (before.push(t), 3) });
+    assert.equal(await new CacheStore(s3Like, root).removeIncomplete?.(1234), 3);
+    assert.deepEqual(before, [1234]);
   });
 
   it('defaults to $XDG_CACHE_HOME/coffer, else ~/.cache/coffer', () => {

@@ -206,8 +206,17 @@ export class Repository {
           else this.onDamaged?.(name, describe(err));
         }
       }
-      if (!vanished) return;
+      if (!vanished) return this.pruneCachedCopies();
     }
+  }
+
+  /** Copies of packs that no index lists go from the stores' local caches, now that the whole index is known. */
+  private async pruneCachedCopies(): Promise<void> {
+    const isIndexed = (name: string): boolean => {
+      const id = Buffer.from(idOf(name), 'hex');
+      return this.index.hasPack(id) || this.heldBack.hasPack(id);
+    };
+    await Promise.all(this.stores.map((store) => store.pruneCopies?.(isIndexed)));
   }
 
   /** A blob's location, doomed packs included. */

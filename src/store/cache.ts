@@ -3,7 +3,8 @@
 // object names of layout.ts. Every object is write-once and named by the SHA-256 of its bytes, so a
 // cached copy is either exactly the object or damaged: each read checks the hash, and a copy that fails
 // is deleted and read from the store again. The cache never says what exists: listings go to the store,
-// and after a complete listing the copies of objects it no longer holds are deleted. Several processes
+// and after a complete listing the copies of objects it no longer holds are deleted, as are the copies
+// of packs no index lists once a repository has loaded its index (pruneCopies). Several processes
 // may share one cache: files appear by rename, whole or not at all.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -215,16 +216,17 @@ export class CacheStore implements Store {
       listed.add(info.name);
       yield info;
     }
-    if (ALWAYS.has(dir) || dir === PACKS) await this.prune(dir, listed, started);
+    if (ALWAYS.has(dir) || dir === PACKS) await this.dropCopies(dir, (name) => listed.has(name), started);
   }
 
-  private async prune(folder: string, listed: ReadonlySet<string>, started: number): Promise<void> {
+  /** Deletes the copies in `folder` that `keep` refuses, unless they were written after `started` less the grace. */
+  private async dropCopies(folder: string, keep: (name: string) => boolean, started: number): Promise<void> {
     if (this.unusable) return;
     const dir = await this.repoDir();
     if (!dir) return;
     try {
       for (const name of await cachedNames(dir, folder)) {
-        if (listed.has(name)) continue;
+        if (keep(name)) continue;
         const file = path.join(dir, name);
         const stat = await fs.promises.lstat(file).catch(() => undefined);
         if (stat && stat.mtimeMs < started - PRUNE_GRACE_MS) await fs.promises.rm(file, { force: true });
@@ -245,6 +247,12 @@ export class CacheStore implements Store {
   /** Nothing unfinished is ever cached: passed straight on (prune's clean-up of S3 multipart uploads). */
   async removeIncomplete(before: number): Promise<number> {
     return (await this.inner.removeIncomplete?.(before)) ?? 0;
+  }
+
+  /** Drops the copies of packs no index lists (another machine pruned them); young ones may be another process's new packs. */
+  async pruneCopies(isIndexed: (packName: string) => boolean): Promise<void> {
+    await this.inner.pruneCopies?.(isIndexed);
+    await this.dropCopies(PACKS, isIndexed, Date.now());
   }
 
   close(): Promise<void> {

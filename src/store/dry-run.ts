@@ -32,6 +32,11 @@ export class DryRunStore implements Store {
     return 0;
   }
 
+  /** Copies in a local cache are not the repository: a dry run may tidy them as any reader does. */
+  async pruneCopies(isIndexed: (packName: string) => boolean): Promise<void> {
+    await this.inner.pruneCopies?.(isIndexed);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

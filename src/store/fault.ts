@@ -126,6 +126,10 @@ export class FaultStore implements Store {
     return this.call(`removing incomplete uploads from ${this.location}`, async () => (await this.inner.removeIncomplete?.(before)) ?? 0);
   }
 
+  async pruneCopies(isIndexed: (packName: string) => boolean): Promise<void> {
+    await this.inner.pruneCopies?.(isIndexed);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

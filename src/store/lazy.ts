@@ -47,6 +47,10 @@ export class LazyStore implements Store {
     return (await (await this.backend()).removeIncomplete?.(before)) ?? 0;
   }
 
+  async pruneCopies(isIndexed: (packName: string) => boolean): Promise<void> {
+    await (await this.backend()).pruneCopies?.(isIndexed);
+  }
+
   /** Closes the backend if one was created; never creates one just to close it. */
   async close(): Promise<void> {
     if (!this.store) return;

@@ -120,6 +120,11 @@ export class RetryStore implements Store {
     return this.retry(async () => (await this.inner.removeIncomplete?.(before)) ?? 0);
   }
 
+  /** Local work only: no retries. */
+  async pruneCopies(isIndexed: (packName: string) => boolean): Promise<void> {
+    await this.inner.pruneCopies?.(isIndexed);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

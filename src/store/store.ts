@@ -50,6 +50,11 @@ export interface Store {
    * writes are ordinary files under tmp/ (local, SFTP) have nothing here: prune lists and deletes those.
    */
   removeIncomplete?(before: number): Promise<number>;
+  /**
+   * For a store that keeps local copies of packs (the cache of a remote repository): drops the copies
+   * of packs `isIndexed` says no index lists any more (pruned by another machine). Decorators pass it on.
+   */
+  pruneCopies?(isIndexed: (packName: string) => boolean): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -113,6 +113,10 @@ export class ThrottleStore implements Store {
     return (await this.inner.removeIncomplete?.(before)) ?? 0;
   }
 
+  async pruneCopies(isIndexed: (packName: string) => boolean): Promise<void> {
+    await this.inner.pruneCopies?.(isIndexed);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -13,6 +13,8 @@ export interface ProxiedRequest {
   readonly method: string;
   /** The path and query, as the client sent them. */
   readonly url: string;
+  /** When it arrived (ms since the epoch). */
+  readonly at: number;
 }
 
 export interface LatencyProxy {
@@ -56,7 +58,7 @@ function forward(req, res, headers, body) {
   else req.pipe(out);
 }
 const server = http.createServer((req, res) => {
-  fs.appendFileSync(log, JSON.stringify({ method: req.method, url: req.url }) + '\\n');
+  fs.appendFileSync(log, JSON.stringify({ method: req.method, url: req.url, at: Date.now() }) + '\\n');
   if (!String(req.headers['x-amz-content-sha256'] || '').startsWith('STREAMING-')) {
     // The body waits in the paused request stream until the delay is over.
     setTimeout(() => forward(req, res, req.headers), delay);
