@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { jsonLines, ok, summaryOf, tempDir } from './helpers/cli.ts';
+import { coffer, jsonLines, ok, summaryOf, tempDir } from './helpers/cli.ts';
 import { onTerminal } from './helpers/terminal.ts';
 import { seededBytes } from './helpers/tree.ts';
 
@@ -51,6 +51,11 @@ test('prune --dry-run changes nothing on the store and says what the real run th
   assert.match(text, /^would repack \d packs \(.+\), keeping \d+ blobs$/m);
   assert.match(text, /^would delete \d+ packs \(.+\): frees about .+$/m);
   assert.match(text, /^dry run: nothing was changed$/m);
+  // A bare number is refused (5 bytes would repack nearly everything), except 0.
+  const bare = coffer(['prune', '--repo', repo, '--max-unused', '5']);
+  assert.equal(bare.code, 1);
+  assert.equal(bare.stderr, 'coffer: --max-unused 5: give its unit, 5% for a percentage of the used data or 5B for bytes\n');
+  assert.match(ok(['prune', '--repo', repo, '--max-unused', '0', '--dry-run']).stdout, /dry run: nothing was changed/);
   const dry = summaryOf(ok(['prune', '--repo', repo, '--max-unused', '0%', '--dry-run', '--json']).stdout) as { dryRun: boolean; deleted: { packs: number }; repacked: { packs: number; blobs: number } };
   assert.equal(dry.dryRun, true);
   assert.ok(dry.deleted.packs >= 2 && dry.repacked.packs >= 1 && dry.repacked.blobs > 0, JSON.stringify(dry));

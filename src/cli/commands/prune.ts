@@ -20,6 +20,8 @@ export function parseUnusedLimit(text: string): UnusedLimit {
     const value = Number(percent[1]);
     if (value <= 100) return { kind: 'percent', percent: value };
   }
+  // A bare number other than 0 is most likely a percentage without its sign: 5 bytes would repack nearly everything.
+  if (/^\d+(?:\.\d+)?$/.test(text) && Number(text) !== 0) throw new UsageError(`--max-unused ${text}: give its unit, ${text}% for a percentage of the used data or ${text}B for bytes`);
   const bytes = parseSize(text);
   if (!percent && bytes !== undefined) return { kind: 'bytes', bytes };
   throw new UsageError(`--max-unused takes a percentage (5%), a size (2G) or unlimited, not "${text}"`);

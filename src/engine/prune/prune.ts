@@ -323,7 +323,11 @@ export class PruneRun {
     // Index files a record superseded but that are still found (a replica that was away, a run that stopped
     // half-way) are rewritten too: whatever they list that no other file does is kept.
     const superseded = (name: string): boolean => records.superseded.has(idOf(name));
-    const rewrite = await rewriteIndex(repo, files, fate, unlisted, this.stores, superseded, () => this.done++);
+    // Ctrl-C may stop the rewrite between files: the new files only repeat what the old ones list.
+    const rewrite = await rewriteIndex(repo, files, fate, unlisted, this.stores, superseded, () => {
+      this.done++;
+      this.options.signal?.throwIfAborted();
+    });
     files.markLoaded(rewrite.names);
     let written = 0;
     let record: { name: string; writers: Set<string> } | undefined;
