@@ -202,3 +202,12 @@ test('forget removes the snapshot on every replica (local, S3, SFTP); an unreach
   for (const store of stores) assert.equal(await store.stat(`snapshots/${old2!.id}`), undefined);
   for (const store of stores) await store.close();
 });
+
+test('forget without a policy, or with ids and a policy, is refused before the repository is opened (no passphrase asked for)', (t) => {
+  const missing = path.join(tempDir(t), 'no-repo-here');
+  const none = coffer(['forget', '--repo', missing]);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /^coffer: no policy given: add --keep-last/);
+  assert.match(coffer(['forget', '--repo', missing, 'abc', '--keep-last', '2']).stderr, /^coffer: give snapshot ids or a policy \(--keep-…\), not both/);
+  assert.match(coffer(['forget', '--repo', missing, '--keep-last', '2']).stderr, /not a Coffer repository/);
+});

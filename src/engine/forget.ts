@@ -65,17 +65,23 @@ export function planForgetOptions(retention: PlanRetention, owner: { host: strin
   return { policy, filter: { host: owner.host, paths: owner.paths }, groupBy: groupBy === undefined ? [...DEFAULT_GROUP_BY] : parseGroupBy(groupBy) };
 }
 
-/** What to remove: per group by policy, or the given ids as one group. */
-export function planForget(snapshots: readonly StoredSnapshot[], options: ForgetOptions): ForgetGroup[] {
+/** Snapshot ids or a policy, exactly one of them (the CLI asks before it opens the repository). */
+export function checkForgetOptions(options: Pick<ForgetOptions, 'ids' | 'policy'>): void {
   if (options.ids?.length) {
     if (options.policy && !isEmptyPolicy(options.policy)) throw new PolicyError('give snapshot ids or a policy (--keep-…), not both');
+  } else if (!options.policy || isEmptyPolicy(options.policy)) {
+    throw new PolicyError('no policy given: add --keep-last, --keep-daily, --keep-within… (or snapshot ids); forget never removes every snapshot by default');
+  }
+}
+
+/** What to remove: per group by policy, or the given ids as one group. */
+export function planForget(snapshots: readonly StoredSnapshot[], options: ForgetOptions): ForgetGroup[] {
+  checkForgetOptions(options);
+  if (options.ids?.length) {
     const chosen = new Map(options.ids.map((ref) => resolveSnapshot(snapshots, ref)).map((s) => [s.id, s]));
     return [{ key: {}, keep: [], remove: [...chosen.values()] }];
   }
-  if (!options.policy || isEmptyPolicy(options.policy)) {
-    throw new PolicyError('no policy given: add --keep-last, --keep-daily, --keep-within… (or snapshot ids); forget never removes every snapshot by default');
-  }
-  const policy = options.policy;
+  const policy = options.policy!;
   const owner = options.sameSourcesAs;
   const own = owner ? snapshots.filter((s) => s.snapshot.host === owner.host && sameSet(s.snapshot.paths, owner.paths)) : snapshots;
   return groupSnapshots(own, options.groupBy, options.filter).map((group) => {

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import os from 'node:os';
-import { forgetSnapshots, planForgetOptions, type ForgetGroup, type ForgetResult } from '../../engine/forget.ts';
+import { checkForgetOptions, forgetSnapshots, planForgetOptions, type ForgetGroup, type ForgetResult } from '../../engine/forget.ts';
 import { isEmptyPolicy, parseDuration, validatePolicy, type RetentionPolicy } from '../../engine/retention.ts';
 import { DEFAULT_GROUP_BY, describeGroup, parseGroupBy, type GroupField } from '../../engine/snapshot-filter.ts';
 import { defaultFileName } from '../../config/automation.ts';
@@ -161,6 +161,8 @@ export function forgetCommand(): Command {
     .action(async (ids: string[], options: ForgetCliOptions, cmd: Command) => {
       const plan = await selectedPlan(options);
       const settings = settingsOf(options, plan, ids, cmd.getOptionValueSource('groupBy') === 'cli');
+      // Before the passphrase is asked for: a forget without a policy would only be refused after it.
+      checkForgetOptions({ ids, policy: settings.policy });
       await withRepository(options, false, async (repo) => {
         const result = await forgetSnapshots(repo, { ids, ...settings, dryRun: options.dryRun ?? false });
         report(result, options.dryRun ?? false, options.json ?? false);
