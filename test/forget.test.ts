@@ -210,4 +210,7 @@ test('forget without a policy, or with ids and a policy, is refused before the r
   assert.match(none.stderr, /^coffer: no policy given: add --keep-last/);
   assert.match(coffer(['forget', '--repo', missing, 'abc', '--keep-last', '2']).stderr, /^coffer: give snapshot ids or a policy \(--keep-…\), not both/);
   assert.match(coffer(['forget', '--repo', missing, '--keep-last', '2']).stderr, /not a Coffer repository/);
+  // forget --prune with a wrong prune limit forgets nothing.
+  assert.match(coffer(['forget', '--repo', missing, '--keep-last', '2', '--prune', '--max-unused', '5']).stderr, /^coffer: --max-unused 5: give its unit/);
+  assert.match(coffer(['forget', '--repo', missing, '--keep-last', '2', '--prune', '--max-repack-size', 'lots']).stderr, /^coffer: --max-repack-size takes a size/);
 });

@@ -14,7 +14,7 @@ import { printJson, printLine, printWarning } from '../output.ts';
 import { addRepoOptions, collect, selectedPlan, withRepository, type RepoOptions } from '../repo-options.ts';
 import { planPaths } from '../selection-options.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
-import { addPruneOptions, runPrune, type PruneCliOptions } from './prune.ts';
+import { addPruneOptions, pruneLimits, runPrune, type PruneCliOptions } from './prune.ts';
 
 const COUNT_FLAGS = [
   ['keep-last', 'keepLast', 'the N newest snapshots'],
@@ -163,6 +163,8 @@ export function forgetCommand(): Command {
       const settings = settingsOf(options, plan, ids, cmd.getOptionValueSource('groupBy') === 'cli');
       // Before the passphrase is asked for: a forget without a policy would only be refused after it.
       checkForgetOptions({ ids, policy: settings.policy });
+      // And a --prune whose limits are wrong must not leave the snapshots forgotten and the space taken.
+      if (options.prune) pruneLimits(options);
       await withRepository(options, false, async (repo) => {
         const result = await forgetSnapshots(repo, { ids, ...settings, dryRun: options.dryRun ?? false });
         report(result, options.dryRun ?? false, options.json ?? false);

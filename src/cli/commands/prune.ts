@@ -73,14 +73,18 @@ function exitCodeOf(r: PruneResult): void {
   if (r.unavailable.length > 0) process.exitCode = EXIT_PARTIAL;
 }
 
+/** --max-unused and --max-repack-size, checked (`forget --prune` checks them before it forgets anything). */
+export function pruneLimits(options: PruneCliOptions): { maxUnused: UnusedLimit; maxRepackBytes?: number } {
+  const maxUnused = options.maxUnused === undefined ? DEFAULT_MAX_UNUSED : parseUnusedLimit(options.maxUnused);
+  if (options.maxRepackSize === undefined) return { maxUnused };
+  const maxRepackBytes = parseSize(options.maxRepackSize);
+  if (maxRepackBytes === undefined) throw new UsageError(`--max-repack-size takes a size such as 10G, not "${options.maxRepackSize}"`);
+  return { maxUnused, maxRepackBytes };
+}
+
 /** Runs prune with live progress; shared by `prune` and `forget --prune`. */
 export async function runPrune(repo: Repository, options: PruneCliOptions & { json?: boolean }, ignoreSnapshots?: ReadonlySet<string>): Promise<void> {
-  const maxUnused = options.maxUnused === undefined ? DEFAULT_MAX_UNUSED : parseUnusedLimit(options.maxUnused);
-  let maxRepackBytes: number | undefined;
-  if (options.maxRepackSize !== undefined) {
-    maxRepackBytes = parseSize(options.maxRepackSize);
-    if (maxRepackBytes === undefined) throw new UsageError(`--max-repack-size takes a size such as 10G, not "${options.maxRepackSize}"`);
-  }
+  const { maxUnused, maxRepackBytes } = pruneLimits(options);
   const interrupt = interruptSignal();
   const status = new StatusLine();
   const show = (p: PruneProgress): void => (options.json ? printJson({ type: 'status', ...p }) : status.update(statusText(p)));
