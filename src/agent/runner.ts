@@ -13,7 +13,7 @@ import { streamSources } from '../daemon/sources.ts';
 import type { PlanRetention } from '../engine/forget.ts';
 import { defaultFileName } from '../config/automation.ts';
 import { classifyError, ErrorClass } from '../jobs/index.ts';
-import { initRepository, Repository } from '../repo/repository.ts';
+import { completeCreation, initRepository, Repository } from '../repo/repository.ts';
 import { resolveSnapshot } from '../repo/snapshot-ref.ts';
 import { isRemoteLocation } from '../store/locations.ts';
 import { openStore } from '../store/open-store.ts';
@@ -177,10 +177,19 @@ export class JobRunner {
   private async openRepository(refs: readonly DestinationRef[], stores: Store[], log: LogTo, create: boolean): Promise<Repository> {
     const passphrase = await this.options.passphrase();
     if (create) {
-      const found = await Promise.all(stores.map((s) => s.stat('config').catch(() => undefined)));
-      if (found.every((f) => f === undefined)) {
+      // An unreachable destination counts as neither: Repository.open leaves it out and says why.
+      const found = await Promise.all(stores.map((s) => s.stat('config').catch(() => 'unreachable' as const)));
+      const holder = stores.find((_, i) => found[i] !== undefined && found[i] !== 'unreachable');
+      if (!holder) {
         log('info', `creating the repository on ${refs.map((r) => r.name).join(', ')}`);
         await initRepository(stores, passphrase);
+      } else {
+        // A pause or a crash while the repository was being created left some destinations without it.
+        const lacking = refs.filter((_, i) => found[i] === undefined);
+        if (lacking.length > 0) {
+          log('info', `completing the repository's creation on ${lacking.map((r) => r.name).join(', ')}`);
+          await completeCreation(holder, stores.filter((_, i) => found[i] === undefined));
+        }
       }
     }
     const repo = await Repository.open(stores, passphrase, { onDamaged: (name, reason) => log('warn', `skipping ${name}: ${reason}`) });

@@ -88,6 +88,21 @@ export async function initRepository(stores: readonly Store[], passphrase: strin
   return config;
 }
 
+/**
+ * Completes a creation cut short on some stores (a pause or a crash between destinations): they get
+ * the key files, then the config, of a store that holds them. A backup then copies them everything else
+ * before it commits a snapshot there (invariant 3), as for a replica that lags.
+ */
+export async function completeCreation(from: Store, stores: readonly Store[]): Promise<void> {
+  const keys: string[] = [];
+  for await (const o of from.list('keys')) keys.push(o.name);
+  const config = await from.get('config');
+  for (const store of stores) {
+    for (const name of keys) await store.put(name, await from.get(name));
+    await store.put('config', config);
+  }
+}
+
 export class Repository {
   readonly config: RepoConfig;
   readonly keys: MasterKeys;
