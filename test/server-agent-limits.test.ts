@@ -40,9 +40,6 @@ test("an agent's upload limit holds its backup near the rate: stored bytes over 
   const limit = 400_000;
   const agentId = (await until('the agent to register', async () => (await alice.json<{ id: string; status: string }[]>('GET', '/api/agents')).find((a) => a.status === 'online'))).id;
   await alice.json('PATCH', `/api/agents/${agentId}`, { uploadLimit: limit });
-  // The limit travels to the agent as a message of its own, not with the job: let it arrive first
-  // (a job dispatched at once could start unthrottled — seen once in CI: 4 MB in 1.1 s).
-  await new Promise((resolve) => setTimeout(resolve, 2000));
   const src = path.join(dir, 'src');
   fs.mkdirSync(src);
   // Random, so neither compression nor deduplication shrinks it: about 10 s at the limit.
