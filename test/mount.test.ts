@@ -82,12 +82,15 @@ test('mount where FUSE cannot be used: one line that points to serve webdav', (t
   fs.chmodSync(dir, 0o755);
   const mnt = path.join(dir, 'mnt');
   fs.mkdirSync(mnt);
-  // /dev/fuse is often mode 0666, so a private mount namespace hides it behind a file of mode 0600
-  // that an unprivileged user cannot open: the same as a machine whose FUSE device is closed to them.
+  // /dev/fuse is often mode 0666, so a private mount namespace hides it behind a file of mode 0600 owned
+  // by nobody, which root without its read-override capabilities cannot open: the same as a machine
+  // whose FUSE device is closed to the user. (Switching to nobody instead needed a checkout nobody can
+  // read, which a clone in a mktemp directory is not.)
   const closedDevice = path.join(dir, 'closed-fuse');
   fs.writeFileSync(closedDevice, '', { mode: 0o600 });
+  fs.chownSync(closedDevice, 65534, 65534);
   const cli = [process.execPath, path.join(import.meta.dirname, '../src/cli/main.ts'), 'mount', '--repo', path.join(dir, 'repo'), mnt];
-  const script = 'mount --bind "$0" /dev/fuse && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"';
+  const script = 'mount --bind "$0" /dev/fuse && exec setpriv --bounding-set -dac_override,-dac_read_search "$@"';
   const r = spawnSync('unshare', ['--mount', 'sh', '-c', script, closedDevice, ...cli], {
     encoding: 'utf8',
     env: { ...process.env, COFFER_PASSWORD: 'x', HOME: dir },
