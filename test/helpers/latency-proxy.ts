@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { listeningPort } from './child-port.ts';
 
 export interface ProxiedRequest {
   readonly method: string;
@@ -92,17 +93,7 @@ export async function startLatencyProxy(target: string, delayMs: number): Promis
   fs.writeFileSync(log, '');
   const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, target, String(delayMs), log], { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let output = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /listening on (\d+)/.exec(output);
-      if (match) resolve(Number(match[1]));
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`the latency proxy exited with code ${code} before listening: ${output.trim()}`)));
-  });
+  const port = await listeningPort(child, 'the latency proxy');
   let closed: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${port}`,

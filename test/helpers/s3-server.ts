@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { listeningPort } from './child-port.ts';
 
 // Tests never ask the EC2 instance metadata service (a link-local address, not loopback) for
 // credentials, which the AWS SDK's chain does last when it finds none; the coffer children inherit this.
@@ -78,17 +79,7 @@ export async function startS3Server(bucket = 'coffer-test', options: S3ServerOpt
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let output = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /listening on (\d+)/.exec(output);
-      if (match) resolve(Number(match[1]));
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before listening: ${output.trim()}`)));
-  }).catch(async (err: unknown) => {
+  const port = await listeningPort(child, 's3rver').catch(async (err: unknown) => {
     await fs.rm(directory, { recursive: true, force: true });
     throw err;
   });

@@ -149,30 +149,18 @@ export class PackSink {
    * (and its catch-up copy is done); a fast destination commits while a slow one is still uploading.
    */
   async commit(snapshot: { name: string; bytes: Buffer }, catchUp: ReadonlyMap<Destination, Promise<void>>, hooks: CommitHooks = {}): Promise<CommitOutcome[]> {
-    this.checkpoint();
     const { beforeSnapshot, committing, committed } = hooks;
-    const outcomes = await Promise.all(
-      this.destinations.map(async (d): Promise<CommitOutcome> => {
-        try {
-          await catchUp.get(d);
-          // load() runs when the destination starts writing the snapshot: everything before it is durable there.
-          const load = async (): Promise<Buffer> => {
-            committing?.(d);
-            await beforeSnapshot?.(d.store);
-            return snapshot.bytes;
-          };
-          await d.put({ name: snapshot.name, size: snapshot.bytes.length, load, after: this.indexNames });
-          d.markFinished();
-          committed?.(d);
-          return { location: d.store.location, committed: true };
-        } catch (err) {
-          d.detach(err as Error);
-          return { location: d.store.location, committed: false, error: (err as Error).message };
-        }
-      }),
-    );
-    if (outcomes.every((o) => !o.committed)) throw this.allGone();
-    return outcomes;
+    return this.finishEach(catchUp, async (d) => {
+      // load() runs when the destination starts writing the snapshot: everything before it is durable there.
+      const load = async (): Promise<Buffer> => {
+        committing?.(d);
+        await beforeSnapshot?.(d.store);
+        return snapshot.bytes;
+      };
+      await d.put({ name: snapshot.name, size: snapshot.bytes.length, load, after: this.indexNames });
+      d.markFinished();
+      committed?.(d);
+    });
   }
 
   /**
@@ -180,14 +168,21 @@ export class PackSink {
    * is done), without a snapshot: how a shard of a scaled-out backup ends (the merge writes the snapshot).
    */
   async settle(catchUp: ReadonlyMap<Destination, Promise<void>>): Promise<CommitOutcome[]> {
+    return this.finishEach(catchUp, async (d) => {
+      await d.idle();
+      if (d.detached) throw d.detached;
+      d.markFinished();
+    });
+  }
+
+  /** Final checkpoint, then `finish` on each destination once its catch-up is done; a failure detaches only that one. */
+  private async finishEach(catchUp: ReadonlyMap<Destination, Promise<void>>, finish: (d: Destination) => Promise<void>): Promise<CommitOutcome[]> {
     this.checkpoint();
     const outcomes = await Promise.all(
       this.destinations.map(async (d): Promise<CommitOutcome> => {
         try {
           await catchUp.get(d);
-          await d.idle();
-          if (d.detached) throw d.detached;
-          d.markFinished();
+          await finish(d);
           return { location: d.store.location, committed: true };
         } catch (err) {
           d.detach(err as Error);
