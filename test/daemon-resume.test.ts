@@ -26,8 +26,10 @@ test('SIGTERM mid-backup: the job is interrupted, resumes at the next start, and
   const repo = path.join(dir, 'repo');
   const source = path.join(dir, 'source');
   fs.mkdirSync(source);
-  // Three incompressible files, each a little over a pack (16 MiB): packs are sealed and uploaded while the run goes on.
-  const files = ['a', 'b', 'c'].map((name) => ({ name, bytes: seededBytes(name, 17 << 20) }));
+  // Six incompressible files, each a little over a pack (16 MiB): packs are sealed and uploaded while the run goes on.
+  // Uploads in flight share the limit, so the first pack lands only when about three packs' worth has been
+  // sent; with three files the rest landed before the SIGTERM took effect on a loaded CI machine.
+  const files = ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name, bytes: seededBytes(name, 17 << 20) }));
   for (const f of files) fs.writeFileSync(path.join(source, f.name), f.bytes);
   const sourceBytes = files.reduce((sum, f) => sum + f.bytes.length, 0);
   ok(['init', '--repo', repo]);
