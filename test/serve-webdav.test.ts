@@ -28,6 +28,9 @@ async function serve(t: TestContext, env: Record<string, string> = {}): Promise<
   fs.symlinkSync('hello.txt', path.join(source, 'link'));
   // A name that is not valid UTF-8: served under its raw bytes, percent-encoded.
   fs.writeFileSync(Buffer.concat([Buffer.from(`${source}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'latin-1 name');
+  // Control characters and U+FFFF are legal in names but not in XML 1.0, even escaped: a client's parser
+  // would reject the whole listing.
+  fs.writeFileSync(path.join(source, 'ctl\x01\x1b\uffff.txt'), 'control name');
   const repo = path.join(dir, 'repo');
   ok(['init', '--repo', repo]);
   ok(['backup', '--repo', repo, source]);
@@ -72,10 +75,10 @@ test('rclone lists and copies snapshots from it', { skip: !hasRclone && 'rclone 
   assert.equal(top.length, 2);
   assert.match(top[0]!, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-[0-9a-f]{8}\/$/);
   assert.equal(top[1], 'latest/');
-  assert.deepEqual(rclone(url, 'lsf', `:webdav:latest${source}`).trim().split('\n').sort(), ['caf\uFFFD.txt', 'empty', 'grüße.txt', 'hello.txt', 'sub dir/'], 'the symlink has no WebDAV form');
+  assert.deepEqual(rclone(url, 'lsf', `:webdav:latest${source}`).trim().split('\n').sort(), ['caf\uFFFD.txt', 'ctl\x01\x1b\uffff.txt', 'empty', 'grüße.txt', 'hello.txt', 'sub dir/'], 'the symlink has no WebDAV form');
   const out = path.join(tempDir(t), 'copy');
   rclone(url, 'copy', `:webdav:${top[0]!}${source}`, out);
-  for (const f of ['hello.txt', 'sub dir/big.bin', 'grüße.txt', 'empty']) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(source, f))), f);
+  for (const f of ['hello.txt', 'sub dir/big.bin', 'grüße.txt', 'empty', 'ctl\x01\x1b\uffff.txt']) assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(source, f))), f);
   assert.equal(fs.statSync(path.join(out, 'hello.txt')).mtimeMs, Math.floor(fs.statSync(path.join(source, 'hello.txt')).mtimeMs / 1000) * 1000, 'modification times come along');
 });
 
@@ -96,6 +99,10 @@ test('the protocol: OPTIONS, PROPFIND depth 0/1, GET with ranges, HEAD; writes a
   assert.match(listing, /<D:href>\/latest\/.*\/src\/gr%C3%BC%C3%9Fe\.txt<\/D:href>/);
   assert.doesNotMatch(listing, /link/);
   assert.match(listing, /<D:href>\/latest\/.*\/src\/caf%E9\.txt<\/D:href>/);
+  assert.doesNotMatch(listing, /[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/, 'only characters XML 1.0 allows');
+  assert.match(listing, /<D:href>\/latest\/.*\/src\/ctl%01%1B%EF%BF%BF\.txt<\/D:href>/);
+  assert.match(listing, /<D:displayname>ctl\ufffd\ufffd\ufffd\.txt<\/D:displayname>/);
+  assert.equal(await (await fetch(`${url}latest${source}/ctl%01%1B%EF%BF%BF.txt`)).text(), 'control name');
   assert.equal(await (await fetch(`${url}latest${source}/caf%E9.txt`)).text(), 'latin-1 name');
   const zero = await (await fetch(file, { method: 'PROPFIND', headers: { depth: '0' } })).text();
   assert.match(zero, new RegExp(`<D:getcontentlength>${big.length}</D:getcontentlength>`));

@@ -52,8 +52,14 @@ export function encodePath(parts: readonly Buffer[], dir: boolean): string {
   return `/${encoded.join('/')}${dir && parts.length > 0 ? '/' : ''}`;
 }
 
+/**
+ * Text escaped for XML. Characters XML 1.0 does not allow at all, even as references (most C0 controls,
+ * U+FFFE, U+FFFF), become U+FFFD: a file name holding one must not make a client reject the whole listing.
+ */
 function xml(text: string): string {
-  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+  return text
+    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, '\ufffd')
+    .replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
 }
 
 /** Only directories and regular files have a WebDAV form. */
