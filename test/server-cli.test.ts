@@ -18,6 +18,7 @@ test('mistakes on the command line get one line saying what to do', () => {
     [['agent', '--server', 'http://127.0.0.1:1', '--key', 'hunter2'], /not a coffer API key/],
     [['agent', '--server', 'http://127.0.0.1:1', '--key', 'cof_abcdefghijklmnopqrstuvwxyz', '--capacity', 'lots'], /--capacity takes a whole number from 1 to 64/],
     [['agent', '--server', 'http://127.0.0.1:1', '--key', 'cof_abcdefghijklmnopqrstuvwxyz', '--transport', 'carrier-pigeon'], /transport/],
+    [['agent', '--server', 'http://127.0.0.1:1', '--key', 'cof_abcdefghijklmnopqrstuvwxyz', '--label', 'nas', '--label', '../etc'], /--label: label "\.\.\/etc": use 1 to 50 letters/],
   ];
   for (const [args, message] of cases) {
     const r = coffer(args, { env: { COFFER_PASSWORD: undefined, DATABASE_URL: undefined } });
@@ -36,11 +37,11 @@ test('agent install writes a systemd unit that reads the key and passphrase from
   const dir = tempDir(t);
   const unitFile = path.join(dir, 'coffer-agent.service');
   const keyFile = path.join(dir, 'etc', 'agent.key');
-  const r = coffer(['agent', 'install', '--server', 'https://backup.example.com', '--key', 'cof_abcdefghijklmnopqrstuvwxyz', '--key-file', keyFile, '--password-file', '/etc/coffer/pass', '--unit-file', unitFile, '--capacity', '3']);
+  const r = coffer(['agent', 'install', '--server', 'https://backup.example.com', '--key', 'cof_abcdefghijklmnopqrstuvwxyz', '--key-file', keyFile, '--password-file', '/etc/coffer/pass', '--unit-file', unitFile, '--capacity', '3', '--label', 'nas', '--label', 'rack-2']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
   const unit = fs.readFileSync(unitFile, 'utf8');
-  assert.match(unit, /^ExecStart=".*" ".*main\.ts" "agent" "--server" "https:\/\/backup\.example\.com" "--key-file" ".*agent\.key" "--password-file" "\/etc\/coffer\/pass" "--capacity" "3"$/m);
+  assert.match(unit, /^ExecStart=".*" ".*main\.ts" "agent" "--server" "https:\/\/backup\.example\.com" "--key-file" ".*agent\.key" "--password-file" "\/etc\/coffer\/pass" "--capacity" "3" "--label" "nas" "--label" "rack-2"$/m);
   assert.match(unit, /^Restart=always$/m);
   assert.ok(!unit.includes('cof_abcdefghijklmnopqrstuvwxyz'), 'the key is not in the unit');
   const noPass = coffer(['agent', 'install', '--server', 'https://b.example.com', '--key-file', keyFile, '--unit-file', unitFile]);

@@ -5,9 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { sql } from 'kysely';
-import { SCHEMA_VERSION } from '../src/server/db/migrations.ts';
-import { openServerDatabase, type ServerDatabase } from '../src/server/db/open.ts';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { migrator, SCHEMA_VERSION, type DatabaseKind } from '../src/server/db/migrations.ts';
+import { openServerDatabase, SQLITE_FILE, type ServerDatabase } from '../src/server/db/open.ts';
+import { nodeSqliteDialect } from '../src/server/db/sqlite-dialect.ts';
 import { startPostgres, type PostgresServer } from './helpers/postgres.ts';
 
 let postgres: PostgresServer;
@@ -96,4 +98,33 @@ test('PostgreSQL: three servers starting at once migrate the database once; bigi
     await Promise.all(dbs.map((d) => d.close()));
   }
   await assert.rejects(openServerDatabase({ dataDir: '/nonexistent', databaseUrl: url }), /upgraded by a newer coffer server/);
+});
+
+/** A database left at the first migration with a user and an agent in it, as a server of that version left it. */
+async function atFirstVersion(db: Kysely<unknown>, kind: DatabaseKind): Promise<void> {
+  try {
+    const { error } = await migrator(db, kind).migrateTo('0001-initial');
+    if (error) throw error;
+    await sql`insert into users (id, email, password_hash, role, created_at, password_changed_at) values ('u', 'e', 'h', 'admin', 1, 1)`.execute(db);
+    await sql`insert into agents (id, user_id, api_key_id, hostname, os, version, capacity, status, last_heartbeat_at, registered_at) values ('a', 'u', 'k', 'nas', 'Linux', '0.1.0', 2, 'online', 1, 1)`.execute(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+test('the agent-labels migration gives the agents of an older database no labels, on SQLite and PostgreSQL', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-db-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  await atFirstVersion(new Kysely<unknown>({ dialect: nodeSqliteDialect({ file: path.join(dir, SQLITE_FILE) }) }), 'sqlite');
+  const url = await postgres.createDatabase();
+  await atFirstVersion(new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }) }), 'postgres');
+  for (const options of [{ dataDir: dir }, { dataDir: '/nonexistent', databaseUrl: url }]) {
+    const d = await openServerDatabase(options);
+    try {
+      assert.equal((await applied(d)).length, SCHEMA_VERSION);
+      assert.deepEqual((await d.db.selectFrom('agents').select(['id', 'labels']).execute()).map((r) => ({ ...r })), [{ id: 'a', labels: '[]' }], d.kind);
+    } finally {
+      await d.close();
+    }
+  }
 });

@@ -24,6 +24,8 @@ export interface AgentOptions {
   readonly spoolDir?: string;
   readonly workers?: number;
   readonly hostname?: string;
+  /** The --label flags; absent: the agent keeps the labels set on the server. */
+  readonly labels?: readonly string[];
   readonly describeError: (err: unknown) => string;
   readonly isRetryable: (err: unknown) => boolean;
 }
@@ -156,7 +158,7 @@ export class Agent {
   }
 
   private async register(): Promise<void> {
-    const hello = { protocol: PROTOCOL_VERSION, hostname: this.options.hostname ?? os.hostname(), os: `${os.type()} ${os.release()} ${os.arch()}`, version: VERSION, capacity: this.options.capacity, ...(this.state.agentId && this.state.server === this.client.base.origin ? { agentId: this.state.agentId } : {}) };
+    const hello = { protocol: PROTOCOL_VERSION, hostname: this.options.hostname ?? os.hostname(), os: `${os.type()} ${os.release()} ${os.arch()}`, version: VERSION, capacity: this.options.capacity, ...(this.options.labels ? { labels: this.options.labels } : {}), ...(this.state.agentId && this.state.server === this.client.base.origin ? { agentId: this.state.agentId } : {}) };
     for (let delay = 1000; ; delay = Math.min(delay * 2, MAX_BACKOFF_MS)) {
       try {
         const welcome = await this.client.register(hello);

@@ -19,6 +19,8 @@ export interface AgentHello {
   readonly capacity: number;
   /** The id the server gave this agent before; absent on first registration. */
   readonly agentId?: string;
+  /** The agent's --label flags; absent: the labels set on the server stay. */
+  readonly labels?: readonly string[];
 }
 
 export interface Welcome {

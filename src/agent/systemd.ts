@@ -5,6 +5,7 @@ export interface UnitOptions {
   readonly keyFile: string;
   readonly passwordFile: string;
   readonly capacity: number;
+  readonly labels?: readonly string[];
   readonly user: string;
   /** The Node 24 binary and the coffer entry point to run. */
   readonly node: string;
@@ -18,7 +19,7 @@ function arg(value: string): string {
 }
 
 export function systemdUnit(o: UnitOptions): string {
-  const exec = [o.node, o.coffer, 'agent', '--server', o.server, '--key-file', o.keyFile, '--password-file', o.passwordFile, '--capacity', String(o.capacity)].map(arg).join(' ');
+  const exec = [o.node, o.coffer, 'agent', '--server', o.server, '--key-file', o.keyFile, '--password-file', o.passwordFile, '--capacity', String(o.capacity), ...(o.labels ?? []).flatMap((l) => ['--label', l])].map(arg).join(' ');
   return `[Unit]
 Description=Coffer backup agent (${o.server.replace(/[%$\n]/g, '')})
 Wants=network-online.target

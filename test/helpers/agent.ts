@@ -12,11 +12,11 @@ export interface AgentProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startAgent(options: { server: string; key: string; dir: string; capacity?: number; transport?: 'auto' | 'websocket' | 'poll'; env?: Record<string, string> }): AgentProcess {
+export function startAgent(options: { server: string; key: string; dir: string; capacity?: number; transport?: 'auto' | 'websocket' | 'poll'; labels?: readonly string[]; env?: Record<string, string> }): AgentProcess {
   fs.mkdirSync(options.dir, { recursive: true });
   const keyFile = path.join(options.dir, 'key');
   fs.writeFileSync(keyFile, options.key, { mode: 0o600 });
-  const args = [MAIN, 'agent', '--server', options.server, '--key-file', keyFile, '--state-dir', path.join(options.dir, 'state'), '--capacity', String(options.capacity ?? 2), '--transport', options.transport ?? 'websocket'];
+  const args = [MAIN, 'agent', '--server', options.server, '--key-file', keyFile, '--state-dir', path.join(options.dir, 'state'), '--capacity', String(options.capacity ?? 2), '--transport', options.transport ?? 'websocket', ...(options.labels ?? []).flatMap((l) => ['--label', l])];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, COFFER_PASSWORD: PASSWORD, COFFER_DATA_DIR: path.join(options.dir, 'data'), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

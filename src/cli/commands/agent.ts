@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
+import { normalizeLabels } from '../../agent/labels.ts';
 import { systemdUnit } from '../../agent/systemd.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import { describeError, isRetryable, UsageError } from '../errors.ts';
@@ -22,6 +23,14 @@ interface AgentOptions {
   readonly passwordFile?: string;
   readonly passwordCommand?: string;
   readonly spoolDir?: string;
+  readonly label?: string[];
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/** The --label flags checked; undefined without any (the server's labels stay). */
+function labelsOf(labels: string[] | undefined): string[] | undefined {
+  return labels ? normalizeLabels(labels, (problem) => new UsageError(`--label: ${problem}`)) : undefined;
 }
 
 function serverOf(options: { server?: string }): string {
@@ -47,6 +56,7 @@ export function agentCommand(): Command {
     .option('--key-file <file>', 'read the API key from a file')
     .option('--state-dir <dir>', "where the agent keeps its id (default: 'agent' in the data directory)")
     .option('--capacity <n>', 'backups run at once', '2')
+    .option('--label <label>', "a label of this agent (repeat for more): plans with workers 'agents with label L' use it for their shards; without any, the labels set on the server stay", collect)
     .addOption(new Option('--transport <kind>', 'how jobs arrive').choices(['auto', 'websocket', 'poll']).default('auto'))
     .option('--password-file <file>', 'repository passphrase from a file (else $COFFER_PASSWORD or --password-command)')
     .option('--password-command <command>', 'repository passphrase from a command')
@@ -56,6 +66,7 @@ export function agentCommand(): Command {
       const key = keyOf(options);
       if (options.key) printWarning('--key is visible in the process list; use --key-file or COFFER_AGENT_KEY on shared machines');
       const capacity = capacityOf(options.capacity);
+      const labels = labelsOf(options.label);
       if (!options.passwordFile && !options.passwordCommand && !process.env.COFFER_PASSWORD) {
         throw new UsageError('the agent needs the repository passphrase without asking: use --password-file, --password-command or COFFER_PASSWORD (it never leaves this machine)');
       }
@@ -76,6 +87,7 @@ export function agentCommand(): Command {
           describeError,
           isRetryable,
           ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
+          ...(labels ? { labels } : {}),
         }).run(), [ServerError, AgentStoppedError]);
       } finally {
         interrupt.dispose();
@@ -89,9 +101,10 @@ export function agentCommand(): Command {
       .option('--key <key>', 'API key to store in --key-file')
       .option('--password-file <file>', 'repository passphrase file for the agent')
       .option('--capacity <n>', 'backups run at once', '2')
+      .option('--label <label>', 'a label of the agent (repeat for more)', collect)
       .option('--user <name>', 'run as this user (default root, which can read every file)')
       .option('--unit-file <file>', 'where to write the unit', '/etc/systemd/system/coffer-agent.service')
-      .action((own: { server?: string; keyFile?: string; key?: string; passwordFile?: string; capacity: string; user?: string; unitFile: string }) => {
+      .action((own: { server?: string; keyFile?: string; key?: string; passwordFile?: string; capacity: string; label?: string[]; user?: string; unitFile: string }) => {
         // Options spelled like the agent's own (--server, --key-file …) are parsed by `coffer agent` itself.
         const parent = Object.fromEntries(Object.entries(agent.opts()).filter(([name]) => agent.getOptionValueSource(name) === 'cli'));
         const options = { ...own, ...parent } as typeof own;
@@ -110,6 +123,7 @@ export function agentCommand(): Command {
           keyFile,
           passwordFile: path.resolve(options.passwordFile),
           capacity: capacityOf(options.capacity),
+          ...(options.label ? { labels: labelsOf(options.label)! } : {}),
           user: options.user ?? 'root',
           node: process.execPath,
           coffer: path.resolve(import.meta.dirname, '../main.ts'),

@@ -1,5 +1,6 @@
 // Agents as the server records them: registration, heartbeats, online/offline, and the API's view.
 import crypto from 'node:crypto';
+import { normalizeLabels } from '../../agent/labels.ts';
 import type { AgentHello, Welcome } from '../../agent/protocol.ts';
 import { VERSION } from '../../version.ts';
 import { raiseAlert, resolveAlerts } from '../alerts/alerts.ts';
@@ -41,7 +42,17 @@ export function apiAgent(a: Agent, running = 0) {
     registeredAt: a.registered_at,
     uploadLimit: a.upload_limit,
     downloadLimit: a.download_limit,
+    labels: agentLabels(a),
   };
+}
+
+export function agentLabels(a: Pick<Agent, 'labels'>): string[] {
+  return JSON.parse(a.labels) as string[];
+}
+
+/** Labels from a request, checked and sorted, as stored; a 400 naming the first bad one. */
+export function labelsColumn(labels: readonly unknown[]): string {
+  return JSON.stringify(normalizeLabels(labels, (problem) => new HttpError(400, problem)));
 }
 
 function cleanText(value: unknown, what: string, max: number): string {
@@ -65,13 +76,15 @@ export async function registerAgent(ctx: ServerContext, userId: string, keyId: s
     capacity,
     status: 'online' as const,
     last_heartbeat_at: now,
+    // An agent started with --label sets its labels; one started without keeps those set on the server.
+    ...(hello.labels ? { labels: labelsColumn(hello.labels) } : {}),
   };
   let agent: Agent | undefined;
   if (hello.agentId) {
     agent = await ctx.db.updateTable('agents').set(fields).where('id', '=', hello.agentId).where('user_id', '=', userId).returningAll().executeTakeFirst();
   }
   if (!agent) {
-    agent = { id: crypto.randomUUID(), user_id: userId, registered_at: now, upload_limit: null, download_limit: null, ...fields };
+    agent = { id: crypto.randomUUID(), user_id: userId, registered_at: now, upload_limit: null, download_limit: null, labels: '[]', ...fields };
     await ctx.db.insertInto('agents').values(agent).execute();
   }
   ctx.log.info({ agent: agent.id, hostname: agent.hostname, version: agent.version }, 'agent registered');

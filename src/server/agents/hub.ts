@@ -218,11 +218,11 @@ export class AgentHub {
       '/api/agent/register',
       {
         schema: {
-          summary: 'an agent registers (or comes back): host name, OS, version, capacity',
+          summary: 'an agent registers (or comes back): host name, OS, version, capacity, labels',
           body: {
             type: 'object',
             required: ['protocol', 'hostname', 'os', 'version', 'capacity'],
-            properties: { protocol: { type: 'integer' }, hostname: { type: 'string' }, os: { type: 'string' }, version: { type: 'string' }, capacity: { type: 'integer' }, agentId: { type: 'string' } },
+            properties: { protocol: { type: 'integer' }, hostname: { type: 'string' }, os: { type: 'string' }, version: { type: 'string' }, capacity: { type: 'integer' }, agentId: { type: 'string' }, labels: { type: 'array', maxItems: 100, items: { type: 'string' } } },
           },
         },
       },

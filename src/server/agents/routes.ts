@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { requireSession } from '../auth/guard.ts';
 import type { ServerContext } from '../context.ts';
 import { HttpError, notFound } from '../http-error.ts';
-import { agentOfUser, apiAgent } from './agents.ts';
+import { agentOfUser, apiAgent, labelsColumn } from './agents.ts';
+import { MAX_LABELS } from '../../agent/labels.ts';
 import { agentLimits } from './hub.ts';
 
 async function runningCounts(ctx: ServerContext, userId: string): Promise<Map<string, number>> {
@@ -31,23 +32,28 @@ export async function agentRoutes(app: FastifyInstance, { ctx }: { ctx: ServerCo
     return apiAgent(agent, (await runningCounts(ctx, user.id)).get(agent.id) ?? 0);
   });
 
-  app.patch<{ Params: { id: string }; Body: { uploadLimit?: number | null; downloadLimit?: number | null } }>(
+  app.patch<{ Params: { id: string }; Body: { uploadLimit?: number | null; downloadLimit?: number | null; labels?: string[] } }>(
     '/api/agents/:id',
     {
       schema: {
-        summary: "set the agent's bandwidth limits (bytes per second for all its transfers; null: none)",
-        body: { type: 'object', additionalProperties: false, properties: { uploadLimit: { type: ['integer', 'null'], minimum: 1 }, downloadLimit: { type: ['integer', 'null'], minimum: 1 } } },
+        summary: "set the agent's bandwidth limits (bytes per second for all its transfers; null: none) or its labels (a scaled-out plan's workers are the agents with its label)",
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { uploadLimit: { type: ['integer', 'null'], minimum: 1 }, downloadLimit: { type: ['integer', 'null'], minimum: 1 }, labels: { type: 'array', maxItems: MAX_LABELS, items: { type: 'string' } } },
+        },
       },
     },
     async (request) => {
       const { user } = requireSession(request);
       const agent = await lookup(user.id, request.params.id);
-      const set: { upload_limit?: number | null; download_limit?: number | null } = {};
+      const set: { upload_limit?: number | null; download_limit?: number | null; labels?: string } = {};
       if (request.body.uploadLimit !== undefined) set.upload_limit = request.body.uploadLimit;
       if (request.body.downloadLimit !== undefined) set.download_limit = request.body.downloadLimit;
-      if (Object.keys(set).length === 0) throw new HttpError(400, 'give uploadLimit or downloadLimit');
+      if (request.body.labels !== undefined) set.labels = labelsColumn(request.body.labels);
+      if (Object.keys(set).length === 0) throw new HttpError(400, 'give uploadLimit, downloadLimit or labels');
       const updated = await ctx.db.updateTable('agents').set(set).where('id', '=', agent.id).where('user_id', '=', user.id).returningAll().executeTakeFirstOrThrow();
-      await ctx.events.append({ agentId: agent.id, type: 'agent.message', data: { type: 'limits', limits: agentLimits(updated) } });
+      if (set.upload_limit !== undefined || set.download_limit !== undefined) await ctx.events.append({ agentId: agent.id, type: 'agent.message', data: { type: 'limits', limits: agentLimits(updated) } });
       await ctx.events.append({ userId: user.id, type: 'agent.updated', data: apiAgent(updated) });
       return apiAgent(updated);
     },

@@ -191,8 +191,16 @@ const v1: Step = async (db, kind) => {
   await db.schema.createIndex('events_at').on('events').column('at').execute();
 };
 
+/** Agent labels (a JSON array of strings): a scaled-out plan's workers are the owner's agents with a label. */
+const v2: Step = async (db) => {
+  await db.schema.alterTable('agents').addColumn('labels', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+};
+
 /** Every migration, in order. The names sort in that order, which Kysely requires. */
-const STEPS: readonly [string, Step][] = [['0001-initial', v1]];
+const STEPS: readonly [string, Step][] = [
+  ['0001-initial', v1],
+  ['0002-agent-labels', v2],
+];
 
 export const SCHEMA_VERSION = STEPS.length;
 

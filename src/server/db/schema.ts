@@ -72,6 +72,8 @@ export interface AgentsTable {
   /** Bytes per second for all of the agent's uploads together; null: no limit. */
   upload_limit: number | null;
   download_limit: number | null;
+  /** JSON array of the agent's labels, sorted (agent/labels.ts). */
+  labels: string;
 }
 
 export interface DestinationsTable {
