@@ -214,6 +214,40 @@ describe('ThrottleStore', () => {
 
   it('refuses a limit of zero', () => {
     assert.throws(() => new TokenBucket(0), RangeError);
+    assert.throws(() => new TokenBucket(undefined).setRate(0), RangeError);
+  });
+
+  it('passes everything at once without a limit, and applies one set later to the next transfer (virtual clock)', async () => {
+    const clock = fakeClock();
+    const bucket = new TokenBucket(undefined, { clock });
+    const store = new ThrottleStore(new MemoryStore(), { uploadBucket: bucket });
+    await store.put(objectName('data', 'a'), new Uint8Array(1000 * KiB));
+    assert.equal(clock.elapsed, 0);
+    bucket.setRate(10 * KiB);
+    await store.put(objectName('data', 'b'), new Uint8Array(50 * KiB));
+    assert.equal(clock.elapsed, 4000, 'the first second is the burst of a new limit');
+  });
+
+  // Regression (issue 13): an agent's limit changed on the server never reached its running jobs.
+  it('a limit lowered while a transfer waits holds it back, and lifted lets it go at once (real clock)', async () => {
+    const bucket = new TokenBucket(1024 * KiB);
+    await bucket.take(1024 * KiB); // the burst
+    let done = false;
+    const waiting = bucket.take(1024 * KiB).then(() => (done = true)); // a 1 s share at this rate
+    bucket.setRate(10 * KiB); // now about 100 s
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(done, false, 'the lowered limit holds the transfer back');
+    const lifted = performance.now();
+    bucket.setRate(undefined);
+    await waiting;
+    assert.ok(performance.now() - lifted < 1000, `went ${Math.round(performance.now() - lifted)} ms after the limit was lifted`);
+    const raised = new TokenBucket(10 * KiB);
+    await raised.take(10 * KiB);
+    const slow = raised.take(1000 * KiB); // 100 s at 10 KiB/s
+    raised.setRate(100 * 1024 * KiB); // 10 ms at 100 MiB/s
+    const started = performance.now();
+    await slow;
+    assert.ok(performance.now() - started < 1000, `went ${Math.round(performance.now() - started)} ms after the limit was raised`);
   });
 
   // Regression (issue 13): a job paused under an agent's 150 KB/s limit waited out a 4 MB pack's share

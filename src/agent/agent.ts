@@ -139,7 +139,7 @@ export class Agent {
         this.runner.control(message.jobId, message.action);
         return;
       case 'limits':
-        this.runner.setLimits(message.limits);
+        this.runner.setLimits(message);
         return;
       case 'plans':
         this.state = { ...this.state, plans: [...message.plans] };
@@ -164,7 +164,7 @@ export class Agent {
         const welcome = await this.client.register(hello);
         this.cursor = welcome.cursor;
         this.heartbeatMs = welcome.heartbeatSeconds * 1000;
-        this.runner.setLimits(welcome.limits);
+        this.runner.setLimits(welcome);
         this.state = { ...this.state, agentId: welcome.agentId, server: this.client.base.origin };
         writeState(this.options.stateDir, this.state);
         this.options.log(`registered with ${this.client.base.origin} as agent ${welcome.agentId} (server ${welcome.serverVersion})`);

@@ -23,17 +23,27 @@ export interface AgentHello {
   readonly labels?: readonly string[];
 }
 
-export interface Welcome {
+export interface Welcome extends AgentLimits {
   readonly agentId: string;
   readonly serverVersion: string;
   readonly heartbeatSeconds: number;
-  readonly limits: Limits;
 }
 
 export interface Limits {
   /** Bytes per second for all uploads of the agent together; absent: none. */
   readonly upload?: number;
   readonly download?: number;
+}
+
+/**
+ * All the bandwidth limits an agent follows, sent whole in the welcome, when its socket (re)connects and
+ * whenever one of them changes: they apply at once to its running jobs.
+ */
+export interface AgentLimits {
+  /** The agent's own, over all its transfers. */
+  readonly limits: Limits;
+  /** Each of its user's destinations', by destination id, over all the agent's transfers to that destination. */
+  readonly destinations?: Readonly<Record<string, Limits>>;
 }
 
 export interface DestinationRef {
@@ -43,6 +53,7 @@ export interface DestinationRef {
   readonly kind: 's3' | 'location';
   /** For 'location', what the agent opens (a path, sftp://…); for 's3', for display only. */
   readonly location: string;
+  /** As of the job's creation: the agent follows newer ones from its AgentLimits. */
   readonly limits: Limits;
 }
 
@@ -98,7 +109,7 @@ export type RepoQuery =
 export type ToAgent =
   | { readonly type: 'job'; readonly job: JobAssignment }
   | { readonly type: 'control'; readonly jobId: string; readonly action: 'pause' | 'resume' | 'cancel' }
-  | { readonly type: 'limits'; readonly limits: Limits }
+  | ({ readonly type: 'limits' } & AgentLimits)
   | { readonly type: 'plans'; readonly plans: readonly PlanSummary[] }
   /** The agent's key was revoked or the agent deleted: it must stop. */
   | { readonly type: 'revoked'; readonly reason: string }

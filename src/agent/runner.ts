@@ -22,7 +22,7 @@ import { RetryStore } from '../store/retry.ts';
 import type { Store } from '../store/store.ts';
 import { ThrottleStore, TokenBucket } from '../store/throttle.ts';
 import type { ServerClient } from './client.ts';
-import type { BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
+import type { AgentLimits, BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
 
 const PROGRESS_MS = 1000;
 
@@ -64,11 +64,28 @@ interface Running {
   beforeDone?: boolean;
 }
 
+interface Buckets {
+  readonly upload: TokenBucket;
+  readonly download: TokenBucket;
+}
+
+const buckets = (limits: Limits): Buckets => ({ upload: new TokenBucket(limits.upload), download: new TokenBucket(limits.download) });
+
+function setRates(to: Buckets, limits: Limits): void {
+  to.upload.setRate(limits.upload);
+  to.download.setRate(limits.download);
+}
+
 export class JobRunner {
   private readonly options: RunnerOptions;
   private readonly jobs = new Map<string, Running>();
-  private upload: TokenBucket | undefined;
-  private download: TokenBucket | undefined;
+  /**
+   * Bandwidth limits live as long as the agent and every job's stores go through them, limited or not,
+   * so a limit set or changed on the server applies at once to the transfers of running jobs.
+   */
+  private readonly agentBuckets = buckets({});
+  /** Each destination's own limits (by destination id), shared by this agent's jobs writing to it. */
+  private readonly destinationBuckets = new Map<string, Buckets>();
 
   constructor(options: RunnerOptions) {
     this.options = options;
@@ -83,10 +100,14 @@ export class JobRunner {
     return [...this.jobs.keys()];
   }
 
-  /** The agent-wide limits, shared by every destination of every job. */
-  setLimits(limits: Limits): void {
-    this.upload = limits.upload ? new TokenBucket(limits.upload) : undefined;
-    this.download = limits.download ? new TokenBucket(limits.download) : undefined;
+  /** The limits as the server has them now: the agent's own and its destinations'. */
+  setLimits(limits: AgentLimits): void {
+    setRates(this.agentBuckets, limits.limits);
+    for (const [id, own] of Object.entries(limits.destinations ?? {})) {
+      const known = this.destinationBuckets.get(id);
+      if (known) setRates(known, own);
+      else this.destinationBuckets.set(id, buckets(own));
+    }
   }
 
   start(job: JobAssignment): void {
@@ -138,9 +159,10 @@ export class JobRunner {
       ref.kind === 's3'
         ? new PresignedStore(`${ref.name} (${ref.location}, write-only)`, this.options.client.broker(ref.id))
         : openStore(ref.location);
-    const stop = signal ? { signal } : {};
-    if (ref.limits.upload || ref.limits.download) store = new ThrottleStore(store, { ...ref.limits, ...stop });
-    if (this.upload || this.download) store = new ThrottleStore(store, { ...(this.upload ? { uploadBucket: this.upload } : {}), ...(this.download ? { downloadBucket: this.download } : {}), ...stop });
+    // The ref's limits are as of the job's creation: the server's newer word (setLimits) wins.
+    let own = this.destinationBuckets.get(ref.id);
+    if (!own) this.destinationBuckets.set(ref.id, (own = buckets(ref.limits)));
+    for (const limit of [own, this.agentBuckets]) store = new ThrottleStore(store, { uploadBucket: limit.upload, downloadBucket: limit.download, ...(signal ? { signal } : {}) });
     if (ref.kind === 's3' || isRemoteLocation(ref.location)) store = new RetryStore(store);
     return store;
   }

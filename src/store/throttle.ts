@@ -18,20 +18,53 @@ export const realClock: Clock = {
 };
 
 export class TokenBucket {
-  private readonly rate: number;
-  private readonly capacity: number;
   private readonly clock: Clock;
-  private tokens: number;
+  private readonly burst: number | undefined;
+  /** Bytes per second; Infinity: no limit. */
+  private rate = Infinity;
+  private capacity = Infinity;
+  private tokens = Infinity;
   private updated: number;
+  /** Tokens added since the bucket was made: a waiter's debt is paid once this reaches its mark. */
+  private refilled = 0;
+  /** Aborted when the rate changes, so waiters work their wait out again at the new rate. */
+  private changed = new AbortController();
 
-  /** `rate` in bytes per second; up to `burst` bytes (default: one second's worth) may go at full speed after a pause. */
-  constructor(rate: number, options: { burst?: number; clock?: Clock } = {}) {
-    if (!(rate > 0)) throw new RangeError(`a rate limit must be above 0 bytes/s, not ${rate}`);
-    this.rate = rate;
-    this.capacity = options.burst ?? rate;
+  /**
+   * `rate` in bytes per second, undefined for none; up to `burst` bytes (default: one second's worth)
+   * may go at full speed after a pause.
+   */
+  constructor(rate: number | undefined, options: { burst?: number; clock?: Clock } = {}) {
     this.clock = options.clock ?? realClock;
-    this.tokens = this.capacity;
+    this.burst = options.burst;
     this.updated = this.clock.now();
+    this.setRate(rate);
+  }
+
+  /**
+   * Changes the limit (undefined: none) for every transfer through this bucket, the ones waiting
+   * included: an agent's limit changed on the server applies to its running jobs at once.
+   */
+  setRate(rate: number | undefined): void {
+    if (rate !== undefined && !(rate > 0)) throw new RangeError(`a rate limit must be above 0 bytes/s, not ${rate}`);
+    this.refill();
+    const limited = this.rate !== Infinity;
+    this.rate = rate ?? Infinity;
+    this.capacity = rate === undefined ? Infinity : (this.burst ?? rate);
+    // From no limit to one: a full bucket, as for a new one. Between limits: the debt stays owed.
+    this.tokens = limited ? Math.min(this.capacity, this.tokens) : this.capacity;
+    this.changed.abort();
+    this.changed = new AbortController();
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    if (this.rate !== Infinity) {
+      const added = ((now - this.updated) / 1000) * this.rate;
+      this.refilled += added;
+      this.tokens = Math.min(this.capacity, this.tokens + added);
+    }
+    this.updated = now;
   }
 
   /**
@@ -41,13 +74,24 @@ export class TokenBucket {
    */
   async take(bytes: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    const now = this.clock.now();
-    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.updated) / 1000) * this.rate);
-    this.updated = now;
+    if (this.rate === Infinity) return;
+    this.refill();
     this.tokens -= bytes;
     if (this.tokens >= 0) return;
+    const paidAt = this.refilled - this.tokens;
     try {
-      await this.clock.sleep((-this.tokens / this.rate) * 1000, signal);
+      for (;;) {
+        const changed = this.changed.signal;
+        try {
+          await this.clock.sleep(((paidAt - this.refilled) / this.rate) * 1000, signal ? AbortSignal.any([signal, changed]) : changed);
+        } catch (err) {
+          if (!changed.aborted || signal?.aborted) throw err;
+        }
+        // Lifted: whatever was owed is forgiven. Changed: the rest of the debt at the new rate.
+        if (this.rate === Infinity) return;
+        this.refill();
+        if (this.refilled >= paidAt - 1e-6) return;
+      }
     } catch (err) {
       this.tokens = Math.min(this.capacity, this.tokens + bytes);
       throw err;

@@ -1,7 +1,7 @@
 // Agents as the server records them: registration, heartbeats, online/offline, and the API's view.
 import crypto from 'node:crypto';
 import { normalizeLabels } from '../../agent/labels.ts';
-import type { AgentHello, Welcome } from '../../agent/protocol.ts';
+import type { AgentHello, AgentLimits, Welcome } from '../../agent/protocol.ts';
 import { VERSION } from '../../version.ts';
 import { raiseAlert, resolveAlerts } from '../alerts/alerts.ts';
 import type { ServerContext } from '../context.ts';
@@ -64,7 +64,7 @@ function cleanText(value: unknown, what: string, max: number): string {
  * Registers an agent (or an agent coming back). A process that registers has just started, so jobs the
  * server believed it was running are interrupted, then queued again to resume.
  */
-export async function registerAgent(ctx: ServerContext, userId: string, keyId: string, hello: AgentHello): Promise<{ agent: Agent; welcome: Omit<Welcome, 'limits'> }> {
+export async function registerAgent(ctx: ServerContext, userId: string, keyId: string, hello: AgentHello): Promise<{ agent: Agent; welcome: Omit<Welcome, keyof AgentLimits> }> {
   const capacity = Number(hello.capacity);
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > 64) throw new HttpError(400, `capacity must be a whole number from 1 to 64, not ${hello.capacity}`);
   const now = ctx.now();

@@ -4,7 +4,7 @@
 // server it is connected to.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { PROTOCOL_VERSION, type AgentHello, type FromAgent, type JobAssignment, type Limits, type ToAgent } from '../../agent/protocol.ts';
+import { PROTOCOL_VERSION, type AgentHello, type FromAgent, type JobAssignment, type ToAgent } from '../../agent/protocol.ts';
 import type { RetryPolicy } from '../../jobs/index.ts';
 import { requireKey, type KeyAuth } from '../auth/guard.ts';
 import type { ServerContext } from '../context.ts';
@@ -13,6 +13,7 @@ import type { ServerEvent } from '../events/event-log.ts';
 import { HttpError } from '../http-error.ts';
 import { appendLog, claimJobs, finishJob, markPaused, markResumed, recordProgress } from '../jobs/lifecycle.ts';
 import { agentOfUser, heartbeat, reconcileRunning, registerAgent } from './agents.ts';
+import { currentLimits } from './limits.ts';
 
 export const AGENT_HEADER = 'x-coffer-agent';
 const MAX_POLL_SECONDS = 30;
@@ -22,11 +23,12 @@ interface Connection {
   readonly agentId: string;
   readonly keyId: string;
   send(message: ToAgent): void;
+  /**
+   * Sends the limits as the database has them now. One read at a time per connection, so the last one
+   * sent is never older than a change the connection was told of.
+   */
+  sendLimits(): void;
   close(code: number, reason: string): void;
-}
-
-export function agentLimits(agent: Agent): Limits {
-  return { ...(agent.upload_limit ? { upload: agent.upload_limit } : {}), ...(agent.download_limit ? { download: agent.download_limit } : {}) };
 }
 
 export class AgentHub {
@@ -76,7 +78,13 @@ export class AgentHub {
       return;
     }
     if (!event.agentId) return;
-    if (event.type === 'agent.message') for (const c of this.connections.get(event.agentId) ?? []) c.send(event.data as ToAgent);
+    if (event.type === 'agent.message') {
+      const message = event.data as ToAgent;
+      for (const c of this.connections.get(event.agentId) ?? []) {
+        if (message.type === 'limits') c.sendLimits();
+        else c.send(message);
+      }
+    }
     if (event.type === 'agent.message' || event.type === 'agent.dispatch') {
       for (const wake of [...(this.waiting.get(event.agentId) ?? [])]) wake();
       if (event.type === 'agent.dispatch' && this.connections.has(event.agentId)) void this.dispatch(event.agentId);
@@ -150,11 +158,20 @@ export class AgentHub {
     let chain: Promise<unknown> = lookup.then(
       (found) => {
         agent = found;
+        let limits = Promise.resolve();
         const connection: Connection = {
           agentId: found.id,
           keyId,
           send: (message) => {
             if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+          },
+          sendLimits: () => {
+            limits = limits
+              .then(async () => {
+                const current = await currentLimits(this.ctx, found.id);
+                if (current) connection.send({ type: 'limits', ...current });
+              })
+              .catch((err) => this.ctx.log.warn({ err, agent: found.id }, 'could not send the limits'));
           },
           close: (code, reason) => socket.close(code, reason),
         };
@@ -166,7 +183,11 @@ export class AgentHub {
           if (set.size === 0 && this.connections.get(found.id) === set) this.connections.delete(found.id);
         });
         if (socket.readyState !== socket.OPEN) set.delete(connection);
-        else void this.dispatch(found.id);
+        else {
+          // A change made since the welcome was not sent to this agent while it had no socket here.
+          connection.sendLimits();
+          void this.dispatch(found.id);
+        }
       },
       (err: Error) => socket.close(4004, err.message.slice(0, 120)),
     );
@@ -232,7 +253,10 @@ export class AgentHub {
           throw new HttpError(400, `this server speaks agent protocol ${PROTOCOL_VERSION} and the agent ${request.body.protocol}; install the same coffer version on both`);
         }
         const { agent, welcome } = await registerAgent(ctx, auth.user.id, auth.keyId, request.body);
-        return { ...welcome, limits: agentLimits(agent), cursor: ctx.events.cursor };
+        // The cursor before the read: a change after the read is an event after the cursor, replayed by the long poll.
+        const cursor = ctx.events.cursor;
+        const limits = await currentLimits(ctx, agent.id);
+        return { ...welcome, ...limits, cursor };
       },
     );
 

@@ -6,7 +6,7 @@ import type { ServerContext } from '../context.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { agentOfUser, apiAgent, labelsColumn } from './agents.ts';
 import { MAX_LABELS } from '../../agent/labels.ts';
-import { agentLimits } from './hub.ts';
+import { announceLimits } from './limits.ts';
 
 async function runningCounts(ctx: ServerContext, userId: string): Promise<Map<string, number>> {
   const rows = await ctx.db.selectFrom('jobs').select(['agent_id', (eb) => eb.fn.countAll<number>().as('n')]).where('user_id', '=', userId).where('status', '=', 'running').groupBy('agent_id').execute();
@@ -53,7 +53,7 @@ export async function agentRoutes(app: FastifyInstance, { ctx }: { ctx: ServerCo
       if (request.body.labels !== undefined) set.labels = labelsColumn(request.body.labels);
       if (Object.keys(set).length === 0) throw new HttpError(400, 'give uploadLimit, downloadLimit or labels');
       const updated = await ctx.db.updateTable('agents').set(set).where('id', '=', agent.id).where('user_id', '=', user.id).returningAll().executeTakeFirstOrThrow();
-      if (set.upload_limit !== undefined || set.download_limit !== undefined) await ctx.events.append({ agentId: agent.id, type: 'agent.message', data: { type: 'limits', limits: agentLimits(updated) } });
+      if (set.upload_limit !== undefined || set.download_limit !== undefined) await announceLimits(ctx, user.id, [agent.id]);
       await ctx.events.append({ userId: user.id, type: 'agent.updated', data: apiAgent(updated) });
       return apiAgent(updated);
     },

@@ -11,6 +11,7 @@ import type { Destination, Plan } from '../db/schema.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { apiJob, requestJob } from '../jobs/lifecycle.ts';
 import { agentOfUser } from '../agents/agents.ts';
+import { destinationLimits } from '../agents/limits.ts';
 import { pruneDue } from '../../daemon/plan-retention.ts';
 import { checkPlanExtras, mergeExtras, planExtrasBody, type PlanExtras } from './plan-extras.ts';
 
@@ -67,7 +68,7 @@ interface PlanBody {
 }
 
 export function destinationRef(d: Destination): DestinationRef {
-  return { id: d.id, name: d.name, kind: d.kind, location: d.location, limits: { ...(d.upload_limit ? { upload: d.upload_limit } : {}), ...(d.download_limit ? { download: d.download_limit } : {}) } };
+  return { id: d.id, name: d.name, kind: d.kind, location: d.location, limits: destinationLimits(d) };
 }
 
 /** The destinations of a user with these ids, in the given order; 400 if one is not theirs. */

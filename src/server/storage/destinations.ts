@@ -12,6 +12,7 @@ import { requireSession } from '../auth/guard.ts';
 import type { ServerContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Destination } from '../db/schema.ts';
+import { announceLimits } from '../agents/limits.ts';
 import { HttpError, notFound } from '../http-error.ts';
 import { open, seal } from './secret-box.ts';
 
@@ -157,6 +158,7 @@ export async function destinationRoutes(app: FastifyInstance, { ctx }: { ctx: Se
         set.credentials = seal(ctx.secret, JSON.stringify({ accessKeyId: body.accessKeyId, secretAccessKey: body.secretAccessKey, ...(body.region ? { region: body.region } : {}) }));
       }
       const updated = await ctx.db.updateTable('destinations').set(set).where('id', '=', d.id).where('user_id', '=', user.id).returningAll().executeTakeFirstOrThrow();
+      if (set.upload_limit !== undefined || set.download_limit !== undefined) await announceLimits(ctx, user.id);
       return apiDestination(updated);
     },
   );
