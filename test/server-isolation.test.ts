@@ -118,6 +118,12 @@ const CASES: Record<string, Case> = {
   'get /api/downloads/{id}': { id: 'job' },
   'put /api/agent/uploads/{id}': { id: 'job', agent: true },
   'post /api/agents/{id}/test-destination': { id: 'agent', body: { destinationId: 'DESTINATION' } },
+  'post /api/agent/shards/runs': { agent: true, body: { jobId: 'JOB', shards: [] }, expect: 404 },
+  'get /api/agent/shards/runs/{id}': { id: 'job', agent: true },
+  'post /api/agent/shards/claim': { agent: true, body: { run: 'JOB', capacity: 1 } },
+  'post /api/agent/shards/heartbeat': { agent: true, body: { claim: 'JOB', progress: {} } },
+  'post /api/agent/shards/finish': { agent: true, body: { claim: 'JOB', outcome: { ok: false, error: 'x' } } },
+  'get /api/jobs/{id}/shards': { id: 'job' },
 };
 
 /** Alice's ids put in place of the markers in a body or query. */

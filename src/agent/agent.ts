@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { VERSION } from '../version.ts';
 import { AgentStoppedError, ServerClient, ServerError } from './client.ts';
 import { PROTOCOL_VERSION, type FromAgent, type PlanSummary, type ToAgent } from './protocol.ts';
+import { FleetWorkers } from './fleet-workers.ts';
 import { RepoQueries } from './repo-queries.ts';
 import { JobRunner } from './runner.ts';
 
@@ -79,6 +80,7 @@ export class Agent {
   private readonly client: ServerClient;
   private readonly runner: JobRunner;
   private readonly queries: RepoQueries;
+  private readonly shardWorkers: FleetWorkers;
   private readonly outbox: FromAgent[] = [];
   private socket: WebSocket | undefined;
   private cursor = 0;
@@ -92,6 +94,16 @@ export class Agent {
     this.client = new ServerClient(options.server, options.key);
     this.state = readState(options.stateDir);
     this.runner = new JobRunner({ client: this.client, passphrase: options.passphrase, send: (m) => this.send(m), describeError: options.describeError, isRetryable: options.isRetryable, ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}), ...(options.workers ? { workers: options.workers } : {}) });
+    this.shardWorkers = new FleetWorkers({
+      client: this.client,
+      passphrase: options.passphrase,
+      openDestination: (ref, signal) => this.runner.openDestination(ref, signal),
+      capacity: options.capacity,
+      heartbeatMs: () => this.heartbeatMs,
+      log: options.log,
+      describeError: options.describeError,
+      ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}),
+    });
     this.queries = new RepoQueries({ client: this.client, passphrase: options.passphrase, openStore: (ref) => this.runner.openDestination(ref), send: (m) => this.send(m), describeError: options.describeError });
   }
 
@@ -148,6 +160,9 @@ export class Agent {
         return;
       case 'query':
         this.queries.handle(message.id, message.destinations, message.query);
+        return;
+      case 'shards':
+        this.shardWorkers.join(message.run, message.destinations);
         return;
       case 'revoked':
         this.stopped = new AgentStoppedError(`the server stopped this agent: ${message.reason}`);
@@ -294,7 +309,7 @@ export class Agent {
       }
       if (this.stopped) throw this.stopped;
     } finally {
-      await this.runner.stopAll();
+      await Promise.all([this.runner.stopAll(), this.shardWorkers.stopAll()]);
       await this.queries.close();
       // The jobs just stopped say so; one last try to tell the server.
       if (this.outbox.length > 0) {

@@ -73,6 +73,42 @@ export interface BackupParams {
   readonly retention?: PlanRetention;
   /** This run, if it completes, is the pruneEvery-th: prune after the retention. */
   readonly prune?: boolean;
+  /** A scaled-out run: this agent coordinates (splits, merges), the plan's workers back up the shards. */
+  readonly scaleOut?: ScaleOutParams;
+}
+
+export interface ScaleOutParams {
+  /** How many workers the split is made for. */
+  readonly workers: number;
+  /** The workers are the owner's agents with this label; absent: `workers` of the owner's online agents. */
+  readonly label?: string;
+  /** A shard that failed for good leaves a snapshot marked partial instead of none. */
+  readonly allowPartial?: boolean;
+}
+
+/** Where a fleet run's shards stand, as its coordinator and the dashboard see it. */
+export interface FleetShardStatus {
+  readonly total: number;
+  readonly done: number;
+  readonly failed: number;
+  /** The whole run by the split's estimates, and how much of it is read (done and running shards). */
+  readonly filesTotal: number;
+  readonly bytesTotal: number;
+  readonly filesDone: number;
+  readonly bytesDone: number;
+  /** Shards waiting for a worker, with the split's estimates of their size. */
+  readonly waiting: readonly { readonly index: number; readonly files: number; readonly bytes: number; readonly attempt: number }[];
+  readonly running: readonly {
+    readonly index: number;
+    readonly agentId: string;
+    readonly hostname: string;
+    readonly files: number;
+    readonly bytes: number;
+    readonly filesDone: number;
+    readonly bytesDone: number;
+    readonly attempt: number;
+    readonly silentMs: number;
+  }[];
 }
 
 export interface RestoreParams {
@@ -113,7 +149,9 @@ export type ToAgent =
   | { readonly type: 'plans'; readonly plans: readonly PlanSummary[] }
   /** The agent's key was revoked or the agent deleted: it must stop. */
   | { readonly type: 'revoked'; readonly reason: string }
-  | { readonly type: 'query'; readonly id: string; readonly destinations: readonly DestinationRef[]; readonly query: RepoQuery };
+  | { readonly type: 'query'; readonly id: string; readonly destinations: readonly DestinationRef[]; readonly query: RepoQuery }
+  /** Shards of a scaled-out run wait for this agent: claim them (POST /api/agent/shards/claim) until the run is over. */
+  | { readonly type: 'shards'; readonly run: string; readonly destinations: readonly DestinationRef[] };
 
 /** A restore's progress, in the same frame as a backup's. */
 export interface RestoreJobProgress extends Omit<RestoreProgress, 'etaSeconds'> {

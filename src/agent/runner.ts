@@ -22,6 +22,7 @@ import { RetryStore } from '../store/retry.ts';
 import type { Store } from '../store/store.ts';
 import { ThrottleStore, TokenBucket } from '../store/throttle.ts';
 import type { ServerClient } from './client.ts';
+import { scaledJob, type BackupExecution } from './scaled-run.ts';
 import type { AgentLimits, BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
 
 const PROGRESS_MS = 1000;
@@ -289,19 +290,7 @@ export class JobRunner {
       throw err;
     }
     try {
-      const run = new BackupRun(repo, {
-        paths: params.paths,
-        selection: { excludes: params.excludes },
-        tags: params.tags,
-        oneFileSystem: params.oneFileSystem,
-        streams: streamSources(params.sources ?? []),
-        host: os.hostname(),
-        signal: running.controller.signal,
-        ...(this.options.spoolDir ? { spoolDir: this.options.spoolDir } : {}),
-        ...(this.options.workers ? { workers: this.options.workers } : {}),
-      });
-      run.onWarning = (w) => log('warn', `${w.path}: ${w.message}`);
-      run.onCommitted = (location) => log('info', `snapshot committed on ${location}`);
+      const run = params.scaleOut ? scaledJob(repo, this.options.client, jobId, { ...params, scaleOut: params.scaleOut }, running.controller.signal, log) : this.plainRun(repo, params, running, log);
       log('info', `backing up ${[...params.paths, ...(params.sources ?? []).map((src) => `${src.type} source ${defaultFileName(src)}`)].join(', ')} to ${params.destinations.map((d) => d.name).join(', ')}`);
       const report = (): void => {
         this.options.send({ type: 'progress', jobId, progress: run.progress() });
@@ -309,7 +298,7 @@ export class JobRunner {
       };
       const timer = setInterval(report, PROGRESS_MS);
       try {
-        const result = await run.run();
+        const result = await run.execute();
         report();
         const s = result.snapshot.summary;
         log('info', `snapshot ${result.snapshotId.slice(0, 8)}: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified files; ${s.bytesAdded} bytes added`);
@@ -329,6 +318,24 @@ export class JobRunner {
     } finally {
       await repo.close();
     }
+  }
+
+  /** An ordinary backup of the plan, in this process. */
+  private plainRun(repo: Repository, params: BackupParams, running: Running, log: LogTo): BackupExecution {
+    const run = new BackupRun(repo, {
+      paths: params.paths,
+      selection: { excludes: params.excludes },
+      tags: params.tags,
+      oneFileSystem: params.oneFileSystem,
+      streams: streamSources(params.sources ?? []),
+      host: os.hostname(),
+      signal: running.controller.signal,
+      ...(this.options.spoolDir ? { spoolDir: this.options.spoolDir } : {}),
+      ...(this.options.workers ? { workers: this.options.workers } : {}),
+    });
+    run.onWarning = (w) => log('warn', `${w.path}: ${w.message}`);
+    run.onCommitted = (location) => log('info', `snapshot committed on ${location}`);
+    return { execute: () => run.run(), progress: () => run.progress() };
   }
 
   private async restore(jobId: string, params: RestoreParams, running: Running, log: LogTo, flush: () => void): Promise<JobOutcome> {

@@ -16,6 +16,8 @@ import { planRoutes } from './plans/plans.ts';
 import { checkOverduePlans, checkSchedule, InProcessSchedules, PgBossSchedules, type PlanSchedules } from './plans/schedules.ts';
 import { PgBossQueue } from './queue/pg-boss-queue.ts';
 import { reportRoutes } from './reports/reports.ts';
+import { fleetShardRoutes } from './scale-out/fleet-routes.ts';
+import { FleetShards } from './scale-out/fleet-shards.ts';
 import { destinationRoutes, testDueDestinations } from './storage/destinations.ts';
 import { storageRoutes } from './storage/broker.ts';
 
@@ -32,6 +34,7 @@ export class Fleet {
   readonly retryPolicy: RetryPolicy;
   readonly schedules: PlanSchedules;
   readonly mailer: ServerMailer;
+  readonly shards: FleetShards;
 
   constructor(ctx: ServerContext, options: FleetOptions = {}) {
     this.ctx = ctx;
@@ -40,7 +43,8 @@ export class Fleet {
     this.schedules = ctx.queue instanceof PgBossQueue ? new PgBossSchedules(ctx, ctx.queue, this.retryPolicy) : new InProcessSchedules(ctx, this.retryPolicy);
     this.mailer = options.mailer ?? new ServerMailer(ctx);
     ctx.alertSinks.push(this.mailer.alertRaised);
-    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), async () => void (await redispatchLost(ctx)), async () => void (await this.mailer.sendDueReports()), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
+    this.shards = new FleetShards(ctx);
+    this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), () => this.shards.sweep(), async () => void (await redispatchLost(ctx)), async () => void (await this.mailer.sendDueReports()), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
   }
 
   /** Registers every feature's routes. */
@@ -55,6 +59,7 @@ export class Fleet {
     await app.register(reportRoutes, { ctx });
     await app.register(mailRoutes, { ctx, mailer: this.mailer });
     await app.register(eventRoutes, { ctx });
+    await app.register(fleetShardRoutes, { ctx, shards: this.shards });
     await app.register(async (scope) => this.hub.routes(scope));
     await app.register(dashboardRoutes, { ctx, hub: this.hub });
   };
@@ -70,6 +75,7 @@ export class Fleet {
     await this.schedules.stop();
     this.hub.stop();
     await this.monitor.stop();
+    this.shards.stop();
     await this.mailer.stop();
   }
 }

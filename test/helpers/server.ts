@@ -123,9 +123,10 @@ export interface AgentFleet {
   close(): Promise<void>;
 }
 
-export async function startAgentFleet(): Promise<AgentFleet> {
+/** `heartbeatTimeoutSeconds`: longer for tests where agents work hard at once (their heartbeats come late on a loaded machine). */
+export async function startAgentFleet(options: { heartbeatTimeoutSeconds?: number } = {}): Promise<AgentFleet> {
   const s3 = await startS3Server('fleet');
-  const server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300 });
+  const server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: options.heartbeatTimeoutSeconds ?? 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300 });
   const alice = await new Client(server.app).signup('alice@example.com');
   const key = (await alice.json<{ key: string }>('POST', '/api/keys', { name: 'laptop' }, 201)).key;
   const destinationId = (await alice.json<{ id: string }>('POST', '/api/destinations', { name: 'bucket', kind: 's3', location: `s3:${s3.endpoint}/${s3.bucket}/fleet`, ...s3.credentials }, 201)).id;

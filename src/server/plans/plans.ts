@@ -14,8 +14,9 @@ import { agentOfUser } from '../agents/agents.ts';
 import { destinationLimits } from '../agents/limits.ts';
 import { pruneDue } from '../../daemon/plan-retention.ts';
 import { checkPlanExtras, mergeExtras, planExtrasBody, type PlanExtras } from './plan-extras.ts';
+import { mergeWorkers, planWorkersBody, scaleOutParams, withoutWorkers, type PlanWorkers } from './plan-workers.ts';
 
-export interface PlanSpec extends PlanExtras {
+export interface PlanSpec extends PlanExtras, PlanWorkers {
   readonly paths: string[];
   readonly excludes: string[];
   readonly tags: string[];
@@ -46,6 +47,7 @@ const planBody = {
     timezone: { type: ['string', 'null'], maxLength: 100 },
     enabled: { type: 'boolean' },
     ...planExtrasBody,
+    ...planWorkersBody,
   },
 } as const;
 
@@ -65,6 +67,9 @@ interface PlanBody {
   notify?: unknown;
   retention?: unknown;
   pruneEvery?: number | null;
+  workers?: number | null;
+  workerLabel?: string | null;
+  allowPartial?: boolean | null;
 }
 
 export function destinationRef(d: Destination): DestinationRef {
@@ -88,6 +93,7 @@ export async function planOfUser(ctx: ServerContext, userId: string, id: string)
 export async function backupParams(ctx: ServerContext, plan: Plan): Promise<BackupParams> {
   const spec = JSON.parse(plan.spec) as PlanSpec;
   const destinations = await destinationsOf(ctx, plan.user_id, spec.destinations);
+  const scaleOut = await scaleOutParams(ctx, plan, spec);
   return {
     planId: plan.id,
     planName: plan.name,
@@ -99,6 +105,7 @@ export async function backupParams(ctx: ServerContext, plan: Plan): Promise<Back
     ...(spec.sources ? { sources: spec.sources } : {}),
     ...(spec.hooks ? { hooks: spec.hooks } : {}),
     ...(spec.retention ? { retention: spec.retention, prune: pruneDue(spec.pruneEvery, (await completedRuns(ctx, plan.id)) + 1) } : {}),
+    ...(scaleOut ? { scaleOut } : {}),
   };
 }
 
@@ -156,7 +163,8 @@ export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: Se
     const body = request.body;
     await validate(user.id, body);
     const now = ctx.now();
-    const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations!, ...mergeExtras({}, body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>)) };
+    const extras = mergeExtras({}, body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>));
+    const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations!, ...extras, ...mergeWorkers({}, body, extras.sources !== undefined, ctx.kind) };
     if (spec.paths.length === 0 && !spec.sources) throw new HttpError(400, 'paths: give at least one path to back up, or a source (a database dump or a command)');
     const plan: Plan = { id: crypto.randomUUID(), user_id: user.id, agent_id: body.agentId!, name: body.name!, spec: JSON.stringify(spec), schedule: body.schedule ?? null, timezone: body.timezone ?? null, enabled: body.enabled === false ? 0 : 1, revision: 1, created_at: now, updated_at: now };
     try {
@@ -177,8 +185,8 @@ export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: Se
     const body = request.body;
     await validate(user.id, { ...body, timezone: body.timezone !== undefined ? body.timezone : plan.timezone, schedule: body.schedule !== undefined ? body.schedule : plan.schedule });
     const old = JSON.parse(plan.spec) as PlanSpec;
-    const extras = mergeExtras(old, body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>));
-    const spec: PlanSpec = { ...extras, paths: body.paths ?? old.paths, excludes: body.excludes ?? old.excludes, tags: body.tags ?? old.tags, oneFileSystem: body.oneFileSystem ?? old.oneFileSystem, destinations: body.destinations ?? old.destinations };
+    const extras = mergeExtras(withoutWorkers(old), body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>));
+    const spec: PlanSpec = { ...extras, ...mergeWorkers(old, body, extras.sources !== undefined, ctx.kind), paths: body.paths ?? old.paths, excludes: body.excludes ?? old.excludes, tags: body.tags ?? old.tags, oneFileSystem: body.oneFileSystem ?? old.oneFileSystem, destinations: body.destinations ?? old.destinations };
     if (spec.paths.length === 0 && !spec.sources) throw new HttpError(400, 'paths: give at least one path to back up, or a source (a database dump or a command)');
     let updated: Plan;
     try {
