@@ -68,6 +68,15 @@ describe('retention of server plans', () => {
     assert.match((await alice.request('POST', '/api/plans', { ...body, retention: { keepLats: 2 } })).json().error, /^retention: .*keepLats/);
   });
 
+  test("a plan takes every rule of a config file's retention (one schema), and refuses a bad one the same way", async () => {
+    const body = { agentId, paths: [photos()], destinations: [destination] };
+    const retention = { keepWithinDaily: '7d', keepWithinMonthly: '1y6m', keepTag: ['keep'], groupBy: 'host,tags' };
+    const created = await alice.json<{ id: string }>('POST', '/api/plans', { ...body, name: 'full-policy', retention }, 201);
+    assert.deepEqual((await alice.json<{ retention: unknown }>('GET', `/api/plans/${created.id}`)).retention, retention);
+    assert.equal((await alice.request('POST', '/api/plans', { ...body, name: 'bad-within', retention: { keepWithinDaily: '7 days' } })).json().error, 'retention.keepWithinDaily: a duration such as 30d, 1y6m, 2w or 12h');
+    await alice.json('DELETE', `/api/plans/${created.id}`);
+  });
+
   test("after each run the plan's policy over its own snapshots only; every second run prunes", async () => {
     // Another plan on the same agent and repository backs up a superset of photos' paths: a filter
     // matching snapshots that *include* photos' path would sweep its snapshots in too.

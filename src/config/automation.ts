@@ -141,6 +141,34 @@ const NotifySchema = z
   .strict();
 
 /** Fields of a plan, beside what to back up and where. */
+const keepCount = z.number().int().min(-1, 'a number of snapshots, or -1 for all');
+/** forget's --keep-within spelling (engine/retention.ts), not the automation durations above: months and years count. */
+const keepWithin = z.string().regex(/^(?:\d+[ymwdh])+$/, 'a duration such as 30d, 1y6m, 2w or 12h');
+
+/**
+ * A plan's forget policy, the rules of engine/retention.ts, in the same shape wherever a plan is written: a
+ * configuration file (`coffer forget --plan P`, the daemon) and a server plan (applied by its agent).
+ */
+export const RetentionSchema = z
+  .object({
+    keepLast: keepCount.optional(),
+    keepHourly: keepCount.optional(),
+    keepDaily: keepCount.optional(),
+    keepWeekly: keepCount.optional(),
+    keepMonthly: keepCount.optional(),
+    keepYearly: keepCount.optional(),
+    keepWithin: keepWithin.optional(),
+    keepWithinHourly: keepWithin.optional(),
+    keepWithinDaily: keepWithin.optional(),
+    keepWithinWeekly: keepWithin.optional(),
+    keepWithinMonthly: keepWithin.optional(),
+    keepWithinYearly: keepWithin.optional(),
+    keepTag: z.array(z.string().min(1)).optional(),
+    /** 'host,paths' (the default), any of host, paths, tags, or '' for one group. */
+    groupBy: z.string().optional(),
+  })
+  .strict();
+
 export const planAutomationShape = {
   schedule: ScheduleSchema.optional(),
   /** Higher runs first when more plans are due than may run at once. */
@@ -203,6 +231,7 @@ export const automationShape = {
 
 type Shape<T extends Record<string, z.ZodType>> = { [K in keyof T]?: z.infer<T[K]> };
 export type PlanAutomation = Shape<typeof planAutomationShape>;
+export type RetentionConfig = z.infer<typeof RetentionSchema>;
 export type Automation = Shape<typeof automationShape>;
 export type SourceConfig = z.infer<typeof SourceSchema>;
 export type HookConfig = z.infer<typeof HookSchema>;

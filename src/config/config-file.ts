@@ -5,36 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
-import { automationProblems, automationShape, planAutomationShape } from './automation.ts';
+import { automationProblems, automationShape, planAutomationShape, RetentionSchema } from './automation.ts';
 import { describeProblem, parseYaml, schemaProblems, type ConfigProblem } from './problems.ts';
 import { makeDirectories } from '../store/make-directories.ts';
 import { locationScheme } from '../store/open-store.ts';
 import { ConfigError } from './config-error.ts';
 import { expandVariables, UnsetVariableError } from './expand.ts';
-
-const keepCount = z.number().int().min(-1, 'a number of snapshots, or -1 for all');
-const duration = z.string().regex(/^(?:\d+[ymwdh])+$/, 'a duration such as 30d, 1y6m, 2w or 12h');
-
-/** A plan's forget policy (`coffer forget --plan P`; engine/forget.ts planForgetOptions for any other caller); the rules of engine/retention.ts. */
-const RetentionSchema = z
-  .object({
-    keepLast: keepCount.optional(),
-    keepHourly: keepCount.optional(),
-    keepDaily: keepCount.optional(),
-    keepWeekly: keepCount.optional(),
-    keepMonthly: keepCount.optional(),
-    keepYearly: keepCount.optional(),
-    keepWithin: duration.optional(),
-    keepWithinHourly: duration.optional(),
-    keepWithinDaily: duration.optional(),
-    keepWithinWeekly: duration.optional(),
-    keepWithinMonthly: duration.optional(),
-    keepWithinYearly: duration.optional(),
-    keepTag: z.array(z.string().min(1)).optional(),
-    /** 'host,paths' (the default), any of host, paths, tags, or '' for one group. */
-    groupBy: z.string().optional(),
-  })
-  .strict();
 
 const PlanSchema = z
   .object({
@@ -99,7 +75,6 @@ const ConfigSchema = z
 export type PlanConfig = z.infer<typeof PlanSchema>;
 /** A plan as written in the file: fields with defaults may be left out. */
 export type PlanInput = z.input<typeof PlanSchema>;
-export type RetentionConfig = z.infer<typeof RetentionSchema>;
 export type RetryConfig = z.infer<typeof RetriesSchema>;
 export type Config = z.infer<typeof ConfigSchema>;
 

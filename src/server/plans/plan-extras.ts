@@ -4,29 +4,8 @@
 // Checked here with the configuration's own schemas; a problem names its field ("sources.0.database:
 // …") so the dashboard shows it beside that field.
 import { z } from 'zod';
-import { planAutomationShape, type HooksConfig, type NotifyConfig, type SourceConfig } from '../../config/automation.ts';
-import { defaultFileName } from '../../config/automation.ts';
+import { defaultFileName, planAutomationShape, RetentionSchema, type HooksConfig, type NotifyConfig, type RetentionConfig, type SourceConfig } from '../../config/automation.ts';
 import { HttpError } from '../http-error.ts';
-
-const keepCount = z.number().int().min(-1, 'a number of snapshots, or -1 for all');
-
-/** Which snapshots forget keeps (restic's rules): counts per period, or -1 for every period. */
-const RetentionSchema = z
-  .object({
-    keepLast: keepCount.optional(),
-    keepHourly: keepCount.optional(),
-    keepDaily: keepCount.optional(),
-    keepWeekly: keepCount.optional(),
-    keepMonthly: keepCount.optional(),
-    keepYearly: keepCount.optional(),
-    keepWithin: z
-      .string()
-      .regex(/^(?:\d+[ymwdh])+$/, 'a duration such as 30d, 1y6m, 2w or 12h')
-      .optional(),
-  })
-  .strict();
-
-export type Retention = z.infer<typeof RetentionSchema>;
 
 const ExtrasSchema = z.object({
   sources: planAutomationShape.sources,
@@ -41,7 +20,7 @@ export interface PlanExtras {
   readonly sources?: SourceConfig[];
   readonly hooks?: HooksConfig;
   readonly notify?: NotifyConfig;
-  readonly retention?: Retention;
+  readonly retention?: RetentionConfig;
   /** With a retention: prune after every N-th completed run. */
   readonly pruneEvery?: number;
 }
