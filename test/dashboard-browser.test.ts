@@ -179,6 +179,27 @@ step('destinations and a plan are made in the forms; a bad field is named beside
   await shot('05-plans');
 });
 
+step("saving a plan in the form keeps the retention rules it does not show (set through the API)", async () => {
+  type Plan = { id: string; name: string; retention?: Record<string, unknown> };
+  const api = (method: string, url: string, body?: unknown): Promise<unknown> =>
+    page.evaluate(
+      async ([method, url, body]) => {
+        const { csrfToken } = (await (await fetch('/api/auth/session')).json()) as { csrfToken: string };
+        const res = await fetch(url as string, { method: method as string, headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+        return res.json();
+      },
+      [method, url, body] as const,
+    );
+  const home = ((await api('GET', '/api/plans')) as Plan[]).find((p) => p.name === 'home')!;
+  await api('PUT', `/api/plans/${home.id}`, { retention: { keepDaily: 7, keepWithinDaily: '30d', keepTag: ['keep'] } });
+  await go(`/plans/${home.id}`);
+  await page.getByLabel('Daily').fill('8');
+  await page.getByRole('button', { name: 'Save plan' }).click();
+  await until('the plan to be saved', async () => ((await api('GET', `/api/plans/${home.id}`)) as Plan).retention?.keepDaily === 8);
+  assert.deepEqual(((await api('GET', `/api/plans/${home.id}`)) as Plan).retention, { keepDaily: 8, keepWithinDaily: '30d', keepTag: ['keep'] });
+  await go('/plans');
+});
+
 step('a backup to two destinations: both bars move to completion, with a pause and a resume on the way', async () => {
   await page.getByRole('button', { name: 'Run home now' }).click();
   await page.waitForURL(/\/jobs\//);

@@ -38,7 +38,7 @@ test('classifyError: network errors by StoreError kind or Node error code, anywh
     ['transient StoreError', new StoreError('transient', 'S3 said 503'), 'network'],
     ['denied StoreError', new StoreError('denied', 'access denied'), 'other'],
     ['conflict StoreError', new StoreError('conflict', 'object differs'), 'other'],
-    ...['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EAI_AGAIN', 'EPIPE'].map((code): [string, unknown, string] => [code, coded(code), 'network']),
+    ...['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EAI_AGAIN', 'EPIPE', 'ENOTFOUND', 'ENETDOWN'].map((code): [string, unknown, string] => [code, coded(code), 'network']),
     ['ENOENT', coded('ENOENT'), 'other'],
     ['wrapped twice', new Error('upload failed', { cause: new Error('socket', { cause: coded('ECONNRESET') }) }), 'network'],
     ['fetch failed', new TypeError('fetch failed', { cause: coded('ECONNREFUSED') }), 'network'],

@@ -1,5 +1,6 @@
 // Retry policy: pure functions, so the delays are tested as a table and the job store only decides
 // *whether* to retry. Network errors wait longer: a link that just dropped rarely returns within 30 s.
+import { NETWORK_ERROR_CODES } from '../store/network-errors.ts';
 
 export const ErrorClass = {
   network: 'network',
@@ -23,18 +24,6 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   },
 };
 
-/** Node error codes of a connection that broke or never came up: worth a longer wait and another try. */
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EAI_AGAIN',
-  'EPIPE',
-  'ENETUNREACH',
-  'EHOSTUNREACH',
-]);
-
 /** How deep to look through `cause` chains: SDKs wrap the socket error a level or two down. */
 const MAX_CAUSE_DEPTH = 5;
 
@@ -43,7 +32,7 @@ function isNetworkError(err: unknown, depth: number): boolean {
   const { kind, code, cause, errors } = err as { kind?: unknown; code?: unknown; cause?: unknown; errors?: unknown };
   // The store layer's StoreError says 'transient' for network and server hiccups.
   if (kind === 'transient') return true;
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
   // Happy-eyeballs connects fail with an AggregateError holding one error per address.
   if (Array.isArray(errors) && errors.some((e) => isNetworkError(e, depth + 1))) return true;
   return isNetworkError(cause, depth + 1);

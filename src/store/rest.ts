@@ -6,6 +6,7 @@
 // content-addressed, write-once objects; append-only servers refuse every delete but of locks.
 import { TMP_DIR, WRITERS_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
 import { StoreError, alreadyStored, cutRange, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { NETWORK_ERROR_CODES } from './network-errors.ts';
 import { describeTlsError } from './tls.ts';
 
 /** What a listing answer may take up before it is refused (a million packs list in about 100 MB). */
@@ -269,16 +270,7 @@ export function statusError(res: RestResponse, action: string): StoreError {
 }
 
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EAI_AGAIN',
-  'ENOTFOUND',
+  ...NETWORK_ERROR_CODES,
   // An HTTP/2 stream or session that failed (rclone's): a new one may well work.
   'ERR_HTTP2_STREAM_ERROR',
   'ERR_HTTP2_STREAM_CANCEL',

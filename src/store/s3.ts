@@ -19,6 +19,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
 import { parseS3Location, s3DisplayLocation } from './locations.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { NETWORK_ERROR_CODES } from './network-errors.ts';
 import { describeTlsError, tlsAgentOptions, type TlsOptions } from './tls.ts';
 
 const MiB = 1024 * 1024;
@@ -377,16 +378,7 @@ const TRANSIENT_CODES = new Set([
   'ServiceUnavailable',
   'TimeoutError',
   // Node's network errors; 'socket hang up' is ECONNRESET.
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EAI_AGAIN',
-  'ENOTFOUND',
+  ...NETWORK_ERROR_CODES,
 ]);
 const NO_SPACE_CODES = new Set(['XMinioStorageFull', 'QuotaExceeded']);
 

@@ -18,6 +18,7 @@ import { hostKeyPolicy } from './sftp-host-key.ts';
 import { TMP_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { sftpTarget, type SshTarget } from './ssh-config.ts';
 import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { NETWORK_ERROR_CODES } from './network-errors.ts';
 
 /** Transfers are split into requests of this size (OpenSSH takes up to 255 KiB), several in flight. */
 const CHUNK = 255 * 1024;
@@ -517,7 +518,6 @@ function isNotFound(err: unknown): boolean {
   return code === NO_SUCH_FILE || code === 'ENOENT';
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND']);
 // Messages of ssh2 and ssh2-sftp-client when the connection is gone or never came up.
 const CONNECTION_LOST = /No response from server|Unexpected (end|close) event|No SFTP connection|connection (lost|closed)|Timed out while waiting for handshake|Remote host (refused|has reset)|Address lookup failed|Not connected/i;
 const AUTH_FAILED = /authentication methods failed|Cannot parse privateKey|passphrase/i;
@@ -531,7 +531,7 @@ export function describeSftpError(err: unknown, action: string): StoreError {
   if (err instanceof AuthRefused || AUTH_FAILED.test(message)) {
     return new StoreError('denied', `${action}: the server refused the SSH key or password (${message}); check the user name and keys, COFFER_SFTP_KEY or COFFER_SFTP_PASSWORD`, options);
   }
-  if ((typeof code === 'string' && NETWORK_CODES.has(code)) || CONNECTION_LOST.test(message)) {
+  if ((typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) || CONNECTION_LOST.test(message)) {
     return new StoreError('transient', `${action}: connection lost or refused (${message})`, options);
   }
   if (isNotFound(err)) return new StoreError('not-found', `${action}: not found`, options);

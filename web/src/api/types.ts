@@ -100,6 +100,14 @@ export interface Retention {
   keepWeekly?: number;
   keepMonthly?: number;
   keepYearly?: number;
+  keepWithin?: string;
+  keepWithinHourly?: string;
+  keepWithinDaily?: string;
+  keepWithinWeekly?: string;
+  keepWithinMonthly?: string;
+  keepWithinYearly?: string;
+  keepTag?: string[];
+  groupBy?: string;
 }
 
 export type JobStatus = 'pending' | 'running' | 'paused' | 'completed' | 'failed' | 'cancelled' | 'interrupted';

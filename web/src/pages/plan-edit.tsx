@@ -67,6 +67,8 @@ interface Draft {
   sources: Source[];
   hooks: Record<(typeof HOOKS)[number]['id'], { command: string; timeout: string }>;
   retention: Record<(typeof KEEP)[number]['id'], string>;
+  /** The plan's other retention rules (keepWithin…, keepTag, groupBy: set through the API), which this form does not show and keeps as they are. */
+  retentionOther: Retention;
   emails: string;
   webhooks: string;
   notifyOn: string[];
@@ -94,6 +96,7 @@ function draftOf(plan: Plan | undefined): Draft {
     sources: plan?.sources ?? [],
     hooks: { before: hook(plan?.hooks?.before), after: hook(plan?.hooks?.after), onSuccess: hook(plan?.hooks?.onSuccess), onFailure: hook(plan?.hooks?.onFailure) },
     retention: Object.fromEntries(KEEP.map((k) => [k.id, plan?.retention?.[k.id]?.toString() ?? ''])) as Draft['retention'],
+    retentionOther: Object.fromEntries(Object.entries(plan?.retention ?? {}).filter(([rule]) => !KEEP.some((k) => k.id === rule))),
     emails: plan?.notify?.email?.join(', ') ?? '',
     webhooks: plan?.notify?.webhooks?.join('\n') ?? '',
     notifyOn: plan?.notify?.on ?? [],
@@ -123,7 +126,7 @@ function bodyOf(d: Draft): { body: Record<string, unknown>; errors: Errors } {
     if (s.type === 'command' && !s.command.trim()) errors[`sources.${i}.command`] = 'Give the command whose output is stored.';
     if (s.type === 'command' && !s.filename.trim()) errors[`sources.${i}.filename`] = 'Give the file name it is stored under.';
   });
-  const retention: Retention = {};
+  const retention: Retention = { ...d.retentionOther };
   for (const k of KEEP) {
     const text = d.retention[k.id].trim();
     if (text === '') continue;
