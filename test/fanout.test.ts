@@ -206,3 +206,43 @@ test('check falls back to another replica for a damaged tree pack, and says so',
   assert.equal(alone.code, 1);
   assert.match(alone.stdout, /tree [0-9a-f]{16}: .*fails authentication/);
 });
+
+/** Bytes in a replica's data directory: its packs. */
+function packBytes(repo: string): number {
+  const data = path.join(repo, 'data');
+  if (!fs.existsSync(data)) return 0;
+  let total = 0;
+  for (const entry of fs.readdirSync(data, { withFileTypes: true, recursive: true })) if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+  return total;
+}
+
+// Regression (issue 13): Ctrl-C of a backup whose throttled destination (--limit-upload SLOW=64K) was
+// still uploading took 248 s to exit: the throttle's wait for bandwidth did not hear the interrupt.
+test('Ctrl-C stops a backup whose throttled destination waits for bandwidth within seconds; both replicas stay sound', { timeout: 180_000 }, async (t) => {
+  const dir = tempDir(t);
+  const source = sourceOf(dir, 3, 2 << 20, 'ctrl-c');
+  const fast = path.join(dir, 'ssd');
+  const slow = path.join(dir, 'nas');
+  ok(['init', '--repo', fast, '--repo', slow]);
+  const run = cofferAsync(['backup', '--repo', fast, '--repo', slow, '--limit-upload', `${slow}=64K`, source]);
+  // Once the fast replica has the pack, the slow one's copy waits for its share: 6 MiB at 64 KiB/s is over 90 s.
+  const deadline = Date.now() + 120_000;
+  while (packBytes(fast) < 6 << 20) {
+    assert.ok(Date.now() < deadline, `the fast replica never got the pack: ${run.output().stderr}`);
+    assert.equal(run.child.exitCode, null, `the backup ended before the test interrupted it: ${run.output().stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const interrupted = performance.now();
+  run.child.kill('SIGINT');
+  const r = await run.done;
+  const seconds = (performance.now() - interrupted) / 1000;
+  t.diagnostic(`exited ${r.code} ${seconds.toFixed(1)} s after Ctrl-C`);
+  assert.equal(r.code, 130, r.stderr);
+  // Generous for a loaded machine, and far below the slow share's minute and a half.
+  assert.ok(seconds < 20, `exited ${seconds.toFixed(1)} s after Ctrl-C`);
+  // Nothing half-written under a final name: whatever the slow replica got is the fast one's object, byte for byte.
+  const [a, b] = await Promise.all([digests(fast), digests(slow)]);
+  for (const [name, digest] of b) assert.equal(digest, a.get(name), `${name} on the slow replica is the fast one's`);
+  ok(['check', '--repo', fast]);
+  ok(['check', '--repo', slow]);
+});

@@ -3,17 +3,23 @@
 import { EXIT_INTERRUPTED } from './exit-codes.ts';
 import { printNotice } from './output.ts';
 
+// One per process, as the signals are: the stores a command opens (repo-options.ts) hear it too, so a
+// transfer waiting for its share of a low --limit-upload stops at once instead of sitting it out.
+const interrupted = new AbortController();
+
+/** Aborted by the first Ctrl-C or SIGTERM while a command listens for them (interruptSignal). */
+export const interruption: AbortSignal = interrupted.signal;
+
 export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    if (interrupted.signal.aborted) process.exit(EXIT_INTERRUPTED);
     printNotice(signal === 'SIGTERM' ? 'terminated: stopping cleanly' : 'interrupting: stopping cleanly (Ctrl-C again to quit at once)');
-    controller.abort();
+    interrupted.abort();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   return {
-    signal: controller.signal,
+    signal: interrupted.signal,
     dispose: () => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

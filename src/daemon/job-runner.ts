@@ -71,8 +71,8 @@ export interface RunnerContext {
   readonly dataDir: string;
   readonly config: Config;
   readonly retryPolicy: RetryPolicy;
-  /** Opens one destination of a plan; `env` holds the credentials from its credentialsCommand. */
-  openStore(location: string, plan: PlanConfig, env: NodeJS.ProcessEnv | undefined): Store;
+  /** Opens one destination of a plan; `env` holds the credentials from its credentialsCommand; `signal` (the job's stop) ends its waits for bandwidth. */
+  openStore(location: string, plan: PlanConfig, env: NodeJS.ProcessEnv | undefined, signal?: AbortSignal): Store;
   /** The plan's repository passphrase (its passwordFile or passwordCommand, or the process's COFFER_PASSWORD). */
   passphrase(plan: PlanConfig): Promise<string>;
   /** What the plan backs up from disk: its paths (with filesFrom) and what to leave out (the CLI's rules, shared). */
@@ -223,7 +223,7 @@ class PlanRun {
     const plan = this.plan;
     const credentialsCommand = plan.credentialsCommand;
     const env = credentialsCommand ? { ...process.env, ...(await credentialsFromCommand(credentialsCommand, { signal })) } : undefined;
-    const stores = plan.repos.map((location) => this.ctx.openStore(location, plan, env));
+    const stores = plan.repos.map((location) => this.ctx.openStore(location, plan, env, signal));
     const repo = await openWithKeyHints(stores, await this.ctx.passphrase(plan), this.ctx.dataDir, (name, reason) => warn(`skipping ${name}: ${reason}`)).catch(async (err) => {
       await Promise.all(stores.map((s) => s.close()));
       throw err;
