@@ -26,8 +26,11 @@ export interface PackJob {
   readonly bytes: ArrayBuffer;
   readonly base: number;
   readonly blobs: BlobJob[];
-  /** Paths of the files this job writes to, by file number; sparse files get their zero runs skipped. */
-  readonly files: Record<number, { path: Uint8Array; sparse: boolean }>;
+  /**
+   * The files this job writes to, by file number: descriptors the restore holds open until every job
+   * writing to the file is done; sparse files get their zero runs skipped.
+   */
+  readonly files: Record<number, { fd: number; sparse: boolean }>;
 }
 
 export interface RestoreWorkerSetup {

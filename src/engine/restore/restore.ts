@@ -94,8 +94,13 @@ interface PlannedFile {
   readonly name: Buffer;
   readonly tmp: Buffer;
   readonly node: TreeNode;
-  /** Path of the temporary file through its directory (what the workers open). */
+  /** Path of the temporary file through its directory. */
   readonly path: Buffer;
+  /**
+   * The temporary file, open from its creation until it is complete: the workers write through it and
+   * its metadata is set through it, so each file is opened once. Undefined once closed.
+   */
+  fd: number | undefined;
   /** Chunk writes still to come (written or failed); at 0 the file is finished and put in place. */
   pending: number;
   failed?: boolean;
@@ -113,7 +118,11 @@ interface PackPlan {
   readonly blobs: Map<number, BlobJob & { targets: { file: number; position: number }[] }>;
 }
 
-const BATCH_FILES = 4096;
+/**
+ * Each file of a batch stays open until it is complete: with BATCH_DIRS, 2,304 descriptors at most,
+ * well below the 4,096 Linux allows a process by default (Node raises its soft limit to the hard one).
+ */
+const BATCH_FILES = 2048;
 const BATCH_BYTES = 512 * 1024 * 1024;
 /** A batch holds each of its files' directories open: this many at most. */
 const BATCH_DIRS = 256;
@@ -345,9 +354,9 @@ export class RestoreRun {
     }
     const tmp = Buffer.from(temporaryName());
     const path = dir.at(tmp);
-    fs.closeSync(fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600));
+    const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     frame.pending++;
-    this.batch.push({ frame, name: node.name, tmp, node, path, pending: 0 });
+    this.batch.push({ frame, name: node.name, tmp, node, path, fd, pending: 0 });
     this.batchDirs.add(frame);
     this.batchBytes += node.size;
     if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES || this.batchDirs.size >= BATCH_DIRS) await this.flushBatch();
@@ -406,7 +415,10 @@ export class RestoreRun {
 
   /** After an interruption or a failure: the batch's temporary files go, nothing half-written stays. */
   private discardBatch(): void {
-    for (const file of [...this.writing, ...this.batch]) fs.rmSync(file.path, { force: true });
+    for (const file of [...this.writing, ...this.batch]) {
+      closeFile(file);
+      fs.rmSync(file.path, { force: true });
+    }
     this.writing = [];
     this.batch = [];
   }
@@ -415,8 +427,11 @@ export class RestoreRun {
   private finishFile(file: PlannedFile): void {
     const { frame, node } = file;
     const display = displayOf(frame, file.name);
+    if (!file.failed) this.applyMeta(display, node, (meta) => meta.fd(file.fd!));
+    // No chunk of it is in flight any more (its last one was just accounted for), so no worker can
+    // still write through the descriptor, whose number the next open may reuse.
+    closeFile(file);
     if (!file.failed) {
-      this.applyMeta(display, node, (meta) => meta.file(file.path));
       try {
         fs.renameSync(file.path, frame.dir!.at(file.name));
         this.filesDone++;
@@ -455,7 +470,7 @@ export class RestoreRun {
       }
       if (file.node.sparse) {
         try {
-          fs.truncateSync(file.path, file.node.size);
+          fs.ftruncateSync(file.fd!, file.node.size);
         } catch (err) {
           this.fileFailed(file, `cannot write: ${(err as Error).message}`);
           return;
@@ -486,7 +501,7 @@ export class RestoreRun {
     const base = blobs[0]!.offset;
     const last = blobs[blobs.length - 1]!;
     const fileTable: PackJob['files'] = {};
-    for (const blob of blobs) for (const t of blob.targets) fileTable[t.file] ??= { path: files[t.file]!.path, sparse: files[t.file]!.node.sparse ?? false };
+    for (const blob of blobs) for (const t of blob.targets) fileTable[t.file] ??= { fd: files[t.file]!.fd!, sparse: files[t.file]!.node.sparse ?? false };
     let bytes: Buffer | undefined;
     try {
       bytes = await this.repo.read(name, (b) => b, { offset: base, length: last.offset + last.length - base });
@@ -529,12 +544,7 @@ export class RestoreRun {
       const file = files[t.file]!;
       if (!file.failed) {
         try {
-          const fd = fs.openSync(file.path, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
-          try {
-            writeAt(fd, raw, t.position, file.node.sparse ?? false);
-          } finally {
-            fs.closeSync(fd);
-          }
+          writeAt(file.fd!, raw, t.position, file.node.sparse ?? false);
           this.bytesDone += raw.length;
         } catch (err) {
           this.fileFailed(file, `cannot write: ${(err as Error).message}`);
@@ -571,22 +581,12 @@ class MetaSetter {
     return nsToSeconds(this.node.mtimeNs);
   }
 
-  /** An open directory. */
+  /** An open directory, or a file the restore made (open for writing). */
   fd(fd: number): void {
     if (isRoot) fs.fchownSync(fd, this.node.uid, this.node.gid);
     // After chown: changing the owner clears setuid/setgid bits.
     fs.fchmodSync(fd, this.node.mode);
     fs.futimesSync(fd, this.mtime, this.mtime);
-  }
-
-  /** A file the restore just made under its temporary name. */
-  file(path: Buffer): void {
-    const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      this.fd(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
   }
 
   /** A symlink, FIFO or device node under its temporary name (private to the restore until renamed). */
@@ -595,6 +595,13 @@ class MetaSetter {
     if (!symlink) fs.chmodSync(path, this.node.mode);
     fs.lutimesSync(path, this.mtime, this.mtime);
   }
+}
+
+/** Closes a planned file's descriptor once (a second close could close another file that reused the number). */
+function closeFile(file: PlannedFile): void {
+  if (file.fd === undefined) return;
+  fs.closeSync(file.fd);
+  file.fd = undefined;
 }
 
 /** '/'-prefixed path of `name` in `frame`, built by walking up (frames hold only their own name). */
