@@ -6,41 +6,23 @@ import type { FastifyInstance } from 'fastify';
 import { requireSession } from '../auth/guard.ts';
 import type { ServerContext } from '../context.ts';
 import { controlJob } from '../jobs/lifecycle.ts';
-
-interface PauseRecord {
-  readonly at: number;
-  /** The jobs the pause stopped, resumed when it is lifted (a job paused by hand stays paused). */
-  readonly jobs: string[];
-}
-
-const keyOf = (userId: string): string => `paused:${userId}`;
-
-async function record(ctx: ServerContext, userId: string): Promise<PauseRecord | undefined> {
-  const row = await ctx.db.selectFrom('settings').select('value').where('key', '=', keyOf(userId)).executeTakeFirst();
-  return row ? (JSON.parse(row.value) as PauseRecord) : undefined;
-}
-
-/** Whether the owner of this agent has paused everything: the dispatcher then hands it nothing. */
-export async function agentOwnerPaused(ctx: ServerContext, agentId: string): Promise<boolean> {
-  const agent = await ctx.db.selectFrom('agents').select('user_id').where('id', '=', agentId).executeTakeFirst();
-  return agent !== undefined && (await record(ctx, agent.user_id)) !== undefined;
-}
+import { pauseKey, pauseRecord, type PauseRecord } from '../jobs/pause-state.ts';
 
 export async function pauseAll(ctx: ServerContext, userId: string): Promise<PauseRecord> {
-  const existing = await record(ctx, userId);
+  const existing = await pauseRecord(ctx, userId);
   if (existing) return existing;
   const running = await ctx.db.selectFrom('jobs').select('id').where('user_id', '=', userId).where('status', '=', 'running').execute();
   const paused: PauseRecord = { at: ctx.now(), jobs: running.map((j) => j.id) };
   // Written before the jobs are told, so nothing is handed out in between.
-  await ctx.db.insertInto('settings').values({ key: keyOf(userId), value: JSON.stringify(paused) }).onConflict((oc) => oc.column('key').doNothing()).execute();
+  await ctx.db.insertInto('settings').values({ key: pauseKey(userId), value: JSON.stringify(paused) }).onConflict((oc) => oc.column('key').doNothing()).execute();
   for (const { id } of running) await controlJob(ctx, userId, id, 'pause').catch(() => {});
   return paused;
 }
 
 export async function resumeAll(ctx: ServerContext, userId: string): Promise<void> {
-  const paused = await record(ctx, userId);
+  const paused = await pauseRecord(ctx, userId);
   if (!paused) return;
-  await ctx.db.deleteFrom('settings').where('key', '=', keyOf(userId)).execute();
+  await ctx.db.deleteFrom('settings').where('key', '=', pauseKey(userId)).execute();
   const still = paused.jobs.length ? await ctx.db.selectFrom('jobs').select('id').where('id', 'in', paused.jobs).where('user_id', '=', userId).where('status', '=', 'paused').execute() : [];
   for (const { id } of still) await controlJob(ctx, userId, id, 'resume').catch(() => {});
   // Jobs that waited meanwhile: their agents claim them now.
@@ -55,7 +37,7 @@ function view(r: PauseRecord | undefined) {
 export async function pauseRoutes(app: FastifyInstance, { ctx }: { ctx: ServerContext }): Promise<void> {
   app.get('/api/dashboard/pause', { schema: { summary: 'whether everything is paused (the global pause)' } }, async (request) => {
     const { user } = requireSession(request);
-    return view(await record(ctx, user.id));
+    return view(await pauseRecord(ctx, user.id));
   });
 
   app.put<{ Body: { paused: boolean } }>(
@@ -70,7 +52,7 @@ export async function pauseRoutes(app: FastifyInstance, { ctx }: { ctx: ServerCo
       const { user } = requireSession(request);
       if (request.body.paused) await pauseAll(ctx, user.id);
       else await resumeAll(ctx, user.id);
-      return view(await record(ctx, user.id));
+      return view(await pauseRecord(ctx, user.id));
     },
   );
 }

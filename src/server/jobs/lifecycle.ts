@@ -8,11 +8,11 @@ import type { JobAssignment, JobOutcome, JobProgress, LogLine } from '../../agen
 import type { RetentionReport } from '../../daemon/plan-retention.ts';
 import { ErrorClass, nextRetry, TRANSITIONS, type JobStatus, type RetryPolicy } from '../../jobs/index.ts';
 import { raiseAlert, resolveAlerts } from '../alerts/alerts.ts';
-import { agentOwnerPaused } from '../dashboard/pause.ts';
 import type { ServerContext } from '../context.ts';
 import { isUniqueViolation } from '../db/errors.ts';
 import type { Job } from '../db/schema.ts';
 import { HttpError } from '../http-error.ts';
+import { agentOwnerPaused } from './pause-state.ts';
 
 /** The statuses a job may be in to move to `to` (from the shared transition table). */
 function sourcesOf(to: JobStatus): JobStatus[] {
