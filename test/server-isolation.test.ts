@@ -89,6 +89,7 @@ const CASES: Record<string, Case> = {
   'put /api/plans/{id}': { id: 'plan', body: { paths: ['/etc'] } },
   'delete /api/plans/{id}': { id: 'plan' },
   'post /api/plans/{id}/run': { id: 'plan' },
+  'put /api/plans/{id}/passphrase': { id: 'plan', body: { passphrase: 'a guess of my own' } },
   'get /api/jobs': { query: 'agent=AGENT&plan=PLAN' },
   'get /api/jobs/{id}': { id: 'job' },
   'get /api/jobs/{id}/log': { id: 'job' },
@@ -169,8 +170,9 @@ test("every route, walked as Bob, answers 404 for Alice's resources and guessed 
     }
   }
   // Nothing of Alice's changed hands: her plan, agent and destination are as she made them.
-  const plan = await alice.json<{ paths: string[] }>('GET', `/api/plans/${A.plan}`);
+  const plan = await alice.json<{ paths: string[]; hasPassphrase: boolean }>('GET', `/api/plans/${A.plan}`);
   assert.deepEqual(plan.paths, ['/data']);
+  assert.equal(plan.hasPassphrase, false, "Bob set no passphrase on Alice's plan");
   assert.equal((await alice.json<{ uploadLimit: number | null }>('GET', `/api/agents/${A.agent}`)).uploadLimit, null);
   assert.equal((await alice.json<{ status: string }>('GET', `/api/jobs/${A.job}`)).status, 'pending');
   const bobAgents = await bob.json<{ id: string }[]>('GET', '/api/agents');

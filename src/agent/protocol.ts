@@ -75,6 +75,11 @@ export interface BackupParams {
   readonly prune?: boolean;
   /** A scaled-out run: this agent coordinates (splits, merges), the plan's workers back up the shards. */
   readonly scaleOut?: ScaleOutParams;
+  /**
+   * The server holds the plan's passphrase: after the run it applies the retention itself on the plan's
+   * `s3` destinations (write-only for agents); the agent applies it on the destinations it opens itself.
+   */
+  readonly retentionByServer?: boolean;
 }
 
 export interface ScaleOutParams {

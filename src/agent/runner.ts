@@ -8,7 +8,7 @@ import { RestoreRun } from '../engine/restore/restore.ts';
 import { SnapshotView } from '../engine/snapshot-view.ts';
 import type { HookLog } from '../daemon/hooks.ts';
 import { PlanHooks } from '../daemon/plan-hooks.ts';
-import { applyPlanRetention, type RetentionLog, type RetentionReport } from '../daemon/plan-retention.ts';
+import { applyPlanRetention, type MadeSnapshot, type RetentionLog, type RetentionReport } from '../daemon/plan-retention.ts';
 import { streamSources } from '../daemon/sources.ts';
 import type { PlanRetention } from '../engine/forget.ts';
 import { defaultFileName } from '../config/automation.ts';
@@ -26,9 +26,6 @@ import { scaledJob, type BackupExecution } from './scaled-run.ts';
 import type { AgentLimits, BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
 
 const PROGRESS_MS = 1000;
-
-/** Host and paths of a snapshot a run made. */
-type Made = { readonly host: string; readonly paths: readonly string[] };
 
 /** A job's log lines, as the server gets them. */
 type LogTo = (level: LogLine['level'], message: string) => void;
@@ -229,7 +226,7 @@ export class JobRunner {
   private async backup(jobId: string, attempt: number, params: BackupParams, running: Running, log: LogTo, flush: () => void): Promise<JobOutcome> {
     const hooks = new PlanHooks({ hooks: params.hooks, context: { plan: params.planName, jobId, run: attempt, repos: params.destinations.map((d) => d.location) }, log: runLog(log) });
     let outcome: JobOutcome;
-    let made: Made;
+    let made: MadeSnapshot;
     try {
       if (!running.beforeDone) {
         await hooks.before(running.controller.signal);
@@ -242,27 +239,37 @@ export class JobRunner {
       await hooks.end(aborted ? (running.stopping === 'cancel' ? 'cancelled' : 'interrupted') : 'failed', aborted ? {} : { error: this.options.describeError(err) });
       throw err;
     }
-    if (params.retention && outcome.outcome === 'completed') outcome = { ...outcome, retention: await this.retention(params, params.retention, made, running, log) };
+    if (params.retention && outcome.outcome === 'completed') {
+      const retention = await this.retention(params, params.retention, made, running, log);
+      if (retention) outcome = { ...outcome, retention };
+    }
     await hooks.end('completed', outcome.outcome === 'completed' && outcome.snapshotId ? { snapshotId: outcome.snapshotId } : {});
     return outcome;
   }
 
   /**
    * The plan's retention after a successful run, as the daemon applies it (plan-retention.ts). Only
-   * where this agent may delete: a server-held destination is write-only for it, by design.
+   * where this agent may delete: a server-held destination is write-only for it, by design. When the
+   * server holds the plan's passphrase it applies the retention there itself, and this agent on the
+   * destinations it opens itself (undefined when there are none).
    */
-  private async retention(params: BackupParams, retention: PlanRetention, made: Made, running: Running, log: LogTo): Promise<RetentionReport> {
+  private async retention(params: BackupParams, retention: PlanRetention, made: MadeSnapshot, running: Running, log: LogTo): Promise<RetentionReport | undefined> {
     const writeOnly = params.destinations.filter((d) => d.kind === 's3');
-    if (writeOnly.length > 0) {
-      const error = `not applied: ${writeOnly.map((d) => d.name).join(', ')} ${writeOnly.length === 1 ? 'is' : 'are'} write-only for agents (the server holds the storage credentials); apply it with coffer forget --prune where both the credentials and the passphrase are`;
+    const own = params.destinations.filter((d) => d.kind !== 's3');
+    const names = writeOnly.map((d) => d.name).join(', ');
+    const are = writeOnly.length === 1 ? 'is' : 'are';
+    if (writeOnly.length > 0 && !params.retentionByServer) {
+      const error = `not applied: ${names} ${are} write-only for agents (the server holds the storage credentials); give the server the plan's passphrase so it applies it, or apply it with coffer forget --prune where both the credentials and the passphrase are`;
       log('error', `retention ${error}`);
       return { forgotten: 0, pruned: false, error };
     }
+    if (writeOnly.length > 0) log('info', `retention on ${names} is applied by the server, which holds the plan's passphrase (${are === 'is' ? 'it is' : 'they are'} write-only for agents)`);
+    if (own.length === 0) return undefined;
     const signal = running.controller.signal;
     return applyPlanRetention(
       async () => {
-        const stores = params.destinations.map((d) => this.openDestination(d, signal));
-        return this.openRepository(params.destinations, stores, log, false).catch(async (err) => {
+        const stores = own.map((d) => this.openDestination(d, signal));
+        return this.openRepository(own, stores, log, false).catch(async (err) => {
           await Promise.all(stores.map((s) => s.close()));
           throw err;
         });
@@ -279,7 +286,7 @@ export class JobRunner {
   }
 
   /** The backup itself; with its outcome, the host and paths of the snapshot it made (its plan's retention keys on them). */
-  private async backupRun(jobId: string, params: BackupParams, running: Running, log: LogTo, flush: () => void): Promise<{ outcome: JobOutcome; made: Made }> {
+  private async backupRun(jobId: string, params: BackupParams, running: Running, log: LogTo, flush: () => void): Promise<{ outcome: JobOutcome; made: MadeSnapshot }> {
     const stores = params.destinations.map((d) => this.openDestination(d, running.controller.signal));
     const idOf = new Map(stores.map((s, i) => [s.location, params.destinations[i]!.id]));
     let repo: Repository;

@@ -22,10 +22,16 @@ export interface RetentionLog {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** Host and paths of the snapshot a run made: its plan's own snapshots are exactly those. */
+export type MadeSnapshot = { readonly host: string; readonly paths: readonly string[] };
+
 export interface RetentionStep {
   readonly retention: PlanRetention;
-  /** Host and paths of the snapshot the run made: the plan's own snapshots are exactly those. */
-  readonly made: { readonly host: string; readonly paths: readonly string[] };
+  /**
+   * The snapshot the run made, or how to read it from the opened repository (the fleet server, which
+   * did not run the backup, reads the snapshot its agent reported).
+   */
+  readonly made: MadeSnapshot | ((repo: Repository) => Promise<MadeSnapshot>);
   /** Whether this run prunes too. */
   readonly prune: boolean;
   readonly signal?: AbortSignal;
@@ -45,7 +51,8 @@ export async function applyPlanRetention(open: () => Promise<Repository>, step: 
   try {
     const repo = await open();
     try {
-      const forgot = await forgetSnapshots(repo, { ...planForgetOptions(step.retention, step.made), sameSourcesAs: step.made });
+      const made = typeof step.made === 'function' ? await step.made(repo) : step.made;
+      const forgot = await forgetSnapshots(repo, { ...planForgetOptions(step.retention, made), sameSourcesAs: made });
       log.info('retention applied', { forgotten: forgot.removed, kept: forgot.groups.flatMap((g) => g.keep.map((k) => k.snapshot.id)) });
       const unchanged = forgot.replicas.filter((r) => r.error);
       for (const r of unchanged) log.warn(`retention: ${r.location} not changed: ${r.error}`);

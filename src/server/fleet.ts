@@ -8,11 +8,13 @@ import { alertRoutes } from './alerts/routes.ts';
 import type { ServerContext } from './context.ts';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import { eventRoutes } from './events/routes.ts';
-import { redispatchLost, requeuePending } from './jobs/lifecycle.ts';
+import { redispatchLost, requeuePending, RETENTION_QUEUE } from './jobs/lifecycle.ts';
 import { jobRoutes } from './jobs/routes.ts';
 import { Monitor } from './monitor.ts';
 import { mailRoutes, ServerMailer } from './notify/mail.ts';
+import { planPassphraseRoutes } from './plans/plan-passphrase.ts';
 import { planRoutes } from './plans/plans.ts';
+import { applyServerRetention } from './plans/server-retention.ts';
 import { checkOverduePlans, checkSchedule, InProcessSchedules, PgBossSchedules, type PlanSchedules } from './plans/schedules.ts';
 import { PgBossQueue } from './queue/pg-boss-queue.ts';
 import { reportRoutes } from './reports/reports.ts';
@@ -23,6 +25,8 @@ import { storageRoutes } from './storage/broker.ts';
 
 export interface FleetOptions {
   readonly retryPolicy?: RetryPolicy;
+  /** The one-line message for a failure of the server's own work (a plan's retention): the CLI's rules, handed down. */
+  readonly describeError?: (err: unknown) => string;
   readonly monitorIntervalMs?: number;
   readonly mailer?: ServerMailer;
 }
@@ -35,10 +39,12 @@ export class Fleet {
   readonly schedules: PlanSchedules;
   readonly mailer: ServerMailer;
   readonly shards: FleetShards;
+  private readonly describeError: (err: unknown) => string;
 
   constructor(ctx: ServerContext, options: FleetOptions = {}) {
     this.ctx = ctx;
     this.retryPolicy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    this.describeError = options.describeError ?? ((err) => (err instanceof Error ? err.message : String(err)));
     this.hub = new AgentHub(ctx, this.retryPolicy);
     this.schedules = ctx.queue instanceof PgBossQueue ? new PgBossSchedules(ctx, ctx.queue, this.retryPolicy) : new InProcessSchedules(ctx, this.retryPolicy);
     this.mailer = options.mailer ?? new ServerMailer(ctx);
@@ -54,6 +60,7 @@ export class Fleet {
     await app.register(destinationRoutes, { ctx });
     await app.register(storageRoutes, { ctx });
     await app.register(planRoutes, { ctx, hooks: { checkSchedule, changed: (id: string) => this.schedules.planChanged(id), retryPolicy: this.retryPolicy } });
+    await app.register(planPassphraseRoutes, { ctx });
     await app.register(jobRoutes, { ctx, retryPolicy: this.retryPolicy });
     await app.register(alertRoutes, { ctx });
     await app.register(reportRoutes, { ctx });
@@ -65,6 +72,15 @@ export class Fleet {
   };
 
   async start(): Promise<void> {
+    await this.ctx.queue.workTasks(RETENTION_QUEUE, async (data, signal) => {
+      try {
+        await applyServerRetention(this.ctx, String(data.jobId), signal, this.describeError);
+      } catch (err) {
+        // Left due: it runs again (another server's retry on pg-boss, the next start embedded).
+        this.ctx.log.error({ err, job: data.jobId }, 'applying a plan retention failed');
+        throw err;
+      }
+    });
     if (this.ctx.queue.name === 'memory') await requeuePending(this.ctx);
     this.hub.start();
     this.monitor.start();

@@ -21,6 +21,8 @@ export interface RunServerOptions {
   readonly signal: AbortSignal;
   /** Run an agent for this machine inside the server process. */
   readonly localAgent?: Pick<AgentOptions, 'passphrase' | 'capacity' | 'describeError' | 'isRetryable'>;
+  /** The one-line message for a failure of the server's own work (a plan's retention): the CLI's rules. */
+  readonly describeError?: (err: unknown) => string;
   /** Told the address once listening. */
   readonly onListening?: (url: string) => void;
 }
@@ -58,7 +60,7 @@ export async function runServer(settings: ServerSettings, options: RunServerOpti
   const { log, close: closeLog } = makeLogger(settings);
   let ready = false;
   const core = await openServerCore(settings, log);
-  const fleet = new Fleet(core.ctx);
+  const fleet = new Fleet(core.ctx, options.describeError ? { describeError: options.describeError } : {});
   const https = settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined;
   const app = await buildApp(core.ctx, { plugins: [fleet.plugin, (scope) => webRoutes(scope)], ready: () => ready, ...(https ? { https } : {}) });
   const localStop = new AbortController();

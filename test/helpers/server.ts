@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { buildApp, type AppOptions } from '../../src/server/app.ts';
 import { loadServerSettings } from '../../src/server/config.ts';
 import type { ServerContext } from '../../src/server/context.ts';
@@ -26,10 +26,10 @@ export interface TestServer {
 /** Retries after a few seconds, so tests see a retry without waiting minutes. */
 export const QUICK_RETRIES = { maxRetries: 2, delaysMs: { other: [300, 300], network: [300, 300] } };
 
-export async function startTestServer(options: { databaseUrl?: string; dataDir?: string; settings?: Record<string, unknown>; app?: AppOptions; listen?: boolean; monitorIntervalMs?: number } = {}): Promise<TestServer> {
+export async function startTestServer(options: { databaseUrl?: string; dataDir?: string; settings?: Record<string, unknown>; app?: AppOptions; listen?: boolean; monitorIntervalMs?: number; log?: Logger } = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-server-'));
   const settings = loadServerSettings({ env: {}, flags: { dataDir, ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}), ...options.settings } });
-  const core = await openServerCore(settings, pino({ level: process.env.COFFER_TEST_LOG ?? 'silent' }), { eventPollMs: 50 });
+  const core = await openServerCore(settings, options.log ?? pino({ level: process.env.COFFER_TEST_LOG ?? 'silent' }), { eventPollMs: 50 });
   const fleet = new Fleet(core.ctx, { retryPolicy: QUICK_RETRIES, monitorIntervalMs: options.monitorIntervalMs ?? 500 });
   const app = await buildApp(core.ctx, { ...options.app, plugins: [fleet.plugin, ...(options.app?.plugins ?? [])] });
   await fleet.start();
@@ -123,10 +123,15 @@ export interface AgentFleet {
   close(): Promise<void>;
 }
 
-/** `heartbeatTimeoutSeconds`: longer for tests where agents work hard at once (their heartbeats come late on a loaded machine). */
-export async function startAgentFleet(options: { heartbeatTimeoutSeconds?: number } = {}): Promise<AgentFleet> {
+/**
+ * `heartbeatTimeoutSeconds`: longer for tests where agents work hard at once (their heartbeats come late
+ * on a loaded machine); `databaseUrl`: on PostgreSQL instead of SQLite; `log`: the server's logger
+ * (silent by default).
+ */
+export async function startAgentFleet(options: { heartbeatTimeoutSeconds?: number; databaseUrl?: string; log?: Logger } = {}): Promise<AgentFleet> {
   const s3 = await startS3Server('fleet');
-  const server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: options.heartbeatTimeoutSeconds ?? 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300 });
+  const { heartbeatTimeoutSeconds, ...serverOptions } = options;
+  const server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: heartbeatTimeoutSeconds ?? 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300, ...serverOptions });
   const alice = await new Client(server.app).signup('alice@example.com');
   const key = (await alice.json<{ key: string }>('POST', '/api/keys', { name: 'laptop' }, 201)).key;
   const destinationId = (await alice.json<{ id: string }>('POST', '/api/destinations', { name: 'bucket', kind: 's3', location: `s3:${s3.endpoint}/${s3.bucket}/fleet`, ...s3.credentials }, 201)).id;

@@ -77,6 +77,7 @@ async function serve(options: ServerOptions): Promise<void> {
   try {
     await runServer(settings, {
       signal: interrupt.signal,
+      describeError,
       ...(options.localAgent ? { localAgent: { capacity: capacityOf(options.capacity), passphrase: () => readPassphrase(options), describeError, isRetryable } } : {}),
       onListening: (url) => printLine(`coffer server listening on ${url} (${settings.databaseUrl ? 'PostgreSQL' : `SQLite in ${settings.dataDir}`}); Ctrl-C stops it`),
     });

@@ -196,10 +196,22 @@ const v2: Step = async (db) => {
   await db.schema.alterTable('agents').addColumn('labels', 'text', (c) => c.notNull().defaultTo('[]')).execute();
 };
 
+/**
+ * A plan's repository passphrase, if its owner gives it to the server (sealed with the server's key), so
+ * the server applies the plan's retention on its own S3 destinations; and on each job the retention's
+ * report: the agent's (JSON), and the server's ('due' until it has run, then JSON).
+ */
+const v3: Step = async (db) => {
+  await db.schema.alterTable('plans').addColumn('passphrase', 'text').execute();
+  await db.schema.alterTable('jobs').addColumn('retention', 'text').execute();
+  await db.schema.alterTable('jobs').addColumn('server_retention', 'text').execute();
+};
+
 /** Every migration, in order. The names sort in that order, which Kysely requires. */
 const STEPS: readonly [string, Step][] = [
   ['0001-initial', v1],
   ['0002-agent-labels', v2],
+  ['0003-server-retention', v3],
 ];
 
 export const SCHEMA_VERSION = STEPS.length;

@@ -105,6 +105,8 @@ export interface PlansTable {
   revision: number;
   created_at: number;
   updated_at: number;
+  /** The repository's passphrase, sealed with the server's key: given by the owner so the server applies the plan's retention on its S3 destinations. Never leaves the server. */
+  passphrase: string | null;
 }
 
 export interface JobsTable {
@@ -134,6 +136,10 @@ export interface JobsTable {
   error: string | null;
   /** JSON: the newest progress report (per destination, current and recent files, directories). */
   progress: string | null;
+  /** JSON RetentionReport: the plan's retention as the agent applied it after this run (on the destinations it opens itself). */
+  retention: string | null;
+  /** The plan's retention on the server's own S3 destinations: 'due' until the server has applied it, then a JSON RetentionReport. */
+  server_retention: string | null;
 }
 
 export interface JobDestinationsTable {

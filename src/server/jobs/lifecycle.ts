@@ -4,7 +4,7 @@
 // processes, or a late message from an agent, can never move a job twice or backwards.
 import crypto from 'node:crypto';
 import { sql } from 'kysely';
-import type { JobAssignment, JobOutcome, JobProgress, LogLine } from '../../agent/protocol.ts';
+import type { BackupParams, JobAssignment, JobOutcome, JobProgress, LogLine } from '../../agent/protocol.ts';
 import type { RetentionReport } from '../../daemon/plan-retention.ts';
 import { ErrorClass, nextRetry, TRANSITIONS, type JobStatus, type RetryPolicy } from '../../jobs/index.ts';
 import { raiseAlert, resolveAlerts } from '../alerts/alerts.ts';
@@ -44,6 +44,10 @@ export function apiJob(job: Job) {
     bytesAdded: job.bytes_added,
     snapshotId: job.snapshot_id,
     error: job.error,
+    /** The plan's retention as the agent applied it (on the destinations it opens itself). */
+    retention: job.retention === null ? null : (JSON.parse(job.retention) as RetentionReport),
+    /** As the server applied it on its own S3 destinations: 'due' until it has run. */
+    serverRetention: job.server_retention === null ? null : job.server_retention === 'due' ? ('due' as const) : (JSON.parse(job.server_retention) as RetentionReport),
   };
 }
 
@@ -67,7 +71,8 @@ export interface JobRequest {
   readonly destinationIds: readonly string[];
 }
 
-async function announce(ctx: ServerContext, job: Job): Promise<void> {
+/** Tells the job's owner's dashboards the job as it is now. */
+export async function announceJob(ctx: ServerContext, job: Job): Promise<void> {
   await ctx.events.append({ userId: job.user_id, type: 'job.updated', data: apiJob(job) });
 }
 
@@ -104,6 +109,8 @@ export async function requestJob(ctx: ServerContext, req: JobRequest, retryPolic
     snapshot_id: null,
     error: null,
     progress: null,
+    retention: null,
+    server_retention: null,
   };
   try {
     await ctx.db.transaction().execute(async (trx) => {
@@ -123,7 +130,7 @@ export async function requestJob(ctx: ServerContext, req: JobRequest, retryPolic
     throw err;
   }
   await ctx.queue.send(req.agentId, job.id);
-  await announce(ctx, job);
+  await announceJob(ctx, job);
   await nudgeAgent(ctx, req.agentId);
   return job;
 }
@@ -148,7 +155,7 @@ export async function claimJobs(ctx: ServerContext, agentId: string, free: numbe
     if (job) {
       await ctx.db.insertInto('job_logs').values({ job_id: job.id, at: now, level: 'info', message: job.attempt > 1 ? `attempt ${job.attempt} started` : 'started' }).execute();
       assignments.push({ id: job.id, kind: job.kind, attempt: job.attempt, params: JSON.parse(job.params) } as JobAssignment);
-      await announce(ctx, job);
+      await announceJob(ctx, job);
     }
   }
   await ctx.queue.complete(agentId, items.map((i) => i.id));
@@ -202,7 +209,7 @@ async function move(ctx: ServerContext, where: { jobId: string; agentId?: string
   const job = await query.returningAll().executeTakeFirst();
   if (job) {
     await ctx.db.insertInto('job_logs').values({ job_id: job.id, at: now, level: to === 'failed' ? 'error' : 'info', message: `${to}${job.error && (to === 'failed' || to === 'interrupted') ? `: ${job.error}` : ''}` }).execute();
-    await announce(ctx, job);
+    await announceJob(ctx, job);
   }
   return job;
 }
@@ -219,6 +226,9 @@ export async function markResumed(ctx: ServerContext, agentId: string, jobId: st
 export async function finishJob(ctx: ServerContext, agentId: string, jobId: string, result: JobOutcome, retryPolicy: RetryPolicy): Promise<void> {
   const now = ctx.now();
   if (result.outcome === 'completed') {
+    const asked = await ctx.db.selectFrom('jobs').select(['params', 'plan_id']).where('id', '=', jobId).where('agent_id', '=', agentId).executeTakeFirst();
+    const byServer = asked?.plan_id != null && retentionByServer(JSON.parse(asked.params) as BackupParams);
+    // The agent's retention report, and the server's due, land with the completion: whoever sees the job completed sees them.
     const job = await move(ctx, { jobId, agentId }, 'completed', {
       stage: 'done',
       snapshot_id: result.snapshotId ?? null,
@@ -226,11 +236,16 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
       files_done: result.filesDone,
       bytes_done: Math.round(result.bytesDone),
       error: result.destinations.some((d) => !d.committed) ? result.destinations.filter((d) => !d.committed).map((d) => d.error).join('; ') : null,
+      retention: result.retention ? JSON.stringify(checkedReport(result.retention)) : null,
+      server_retention: byServer ? 'due' : null,
     });
     if (!job) return;
     await recordDestinations(ctx, jobId, result.destinations, now);
-    if (job.plan_id) await resolveAlerts(ctx, job.user_id, 'job-failed', job.plan_id);
-    if (job.plan_id && result.retention) await recordRetention(ctx, job, job.plan_id, result.retention);
+    if (!job.plan_id) return;
+    await resolveAlerts(ctx, job.user_id, 'job-failed', job.plan_id);
+    // The agent's report first: the server's own, which follows, resolves the alert only if both went well.
+    if (result.retention) await recordRetention(ctx, job, job.plan_id, checkedReport(result.retention), byServer ? 'agent-then-server' : 'agent');
+    if (byServer) await ctx.queue.sendTask(RETENTION_QUEUE, { jobId });
     return;
   }
   if (result.outcome === 'failed') {
@@ -255,15 +270,41 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
   await move(ctx, { jobId, agentId }, 'interrupted', { error: result.reason.slice(0, 2000) });
 }
 
-/** The plan's retention after the run: in the job's log; a failure (the backup stands) opens an alert until a later run applies it. */
-async function recordRetention(ctx: ServerContext, job: Job, planId: string, report: RetentionReport): Promise<void> {
-  const forgotten = Math.max(0, Math.trunc(Number(report.forgotten)) || 0);
+/** The server's queue of plan retentions it applies itself (plans/server-retention.ts works it). */
+export const RETENTION_QUEUE = 'plan-retention';
+
+/** Whether the server applies the retention of a backup with these parameters (on its S3 destinations). */
+function retentionByServer(params: BackupParams): boolean {
+  return params.retentionByServer === true && params.retention !== undefined;
+}
+
+/** A retention report as an agent sent it, with its fields checked and its error cut to size. */
+function checkedReport(report: RetentionReport): RetentionReport {
   const error = typeof report.error === 'string' ? report.error.slice(0, 2000) : undefined;
-  const message = error
-    ? `retention failed: ${error}; the snapshot is kept`
-    : `retention forgot ${forgotten} snapshot${forgotten === 1 ? '' : 's'}${report.pruned ? `, prune freed ${Math.max(0, Number(report.freedBytes) || 0)} bytes` : ''}`;
-  await ctx.db.insertInto('job_logs').values({ job_id: job.id, at: ctx.now(), level: error ? 'error' : 'info', message }).execute();
-  if (!error) return resolveAlerts(ctx, job.user_id, 'retention-failed', planId);
+  const pruned = report.pruned === true;
+  return { forgotten: Math.max(0, Math.trunc(Number(report.forgotten)) || 0), pruned, ...(pruned ? { freedBytes: Math.max(0, Number(report.freedBytes) || 0) } : {}), ...(error !== undefined ? { error } : {}) };
+}
+
+/**
+ * The plan's retention after the run, as the agent applied it on the destinations it opens itself, or
+ * as the server applied it on its own S3 destinations: on the job and in its log. A failure (the backup
+ * stands) opens an alert until a later run applies it; the agent's success resolves it only where the
+ * server has nothing to add ('agent-then-server': the server's report follows, and resolves it if the
+ * agent's went well too).
+ */
+export async function recordRetention(ctx: ServerContext, job: Job, planId: string, report: RetentionReport, by: 'agent' | 'agent-then-server' | 'server'): Promise<void> {
+  const { forgotten, error } = report;
+  const what = by === 'server' ? "retention on the server's destinations" : 'retention';
+  const message = error !== undefined
+    ? `${what} failed: ${error}; the snapshot is kept`
+    : `${what} forgot ${forgotten} snapshot${forgotten === 1 ? '' : 's'}${report.pruned ? `, prune freed ${report.freedBytes ?? 0} bytes` : ''}`;
+  await ctx.db.insertInto('job_logs').values({ job_id: job.id, at: ctx.now(), level: error !== undefined ? 'error' : 'info', message }).execute();
+  if (error === undefined) {
+    if (by === 'agent-then-server') return;
+    const agentFailed = by === 'server' && job.retention !== null && (JSON.parse(job.retention) as RetentionReport).error !== undefined;
+    if (!agentFailed) await resolveAlerts(ctx, job.user_id, 'retention-failed', planId);
+    return;
+  }
   const plan = await ctx.db.selectFrom('plans').select('name').where('id', '=', planId).executeTakeFirst();
   await raiseAlert(ctx, job.user_id, 'retention-failed', planId, `plan ${plan?.name ?? planId}: ${message}`);
 }
@@ -359,8 +400,9 @@ export async function redispatchLost(ctx: ServerContext, lostAfterMs = LOST_DISP
   return queued;
 }
 
-/** The embedded queue lives in memory: at start-up, every job waiting to run is queued again. */
+/** The embedded queue lives in memory: at start-up, every job waiting to run, and every retention the server left due, is queued again. */
 export async function requeuePending(ctx: ServerContext): Promise<void> {
   const pending = await ctx.db.selectFrom('jobs').select(['id', 'agent_id', 'next_attempt_at']).where('status', '=', 'pending').execute();
   for (const job of pending) await ctx.queue.send(job.agent_id, job.id, job.next_attempt_at ?? undefined);
+  for (const { id } of await ctx.db.selectFrom('jobs').select('id').where('server_retention', '=', 'due').execute()) await ctx.queue.sendTask(RETENTION_QUEUE, { jobId: id });
 }

@@ -29,7 +29,8 @@ export type ScheduleCheck = (cron: string, timezone: string | undefined) => void
 
 export function apiPlan(p: Plan) {
   const spec = JSON.parse(p.spec) as PlanSpec;
-  return { id: p.id, name: p.name, agentId: p.agent_id, ...spec, schedule: p.schedule, timezone: p.timezone, enabled: p.enabled === 1, revision: p.revision, createdAt: p.created_at, updatedAt: p.updated_at };
+  // The passphrase itself never leaves the server: only whether one is set.
+  return { id: p.id, name: p.name, agentId: p.agent_id, ...spec, schedule: p.schedule, timezone: p.timezone, enabled: p.enabled === 1, revision: p.revision, createdAt: p.created_at, updatedAt: p.updated_at, hasPassphrase: p.passphrase !== null };
 }
 
 const planBody = {
@@ -106,6 +107,8 @@ export async function backupParams(ctx: ServerContext, plan: Plan): Promise<Back
     ...(spec.hooks ? { hooks: spec.hooks } : {}),
     ...(spec.retention ? { retention: spec.retention, prune: pruneDue(spec.pruneEvery, (await completedRuns(ctx, plan.id)) + 1) } : {}),
     ...(scaleOut ? { scaleOut } : {}),
+    // Holding the passphrase, the server applies the retention on its own S3 destinations (write-only for agents).
+    ...(spec.retention && plan.passphrase !== null && destinations.some((d) => d.kind === 's3') ? { retentionByServer: true } : {}),
   };
 }
 
@@ -166,7 +169,7 @@ export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: Se
     const extras = mergeExtras({}, body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>));
     const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations!, ...extras, ...mergeWorkers({}, body, extras.sources !== undefined, ctx.kind) };
     if (spec.paths.length === 0 && !spec.sources) throw new HttpError(400, 'paths: give at least one path to back up, or a source (a database dump or a command)');
-    const plan: Plan = { id: crypto.randomUUID(), user_id: user.id, agent_id: body.agentId!, name: body.name!, spec: JSON.stringify(spec), schedule: body.schedule ?? null, timezone: body.timezone ?? null, enabled: body.enabled === false ? 0 : 1, revision: 1, created_at: now, updated_at: now };
+    const plan: Plan = { id: crypto.randomUUID(), user_id: user.id, agent_id: body.agentId!, name: body.name!, spec: JSON.stringify(spec), schedule: body.schedule ?? null, timezone: body.timezone ?? null, enabled: body.enabled === false ? 0 : 1, revision: 1, created_at: now, updated_at: now, passphrase: null };
     try {
       await ctx.db.insertInto('plans').values(plan).execute();
     } catch (err) {

@@ -1,13 +1,20 @@
 // The queue on PostgreSQL: pg-boss. A queue per agent; items are claimed with SKIP LOCKED, so two
 // servers never hand the same item out.
 import { PgBoss } from 'pg-boss';
-import { agentQueueName, type JobQueue, type QueueItem } from './queue.ts';
+import { agentQueueName, type JobQueue, type QueueItem, type TaskHandler } from './queue.ts';
+
+/**
+ * Server tasks (a plan's retention) may run for hours (a prune); pg-boss's heartbeat, sent while the
+ * handler runs, tells a live server from a dead one, whose task goes to another server.
+ */
+const TASK_QUEUE = { retryLimit: 2, retryDelay: 30, expireInSeconds: 24 * 3600, heartbeatSeconds: 30 };
 
 export class PgBossQueue implements JobQueue {
   readonly name = 'pg-boss' as const;
   /** Shared with the schedules (pg-boss's distributed cron). */
   readonly boss: PgBoss;
   private readonly known = new Set<string>();
+  private readonly stopping = new AbortController();
 
   constructor(url: string, options: { cronIntervalSeconds?: number } = {}) {
     this.boss = new PgBoss({
@@ -23,11 +30,23 @@ export class PgBossQueue implements JobQueue {
     await this.boss.start();
   }
 
-  async ensureQueue(name: string): Promise<void> {
+  async ensureQueue(name: string, options: { retryLimit: number; expireInSeconds: number; retryDelay?: number; heartbeatSeconds?: number } = { retryLimit: 0, expireInSeconds: 3600 }): Promise<void> {
     if (this.known.has(name)) return;
-    // Items are handed to an agent at once; a retry is a new item of ours, so pg-boss's own retries are off.
-    await this.boss.createQueue(name, { retryLimit: 0, expireInSeconds: 3600 });
+    // By default (agents' queues) items are handed to an agent at once; a retry is a new item of ours, so pg-boss's own retries are off.
+    await this.boss.createQueue(name, options);
     this.known.add(name);
+  }
+
+  async sendTask(queue: string, data: Record<string, unknown>): Promise<void> {
+    await this.ensureQueue(queue, TASK_QUEUE);
+    await this.boss.send(queue, data);
+  }
+
+  async workTasks(queue: string, handler: TaskHandler): Promise<void> {
+    await this.ensureQueue(queue, TASK_QUEUE);
+    await this.boss.work<Record<string, unknown>>(queue, { pollingIntervalSeconds: 1, batchSize: 1 }, async (jobs) => {
+      for (const job of jobs) await handler(job.data, AbortSignal.any([job.signal, this.stopping.signal]));
+    });
   }
 
   async send(agentId: string, jobId: string, startAfterMs?: number): Promise<void> {
@@ -56,6 +75,7 @@ export class PgBossQueue implements JobQueue {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
     await this.boss.stop({ graceful: true, timeout: 5000 });
   }
 }

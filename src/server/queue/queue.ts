@@ -8,6 +8,9 @@ export interface QueueItem {
   readonly jobId: string;
 }
 
+/** Work a server does itself (a plan's retention on its S3 destinations): each task runs on one server. */
+export type TaskHandler = (data: Record<string, unknown>, signal: AbortSignal) => Promise<void>;
+
 export interface JobQueue {
   readonly name: 'memory' | 'pg-boss';
   start(): Promise<void>;
@@ -19,6 +22,10 @@ export interface JobQueue {
   isQueued(agentId: string, jobId: string): Promise<boolean>;
   /** Marks claimed items as handled. */
   complete(agentId: string, itemIds: readonly string[]): Promise<void>;
+  /** Queues a task for whichever server works `queue`; across all servers it is run once (again only if a server died running it). */
+  sendTask(queue: string, data: Record<string, unknown>): Promise<void>;
+  /** Runs the tasks of `queue` on this server, one at a time, until stop (which aborts the running one's signal and waits for it). */
+  workTasks(queue: string, handler: TaskHandler): Promise<void>;
   stop(): Promise<void>;
 }
 
