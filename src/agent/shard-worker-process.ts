@@ -1,8 +1,11 @@
 // A worker process of a scaled-out backup, forked by the coordinator. It reaches the shard queue over
 // the IPC channel (the coordinator's in-process queue) or, given a PostgreSQL URL, through pg-boss. The
-// repository's location and password (and the URL) come in the first message, never on the command line
-// or in the environment.
-import { openStore } from '../store/open-store.ts';
+// repository's location and password, how to open its stores (the plan's bandwidth limits, CA
+// certificates, and credentials from its credentialsCommand) and the URL come in the first message,
+// never on the command line or in the environment. Later messages pause and resume it.
+import { openStoreWith, type StoreEvents, type StoreSettings } from '../store/configured-store.ts';
+import { quoteName } from '../format/text.ts';
+import { PauseGate } from '../engine/pause-gate.ts';
 import { Repository } from '../repo/repository.ts';
 import { runShardWorker, type ClaimedShard, type ShardProgress, type ShardSource } from './shard-worker.ts';
 import type { ShardOutcome } from '../engine/scale-out/scale-out.ts';
@@ -20,6 +23,15 @@ export interface WorkerSetup {
   readonly packSize?: number;
   /** The shard queue on PostgreSQL (pg-boss); absent: the coordinator's queue over IPC. */
   readonly postgresUrl?: string;
+  /** How the stores are opened, as the plan's backup opens them (absent: plain stores, the environment's credentials). */
+  readonly stores?: StoreSettings;
+  /** Start paused (the run was paused before this worker started). */
+  readonly paused?: boolean;
+}
+
+/** Sent by the coordinator while the worker runs: its job was paused or resumed. */
+export interface WorkerPause {
+  readonly type: 'pause' | 'resume';
 }
 
 export type WorkerRequest =
@@ -63,8 +75,25 @@ function ipcSource(): { source: ShardSource; started: (item: ClaimedShard) => vo
   };
 }
 
+/** The worker's warnings go to its stderr, which it shares with the coordinator (a terminal, or the daemon's log). */
+function warn(message: string): void {
+  process.stderr.write(`coffer: shard worker ${process.pid}: warning: ${message}\n`);
+}
+
+const storeEvents: StoreEvents = {
+  onForeign: (location, name, reason) => warn(`ignoring ${quoteName(name)} in ${location}: ${reason}`),
+  onDamaged: (name, reason) => warn(`${reason}; read ${name} from the repository again`),
+  onUnusable: warn,
+};
+
 async function main(): Promise<void> {
   const setup = await new Promise<WorkerSetup>((resolve) => process.once('message', (m: WorkerSetup) => resolve(m)));
+  const pause = new PauseGate();
+  if (setup.paused) pause.pause();
+  process.on('message', (m: WorkerPause) => {
+    if (m.type === 'pause') pause.pause();
+    else if (m.type === 'resume') pause.resume();
+  });
   const stop = new AbortController();
   // The coordinator went away (its IPC channel closed): nothing would take the results.
   process.on('disconnect', () => stop.abort());
@@ -75,13 +104,17 @@ async function main(): Promise<void> {
   const source = boss ? new PgBossShardSource(boss) : ipc.source;
   const started = ipc.started;
   const openRepo = async (): Promise<Repository> => {
-    const repo = await Repository.open(setup.locations.map((l) => openStore(l)), setup.password);
-    return repo;
+    return Repository.open(
+      // The worker's stop ends a throttled transfer's wait at once.
+      setup.locations.map((l) => openStoreWith(l, { ...setup.stores, signal: stop.signal }, storeEvents)),
+      setup.password,
+    );
   };
   await runShardWorker(source, openRepo, {
     capacity: setup.capacity,
     heartbeatMs: setup.heartbeatMs,
     signal: stop.signal,
+    pause,
     onStart: started,
     onProgress: ipc.progress,
     run: { ...(setup.chunkWorkers ? { workers: setup.chunkWorkers } : {}), ...(setup.packSize ? { packSize: setup.packSize } : {}) },

@@ -7,6 +7,7 @@ import { decodeShard } from '../engine/scale-out/shard-plan.ts';
 import { outcomeOf, shardRun, type ShardOutcome, type ShardRunOptions } from '../engine/scale-out/scale-out.ts';
 import type { Repository } from '../repo/repository.ts';
 import type { ShardJson } from '../engine/scale-out/shard-plan.ts';
+import type { PauseGate } from '../engine/pause-gate.ts';
 
 /** A claimed shard as a worker gets it. */
 export interface ClaimedShard {
@@ -39,6 +40,8 @@ export interface ShardWorkerOptions {
   /** How long to wait before asking again when the queue had nothing. */
   readonly idleMs?: number;
   readonly signal?: AbortSignal;
+  /** While closed, no shard is claimed and the running ones pause between files and packs (heartbeats go on). */
+  readonly pause?: PauseGate;
   readonly run?: ShardRunOptions;
   /** Called as each shard starts (tests kill a worker mid-shard). */
   readonly onStart?: (claimed: ClaimedShard) => void;
@@ -54,6 +57,12 @@ export async function runShardWorker(source: ShardSource, openRepo: () => Promis
   const running = new Set<Promise<void>>();
   let idleSince = Date.now();
   while (!options.signal?.aborted) {
+    // A paused worker claims nothing; the shards it holds pause between files and packs.
+    if (options.pause?.paused) {
+      await Promise.race([options.pause.wait(options.signal), ...running]);
+      idleSince = Date.now();
+      continue;
+    }
     const free = capacity - running.size;
     const claimed = free > 0 ? await source.claim(free) : [];
     for (const item of claimed) {
@@ -78,7 +87,7 @@ async function runOne(source: ShardSource, openRepo: () => Promise<Repository>, 
     const repo = await openRepo();
     try {
       const parent = item.parent ? (await repo.listSnapshots()).find((s) => s.id === item.parent) : undefined;
-      const run = shardRun(repo, shard, parent, { ...options.run, signal: lost.signal });
+      const run = shardRun(repo, shard, parent, { ...options.run, signal: lost.signal, ...(options.pause ? { pause: options.pause } : {}) });
       beat = setInterval(() => {
         const p = run.progress();
         const progress = { filesDone: p.filesDone, bytesDone: p.bytesDone };

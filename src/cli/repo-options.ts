@@ -2,40 +2,20 @@
 // repository comes from --repo, else the plan (--plan), else COFFER_REPO or COFFER_REPOSITORY_FILE;
 // locations are put in their canonical spelling (an absolute path, say) before anything uses them.
 import fs from 'node:fs';
-import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { PlanConfig } from '../config/config-file.ts';
 import { quoteName } from '../format/text.ts';
 import { Repository } from '../repo/repository.ts';
 import { WriterSession } from '../repo/writer-markers.ts';
-import { CacheStore, defaultCacheRoot, type CacheEvents } from '../store/cache.ts';
-import { isRemoteLocation } from '../store/locations.ts';
-import { canonicalLocation, openStore } from '../store/open-store.ts';
-import { RetryStore } from '../store/retry.ts';
+import { openStoreWith, type StoreEvents, type StoreSettings } from '../store/configured-store.ts';
+import { canonicalLocation } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
-import { parseRate, ThrottleStore } from '../store/throttle.ts';
 import { REPOSITORY_ENVIRONMENT, STORE_ENVIRONMENT, usesEnvironment } from './environment-help.ts';
 import { UsageError } from './exit-codes.ts';
 import { interruption } from './interrupt.ts';
 import { printWarning } from './output.ts';
 import { readPassphrase, type PassphraseOptions, type PlanPassphrase } from './passphrase.ts';
 import { unlockRepository } from './unlock.ts';
-
-/** What opening a store takes besides its location: throttles, trust for HTTPS and the local cache. */
-export interface StoreSettings {
-  readonly limitUpload?: readonly string[];
-  readonly limitDownload?: readonly string[];
-  readonly cacert?: readonly string[];
-  readonly insecureTls?: boolean;
-  /** False with --no-cache: remote repositories are read without the local cache. */
-  readonly cache?: boolean;
-  /** --cache-dir; default $COFFER_CACHE_DIR, else $XDG_CACHE_HOME/coffer or ~/.cache/coffer. */
-  readonly cacheDir?: string;
-  /** Where the stores read their credentials: the process environment with a plan's credentialsCommand output on top. */
-  readonly env?: NodeJS.ProcessEnv;
-  /** Ends the stores' waits for bandwidth (a daemon job's stop); default: the command's Ctrl-C or SIGTERM. */
-  readonly signal?: AbortSignal;
-}
 
 export interface RepoOptions extends PassphraseOptions, StoreSettings {
   readonly repo?: string[];
@@ -158,39 +138,10 @@ export async function repositorySettings(options: RepoOptions, env: NodeJS.Proce
   };
 }
 
-/** The limit for `location` from `--limit-*` values: a LOCATION=RATE for it, else a plain RATE. */
-function limitFor(location: string, values: readonly string[], flag: string): number | undefined {
-  let limit: number | undefined;
-  for (const value of values) {
-    const eq = value.lastIndexOf('=');
-    const [target, rate] = eq < 0 ? [undefined, value] : [value.slice(0, eq), value.slice(eq + 1)];
-    if (target !== undefined && target !== location && canonicalOrSelf(target) !== location) continue;
-    try {
-      const parsed = parseRate(rate);
-      if (target !== undefined || limit === undefined) limit = parsed;
-    } catch (err) {
-      throw new UsageError(`${flag}: ${(err as Error).message}`);
-    }
-  }
-  return limit;
-}
-
-function canonicalOrSelf(location: string): string {
-  try {
-    return canonicalLocation(location);
-  } catch {
-    return location;
-  }
-}
-
-function cacheRoot(settings: StoreSettings): string {
-  const dir = settings.cacheDir ?? process.env.COFFER_CACHE_DIR;
-  return dir ? path.resolve(dir) : defaultCacheRoot();
-}
-
-const cacheEvents: CacheEvents = {
+const storeEvents: StoreEvents = {
   onDamaged: (name, reason) => printWarning(`${reason}; read ${name} from the repository again`),
   onUnusable: (reason) => printWarning(reason),
+  onForeign: reportForeign,
 };
 
 /** Entries of a store that are not repository objects, already reported: each is reported once per run. */
@@ -204,25 +155,13 @@ function reportForeign(location: string, name: string, reason: string): void {
 }
 
 /**
- * A store for one location, as every command uses it: remote stores retry dropped connections with
- * backoff (a local disk error is not going to fix itself), and --limit-* throttle it. Entries that are
- * not repository objects (planted files, names a hostile server lists) are skipped with a warning.
- * A stop ends a throttled transfer's wait at once: at 64 KiB/s one pack's share is minutes.
+ * A store for one location, as every command uses it (store/configured-store.ts), its warnings printed.
+ * Entries that are not repository objects (planted files, names a hostile server lists) are skipped with
+ * a warning. Unless `settings.signal` says otherwise, the command's Ctrl-C or SIGTERM ends a throttled
+ * transfer's wait at once.
  */
 export function openConfiguredStore(location: string, settings: StoreSettings, env = settings.env): Store {
-  const caFiles = settings.cacert?.length ? [...settings.cacert] : process.env.COFFER_CACERT ? [process.env.COFFER_CACERT] : [];
-  const tls = { caFiles, insecure: settings.insecureTls ?? false };
-  // `env`: where the stores read their credentials, when a plan's credentialsCommand provided them.
-  const opened: Store = openStore(location, { onForeign: (name, reason) => reportForeign(opened.location, name, reason), s3: { tls, ...(env ? { env } : {}) }, rest: { tls }, ...(env ? { sftp: { env } } : {}) });
-  let store = opened;
-  const upload = limitFor(location, settings.limitUpload ?? [], '--limit-upload');
-  const download = limitFor(location, settings.limitDownload ?? [], '--limit-download');
-  if (upload !== undefined || download !== undefined) store = new ThrottleStore(store, { ...(upload ? { upload } : {}), ...(download ? { download } : {}), signal: settings.signal ?? interruption });
-  // Above the throttle (a cached read moves no bytes over the network), below the retries.
-  if (isRemoteLocation(location) && settings.cache !== false) store = new CacheStore(store, cacheRoot(settings), cacheEvents);
-  // A few quick tries while a location has never answered: a typo fails in seconds, not a minute.
-  if (isRemoteLocation(location)) store = new RetryStore(store, { firstContactAttempts: 3 });
-  return store;
+  return openStoreWith(location, { ...settings, env, signal: settings.signal ?? interruption }, storeEvents);
 }
 
 export function openStores(settings: RepositorySettings): Store[] {

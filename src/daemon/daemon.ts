@@ -21,7 +21,7 @@ import { JobStore, type RetryPolicy } from '../jobs/index.ts';
 import { testWrite } from '../engine/test-write.ts';
 import { count } from '../units.ts';
 import { VERSION } from '../version.ts';
-import { credentialsFromCommand } from './credentials.ts';
+import { planStoreSettings } from './plan-stores.ts';
 import type { SendOptions } from './notify/channels.ts';
 import { Notifier } from './notify/notifier.ts';
 import { retryPolicyOf } from './job-tracking.ts';
@@ -221,9 +221,7 @@ export class Daemon {
         const plan = this.config.plans[plans[0]!]!;
         let error: string | undefined;
         try {
-          const command = plan.credentialsCommand;
-          const env = command ? { ...process.env, ...(await credentialsFromCommand(command)) } : undefined;
-          const store = this.options.runner.openStore(location, plan, env);
+          const store = this.options.runner.openStore(location, await planStoreSettings(plan));
           try {
             const probe = await testWrite(store);
             if (!probe.ok) error = probe.error;

@@ -1,6 +1,7 @@
 // The job runner: one run of one plan, start to end. It takes the plan's job (resuming an interrupted
 // one), runs the before-hook, gets storage credentials, streams the plan's database dumps and commands
-// beside its paths into a backup, records progress, pauses and the outcome in the job database, and
+// beside its paths into a backup (a plan with `workers: N`: N worker processes on this machine,
+// server/scale-out/local-run.ts), records progress, pauses and the outcome in the job database, and
 // applies the plan's retention after a successful backup (forget, and prune every pruneEvery-th run), and
 // runs the success/failure/after hooks. It decides nothing about when to run (the scheduler and the task
 // manager do) nor whom to tell (the notification rules do, from the report it returns and its events).
@@ -28,7 +29,11 @@ import type { Repository } from '../repo/repository.ts';
 import { runLogFile } from '../jobs/run-log.ts';
 import { redactString } from '../jobs/redact.ts';
 import type { Store } from '../store/store.ts';
-import { credentialsFromCommand } from './credentials.ts';
+import type { StoreSettings } from '../store/configured-store.ts';
+import { LocalScaledBackup } from '../server/scale-out/local-run.ts';
+import { ScaleOutError } from '../engine/scale-out/scale-out.ts';
+import { planStoreSettings } from './plan-stores.ts';
+import { count } from '../units.ts';
 import { PlanHooks } from './plan-hooks.ts';
 import { applyPlanRetention, pruneDue, type RetentionReport } from './plan-retention.ts';
 import { TrackedJob } from './job-tracking.ts';
@@ -71,8 +76,8 @@ export interface RunnerContext {
   readonly dataDir: string;
   readonly config: Config;
   readonly retryPolicy: RetryPolicy;
-  /** Opens one destination of a plan; `env` holds the credentials from its credentialsCommand; `signal` (the job's stop) ends its waits for bandwidth. */
-  openStore(location: string, plan: PlanConfig, env: NodeJS.ProcessEnv | undefined, signal?: AbortSignal): Store;
+  /** Opens one destination of a plan with the plan's settings (plan-stores.ts), its warnings reported. */
+  openStore(location: string, settings: StoreSettings): Store;
   /** The plan's repository passphrase (its passwordFile or passwordCommand, or the process's COFFER_PASSWORD). */
   passphrase(plan: PlanConfig): Promise<string>;
   /** What the plan backs up from disk: its paths (with filesFrom) and what to leave out (the CLI's rules, shared). */
@@ -216,15 +221,21 @@ class PlanRun {
   }
 
   /**
+   * What opening the plan's repository takes: its store settings (credentials asked afresh; the job's
+   * stop ends the stores' waits for bandwidth) and its passphrase.
+   */
+  private async access(signal: AbortSignal): Promise<RepositoryAccess> {
+    return { stores: { ...(await planStoreSettings(this.plan, signal)), signal }, passphrase: await this.ctx.passphrase(this.plan) };
+  }
+
+  /**
    * The plan's repository on all its destinations, with its credentials and the key that worked last
    * time first; `warn` records what was skipped (in the job while it runs, in its log after).
    */
-  private async openRepository(signal: AbortSignal, warn: (message: string) => void): Promise<Repository> {
-    const plan = this.plan;
-    const credentialsCommand = plan.credentialsCommand;
-    const env = credentialsCommand ? { ...process.env, ...(await credentialsFromCommand(credentialsCommand, { signal })) } : undefined;
-    const stores = plan.repos.map((location) => this.ctx.openStore(location, plan, env, signal));
-    const repo = await openWithKeyHints(stores, await this.ctx.passphrase(plan), this.ctx.dataDir, (name, reason) => warn(`skipping ${name}: ${reason}`)).catch(async (err) => {
+  private async openRepository(signal: AbortSignal, warn: (message: string) => void, access?: RepositoryAccess): Promise<Repository> {
+    const { stores: settings, passphrase } = access ?? (await this.access(signal));
+    const stores = this.plan.repos.map((location) => this.ctx.openStore(location, settings));
+    const repo = await openWithKeyHints(stores, passphrase, this.ctx.dataDir, (name, reason) => warn(`skipping ${name}: ${reason}`)).catch(async (err) => {
       await Promise.all(stores.map((s) => s.close()));
       throw err;
     });
@@ -236,12 +247,14 @@ class PlanRun {
   private async backup(signal: AbortSignal): Promise<BackupResult> {
     const plan = this.plan;
     const streams: StreamSource[] = streamSources(plan.sources ?? []);
-    // The same snapshot either way (a scaled-out run makes the trees a single run makes), only slower.
-    if ((plan.workers ?? 1) > 1) this.job.log.warn(`plan has workers: ${plan.workers}; the daemon backs it up in one process (coffer backup --plan runs the workers)`);
-    const repo = await this.openRepository(signal, (message) => this.job.warn(message));
+    const workers = plan.workers ?? 1;
+    if (workers > 1 && streams.length > 0) throw new ScaleOutError(`plan ${this.planName} has workers: ${workers}, which backs up paths only; back its sources (dumps, commands) up with another plan`);
+    const access = await this.access(signal);
+    const repo = await this.openRepository(signal, (message) => this.job.warn(message), access);
     try {
-      await repo.loadIndex();
       const { paths, selection } = this.ctx.planSources(plan);
+      if (workers > 1) return await this.scaledBackup(repo, access, paths, selection, signal);
+      await repo.loadIndex();
       const run = new BackupRun(repo, {
         paths,
         selection,
@@ -257,15 +270,55 @@ class PlanRun {
       run.onWarning = (w) => this.job.warn(`${w.path}: ${w.message}`);
       run.onCommitted = (location) => this.job.committed(location);
       this.job.log.info('backing up', { paths, selection, sources: streams.map((s) => s.name), repos: plan.repos });
-      this.ctx.onProgress?.(this.jobId, run);
-      const stopTracking = this.job.follow(run, (err) => this.lost.abort(err));
-      try {
-        return await run.run();
-      } finally {
-        stopTracking();
-      }
+      return await this.tracked(run, () => run.run());
     } finally {
       await repo.close();
     }
   }
+
+  /** A plan with `workers: N`: N worker processes on this machine back it up into one snapshot (server/scale-out/local-run.ts). */
+  private async scaledBackup(repo: Repository, access: RepositoryAccess, paths: string[], selection: Selection, signal: AbortSignal): Promise<BackupResult> {
+    const plan = this.plan;
+    const run = new LocalScaledBackup(repo, {
+      locations: plan.repos,
+      password: access.passphrase,
+      stores: access.stores,
+      paths,
+      workers: plan.workers!,
+      selection,
+      ...(plan.oneFileSystem !== undefined ? { oneFileSystem: plan.oneFileSystem } : {}),
+      tags: plan.tags,
+      host: plan.host ?? os.hostname(),
+      allowPartial: plan.allowPartial ?? false,
+      signal,
+      pause: this.control.gate,
+      onQueued: (shards, started) => {
+        this.job.log.info('shards queued', { shards: shards.shards.length, workers: started });
+        this.ctx.log.info(`job ${this.jobId} (plan ${this.planName}): ${count(shards.shards.length, 'shard')} queued for ${count(started, 'worker process', 'worker processes')}`);
+      },
+    });
+    this.job.log.info('backing up with worker processes', { paths, selection, workers: plan.workers, repos: plan.repos });
+    const result = await this.tracked(run, () => run.run());
+    // The workers' warnings arrive with their shards' results; the merged snapshot is committed at once everywhere it went.
+    for (const w of result.warnings) this.job.warn(`${w.path}: ${w.message}`);
+    for (const d of result.destinations) if (d.committed) this.job.committed(d.location);
+    return result;
+  }
+
+  /** Runs `work` with its progress in the job database and the daemon's status. */
+  private async tracked<T>(source: { progress(): BackupProgress }, work: () => Promise<T>): Promise<T> {
+    this.ctx.onProgress?.(this.jobId, source);
+    const stopTracking = this.job.follow(source, (err) => this.lost.abort(err));
+    try {
+      return await work();
+    } finally {
+      stopTracking();
+    }
+  }
+}
+
+/** What opening a plan's repository takes; a scaled-out run hands the same to its workers. */
+interface RepositoryAccess {
+  readonly stores: StoreSettings;
+  readonly passphrase: string;
 }

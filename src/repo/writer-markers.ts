@@ -110,6 +110,30 @@ export async function observeWriters(repo: Repository, store: Store, storageNow:
   });
 }
 
+/**
+ * Deletes the markers that processes of this machine left behind when they were killed (a scaled-out
+ * backup's worker processes, stopped by a cancel or killed): only markers of `pids` whose process is
+ * gone. Best effort: a store that fails keeps them, and they count as gone there anyway (FORMAT.md
+ * 12.1: same scope, no process). Returns how many markers were removed.
+ */
+export async function removeMarkersOfGone(repo: Repository, pids: ReadonlySet<number>): Promise<number> {
+  let removed = 0;
+  await Promise.all(
+    repo.stores.map(async (store) => {
+      try {
+        for (const w of await observeWriters(repo, store, Date.now())) {
+          if (w.liveness !== 'dead' || !pids.has(w.marker.pid)) continue;
+          for (const name of w.names) await store.delete(name);
+          removed++;
+        }
+      } catch {
+        // Left for `coffer unlock` or a prune, which see them as gone.
+      }
+    }),
+  );
+  return removed;
+}
+
 export interface SessionOptions {
   /** What the process does, shown to people (backup, prune, restore…). */
   readonly command: string;

@@ -22,11 +22,10 @@ import { interruptSignal } from '../interrupt.ts';
 import { adHocPlanName, retryPolicyOf, TrackedJob } from '../../daemon/job-tracking.ts';
 import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
-import { runScaledBackup } from '../../server/scale-out/coordinator.ts';
-import { startLocalWorkers, stopLocalWorkers } from '../../server/scale-out/local-workers.ts';
-import { MemoryShardQueue } from '../../server/scale-out/shard-queue.ts';
+import { LocalScaledBackup } from '../../server/scale-out/local-run.ts';
 import { shardStatusLines } from '../shard-status.ts';
-import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
+import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions } from '../repo-options.ts';
+import type { StoreSettings } from '../../store/configured-store.ts';
 import { addSelectionOptions, pathsFromFiles, planPaths, selectionOf, type SelectionOptions } from '../selection-options.ts';
 import { collectTags } from '../tags.ts';
 import { unlockRepository } from '../unlock.ts';
@@ -164,26 +163,33 @@ async function openDestinations(settings: Settings, passphrase: string, options:
 
 /** One attempt of a plan with `workers: N`: N worker processes on this machine, one snapshot; closes the repository. */
 async function scaledBackupOnce(repo: Repository, settings: Settings, passphrase: string, options: BackupOptions, signal: AbortSignal, job: TrackedJob | undefined): Promise<BackupResult> {
-  const queue = new MemoryShardQueue();
-  const workers = startLocalWorkers(queue, settings.workers, { locations: settings.repos, password: passphrase, capacity: 1, heartbeatMs: 5000 });
   const status = new StatusLine();
+  const lost = new AbortController();
   let stopRender = (): void => {};
+  const run: LocalScaledBackup = new LocalScaledBackup(repo, {
+    locations: settings.repos,
+    password: passphrase,
+    stores: settings.limits,
+    paths: settings.paths,
+    workers: settings.workers,
+    allowPartial: settings.allowPartial,
+    selection: settings.selection,
+    oneFileSystem: settings.oneFileSystem,
+    tags: settings.tags,
+    host: settings.host,
+    signal: AbortSignal.any([signal, lost.signal]),
+    onQueued: (plan, workers) => {
+      if (options.json || options.quiet) return;
+      printLine(`${count(plan.shards.length, 'shard')} queued for ${count(workers, 'worker process', 'worker processes')}`);
+      stopRender = every(1000, () => status.update(shardStatusLines(run.status()!)));
+    },
+  });
+  const stopTracking = job?.follow(run, (err) => {
+    printWarning(err.message);
+    lost.abort();
+  });
   try {
-    const result = await runScaledBackup(repo, queue, {
-      paths: settings.paths,
-      workers: settings.workers,
-      allowPartial: settings.allowPartial,
-      selection: settings.selection,
-      oneFileSystem: settings.oneFileSystem,
-      tags: settings.tags,
-      host: settings.host,
-      signal,
-      onQueued: (run, plan) => {
-        if (options.json || options.quiet) return;
-        printLine(`${count(plan.shards.length, 'shard')} queued for ${settings.workers} workers`);
-        stopRender = every(1000, () => status.update(shardStatusLines(queue.status(run))));
-      },
-    });
+    const result = await run.run();
     stopRender();
     status.clear();
     // The workers' warnings arrive with their shards' results, after the run.
@@ -195,9 +201,8 @@ async function scaledBackupOnce(repo: Repository, settings: Settings, passphrase
     return result;
   } finally {
     stopRender();
+    stopTracking?.();
     status.clear();
-    queue.stop();
-    await stopLocalWorkers(workers);
     await repo.close();
   }
 }

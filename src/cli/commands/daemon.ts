@@ -44,8 +44,7 @@ async function runDaemon(options: DaemonOptions): Promise<void> {
     // Test mode (docs/DAEMON.md): a wall clock the tests move, looked at often.
     ...(testClock ? { clock: offsetClock(testClock), checkIntervalMs: 200, pollMs: 200, sendOptions: { retryDelaysMs: [200, 500], timeoutMs: 5_000 } } : {}),
     runner: {
-      openStore: (location, plan, env, signal) =>
-        openConfiguredStore(location, { limitUpload: plan.limitUpload, limitDownload: plan.limitDownload, cacert: plan.cacert ?? [], insecureTls: plan.insecureTls ?? false, ...(signal ? { signal } : {}) }, env),
+      openStore: openConfiguredStore,
       passphrase: planPassphrase,
       planSources: (plan) => ({ paths: planPaths(plan), selection: selectionOf(NO_SELECTION_FLAGS, plan) }),
       describeError,

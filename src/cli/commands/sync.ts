@@ -6,7 +6,8 @@ import { usesEnvironment } from '../environment-help.ts';
 import { EXIT_FATAL, UsageError } from '../exit-codes.ts';
 import { count, formatBytes } from '../format.ts';
 import { every, printJson, printLine, StatusLine } from '../output.ts';
-import { addStoreOptions, canonicalLocations, collect, openConfiguredStore, repositorySettings, type RepoOptions, type StoreSettings } from '../repo-options.ts';
+import { addStoreOptions, canonicalLocations, collect, openConfiguredStore, repositorySettings, type RepoOptions } from '../repo-options.ts';
+import type { StoreSettings } from '../../store/configured-store.ts';
 import type { Store } from '../../store/store.ts';
 
 interface SyncOptions extends RepoOptions {

@@ -1,0 +1,104 @@
+// The daemon runs a plan with `workers: N` through N worker processes on this machine, as
+// `coffer backup --plan` does (server/scale-out/local-run.ts): one snapshot with the tree ids of a
+// single-process backup; a cancel kills the workers and leaves no writer marker and no snapshot; a run
+// whose workers were all killed fails with one line instead of waiting forever.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { SnapshotView } from '../src/engine/snapshot-view.ts';
+import { Repository } from '../src/repo/repository.ts';
+import { LocalStore } from '../src/store/local.ts';
+import { jsonLines, ok, PASSWORD, tempDir } from './helpers/cli.ts';
+import { DaemonProcess } from './helpers/daemon.ts';
+import { makeShardedTree } from './helpers/scale-out.ts';
+import { treeDifferences } from './helpers/tree.ts';
+
+/** The daemon's worker processes (forked shard workers), by pid. */
+function workerPids(daemonPid: number): number[] {
+  const r = spawnSync('pgrep', ['-P', String(daemonPid), '-f', 'shard-worker-process'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+function entries(dir: string): string[] {
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+function setup(t: import('node:test').TestContext, blobs: number): { dir: string; repo: string; source: string } {
+  const dir = tempDir(t);
+  const repo = path.join(dir, 'repo');
+  const { root: source } = makeShardedTree(path.join(dir, 'source'), blobs);
+  ok(['init', '--repo', repo]);
+  return { dir, repo, source };
+}
+
+test('the daemon backs a workers: 3 plan up through three worker processes: one snapshot, the trees of a single run', { timeout: 300_000 }, async (t) => {
+  const { dir, repo, source } = setup(t, 2);
+  const daemon = await DaemonProcess.start(t, { config: `plans:\n  share:\n    repos: [${repo}]\n    paths: [${source}]\n    workers: 3\n` });
+  const { pid } = await daemon.status();
+  const job = await daemon.run('share');
+  // The workers are children of the daemon for the whole run.
+  let most = 0;
+  const watch = setInterval(() => (most = Math.max(most, workerPids(pid).length)), 100);
+  t.after(() => clearInterval(watch));
+  const queued = await daemon.waitFor(new RegExp(`job ${job} \\(plan share\\): (\\d+) shards queued for 3 worker processes`));
+  assert.ok(Number(queued[1]) > 1, `the source is split: ${queued[0]}`);
+  await daemon.waitFor(new RegExp(`job ${job} \\(plan share\\) completed`), 240_000);
+  clearInterval(watch);
+  assert.equal(most, 3, 'three worker processes ran');
+  await daemon.until(() => workerPids(pid).length === 0, 30_000);
+  assert.equal((await daemon.job(job))?.state, 'completed');
+  assert.deepEqual(entries(path.join(repo, 'writers')), [], 'no writer marker is left');
+
+  // A single-process backup of the same tree: the same tree id for the source.
+  ok(['backup', '--repo', repo, source]);
+  const snapshots = jsonLines<{ id: string }>(ok(['snapshots', '--repo', repo, '--json']).stdout);
+  assert.equal(snapshots.length, 2);
+  const opened = await Repository.open([new LocalStore(repo)], PASSWORD);
+  t.after(() => opened.close());
+  await opened.loadIndex();
+  const trees = await Promise.all(
+    (await opened.listSnapshots()).map(async (s) => (await (await SnapshotView.open(opened, s.snapshot)).find(source)).tree!.toString('hex')),
+  );
+  assert.equal(trees[0], trees[1], 'the scaled-out snapshot has the tree id of a single run');
+
+  const target = path.join(dir, 'restored');
+  ok(['restore', '--repo', repo, snapshots[0]!.id, '--target', target]);
+  assert.deepEqual(treeDifferences(source, path.join(target, source)), []);
+  assert.equal((await daemon.stop()).code, 0);
+});
+
+test('a cancelled workers run kills its workers; a run whose workers are all killed fails with one line; no marker either way', { timeout: 300_000 }, async (t) => {
+  const { repo, source } = setup(t, 2);
+  // A low upload limit keeps the workers at work long enough to steer.
+  const daemon = await DaemonProcess.start(t, { config: `plans:\n  share:\n    repos: [${repo}]\n    paths: [${source}]\n    workers: 3\n    limitUpload: [64K]\n` });
+  const { pid } = await daemon.status();
+  const snapshots = (): string[] => entries(path.join(repo, 'snapshots'));
+
+  const first = await daemon.run('share');
+  await daemon.waitFor(new RegExp(`job ${first} \\(plan share\\): \\d+ shards queued`));
+  await daemon.until(() => workerPids(pid).length === 3);
+  // Paused and resumed: the job says so, and goes on.
+  assert.equal(daemon.cli(['pause', String(first)]).code, 0);
+  await daemon.until((s) => s.jobs.find((j) => j.id === first)?.state === 'paused');
+  assert.equal(daemon.cli(['resume', String(first)]).code, 0);
+  await daemon.until((s) => s.jobs.find((j) => j.id === first)?.state === 'running');
+  const cancelled = daemon.cli(['cancel', String(first)]);
+  assert.equal(cancelled.code, 0, cancelled.stderr);
+  await daemon.until((s) => s.jobs.find((j) => j.id === first)?.state === 'cancelled', 60_000);
+  assert.deepEqual(workerPids(pid), [], 'no worker process is left');
+  assert.deepEqual(entries(path.join(repo, 'writers')), [], 'no writer marker is left');
+  assert.deepEqual(snapshots(), []);
+
+  const second = await daemon.run('share');
+  await daemon.waitFor(new RegExp(`job ${second} \\(plan share\\): \\d+ shards queued`));
+  await daemon.until(() => workerPids(pid).length === 3);
+  for (const worker of workerPids(pid)) process.kill(worker, 'SIGKILL');
+  const failed = await daemon.waitFor(new RegExp(`job ${second} \\(plan share\\) failed: (.*)`), 60_000);
+  assert.match(failed[1]!, /^all 3 worker processes ended before the backup did \(local-1 killed by SIGKILL, local-2 killed by SIGKILL, local-3 killed by SIGKILL\); no snapshot was made; no retries left/);
+  assert.equal((await daemon.job(second))?.state, 'failed');
+  assert.deepEqual(entries(path.join(repo, 'writers')), [], 'no writer marker is left');
+  assert.deepEqual(snapshots(), []);
+  assert.equal((await daemon.stop()).code, 0);
+});
