@@ -85,13 +85,36 @@ test('a destination that goes offline mid-run is detached, the other commits, an
   }
 });
 
-test('a destination too slow for the spool is detached; the fast one is never held back', { timeout: 120_000 }, async (t) => {
+/** Counts a store's writes under way, and those that landed. */
+function watchWrites(store: Store): { store: Store; inFlight: () => number; landed: () => number } {
+  let inFlight = 0;
+  let landed = 0;
+  const put = store.put.bind(store);
+  store.put = async (...args) => {
+    inFlight++;
+    try {
+      const stored = await put(...args);
+      landed++;
+      return stored;
+    } finally {
+      inFlight--;
+    }
+  };
+  return { store, inFlight: () => inFlight, landed: () => landed };
+}
+
+const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+// Regression (issue 13): the detached destination's uploads in flight ran on at 32 KiB/s after the run
+// had settled, keeping the test process alive for about 97 s.
+test('a destination too slow for the spool is detached, its uploads stop; the fast one is never held back', { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t);
   const source = makeSource(dir, Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, 2 << 20])));
   const fast = new LocalStore(path.join(dir, 'fast'));
   // So slow that however slowly a loaded machine packs, the 6 MiB spool fills long before it drains.
-  const crawl = new FaultStore(new LocalStore(path.join(dir, 'crawl')), { bandwidth: 32 * 1024 });
-  const repo = await openRepo([fast, crawl]);
+  const crawl = watchWrites(new FaultStore(new LocalStore(path.join(dir, 'crawl')), { bandwidth: 32 * 1024 }));
+  const repo = await openRepo([fast, crawl.store]);
+  const timersBefore = timers();
   const started = Date.now();
   const run = new BackupRun(repo, {
     paths: [source],
@@ -102,9 +125,18 @@ test('a destination too slow for the spool is detached; the fast one is never he
   const result = await run.run();
   const byLocation = new Map(result.destinations.map((d) => [d.location, d]));
   assert.equal(byLocation.get(fast.location)!.committed, true);
-  assert.match(byLocation.get(crawl.location)!.error!, /fell too far behind .*spool/);
+  assert.match(byLocation.get(crawl.store.location)!.error!, /fell too far behind .*spool/);
   assert.ok(Date.now() - started < 60_000, 'the run did not wait for 20 MiB at 32 KiB/s');
   assert.deepEqual(fs.readdirSync(dir).filter((n) => n.startsWith('coffer-spool-')), [], 'the spool is removed');
+  // Its uploads in flight are stopped, not left to crawl on (a 1 MiB pack takes 32 s at this rate).
+  const landed = crawl.landed();
+  const deadline = Date.now() + 10_000;
+  while (crawl.inFlight() > 0) {
+    assert.ok(Date.now() < deadline, `${crawl.inFlight()} uploads to the detached destination still under way 10 s after the run`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(crawl.landed(), landed, 'nothing more landed on the detached destination');
+  assert.ok(timers() <= timersBefore, `the run left ${timers() - timersBefore} timers behind`);
 });
 
 test('transient errors are retried (the destination shows "retrying"), a denied one is not', async (t) => {

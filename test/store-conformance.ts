@@ -182,6 +182,25 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       assert.deepEqual(await store.get(name, range), data.subarray(range.offset, range.offset + range.length));
     }));
 
+    it('a stopped put rejects and leaves nothing under the name, nor a partial object', withStore(async (store) => {
+      const early = packName(randomId());
+      await assert.rejects(store.put(early, Buffer.from('never sent'), { signal: AbortSignal.abort() }), { name: 'AbortError' });
+      assert.equal(await store.stat(early), undefined);
+      // Stopped while its bytes go (for S3, across a multipart upload's parts): all or nothing.
+      const name = packName(randomId());
+      const data = crypto.randomBytes(20 * MiB + 12345);
+      const stop = new AbortController();
+      const putting = store.put(name, data, { signal: stop.signal });
+      setTimeout(() => stop.abort(), 5);
+      const outcome = await putting.then(
+        () => 'stored',
+        (err: Error) => err.name,
+      );
+      if (outcome === 'stored') assert.ok((await store.get(name)).equals(data), 'a put that was not stopped in time stored the whole object');
+      else assert.equal(outcome, 'AbortError');
+      assert.deepEqual(await listAll(store, 'data'), outcome === 'stored' ? [{ name, size: data.length }] : []);
+    }));
+
     it('stores different objects concurrently', withStore(async (store) => {
       const objects = Array.from({ length: 24 }, (_, i) => ({ name: packName(`${i % 3}0${randomId().slice(2)}`), data: crypto.randomBytes(1000 + i) }));
       const results = await Promise.all(objects.map(({ name, data }) => store.put(name, data)));

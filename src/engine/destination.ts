@@ -66,6 +66,8 @@ export class Destination {
   private readonly dependent: Item[] = [];
   private readonly durable = new Set<string>();
   private running = 0;
+  /** Stops the uploads under way when the destination is detached. */
+  private readonly stopUploads = new AbortController();
   private detachReason?: Error;
   private finished = false;
   private retrying = false;
@@ -128,10 +130,15 @@ export class Destination {
     this.retrying = true;
   }
 
-  /** Takes the destination out of the run: queued objects are dropped, running ones finish. */
+  /**
+   * Takes the destination out of the run: queued objects are dropped and running uploads stopped (a
+   * store writes atomically, so a stopped upload leaves nothing under the object's name), so a
+   * destination left behind as too slow does not keep uploading, nor keep the process alive.
+   */
   detach(reason: Error): void {
     if (this.detachReason) return;
     this.detachReason = reason;
+    this.stopUploads.abort(reason);
     for (const item of this.takeAllQueued()) {
       item.done?.();
       item.reject(reason);
@@ -181,7 +188,7 @@ export class Destination {
     this.running++;
     item
       .load()
-      .then((bytes) => this.store.put(item.name, bytes, item.hint))
+      .then((bytes) => this.store.put(item.name, bytes, { ...item.hint, signal: this.stopUploads.signal }))
       .then(
         () => {
           this.running--;

@@ -14,7 +14,7 @@ import { contentId } from '../format/crypto.ts';
 import { decodeConfig } from '../format/config.ts';
 import { maxPackBytesFor } from '../format/pack.ts';
 import { CONFIG_NAME, checkObjectName, maxObjectSize } from './layout.ts';
-import { idOf, type ByteRange, type ObjectHint, type ObjectInfo, type Store } from './store.ts';
+import { idOf, type ByteRange, type ObjectHint, type ObjectInfo, type PutOptions, type Store } from './store.ts';
 
 /** Folders whose objects are cached whenever they are read or written whole. */
 const ALWAYS = new Set(['index', 'snapshots']);
@@ -195,9 +195,9 @@ export class CacheStore implements Store {
   }
 
   /** Written to the store first; cached only once the store has it, so the cache never holds what the store lacks. */
-  async put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
-    const stored = await this.inner.put(name, data, hint);
-    if (cacheable(name, hint) && !this.unusable) {
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
+    const stored = await this.inner.put(name, data, options);
+    if (cacheable(name, options) && !this.unusable) {
       const dir = await this.repoDir();
       if (dir) await this.keep(dir, path.join(dir, name), name, data);
     }

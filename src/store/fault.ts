@@ -1,7 +1,7 @@
 // A store that misbehaves on purpose, for tests of retries, fan-out and resume: added latency, a
 // slow link, random failures from a seeded generator (so a failing run can be replayed), a switch
 // that takes it offline, and a limit after which every put fails (a crash or a full disk).
-import { StoreError, type ByteRange, type ObjectHint, type ObjectInfo, type Store, type StoreErrorKind } from './store.ts';
+import { StoreError, type ByteRange, type ObjectHint, type ObjectInfo, type PutOptions, type Store, type StoreErrorKind } from './store.ts';
 import { TokenBucket, realClock, type Clock } from './throttle.ts';
 
 export interface FaultOptions {
@@ -84,14 +84,15 @@ export class FaultStore implements Store {
     return result;
   }
 
-  put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
+  put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     return this.call(action, async () => {
       if (this.options.failAfterPuts !== undefined && this.putsDone >= this.options.failAfterPuts) {
         throw new StoreError(this.options.failKind ?? 'transient', `${action}: injected failure after ${this.putsDone} puts`);
       }
-      await this.uplink?.take(data.length);
-      const stored = await this.inner.put(name, data, hint);
+      // A stopped write ends its slow transfer at once, as a real store's aborted request does.
+      await this.uplink?.take(data.length, options?.signal);
+      const stored = await this.inner.put(name, data, options);
       this.putsDone++;
       return stored;
     });

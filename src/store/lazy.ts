@@ -1,7 +1,7 @@
 // A store that creates its backend on first use. Opening a location stays synchronous and cheap, and
 // the backend's module (the AWS SDK, ssh2: a few hundred milliseconds to load) is loaded only by a
 // command that actually talks to that store.
-import type { ByteRange, ObjectHint, ObjectInfo, Store } from './store.ts';
+import type { ByteRange, ObjectHint, ObjectInfo, PutOptions, Store } from './store.ts';
 
 export class LazyStore implements Store {
   readonly location: string;
@@ -23,8 +23,8 @@ export class LazyStore implements Store {
     return this.store;
   }
 
-  async put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
-    return (await this.backend()).put(name, data, hint);
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
+    return (await this.backend()).put(name, data, options);
   }
 
   async get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer> {

@@ -13,7 +13,7 @@ import { constants, type Stats } from 'node:fs';
 import path from 'node:path';
 import { TMP_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { makeDirectories, MakeDirectoryError } from './make-directories.ts';
-import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type PutOptions, type Store } from './store.ts';
 const OPEN_OBJECT = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 function errno(err: unknown): string | undefined {
@@ -107,9 +107,10 @@ export class LocalStore implements Store {
     return true;
   }
 
-  async put(name: string, data: Uint8Array): Promise<boolean> {
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     checkObjectName(name, action);
+    options?.signal?.throwIfAborted();
     const tmpName = `${TMP_DIR}/${crypto.randomBytes(12).toString('hex')}.tmp`;
     const tmp = this.file(tmpName);
     for (let attempt = 1; ; attempt++) {
@@ -126,6 +127,8 @@ export class LocalStore implements Store {
       }
     }
     try {
+      // Stopped while the bytes went to disk: the temporary file goes, nothing takes the name.
+      options?.signal?.throwIfAborted();
       return await this.linkIntoPlace(tmp, name, data.length, action);
     } finally {
       await fs.rm(tmp, { force: true });

@@ -3,7 +3,7 @@
 // The server signs reads of any object and uploads of names that are not taken; there is no way to
 // delete, so this store refuses `delete` itself and the server would refuse it anyway.
 import { checkFolder, checkObjectName } from './layout.ts';
-import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { StoreError, alreadyStored, eitherSignal, pastEnd, type ByteRange, type ObjectInfo, type PutOptions, type Store } from './store.ts';
 
 export interface SignedRequest {
   readonly url: string;
@@ -31,10 +31,12 @@ export class PresignedStore implements Store {
     this.fetch = options.fetch ?? globalThis.fetch;
   }
 
-  private async send(action: string, request: SignedRequest, init: RequestInit): Promise<Response> {
+  private async send(action: string, request: SignedRequest, init: RequestInit, stop?: AbortSignal): Promise<Response> {
+    const timeout = AbortSignal.timeout(120_000);
     try {
-      return await this.fetch(request.url, { ...init, headers: { ...request.headers, ...(init.headers as Record<string, string>) }, signal: AbortSignal.timeout(120_000) });
+      return await this.fetch(request.url, { ...init, headers: { ...request.headers, ...(init.headers as Record<string, string>) }, signal: eitherSignal(timeout, stop) ?? timeout });
     } catch (err) {
+      stop?.throwIfAborted();
       throw new StoreError('transient', `${action}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -48,12 +50,13 @@ export class PresignedStore implements Store {
     return new StoreError('permanent', `${action}: ${detail}`);
   }
 
-  async put(name: string, data: Uint8Array): Promise<boolean> {
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     checkObjectName(name, action);
     const signed = await this.broker.presignPut(name, data.length);
     if ('existingSize' in signed) return alreadyStored(action, signed.existingSize, data.length);
-    const res = await this.send(action, signed, { method: 'PUT', body: data, headers: { 'content-length': String(data.length) } });
+    // A stopped PUT is cut off: S3 stores nothing of an incomplete body.
+    const res = await this.send(action, signed, { method: 'PUT', body: data, headers: { 'content-length': String(data.length) } }, options?.signal);
     const body = await res.text();
     if (res.ok) return true;
     // Another writer created it after the server looked: same name means same content, if the size agrees.

@@ -5,7 +5,7 @@
 // whose bytes do not hash to its name and every upload over an existing object, which suits Coffer's
 // content-addressed, write-once objects; append-only servers refuse every delete but of locks.
 import { TMP_DIR, WRITERS_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
-import { StoreError, alreadyStored, cutRange, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { StoreError, alreadyStored, cutRange, pastEnd, type ByteRange, type ObjectInfo, type PutOptions, type Store } from './store.ts';
 import { NETWORK_ERROR_CODES } from './network-errors.ts';
 import { describeTlsError } from './tls.ts';
 
@@ -117,7 +117,7 @@ export class RestStore implements Store {
     this.createdBelow.add(below);
   }
 
-  async put(name: string, data: Uint8Array): Promise<boolean> {
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     const path = this.restPath(name, action);
     // The protocol has no put-if-absent, and rclone (unless append-only) overwrites: so HEAD first,
@@ -126,6 +126,9 @@ export class RestStore implements Store {
     if (existing) return alreadyStored(action, existing.size, data.length);
     if (name === 'config') await this.create(action);
     await this.createBelow(path, action);
+    // Stopped before it is sent, but never cut off while it goes: rclone serve restic writes in place,
+    // and an upload cut off there left a truncated object under its name.
+    options?.signal?.throwIfAborted();
     const res = await this.send({ method: 'POST', path, body: data, headers: { 'content-type': 'application/octet-stream' } }, action);
     if (ok(res)) return true;
     // rest-server, and rclone when append-only, refuse to overwrite: another writer got there first.

@@ -2,7 +2,8 @@
 // backoff and full jitter, so many workers hitting the same hiccup do not retry in lockstep. Every
 // other kind means retrying cannot help: denied and no-space need a person, not-found and conflict
 // are answers, permanent is a bug or misconfiguration.
-import { StoreError, type ByteRange, type ObjectHint, type ObjectInfo, type Store } from './store.ts';
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import { StoreError, type ByteRange, type ObjectHint, type ObjectInfo, type PutOptions, type Store } from './store.ts';
 
 export interface RetryOptions {
   /** Attempts in all (first try included) before the last error is thrown. Default 8. */
@@ -20,13 +21,13 @@ export interface RetryOptions {
   readonly maxDelay?: number;
   /** Told before each wait, e.g. to show "retrying" in progress output. */
   readonly onRetry?: (attempt: number, delay: number, error: StoreError) => void;
-  /** Replaceable so tests do not wait. */
-  readonly sleep?: (ms: number) => Promise<void>;
+  /** Replaceable so tests do not wait; `signal` ends the wait (rejecting). */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** A number in [0, 1), replaceable so tests get known delays. */
   readonly random?: () => number;
 }
 
-const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const realSleep = (ms: number, signal?: AbortSignal): Promise<void> => sleepFor(ms, undefined, signal ? { signal } : {});
 
 export class RetryStore implements Store {
   readonly location: string;
@@ -39,7 +40,7 @@ export class RetryStore implements Store {
   private readonly maxDelay: number;
   /** Settable after construction: the engine learns of retries to show "retrying" for its destination. */
   onRetry: RetryOptions['onRetry'];
-  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly random: () => number;
 
   constructor(inner: Store, options: RetryOptions = {}) {
@@ -60,29 +61,30 @@ export class RetryStore implements Store {
   }
 
   /** Waits before another attempt, or throws `err` when it must not or may no longer be retried. */
-  private async backOff(attempt: number, err: unknown): Promise<void> {
+  private async backOff(attempt: number, err: unknown, signal?: AbortSignal): Promise<void> {
     const attempts = this.answered ? this.attempts : this.firstContactAttempts;
-    if (!(err instanceof StoreError) || err.kind !== 'transient' || attempt >= attempts) throw err;
+    if (!(err instanceof StoreError) || err.kind !== 'transient' || attempt >= attempts || signal?.aborted) throw err;
     const delay = this.delay(attempt);
     this.onRetry?.(attempt, delay, err);
-    await this.sleep(delay);
+    await this.sleep(delay, signal);
   }
 
-  private async retry<T>(op: () => Promise<T>): Promise<T> {
+  /** `signal`: a stopped call is not tried again, nor waited for. */
+  private async retry<T>(op: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await op();
         this.answered = true;
         return result;
       } catch (err) {
-        await this.backOff(attempt, err);
+        await this.backOff(attempt, err, signal);
       }
     }
   }
 
   /** After a retry this may answer false for an object the failed attempt did store before its answer was lost. */
-  put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
-    return this.retry(() => this.inner.put(name, data, hint));
+  put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
+    return this.retry(() => this.inner.put(name, data, options), options?.signal);
   }
 
   get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer> {

@@ -18,7 +18,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
 import { parseS3Location, s3DisplayLocation } from './locations.ts';
-import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type PutOptions, type Store } from './store.ts';
 import { NETWORK_ERROR_CODES } from './network-errors.ts';
 import { describeTlsError, tlsAgentOptions, type TlsOptions } from './tls.ts';
 
@@ -140,24 +140,33 @@ export class S3Store implements Store {
     return this.prefix + name;
   }
 
-  async put(name: string, data: Uint8Array): Promise<boolean> {
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     const key = this.key(name, action);
+    const signal = options?.signal;
     // HEAD first also saves uploading an object another backup already stored.
     const existing = await this.stat(name);
     if (existing) return alreadyStored(action, existing.size, data.length);
+    signal?.throwIfAborted();
+    const params = { Bucket: this.bucket, Key: key, Body: data, IfNoneMatch: '*' };
     try {
-      // lib-storage sends one PutObject up to partSize and a multipart upload above it; it passes
-      // IfNoneMatch on to CompleteMultipartUpload and aborts the upload if a part fails.
-      const upload = new Upload({
-        client: this.client,
-        params: { Bucket: this.bucket, Key: key, Body: data, IfNoneMatch: '*' },
-        partSize: this.partSize,
-        queueSize: this.partConcurrency,
-      });
-      await upload.done();
+      // One PutObject up to partSize: stopped, its request is cut and S3 stores nothing of it.
+      if (data.length <= this.partSize) await this.client.send(new PutObjectCommand(params), signal ? { abortSignal: signal } : {});
+      else {
+        // lib-storage passes IfNoneMatch on to CompleteMultipartUpload and aborts the multipart upload
+        // if a part fails or the put is stopped: the object is never completed under its name.
+        const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.partConcurrency });
+        const stop = (): void => void upload.abort();
+        signal?.addEventListener('abort', stop, { once: true });
+        try {
+          await upload.done();
+        } finally {
+          signal?.removeEventListener('abort', stop);
+        }
+      }
       return true;
     } catch (err) {
+      signal?.throwIfAborted();
       // Another writer created the object between our HEAD and PUT.
       if (statusOf(err) === 412 || codeOf(err) === 'ConditionalRequestConflict') {
         const winner = await this.stat(name);

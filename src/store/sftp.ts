@@ -17,7 +17,7 @@ import type { AuthMethod, Client, ServerHostKeyAlgorithm, SFTPWrapper } from 'ss
 import { hostKeyPolicy } from './sftp-host-key.ts';
 import { TMP_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { sftpTarget, type SshTarget } from './ssh-config.ts';
-import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from './store.ts';
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type PutOptions, type Store } from './store.ts';
 import { NETWORK_ERROR_CODES } from './network-errors.ts';
 
 /** Transfers are split into requests of this size (OpenSSH takes up to 255 KiB), several in flight. */
@@ -223,6 +223,8 @@ export class SftpStore implements Store {
       session = await pending;
       return await op(session);
     } catch (err) {
+      // A stopped call (PutOptions.signal) is not the connection's failure: the connection stays.
+      if ((err as Error).name === 'AbortError') throw err;
       const error = describeSftpError(err, action);
       if (error.kind === 'transient' && session) {
         // Drop a connection that failed so the next call (a retry) opens a fresh one.
@@ -233,18 +235,22 @@ export class SftpStore implements Store {
     }
   }
 
-  async put(name: string, data: Uint8Array): Promise<boolean> {
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     const final = this.file(name, action);
+    const signal = options?.signal;
     return this.run(action, async ({ client, sftp }) => {
       // Checking first also saves uploading an object another backup already stored.
       const existing = await statOrUndefined(client, final);
       if (existing) return alreadyStored(action, existing.size, data.length);
       const tmp = this.file(`${TMP_DIR}/${crypto.randomBytes(12).toString('hex')}.tmp`, action);
       try {
-        await writeFile(sftp, tmp, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+        await writeFile(sftp, tmp, Buffer.from(data.buffer, data.byteOffset, data.byteLength), signal);
+        // Stopped while the bytes went: the temporary file goes, nothing takes the name.
+        signal?.throwIfAborted();
       } catch (err) {
         await client.delete(tmp, true).catch(() => undefined);
+        if (signal?.aborted) throw err;
         throw (await diskFull(sftp, tmp, data.length)) ? new StoreError('no-space', `${action}: the server's disk is full`, { cause: err }) : err;
       }
       try {
@@ -401,10 +407,12 @@ function readAt(sftp: SFTPWrapper, handle: Buffer, buf: Buffer, position: number
  * fills up it can resolve with the file cut short. Here every write's answer is checked, and so is
  * the size before the file is closed.
  */
-async function writeFile(sftp: SFTPWrapper, file: string, data: Buffer): Promise<void> {
+async function writeFile(sftp: SFTPWrapper, file: string, data: Buffer, signal?: AbortSignal): Promise<void> {
   const handle = await inDirectory(sftp, file, () => call<Buffer>((cb) => sftp.open(file, 'w', { mode: OBJECT_MODE }, cb)));
   try {
     await inChunks(data.length, async (offset, length) => {
+      // A stopped upload sends no more chunks (the caller deletes the file).
+      signal?.throwIfAborted();
       await call((cb) => sftp.write(handle, data, offset, length, offset, cb));
       return true;
     });

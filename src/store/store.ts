@@ -28,11 +28,26 @@ export interface ObjectHint {
   readonly metadata?: boolean;
 }
 
+export interface PutOptions extends ObjectHint {
+  /**
+   * Stops the write (a detached destination's uploads): the call rejects with an AbortError and
+   * nothing is left under the object's name. Local and SFTP stores write a temporary file and link or
+   * rename it, S3 keeps nothing of a cut-off PUT or an uncompleted multipart upload: they stop at once.
+   * A REST store stops only before it sends (rclone serve restic writes in place).
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Either signal, or none. */
+export function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
+  return a && b ? AbortSignal.any([a, b]) : (a ?? b);
+}
+
 export interface Store {
   /** Where the store is, for messages; never holds a secret. */
   readonly location: string;
   /** Writes the object atomically unless it exists. Returns false when an object of that name and size was already there. */
-  put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean>;
+  put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean>;
   /** Whole object, or `range` of it (a range reaching past the end is an error). */
   get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer>;
   stat(name: string): Promise<ObjectInfo | undefined>;

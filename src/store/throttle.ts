@@ -4,7 +4,7 @@
 // A stop signal ends those waits: at a low limit one object's share can be half a minute, and a paused
 // or cancelled job must not sit that out (the object was not sent yet, so nothing is half-written).
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ByteRange, ObjectHint, ObjectInfo, Store } from './store.ts';
+import { eitherSignal, type ByteRange, type ObjectHint, type ObjectInfo, type PutOptions, type Store } from './store.ts';
 
 export interface Clock {
   now(): number;
@@ -129,9 +129,9 @@ export class ThrottleStore implements Store {
   }
 
   /** Pays before sending, so the data leaves no faster than the limit. */
-  async put(name: string, data: Uint8Array, hint?: ObjectHint): Promise<boolean> {
-    await this.upload?.take(data.length, this.signal);
-    return this.inner.put(name, data, hint);
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
+    await this.upload?.take(data.length, eitherSignal(this.signal, options?.signal));
+    return this.inner.put(name, data, options);
   }
 
   /** Pays after receiving, when the size of a whole object is known; the caller waits for the debt. */

@@ -1,7 +1,7 @@
 // A Store in a Map, for tests of code above the store layer and of the decorators. It checks names
 // against the repository layout as every real backend does.
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize } from '../../src/store/layout.ts';
-import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type Store } from '../../src/store/store.ts';
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type PutOptions, type Store } from '../../src/store/store.ts';
 
 export class MemoryStore implements Store {
   readonly location: string;
@@ -14,9 +14,10 @@ export class MemoryStore implements Store {
     this.location = location;
   }
 
-  async put(name: string, data: Uint8Array): Promise<boolean> {
+  async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     checkObjectName(name, action);
+    options?.signal?.throwIfAborted();
     const existing = this.objects.get(name);
     if (existing) return alreadyStored(action, existing.length, data.length);
     this.objects.set(name, Buffer.from(data));

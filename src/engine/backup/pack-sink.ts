@@ -194,7 +194,7 @@ export class PackSink {
     return outcomes;
   }
 
-  /** Ctrl-C or a fatal error: drop queued uploads, let running ones finish so no half object is left. */
+  /** Ctrl-C or a fatal error: drop queued uploads and stop running ones (stores write atomically: no half object is left). */
   async abort(reason: Error): Promise<void> {
     for (const d of this.destinations) d.detach(reason);
     await Promise.all(this.destinations.map((d) => d.idle()));
