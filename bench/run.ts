@@ -31,8 +31,9 @@ const USAGE = `usage: npm run bench -- [options]
   --dashboard          instead: the dashboard's snapshot browser on a generated snapshot of 100 000 files
                        (Debian chromium), results in bench/DASHBOARD.md
   --scale-out          instead: speed-up of a scaled-out backup with 1, 2 and 3 worker processes against
-                       one ordinary backup (photos and files corpora; --quick for the small ones), results
-                       in bench/SCALE-OUT.md`;
+                       one ordinary backup, and with 2 and 3 workers that each write to their own replica
+                       (COFFER_BENCH_REPLICA_DIRS=a,b,c puts the replicas on other disks; photos and files
+                       corpora; --quick for the small ones), results in bench/SCALE-OUT.md`;
 
 const REPO_ROOT = join(import.meta.dirname, '..');
 const WORK = process.env.COFFER_BENCH_WORK ?? join(REPO_ROOT, '.bench-work');

@@ -1,7 +1,8 @@
 // The worker processes of a plan with `workers: N` open the stores exactly as the plan's backup does:
 // its upload limit (shared among them), its CA certificate for HTTPS S3, and the storage credentials of
 // its credentialsCommand, which reach them over IPC, never on a command line or in their environment.
-// And a paused run's workers claim nothing until it resumes.
+// A paused run's workers claim nothing until it resumes. Workers that each write to their own replica
+// (bench/scale-out.ts) still leave every replica whole.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,7 +10,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { PauseGate } from '../src/engine/pause-gate.ts';
 import { initRepository, Repository } from '../src/repo/repository.ts';
+import { runScaledBackup } from '../src/server/scale-out/coordinator.ts';
 import { LocalScaledBackup } from '../src/server/scale-out/local-run.ts';
+import { startLocalWorkers, stopLocalWorkers } from '../src/server/scale-out/local-workers.ts';
+import { MemoryShardQueue } from '../src/server/scale-out/shard-queue.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { coffer, cofferAsync, ok, tempDir } from './helpers/cli.ts';
 import { startS3Server } from './helpers/s3-server.ts';
@@ -121,4 +125,23 @@ test('a paused run starts its workers paused: they claim no shard until it resum
   const { snapshot } = await result;
   assert.equal(snapshot.partial, undefined);
   assert.equal(snapshot.summary.totalFiles, 6 * 10 * 32 + 6 + 1);
+});
+
+test('workers that each write to their own replica (the bench): every replica ends up whole and restores alone', { timeout: 300_000 }, async (t) => {
+  const dir = tempDir(t);
+  const { root: source } = makeShardedTree(path.join(dir, 'source'), 1);
+  const dirs = [path.join(dir, 'replica-1'), path.join(dir, 'replica-2')];
+  await initRepository(dirs.map((d) => new LocalStore(d)), 'pass');
+  const repo = await Repository.open(dirs.map((d) => new LocalStore(d)), 'pass');
+  const queue = new MemoryShardQueue();
+  const workers = startLocalWorkers(queue, 2, { locations: dirs, locationsOf: (i) => [dirs[i]!], password: 'pass', capacity: 1, heartbeatMs: 1000 });
+  t.after(() => stopLocalWorkers(workers));
+  const merged = await runScaledBackup(repo, queue, { paths: [source], workers: 2, onQueued: () => {} }).finally(() => (queue.stop(), repo.close()));
+  assert.ok(merged.destinations.every((d) => d.committed), JSON.stringify(merged.destinations));
+  for (const replica of dirs) {
+    ok(['check', '--read-data', '--repo', replica], { env: { COFFER_PASSWORD: 'pass' } });
+    const target = path.join(dir, `restored-${path.basename(replica)}`);
+    ok(['restore', '--repo', replica, 'latest', '--target', target], { env: { COFFER_PASSWORD: 'pass' } });
+    assert.deepEqual(treeDifferences(source, path.join(target, source)), []);
+  }
 });

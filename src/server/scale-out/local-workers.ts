@@ -18,6 +18,8 @@ export interface LocalWorkerOptions extends Omit<WorkerSetup, 'type'> {
   readonly onStarted?: (worker: string, index: number) => void;
   /** Called with each heartbeat's progress of a worker's shard (`bytes`: the shard's estimated size). */
   readonly onProgress?: (worker: string, index: number, bytes: number, progress: ShardProgress) => void;
+  /** The replicas worker `index` (from 0) writes to, when each has its own (default: all of `locations`). */
+  readonly locationsOf?: (index: number) => readonly string[];
 }
 
 
@@ -26,7 +28,7 @@ export interface LocalWorkerOptions extends Omit<WorkerSetup, 'type'> {
  * it over IPC; without, from pg-boss at `options.postgresUrl`.
  */
 export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: number, options: LocalWorkerOptions): LocalWorker[] {
-  const { onStarted, onProgress, ...setup } = options;
+  const { onStarted, onProgress, locationsOf, ...setup } = options;
   return Array.from({ length: count }, (_, i) => {
     const name = `local-${i + 1}`;
     const child = fork(siblingModule(import.meta.url, '../../agent/shard-worker-process'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -46,7 +48,7 @@ export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: nu
           return reply(queue.finish(m.claim, m.outcome));
       }
     });
-    child.send({ type: 'setup', ...setup } satisfies WorkerSetup);
+    child.send({ type: 'setup', ...setup, ...(locationsOf ? { locations: locationsOf(i) } : {}) } satisfies WorkerSetup);
     return { name, child };
   });
 }
