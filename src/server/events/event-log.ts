@@ -205,7 +205,8 @@ export class EventLog {
   /** Deletes events past their retention time; any server may do it, at any time. */
   async prune(): Promise<number> {
     const now = this.now();
-    const progress = await this.db.deleteFrom('events').where('type', '=', 'job.progress').where('at', '<', now - this.progressRetentionMs).executeTakeFirst();
+    // A scaled-out run's shard status is progress too: only the newest matters.
+    const progress = await this.db.deleteFrom('events').where('type', 'in', ['job.progress', 'job.shards']).where('at', '<', now - this.progressRetentionMs).executeTakeFirst();
     const rest = await this.db.deleteFrom('events').where('at', '<', now - this.retentionMs).executeTakeFirst();
     return Number(progress.numDeletedRows) + Number(rest.numDeletedRows);
   }

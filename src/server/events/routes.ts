@@ -10,7 +10,7 @@ import type { ServerEvent } from './event-log.ts';
 
 const KEEPALIVE_MS = 15_000;
 /** Event types a dashboard sees; the rest are for servers and agents. */
-export const DASHBOARD_EVENTS = new Set(['job.updated', 'job.progress', 'job.log', 'agent.updated', 'alert.raised', 'alert.resolved', 'alert.acknowledged']);
+export const DASHBOARD_EVENTS = new Set(['job.updated', 'job.progress', 'job.shards', 'job.log', 'agent.updated', 'alert.raised', 'alert.resolved', 'alert.acknowledged']);
 
 function frame(e: ServerEvent): string {
   return `id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify({ ...(e.data as object), at: e.at })}\n\n`;
@@ -26,7 +26,7 @@ export async function eventRoutes(app: FastifyInstance, { ctx }: { ctx: ServerCo
     '/api/events',
     {
       schema: {
-        summary: 'Server-Sent Events: job.updated, job.progress, job.log, agent.updated, alert.*; resumes after Last-Event-ID (or ?after=)',
+        summary: 'Server-Sent Events: job.updated, job.progress, job.shards, job.log, agent.updated, alert.*; resumes after Last-Event-ID (or ?after=)',
         querystring: { type: 'object', additionalProperties: false, properties: { after: { type: 'integer', minimum: 0 } } },
       },
     },

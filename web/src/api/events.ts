@@ -4,7 +4,7 @@
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { keys, storeJob } from './queries.ts';
-import type { Agent, Job, JobDetail, LogLine, Progress } from './types.ts';
+import type { Agent, Job, JobDetail, LogLine, Progress, ShardStatus } from './types.ts';
 
 export type LiveState = 'connecting' | 'live' | 'reconnecting';
 
@@ -81,6 +81,10 @@ export function useLiveEvents(enabled: boolean): LiveState {
     source.addEventListener('job.log', (e) => {
       const data = parse<{ jobId: string; lines: LogLine[] }>(e);
       if (data) client.setQueryData<LogLine[]>(keys.jobLog(data.jobId), (old) => (old ? [...old, ...data.lines].slice(-5000) : old));
+    });
+    source.addEventListener('job.shards', (e) => {
+      const data = parse<{ jobId: string; shards: ShardStatus }>(e);
+      if (data) client.setQueryData<ShardStatus | null>(keys.jobShards(data.jobId), data.shards);
     });
     source.addEventListener('agent.updated', (e) => {
       const agent = parse<Agent>(e);

@@ -2,7 +2,7 @@
 // write into the same keys, so a page shows new data without asking again.
 import { keepPreviousData, useMutation, useQuery, useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { del, get, patch, post, put, qs } from './client.ts';
-import type { Agent, Alert, ApiKey, AuthState, Destination, Invitation, Job, JobDetail, JobPage, LogLine, Plan, Report, Session, User } from './types.ts';
+import type { Agent, Alert, ApiKey, AuthState, Destination, Invitation, Job, JobDetail, JobPage, LogLine, Plan, Report, Session, ShardStatus, User } from './types.ts';
 import type { Overview, PauseState, SettingsView } from './dashboard-types.ts';
 
 export const keys = {
@@ -16,6 +16,7 @@ export const keys = {
   history: (filters: object) => ['history', filters] as const,
   job: (id: string) => ['job', id] as const,
   jobLog: (id: string) => ['job-log', id] as const,
+  jobShards: (id: string) => ['job-shards', id] as const,
   alerts: (state: 'open' | 'all') => ['alerts', state] as const,
   reports: (period: string, at: number | undefined) => ['reports', period, at] as const,
   overview: ['overview'] as const,
@@ -84,6 +85,11 @@ export function useHistory(filters: HistoryFilters) {
 
 export function useJob(id: string) {
   return useQuery({ queryKey: keys.job(id), queryFn: () => get<JobDetail>(`/api/jobs/${encodeURIComponent(id)}`) });
+}
+
+/** A scaled-out job's shards; live through job.shards events, fetched only for jobs that have them. */
+export function useJobShards(id: string, enabled: boolean) {
+  return useQuery({ queryKey: keys.jobShards(id), queryFn: () => get<{ shards: ShardStatus | null }>(`/api/jobs/${encodeURIComponent(id)}/shards`).then((r) => r.shards), enabled });
 }
 
 export function useJobLog(id: string) {

@@ -33,6 +33,7 @@ export interface Agent {
   readonly registeredAt: number;
   readonly uploadLimit: number | null;
   readonly downloadLimit: number | null;
+  readonly labels: string[];
 }
 
 export interface Destination {
@@ -67,6 +68,10 @@ export interface Plan {
   readonly hooks?: Hooks;
   readonly notify?: Notify;
   readonly retention?: Retention;
+  /** Scaled out: N of the owner's online agents, or every agent with the label, back up its shards. */
+  readonly workers?: number;
+  readonly workerLabel?: string;
+  readonly allowPartial?: boolean;
 }
 
 export type Source =
@@ -119,7 +124,27 @@ export interface DestinationRef {
   readonly location: string;
 }
 
+export interface ScaleOut {
+  readonly workers: number;
+  readonly label?: string;
+  readonly allowPartial?: boolean;
+}
+
+/** A scaled-out run's shards (GET /api/jobs/:id/shards, job.shards events). Sizes are the split's estimates. */
+export interface ShardStatus {
+  readonly total: number;
+  readonly done: number;
+  readonly failed: number;
+  readonly filesTotal: number;
+  readonly bytesTotal: number;
+  readonly filesDone: number;
+  readonly bytesDone: number;
+  readonly waiting: readonly { readonly index: number; readonly files: number; readonly bytes: number; readonly attempt: number }[];
+  readonly running: readonly { readonly index: number; readonly agentId: string; readonly hostname: string; readonly files: number; readonly bytes: number; readonly filesDone: number; readonly bytesDone: number; readonly attempt: number; readonly silentMs: number }[];
+}
+
 export interface JobParams {
+  readonly scaleOut?: ScaleOut;
   readonly planName?: string;
   readonly paths?: string[];
   readonly destinations?: DestinationRef[];

@@ -2,9 +2,9 @@
 // total, the current file and the 15 before it, the last directory finished and the next one queued,
 // the agent's state, and the log as it streams. Every box keeps its size while numbers change.
 import { getRouteApi, Link } from '@tanstack/react-router';
-import { Archive, Folder, FolderClock, Gauge, Server, Trophy } from 'lucide-react';
+import { Archive, Folder, FolderClock, Gauge, Layers, Server, Trophy } from 'lucide-react';
 import { useEffect, useRef } from 'react';
-import { useAgents, useJob, useJobLog } from '../api/queries.ts';
+import { useAgents, useJob, useJobLog, useJobShards } from '../api/queries.ts';
 import type { DestinationProgress, DestinationRef, JobDetail, LogLine } from '../api/types.ts';
 import { displayStatus, jobTitle, stageLabel, StatusBadge } from '../components/job-status.tsx';
 import { JobControls } from '../components/task-list.tsx';
@@ -217,6 +217,89 @@ function AgentCard({ job }: { readonly job: JobDetail }) {
   );
 }
 
+/** Waiting shards listed one by one; the rest are summed up. */
+const WAITING_SHOWN = 50;
+/** A worker silent this long is flagged: it loses its shard at the server's heartbeat timeout. */
+const SILENT_MS = 10_000;
+
+/** A scaled-out run: each worker with its shard and how far it got, and the shards waiting with their sizes. */
+function Shards({ job }: { readonly job: JobDetail }) {
+  const live = job.status === 'running' || job.status === 'paused';
+  const shards = useJobShards(job.id, live);
+  const s = shards.data;
+  const scale = job.params.scaleOut!;
+  const workers = scale.label !== undefined ? `the agents with label ${scale.label}` : `${scale.workers} agents`;
+  const rest = s ? s.waiting.slice(WAITING_SHOWN) : [];
+  return (
+    <Card aria-labelledby="shards-title">
+      <CardHeader
+        id="shards-title"
+        title="Workers and shards"
+        description={s ? `${s.done} of ${s.total} shards done${s.failed ? `, ${s.failed} failed` : ''} · split for ${workers}` : `Split for ${workers}.`}
+      />
+      <CardBody className="space-y-4">
+        {shards.error ? <ErrorBox error={shards.error} retry={() => void shards.refetch()} /> : null}
+        {!s ? <p className="text-sm text-slate-600">{live ? 'The coordinating agent is splitting the sources.' : 'The shards are shown while the job runs.'}</p> : null}
+        {s ? (
+          <>
+            <div>
+              <h3 className="text-xs font-medium text-slate-600">Workers</h3>
+              <ul className="mt-1 space-y-3" aria-label="Workers">
+                {s.running.length === 0 ? <li className="text-sm text-slate-600">No shard is being backed up right now.</li> : null}
+                {[...s.running]
+                  .sort((a, b) => a.hostname.localeCompare(b.hostname) || a.agentId.localeCompare(b.agentId) || a.index - b.index)
+                  .map((r) => (
+                    <li key={`${r.agentId}:${r.index}`} aria-label={`Worker ${r.hostname} ${shortId(r.agentId)}, shard ${r.index + 1}`}>
+                      <div className="mb-1 flex flex-wrap items-center justify-between gap-2 text-sm">
+                        <span className="flex min-w-0 items-center gap-2 font-medium">
+                          <Server className="h-4 w-4 shrink-0 text-slate-500" aria-hidden="true" />
+                          <span className="truncate">{r.hostname}</span>
+                          <span className="num font-mono text-xs text-slate-500">{shortId(r.agentId)}</span>
+                          <Badge tone="blue">shard {r.index + 1}</Badge>
+                          {r.attempt > 1 ? <Badge tone="amber">attempt {r.attempt}</Badge> : null}
+                          {r.silentMs > SILENT_MS ? <Badge tone="red">silent {Math.round(r.silentMs / 1000)} s</Badge> : null}
+                        </span>
+                        <span className="num text-slate-700">
+                          {formatBytes(Math.min(r.bytesDone, r.bytes))} of {formatBytes(r.bytes)} · {formatCount(Math.min(r.filesDone, r.files))} of {formatCount(r.files)} files
+                        </span>
+                      </div>
+                      <ProgressBar value={percent(r.bytesDone, r.bytes)} tone="blue" label={`Shard ${r.index + 1} on ${r.hostname}`} valueText={`${formatBytes(r.bytesDone)} of ${formatBytes(r.bytes)} read`} />
+                    </li>
+                  ))}
+              </ul>
+            </div>
+            <div>
+              <h3 className="text-xs font-medium text-slate-600">
+                Waiting <span className="font-normal">({formatCount(s.waiting.length)} shards, {formatBytes(s.waiting.reduce((n, w) => n + w.bytes, 0))})</span>
+              </h3>
+              <ol className="mt-1 space-y-0.5 text-sm" aria-label="Shards waiting">
+                {s.waiting.length === 0 ? <li className="text-slate-600">None.</li> : null}
+                {s.waiting.slice(0, WAITING_SHOWN).map((w) => (
+                  <li key={w.index} className="num flex items-center justify-between gap-2">
+                    <span className="flex items-center gap-2">
+                      <Layers className="h-3.5 w-3.5 text-slate-500" aria-hidden="true" />
+                      shard {w.index + 1}
+                      {w.attempt > 0 ? <Badge tone="amber">tried {w.attempt}×</Badge> : null}
+                    </span>
+                    <span className="text-slate-700">
+                      {formatBytes(w.bytes)} · {formatCount(w.files)} files
+                    </span>
+                  </li>
+                ))}
+                {rest.length > 0 ? (
+                  <li className="text-slate-600">
+                    and {formatCount(rest.length)} more ({formatBytes(rest.reduce((n, w) => n + w.bytes, 0))})
+                  </li>
+                ) : null}
+              </ol>
+            </div>
+          </>
+        ) : null}
+      </CardBody>
+    </Card>
+  );
+}
+
 const LEVEL_STYLE: Record<LogLine['level'], string> = { info: 'text-slate-300', warn: 'text-amber-300', error: 'text-red-300' };
 
 function Log({ jobId }: { readonly jobId: string }) {
@@ -300,6 +383,7 @@ export function JobPage() {
       <div className="grid gap-4 lg:grid-cols-3">
         <div className="min-w-0 space-y-4 lg:col-span-2">
           <Overall job={j} />
+          {j.params.scaleOut ? <Shards job={j} /> : null}
           {j.kind === 'backup' ? <Destinations job={j} /> : null}
           <Files job={j} />
         </div>
