@@ -127,7 +127,7 @@ export class RestStore implements Store {
     if (name === 'config') await this.create(action);
     await this.createBelow(path, action);
     // Stopped before it is sent, but never cut off while it goes: rclone serve restic writes in place,
-    // and an upload cut off there left a truncated object under its name.
+    // so a cut-off upload shows a partial object under its name until rclone notices and removes it.
     options?.signal?.throwIfAborted();
     const res = await this.send({ method: 'POST', path, body: data, headers: { 'content-type': 'application/octet-stream' } }, action);
     if (ok(res)) return true;
