@@ -12,9 +12,10 @@ export const REPOSITORY_DIRS = ['keys', 'data', 'index', 'snapshots', DELETIONS_
 /** Object name → size, for everything a store holds (besides `config`). */
 export type Inventory = Map<string, number>;
 
-export async function takeInventory(store: Store): Promise<Inventory> {
+/** What `store` holds in `dirs` (default: every replicated folder). */
+export async function takeInventory(store: Store, dirs: readonly string[] = REPOSITORY_DIRS): Promise<Inventory> {
   const inventory: Inventory = new Map();
-  for (const dir of REPOSITORY_DIRS) for await (const o of store.list(dir)) inventory.set(o.name, o.size);
+  for (const dir of dirs) for await (const o of store.list(dir)) inventory.set(o.name, o.size);
   return inventory;
 }
 

@@ -14,7 +14,7 @@ import { WriterSession } from '../../repo/writer-markers.ts';
 import type { Repository, StoredSnapshot } from '../../repo/repository.ts';
 import { whoAmI } from '../../repo/repository.ts';
 import { DetachedError, Destination } from '../destination.ts';
-import { copyMissing, missingFrom, takeInventory } from '../replicas.ts';
+import { copyMissing, missingFrom, REPOSITORY_DIRS, takeInventory } from '../replicas.ts';
 import type { PauseGate } from '../pause-gate.ts';
 import { DEFAULT_SPOOL_LIMITS, PackSpool, type SpoolLimits } from '../spool.ts';
 import { RetryStore } from '../../store/retry.ts';
@@ -411,11 +411,13 @@ export class BackupRun {
   /**
    * Lists every reachable replica once: adopts packs an interrupted run left unindexed, and starts
    * copying to each destination whatever the other replicas hold and it lacks, so its new snapshot
-   * never points at packs only the others have (invariant 3).
+   * never points at packs only the others have (invariant 3). A lone replica has no other to catch up
+   * with: only its packs are listed (for adoption), not the folders the repository listed as it opened.
    */
   private async prepareDestinations(session: WriterSession): Promise<{ adoptedPacks: number; catchUp: Map<Destination, Promise<void>> }> {
     const live = this.repo.stores.filter((store) => !this.destinationFor(store).detached);
-    const replicas = await Promise.all(live.map(async (store) => ({ store, inventory: await takeInventory(store) })));
+    const dirs = live.length > 1 ? REPOSITORY_DIRS : ['data'];
+    const replicas = await Promise.all(live.map(async (store) => ({ store, inventory: await takeInventory(store, dirs) })));
     const records = session.records;
     let adoptedPacks = 0;
     for (const { store, inventory } of replicas) {
