@@ -1,9 +1,10 @@
 // The dashboard in a real browser (Debian's chromium through playwright-core) against a real `coffer
 // server` process, a real `coffer agent` process and s3rver: first account and sign-in, enrolling an
-// agent, destinations and a plan made in the forms (with a refused field), a backup to two
-// destinations (one throttled) whose bars are watched to completion, pause and resume, browsing a
-// snapshot, a diff, restoring a file and downloading a folder as a tar, acknowledging an alert,
-// exporting a report, and what a person sees when the server is down or the session has ended.
+// agent, destinations and a plan made in the forms (with a refused field, and the repository passphrase
+// given to the server and cleared), a backup to two destinations (one throttled) whose bars are watched
+// to completion, pause and resume, browsing a snapshot, a diff, restoring a file and downloading a folder
+// as a tar, acknowledging an alert, exporting a report, and what a person sees when the server is down or
+// the session has ended.
 // Screenshots of every page, with this data, go to test-results/dashboard/.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -197,6 +198,31 @@ step("saving a plan in the form keeps the retention rules it does not show (set 
   await page.getByRole('button', { name: 'Save plan' }).click();
   await until('the plan to be saved', async () => ((await api('GET', `/api/plans/${home.id}`)) as Plan).retention?.keepDaily === 8);
   assert.deepEqual(((await api('GET', `/api/plans/${home.id}`)) as Plan).retention, { keepDaily: 8, keepWithinDaily: '30d', keepTag: ['keep'] });
+  await go('/plans');
+});
+
+step("the plan's repository passphrase for the server: a password field, shown only as set, and cleared", async () => {
+  const secret = 'tawny-heron-passphrase-41c9';
+  const hasPassphrase = async (): Promise<boolean> =>
+    page.evaluate(async () => {
+      const plans = (await (await fetch('/api/plans')).json()) as { name: string; hasPassphrase: boolean }[];
+      return plans.find((p) => p.name === 'home')!.hasPassphrase;
+    });
+  await page.getByRole('link', { name: 'home', exact: true }).click();
+  await page.getByText(/^Not set\. With it the server applies the retention/).waitFor();
+  const field = page.getByLabel('Repository passphrase for the server');
+  assert.equal(await field.getAttribute('type'), 'password');
+  await field.fill(secret);
+  await page.getByRole('button', { name: 'Save plan' }).click();
+  await until('the server to hold the passphrase', hasPassphrase);
+  await page.getByRole('link', { name: 'home', exact: true }).click();
+  await page.getByText(/^Set\. With it the server applies the retention/).waitFor();
+  assert.equal(await page.getByLabel('Repository passphrase for the server').inputValue(), '', 'never filled from the server');
+  assert.ok(!(await page.content()).includes(secret));
+  await shot('21-plan-passphrase');
+  await page.getByRole('checkbox', { name: 'Clear the passphrase the server holds' }).check();
+  await page.getByRole('button', { name: 'Save plan' }).click();
+  await until('the passphrase to be cleared', async () => !(await hasPassphrase()));
   await go('/plans');
 });
 

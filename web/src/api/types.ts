@@ -72,6 +72,8 @@ export interface Plan {
   readonly workers?: number;
   readonly workerLabel?: string;
   readonly allowPartial?: boolean;
+  /** Whether the server holds the plan's repository passphrase (it applies the retention on its S3 destinations); the passphrase itself is never sent back. */
+  readonly hasPassphrase: boolean;
 }
 
 export type Source =

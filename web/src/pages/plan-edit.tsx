@@ -72,6 +72,9 @@ interface Draft {
   emails: string;
   webhooks: string;
   notifyOn: string[];
+  /** A passphrase to give the server (empty: leave it as it is); never filled from the server. */
+  passphrase: string;
+  clearPassphrase: boolean;
 }
 
 const lines = (text: string): string[] =>
@@ -100,6 +103,8 @@ function draftOf(plan: Plan | undefined): Draft {
     emails: plan?.notify?.email?.join(', ') ?? '',
     webhooks: plan?.notify?.webhooks?.join('\n') ?? '',
     notifyOn: plan?.notify?.on ?? [],
+    passphrase: '',
+    clearPassphrase: false,
   };
 }
 
@@ -306,7 +311,10 @@ function PlanForm({ plan }: { readonly plan: Plan | undefined }) {
     if (Object.keys(found).length > 0) return focusFirstError();
     setBusy(true);
     try {
-      const saved = plan ? await put<Plan>(`/api/plans/${plan.id}`, body) : await post<Plan>('/api/plans', body);
+      let saved = plan ? await put<Plan>(`/api/plans/${plan.id}`, body) : await post<Plan>('/api/plans', body);
+      // The passphrase has a route of its own (write-only): set after the plan, so a new plan has its id.
+      const passphrase = draft.passphrase !== '' ? draft.passphrase : draft.clearPassphrase ? '' : undefined;
+      if (passphrase !== undefined) saved = { ...saved, ...(await put<{ hasPassphrase: boolean }>(`/api/plans/${saved.id}/passphrase`, { passphrase })) };
       client.setQueryData(keys.plan(saved.id), saved);
       void client.invalidateQueries({ queryKey: keys.plans });
       toast.ok(`Plan ${saved.name} saved`);
@@ -433,13 +441,31 @@ function PlanForm({ plan }: { readonly plan: Plan | undefined }) {
         <SchedulePreview cron={draft.schedule} timezone={draft.timezone} />
       </Section>
 
-      <Section id="retention" title="Retention" description="Which snapshots of this plan to keep. Empty keeps everything. The agent applies it after each successful run on destinations it opens itself; server-held S3 destinations are write-only for agents, so there an administrator applies it (coffer forget --prune).">
+      <Section
+        id="retention"
+        title="Retention"
+        description="Which snapshots of this plan to keep. Empty keeps everything. The agent applies it after each successful run on destinations it opens itself. Server-held S3 destinations are write-only for agents: there the server applies it if it holds the repository's passphrase, otherwise an administrator does (coffer forget --prune)."
+      >
         <div className="grid grid-cols-2 gap-4 sm:grid-cols-6">
           {KEEP.map((k) => (
             <Field key={k.id} label={k.label} error={errors[`retention.${k.id}`]}>
               {(p) => <Input {...p} inputMode="numeric" value={draft.retention[k.id]} onChange={(e) => set('retention', { ...draft.retention, [k.id]: e.target.value })} />}
             </Field>
           ))}
+        </div>
+        <div className="grid gap-4 sm:grid-cols-2">
+          <Field
+            label="Repository passphrase for the server"
+            error={errors.passphrase}
+            hint={`${plan?.hasPassphrase ? 'Set' : 'Not set'}. With it the server applies the retention on its S3 destinations, and can read this repository: give it only if you trust the server. It is never shown again; typing a new one replaces it.`}
+          >
+            {(p) => <Input {...p} type="password" autoComplete="new-password" value={draft.passphrase} onChange={(e) => set('passphrase', e.target.value)} />}
+          </Field>
+          {plan?.hasPassphrase ? (
+            <div className="pt-6">
+              <Checkbox label="Clear the passphrase the server holds" checked={draft.clearPassphrase} disabled={draft.passphrase !== ''} onChange={(e) => set('clearPassphrase', e.target.checked)} />
+            </div>
+          ) : null}
         </div>
       </Section>
 
