@@ -1,7 +1,8 @@
 // The daemon runs a plan with `workers: N` through N worker processes on this machine, as
 // `coffer backup --plan` does (server/scale-out/local-run.ts): one snapshot with the tree ids of a
 // single-process backup; a cancel kills the workers and leaves no writer marker and no snapshot; a run
-// whose workers were all killed fails with one line instead of waiting forever.
+// whose workers were all killed fails with one line instead of waiting forever; a daemon stopped
+// mid-run leaves the job interrupted and resumes it at its next start from what is stored.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,13 +13,27 @@ import { Repository } from '../src/repo/repository.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { jsonLines, ok, PASSWORD, tempDir } from './helpers/cli.ts';
 import { DaemonProcess } from './helpers/daemon.ts';
-import { makeShardedTree } from './helpers/scale-out.ts';
-import { treeDifferences } from './helpers/tree.ts';
+import { bytesUnder, makeShardedTree, MiB } from './helpers/scale-out.ts';
+import { seededBytes, treeDifferences } from './helpers/tree.ts';
 
 /** The daemon's worker processes (forked shard workers), by pid. */
 function workerPids(daemonPid: number): number[] {
   const r = spawnSync('pgrep', ['-P', String(daemonPid), '-f', 'shard-worker-process'], { encoding: 'utf8' });
   return r.stdout.split('\n').filter(Boolean).map(Number);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function packs(repo: string): { count: number; bytes: number } {
+  const data = path.join(repo, 'data');
+  return { count: entries(data).reduce((n, d) => n + entries(path.join(data, d)).length, 0), bytes: fs.existsSync(data) ? bytesUnder(data) : 0 };
 }
 
 function entries(dir: string): string[] {
@@ -101,4 +116,35 @@ test('a cancelled workers run kills its workers; a run whose workers are all kil
   assert.deepEqual(entries(path.join(repo, 'writers')), [], 'no writer marker is left');
   assert.deepEqual(snapshots(), []);
   assert.equal((await daemon.stop()).code, 0);
+});
+
+test('a daemon stopped in the middle of a workers run marks it interrupted and resumes it at the next start, uploading nothing twice', { timeout: 300_000 }, async (t) => {
+  const { repo, source } = setup(t, 2);
+  // One shard three times the others' size: its pack lands long after theirs at the limit.
+  fs.writeFileSync(path.join(source, 'top-0', 'big.bin'), seededBytes('big', 8 * MiB));
+  const randomBytes = (6 * 2 + 8) * MiB;
+  const daemon = await DaemonProcess.start(t, { config: `plans:\n  share:\n    repos: [${repo}]\n    paths: [${source}]\n    workers: 3\n    limitUpload: [3M]\n` });
+  const { pid } = await daemon.status();
+  const job = await daemon.run('share');
+  await daemon.waitFor(new RegExp(`job ${job} \\(plan share\\): 3 shards queued`));
+  const workers = await daemon.until(() => workerPids(pid).length === 3).then(() => workerPids(pid));
+  // Stopped once a first shard's pack is stored, while the big one still waits for bandwidth.
+  await daemon.until(() => packs(repo).count > 0, 120_000);
+  const stopped = await daemon.stop('SIGTERM');
+  assert.equal(stopped.code, 0, daemon.log);
+  assert.match(daemon.log, new RegExp(`job ${job} \\(plan share\\) interrupted: the daemon stopped \\(received SIGTERM\\)`));
+  assert.deepEqual(workers.filter(alive), [], 'the workers are gone with the daemon');
+  assert.deepEqual(entries(path.join(repo, 'writers')), [], 'no writer marker is left');
+  assert.deepEqual(entries(path.join(repo, 'snapshots')), []);
+  assert.ok(packs(repo).bytes < randomBytes, 'it was stopped in the middle');
+
+  const mark = daemon.log.length;
+  await daemon.launch();
+  await daemon.waitFor(new RegExp(`job ${job} \\(plan share\\) started \\(resume\\)`), 30_000, mark);
+  await daemon.waitFor(new RegExp(`job ${job} \\(plan share\\) completed`), 240_000, mark);
+  await daemon.stop();
+  // Random data does not compress: a shard stored twice would show as megabytes too many.
+  const after = packs(repo);
+  assert.ok(after.bytes - randomBytes < 2 * MiB, `packs hold ${after.bytes} bytes for ${randomBytes} bytes of random data`);
+  ok(['check', '--repo', repo, '--read-data']);
 });

@@ -38,7 +38,7 @@ test('three worker processes, one killed mid-shard: its shard completes elsewher
       return super.finish(claim, outcome);
     }
   }
-  const queue = new RecordingQueue({ heartbeatTimeoutMs: 2500 });
+  const queue = new RecordingQueue({ heartbeatTimeoutMs: 8000 });
   t.after(() => queue.stop());
   const starts: { worker: string; index: number }[] = [];
   let killed: number | undefined;
