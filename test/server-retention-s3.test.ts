@@ -2,8 +2,8 @@
 // server when the plan's owner gave it the repository's passphrase: after each completed backup, with
 // the server's credentials under the user's prefix, as a task on the server's queue. Real components:
 // s3rver, a real agent process backing up through pre-signed URLs, the server on SQLite (and on a real
-// PostgreSQL for the core run). The passphrase is write-only: never in an API answer, the server's log
-// or the event stream, and another user cannot read, set or clear it.
+// PostgreSQL with two servers, where it runs once). The passphrase is write-only: never in an API
+// answer, the server's log or the event stream, and another user cannot read, set or clear it.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,7 +16,7 @@ import { S3Store } from '../src/store/s3.ts';
 import { startAgent, until } from './helpers/agent.ts';
 import { jsonLines, ok } from './helpers/cli.ts';
 import { postgresAvailable, startPostgres, type PostgresServer } from './helpers/postgres.ts';
-import { Client, startAgentFleet, type AgentFleet } from './helpers/server.ts';
+import { Client, startAgentFleet, startTestServer, type AgentFleet, type TestServer } from './helpers/server.ts';
 
 /** The repository passphrase the agent uses, distinctive enough to search logs for. */
 const PASSPHRASE = 'plum-otter-quartz-7f3a-passphrase';
@@ -221,29 +221,38 @@ describe('the server applies retention on its S3 destinations (SQLite)', () => {
   });
 });
 
-describe('the server applies retention on its S3 destinations (PostgreSQL)', { skip: postgresAvailable() ? false : 'PostgreSQL is not installed' }, () => {
+describe('the server applies retention on its S3 destinations (PostgreSQL, two servers)', { skip: postgresAvailable() ? false : 'PostgreSQL is not installed' }, () => {
   let postgres: PostgresServer;
   let s: Setup;
+  let second: TestServer;
 
   before(async () => {
     postgres = await startPostgres();
-    s = await setUp({ databaseUrl: await postgres.createDatabase() });
+    const databaseUrl = await postgres.createDatabase();
+    s = await setUp({ databaseUrl });
+    // A second server on the same database and secret: both work the retention queue.
+    second = await startTestServer({ databaseUrl, dataDir: s.fleet.server.dataDir });
   });
 
   after(async () => {
+    await second?.close();
     await s?.fleet.close();
     postgres?.stop();
   });
 
-  test('the retention runs as a pg-boss task: after two runs one snapshot is forgotten in the bucket', async () => {
+  test("the retention runs as a pg-boss task, once per run with two servers: the bucket keeps the plan's last snapshot", async () => {
     const photos = source(s, 'photos');
     const planId = (await s.alice.json<{ id: string }>('POST', '/api/plans', { name: 'photos', agentId: s.agentId, paths: [photos], destinations: [s.fleet.destinationId], retention: { keepLast: 1 } }, 201)).id;
     await s.alice.json('PUT', `/api/plans/${planId}/passphrase`, { passphrase: PASSPHRASE });
-    for (let i = 0; i < 2; i++) {
+    let last: JobView | undefined;
+    for (let i = 0; i < 3; i++) {
       change(photos);
       const { job, log } = await runToEnd(s, planId);
-      assert.equal((job.serverRetention as { forgotten: number }).forgotten, i, log.join('\n'));
+      assert.equal((job.serverRetention as { forgotten: number }).forgotten, i === 0 ? 0 : 1, log.join('\n'));
+      assert.equal(log.filter((l) => l.startsWith("retention on the server's destinations")).length, 1, `applied once: ${log.join('\n')}`);
+      assert.equal(log.filter((l) => l.startsWith('server: retention applied')).length, 1, `applied once: ${log.join('\n')}`);
+      last = job;
     }
-    assert.equal(bucketSnapshots(s).filter((x) => x.paths.includes(photos)).length, 1);
+    assert.deepEqual(bucketSnapshots(s).filter((x) => x.paths.includes(photos)).map((x) => x.id), [last!.snapshotId]);
   });
 });
