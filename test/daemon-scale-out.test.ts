@@ -63,7 +63,9 @@ test('the daemon backs a workers: 3 plan up through three worker processes: one 
   clearInterval(watch);
   assert.equal(most, 3, 'three worker processes ran');
   await daemon.until(() => workerPids(pid).length === 0, 30_000);
-  assert.equal((await daemon.job(job))?.state, 'completed');
+  const done = (await daemon.job(job))!;
+  assert.equal(done.state, 'completed');
+  assert.ok(done.filesDone > 0 && done.filesDone === done.filesTotal, `the job database has the workers' progress: ${JSON.stringify(done)}`);
   assert.deepEqual(entries(path.join(repo, 'writers')), [], 'no writer marker is left');
 
   // A single-process backup of the same tree: the same tree id for the source.
@@ -87,9 +89,14 @@ test('the daemon backs a workers: 3 plan up through three worker processes: one 
 test('a cancelled workers run kills its workers; a run whose workers are all killed fails with one line; no marker either way', { timeout: 300_000 }, async (t) => {
   const { repo, source } = setup(t, 2);
   // A low upload limit keeps the workers at work long enough to steer.
-  const daemon = await DaemonProcess.start(t, { config: `plans:\n  share:\n    repos: [${repo}]\n    paths: [${source}]\n    workers: 3\n    limitUpload: [64K]\n` });
+  const mixed = `  mixed:\n    repos: [${repo}]\n    paths: [${source}]\n    workers: 2\n    sources: [{ type: command, command: 'echo dump', filename: dump.txt }]\n`;
+  const daemon = await DaemonProcess.start(t, { config: `plans:\n  share:\n    repos: [${repo}]\n    paths: [${source}]\n    workers: 3\n    limitUpload: [64K]\n${mixed}` });
   const { pid } = await daemon.status();
   const snapshots = (): string[] => entries(path.join(repo, 'snapshots'));
+
+  // Workers back up paths only: a plan that also streams sources fails in one line.
+  const refused = await daemon.run('mixed');
+  await daemon.waitFor(new RegExp(`job ${refused} \\(plan mixed\\) failed: plan mixed has workers: 2, which backs up paths only; back its sources \\(dumps, commands\\) up with another plan; no retries left`));
 
   const first = await daemon.run('share');
   await daemon.waitFor(new RegExp(`job ${first} \\(plan share\\): \\d+ shards queued`));
