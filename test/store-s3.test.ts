@@ -83,15 +83,21 @@ interface FakeAnswer {
   code?: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Never answer (a request that takes for ever). */
+  hang?: boolean;
 }
 
 async function fakeS3(answer: (req: http.IncomingMessage) => FakeAnswer) {
-  const requests: { method: string; url: string; headers: http.IncomingHttpHeaders }[] = [];
+  const requests: { method: string; url: string; headers: http.IncomingHttpHeaders; cut?: boolean }[] = [];
   const server = http.createServer((req, res) => {
-    requests.push({ method: req.method!, url: req.url!, headers: req.headers });
+    const request: (typeof requests)[number] = { method: req.method!, url: req.url!, headers: req.headers };
+    requests.push(request);
+    // The client hung up before the answer.
+    res.on('close', () => (request.cut = !res.writableEnded));
     req.resume();
     req.on('end', () => {
-      const { status, code, headers, body } = answer(req);
+      const { status, code, headers, body, hang } = answer(req);
+      if (hang) return;
       res.writeHead(status, { 'content-type': 'application/xml', ...headers });
       if (req.method === 'HEAD') res.end();
       else res.end(code ? `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>fake ${code}</Message></Error>` : body);
@@ -105,6 +111,8 @@ async function fakeS3(answer: (req: http.IncomingMessage) => FakeAnswer) {
     requests,
     async close() {
       await store.close();
+      // A request left hanging (hang: true) must not hold the server open.
+      server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },
   };
@@ -176,6 +184,38 @@ describe('S3 store against a fake server', () => {
       assert.deepEqual(calls.filter((c) => c.startsWith('PUT')).sort(), ['PUT ?partNumber=1&uploadId=u1&x-id=UploadPart', 'PUT ?partNumber=2&uploadId=u1&x-id=UploadPart']);
       const complete = fake.requests.find((r) => r.method === 'POST' && r.url.includes('uploadId=u1'));
       assert.equal(complete?.headers['if-none-match'], '*');
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
+// Regression (issue 13): lib-storage's abort stops further parts of a multipart upload but let those
+// under way run to their end, so a detached destination's pack kept uploading.
+describe('S3 store, a stopped upload', () => {
+  it('cuts the requests under way off and aborts the multipart upload (fake server)', async () => {
+    const fake = await fakeS3((req) => {
+      const url = new URL(req.url!, 'http://x');
+      if (req.method === 'HEAD') return { status: 404 };
+      if (req.method === 'POST' && url.searchParams.has('uploads')) {
+        return { status: 200, body: '<InitiateMultipartUploadResult><Bucket>bucket</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>' };
+      }
+      if (req.method === 'PUT') return { status: 200, hang: true };
+      return { status: 204 };
+    });
+    const until = async (what: string, check: () => boolean): Promise<void> => {
+      for (const deadline = Date.now() + 20_000; !check(); await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    };
+    try {
+      const stop = new AbortController();
+      const putting = fake.store.put(objectName('data', 'big'), Buffer.alloc(20 * 1024 * 1024), { signal: stop.signal });
+      const parts = () => fake.requests.filter((r) => r.method === 'PUT');
+      await until('both parts to be under way', () => parts().length === 2);
+      stop.abort();
+      await assert.rejects(putting, { name: 'AbortError' });
+      await until('the parts under way to be cut off', () => parts().every((r) => r.cut));
+      await until('the multipart upload to be aborted', () => fake.requests.some((r) => r.method === 'DELETE' && r.url.includes('uploadId=u1')));
+      assert.ok(!fake.requests.some((r) => r.method === 'POST' && r.url.includes('uploadId=u1')), 'the upload was never completed');
     } finally {
       await fake.close();
     }

@@ -14,6 +14,7 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { belongsTo, checkFolder, checkObjectName, checkObjectSize, maxObjectSize, plausibleSize, type ForeignObjectHandler } from './layout.ts';
@@ -148,21 +149,23 @@ export class S3Store implements Store {
     const existing = await this.stat(name);
     if (existing) return alreadyStored(action, existing.size, data.length);
     signal?.throwIfAborted();
-    const params = { Bucket: this.bucket, Key: key, Body: data, IfNoneMatch: '*' };
     try {
-      // One PutObject up to partSize: stopped, its request is cut and S3 stores nothing of it.
-      if (data.length <= this.partSize) await this.client.send(new PutObjectCommand(params), signal ? { abortSignal: signal } : {});
-      else {
-        // lib-storage passes IfNoneMatch on to CompleteMultipartUpload and aborts the multipart upload
-        // if a part fails or the put is stopped: the object is never completed under its name.
-        const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.partConcurrency });
-        const stop = (): void => void upload.abort();
-        signal?.addEventListener('abort', stop, { once: true });
-        try {
-          await upload.done();
-        } finally {
-          signal?.removeEventListener('abort', stop);
-        }
+      // lib-storage sends one PutObject up to partSize and a multipart upload above it; it passes
+      // IfNoneMatch on to CompleteMultipartUpload and aborts the upload if a part fails. Stopped, its
+      // requests are cut (S3 keeps nothing of a cut-off PUT) and the multipart upload is aborted, never
+      // completed under the object's name.
+      const upload = new Upload({
+        client: signal ? cutOff(this.client, signal) : this.client,
+        params: { Bucket: this.bucket, Key: key, Body: data, IfNoneMatch: '*' },
+        partSize: this.partSize,
+        queueSize: this.partConcurrency,
+      });
+      const stop = (): void => void upload.abort();
+      signal?.addEventListener('abort', stop, { once: true });
+      try {
+        await upload.done();
+      } finally {
+        signal?.removeEventListener('abort', stop);
       }
       return true;
     } catch (err) {
@@ -407,6 +410,16 @@ function describeCredentialsError(err: unknown, location: string, profile?: stri
 }
 
 /** Turns an SDK or network error into a one-line StoreError that names the action and location. */
+/**
+ * The client as lib-storage's Upload uses it, with `signal` on the requests that carry the object's
+ * bytes: Upload.abort() alone stops further parts but lets those under way run to their end.
+ */
+function cutOff(client: S3Client, signal: AbortSignal): S3Client {
+  const send = (command: unknown, options?: object): Promise<unknown> =>
+    (client.send as (command: unknown, options?: object) => Promise<unknown>)(command, command instanceof PutObjectCommand || command instanceof UploadPartCommand ? { ...options, abortSignal: signal } : options);
+  return new Proxy(client, { get: (target, key) => (key === 'send' ? send : Reflect.get(target, key, target)) });
+}
+
 export function describeS3Error(err: unknown, action: string): StoreError {
   if (err instanceof StoreError) return err;
   const tlsError = describeTlsError(err, action);
