@@ -64,9 +64,35 @@ test('the job view of a scaled-out run shows each worker with its shard and prog
   const list = await api.call<{ id: string }[]>('GET', '/api/agents');
   // Slow uploads keep the run going while the page is watched.
   for (const a of list) await api.call('PATCH', `/api/agents/${a.id}`, { uploadLimit: 2 * MiB });
-  const destination = (await api.call<{ id: string }>('POST', '/api/destinations', { name: 'share-repo', kind: 'location', location: path.join(dir, 'repo') })).id;
-  const plan = await api.call<{ id: string }>('POST', '/api/plans', { name: 'share', agentId: list[0]!.id, paths: [source], destinations: [destination], workerLabel: 'nas' });
-  const job = await api.call<{ id: string }>('POST', `/api/plans/${plan.id}/run`);
+  await api.call('POST', '/api/destinations', { name: 'share-repo', kind: 'location', location: path.join(dir, 'repo') });
+
+  // The agents' labels (from --label) on the Agents page, and one more given in its dialog.
+  await page.goto(new URL('/agents', server.url).toString());
+  const labelled = page.getByRole('list', { name: /^Labels of / });
+  await until('three agents labelled nas', async () => (await labelled.filter({ hasText: 'nas' }).count()) === 3, 30_000);
+  await page.getByRole('button', { name: /^Limits and labels of / }).first().click();
+  await page.getByRole('textbox', { name: 'Labels' }).fill('nas, fast');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await until('an agent labelled fast too', async () => (await api.call<{ labels: string[] }[]>('GET', '/api/agents')).some((a) => a.labels.join() === 'fast,nas'));
+
+  // The plan made in the form: every agent with label nas backs it up.
+  await page.goto(new URL('/plans/new', server.url).toString());
+  await page.getByLabel('Name', { exact: true }).fill('share');
+  await page.getByLabel('Agent', { exact: true }).selectOption({ index: 1 });
+  await page.getByLabel('Folders and files').fill(source);
+  await page.getByRole('checkbox', { name: /^share-repo/ }).check();
+  await page.getByLabel('Who backs it up').selectOption({ label: 'Every agent with a label' });
+  await page.getByLabel('Label', { exact: true }).fill('../nas');
+  await page.getByRole('button', { name: 'Create plan' }).click();
+  assert.equal(await page.getByLabel('Label', { exact: true }).getAttribute('aria-invalid'), 'true', 'a bad label is refused in the form');
+  await page.getByLabel('Label', { exact: true }).fill('nas');
+  await page.getByRole('button', { name: 'Create plan' }).click();
+  await page.getByRole('link', { name: 'share', exact: true }).waitFor();
+  const [plan] = await api.call<{ id: string; workerLabel?: string }[]>('GET', '/api/plans');
+  assert.equal(plan!.workerLabel, 'nas');
+  await page.getByRole('button', { name: 'Run share now' }).click();
+  await page.waitForURL(/\/jobs\//);
+  const job = { id: /\/jobs\/([\w-]+)/.exec(page.url())![1]! };
 
   try {
     await watch(job.id);
@@ -79,7 +105,6 @@ test('the job view of a scaled-out run shows each worker with its shard and prog
 });
 
 async function watch(jobId: string): Promise<void> {
-  await page.goto(new URL(`/jobs/${jobId}`, server.url).toString());
   await page.getByRole('region', { name: 'Workers and shards' }).waitFor({ timeout: 30_000 });
   const workers = page.getByRole('list', { name: 'Workers' });
   const waiting = page.getByRole('list', { name: 'Shards waiting' });

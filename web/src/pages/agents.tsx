@@ -144,12 +144,20 @@ function EnrollDialog({ open, onClose, knownAgents }: { readonly open: boolean; 
   );
 }
 
-function LimitsDialog({ agent, onClose }: { readonly agent: Agent | undefined; readonly onClose: () => void }) {
+/** Labels as a person types them: separated by commas or spaces. */
+function labelsOf(text: string): string[] {
+  return [...new Set(text.split(/[\s,]+/).filter(Boolean))];
+}
+
+const LABEL = /^[A-Za-z0-9][\w.-]{0,49}$/;
+
+function SettingsDialog({ agent, onClose }: { readonly agent: Agent | undefined; readonly onClose: () => void }) {
   const client = useQueryClient();
   const toast = useToast();
   const [upload, setUpload] = useState('');
   const [download, setDownload] = useState('');
-  const [errors, setErrors] = useState<{ upload?: string; download?: string }>({});
+  const [labels, setLabels] = useState('');
+  const [errors, setErrors] = useState<{ upload?: string; download?: string; labels?: string }>({});
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<unknown>();
   const [openFor, setOpenFor] = useState<string | undefined>();
@@ -157,6 +165,7 @@ function LimitsDialog({ agent, onClose }: { readonly agent: Agent | undefined; r
     setOpenFor(agent.id);
     setUpload(agent.uploadLimit ? formatBytes(agent.uploadLimit) : '');
     setDownload(agent.downloadLimit ? formatBytes(agent.downloadLimit) : '');
+    setLabels((agent.labels ?? []).join(', '));
     setErrors({});
     setFailure(undefined);
   }
@@ -166,14 +175,21 @@ function LimitsDialog({ agent, onClose }: { readonly agent: Agent | undefined; r
     if (!agent) return;
     const up = parse(upload);
     const down = parse(download);
-    const problems = { ...(up === undefined ? { upload: 'Write a rate like 5M (5 MiB/s) or 500K, or leave it empty for no limit.' } : {}), ...(down === undefined ? { download: 'Write a rate like 5M (5 MiB/s) or 500K, or leave it empty for no limit.' } : {}) };
+    const list = labelsOf(labels);
+    const bad = list.find((l) => !LABEL.test(l));
+    const rate = 'Write a rate like 5M (5 MiB/s) or 500K, or leave it empty for no limit.';
+    const problems = {
+      ...(up === undefined ? { upload: rate } : {}),
+      ...(down === undefined ? { download: rate } : {}),
+      ...(bad !== undefined ? { labels: `"${bad}": use letters, digits, dot, dash and underscore, starting with a letter or digit (up to 50).` } : list.length > 20 ? { labels: 'At most 20 labels.' } : {}),
+    };
     setErrors(problems);
-    if (up === undefined || down === undefined) return;
+    if (Object.keys(problems).length > 0) return;
     setBusy(true);
     try {
-      await patch(`/api/agents/${agent.id}`, { uploadLimit: up, downloadLimit: down });
+      await patch(`/api/agents/${agent.id}`, { uploadLimit: up, downloadLimit: down, labels: list });
       void client.invalidateQueries({ queryKey: keys.agents });
-      toast.ok(`Limits of ${agent.hostname} saved`);
+      toast.ok(`Settings of ${agent.hostname} saved`);
       onClose();
     } catch (err) {
       setFailure(err);
@@ -185,8 +201,8 @@ function LimitsDialog({ agent, onClose }: { readonly agent: Agent | undefined; r
     <Dialog
       open={agent !== undefined}
       onClose={onClose}
-      title={`Bandwidth of ${agent?.hostname ?? ''}`}
-      description="Limits for all of the agent's transfers together. Empty means no limit."
+      title={`Settings of ${agent?.hostname ?? ''}`}
+      description="Bandwidth limits for all of the agent's transfers together (empty means no limit), and its labels."
       footer={
         <>
           <Button onClick={onClose}>Cancel</Button>
@@ -203,6 +219,11 @@ function LimitsDialog({ agent, onClose }: { readonly agent: Agent | undefined; r
         <Field label="Download per second" error={errors.download} hint="e.g. 50M">
           {(p) => <Input {...p} value={download} onChange={(e) => setDownload(e.target.value)} />}
         </Field>
+        <div className="sm:col-span-2">
+          <Field label="Labels" error={errors.labels} hint="Comma-separated, e.g. nas, rack-2. A plan can have every agent with a label back up its shards. An agent started with --label sets its own at each start.">
+            {(p) => <Input {...p} value={labels} onChange={(e) => setLabels(e.target.value)} />}
+          </Field>
+        </div>
         {failure ? <ErrorBox className="sm:col-span-2" error={failure} title="Could not save" /> : null}
       </form>
     </Dialog>
@@ -278,6 +299,15 @@ export function AgentsPage() {
                       <Td>
                         <div className="font-medium">{a.hostname}</div>
                         <div className="text-xs text-slate-600">{a.os}</div>
+                        {a.labels?.length ? (
+                          <ul className="mt-1 flex flex-wrap gap-1" aria-label={`Labels of ${a.hostname}`}>
+                            {a.labels.map((l) => (
+                              <li key={l}>
+                                <Badge tone="violet">{l}</Badge>
+                              </li>
+                            ))}
+                          </ul>
+                        ) : null}
                       </Td>
                       <Td>
                         <Badge tone={a.status === 'online' ? 'green' : 'red'}>
@@ -304,8 +334,8 @@ export function AgentsPage() {
                         <br />↓ {a.downloadLimit ? `${formatBytes(a.downloadLimit)}/s` : 'no limit'}
                       </Td>
                       <Td className="text-right whitespace-nowrap">
-                        <Button size="sm" variant="ghost" onClick={() => setLimitsOf(a)} aria-label={`Bandwidth limits of ${a.hostname}`}>
-                          Limits
+                        <Button size="sm" variant="ghost" onClick={() => setLimitsOf(a)} aria-label={`Limits and labels of ${a.hostname}`}>
+                          Edit
                         </Button>
                         <Button size="sm" variant="ghost" onClick={() => setRemoving(a)} aria-label={`Remove ${a.hostname}`}>
                           <Trash2 className="h-4 w-4 text-red-700" aria-hidden="true" />
@@ -320,7 +350,7 @@ export function AgentsPage() {
         </QueryState>
       </Card>
       <EnrollDialog open={enrolling} onClose={() => setEnrolling(false)} knownAgents={known} />
-      <LimitsDialog agent={limitsOf} onClose={() => setLimitsOf(undefined)} />
+      <SettingsDialog agent={limitsOf} onClose={() => setLimitsOf(undefined)} />
       <Dialog
         open={removing !== undefined}
         onClose={() => setRemoving(undefined)}

@@ -75,6 +75,11 @@ interface Draft {
   /** A passphrase to give the server (empty: leave it as it is); never filled from the server. */
   passphrase: string;
   clearPassphrase: boolean;
+  /** Who backs the plan up: its agent alone, N of the owner's online agents, or every agent with a label. */
+  scale: 'one' | 'count' | 'label';
+  workers: string;
+  workerLabel: string;
+  allowPartial: boolean;
 }
 
 const lines = (text: string): string[] =>
@@ -105,6 +110,10 @@ function draftOf(plan: Plan | undefined): Draft {
     notifyOn: plan?.notify?.on ?? [],
     passphrase: '',
     clearPassphrase: false,
+    scale: plan?.workerLabel !== undefined ? 'label' : plan?.workers !== undefined ? 'count' : 'one',
+    workers: plan?.workers?.toString() ?? '3',
+    workerLabel: plan?.workerLabel ?? '',
+    allowPartial: plan?.allowPartial ?? false,
   };
 }
 
@@ -158,6 +167,10 @@ function bodyOf(d: Draft): { body: Record<string, unknown>; errors: Errors } {
   const webhooks = lines(d.webhooks);
   const badHook = webhooks.find((w) => !/^https?:\/\/\S+$/.test(w));
   if (badHook) errors['notify.webhooks'] = `"${badHook}" is not an http:// or https:// URL.`;
+  const workers = Number(d.workers);
+  if (d.scale === 'count' && !(Number.isInteger(workers) && workers >= 2 && workers <= 64)) errors.workers = 'A whole number of agents, 2 to 64.';
+  if (d.scale === 'label' && !/^[A-Za-z0-9][\w.-]{0,49}$/.test(d.workerLabel.trim())) errors.workerLabel = 'A label: letters, digits, dot, dash and underscore, starting with a letter or digit.';
+  if (d.scale !== 'one' && d.sources.length > 0) errors.workers = 'A plan with several agents backs up folders only: remove the database and command sources, or give them a plan of their own.';
   const notify: Notify = { ...(emails.length ? { email: emails } : {}), ...(webhooks.length ? { webhooks } : {}), ...(d.notifyOn.length ? { on: d.notifyOn as Notify['on'] } : {}) };
   const body = {
     name: d.name,
@@ -177,6 +190,9 @@ function bodyOf(d: Draft): { body: Record<string, unknown>; errors: Errors } {
     hooks,
     retention,
     notify,
+    workers: d.scale === 'count' ? workers : null,
+    workerLabel: d.scale === 'label' ? d.workerLabel.trim() : null,
+    allowPartial: d.scale !== 'one' && d.allowPartial ? true : null,
   };
   return { body, errors };
 }
@@ -185,7 +201,7 @@ function bodyOf(d: Draft): { body: Record<string, unknown>; errors: Errors } {
 export function fieldOfServerError(message: string): string {
   const validation = /body\/([\w/]+)/.exec(message);
   if (validation) return validation[1]!.replace(/\//g, '.').replace(/^(paths|excludes|destinations|tags)\.\d+$/, '$1');
-  const prefixed = /^(name|agentId|paths|excludes|destinations|schedule|timezone|sources(?:\.\d+\.\w+)?|hooks\.\w+\.\w+|retention\.\w+|notify\.\w+):/.exec(message);
+  const prefixed = /^(name|agentId|paths|excludes|destinations|schedule|timezone|sources(?:\.\d+\.\w+)?|hooks\.\w+\.\w+|retention\.\w+|notify\.\w+|workers|workerLabel|allowPartial):/.exec(message);
   if (prefixed) return /^schedule: .*time zone/.test(message) ? 'timezone' : prefixed[1]!;
   if (/a plan named/.test(message)) return 'name';
   if (/agent of the plan/.test(message)) return 'agentId';
@@ -330,6 +346,7 @@ function PlanForm({ plan }: { readonly plan: Plan | undefined }) {
     }
   };
 
+  const knownLabels = [...new Set(agents.data?.flatMap((a) => a.labels ?? []) ?? [])].sort();
   const hookSet = (id: keyof Draft['hooks'], field: 'command' | 'timeout', value: string): void => set('hooks', { ...draft.hooks, [id]: { ...draft.hooks[id], [field]: value } });
 
   return (
@@ -383,6 +400,29 @@ function PlanForm({ plan }: { readonly plan: Plan | undefined }) {
             <Checkbox label="Stay on one file system" hint="Do not descend into other mounts." checked={draft.oneFileSystem} onChange={(e) => set('oneFileSystem', e.target.checked)} />
           </div>
         </div>
+      </Section>
+
+      <Section id="workers-section" title="Agents at work" description="A very large source can be split into shards that several agents back up at once, into one snapshot. The plan's agent splits and merges; the others must see the same paths (a shared mount).">
+        <Field label="Who backs it up">
+          {(p) => (
+            <Select {...p} value={draft.scale} onChange={(e) => set('scale', e.target.value as Draft['scale'])}>
+              <option value="one">The plan's agent alone</option>
+              <option value="count">Several of my online agents</option>
+              <option value="label">Every agent with a label</option>
+            </Select>
+          )}
+        </Field>
+        {draft.scale === 'count' ? (
+          <Field label="Number of agents" error={errors.workers} hint="The plan's agent and the others online with the most capacity, 2 to 64.">
+            {(p) => <Input {...p} inputMode="numeric" value={draft.workers} onChange={(e) => set('workers', e.target.value)} />}
+          </Field>
+        ) : null}
+        {draft.scale === 'label' ? (
+          <Field label="Label" error={errors.workerLabel ?? errors.workers} hint={`Agents get labels on the Agents page or with coffer agent --label.${knownLabels.length ? ` Yours: ${knownLabels.join(', ')}.` : ''}`}>
+            {(p) => <Input {...p} value={draft.workerLabel} onChange={(e) => set('workerLabel', e.target.value)} />}
+          </Field>
+        ) : null}
+        {draft.scale !== 'one' ? <Checkbox label="Allow a partial snapshot" hint="When a shard fails for good, keep a snapshot marked partial that lists what is missing, instead of none." checked={draft.allowPartial} onChange={(e) => set('allowPartial', e.target.checked)} /> : null}
       </Section>
 
       <Section id="destinations-section" title="Destinations" description="Every snapshot is written to each destination chosen here.">
