@@ -17,7 +17,7 @@ import { removeMarkersOfGone } from '../../repo/writer-markers.ts';
 import type { StoreSettings } from '../../store/configured-store.ts';
 import type { WorkerPause } from '../../agent/shard-worker-process.ts';
 import { runScaledBackup, type ScaledBackupOptions } from './coordinator.ts';
-import { startLocalWorkers, stopLocalWorkers, type LocalWorker } from './local-workers.ts';
+import { startLocalWorkers, stopLocalWorkers, workerGone, type LocalWorker } from './local-workers.ts';
 import { MemoryShardQueue, type ShardRunStatus } from './shard-queue.ts';
 
 /** How often a worker heartbeats (the queue takes a shard back after 30 s of silence). */
@@ -39,8 +39,8 @@ function sum<T>(items: readonly T[], of: (item: T) => number): number {
 }
 
 function ending(w: LocalWorker): string {
-  const { exitCode, signalCode } = w.child;
-  return `${w.name} ${signalCode ? `killed by ${signalCode}` : `exit ${exitCode}`}`;
+  const { pid, exitCode, signalCode } = w.child;
+  return `${w.name} ${pid === undefined ? 'could not be started' : signalCode ? `killed by ${signalCode}` : `exit ${exitCode}`}`;
 }
 
 export class LocalScaledBackup {
@@ -118,11 +118,13 @@ export class LocalScaledBackup {
         heartbeatMs: HEARTBEAT_MS,
         ...(pause?.paused ? { paused: true } : {}),
       });
+      const allGone = (): void => {
+        if (stopping || halt.signal.aborted || !workers.every(workerGone)) return;
+        halt.abort(new ScaleOutError(`all ${count} worker processes ended before the backup did (${workers.map(ending).join(', ')}); no snapshot was made`));
+      };
       for (const w of workers) {
-        w.child.once('exit', () => {
-          if (stopping || !workers.every((x) => x.child.exitCode !== null || x.child.signalCode !== null)) return;
-          halt.abort(new ScaleOutError(`all ${count} worker processes ended before the backup did (${workers.map(ending).join(', ')}); no snapshot was made`));
-        });
+        w.child.once('exit', allGone);
+        w.child.once('error', allGone);
       }
     };
     const stopFollowingPause = pause?.onChange((paused) => {

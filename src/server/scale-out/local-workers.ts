@@ -32,6 +32,9 @@ export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: nu
   return Array.from({ length: count }, (_, i) => {
     const name = `local-${i + 1}`;
     const child = fork(siblingModule(import.meta.url, '../../agent/shard-worker-process'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // A worker that could not be started, or a message to one that has just died, is an 'error' event,
+    // which would end the coordinator without a listener; the worker counts as gone (workerGone).
+    child.on('error', () => {});
     child.on('message', (m: WorkerRequest) => {
       const reply = (value: unknown): void => {
         if (child.connected) child.send({ type: 'reply', id: m.id, value } satisfies WorkerReply);
@@ -53,13 +56,18 @@ export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: nu
   });
 }
 
+/** Whether a worker has ended, or never started. */
+export function workerGone(w: LocalWorker): boolean {
+  return w.child.pid === undefined || w.child.exitCode !== null || w.child.signalCode !== null;
+}
+
 /** Stops the workers (their current shards are left to the queue's heartbeat timeout). */
 export async function stopLocalWorkers(workers: readonly LocalWorker[]): Promise<void> {
   await Promise.all(
     workers.map(
       (w) =>
         new Promise<void>((resolve) => {
-          if (w.child.exitCode !== null || w.child.signalCode !== null) return resolve();
+          if (workerGone(w)) return resolve();
           w.child.once('exit', () => resolve());
           w.child.kill('SIGTERM');
         }),
