@@ -65,6 +65,22 @@ test('one task per plan: a duplicate trigger is refused and reported, queued or 
   assert.deepEqual(body.started, ['a', 'b']);
 });
 
+test("sameKey 'wait' (the fleet agent): a plan's next task queues behind the live one and starts when it ends; a live id is still refused", async () => {
+  const body = new Body();
+  const tasks = new TaskManager({ run: body.run, concurrency: 3, sameKey: 'wait' });
+  tasks.submit({ id: 'a', key: 'plan-x', reason: 'manual' });
+  assert.equal(tasks.submit({ id: 'b', key: 'plan-x', reason: 'manual' }).accepted, true);
+  tasks.submit({ id: 'c', key: 'plan-y', reason: 'manual' });
+  assert.equal(tasks.submit({ id: 'a', key: 'plan-z', reason: 'manual' }).accepted, false, 'the same job twice');
+  assert.deepEqual(body.started, ['a', 'c'], 'b waits for a, c passes it: slots are free');
+  await body.finish('c');
+  assert.deepEqual(body.started, ['a', 'c']);
+  await body.finish('a');
+  assert.deepEqual(body.started, ['a', 'c', 'b']);
+  await body.finish('b');
+  await tasks.idle();
+});
+
 test('pause all: running gates close, nothing new starts; resume all reopens and drains', async () => {
   const { body, tasks } = manager(1);
   tasks.submit(spec('a'));

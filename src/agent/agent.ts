@@ -93,7 +93,7 @@ export class Agent {
     this.options = options;
     this.client = new ServerClient(options.server, options.key);
     this.state = readState(options.stateDir);
-    this.runner = new JobRunner({ client: this.client, passphrase: options.passphrase, send: (m) => this.send(m), describeError: options.describeError, isRetryable: options.isRetryable, ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}), ...(options.workers ? { workers: options.workers } : {}) });
+    this.runner = new JobRunner({ client: this.client, capacity: options.capacity, passphrase: options.passphrase, send: (m) => this.send(m), describeError: options.describeError, isRetryable: options.isRetryable, ...(options.spoolDir ? { spoolDir: options.spoolDir } : {}), ...(options.workers ? { workers: options.workers } : {}) });
     this.shardWorkers = new FleetWorkers({
       client: this.client,
       passphrase: options.passphrase,
@@ -256,7 +256,7 @@ export class Agent {
     try {
       for (let delay = 1000; !this.options.signal.aborted && !this.stopped; ) {
         try {
-          const free = Math.max(0, this.options.capacity - this.runner.busy);
+          const free = this.runner.free;
           const answer = await this.client.poll(this.cursor, free, 25, this.options.signal);
           this.cursor = answer.cursor;
           for (const m of answer.messages) this.handle(m);

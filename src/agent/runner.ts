@@ -1,7 +1,13 @@
 // Runs the jobs the server hands this agent, with the same engine as `coffer backup` and `coffer
 // restore`: opens the plan's destinations (through pre-signed URLs for server-held S3 destinations,
-// directly otherwise), streams progress and log lines every second, and reports the outcome. Pause stops
-// the run and resume starts it again: the engine resumes, reusing what is already stored.
+// directly otherwise), streams progress and log lines every second, and reports the outcome.
+//
+// What runs when is the daemon's task manager (daemon/task-manager.ts), as for `coffer daemon`: at most
+// the agent's capacity at once, one job per plan at a time (a job of a plan whose previous job is still
+// stopping here waits for it), pause and resume in place through the task's gate (the engine finishes
+// the pack or upload in hand and waits: progress, upload state and the before-hook's work are kept),
+// cancel and shutdown through its signal. A paused job keeps its slot, and the server counts it so
+// (agents/hub.ts): the agent is never handed more than its capacity, paused jobs included.
 import os from 'node:os';
 import { BackupRun, InterruptedError } from '../engine/backup/backup.ts';
 import { RestoreRun } from '../engine/restore/restore.ts';
@@ -12,6 +18,7 @@ import { applyPlanRetention, type MadeSnapshot, type RetentionLog, type Retentio
 import { streamSources } from '../daemon/sources.ts';
 import type { PlanRetention } from '../engine/forget.ts';
 import { defaultFileName } from '../config/automation.ts';
+import { TaskManager, TaskStopped, UnknownTaskError, type TaskControl, type TaskEvent } from '../daemon/task-manager.ts';
 import { classifyError, ErrorClass } from '../jobs/index.ts';
 import { completeCreation, initRepository, Repository } from '../repo/repository.ts';
 import { resolveSnapshot } from '../repo/snapshot-ref.ts';
@@ -22,7 +29,7 @@ import { RetryStore } from '../store/retry.ts';
 import type { Store } from '../store/store.ts';
 import { ThrottleStore, TokenBucket } from '../store/throttle.ts';
 import type { ServerClient } from './client.ts';
-import { scaledJob, type BackupExecution } from './scaled-run.ts';
+import { scaledJob, scaledProgress, type BackupExecution } from './scaled-run.ts';
 import type { AgentLimits, BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
 
 const PROGRESS_MS = 1000;
@@ -42,6 +49,8 @@ function runLog(log: LogTo): HookLog & RetentionLog {
 
 export interface RunnerOptions {
   readonly client: ServerClient;
+  /** Jobs at once: the agent's capacity. */
+  readonly capacity: number;
   readonly passphrase: () => Promise<string>;
   readonly send: (message: FromAgent) => void;
   readonly spoolDir?: string;
@@ -51,16 +60,8 @@ export interface RunnerOptions {
   readonly isRetryable: (err: unknown) => boolean;
 }
 
-interface Running {
-  readonly job: JobAssignment;
-  controller: AbortController;
-  /** Why the run is being stopped. */
-  stopping?: 'pause' | 'cancel' | 'shutdown';
-  paused: boolean;
-  done?: Promise<void>;
-  /** The before-hook ran (a resumed run does not run it again). */
-  beforeDone?: boolean;
-}
+/** One job per plan at a time; a restore is a job of its own. */
+const taskKey = (job: JobAssignment): string => (job.kind === 'backup' ? `plan ${job.params.planId}` : `restore ${job.id}`);
 
 interface Buckets {
   readonly upload: TokenBucket;
@@ -76,7 +77,7 @@ function setRates(to: Buckets, limits: Limits): void {
 
 export class JobRunner {
   private readonly options: RunnerOptions;
-  private readonly jobs = new Map<string, Running>();
+  private readonly tasks: TaskManager<JobAssignment>;
   /**
    * Bandwidth limits live as long as the agent and every job's stores go through them, limited or not,
    * so a limit set or changed on the server applies at once to the transfers of running jobs.
@@ -87,15 +88,17 @@ export class JobRunner {
 
   constructor(options: RunnerOptions) {
     this.options = options;
+    this.tasks = new TaskManager<JobAssignment>({ run: (task, control) => this.run(task.payload!, control), concurrency: options.capacity, sameKey: 'wait', onEvent: (event) => this.tell(event) });
   }
 
-  /** Jobs taking a slot (paused ones do not). */
-  get busy(): number {
-    return [...this.jobs.values()].filter((r) => !r.paused).length;
+  /** Slots for more jobs: the capacity less the jobs held here, running, paused (a paused job keeps its slot) or waiting. */
+  get free(): number {
+    return Math.max(0, this.tasks.limit - this.tasks.list().length);
   }
 
+  /** The jobs held here, as the heartbeat lists them for the server. */
   get ids(): string[] {
-    return [...this.jobs.keys()];
+    return this.tasks.list().map((t) => t.id);
   }
 
   /** The limits as the server has them now: the agent's own and its destinations'. */
@@ -108,43 +111,41 @@ export class JobRunner {
     }
   }
 
+  /**
+   * Takes a job the server handed out. One already held here (handed out again after the server took
+   * this agent for gone, say) is not started twice: the run in hand reports it.
+   */
   start(job: JobAssignment): void {
-    if (this.jobs.has(job.id)) return;
-    const running: Running = { job, controller: new AbortController(), paused: false };
-    this.jobs.set(job.id, running);
-    running.done = this.run(running);
+    try {
+      this.tasks.submit({ id: job.id, key: taskKey(job), reason: job.attempt > 1 ? 'retry' : 'manual', payload: job });
+    } catch {
+      // Handed out while the agent stops (submit refuses nothing else): the server resumes it when the agent is back.
+      this.options.send({ type: 'finished', jobId: job.id, outcome: 'interrupted', reason: 'the agent is shutting down' });
+    }
   }
 
+  /** Pause, resume or cancel from the server; a job no longer held here has already reported its end. */
   control(jobId: string, action: 'pause' | 'resume' | 'cancel'): void {
-    const running = this.jobs.get(jobId);
-    if (!running) return;
-    if (action === 'resume') {
-      if (!running.paused) return;
-      running.paused = false;
-      running.stopping = undefined;
-      running.controller = new AbortController();
-      this.options.send({ type: 'resumed', jobId });
-      running.done = this.run(running);
-      return;
+    try {
+      if (action === 'pause') this.tasks.pause(jobId);
+      else if (action === 'resume') this.tasks.resume(jobId);
+      else this.tasks.cancel(jobId);
+    } catch (err) {
+      if (!(err instanceof UnknownTaskError)) throw err;
     }
-    if (running.paused) {
-      if (action === 'cancel') {
-        this.jobs.delete(jobId);
-        this.options.send({ type: 'finished', jobId, outcome: 'cancelled' });
-      }
-      return;
-    }
-    running.stopping = action;
-    running.controller.abort();
   }
 
-  /** Stops every job (the agent is shutting down); the server resumes them when the agent is back. */
+  /** The task manager's word to the server: a run tells its own end, a job cancelled before it started does not. */
+  private tell(event: TaskEvent): void {
+    if (event.type === 'paused' || event.type === 'resumed') this.options.send({ type: event.type, jobId: event.task.id });
+    else if (event.type === 'cancelled' && event.task.state === 'queued') this.options.send({ type: 'finished', jobId: event.task.id, outcome: 'cancelled' });
+  }
+
+  /** Stops every job (the agent is shutting down): each is interrupted, and the server resumes it when the agent is back. */
   async stopAll(): Promise<void> {
-    for (const r of this.jobs.values()) {
-      r.stopping = 'shutdown';
-      r.controller.abort();
-    }
-    await Promise.all([...this.jobs.values()].map((r) => r.done));
+    const waiting = this.tasks.list().filter((t) => t.state === 'queued');
+    await this.tasks.shutdown('the agent is shutting down');
+    for (const t of waiting) this.options.send({ type: 'finished', jobId: t.id, outcome: 'interrupted', reason: 'the agent is shutting down' });
   }
 
   /**
@@ -165,19 +166,19 @@ export class JobRunner {
     return store;
   }
 
-  private async run(running: Running): Promise<void> {
-    const { job } = running;
+  private async run(job: JobAssignment, control: TaskControl): Promise<void> {
     const lines: LogLine[] = [];
     const log = (level: LogLine['level'], message: string): void => void lines.push({ at: Date.now(), level, message });
     const flush = (): void => {
       if (lines.length > 0) this.options.send({ type: 'log', jobId: job.id, lines: lines.splice(0) });
     };
-    let outcome: JobOutcome | undefined;
+    let outcome: JobOutcome;
     try {
-      outcome = job.kind === 'backup' ? await this.backup(job.id, job.attempt, job.params, running, log, flush) : await this.restore(job.id, job.params, running, log, flush);
+      outcome = job.kind === 'backup' ? await this.backup(job.id, job.attempt, job.params, control, log, flush) : await this.restore(job.id, job.params, control, log, flush);
     } catch (err) {
-      if (err instanceof InterruptedError || running.controller.signal.aborted) {
-        outcome = running.stopping === 'cancel' ? { outcome: 'cancelled' } : running.stopping === 'pause' ? undefined : { outcome: 'interrupted', reason: 'the agent is shutting down' };
+      const stop = stopOf(control);
+      if (stop) {
+        outcome = stop.kind === 'cancelled' ? { outcome: 'cancelled' } : { outcome: 'interrupted', reason: stop.message };
       } else {
         const message = this.options.describeError(err);
         log('error', message);
@@ -185,12 +186,6 @@ export class JobRunner {
       }
     }
     flush();
-    if (outcome === undefined) {
-      running.paused = true;
-      this.options.send({ type: 'paused', jobId: job.id });
-      return;
-    }
-    this.jobs.delete(job.id);
     this.options.send({ type: 'finished', jobId: job.id, ...outcome });
   }
 
@@ -220,27 +215,22 @@ export class JobRunner {
 
   /**
    * A backup with the plan's hooks around it, in the daemon's order (daemon/plan-hooks.ts), and the
-   * plan's retention after it. A paused run is not a finished one: it gets no end hooks, and no second
-   * before-hook on resume.
+   * plan's retention after it.
    */
-  private async backup(jobId: string, attempt: number, params: BackupParams, running: Running, log: LogTo, flush: () => void): Promise<JobOutcome> {
+  private async backup(jobId: string, attempt: number, params: BackupParams, control: TaskControl, log: LogTo, flush: () => void): Promise<JobOutcome> {
     const hooks = new PlanHooks({ hooks: params.hooks, context: { plan: params.planName, jobId, run: attempt, repos: params.destinations.map((d) => d.location) }, log: runLog(log) });
     let outcome: JobOutcome;
     let made: MadeSnapshot;
     try {
-      if (!running.beforeDone) {
-        await hooks.before(running.controller.signal);
-        running.beforeDone = true;
-      }
-      ({ outcome, made } = await this.backupRun(jobId, params, running, log, flush));
+      await hooks.before(control.signal);
+      ({ outcome, made } = await this.backupRun(jobId, params, control, log, flush));
     } catch (err) {
-      if (running.controller.signal.aborted && running.stopping === 'pause') throw err;
-      const aborted = running.controller.signal.aborted || err instanceof InterruptedError;
-      await hooks.end(aborted ? (running.stopping === 'cancel' ? 'cancelled' : 'interrupted') : 'failed', aborted ? {} : { error: this.options.describeError(err) });
+      const stop = stopOf(control);
+      await hooks.end(stop ? (stop.kind === 'cancelled' ? 'cancelled' : 'interrupted') : 'failed', stop ? {} : { error: this.options.describeError(err) });
       throw err;
     }
     if (params.retention && outcome.outcome === 'completed') {
-      const retention = await this.retention(params, params.retention, made, running, log);
+      const retention = await this.retention(params, params.retention, made, control.signal, log);
       if (retention) outcome = { ...outcome, retention };
     }
     await hooks.end('completed', outcome.outcome === 'completed' && outcome.snapshotId ? { snapshotId: outcome.snapshotId } : {});
@@ -253,7 +243,7 @@ export class JobRunner {
    * server holds the plan's passphrase it applies the retention there itself, and this agent on the
    * destinations it opens itself (undefined when there are none).
    */
-  private async retention(params: BackupParams, retention: PlanRetention, made: MadeSnapshot, running: Running, log: LogTo): Promise<RetentionReport | undefined> {
+  private async retention(params: BackupParams, retention: PlanRetention, made: MadeSnapshot, signal: AbortSignal, log: LogTo): Promise<RetentionReport | undefined> {
     const writeOnly = params.destinations.filter((d) => d.kind === 's3');
     const own = params.destinations.filter((d) => d.kind !== 's3');
     const names = writeOnly.map((d) => d.name).join(', ');
@@ -265,7 +255,6 @@ export class JobRunner {
     }
     if (writeOnly.length > 0) log('info', `retention on ${names} is applied by the server, which holds the plan's passphrase (${are === 'is' ? 'it is' : 'they are'} write-only for agents)`);
     if (own.length === 0) return undefined;
-    const signal = running.controller.signal;
     return applyPlanRetention(
       async () => {
         const stores = own.map((d) => this.openDestination(d, signal));
@@ -286,8 +275,8 @@ export class JobRunner {
   }
 
   /** The backup itself; with its outcome, the host and paths of the snapshot it made (its plan's retention keys on them). */
-  private async backupRun(jobId: string, params: BackupParams, running: Running, log: LogTo, flush: () => void): Promise<{ outcome: JobOutcome; made: MadeSnapshot }> {
-    const stores = params.destinations.map((d) => this.openDestination(d, running.controller.signal));
+  private async backupRun(jobId: string, params: BackupParams, control: TaskControl, log: LogTo, flush: () => void): Promise<{ outcome: JobOutcome; made: MadeSnapshot }> {
+    const stores = params.destinations.map((d) => this.openDestination(d, control.signal));
     const idOf = new Map(stores.map((s, i) => [s.location, params.destinations[i]!.id]));
     let repo: Repository;
     try {
@@ -297,7 +286,8 @@ export class JobRunner {
       throw err;
     }
     try {
-      const run = params.scaleOut ? scaledJob(repo, this.options.client, jobId, { ...params, scaleOut: params.scaleOut }, running.controller.signal, log) : this.plainRun(repo, params, running, log);
+      const scaleOut = params.scaleOut;
+      const run = scaleOut ? stoppedWhilePaused((signal) => scaledJob(repo, this.options.client, jobId, { ...params, scaleOut }, signal, log), control, log) : this.plainRun(repo, params, control, log);
       log('info', `backing up ${[...params.paths, ...(params.sources ?? []).map((src) => `${src.type} source ${defaultFileName(src)}`)].join(', ')} to ${params.destinations.map((d) => d.name).join(', ')}`);
       const report = (): void => {
         this.options.send({ type: 'progress', jobId, progress: run.progress() });
@@ -328,7 +318,7 @@ export class JobRunner {
   }
 
   /** An ordinary backup of the plan, in this process. */
-  private plainRun(repo: Repository, params: BackupParams, running: Running, log: LogTo): BackupExecution {
+  private plainRun(repo: Repository, params: BackupParams, control: TaskControl, log: LogTo): BackupExecution {
     const run = new BackupRun(repo, {
       paths: params.paths,
       selection: { excludes: params.excludes },
@@ -336,7 +326,8 @@ export class JobRunner {
       oneFileSystem: params.oneFileSystem,
       streams: streamSources(params.sources ?? []),
       host: os.hostname(),
-      signal: running.controller.signal,
+      signal: control.signal,
+      pause: control.gate,
       ...(this.options.spoolDir ? { spoolDir: this.options.spoolDir } : {}),
       ...(this.options.workers ? { workers: this.options.workers } : {}),
     });
@@ -345,8 +336,8 @@ export class JobRunner {
     return { execute: () => run.run(), progress: () => run.progress() };
   }
 
-  private async restore(jobId: string, params: RestoreParams, running: Running, log: LogTo, flush: () => void): Promise<JobOutcome> {
-    const stores = params.destinations.map((d) => this.openDestination(d, running.controller.signal));
+  private async restore(jobId: string, params: RestoreParams, control: TaskControl, log: LogTo, flush: () => void): Promise<JobOutcome> {
+    const stores = params.destinations.map((d) => this.openDestination(d, control.signal));
     let repo: Repository;
     try {
       repo = await this.openRepository(params.destinations, stores, log, false);
@@ -358,7 +349,7 @@ export class JobRunner {
       const snap = resolveSnapshot(await repo.listSnapshots(), params.snapshot);
       const view = await SnapshotView.open(repo, snap.snapshot);
       const from = await view.find('/');
-      const run = new RestoreRun(repo, { target: params.target, includes: params.include, signal: running.controller.signal });
+      const run = new RestoreRun(repo, { target: params.target, includes: params.include, signal: control.signal, pause: control.gate });
       run.filesTotal = snap.snapshot.summary.totalFiles;
       run.bytesTotal = snap.snapshot.summary.totalBytes;
       log('info', `restoring snapshot ${snap.id.slice(0, 8)} to ${params.target}`);
@@ -381,4 +372,42 @@ export class JobRunner {
       await repo.close();
     }
   }
+}
+
+/** Why the task manager stopped a run (cancel or shutdown), if it did. */
+function stopOf(control: TaskControl): TaskStopped | undefined {
+  const reason: unknown = control.signal.aborted ? control.signal.reason : undefined;
+  return reason instanceof TaskStopped ? reason : undefined;
+}
+
+/**
+ * A scaled-out run cannot hold still where it is: its shards run on other agents. It stops when its
+ * gate closes and runs again when the gate opens, within the same task (its slot, its before-hook);
+ * the coordinator plans again from the previous snapshot and the engine reuses what is stored.
+ */
+function stoppedWhilePaused(start: (signal: AbortSignal) => BackupExecution, control: TaskControl, log: LogTo): BackupExecution {
+  const began = Date.now();
+  let current: BackupExecution | undefined;
+  return {
+    progress: () => current?.progress() ?? scaledProgress(undefined, Date.now() - began),
+    async execute() {
+      for (;;) {
+        await control.gate.wait(control.signal);
+        if (control.signal.aborted) throw new InterruptedError();
+        const paused = new AbortController();
+        const stopWhenPaused = control.gate.onChange((closed) => {
+          if (closed) paused.abort();
+        });
+        current = start(AbortSignal.any([control.signal, paused.signal]));
+        try {
+          return await current.execute();
+        } catch (err) {
+          if (control.signal.aborted || !paused.signal.aborted) throw err;
+          log('info', 'paused: the scaled-out run stops its shards; on resume it runs again, reusing what is stored');
+        } finally {
+          stopWhenPaused();
+        }
+      }
+    },
+  };
 }

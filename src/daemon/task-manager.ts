@@ -6,7 +6,9 @@
 //
 // Rules:
 // - submit() refuses a task whose key already has one queued or running: a duplicate trigger is
-//   skipped, and the caller logs it.
+//   skipped, and the caller logs it. With `sameKey: 'wait'` (the fleet agent: each task is a job the
+//   server recorded, which must run) it queues instead, and starts once its key's task has ended.
+//   A task whose id is live is always refused.
 // - The queue is ordered by priority (higher first), then by submission time.
 // - pauseAll(): nothing new starts; running tasks' gates close, so they finish the pack in hand and
 //   wait. resumeAll() reopens them. pause(id)/resume(id) do the same for one task; a paused queued task
@@ -17,7 +19,7 @@
 //   resolves when every one has returned. Queued tasks are dropped (the caller keeps them durable).
 //
 // Interface:
-//   new TaskManager({ run, concurrency = 3, clock?, onEvent? })
+//   new TaskManager({ run, concurrency = 3, sameKey = 'skip', clock?, onEvent? })
 //   submit({ id, key, reason, priority?, payload? }) → { accepted: true, task } | { accepted: false, existing }
 //   list() → TaskInfo[] · get(id) · pauseAll() · resumeAll() · pause(id) · resume(id) · cancel(id)
 //   setConcurrency(n) · idle() · shutdown()
@@ -85,6 +87,8 @@ export type TaskEvent =
 export interface TaskManagerOptions<P> {
   readonly run: (task: TaskInfo & { readonly payload: P | undefined }, control: TaskControl) => Promise<void>;
   readonly concurrency?: number;
+  /** A task whose key has one live: refused ('skip', the daemon's duplicate trigger) or queued behind it ('wait'). */
+  readonly sameKey?: 'skip' | 'wait';
   readonly clock?: Clock;
   readonly onEvent?: (event: TaskEvent) => void;
 }
@@ -125,7 +129,8 @@ export class TaskManager<P = unknown> {
   }
 
   submit(spec: TaskSpec<P>): { accepted: true; task: TaskInfo } | { accepted: false; existing: TaskInfo } {
-    const existing = [...this.entries.values()].find((e) => e.spec.key === spec.key || e.spec.id === spec.id);
+    const waits = this.options.sameKey === 'wait';
+    const existing = [...this.entries.values()].find((e) => e.spec.id === spec.id || (!waits && e.spec.key === spec.key));
     if (existing) {
       this.emit({ type: 'duplicate', task: this.info(existing), spec });
       return { accepted: false, existing: this.info(existing) };
@@ -229,12 +234,14 @@ export class TaskManager<P = unknown> {
 
   private pump(): void {
     if (this.stopping || this.global.paused) return;
-    let running = [...this.entries.values()].filter((e) => e.state === 'running').length;
+    const running = [...this.entries.values()].filter((e) => e.state === 'running');
+    const busyKeys = new Set(running.map((e) => e.spec.key));
     for (const entry of this.queue()) {
-      if (running >= this.concurrency) break;
-      if (entry.gate.paused) continue;
+      if (running.length >= this.concurrency) break;
+      if (entry.gate.paused || busyKeys.has(entry.spec.key)) continue;
       this.start(entry);
-      running++;
+      running.push(entry);
+      busyKeys.add(entry.spec.key);
     }
   }
 

@@ -19,6 +19,7 @@ import { compileExcludes, MATCH_NOTHING, type PathMatcher } from '../backup/excl
 import { Breather } from '../breather.ts';
 import { nsToSeconds } from '../fs-meta.ts';
 import { InterruptedError, whenAborted } from '../interrupted.ts';
+import type { PauseGate } from '../pause-gate.ts';
 import { JobPool } from '../job-pool.ts';
 import { siblingModule } from '../sibling-module.ts';
 import type { FoundPath, SnapshotView } from '../snapshot-view.ts';
@@ -37,6 +38,8 @@ export interface RestoreOptions {
   readonly workers?: number;
   /** Stops the restore (InterruptedError) within moments; files not yet complete are removed. */
   readonly signal?: AbortSignal;
+  /** Closed while the restore is paused: the files in hand are finished, the next ones wait. */
+  readonly pause?: PauseGate;
   /** Read every restored file back and compare it with the snapshot's chunk ids. */
   readonly verify?: boolean;
 }
@@ -252,6 +255,7 @@ export class RestoreRun {
       }
       if (this.options.signal?.aborted) throw new InterruptedError();
       await this.breather.pause();
+      if (this.options.pause?.paused) await this.until(this.options.pause.wait(this.options.signal));
       const display = this.exclude === MATCH_NOTHING && this.include === undefined ? '' : displayOf(frame, node.name);
       const name = node.name.toString();
       if (this.exclude(display, name)) continue;

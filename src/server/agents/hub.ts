@@ -111,8 +111,9 @@ export class AgentHub {
   private async claimFor(agentId: string): Promise<JobAssignment[]> {
     const agent = await this.ctx.db.selectFrom('agents').select(['capacity', 'status']).where('id', '=', agentId).executeTakeFirst();
     if (!agent || agent.status !== 'online') return [];
-    const running = await this.ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agentId).where('status', '=', 'running').executeTakeFirstOrThrow();
-    return claimJobs(this.ctx, agentId, agent.capacity - Number(running.n));
+    // A paused job keeps its slot on the agent (agent/runner.ts): it resumes where it stands.
+    const held = await this.ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agentId).where('status', 'in', ['running', 'paused']).executeTakeFirstOrThrow();
+    return claimJobs(this.ctx, agentId, agent.capacity - Number(held.n));
   }
 
   private async agentFor(request: FastifyRequest, auth: KeyAuth): Promise<Agent> {

@@ -137,7 +137,7 @@ export class FleetShards {
 
   /**
    * Up to `capacity` shards of the run for a worker, within what the agent has room for: its capacity
-   * less the shards it holds and the ordinary jobs it runs. `over`: the run is gone; stop asking.
+   * less the shards it holds and the ordinary jobs it runs or holds paused. `over`: the run is gone; stop asking.
    */
   async claim(agent: Agent, id: string, capacity: number): Promise<{ shards: ClaimedShard[]; over: boolean }> {
     const run = this.runs.get(id);
@@ -146,7 +146,7 @@ export class FleetShards {
     run.seen.set(agent.id, this.ctx.now());
     const held = [...this.runs.values()].reduce((n, r) => n + this.heldBy(r, agent.id), 0);
     const coordinating = [...this.runs.values()].filter((r) => r.coordinator === agent.id).length;
-    const running = await this.ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agent.id).where('status', '=', 'running').executeTakeFirstOrThrow();
+    const running = await this.ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agent.id).where('status', 'in', ['running', 'paused']).executeTakeFirstOrThrow();
     // A coordinator mostly waits: its job does not take the slot a shard needs.
     const free = agent.capacity - held - Math.max(0, Number(running.n) - coordinating);
     const shards = run.queue.claim(agent.id, Math.max(0, Math.min(capacity, free)));
