@@ -50,6 +50,7 @@ export class Fleet {
     this.mailer = options.mailer ?? new ServerMailer(ctx);
     ctx.alertSinks.push(this.mailer.alertRaised);
     this.shards = new FleetShards(ctx);
+    this.hub.shardsHeld = (agentId) => this.shards.held(agentId);
     this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), () => this.shards.sweep(), async () => void (await redispatchLost(ctx)), async () => void (await this.mailer.sendDueReports()), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
   }
 

@@ -41,6 +41,8 @@ export class AgentHub {
   private readonly dispatching = new Map<string, Promise<void>>();
   private readonly revokedKeys = new Set<string>();
   private unsubscribe: (() => void) | undefined;
+  /** Shards of scaled-out runs the agent holds (src/server/scale-out/fleet-shards.ts): they take job slots too. */
+  shardsHeld: (agentId: string) => number = () => 0;
   /** Told of answers to questions asked of agents (src/server/snapshots/agent-queries.ts). */
   onAnswer: ((agentId: string, answer: Extract<FromAgent, { type: 'answer' }>) => Promise<void>) | undefined;
 
@@ -113,7 +115,7 @@ export class AgentHub {
     if (!agent || agent.status !== 'online') return [];
     // A paused job keeps its slot on the agent (agent/runner.ts): it resumes where it stands.
     const held = await this.ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agentId).where('status', 'in', ['running', 'paused']).executeTakeFirstOrThrow();
-    return claimJobs(this.ctx, agentId, agent.capacity - Number(held.n));
+    return claimJobs(this.ctx, agentId, agent.capacity - Number(held.n) - this.shardsHeld(agentId));
   }
 
   private async agentFor(request: FastifyRequest, auth: KeyAuth): Promise<Agent> {
@@ -297,7 +299,8 @@ export class AgentHub {
             // delivered after the read must not be skipped by moving the cursor past it.
             const delivered = ctx.events.cursor;
             const messages: ToAgent[] = [];
-            const free = request.query.free ?? 0;
+            // The agent counts its jobs; the shards it holds take slots too.
+            const free = Math.min(request.query.free ?? 0, agent.capacity - this.shardsHeld(agent.id));
             if (free > 0) for (const job of await claimJobs(ctx, agent.id, free)) messages.push({ type: 'job', job });
             const { events } = await ctx.events.since(cursor, { agentId: agent.id }, MAX_MESSAGES);
             for (const e of events) {

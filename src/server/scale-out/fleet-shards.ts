@@ -144,7 +144,7 @@ export class FleetShards {
     if (!run || run.userId !== agent.user_id || run.outcomes) return { shards: [], over: true };
     if (!run.workers.has(agent.id)) throw new HttpError(404, 'scaled-out run not found');
     run.seen.set(agent.id, this.ctx.now());
-    const held = [...this.runs.values()].reduce((n, r) => n + this.heldBy(r, agent.id), 0);
+    const held = this.held(agent.id);
     const coordinating = [...this.runs.values()].filter((r) => r.coordinator === agent.id).length;
     const running = await this.ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agent.id).where('status', 'in', ['running', 'paused']).executeTakeFirstOrThrow();
     // A coordinator mostly waits: its job does not take the slot a shard needs.
@@ -153,6 +153,11 @@ export class FleetShards {
     for (const s of shards) this.claims.set(s.claim, { run: run.id, agentId: agent.id });
     if (shards.length > 0) this.announce(run);
     return { shards, over: false };
+  }
+
+  /** The shards an agent holds, over every run: they take its job slots. */
+  held(agentId: string): number {
+    return [...this.runs.values()].reduce((n, r) => n + this.heldBy(r, agentId), 0);
   }
 
   private heldBy(run: FleetRun, agentId: string): number {
