@@ -9,8 +9,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
+import { SQLITE_FILE } from '../src/server/db/open.ts';
 import { open } from '../src/server/storage/secret-box.ts';
 import { S3Store } from '../src/store/s3.ts';
 import { startAgent, until } from './helpers/agent.ts';
@@ -37,11 +39,12 @@ interface Setup {
   readonly logFile: string;
 }
 
-async function setUp(options: { databaseUrl?: string } = {}): Promise<Setup> {
+/** `keepDataDir`: the server's data directory outlives it (in the test's folder), so a test can start it again. */
+async function setUp(options: { databaseUrl?: string; keepDataDir?: boolean } = {}): Promise<Setup> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-server-retention-'));
   const logFile = path.join(dir, 'server.log');
   // Everything the server logs, at the most detailed level, goes to a file the tests search.
-  const fleet = await startAgentFleet({ ...options, log: pino({ level: 'trace' }, pino.destination({ dest: logFile, sync: true })) });
+  const fleet = await startAgentFleet({ ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}), ...(options.keepDataDir ? { dataDir: path.join(dir, 'server') } : {}), log: pino({ level: 'trace' }, pino.destination({ dest: logFile, sync: true })) });
   fleet.dirs.push(dir);
   const agent = startAgent({ server: fleet.server.url, key: fleet.key, dir: path.join(dir, 'agent'), env: { COFFER_PASSWORD: PASSPHRASE } });
   fleet.agents.push(agent);
@@ -218,6 +221,53 @@ describe('the server applies retention on its S3 destinations (SQLite)', () => {
     const logged = fs.readFileSync(s.logFile, 'utf8');
     assert.match(logged, /passphrase/, 'the log has the requests that set it');
     assert.ok(!logged.includes(PASSPHRASE), 'not in the server log');
+  });
+});
+
+describe('a retention the embedded server left due', () => {
+  let s: Setup;
+  let restarted: TestServer | undefined;
+
+  before(async () => {
+    s = await setUp({ keepDataDir: true });
+  });
+
+  after(async () => {
+    // The fleet's own server was closed by the test: the rest is closed piece by piece.
+    await Promise.all(s.fleet.agents.map((a) => a.stop('SIGKILL')));
+    await restarted?.close();
+    await s.fleet.s3.stop();
+    for (const d of s.fleet.dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  test('runs when the server starts again (the in-process queue is rebuilt from the jobs table)', async () => {
+    const photos = source(s, 'photos');
+    const planId = (await s.alice.json<{ id: string }>('POST', '/api/plans', { name: 'photos', agentId: s.agentId, paths: [photos], destinations: [s.fleet.destinationId], retention: { keepLast: 1 } }, 201)).id;
+    await s.alice.json('PUT', `/api/plans/${planId}/passphrase`, { passphrase: PASSPHRASE });
+    for (let i = 0; i < 2; i++) {
+      change(photos);
+      await runToEnd(s, planId);
+    }
+    change(photos);
+    const { id } = await s.alice.json<{ id: string }>('POST', `/api/plans/${planId}/run`, undefined, 202);
+    await s.fleet.finished(id);
+    // The server stops as the run completes, before its retention has run: due, in the jobs table only.
+    // (The stop may have come a moment too late; the row is put back as such a stop leaves it.)
+    await s.fleet.server.close();
+    const { dataDir } = s.fleet.server;
+    const file = new DatabaseSync(path.join(dataDir, SQLITE_FILE));
+    file.prepare("update jobs set server_retention = 'due' where id = ?").run(id);
+    file.close();
+    restarted = await startTestServer({ dataDir });
+    const db = restarted.ctx.db;
+    const job = await until('the retention to run after the restart', async () => {
+      const row = await db.selectFrom('jobs').select(['server_retention', 'snapshot_id']).where('id', '=', id).executeTakeFirstOrThrow();
+      return row.server_retention !== 'due' && row.server_retention !== null ? row : undefined;
+    }, 60_000);
+    const report = JSON.parse(job.server_retention!) as { forgotten: number; error?: string };
+    assert.equal(report.error, undefined);
+    assert.equal(bucketSnapshots(s).filter((x) => x.paths.includes(photos)).length, 1, JSON.stringify(report));
+    assert.deepEqual(bucketSnapshots(s).filter((x) => x.paths.includes(photos)).map((x) => x.id), [job.snapshot_id]);
   });
 });
 

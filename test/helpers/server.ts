@@ -125,10 +125,10 @@ export interface AgentFleet {
 
 /**
  * `heartbeatTimeoutSeconds`: longer for tests where agents work hard at once (their heartbeats come late
- * on a loaded machine); `databaseUrl`: on PostgreSQL instead of SQLite; `log`: the server's logger
- * (silent by default).
+ * on a loaded machine); `databaseUrl`: on PostgreSQL instead of SQLite; `dataDir`: the server's, kept
+ * when it closes; `log`: the server's logger (silent by default).
  */
-export async function startAgentFleet(options: { heartbeatTimeoutSeconds?: number; databaseUrl?: string; log?: Logger } = {}): Promise<AgentFleet> {
+export async function startAgentFleet(options: { heartbeatTimeoutSeconds?: number; databaseUrl?: string; dataDir?: string; log?: Logger } = {}): Promise<AgentFleet> {
   const s3 = await startS3Server('fleet');
   const { heartbeatTimeoutSeconds, ...serverOptions } = options;
   const server = await startTestServer({ listen: true, settings: { heartbeatTimeoutSeconds: heartbeatTimeoutSeconds ?? 3, heartbeatIntervalSeconds: 1 }, monitorIntervalMs: 300, ...serverOptions });
