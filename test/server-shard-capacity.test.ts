@@ -1,7 +1,7 @@
 // Capacity with scaled-out fleet runs, through the agent API of an in-process server: a worker claims
 // no more shards than its capacity (a coordinating job does not take a slot), and the shards it holds
 // take the slots of ordinary jobs, which wait until a shard is over. The shards here are never backed
-// up: the agents are played by requests, as the server sees them.
+// up: the agents are played by requests, as the server sees them. Pausing the job ends its run.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { PROTOCOL_VERSION, type ToAgent } from '../src/agent/protocol.ts';
@@ -64,9 +64,13 @@ test("a worker claims shards up to its capacity, and the shards it holds keep or
   assert.deepEqual(await as(worker, 'POST', '/api/agent/shards/heartbeat', { claim: mine.shards[0]!.claim, progress: { filesDone: 1, bytesDone: 1 } }), { alive: false });
   assert.deepEqual(await as(worker, 'POST', '/api/agent/shards/finish', { claim: mine.shards[0]!.claim, outcome: { ok: false, error: 'again' } }), { taken: false });
 
-  // Cancelling the job ends the run: workers asking for more are told it is over.
-  await alice.json('POST', `/api/jobs/${job}/cancel`, undefined, 202);
+  // Pausing the job ends the run (its resume plans again from what is stored): workers asking for more
+  // are told it is over, and those holding a shard lose it.
+  await alice.json('POST', `/api/jobs/${job}/pause`, undefined, 202);
+  await as(coordinator, 'POST', '/api/agent/messages', { messages: [{ type: 'paused', jobId: job }] });
+  assert.equal((await alice.json<{ status: string }>('GET', `/api/jobs/${job}`)).status, 'paused');
   await server.fleet.monitor.tick();
   assert.deepEqual(await as(worker, 'POST', '/api/agent/shards/claim', { run, capacity: 1 }), { shards: [], over: true });
+  assert.deepEqual(await as(coordinator, 'POST', '/api/agent/shards/heartbeat', { claim: (coordinating.shards[0] as { claim: string }).claim, progress: { filesDone: 1, bytesDone: 1 } }), { alive: false });
   assert.equal((await alice.json<{ shards: unknown }>('GET', `/api/jobs/${job}/shards`)).shards, null);
 });

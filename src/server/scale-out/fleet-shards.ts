@@ -236,20 +236,22 @@ export class FleetShards {
   }
 
   private drop(run: FleetRun): void {
+    clearTimeout(run.announcing);
     run.queue.stop();
     this.runs.delete(run.id);
     for (const [claim, ref] of this.claims) if (ref.run === run.id) this.claims.delete(claim);
   }
 
   /**
-   * The periodic check: runs whose job is no longer running (cancelled, failed, the coordinator gone)
+   * The periodic check: runs whose job is no longer running (paused, cancelled, failed, the coordinator
+   * gone: a paused job's workers stop too, and its resume plans again from what is stored)
    * are dropped, and workers that have not asked for waiting shards lately are told again.
    */
   async sweep(): Promise<void> {
     const now = this.ctx.now();
     for (const run of [...this.runs.values()]) {
       const job = await this.ctx.db.selectFrom('jobs').select('status').where('id', '=', run.jobId).executeTakeFirst();
-      if (job?.status !== 'running' && job?.status !== 'paused') {
+      if (job?.status !== 'running') {
         this.drop(run);
         continue;
       }
