@@ -13,6 +13,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { SQLITE_FILE } from '../src/server/db/open.ts';
+import { Repository } from '../src/repo/repository.ts';
+import { observeWriters } from '../src/repo/writer-markers.ts';
 import { open } from '../src/server/storage/secret-box.ts';
 import { S3Store } from '../src/store/s3.ts';
 import { startAgent, until } from './helpers/agent.ts';
@@ -204,6 +206,33 @@ describe('the server applies retention on its S3 destinations (SQLite)', () => {
     for await (const o of aliceStore(s).list('snapshots')) objects.push(o.name);
     assert.equal(objects.length, bucketSnapshots(s).length);
     assert.deepEqual(await openAlerts(s, mixed), []);
+  });
+
+  test("the server's prunes remove the markers an agent leaves and cannot delete, once that agent is gone", async () => {
+    const writers = async () => {
+      const repo = await Repository.open([aliceStore(s)], PASSPHRASE);
+      try {
+        return await observeWriters(repo, repo.stores[0]!, Date.now());
+      } finally {
+        await repo.close();
+      }
+    };
+    const old = s.fleet.agents[0]!;
+    const oldPid = old.child.pid;
+    assert.ok((await writers()).some((w) => w.marker.pid === oldPid && w.marker.command === 'backup'), 'the agent left its markers: it may not delete');
+    await old.stop();
+    const agent = startAgent({ server: s.fleet.server.url, key: s.fleet.key, dir: path.join(s.dir, 'agent'), env: { COFFER_PASSWORD: PASSPHRASE } });
+    s.fleet.agents.unshift(agent);
+    await until('the agent to be back', async () => (await s.alice.json<{ id: string; status: string }>('GET', `/api/agents/${s.agentId}`)).status === 'online');
+    const docs = source(s, 'docs');
+    const plan = (await s.alice.json<{ id: string }>('POST', '/api/plans', { name: 'docs', agentId: s.agentId, paths: [docs], destinations: [s.fleet.destinationId], retention: { keepLast: 1 }, pruneEvery: 1 }, 201)).id;
+    await s.alice.json('PUT', `/api/plans/${plan}/passphrase`, { passphrase: PASSPHRASE });
+    change(docs);
+    const { log } = await runToEnd(s, plan);
+    assert.ok(log.some((l) => /^server: removed the markers of writers that are gone \{"writers":[1-9]\d*\}$/.test(l)), log.join('\n'));
+    const left = await writers();
+    assert.deepEqual(left.filter((w) => w.marker.pid === oldPid), [], 'the gone agent\'s markers are removed');
+    assert.ok(left.every((w) => w.marker.pid === agent.child.pid), 'only the running agent\'s markers stay (live: its last backup)');
   });
 
   test('the passphrase never appears in an API answer, the server log or the event stream', async () => {

@@ -7,6 +7,7 @@ import { forgetSnapshots, planForgetOptions, type PlanRetention } from '../engin
 import { PruneRun } from '../engine/prune/prune.ts';
 import { redactString } from '../jobs/redact.ts';
 import type { Repository } from '../repo/repository.ts';
+import { removeGoneWriters, WriterSession } from '../repo/writer-markers.ts';
 
 export interface RetentionReport {
   readonly forgotten: number;
@@ -34,10 +35,25 @@ export interface RetentionStep {
   readonly made: MadeSnapshot | ((repo: Repository) => Promise<MadeSnapshot>);
   /** Whether this run prunes too. */
   readonly prune: boolean;
+  /**
+   * After a prune, remove the markers of writers that are gone (as coffer unlock does): for destinations
+   * whose writers cannot delete their own (write-only agents'), where nobody else would.
+   */
+  readonly removeGoneWriters?: boolean;
   readonly signal?: AbortSignal;
   readonly log: RetentionLog;
   /** One line for the user (the CLI's rules, handed down). */
   describeError(err: unknown): string;
+}
+
+/** Removes the markers of gone writers under a marker of its own; returns how many writers' markers went. */
+async function removeGone(repo: Repository): Promise<number> {
+  const session = await WriterSession.start(repo, { command: 'unlock' });
+  try {
+    return (await removeGoneWriters(session)).filter((w) => w.removed).length;
+  } finally {
+    await session.end();
+  }
 }
 
 /** Whether the run that just completed (the `completedRuns`-th) is due a prune. */
@@ -60,6 +76,7 @@ export async function applyPlanRetention(open: () => Promise<Repository>, step: 
       if (!step.prune) return { forgotten: forgot.removed.length, pruned: false };
       const pruned = await new PruneRun(repo, { ...(step.signal ? { signal: step.signal } : {}), onWarning: (m) => log.warn(`prune: ${m}`) }).run();
       log.info('pruned', { freedBytes: pruned.freedBytes });
+      if (step.removeGoneWriters) log.info('removed the markers of writers that are gone', { writers: await removeGone(repo) });
       return { forgotten: forgot.removed.length, pruned: true, freedBytes: pruned.freedBytes };
     } finally {
       await repo.close();

@@ -307,3 +307,19 @@ export class WriterSession {
     await Promise.all(this.states.map((s) => (s.name ? s.store.delete(s.name).catch(() => undefined) : undefined)));
   }
 }
+
+/**
+ * Removes the markers of the writers that are gone (expired, or dead on this host; with `all`, live
+ * ones too), on every store of the session: they protect nothing any more (prune already takes them for
+ * gone), and every backup and prune lists and reads them. `coffer unlock` does this on request; where
+ * writers cannot delete their own (write-only agents', issue 13) the server does it after its prunes.
+ */
+export async function removeGoneWriters(session: WriterSession, options: { readonly all?: boolean } = {}): Promise<{ readonly writer: ObservedWriter; readonly removed: boolean }[]> {
+  const seen: { writer: ObservedWriter; removed: boolean }[] = [];
+  for (const writer of await session.others()) {
+    const removed = writer.liveness !== 'live' || options.all === true;
+    if (removed) for (const name of writer.names) await writer.store.delete(name);
+    seen.push({ writer, removed });
+  }
+  return seen;
+}

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { WriterSession, type ObservedWriter } from '../../repo/writer-markers.ts';
+import { removeGoneWriters, WriterSession, type ObservedWriter } from '../../repo/writer-markers.ts';
 import { printJson, printLine } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 
@@ -21,17 +21,11 @@ export function unlockCommand(): Command {
       await withRepository(options, false, async (repo) => {
         const session = await WriterSession.start(repo, { command: 'unlock' });
         try {
-          const writers = await session.others();
-          let removed = 0;
-          for (const w of writers) {
-            const remove = w.liveness !== 'live' || options.removeAll;
-            const text = describeWriter(w, session.storageNow(w.store));
-            if (remove) {
-              for (const name of w.names) await w.store.delete(name);
-              removed++;
-            }
+          const writers = await removeGoneWriters(session, { all: options.removeAll === true });
+          const removed = writers.filter((w) => w.removed).length;
+          for (const { writer: w, removed: remove } of writers) {
             if (options.json) printJson({ type: remove ? 'removed' : 'kept', location: w.store.location, ...w.marker, liveness: w.liveness, names: w.names });
-            else printLine(`${remove ? 'removed' : 'kept'}: ${text}`);
+            else printLine(`${remove ? 'removed' : 'kept'}: ${describeWriter(w, session.storageNow(w.store))}`);
           }
           if (options.json) printJson({ type: 'summary', removed, kept: writers.length - removed });
           else printLine(writers.length === 0 ? 'no markers: nothing to remove' : `removed ${removed} marker${removed === 1 ? '' : 's'}${writers.length > removed ? `, kept ${writers.length - removed} of running processes (--remove-all removes them too)` : ''}`);

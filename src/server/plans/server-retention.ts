@@ -59,6 +59,8 @@ export async function applyServerRetention(ctx: ServerContext, jobId: string, si
         return { host: made.host, paths: made.paths };
       },
       prune: params.prune === true,
+      // Agents cannot delete their markers here: the server's prunes remove those of agents that are gone.
+      removeGoneWriters: true,
       signal,
       log,
       describeError: (err) =>
