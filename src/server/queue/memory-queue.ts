@@ -1,5 +1,6 @@
 // The queue of the embedded server: in memory, in this one process. Nothing is lost by keeping it in
-// memory: at start-up the server re-sends every pending job from the jobs table (see Dispatcher.recover).
+// memory: at start-up the server re-sends every pending job, and every retention of its own left due,
+// from the jobs table (requeuePending in jobs/lifecycle.ts).
 import crypto from 'node:crypto';
 import type { JobQueue, QueueItem, TaskHandler } from './queue.ts';
 
