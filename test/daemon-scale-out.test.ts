@@ -1,5 +1,5 @@
 // The daemon runs a plan with `workers: N` through N worker processes on this machine, as
-// `coffer backup --plan` does (server/scale-out/local-run.ts): one snapshot with the tree ids of a
+// `coffer backup --plan` does (scale-out/local-run.ts): one snapshot with the tree ids of a
 // single-process backup; a cancel kills the workers and leaves no writer marker and no snapshot; a run
 // whose workers were all killed fails with one line instead of waiting forever; a daemon stopped
 // mid-run leaves the job interrupted and resumes it at its next start from what is stored.

@@ -11,8 +11,8 @@ import { SnapshotView } from '../src/engine/snapshot-view.ts';
 import type { Snapshot } from '../src/format/snapshot.ts';
 import { initRepository, Repository, type StoredSnapshot } from '../src/repo/repository.ts';
 import { LocalStore } from '../src/store/local.ts';
-import { runScaledBackup } from '../src/server/scale-out/coordinator.ts';
-import { MemoryShardQueue } from '../src/server/scale-out/shard-queue.ts';
+import { runScaledBackup } from '../src/scale-out/coordinator.ts';
+import { MemoryShardQueue } from '../src/scale-out/shard-queue.ts';
 import { ok, tempDir } from './helpers/cli.ts';
 import { seededBytes, treeDifferences } from './helpers/tree.ts';
 

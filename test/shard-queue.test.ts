@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ShardJson } from '../src/engine/scale-out/shard-plan.ts';
 import { shardStatusLines } from '../src/cli/shard-status.ts';
-import { MemoryShardQueue } from '../src/server/scale-out/shard-queue.ts';
+import { MemoryShardQueue } from '../src/scale-out/shard-queue.ts';
 
 const shard = (i: number): ShardJson => ({ paths: ['/data'], split: [], parts: [{ source: '/data' }], files: 10 * i, bytes: 1000 * i });
 const summary = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0, dataBlobs: 0, treeBlobs: 0, bytesAdded: 0, warnings: 0, durationMs: 0 };

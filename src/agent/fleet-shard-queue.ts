@@ -4,7 +4,7 @@
 // its job's progress.
 import type { ShardOutcome } from '../engine/scale-out/scale-out.ts';
 import type { ShardJson } from '../engine/scale-out/shard-plan.ts';
-import type { EnqueuedRun, ShardQueue, ShardRunStatus } from '../server/scale-out/shard-queue.ts';
+import type { EnqueuedRun, ShardQueue, ShardRunStatus } from '../scale-out/shard-queue.ts';
 import { ServerError, type ServerClient } from './client.ts';
 import type { FleetShardStatus } from './protocol.ts';
 

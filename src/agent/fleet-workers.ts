@@ -6,7 +6,7 @@ import { Repository } from '../repo/repository.ts';
 import type { Store } from '../store/store.ts';
 import { ServerError, type ServerClient } from './client.ts';
 import type { DestinationRef } from './protocol.ts';
-import { runShardWorker, type ClaimedShard, type ShardSource } from './shard-worker.ts';
+import { runShardWorker, type ClaimedShard, type ShardSource } from '../scale-out/shard-worker.ts';
 import type { ShardOutcome } from '../engine/scale-out/scale-out.ts';
 
 export interface FleetWorkerOptions {

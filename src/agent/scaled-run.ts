@@ -1,12 +1,12 @@
 // A scaled-out job on its coordinating agent: it splits the plan's sources, hands the shards to the
 // server's shard queue for the plan's workers, and merges their trees into one snapshot
-// (server/scale-out/coordinator.ts, the same coordinator as `coffer backup --plan` with workers). The
+// (scale-out/coordinator.ts, the same coordinator as `coffer backup --plan` with workers). The
 // job's progress is the run's, from the server's view of its shards.
 import os from 'node:os';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import type { BackupResult } from '../engine/backup/backup.ts';
 import type { Repository } from '../repo/repository.ts';
-import { runScaledBackup } from '../server/scale-out/coordinator.ts';
+import { runScaledBackup } from '../scale-out/coordinator.ts';
 import type { ServerClient } from './client.ts';
 import { ServerShardQueue } from './fleet-shard-queue.ts';
 import type { BackupParams, FleetShardStatus, LogLine, ScaleOutParams } from './protocol.ts';

@@ -1,6 +1,6 @@
 // The live status of a scaled-out backup: how many shards are done, which worker runs which shard and how
 // far it got, and what waits, with sizes (the estimates of the split).
-import type { ShardRunStatus } from '../server/scale-out/shard-queue.ts';
+import type { ShardRunStatus } from '../scale-out/shard-queue.ts';
 import { formatBytes } from './format.ts';
 
 /** A worker silent for longer than this is flagged (it loses its shard at the heartbeat timeout). */

@@ -1,7 +1,7 @@
 // The job runner: one run of one plan, start to end. It takes the plan's job (resuming an interrupted
 // one), runs the before-hook, gets storage credentials, streams the plan's database dumps and commands
 // beside its paths into a backup (a plan with `workers: N`: N worker processes on this machine,
-// server/scale-out/local-run.ts), records progress, pauses and the outcome in the job database, and
+// scale-out/local-run.ts), records progress, pauses and the outcome in the job database, and
 // applies the plan's retention after a successful backup (forget, and prune every pruneEvery-th run), and
 // runs the success/failure/after hooks. It decides nothing about when to run (the scheduler and the task
 // manager do) nor whom to tell (the notification rules do, from the report it returns and its events).
@@ -30,7 +30,7 @@ import { runLogFile } from '../jobs/run-log.ts';
 import { redactString } from '../jobs/redact.ts';
 import type { Store } from '../store/store.ts';
 import type { StoreSettings } from '../store/configured-store.ts';
-import { LocalScaledBackup } from '../server/scale-out/local-run.ts';
+import { LocalScaledBackup } from '../scale-out/local-run.ts';
 import { ScaleOutError } from '../engine/scale-out/scale-out.ts';
 import { planStoreSettings } from './plan-stores.ts';
 import { count } from '../units.ts';
@@ -276,7 +276,7 @@ class PlanRun {
     }
   }
 
-  /** A plan with `workers: N`: N worker processes on this machine back it up into one snapshot (server/scale-out/local-run.ts). */
+  /** A plan with `workers: N`: N worker processes on this machine back it up into one snapshot (scale-out/local-run.ts). */
   private async scaledBackup(repo: Repository, access: RepositoryAccess, paths: string[], selection: Selection, signal: AbortSignal): Promise<BackupResult> {
     const plan = this.plan;
     const run = new LocalScaledBackup(repo, {

@@ -22,7 +22,7 @@ import { interruptSignal } from '../interrupt.ts';
 import { adHocPlanName, retryPolicyOf, TrackedJob } from '../../daemon/job-tracking.ts';
 import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
-import { LocalScaledBackup } from '../../server/scale-out/local-run.ts';
+import { LocalScaledBackup } from '../../scale-out/local-run.ts';
 import { shardStatusLines } from '../shard-status.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions } from '../repo-options.ts';
 import type { StoreSettings } from '../../store/configured-store.ts';

@@ -2,7 +2,7 @@
 // follows them; workers claim, heartbeat and report. Every route takes the agent's API key and its id,
 // and sees only its owner's runs; the dashboard reads a job's shards with the user's session.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ShardProgress } from '../../agent/shard-worker.ts';
+import type { ShardProgress } from '../../scale-out/shard-worker.ts';
 import type { ShardJson } from '../../engine/scale-out/shard-plan.ts';
 import { agentOfUser } from '../agents/agents.ts';
 import { AGENT_HEADER } from '../agents/hub.ts';

@@ -9,14 +9,14 @@
 // Runs live in this process with their queue: a server that restarts loses them, and the coordinator's
 // next look at its run fails the job, whose retry plans again and resumes from what is stored.
 import type { DestinationRef, FleetShardStatus, ScaleOutParams } from '../../agent/protocol.ts';
-import type { ClaimedShard, ShardProgress } from '../../agent/shard-worker.ts';
+import type { ClaimedShard, ShardProgress } from '../../scale-out/shard-worker.ts';
 import type { ShardOutcome } from '../../engine/scale-out/scale-out.ts';
 import type { ShardJson } from '../../engine/scale-out/shard-plan.ts';
 import { agentLabels } from '../agents/agents.ts';
 import type { ServerContext } from '../context.ts';
 import type { Agent } from '../db/schema.ts';
 import { HttpError } from '../http-error.ts';
-import { MemoryShardQueue } from './shard-queue.ts';
+import { MemoryShardQueue } from '../../scale-out/shard-queue.ts';
 
 /** An eligible worker that has not asked for shards for this long is told again (a lost message, a restart). */
 const RENUDGE_MS = 5000;

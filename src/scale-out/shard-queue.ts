@@ -6,9 +6,9 @@
 // again. A shard that failed `maxAttempts` times fails for good, and with it the snapshot (or, in a plan
 // that allows it, the snapshot is marked partial).
 import crypto from 'node:crypto';
-import type { ShardJson } from '../../engine/scale-out/shard-plan.ts';
-import type { ShardOutcome } from '../../engine/scale-out/scale-out.ts';
-import type { ClaimedShard, ShardProgress } from '../../agent/shard-worker.ts';
+import type { ShardJson } from '../engine/scale-out/shard-plan.ts';
+import type { ShardOutcome } from '../engine/scale-out/scale-out.ts';
+import type { ClaimedShard, ShardProgress } from './shard-worker.ts';
 
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_ATTEMPTS = 3;

@@ -7,15 +7,15 @@
 // its writer marker, so no pack is written after it, and the markers the killed workers left are
 // removed. A run whose workers have all died fails at once with one line instead of waiting for shards
 // no one will take.
-import type { BackupResult } from '../../engine/backup/backup.ts';
-import type { BackupProgress } from '../../engine/backup/progress.ts';
-import type { PauseGate } from '../../engine/pause-gate.ts';
-import { ScaleOutError } from '../../engine/scale-out/scale-out.ts';
-import type { ShardPlan } from '../../engine/scale-out/shard-plan.ts';
-import type { Repository } from '../../repo/repository.ts';
-import { removeMarkersOfGone } from '../../repo/writer-markers.ts';
-import type { StoreSettings } from '../../store/configured-store.ts';
-import type { WorkerPause } from '../../agent/shard-worker-process.ts';
+import type { BackupResult } from '../engine/backup/backup.ts';
+import type { BackupProgress } from '../engine/backup/progress.ts';
+import type { PauseGate } from '../engine/pause-gate.ts';
+import { ScaleOutError } from '../engine/scale-out/scale-out.ts';
+import type { ShardPlan } from '../engine/scale-out/shard-plan.ts';
+import type { Repository } from '../repo/repository.ts';
+import { removeMarkersOfGone } from '../repo/writer-markers.ts';
+import type { StoreSettings } from '../store/configured-store.ts';
+import type { WorkerPause } from './shard-worker-process.ts';
 import { runScaledBackup, type ScaledBackupOptions } from './coordinator.ts';
 import { startLocalWorkers, stopLocalWorkers, workerGone, type LocalWorker } from './local-workers.ts';
 import { MemoryShardQueue, type ShardRunStatus } from './shard-queue.ts';

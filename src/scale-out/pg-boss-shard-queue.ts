@@ -1,13 +1,13 @@
 // The shard queue on PostgreSQL: pg-boss holds one job per shard, which workers on any machine fetch
-// (agent/pg-boss-shard-source.ts). The coordinator watches its run's jobs: an active job whose worker has
+// (scale-out/pg-boss-shard-source.ts). The coordinator watches its run's jobs: an active job whose worker has
 // not touched it for the heartbeat timeout is failed, and pg-boss hands it to the next worker (its
 // retries are the shard's attempts); once every job has completed or failed for good the outcomes are
 // read from the jobs' output.
 import crypto from 'node:crypto';
 import type { PgBoss } from 'pg-boss';
-import { SHARD_QUEUE, type ShardJobData } from '../../agent/pg-boss-shard-source.ts';
-import type { ShardOutcome } from '../../engine/scale-out/scale-out.ts';
-import type { ShardJson } from '../../engine/scale-out/shard-plan.ts';
+import { SHARD_QUEUE, type ShardJobData } from './pg-boss-shard-source.ts';
+import type { ShardOutcome } from '../engine/scale-out/scale-out.ts';
+import type { ShardJson } from '../engine/scale-out/shard-plan.ts';
 import { DEFAULT_HEARTBEAT_TIMEOUT_MS, DEFAULT_MAX_ATTEMPTS, type EnqueuedRun, type ShardQueue, type ShardQueueOptions, type ShardRunStatus } from './shard-queue.ts';
 
 export class PgBossShardQueue implements ShardQueue {

@@ -1,11 +1,11 @@
 // Worker processes on this machine for the in-process shard queue: each is forked with an IPC channel
-// over which it claims shards, heartbeats and reports (agent/shard-worker-process.ts). The queue alone
+// over which it claims shards, heartbeats and reports (scale-out/shard-worker-process.ts). The queue alone
 // decides what a silent worker loses: a worker that exits is noticed by its missing heartbeats, exactly
 // like a worker on another machine.
 import { fork, type ChildProcess } from 'node:child_process';
-import { siblingModule } from '../../engine/sibling-module.ts';
-import type { WorkerReply, WorkerRequest, WorkerSetup } from '../../agent/shard-worker-process.ts';
-import type { ShardProgress } from '../../agent/shard-worker.ts';
+import { siblingModule } from '../engine/sibling-module.ts';
+import type { WorkerReply, WorkerRequest, WorkerSetup } from './shard-worker-process.ts';
+import type { ShardProgress } from './shard-worker.ts';
 import type { MemoryShardQueue } from './shard-queue.ts';
 
 export interface LocalWorker {
@@ -31,7 +31,7 @@ export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: nu
   const { onStarted, onProgress, locationsOf, ...setup } = options;
   return Array.from({ length: count }, (_, i) => {
     const name = `local-${i + 1}`;
-    const child = fork(siblingModule(import.meta.url, '../../agent/shard-worker-process'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(siblingModule(import.meta.url, 'shard-worker-process'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     // A worker that could not be started, or a message to one that has just died, is an 'error' event,
     // which would end the coordinator without a listener; the worker counts as gone (workerGone).
     child.on('error', () => {});

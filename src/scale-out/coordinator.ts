@@ -3,12 +3,12 @@
 // trees into one snapshot. It holds a writer marker from before the first shard until the snapshot is
 // written, so a prune in between never takes the shards' packs (they belong to no snapshot until then).
 import path from 'node:path';
-import { encodeShard, assignments, type ShardPlan } from '../../engine/scale-out/shard-plan.ts';
-import { mergeShards, planShards, type ShardOutcome } from '../../engine/scale-out/scale-out.ts';
-import { checkSources, InterruptedError, type BackupResult } from '../../engine/backup/backup.ts';
-import type { Selection } from '../../engine/backup/selection.ts';
-import { WriterSession } from '../../repo/writer-markers.ts';
-import { whoAmI, type Repository } from '../../repo/repository.ts';
+import { encodeShard, assignments, type ShardPlan } from '../engine/scale-out/shard-plan.ts';
+import { mergeShards, planShards, type ShardOutcome } from '../engine/scale-out/scale-out.ts';
+import { checkSources, InterruptedError, type BackupResult } from '../engine/backup/backup.ts';
+import type { Selection } from '../engine/backup/selection.ts';
+import { WriterSession } from '../repo/writer-markers.ts';
+import { whoAmI, type Repository } from '../repo/repository.ts';
 import type { ShardQueue } from './shard-queue.ts';
 
 export interface ScaledBackupOptions {
