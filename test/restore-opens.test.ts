@@ -43,12 +43,12 @@ test('a restore opens each regular file it writes once', { skip: hasStrace ? fal
   assert.equal(r.status, 0, r.stderr.toString());
   assert.deepEqual(treeDifferences(source, path.join(target, source)), []);
 
-  // Files are written under a temporary name (.coffer-restore-<hex>.tmp) until they are complete. An
+  // Files are written under a temporary name (.coffer-restore-<run>-<n>.tmp) until they are complete. An
   // O_PATH open reads and writes nothing: mkfifo makes one of the FIFO it made.
   const opens = new Map<string, number>();
   for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
     if (line.includes('O_PATH')) continue;
-    const name = /open(?:at)?\(.*?(\.coffer-restore-[0-9a-f]+\.tmp)"/.exec(line)?.[1];
+    const name = /open(?:at)?\(.*?(\.coffer-restore-[0-9a-f]+-[0-9]+\.tmp)"/.exec(line)?.[1];
     if (name) opens.set(name, (opens.get(name) ?? 0) + 1);
   }
   const files = regularFiles(source);

@@ -136,9 +136,18 @@ const FETCHES_IN_FLIGHT = 4;
 const SLASH = Buffer.from('/');
 const isRoot = process.getuid?.() === 0;
 
-/** A fresh name for something being restored; never a name a snapshot entry could collide with by chance. */
-function temporaryName(): string {
-  return `.coffer-restore-${crypto.randomBytes(8).toString('hex')}.tmp`;
+/**
+ * Fresh names for what a restore makes before it is complete: random per run, so no snapshot entry can
+ * be made to collide with one, and numbered within the run (random bytes per name cost a `getpid` and a
+ * pool refill each: 78,936 `getpid` calls and ~0.3 CPU-s of a 78.6k-file restore).
+ */
+class TemporaryNames {
+  private readonly run = crypto.randomBytes(8).toString('hex');
+  private count = 0;
+
+  next(): string {
+    return `.coffer-restore-${this.run}-${++this.count}.tmp`;
+  }
 }
 
 export class RestoreRun {
@@ -151,6 +160,7 @@ export class RestoreRun {
   private readonly hardlinks = new Map<string, { path: Buffer; inPlace: boolean }>();
   private readonly openDirs = new Set<TargetDir>();
   private readonly breather = new Breather();
+  private readonly temporaryNames = new TemporaryNames();
   private readonly aborted: Promise<never>;
   private root?: TargetDir;
   private batch: PlannedFile[] = [];
@@ -328,7 +338,7 @@ export class RestoreRun {
     // A socket only means something to the process that made it; like restic, it is not recreated.
     if (node.type === NodeType.Socket) return;
     const dir = frame.dir!;
-    const tmp = temporaryName();
+    const tmp = this.temporaryNames.next();
     const tmpPath = dir.at(Buffer.from(tmp));
     if (node.type === NodeType.Symlink) fs.symlinkSync(node.linkTarget ?? Buffer.alloc(0), tmpPath);
     else makeSpecial(dir, tmp, node);
@@ -356,7 +366,7 @@ export class RestoreRun {
       }
       this.hardlinks.set(key, { path: relativePath(frame, node.name), inPlace: false });
     }
-    const tmp = Buffer.from(temporaryName());
+    const tmp = Buffer.from(this.temporaryNames.next());
     const path = dir.at(tmp);
     const fd = fs.openSync(path, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
     frame.pending++;
@@ -369,7 +379,7 @@ export class RestoreRun {
   /** A hard link `name` in `frame` to the file restored at `source` (below the target). */
   private link(frame: DirFrame, name: Buffer, source: Buffer): void {
     const dir = frame.dir!;
-    const tmpPath = dir.at(Buffer.from(temporaryName()));
+    const tmpPath = dir.at(Buffer.from(this.temporaryNames.next()));
     try {
       fs.linkSync(this.root!.at(source), tmpPath);
       fs.renameSync(tmpPath, dir.at(name));
