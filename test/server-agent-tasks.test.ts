@@ -1,6 +1,6 @@
 // Real agent processes run their jobs through the daemon's task manager: a paused backup holds still
 // in place (the same run: one before-hook, one start, its progress kept) and completes on resume with
-// a snapshot that restores byte for byte; a paused job cancelled ends with no snapshot; a plan's next
+// a snapshot that restores byte for byte; so does a paused restore; a paused job cancelled ends with no snapshot; a plan's next
 // job waits for the previous one to end on the agent (its after-hook included); and a paused job keeps
 // its slot, so an agent with capacity 1 starts another plan's job only once the first has ended.
 import assert from 'node:assert/strict';
@@ -114,6 +114,32 @@ describe('an agent with capacity 1, its uploads slowed', () => {
     for (const name of fs.readdirSync(src)) assert.deepEqual(fs.readFileSync(path.join(target, src, name)), fs.readFileSync(path.join(src, name)), name);
   });
 
+  test('a paused restore holds still and goes on: one run of it, the files byte for byte', async () => {
+    const src = tree('to-restore', 2, 1_000_000);
+    const plan = await alice.json<{ id: string }>('POST', '/api/plans', { name: 'to-restore', agentId, paths: [src], destinations: [fleet.destinationId] }, 201);
+    // Backed up at full speed, restored at 150 kB/s: about 13 s of fetching to pause in.
+    await alice.json('PATCH', `/api/agents/${agentId}`, { uploadLimit: null, downloadLimit: 150_000 });
+    try {
+      const backup = await alice.json<{ id: string }>('POST', `/api/plans/${plan.id}/run`, undefined, 202);
+      const { snapshotId } = await fleet.finished(backup.id);
+      assert.ok(snapshotId);
+      const target = path.join(dir, 'restored-paused');
+      const { id } = await alice.json<{ id: string }>('POST', '/api/restores', { agentId, destinationId: fleet.destinationId, snapshot: snapshotId, target }, 202);
+      await untilAgent('the restore to fetch', async () => (await job(id)).stage === 'restoring');
+      await alice.json('POST', `/api/jobs/${id}/pause`, undefined, 202);
+      // The fetches under way finish while it is paused; with nothing left to fetch it may end so.
+      const paused = await untilAgent('paused', async () => ['paused', 'completed'].includes((await job(id)).status) && job(id));
+      if (paused.status === 'paused') await alice.json('POST', `/api/jobs/${id}/resume`, undefined, 202);
+      const done = await fleet.finished(id, 90_000);
+      assert.equal(done.status, 'completed', done.error ?? agent.output());
+      const log = await logOf(id);
+      assert.equal(log.filter((m) => m.startsWith('restoring snapshot')).length, 1, `one run, not one per resume:\n${log.join('\n')}`);
+      for (const name of fs.readdirSync(src)) assert.deepEqual(fs.readFileSync(path.join(target, src, name)), fs.readFileSync(path.join(src, name)), name);
+    } finally {
+      await alice.json('PATCH', `/api/agents/${agentId}`, { uploadLimit: 150_000, downloadLimit: null });
+    }
+  });
+
   test('a paused job cancelled ends cancelled, with no snapshot; a paused job keeps its slot: the next plan starts after it ends', async () => {
     const before = await snapshotsInStore();
     const marks = path.join(dir, 'cancel-marks');
@@ -140,6 +166,28 @@ describe('an agent with capacity 1, its uploads slowed', () => {
     const next = await fleet.finished(b.id);
     assert.equal(next.status, 'completed', next.error ?? agent.output());
     assert.deepEqual((await snapshotsInStore()).filter((s) => !before.includes(s)), [`snapshots/${next.snapshotId}`], 'only the next plan made a snapshot');
+  });
+
+  test('a paused job stays paused when its agent was taken for gone and handed it out again; resumed, the same run completes', async () => {
+    const plan = await alice.json<{ id: string }>('POST', '/api/plans', { name: 'taken-for-gone', agentId, paths: [tree('taken-for-gone', 2, 1_000_000)], destinations: [fleet.destinationId] }, 201);
+    const { id } = await alice.json<{ id: string }>('POST', `/api/plans/${plan.id}/run`, undefined, 202);
+    await uploading(id);
+    await alice.json('POST', `/api/jobs/${id}/pause`, undefined, 202);
+    await untilAgent('paused', async () => (await job(id)).status === 'paused');
+    // Frozen, the agent misses its heartbeats: the server interrupts the job; thawed, it is back and
+    // the server hands the job out again, to the agent that holds it paused.
+    agent.child.kill('SIGSTOP');
+    try {
+      await untilAgent('the job interrupted', async () => (await job(id)).status === 'interrupted', 60_000);
+    } finally {
+      agent.child.kill('SIGCONT');
+    }
+    await untilAgent('the job paused again', async () => (await job(id)).status === 'paused', 60_000);
+    await alice.json('POST', `/api/jobs/${id}/resume`, undefined, 202);
+    const done = await fleet.finished(id, 90_000);
+    assert.equal(done.status, 'completed', done.error ?? agent.output());
+    const log = await logOf(id);
+    assert.equal(log.filter((m) => m.startsWith('backing up')).length, 1, `one run:\n${log.join('\n')}`);
   });
 });
 

@@ -9,7 +9,7 @@
 // cancel and shutdown through its signal. A paused job keeps its slot, and the server counts it so
 // (agents/hub.ts): the agent is never handed more than its capacity, paused jobs included.
 import os from 'node:os';
-import { BackupRun, InterruptedError } from '../engine/backup/backup.ts';
+import { BackupRun } from '../engine/backup/backup.ts';
 import { RestoreRun } from '../engine/restore/restore.ts';
 import { SnapshotView } from '../engine/snapshot-view.ts';
 import type { HookLog } from '../daemon/hooks.ts';
@@ -29,6 +29,7 @@ import { RetryStore } from '../store/retry.ts';
 import type { Store } from '../store/store.ts';
 import { ThrottleStore, TokenBucket } from '../store/throttle.ts';
 import type { ServerClient } from './client.ts';
+import { stoppedWhilePaused } from './restart-on-pause.ts';
 import { scaledJob, scaledProgress, type BackupExecution } from './scaled-run.ts';
 import type { AgentLimits, BackupParams, DestinationRef, FromAgent, JobAssignment, JobOutcome, Limits, LogLine, RestoreParams } from './protocol.ts';
 
@@ -113,11 +114,13 @@ export class JobRunner {
 
   /**
    * Takes a job the server handed out. One already held here (handed out again after the server took
-   * this agent for gone, say) is not started twice: the run in hand reports it.
+   * this agent for gone, say) is not started twice: the run in hand reports it, and the server hears
+   * again that it is paused if it is (handing it out made it running there).
    */
   start(job: JobAssignment): void {
     try {
-      this.tasks.submit({ id: job.id, key: taskKey(job), reason: job.attempt > 1 ? 'retry' : 'manual', payload: job });
+      const submitted = this.tasks.submit({ id: job.id, key: taskKey(job), reason: job.attempt > 1 ? 'retry' : 'manual', payload: job });
+      if (!submitted.accepted && submitted.existing.paused) this.options.send({ type: 'paused', jobId: job.id });
     } catch {
       // Handed out while the agent stops (submit refuses nothing else): the server resumes it when the agent is back.
       this.options.send({ type: 'finished', jobId: job.id, outcome: 'interrupted', reason: 'the agent is shutting down' });
@@ -150,8 +153,8 @@ export class JobRunner {
 
   /**
    * A destination's store as jobs open it: pre-signed for server-held S3, with bandwidth limits and
-   * retries. `signal` (the job's) ends a wait for bandwidth at once, so a pause or cancel is not held up
-   * by an object's share of a low limit.
+   * retries. `signal` (the job's) ends a wait for bandwidth at once, so a cancel or shutdown is not held
+   * up by an object's share of a low limit (a pause lets the transfer in hand finish, and holds the next).
    */
   openDestination(ref: DestinationRef, signal?: AbortSignal): Store {
     let store: Store =
@@ -287,7 +290,12 @@ export class JobRunner {
     }
     try {
       const scaleOut = params.scaleOut;
-      const run = scaleOut ? stoppedWhilePaused((signal) => scaledJob(repo, this.options.client, jobId, { ...params, scaleOut }, signal, log), control, log) : this.plainRun(repo, params, control, log);
+      const run = scaleOut
+        ? stoppedWhilePaused((signal) => scaledJob(repo, this.options.client, jobId, { ...params, scaleOut }, signal, log), control, {
+            beforeStart: (elapsedMs) => scaledProgress(undefined, elapsedMs),
+            onStopped: () => log('info', 'paused: the scaled-out run stops its shards; on resume it runs again, reusing what is stored'),
+          })
+        : this.plainRun(repo, params, control, log);
       log('info', `backing up ${[...params.paths, ...(params.sources ?? []).map((src) => `${src.type} source ${defaultFileName(src)}`)].join(', ')} to ${params.destinations.map((d) => d.name).join(', ')}`);
       const report = (): void => {
         this.options.send({ type: 'progress', jobId, progress: run.progress() });
@@ -378,36 +386,4 @@ export class JobRunner {
 function stopOf(control: TaskControl): TaskStopped | undefined {
   const reason: unknown = control.signal.aborted ? control.signal.reason : undefined;
   return reason instanceof TaskStopped ? reason : undefined;
-}
-
-/**
- * A scaled-out run cannot hold still where it is: its shards run on other agents. It stops when its
- * gate closes and runs again when the gate opens, within the same task (its slot, its before-hook);
- * the coordinator plans again from the previous snapshot and the engine reuses what is stored.
- */
-function stoppedWhilePaused(start: (signal: AbortSignal) => BackupExecution, control: TaskControl, log: LogTo): BackupExecution {
-  const began = Date.now();
-  let current: BackupExecution | undefined;
-  return {
-    progress: () => current?.progress() ?? scaledProgress(undefined, Date.now() - began),
-    async execute() {
-      for (;;) {
-        await control.gate.wait(control.signal);
-        if (control.signal.aborted) throw new InterruptedError();
-        const paused = new AbortController();
-        const stopWhenPaused = control.gate.onChange((closed) => {
-          if (closed) paused.abort();
-        });
-        current = start(AbortSignal.any([control.signal, paused.signal]));
-        try {
-          return await current.execute();
-        } catch (err) {
-          if (control.signal.aborted || !paused.signal.aborted) throw err;
-          log('info', 'paused: the scaled-out run stops its shards; on resume it runs again, reusing what is stored');
-        } finally {
-          stopWhenPaused();
-        }
-      }
-    },
-  };
 }

@@ -38,7 +38,7 @@ export interface RestoreOptions {
   readonly workers?: number;
   /** Stops the restore (InterruptedError) within moments; files not yet complete are removed. */
   readonly signal?: AbortSignal;
-  /** Closed while the restore is paused: the files in hand are finished, the next ones wait. */
+  /** Closed while the restore is paused: the fetches under way finish, the next ones and the walk wait. */
   readonly pause?: PauseGate;
   /** Read every restored file back and compare it with the snapshot's chunk ids. */
   readonly verify?: boolean;
@@ -205,6 +205,11 @@ export class RestoreRun {
     };
   }
 
+  /** Waits while the restore is paused (fetches under way finish meanwhile); throws InterruptedError if it is stopped. */
+  private async whilePaused(): Promise<void> {
+    if (this.options.pause?.paused) await this.until(this.options.pause.wait(this.options.signal));
+  }
+
   /** Waits for `work`, or throws InterruptedError as soon as the restore is asked to stop. */
   private until<T>(work: Promise<T>): Promise<T> {
     return Promise.race([work, this.aborted]);
@@ -265,7 +270,7 @@ export class RestoreRun {
       }
       if (this.options.signal?.aborted) throw new InterruptedError();
       await this.breather.pause();
-      if (this.options.pause?.paused) await this.until(this.options.pause.wait(this.options.signal));
+      await this.whilePaused();
       const display = this.exclude === MATCH_NOTHING && this.include === undefined ? '' : displayOf(frame, node.name);
       const name = node.name.toString();
       if (this.exclude(display, name)) continue;
@@ -410,6 +415,7 @@ export class RestoreRun {
     for (const [packId, plan] of packs) {
       for (const span of spans([...plan.blobs.values()].sort((a, b) => a.offset - b.offset))) {
         while (inFlight >= FETCHES_IN_FLIGHT) await this.until(new Promise<void>((resolve) => (wake = resolve)));
+        await this.whilePaused();
         inFlight++;
         jobs.push(
           this.restoreSpan(packId, plan.salt, span, files).finally(() => {
