@@ -168,4 +168,8 @@ test('plans with workers are checked: one of workers and workerLabel, a valid la
   assert.deepEqual([changed.workers, changed.workerLabel, changed.allowPartial], [undefined, 'nas', true]);
   const plain = await alice.json<{ workers?: number; workerLabel?: string; allowPartial?: boolean }>('PUT', `/api/plans/${plan.id}`, { workerLabel: null, allowPartial: null });
   assert.deepEqual([plain.workers, plain.workerLabel, plain.allowPartial], [undefined, undefined, undefined]);
+  // Other fields of the plan change beside them, and keep theirs.
+  const kept = await alice.json<{ workerLabel?: string; retention?: unknown; paths: string[] }>('PUT', `/api/plans/${plan.id}`, { workerLabel: 'nas', retention: { keepDaily: 7 } });
+  const edited = await alice.json<{ workerLabel?: string; retention?: unknown; paths: string[] }>('PUT', `/api/plans/${plan.id}`, { retention: { keepDaily: 8 }, paths: ['/data', '/srv'] });
+  assert.deepEqual([kept.retention, edited.retention, edited.paths, edited.workerLabel], [{ keepDaily: 7 }, { keepDaily: 8 }, ['/data', '/srv'], 'nas']);
 });

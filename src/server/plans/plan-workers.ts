@@ -29,7 +29,12 @@ export function withoutWorkers<T extends PlanWorkers>(spec: T): Omit<T, keyof Pl
 
 /** The fields a body names replace the stored ones (null removes one); checked together. */
 export function mergeWorkers(old: PlanWorkers, body: { workers?: number | null; workerLabel?: string | null; allowPartial?: boolean | null; sources?: unknown }, sources: boolean, kind: ServerContext['kind']): PlanWorkers {
-  const merged: { -readonly [K in keyof PlanWorkers]: PlanWorkers[K] } = { ...old };
+  // Only the workers' fields: the rest of the spec is merged by the caller.
+  const merged: { -readonly [K in keyof PlanWorkers]: PlanWorkers[K] } = {
+    ...(old.workers !== undefined ? { workers: old.workers } : {}),
+    ...(old.workerLabel !== undefined ? { workerLabel: old.workerLabel } : {}),
+    ...(old.allowPartial !== undefined ? { allowPartial: old.allowPartial } : {}),
+  };
   for (const key of ['workers', 'workerLabel', 'allowPartial'] as const) {
     const value = body[key];
     if (value === undefined) continue;

@@ -402,7 +402,7 @@ function PlanForm({ plan }: { readonly plan: Plan | undefined }) {
         </div>
       </Section>
 
-      <Section id="workers-section" title="Agents at work" description="A very large source can be split into shards that several agents back up at once, into one snapshot. The plan's agent splits and merges; the others must see the same paths (a shared mount).">
+      <Section id="workers-section" title="Workers" description="A very large source can be split into shards that several agents back up at once, into one snapshot. The plan's agent splits and merges; the others must see the same paths (a shared mount).">
         <Field label="Who backs it up">
           {(p) => (
             <Select {...p} value={draft.scale} onChange={(e) => set('scale', e.target.value as Draft['scale'])}>
