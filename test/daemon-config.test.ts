@@ -142,6 +142,15 @@ test('pruneEvery: a plan without retention, 0 and 1.5 are problems in words, wit
   assert.equal(loadConfig(file).plans.ok!.pruneEvery, 2);
 });
 
+test('a retention whose rules keep nothing (every count 0) is a problem with its line: forget would refuse it at every run', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'config.yaml');
+  fs.writeFileSync(file, 'plans:\n  none:\n    repos: [/srv/backup]\n    paths: [/srv/app]\n    retention: { keepLast: 0, keepDaily: 0 }\n');
+  const r = coffer(['config', 'check', '--config', file]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split('\n')[0], `${file} line 5: plans.none.retention: keeps no snapshot: give a count of 1 or more (-1 for every period), a keepWithin… duration or a keepTag; forget never removes every snapshot`);
+});
+
 test('config check on a good file lists the plans and their next run; YAML syntax errors have a line'
 , (t) => {
   const dir = tempDir(t);

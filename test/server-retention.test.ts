@@ -66,6 +66,12 @@ describe('retention of server plans', () => {
     assert.equal((await alice.request('POST', '/api/plans', { ...body, retention: { keepLast: 2 }, pruneEvery: 0 })).json().error, 'pruneEvery: a number of runs, 1 or more (1 prunes after every run)');
     assert.match((await alice.request('POST', '/api/plans', { ...body, retention: { keepLast: 2 }, pruneEvery: 'often' })).json().error, /pruneEvery must be integer/);
     assert.match((await alice.request('POST', '/api/plans', { ...body, retention: { keepLats: 2 } })).json().error, /^retention: .*keepLats/);
+    // Rules that keep nothing: forget refuses such a policy, so every run would only raise an alert.
+    for (const retention of [{ keepLast: 0 }, { keepDaily: 0, keepTag: [] }]) {
+      const res = await alice.request('POST', '/api/plans', { ...body, retention });
+      assert.equal(res.statusCode, 400, JSON.stringify(retention));
+      assert.match(res.json().error, /^retention: keeps no snapshot/);
+    }
   });
 
   test("a plan takes every rule of a config file's retention (one schema), and refuses a bad one the same way", async () => {

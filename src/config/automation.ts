@@ -167,7 +167,15 @@ export const RetentionSchema = z
     /** 'host,paths' (the default), any of host, paths, tags, or '' for one group. */
     groupBy: z.string().optional(),
   })
-  .strict();
+  .strict()
+  // Rules that keep nothing (every count 0, no duration, no tag): forget refuses such a policy, so each
+  // run would fail its retention. None at all ({}) is no policy, which the callers treat as such.
+  .refine(
+    (r) =>
+      Object.keys(r).every((k) => k === 'groupBy') ||
+      Object.entries(r).some(([k, v]) => (k.startsWith('keepWithin') ? v !== undefined : k === 'keepTag' ? (v as string[]).length > 0 : k !== 'groupBy' && v !== 0 && v !== undefined)),
+    { message: 'keeps no snapshot: give a count of 1 or more (-1 for every period), a keepWithin… duration or a keepTag; forget never removes every snapshot' },
+  );
 
 export const planAutomationShape = {
   schedule: ScheduleSchema.optional(),
