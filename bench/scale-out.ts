@@ -16,6 +16,7 @@ import { BackupRun } from '../src/engine/backup/backup.ts';
 import { initRepository, Repository } from '../src/repo/repository.ts';
 import { runScaledBackup } from '../src/scale-out/coordinator.ts';
 import { startLocalWorkers, stopLocalWorkers } from '../src/scale-out/local-workers.ts';
+import { workerKeys } from '../src/scale-out/shard-worker-process.ts';
 import { MemoryShardQueue } from '../src/scale-out/shard-queue.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { generatedDataset, scanTree } from './corpus.ts';
@@ -70,7 +71,7 @@ async function timed(what: string, body: () => Promise<number | undefined>): Pro
 /** A scaled-out backup by `n` worker processes into `repo` (whose replicas are in `dirs`); worker i writes to `own(i)` only, if given. */
 async function scaledRun(repo: Repository, dirs: readonly string[], sources: readonly string[], n: number, own?: (i: number) => readonly string[]): Promise<number> {
   const queue = new MemoryShardQueue();
-  const workers = startLocalWorkers(queue, n, { locations: dirs, password: PASS, capacity: 1, heartbeatMs: 5000, ...(own ? { locationsOf: own } : {}) });
+  const workers = startLocalWorkers(queue, n, { locations: dirs, keys: workerKeys(repo), capacity: 1, heartbeatMs: 5000, ...(own ? { locationsOf: own } : {}) });
   let shards = 0;
   try {
     await runScaledBackup(repo, queue, { paths: sources, workers: n, onQueued: (_run, plan) => (shards = plan.shards.length) });

@@ -113,7 +113,7 @@ test('a paused run starts its workers paused: they claim no shard until it resum
   pause.pause();
   let queued!: () => void;
   const shardsQueued = new Promise<void>((resolve) => (queued = resolve));
-  const run = new LocalScaledBackup(repo, { locations: [repoDir], password: 'pass', stores: {}, paths: [source], workers: 3, pause, onQueued: () => queued() });
+  const run = new LocalScaledBackup(repo, { locations: [repoDir], stores: {}, paths: [source], workers: 3, pause, onQueued: () => queued() });
   const result = run.run();
   await shardsQueued;
   // The workers start, ask for shards and get none: after a while, all three still wait.

@@ -281,7 +281,6 @@ class PlanRun {
     const plan = this.plan;
     const run = new LocalScaledBackup(repo, {
       locations: plan.repos,
-      password: access.passphrase,
       stores: access.stores,
       paths,
       workers: plan.workers!,

@@ -48,6 +48,13 @@ export interface OpenOptions {
 }
 
 /** A replica that could not be opened (offline, no config): left out, reported. */
+/** A repository's master keys already unwrapped (a scaled-out backup's coordinator hands them to its worker processes). */
+export interface UnlockedKeys {
+  readonly keys: MasterKeys;
+  /** Id of the key file that the passphrase opened. */
+  readonly keyId: string;
+}
+
 export interface UnavailableReplica {
   readonly store: Store;
   readonly error: Error;
@@ -142,9 +149,11 @@ export class Repository {
   /**
    * Opens the repository with the passphrase. Every store must be a replica of the same repository; one
    * that cannot be reached is left out (see `unavailable`) as long as another one answers. The others
-   * are ordered by how fast they answered (replicas about as fast keep their order).
+   * are ordered by how fast they answered (replicas about as fast keep their order). Given keys already
+   * unwrapped instead of the passphrase, no key derivation is done; the config's authentication check
+   * still tells whether they are this repository's.
    */
-  static async open(stores: readonly Store[], passphrase: string, options: OpenOptions = {}): Promise<Repository> {
+  static async open(stores: readonly Store[], passphrase: string | UnlockedKeys, options: OpenOptions = {}): Promise<Repository> {
     if (stores.length === 0) throw new RepositoryError('no repository given: use --repo or COFFER_REPO');
     const answers = await Promise.all(
       stores.map(async (store) => {
@@ -172,7 +181,8 @@ export class Repository {
       }
     }
     const unavailable = answers.filter((a) => a.error).map((a) => ({ store: a.store, error: a.error! }));
-    const { keys, keyId } = await unlock(first.store, passphrase, { preferKey: options.keyHint?.(first.config!.id), onDamaged: options.onDamaged });
+    const { keys, keyId } =
+      typeof passphrase === 'string' ? await unlock(first.store, passphrase, { preferKey: options.keyHint?.(first.config!.id), onDamaged: options.onDamaged }) : passphrase;
     if (verifyConfig(first.config!, keys.dataKey) === 'tampered') {
       throw new RepositoryError(
         `the config of ${first.store.location} fails its authentication check: the repository may have been tampered with; do not back up to it until you know why`,

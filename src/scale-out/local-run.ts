@@ -15,7 +15,7 @@ import type { ShardPlan } from '../engine/scale-out/shard-plan.ts';
 import type { Repository } from '../repo/repository.ts';
 import { removeMarkersOfGone } from '../repo/writer-markers.ts';
 import type { StoreSettings } from '../store/configured-store.ts';
-import type { WorkerPause } from './shard-worker-process.ts';
+import { workerKeys, type WorkerPause } from './shard-worker-process.ts';
 import { runScaledBackup, type ScaledBackupOptions } from './coordinator.ts';
 import { startLocalWorkers, stopLocalWorkers, workerGone, type LocalWorker } from './local-workers.ts';
 import { MemoryShardQueue, type ShardRunStatus } from './shard-queue.ts';
@@ -24,9 +24,8 @@ import { MemoryShardQueue, type ShardRunStatus } from './shard-queue.ts';
 const HEARTBEAT_MS = 5000;
 
 export interface LocalScaledBackupOptions extends Omit<ScaledBackupOptions, 'onQueued'> {
-  /** The repository's locations and passphrase, for the workers to open it themselves. */
+  /** The repository's locations, for the workers to open it themselves (with its keys, which the coordinator hands them). */
   readonly locations: readonly string[];
-  readonly password: string;
   /** How the plan's backup opens its stores; the workers share its bandwidth limits evenly. */
   readonly stores: StoreSettings;
   readonly pause?: PauseGate;
@@ -91,7 +90,7 @@ export class LocalScaledBackup {
 
   /** Runs the backup; the workers are gone when it settles, whichever way. */
   async run(): Promise<BackupResult> {
-    const { locations, password, stores: planStores, pause, signal, onQueued, ...scaled } = this.options;
+    const { locations, stores: planStores, pause, signal, onQueued, ...scaled } = this.options;
     // A signal does not cross IPC: a worker's throttled waits end with the worker.
     const { signal: _stop, ...stores } = planStores;
     let workers: LocalWorker[] = [];
@@ -112,7 +111,9 @@ export class LocalScaledBackup {
       const count = Math.min(scaled.workers, shards);
       workers = startLocalWorkers(this.queue, count, {
         locations,
-        password,
+        // The keys this process unwrapped: a worker that derived them again from the passphrase would
+        // spend as much CPU on it (Argon2id) as on backing up a small shard.
+        keys: workerKeys(this.repo),
         stores: { ...stores, limitShares: count },
         capacity: 1,
         heartbeatMs: HEARTBEAT_MS,

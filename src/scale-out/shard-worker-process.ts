@@ -1,12 +1,15 @@
 // A worker process of a scaled-out backup, forked by the coordinator. It reaches the shard queue over
 // the IPC channel (the coordinator's in-process queue) or, given a PostgreSQL URL, through pg-boss. The
-// repository's location and password, how to open its stores (the plan's bandwidth limits, CA
-// certificates, and credentials from its credentialsCommand) and the URL come in the first message,
-// never on the command line or in the environment. Later messages pause and resume it.
+// repository's location and its master keys (unwrapped once by the coordinator, so a worker derives no
+// key: Argon2id costs some 0.2 CPU-seconds per open) or its passphrase, how to open its stores (the
+// plan's bandwidth limits, CA certificates, and credentials from its credentialsCommand) and the URL
+// come in the first message, never on the command line or in the environment. Later messages pause and
+// resume it.
 import { openStoreWith, type StoreEvents, type StoreSettings } from '../store/configured-store.ts';
 import { quoteName } from '../format/text.ts';
 import { PauseGate } from '../engine/pause-gate.ts';
-import { Repository } from '../repo/repository.ts';
+import { Repository, type UnlockedKeys } from '../repo/repository.ts';
+import { KEY_BYTES } from '../format/crypto.ts';
 import { runShardWorker, type ClaimedShard, type ShardProgress, type ShardSource } from './shard-worker.ts';
 import type { ShardOutcome } from '../engine/scale-out/scale-out.ts';
 import { PgBoss } from 'pg-boss';
@@ -16,7 +19,9 @@ import { PgBossShardSource } from './pg-boss-shard-source.ts';
 export interface WorkerSetup {
   readonly type: 'setup';
   readonly locations: readonly string[];
-  readonly password: string;
+  /** How the worker opens the repository: the master keys the coordinator unwrapped, or else the passphrase. */
+  readonly keys?: WorkerKeys;
+  readonly password?: string;
   readonly capacity: number;
   readonly heartbeatMs: number;
   readonly chunkWorkers?: number;
@@ -27,6 +32,27 @@ export interface WorkerSetup {
   readonly stores?: StoreSettings;
   /** Start paused (the run was paused before this worker started). */
   readonly paused?: boolean;
+}
+
+/** A repository's master keys as they cross the IPC channel (base64). */
+export interface WorkerKeys {
+  readonly dataKey: string;
+  readonly idKey: string;
+  readonly chunkerSeed: string;
+  readonly keyId: string;
+}
+
+export function workerKeys({ keys, keyId }: UnlockedKeys): WorkerKeys {
+  return { dataKey: keys.dataKey.toString('base64'), idKey: keys.idKey.toString('base64'), chunkerSeed: keys.chunkerSeed.toString('base64'), keyId };
+}
+
+function unlockedKeys(k: WorkerKeys): UnlockedKeys {
+  const key = (name: 'dataKey' | 'idKey' | 'chunkerSeed'): Buffer => {
+    const bytes = Buffer.from(typeof k[name] === 'string' ? k[name] : '', 'base64');
+    if (bytes.length !== KEY_BYTES) throw new Error(`the coordinator sent a malformed ${name}`);
+    return bytes;
+  };
+  return { keys: { dataKey: key('dataKey'), idKey: key('idKey'), chunkerSeed: key('chunkerSeed') }, keyId: String(k.keyId) };
 }
 
 /** Sent by the coordinator while the worker runs: its job was paused or resumed. */
@@ -103,11 +129,13 @@ async function main(): Promise<void> {
   await boss?.start();
   const source = boss ? new PgBossShardSource(boss) : ipc.source;
   const started = ipc.started;
+  const secret = setup.keys ? unlockedKeys(setup.keys) : setup.password;
+  if (secret === undefined) throw new Error('the coordinator sent neither keys nor a passphrase');
   const openRepo = async (): Promise<Repository> => {
     return Repository.open(
       // The worker's stop ends a throttled transfer's wait at once.
       setup.locations.map((l) => openStoreWith(l, { ...setup.stores, signal: stop.signal }, storeEvents)),
-      setup.password,
+      secret,
     );
   };
   await runShardWorker(source, openRepo, {

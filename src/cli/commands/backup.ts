@@ -162,13 +162,12 @@ async function openDestinations(settings: Settings, passphrase: string, options:
 }
 
 /** One attempt of a plan with `workers: N`: N worker processes on this machine, one snapshot; closes the repository. */
-async function scaledBackupOnce(repo: Repository, settings: Settings, passphrase: string, options: BackupOptions, signal: AbortSignal, job: TrackedJob | undefined): Promise<BackupResult> {
+async function scaledBackupOnce(repo: Repository, settings: Settings, options: BackupOptions, signal: AbortSignal, job: TrackedJob | undefined): Promise<BackupResult> {
   const status = new StatusLine();
   const lost = new AbortController();
   let stopRender = (): void => {};
   const run: LocalScaledBackup = new LocalScaledBackup(repo, {
     locations: settings.repos,
-    password: passphrase,
     stores: settings.limits,
     paths: settings.paths,
     workers: settings.workers,
@@ -365,7 +364,7 @@ export function backupCommand(): Command {
             if (renewCredentials) settings = { ...settings, limits: await settings.renewCredentials() };
             const repo = opened ?? (await openDestinations(settings, passphrase, options));
             opened = undefined;
-            const once = settings.workers > 1 ? scaledBackupOnce(repo, settings, passphrase, options, interrupt.signal, job) : backupOnce(repo, settings, options, interrupt.signal, job);
+            const once = settings.workers > 1 ? scaledBackupOnce(repo, settings, options, interrupt.signal, job) : backupOnce(repo, settings, options, interrupt.signal, job);
             report(await once, options);
             return;
           } catch (err) {
