@@ -1,7 +1,7 @@
 // A run the pause gate cannot reach into — a scaled-out one, whose shards run on other agents — is
 // paused by stopping it: it stops when its gate closes and runs again when the gate opens, within the
 // same task (its slot, its before-hook, its log), and the engine reuses what the stopped run stored.
-import { InterruptedError } from '../engine/backup/backup.ts';
+import { InterruptedError } from '../engine/interrupted.ts';
 import type { BackupProgress } from '../engine/backup/progress.ts';
 import type { TaskControl } from '../daemon/task-manager.ts';
 import type { BackupExecution } from './scaled-run.ts';

@@ -5,7 +5,8 @@
 import path from 'node:path';
 import { encodeShard, assignments, type ShardPlan } from '../engine/scale-out/shard-plan.ts';
 import { mergeShards, planShards, type ShardOutcome } from '../engine/scale-out/scale-out.ts';
-import { checkSources, InterruptedError, type BackupResult } from '../engine/backup/backup.ts';
+import { checkSources, type BackupResult } from '../engine/backup/backup.ts';
+import { InterruptedError } from '../engine/interrupted.ts';
 import type { Selection } from '../engine/backup/selection.ts';
 import { WriterSession } from '../repo/writer-markers.ts';
 import { whoAmI, type Repository } from '../repo/repository.ts';

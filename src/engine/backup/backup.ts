@@ -39,6 +39,7 @@ import { VERSION } from '../../version.ts';
 import { mergeTrees } from '../scale-out/merge.ts';
 import { missingOf, type AssignedShard, type ShardPart } from '../scale-out/shard-plan.ts';
 import { ShardScope } from '../scale-out/shard-scope.ts';
+import { InterruptedError } from '../interrupted.ts';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 
@@ -135,10 +136,6 @@ export type FileState = 'new' | 'changed' | 'unmodified';
 
 export class BackupError extends Error {
   override name = 'BackupError';
-}
-
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
 }
 
 /** A directory whose entries the walk is going through. */
