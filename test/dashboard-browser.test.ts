@@ -270,6 +270,9 @@ step('a backup to two destinations: both bars move to completion, with a pause a
   const moving = [...seen.slow].filter((v) => v > 0 && v < 100);
   assert.ok(moving.length >= 2, `the throttled bar moved through several values: ${[...seen.slow].join(', ')}`);
   await page.getByRole('log', { name: 'Job log' }).getByText(/snapshot [0-9a-f]{8}:/).waitFor();
+  // The plan keeps 7 daily snapshots, but both destinations are write-only for the agent and the
+  // server holds no passphrase: the job says so.
+  await page.getByText(/^failed: not applied: bucket, offsite are write-only for agents/).waitFor();
   await shot('10-job-completed');
 });
 

@@ -179,6 +179,17 @@ export interface Job {
   readonly bytesAdded: number;
   readonly snapshotId: string | null;
   readonly error: string | null;
+  /** The plan's retention after the run, as the agent applied it on the destinations it opens itself. */
+  readonly retention: RetentionReport | null;
+  /** As the server applied it on its own S3 destinations (it holds the plan's passphrase): 'due' until then. */
+  readonly serverRetention: 'due' | RetentionReport | null;
+}
+
+export interface RetentionReport {
+  readonly forgotten: number;
+  readonly pruned: boolean;
+  readonly freedBytes?: number;
+  readonly error?: string;
 }
 
 export interface DestinationProgress {

@@ -5,7 +5,7 @@ import { getRouteApi, Link } from '@tanstack/react-router';
 import { Archive, Folder, FolderClock, Gauge, Layers, Server, Trophy } from 'lucide-react';
 import { useEffect, useRef } from 'react';
 import { useAgents, useJob, useJobLog, useJobShards } from '../api/queries.ts';
-import type { DestinationProgress, DestinationRef, JobDetail, LogLine } from '../api/types.ts';
+import type { DestinationProgress, DestinationRef, JobDetail, LogLine, RetentionReport } from '../api/types.ts';
 import { displayStatus, jobTitle, stageLabel, StatusBadge } from '../components/job-status.tsx';
 import { JobControls } from '../components/task-list.tsx';
 import { Badge } from '../components/ui/badge.tsx';
@@ -182,6 +182,36 @@ function Directories({ job }: { readonly job: JobDetail }) {
             <p className="num h-4 text-xs text-slate-600">{next && next.bytes !== undefined ? `${formatBytes(next.bytes)}${next.files !== undefined ? ` · ${formatCount(next.files)} files` : ''}` : next ? 'size not measured yet' : ''}</p>
           </div>
         </div>
+      </CardBody>
+    </Card>
+  );
+}
+
+/** One side's retention report in words. */
+function retentionText(report: 'due' | RetentionReport): string {
+  if (report === 'due') return 'pending: the server applies it next';
+  if (report.error !== undefined) return `failed: ${report.error}`;
+  return `forgot ${formatCount(report.forgotten)} snapshot${report.forgotten === 1 ? '' : 's'}${report.pruned ? `, prune freed ${formatBytes(report.freedBytes ?? 0)}` : ''}`;
+}
+
+/** The plan's retention after the run: by the agent on its own destinations, by the server on its S3 ones. */
+function RetentionCard({ job }: { readonly job: JobDetail }) {
+  if (job.retention === null && job.serverRetention === null) return null;
+  const sides: [string, 'due' | RetentionReport][] = [];
+  if (job.retention !== null) sides.push(["Agent's destinations", job.retention]);
+  if (job.serverRetention !== null) sides.push(["Server's destinations", job.serverRetention]);
+  return (
+    <Card aria-labelledby="retention-title">
+      <CardHeader id="retention-title" title="Retention" />
+      <CardBody>
+        <dl className="space-y-2 text-sm">
+          {sides.map(([side, report]) => (
+            <div key={side}>
+              <dt className="text-slate-600">{side}</dt>
+              <dd className={cn('break-words', report !== 'due' && report.error !== undefined && 'text-red-800')}>{retentionText(report)}</dd>
+            </div>
+          ))}
+        </dl>
       </CardBody>
     </Card>
   );
@@ -413,6 +443,7 @@ export function JobPage() {
               </dl>
             </CardBody>
           </Card>
+          <RetentionCard job={j} />
         </div>
       </div>
       <div className="mt-4">
