@@ -1,10 +1,12 @@
 // Capacity with scaled-out fleet runs, through the agent API of an in-process server: a worker claims
 // no more shards than its capacity (a coordinating job does not take a slot), and the shards it holds
 // take the slots of ordinary jobs, which wait until a shard is over. The shards here are never backed
-// up: the agents are played by requests, as the server sees them. Pausing the job ends its run.
+// up: the agents are played by requests, as the server sees them. Pausing the job ends its run. On
+// PostgreSQL such plans are refused for now.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { PROTOCOL_VERSION, type ToAgent } from '../src/agent/protocol.ts';
+import { startPostgres } from './helpers/postgres.ts';
 import { Client, startTestServer, type TestServer } from './helpers/server.ts';
 
 let server: TestServer;
@@ -73,4 +75,26 @@ test("a worker claims shards up to its capacity, and the shards it holds keep or
   assert.deepEqual(await as(worker, 'POST', '/api/agent/shards/claim', { run, capacity: 1 }), { shards: [], over: true });
   assert.deepEqual(await as(coordinator, 'POST', '/api/agent/shards/heartbeat', { claim: (coordinating.shards[0] as { claim: string }).claim, progress: { filesDone: 1, bytesDone: 1 } }), { alive: false });
   assert.equal((await alice.json<{ shards: unknown }>('GET', `/api/jobs/${job}/shards`)).shards, null);
+});
+
+test('on PostgreSQL a plan with workers is refused with one line (runs live in one server process), and nothing is stored', async () => {
+  const postgres = await startPostgres();
+  const pgServer = await startTestServer({ databaseUrl: await postgres.createDatabase() });
+  try {
+    const bob = await new Client(pgServer.app).signup('bob@example.com');
+    const bobKey = (await bob.json<{ key: string }>('POST', '/api/keys', { name: 'k' }, 201)).key;
+    const agentId = (await pgServer.app.inject({ method: 'POST', url: '/api/agent/register', headers: { authorization: `Bearer ${bobKey}` }, payload: { protocol: PROTOCOL_VERSION, hostname: 'h', os: 'Linux', version: '0.1.0', capacity: 1 } })).json().agentId as string;
+    const destination = (await bob.json<{ id: string }>('POST', '/api/destinations', { name: 'd', kind: 'location', location: '/srv/repo' }, 201)).id;
+    for (const scale of [{ workers: 3 }, { workerLabel: 'nas' }]) {
+      const res = await bob.request('POST', '/api/plans', { name: 'share', agentId, paths: ['/srv/share'], destinations: [destination], ...scale });
+      assert.equal(res.statusCode, 400);
+      assert.match(res.json<{ error: string }>().error, /^workers: scaled-out plans run on the embedded \(SQLite\) server for now/);
+    }
+    assert.deepEqual(await bob.json('GET', '/api/plans'), []);
+    // An ordinary plan is fine there.
+    await bob.json('POST', '/api/plans', { name: 'share', agentId, paths: ['/srv/share'], destinations: [destination], workers: null }, 201);
+  } finally {
+    await pgServer.close();
+    postgres.stop();
+  }
 });
