@@ -148,7 +148,8 @@ async function main(): Promise<void> {
     run: { ...(setup.chunkWorkers ? { workers: setup.chunkWorkers } : {}), ...(setup.packSize ? { packSize: setup.packSize } : {}) },
   });
   await boss?.stop({ graceful: false });
-  process.disconnect?.();
+  // Already gone when the coordinator went away first (its channel closed: that is what stopped us).
+  if (process.connected) process.disconnect();
 }
 
 main().catch((err: Error) => {

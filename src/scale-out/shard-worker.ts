@@ -8,6 +8,7 @@ import { outcomeOf, shardRun, type ShardOutcome, type ShardRunOptions } from '..
 import type { Repository } from '../repo/repository.ts';
 import type { ShardJson } from '../engine/scale-out/shard-plan.ts';
 import type { PauseGate } from '../engine/pause-gate.ts';
+import { ChunkPools } from '../engine/backup/chunk-pools.ts';
 
 /** A claimed shard as a worker gets it. */
 export interface ClaimedShard {
@@ -52,7 +53,18 @@ export interface ShardWorkerOptions {
 }
 
 /** Runs until the signal aborts (or the queue stays empty for `exitWhenIdleMs`). */
-export async function runShardWorker(source: ShardSource, openRepo: () => Promise<Repository>, options: ShardWorkerOptions = {}): Promise<void> {
+export async function runShardWorker(source: ShardSource, openRepo: () => Promise<Repository>, given: ShardWorkerOptions = {}): Promise<void> {
+  // One set of chunk worker threads for the shards run one after another, not one per shard.
+  const pools = given.run?.chunkPools ? undefined : new ChunkPools();
+  const options = pools ? { ...given, run: { ...given.run, chunkPools: pools } } : given;
+  try {
+    await claimAndRun(source, openRepo, options);
+  } finally {
+    await pools?.close();
+  }
+}
+
+async function claimAndRun(source: ShardSource, openRepo: () => Promise<Repository>, options: ShardWorkerOptions): Promise<void> {
   const capacity = options.capacity ?? 1;
   const running = new Set<Promise<void>>();
   let idleSince = Date.now();

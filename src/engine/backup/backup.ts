@@ -23,8 +23,9 @@ import { Priorities, type PriorityRule } from './priority.ts';
 import { metaOf, nodeTypeOf } from '../fs-meta.ts';
 import { siblingModule } from '../sibling-module.ts';
 import { ChunkPool } from './chunk-pool.ts';
+import type { ChunkPools } from './chunk-pools.ts';
 import { snapshotPathsOf, streamNode, streamSnapshotPath, type StreamSource } from './stream-source.ts';
-import type { FileResult } from './chunk-protocol.ts';
+import type { FileResult, PackMessage } from './chunk-protocol.ts';
 import type { CountMessage, CountSetup } from './count-worker.ts';
 import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } from './pack-sink.ts';
 import { ProgressCounters, type BackupProgress, type Warning } from './progress.ts';
@@ -59,6 +60,8 @@ export interface BackupOptions {
   readonly packSize?: number;
   readonly zstdLevel?: number;
   readonly workers?: number;
+  /** Where the chunk worker threads come from when they outlive the run (a worker process's shards); by default the run starts and ends its own. */
+  readonly chunkPools?: ChunkPools;
   readonly sink?: SinkOptions;
   readonly spool?: SpoolLimits;
   /** Where packs wait on disk for slow destinations (a fresh directory is made inside). */
@@ -365,33 +368,31 @@ export class BackupRun {
       await this.sink.abort(err as Error);
       throw err;
     } finally {
-      await walker?.pool.close();
+      if (walker) await (this.options.chunkPools ? this.options.chunkPools.release(walker.pool) : walker.pool.close());
       await walker?.counter?.terminate();
     }
   }
 
   private startPool(packSize: number): ChunkPool {
-    return new ChunkPool(
-      {
-        chunkerSeed: this.repo.keys.chunkerSeed,
-        chunker: this.repo.config.chunker,
-        idKey: this.repo.keys.idKey,
-        dataKey: this.repo.keys.dataKey,
-        packSize,
-        zstdLevel: this.options.zstdLevel ?? DEFAULT_ZSTD_LEVEL,
-        ...(this.options.pause ? { pause: this.options.pause.shared } : {}),
+    const setup = {
+      chunkerSeed: this.repo.keys.chunkerSeed,
+      chunker: this.repo.config.chunker,
+      idKey: this.repo.keys.idKey,
+      dataKey: this.repo.keys.dataKey,
+      packSize,
+      zstdLevel: this.options.zstdLevel ?? DEFAULT_ZSTD_LEVEL,
+      ...(this.options.pause ? { pause: this.options.pause.shared } : {}),
+    };
+    const events = {
+      onPack: (pack: PackMessage) => this.sink.add({ ...pack, bytes: new Uint8Array(pack.bytes) }, pack.priority),
+      onRead: (bytes: number) => (this.counters.bytesDone += bytes),
+      onFatal: (err: Error) => {
+        this.fatal ??= new BackupError(`chunk worker failed: ${err.message}`);
+        this.stop(this.fatal);
       },
-      this.repo.index,
-      {
-        onPack: (pack) => this.sink.add({ ...pack, bytes: new Uint8Array(pack.bytes) }, pack.priority),
-        onRead: (bytes) => (this.counters.bytesDone += bytes),
-        onFatal: (err) => {
-          this.fatal ??= new BackupError(`chunk worker failed: ${err.message}`);
-          this.stop(this.fatal);
-        },
-      },
-      this.options.workers,
-    );
+    };
+    const pools = this.options.chunkPools;
+    return pools ? pools.take(setup, this.repo.index, events, this.options.workers) : new ChunkPool(setup, this.repo.index, events, this.options.workers);
   }
 
   /** The snapshot's root from the shards' trees; the shards' counts become the snapshot's. */

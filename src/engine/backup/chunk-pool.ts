@@ -99,8 +99,10 @@ export class ChunkPool {
   private pending = emptyBatch();
   private nextBatch = 0;
   private capacityWaiters: (() => void)[] = [];
-  private readonly events: ChunkPoolEvents;
+  private events: ChunkPoolEvents;
   private closing = false;
+  /** A worker died: the pool cannot serve another run. */
+  private broken = false;
   private readonly streams = new Map<number, StreamState>();
   private nextStream = 0;
 
@@ -112,12 +114,33 @@ export class ChunkPool {
       const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), { workerData: { ...setup, known }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
       const state: WorkerState = { worker, inFlight: new Map() };
       worker.on('message', (m: FromWorker) => this.receive(state, m));
-      worker.on('error', (err) => events.onFatal(err));
+      worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => {
-        if (code !== 0 && !this.closing) events.onFatal(new Error(`chunk worker exited with code ${code}`));
+        if (code !== 0 && !this.closing) this.fail(new Error(`chunk worker exited with code ${code}`));
       });
       return state;
     });
+  }
+
+  private fail(err: Error): void {
+    this.broken = true;
+    this.events.onFatal(err);
+  }
+
+  /** Whether the pool can serve another run: no worker died, nothing is queued or in flight (after flush()). */
+  get reusable(): boolean {
+    return !this.broken && !this.closing && this.pending.paths.length === 0 && this.streams.size === 0 && this.workers.every((w) => w.inFlight.size === 0);
+  }
+
+  /** The run is over (flushed): the workers drop its index and what they sealed for it. */
+  endRun(): void {
+    this.broadcast({ type: 'run-over' });
+  }
+
+  /** Serves another run (a worker process's next shard), with its index and events; only after endRun(). */
+  startRun(index: BlobIndex, events: ChunkPoolEvents): void {
+    this.events = events;
+    this.broadcast({ type: 'known', share: index.shareBlobs((share) => this.broadcast({ type: 'known', share })) });
   }
 
   private broadcast(message: ToWorker): void {

@@ -28,6 +28,12 @@ export type ToWorker =
   | { readonly type: 'flush' }
   | { readonly type: 'known'; readonly share: IdSetShare }
   /**
+   * The run is over and every pack sealed (a pool kept for the process's next run: chunk-pools.ts): the
+   * worker lets go of the run's index and forgets the ids of the packs it sealed for it. The next run's
+   * own index alone says what is stored, and its 'known' comes before its first batch.
+   */
+  | { readonly type: 'run-over' }
+  /**
    * A streamed source (stdin, a database dump): blocks of its bytes in order, chunked exactly as a file
    * with the same bytes would be. `end` cuts the last chunks and answers 'stream-done'; `abort` drops
    * the stream (its producer failed). Each block is answered with 'stream-ack' (flow control).

@@ -18,7 +18,8 @@ const port = parentPort!;
 const chunker = new Chunker(setup.chunkerSeed, setup.chunker);
 const idKey = secretKey(setup.idKey);
 const dataKey = Buffer.from(setup.dataKey);
-const known = new IdSetView(setup.known);
+/** The run's index (blobs stored already); none between two runs of a kept pool. */
+let known: IdSetView | undefined = new IdSetView(setup.known);
 /** Room for two maximal chunks: a refill moves at most one chunk's worth of bytes. */
 const buffer = Buffer.allocUnsafe(2 * setup.chunker.max);
 const READ_REPORT_BYTES = 16 * 1024 * 1024;
@@ -66,7 +67,7 @@ function waitWhilePaused(): void {
 function storeChunk(chunk: Buffer): Buffer {
   const id = blobId(idKey, chunk);
   const key = id.toString('base64');
-  if (!known.has(id) && !openIds.has(key) && !sealedIds.has(key)) {
+  if (!known?.has(id) && !openIds.has(key) && !sealedIds.has(key)) {
     packer.add(BlobType.Data, id, compress(chunk, setup.zstdLevel), chunk.length);
     openIds.add(key);
     if (packer.size >= setup.packSize) sealPack();
@@ -296,7 +297,14 @@ port.on('message', (message: ToWorker) => {
       post({ type: 'flushed' });
       break;
     case 'known':
-      known.update(message.share);
+      if (known) known.update(message.share);
+      else known = new IdSetView(message.share);
+      break;
+    case 'run-over':
+      // Sealed for a run that may not have stored them (it failed after its flush): never a reason to skip a chunk in the next.
+      known = undefined;
+      openIds = new Set();
+      sealedIds = new Set();
       break;
     case 'stream':
       onStream(message);
