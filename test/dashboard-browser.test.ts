@@ -273,6 +273,7 @@ step('a backup to two destinations: both bars move to completion, with a pause a
   // The plan keeps 7 daily snapshots, but both destinations are write-only for the agent and the
   // server holds no passphrase: the job says so.
   await page.getByText(/^failed: not applied: bucket, offsite are write-only for agents/).waitFor();
+  await page.getByRole('log', { name: 'Job log' }).getByText(/retention failed: not applied: .*; the snapshot is kept/).waitFor();
   await shot('10-job-completed');
 });
 

@@ -298,7 +298,8 @@ export async function recordRetention(ctx: ServerContext, job: Job, planId: stri
   const message = error !== undefined
     ? `${what} failed: ${error}; the snapshot is kept`
     : `${what} forgot ${forgotten} snapshot${forgotten === 1 ? '' : 's'}${report.pruned ? `, prune freed ${report.freedBytes ?? 0} bytes` : ''}`;
-  await ctx.db.insertInto('job_logs').values({ job_id: job.id, at: ctx.now(), level: error !== undefined ? 'error' : 'info', message }).execute();
+  // As a log line of the job's, so a dashboard watching the job's log sees it come in.
+  await appendLog(ctx, job.agent_id, job.id, [{ at: ctx.now(), level: error !== undefined ? 'error' : 'info', message }]);
   if (error === undefined) {
     if (by === 'agent-then-server') return;
     const agentFailed = by === 'server' && job.retention !== null && (JSON.parse(job.retention) as RetentionReport).error !== undefined;
