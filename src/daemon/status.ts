@@ -31,6 +31,8 @@ export interface JobView {
   readonly bytesTotal: number;
   /** Whether the totals are final (the count of the sources is done). */
   readonly totalsKnown?: boolean;
+  /** The totals are the parent snapshot's, an estimate (no count of the sources). */
+  readonly totalsEstimated?: true;
   readonly speed: number;
   readonly etaSeconds?: number;
   readonly currentFile?: string;
@@ -73,6 +75,7 @@ function live(progress: BackupProgress): Partial<JobView> {
     bytesDone: progress.bytesDone,
     bytesTotal: progress.bytesTotal,
     totalsKnown: progress.totalsKnown,
+    ...(progress.totalsEstimated ? { totalsEstimated: true as const } : {}),
     speed: progress.bytesPerSecond,
     ...(progress.etaSeconds !== undefined ? { etaSeconds: progress.etaSeconds } : {}),
     ...(progress.currentFile ? { currentFile: progress.currentFile } : {}),

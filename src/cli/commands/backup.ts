@@ -86,10 +86,12 @@ export function statusText(p: BackupProgress): string {
   }
   const percent = p.bytesTotal > 0 ? ` ${((100 * p.bytesDone) / p.bytesTotal).toFixed(1)}%` : '';
   const eta = p.etaSeconds !== undefined ? ` ETA ${formatDuration(p.etaSeconds)}` : '';
+  // "~": the parent snapshot's totals, an estimate; "+": totals still growing (being counted, or past the estimate).
+  const about = p.totalsEstimated ? '~' : '';
   const total = p.totalsKnown ? '' : '+';
   return (
-    `${elapsed}${percent} ${p.filesDone}/${p.filesTotal}${total} files ` +
-    `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}${total} ${formatBytes(p.bytesPerSecond)}/s${eta} ${p.stage} ${p.currentFile}`
+    `${elapsed}${percent} ${p.filesDone}/${about}${p.filesTotal}${total} files ` +
+    `${formatBytes(p.bytesDone)}/${about}${formatBytes(p.bytesTotal)}${total} ${formatBytes(p.bytesPerSecond)}/s${eta} ${p.stage} ${p.currentFile}`
   );
 }
 

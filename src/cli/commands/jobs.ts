@@ -58,7 +58,8 @@ export function panelLines(status: DaemonStatus): string[] {
         // Totals still being counted (or a stream whose length comes at its end): no percentage yet.
         const known = job.totalsKnown !== false;
         const progress = known ? bar(job.bytesDone, job.bytesTotal) : `[${'·'.repeat(BAR)}]     `;
-        const amounts = known ? `${formatBytes(job.bytesDone)}/${formatBytes(job.bytesTotal)} ${job.filesDone}/${job.filesTotal} files` : `${formatBytes(job.bytesDone)} ${job.filesDone} files`;
+        const about = job.totalsEstimated ? '~' : '';
+        const amounts = known ? `${formatBytes(job.bytesDone)}/${about}${formatBytes(job.bytesTotal)} ${job.filesDone}/${about}${job.filesTotal} files` : `${formatBytes(job.bytesDone)} ${job.filesDone} files`;
         const pace = job.state === 'paused' ? '' : ` ${formatBytes(job.speed)}/s${job.etaSeconds !== undefined ? ` ETA ${formatDuration(job.etaSeconds)}` : ''}`;
         lines.push(`${head} ${progress} ${job.state === 'paused' ? 'paused' : (job.stage ?? 'starting')} ${amounts}${pace}`);
         for (const d of job.destinations ?? []) {

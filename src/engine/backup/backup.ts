@@ -352,13 +352,14 @@ export class BackupRun {
     const parent = this.options.parent === undefined ? await this.findParent() : (this.options.parent ?? undefined);
     const packSize = this.options.packSize ?? DEFAULT_PACK_SIZE;
     const merge = this.options.merge;
-    const walker = merge ? undefined : { counter: this.startCounter(), pool: this.startPool(packSize) };
+    const walker = merge ? undefined : { counter: this.startCounter(parent), pool: this.startPool(packSize) };
     const trees = new TreeSaver(this.repo, packSize, (pack) => this.sink.add(pack));
     try {
       this.counters.stage = 'packing';
       // Raced with `stopped`: a walk waiting for workers that a paused run holds still would never see the abort.
       const rootTree = await Promise.race([walker ? this.walkSources(walker.pool, trees, parent) : this.mergeShards(merge!, trees), this.stopped]);
       if (walker) await Promise.race([walker.pool.flush(), this.stopped]);
+      this.counters.walkEnded();
       trees.flush();
       this.counters.stage = 'uploading';
       return { rootTree, parent, newTrees: trees.newTrees, adoptedPacks, catchUp };
@@ -449,12 +450,20 @@ export class BackupRun {
     return same[same.length - 1];
   }
 
-  /** Counts the sources for the ETA; a shard's totals are the split's estimate instead. */
-  private startCounter(): Worker | undefined {
+  /**
+   * Counts the sources for the ETA, on a first backup only. A shard's totals are the split's estimate;
+   * with a parent snapshot they are its totals: a second walk of the sources on its own thread would
+   * cost about a third of a no-change backup's CPU and an isolate's memory (bench/PROFILE.md).
+   */
+  private startCounter(parent: StoredSnapshot | undefined): Worker | undefined {
     const shard = this.options.shard;
     if (shard) {
       this.counters.filesTotal = shard.files;
       this.counters.bytesTotal = shard.bytes;
+      return undefined;
+    }
+    if (parent) {
+      this.counters.estimateTotals(parent.snapshot.summary.totalFiles, parent.snapshot.summary.totalBytes);
       return undefined;
     }
     const setup: CountSetup = { paths: this.paths, selection: this.options.selection ?? {}, oneFileSystem: this.options.oneFileSystem ?? false };

@@ -9,10 +9,15 @@ export interface BackupProgress {
   readonly elapsedMs: number;
   readonly filesDone: number;
   readonly bytesDone: number;
-  /** Totals from the counter thread; final once `totalsKnown`. */
+  /**
+   * Totals from the counter thread, final once `totalsKnown`; or, with `totalsEstimated`, the parent
+   * snapshot's totals, known (for the ETA) until the walk passes them and they grow with what it found.
+   */
   readonly filesTotal: number;
   readonly bytesTotal: number;
   readonly totalsKnown: boolean;
+  /** Present (true) while the totals are the parent snapshot's, not counted. */
+  readonly totalsEstimated?: true;
   readonly bytesPerSecond: number;
   /** Seconds left, when it can be estimated. */
   readonly etaSeconds?: number;
@@ -37,17 +42,37 @@ export class ProgressCounters {
   filesTotal = 0;
   bytesTotal = 0;
   totalsKnown = false;
+  /** The totals are the parent snapshot's: no counter walks the sources a second time. */
+  private estimated = false;
   /** A stream is being read: its length is known only at its end. */
   streaming = false;
   currentFile = '';
   warnings = 0;
   private readonly started = Date.now();
 
+  /** Totals from the parent snapshot: an estimate the walk may pass (it changes nothing that is done). */
+  estimateTotals(files: number, bytes: number): void {
+    this.filesTotal = files;
+    this.bytesTotal = bytes;
+    this.estimated = true;
+  }
+
+  /** Every file is read: what was done is the total, whatever the estimate said. */
+  walkEnded(): void {
+    if (!this.estimated) return;
+    this.filesTotal = this.filesDone;
+    this.bytesTotal = this.bytesDone;
+    this.estimated = false;
+    this.totalsKnown = true;
+  }
+
   snapshot(destinations: readonly DestinationStatus[], walk: WalkDetails = { recentFiles: [] }): BackupProgress {
     const elapsedMs = Date.now() - this.started;
     const bytesPerSecond = elapsedMs > 0 ? (this.bytesDone * 1000) / elapsedMs : 0;
     const left = this.bytesTotal - this.bytesDone;
-    const totalsKnown = this.totalsKnown && !this.streaming;
+    // An estimate the walk has passed says nothing about what is left.
+    const withinEstimate = this.filesDone <= this.filesTotal && this.bytesDone <= this.bytesTotal;
+    const totalsKnown = (this.estimated ? withinEstimate : this.totalsKnown) && !this.streaming;
     const eta = totalsKnown && bytesPerSecond > 0 && left >= 0 ? left / bytesPerSecond : undefined;
     return {
       stage: this.stage,
@@ -57,6 +82,7 @@ export class ProgressCounters {
       filesTotal: Math.max(this.filesTotal, this.filesDone),
       bytesTotal: Math.max(this.bytesTotal, this.bytesDone),
       totalsKnown,
+      ...(this.estimated ? { totalsEstimated: true as const } : {}),
       bytesPerSecond,
       ...(eta !== undefined ? { etaSeconds: eta } : {}),
       currentFile: this.currentFile,
