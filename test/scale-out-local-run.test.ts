@@ -12,7 +12,7 @@ import { PauseGate } from '../src/engine/pause-gate.ts';
 import { initRepository, Repository } from '../src/repo/repository.ts';
 import { runScaledBackup } from '../src/scale-out/coordinator.ts';
 import { LocalScaledBackup } from '../src/scale-out/local-run.ts';
-import { startLocalWorkers, stopLocalWorkers } from '../src/scale-out/local-workers.ts';
+import { chunkThreadsPerWorker, startLocalWorkers, stopLocalWorkers } from '../src/scale-out/local-workers.ts';
 import { MemoryShardQueue } from '../src/scale-out/shard-queue.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { coffer, cofferAsync, ok, tempDir } from './helpers/cli.ts';
@@ -144,4 +144,9 @@ test('workers that each write to their own replica (the bench): every replica en
     ok(['restore', '--repo', replica, 'latest', '--target', target], { env: { COFFER_PASSWORD: 'pass' } });
     assert.deepEqual(treeDifferences(source, path.join(target, source)), []);
   }
+});
+
+test("worker processes share the machine's cores as chunk threads instead of each starting one per core", () => {
+  assert.deepEqual([1, 2, 3, 4].map((n) => chunkThreadsPerWorker(n, 2)), [2, 1, 1, 1]);
+  assert.deepEqual([1, 2, 3, 64].map((n) => chunkThreadsPerWorker(n, 8)), [8, 4, 3, 1]);
 });

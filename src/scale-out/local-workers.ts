@@ -3,6 +3,7 @@
 // decides what a silent worker loses: a worker that exits is noticed by its missing heartbeats, exactly
 // like a worker on another machine.
 import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import { siblingModule } from '../engine/sibling-module.ts';
 import type { WorkerReply, WorkerRequest, WorkerSetup } from './shard-worker-process.ts';
 import type { ShardProgress } from './shard-worker.ts';
@@ -22,13 +23,22 @@ export interface LocalWorkerOptions extends Omit<WorkerSetup, 'type'> {
   readonly locationsOf?: (index: number) => readonly string[];
 }
 
+/**
+ * Chunk worker threads of each of `count` worker processes on a machine with `cores`: the cores shared
+ * among them. Each process starting a thread per core would run `count` times as many as there are
+ * cores, every one costing its start (~0.25 CPU-s) and memory, and all competing for the same cores.
+ */
+export function chunkThreadsPerWorker(count: number, cores = os.availableParallelism()): number {
+  return Math.max(1, Math.ceil(cores / Math.max(1, count)));
+}
 
 /**
  * Forks `count` workers; they run until killed or their IPC channel closes. With `queue` they claim from
  * it over IPC; without, from pg-boss at `options.postgresUrl`.
  */
 export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: number, options: LocalWorkerOptions): LocalWorker[] {
-  const { onStarted, onProgress, locationsOf, ...setup } = options;
+  const { onStarted, onProgress, locationsOf, ...given } = options;
+  const setup = { ...given, chunkWorkers: given.chunkWorkers ?? chunkThreadsPerWorker(count) };
   return Array.from({ length: count }, (_, i) => {
     const name = `local-${i + 1}`;
     const child = fork(siblingModule(import.meta.url, 'shard-worker-process'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
