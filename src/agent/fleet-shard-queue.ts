@@ -52,7 +52,7 @@ export class ServerShardQueue implements ShardQueue {
         failingSince = undefined;
         if (answer.outcomes) return answer.outcomes;
       } catch (err) {
-        // The server restarted (its runs live in its process) or refused: nothing to wait for.
+        // The embedded server restarted (its runs live in its process) or refused: nothing to wait for.
         if (err instanceof ServerError && err.status >= 400 && err.status < 500) throw new ServerError(err.status, `the server no longer follows this scaled-out run (${err.message}); it is planned again on the next attempt`);
         failingSince ??= Date.now();
         if (Date.now() - failingSince > UNREACHABLE_MS) throw err;

@@ -17,7 +17,7 @@ export interface ShardJobData {
   readonly parent?: string;
 }
 
-function attemptOf(claim: string): { id: string; retryCount: number } {
+export function attemptOf(claim: string): { id: string; retryCount: number } {
   const [id, retry] = claim.split('/');
   return { id: id!, retryCount: Number(retry) };
 }
@@ -28,14 +28,16 @@ function affected(response: unknown): number {
 
 export class PgBossShardSource implements ShardSource {
   private readonly boss: PgBoss;
+  private readonly queue: string;
 
-  constructor(boss: PgBoss) {
+  constructor(boss: PgBoss, queue: string = SHARD_QUEUE) {
     this.boss = boss;
+    this.queue = queue;
   }
 
   async claim(capacity: number): Promise<ClaimedShard[]> {
     // Before the first run the queue does not exist yet: nothing to claim.
-    const jobs = await this.boss.fetch<ShardJobData>(SHARD_QUEUE, { batchSize: capacity }).catch(() => []);
+    const jobs = await this.boss.fetch<ShardJobData>(this.queue, { batchSize: capacity }).catch(() => []);
     return jobs.map((j) => ({
       claim: `${j.id}/${j.retryCount}`,
       run: j.data.run,
@@ -48,11 +50,12 @@ export class PgBossShardSource implements ShardSource {
 
   async heartbeat(claim: string, progress: ShardProgress): Promise<boolean> {
     void progress;
-    return affected(await this.boss.touch(SHARD_QUEUE, [attemptOf(claim)])) === 1;
+    return affected(await this.boss.touch(this.queue, [attemptOf(claim)])) === 1;
   }
 
-  async finish(claim: string, outcome: ShardOutcome): Promise<void> {
-    if (outcome.ok) await this.boss.complete(SHARD_QUEUE, [attemptOf(claim)], outcome);
-    else await this.boss.fail(SHARD_QUEUE, [attemptOf(claim)], { error: outcome.error });
+  /** True when the result was taken (the attempt was still the shard's live one). */
+  async finish(claim: string, outcome: ShardOutcome): Promise<boolean> {
+    const response = outcome.ok ? await this.boss.complete(this.queue, [attemptOf(claim)], outcome) : await this.boss.fail(this.queue, [attemptOf(claim)], { error: outcome.error });
+    return affected(response) === 1;
   }
 }

@@ -24,7 +24,7 @@ export interface ShardQueueOptions {
 /** Where a run's shards stand: what the dashboard's job view shows. */
 export interface ShardRunStatus {
   readonly waiting: readonly { readonly index: number; readonly files: number; readonly bytes: number; readonly attempt: number }[];
-  readonly running: readonly { readonly index: number; readonly worker: string; readonly files: number; readonly bytes: number; readonly progress: ShardProgress; readonly attempt: number; readonly silentMs: number }[];
+  readonly running: readonly { readonly index: number; /** The attempt's claim, as its worker names it. */ readonly claim?: string; readonly worker: string; readonly files: number; readonly bytes: number; readonly progress: ShardProgress; readonly attempt: number; readonly silentMs: number }[];
   readonly done: number;
   readonly failed: number;
 }

@@ -31,7 +31,8 @@ export interface ShardSource {
   claim(capacity: number): Promise<ClaimedShard[]>;
   /** False when the claim is lost. */
   heartbeat(claim: string, progress: ShardProgress): Promise<boolean>;
-  finish(claim: string, outcome: ShardOutcome): Promise<void>;
+  /** A source that knows says whether the result was taken (the attempt was still live); the worker needs no answer. */
+  finish(claim: string, outcome: ShardOutcome): Promise<boolean | void>;
 }
 
 export interface ShardWorkerOptions {

@@ -19,7 +19,8 @@ import { checkOverduePlans, checkSchedule, InProcessSchedules, PgBossSchedules, 
 import { PgBossQueue } from './queue/pg-boss-queue.ts';
 import { reportRoutes } from './reports/reports.ts';
 import { fleetShardRoutes } from './scale-out/fleet-routes.ts';
-import { FleetShards } from './scale-out/fleet-shards.ts';
+import { type FleetShardRuns, MemoryFleetShards } from './scale-out/fleet-shards.ts';
+import { PgFleetShards } from './scale-out/pg-fleet-shards.ts';
 import { destinationRoutes, testDueDestinations } from './storage/destinations.ts';
 import { storageRoutes } from './storage/broker.ts';
 
@@ -38,7 +39,7 @@ export class Fleet {
   readonly retryPolicy: RetryPolicy;
   readonly schedules: PlanSchedules;
   readonly mailer: ServerMailer;
-  readonly shards: FleetShards;
+  readonly shards: FleetShardRuns;
   private readonly describeError: (err: unknown) => string;
 
   constructor(ctx: ServerContext, options: FleetOptions = {}) {
@@ -49,7 +50,8 @@ export class Fleet {
     this.schedules = ctx.queue instanceof PgBossQueue ? new PgBossSchedules(ctx, ctx.queue, this.retryPolicy) : new InProcessSchedules(ctx, this.retryPolicy);
     this.mailer = options.mailer ?? new ServerMailer(ctx);
     ctx.alertSinks.push(this.mailer.alertRaised);
-    this.shards = new FleetShards(ctx);
+    // On PostgreSQL a run lives in the database, so every server process answers for it.
+    this.shards = ctx.queue instanceof PgBossQueue ? new PgFleetShards(ctx, ctx.queue.boss) : new MemoryFleetShards(ctx);
     this.hub.shardsHeld = (agentId) => this.shards.held(agentId);
     this.monitor = new Monitor(ctx, { checks: [() => checkOverduePlans(ctx), () => this.shards.sweep(), async () => void (await redispatchLost(ctx)), async () => void (await this.mailer.sendDueReports()), () => testDueDestinations(ctx, ctx.settings.destinationTestHours * 3600_000)], ...(options.monitorIntervalMs ? { intervalMs: options.monitorIntervalMs } : {}) });
   }

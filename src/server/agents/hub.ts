@@ -42,7 +42,7 @@ export class AgentHub {
   private readonly revokedKeys = new Set<string>();
   private unsubscribe: (() => void) | undefined;
   /** Shards of scaled-out runs the agent holds (src/server/scale-out/fleet-shards.ts): they take job slots too. */
-  shardsHeld: (agentId: string) => number = () => 0;
+  shardsHeld: (agentId: string) => Promise<number> = async () => 0;
   /** Told of answers to questions asked of agents (src/server/snapshots/agent-queries.ts). */
   onAnswer: ((agentId: string, answer: Extract<FromAgent, { type: 'answer' }>) => Promise<void>) | undefined;
 
@@ -115,7 +115,7 @@ export class AgentHub {
     if (!agent || agent.status !== 'online') return [];
     // A paused job keeps its slot on the agent (agent/runner.ts): it resumes where it stands.
     const held = await this.ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agentId).where('status', 'in', ['running', 'paused']).executeTakeFirstOrThrow();
-    return claimJobs(this.ctx, agentId, agent.capacity - Number(held.n) - this.shardsHeld(agentId));
+    return claimJobs(this.ctx, agentId, agent.capacity - Number(held.n) - (await this.shardsHeld(agentId)));
   }
 
   private async agentFor(request: FastifyRequest, auth: KeyAuth): Promise<Agent> {
@@ -300,7 +300,7 @@ export class AgentHub {
             const delivered = ctx.events.cursor;
             const messages: ToAgent[] = [];
             // The agent counts its jobs; the shards it holds take slots too.
-            const free = Math.min(request.query.free ?? 0, agent.capacity - this.shardsHeld(agent.id));
+            const free = Math.min(request.query.free ?? 0, agent.capacity - (await this.shardsHeld(agent.id)));
             if (free > 0) for (const job of await claimJobs(ctx, agent.id, free)) messages.push({ type: 'job', job });
             const { events } = await ctx.events.since(cursor, { agentId: agent.id }, MAX_MESSAGES);
             for (const e of events) {

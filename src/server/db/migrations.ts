@@ -207,11 +207,43 @@ const v3: Step = async (db) => {
   await db.schema.alterTable('jobs').addColumn('server_retention', 'text').execute();
 };
 
+/**
+ * Scaled-out fleet runs on PostgreSQL live in the database, not in one server's memory (their shards are
+ * pg-boss jobs): any server answers their workers and coordinator. A claim row says which agent holds a
+ * shard's attempt (only it may heartbeat or finish it) and how far it got.
+ */
+const v4: Step = async (db) => {
+  await db.schema
+    .createTable('fleet_runs')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('job_id', 'text', (c) => c.notNull().references('jobs.id').onDelete('cascade'))
+    .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+    .addColumn('coordinator', 'text', (c) => c.notNull())
+    .addColumn('workers', 'text', (c) => c.notNull())
+    .addColumn('destinations', 'text', (c) => c.notNull())
+    .addColumn('sizes', 'text', (c) => c.notNull())
+    .addColumn('outcomes', 'text')
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .addColumn('ended_at', 'bigint')
+    .execute();
+  await db.schema.createIndex('fleet_runs_job').on('fleet_runs').column('job_id').execute();
+  await db.schema
+    .createTable('fleet_claims')
+    .addColumn('claim', 'text', (c) => c.primaryKey())
+    .addColumn('run_id', 'text', (c) => c.notNull().references('fleet_runs.id').onDelete('cascade'))
+    .addColumn('agent_id', 'text', (c) => c.notNull())
+    .addColumn('files_done', 'bigint', (c) => c.notNull().defaultTo(0))
+    .addColumn('bytes_done', 'bigint', (c) => c.notNull().defaultTo(0))
+    .execute();
+  await db.schema.createIndex('fleet_claims_agent').on('fleet_claims').column('agent_id').execute();
+};
+
 /** Every migration, in order. The names sort in that order, which Kysely requires. */
 const STEPS: readonly [string, Step][] = [
   ['0001-initial', v1],
   ['0002-agent-labels', v2],
   ['0003-server-retention', v3],
+  ['0004-fleet-runs', v4],
 ];
 
 export const SCHEMA_VERSION = STEPS.length;

@@ -183,6 +183,35 @@ export interface EventsTable {
   at: number;
 }
 
+/** A scaled-out fleet run on PostgreSQL (server/scale-out/pg-fleet-shards.ts); its shards are pg-boss jobs. */
+export interface FleetRunsTable {
+  id: string;
+  job_id: string;
+  user_id: string;
+  /** The coordinating agent (the plan's). */
+  coordinator: string;
+  /** JSON [agent id, host name][]: the agents that may claim. */
+  workers: string;
+  /** JSON DestinationRef[]: told to the workers with the run. */
+  destinations: string;
+  /** JSON { files, bytes }[]: each shard's estimate, in shard order. */
+  sizes: string;
+  /** JSON ShardOutcome[], once no shard is left to run. */
+  outcomes: string | null;
+  created_at: number;
+  /** When the run's job stopped running: its shards are gone. */
+  ended_at: number | null;
+}
+
+/** Which agent holds a shard's attempt (claim: the pg-boss job id / retry count), with its progress. */
+export interface FleetClaimsTable {
+  claim: string;
+  run_id: string;
+  agent_id: string;
+  files_done: number;
+  bytes_done: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -198,6 +227,8 @@ export interface Database {
   job_logs: JobLogsTable;
   alerts: AlertsTable;
   events: EventsTable;
+  fleet_runs: FleetRunsTable;
+  fleet_claims: FleetClaimsTable;
 }
 
 export type User = Selectable<UsersTable>;
@@ -208,3 +239,4 @@ export type Job = Selectable<JobsTable>;
 export type NewJob = Insertable<JobsTable>;
 export type JobUpdate = Updateable<JobsTable>;
 export type Alert = Selectable<AlertsTable>;
+export type FleetRun = Selectable<FleetRunsTable>;

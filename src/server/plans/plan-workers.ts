@@ -28,7 +28,7 @@ export function withoutWorkers<T extends PlanWorkers>(spec: T): Omit<T, keyof Pl
 }
 
 /** The fields a body names replace the stored ones (null removes one); checked together. */
-export function mergeWorkers(old: PlanWorkers, body: { workers?: number | null; workerLabel?: string | null; allowPartial?: boolean | null; sources?: unknown }, sources: boolean, kind: ServerContext['kind']): PlanWorkers {
+export function mergeWorkers(old: PlanWorkers, body: { workers?: number | null; workerLabel?: string | null; allowPartial?: boolean | null; sources?: unknown }, sources: boolean): PlanWorkers {
   // Only the workers' fields: the rest of the spec is merged by the caller.
   const merged: { -readonly [K in keyof PlanWorkers]: PlanWorkers[K] } = {
     ...(old.workers !== undefined ? { workers: old.workers } : {}),
@@ -49,8 +49,6 @@ export function mergeWorkers(old: PlanWorkers, body: { workers?: number | null; 
   const scaled = merged.workers !== undefined || merged.workerLabel !== undefined;
   if (scaled && sources) throw new HttpError(400, 'sources: a plan with workers backs up files only; put database dumps and command output in a plan of their own');
   if (merged.allowPartial !== undefined && !scaled) throw new HttpError(400, 'allowPartial: only a plan with workers or workerLabel has shards that can fail alone');
-  // The shard runs live in one server process (fleet-shards.ts); servers sharing PostgreSQL would each see a part.
-  if (scaled && kind === 'postgres') throw new HttpError(400, 'workers: scaled-out plans run on the embedded (SQLite) server for now; on PostgreSQL give the plan one agent');
   return merged;
 }
 

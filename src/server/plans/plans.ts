@@ -167,7 +167,7 @@ export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: Se
     await validate(user.id, body);
     const now = ctx.now();
     const extras = mergeExtras({}, body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>));
-    const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations!, ...extras, ...mergeWorkers({}, body, extras.sources !== undefined, ctx.kind) };
+    const spec: PlanSpec = { paths: body.paths!, excludes: body.excludes ?? [], tags: body.tags ?? [], oneFileSystem: body.oneFileSystem ?? false, destinations: body.destinations!, ...extras, ...mergeWorkers({}, body, extras.sources !== undefined) };
     if (spec.paths.length === 0 && !spec.sources) throw new HttpError(400, 'paths: give at least one path to back up, or a source (a database dump or a command)');
     const plan: Plan = { id: crypto.randomUUID(), user_id: user.id, agent_id: body.agentId!, name: body.name!, spec: JSON.stringify(spec), schedule: body.schedule ?? null, timezone: body.timezone ?? null, enabled: body.enabled === false ? 0 : 1, revision: 1, created_at: now, updated_at: now, passphrase: null };
     try {
@@ -189,7 +189,7 @@ export async function planRoutes(app: FastifyInstance, { ctx, hooks }: { ctx: Se
     await validate(user.id, { ...body, timezone: body.timezone !== undefined ? body.timezone : plan.timezone, schedule: body.schedule !== undefined ? body.schedule : plan.schedule });
     const old = JSON.parse(plan.spec) as PlanSpec;
     const extras = mergeExtras(withoutWorkers(old), body as Record<string, unknown>, checkPlanExtras(body as Record<string, unknown>));
-    const spec: PlanSpec = { ...extras, ...mergeWorkers(old, body, extras.sources !== undefined, ctx.kind), paths: body.paths ?? old.paths, excludes: body.excludes ?? old.excludes, tags: body.tags ?? old.tags, oneFileSystem: body.oneFileSystem ?? old.oneFileSystem, destinations: body.destinations ?? old.destinations };
+    const spec: PlanSpec = { ...extras, ...mergeWorkers(old, body, extras.sources !== undefined), paths: body.paths ?? old.paths, excludes: body.excludes ?? old.excludes, tags: body.tags ?? old.tags, oneFileSystem: body.oneFileSystem ?? old.oneFileSystem, destinations: body.destinations ?? old.destinations };
     if (spec.paths.length === 0 && !spec.sources) throw new HttpError(400, 'paths: give at least one path to back up, or a source (a database dump or a command)');
     let updated: Plan;
     try {

@@ -10,12 +10,12 @@ import { requireKey, requireSession } from '../auth/guard.ts';
 import type { ServerContext } from '../context.ts';
 import type { Agent } from '../db/schema.ts';
 import { notFound } from '../http-error.ts';
-import type { FleetShards } from './fleet-shards.ts';
+import type { FleetShardRuns } from './fleet-shards.ts';
 
 /** More shards than this in one run is a coordinator gone wrong (the split makes about four per worker). */
 const MAX_SHARDS = 10_000;
 
-export async function fleetShardRoutes(app: FastifyInstance, { ctx, shards }: { ctx: ServerContext; shards: FleetShards }): Promise<void> {
+export async function fleetShardRoutes(app: FastifyInstance, { ctx, shards }: { ctx: ServerContext; shards: FleetShardRuns }): Promise<void> {
   const agentOf = (request: FastifyRequest): Promise<Agent> => {
     const auth = requireKey(request);
     const header = request.headers[AGENT_HEADER];
@@ -61,7 +61,7 @@ export async function fleetShardRoutes(app: FastifyInstance, { ctx, shards }: { 
         body: { type: 'object', additionalProperties: false, required: ['claim', 'progress'], properties: { claim: { type: 'string' }, progress: { type: 'object' } } },
       },
     },
-    async (request) => ({ alive: shards.heartbeat(await agentOf(request), request.body.claim, request.body.progress) }),
+    async (request) => ({ alive: await shards.heartbeat(await agentOf(request), request.body.claim, request.body.progress) }),
   );
 
   app.post<{ Body: { claim: string; outcome: unknown } }>(
@@ -72,13 +72,13 @@ export async function fleetShardRoutes(app: FastifyInstance, { ctx, shards }: { 
         body: { type: 'object', additionalProperties: false, required: ['claim', 'outcome'], properties: { claim: { type: 'string' }, outcome: { type: 'object' } } },
       },
     },
-    async (request) => ({ taken: shards.finish(await agentOf(request), request.body.claim, request.body.outcome) }),
+    async (request) => ({ taken: await shards.finish(await agentOf(request), request.body.claim, request.body.outcome) }),
   );
 
   app.get<{ Params: { id: string } }>('/api/jobs/:id/shards', { schema: { summary: "a scaled-out job's shards: each worker with its shard and progress, and the shards waiting with their sizes" } }, async (request) => {
     const { user } = requireSession(request);
     const job = await ctx.db.selectFrom('jobs').select('id').where('id', '=', request.params.id).where('user_id', '=', user.id).executeTakeFirst();
     if (!job) throw notFound('job');
-    return { shards: shards.statusOfJob(user.id, job.id) ?? null };
+    return { shards: (await shards.statusOfJob(user.id, job.id)) ?? null };
   });
 }

@@ -6,8 +6,10 @@
 // heartbeat and report through the agent API (fleet-routes.ts); the queue alone decides what a silent
 // worker loses and how often a shard is tried. The coordinator collects the outcomes and merges.
 //
-// Runs live in this process with their queue: a server that restarts loses them, and the coordinator's
-// next look at its run fails the job, whose retry plans again and resumes from what is stored.
+// Two implementations, chosen by the deployment like the job queue (server/queue/): on the embedded
+// server runs live in this process with their queue (below): a server that restarts loses them, and the
+// coordinator's next look at its run fails the job, whose retry plans again and resumes from what is
+// stored. On PostgreSQL they live in the database (pg-fleet-shards.ts), so any server answers any run.
 import type { DestinationRef, FleetShardStatus, ScaleOutParams } from '../../agent/protocol.ts';
 import type { ClaimedShard, ShardProgress } from '../../scale-out/shard-worker.ts';
 import type { ShardOutcome } from '../../engine/scale-out/scale-out.ts';
@@ -16,12 +18,35 @@ import { agentLabels } from '../agents/agents.ts';
 import type { ServerContext } from '../context.ts';
 import type { Agent } from '../db/schema.ts';
 import { HttpError } from '../http-error.ts';
-import { MemoryShardQueue } from '../../scale-out/shard-queue.ts';
+import { MemoryShardQueue, type ShardRunStatus } from '../../scale-out/shard-queue.ts';
 
 /** An eligible worker that has not asked for shards for this long is told again (a lost message, a restart). */
-const RENUDGE_MS = 5000;
+export const RENUDGE_MS = 5000;
 /** The dashboard hears of a run's changes at most this often. */
 const ANNOUNCE_MS = 500;
+
+/** What the agent API and the hub need of a deployment's fleet runs. */
+export interface FleetShardRuns {
+  /** Queues a coordinator's shards for its running scaled-out job; tells the workers. Returns the run's id. */
+  enqueue(coordinator: Agent, jobId: string, shards: readonly ShardJson[], parent: string | undefined): Promise<string>;
+  /** What the coordinator polls: the status, and every outcome once the run is over. */
+  progress(agent: Agent, id: string): Promise<{ status: FleetShardStatus; outcomes?: ShardOutcome[] }>;
+  /** Up to `capacity` shards of the run for a worker, within its free slots. `over`: the run is gone; stop asking. */
+  claim(agent: Agent, id: string, capacity: number): Promise<{ shards: ClaimedShard[]; over: boolean }>;
+  /** The shards an agent holds, over every run: they take its job slots. */
+  held(agentId: string): Promise<number>;
+  /** False when the claim is lost (timed out, taken over, or its run is over): the worker stops the shard. */
+  heartbeat(agent: Agent, claim: string, progress: ShardProgress): Promise<boolean>;
+  finish(agent: Agent, claim: string, outcome: unknown): Promise<boolean>;
+  /** The status of a user's job's run, for the dashboard; undefined when the job has no live run. */
+  statusOfJob(userId: string, jobId: string): Promise<FleetShardStatus | undefined>;
+  /** The periodic check: runs whose job stopped running are dropped, silent shards go to other workers, idle workers are told again. */
+  sweep(): Promise<void>;
+  stop(): void;
+}
+
+/** A shard's estimate, in shard order. */
+export type ShardSize = { readonly files: number; readonly bytes: number };
 
 interface FleetRun {
   readonly id: string;
@@ -32,12 +57,11 @@ interface FleetRun {
   readonly workers: ReadonlyMap<string, string>;
   readonly destinations: readonly DestinationRef[];
   readonly queue: MemoryShardQueue;
-  readonly sizes: readonly { readonly files: number; readonly bytes: number }[];
+  readonly sizes: readonly ShardSize[];
   /** Every shard's outcome, once none is left to run. */
   outcomes?: ShardOutcome[];
   /** When each worker last asked for shards. */
   readonly seen: Map<string, number>;
-  announcing?: NodeJS.Timeout;
 }
 
 /** A claim as the server keeps it: whose it is, so only that agent may heartbeat or finish it. */
@@ -54,13 +78,13 @@ export async function workersOf(ctx: ServerContext, coordinator: Agent, scaleOut
   return [coordinator, ...others].slice(0, scaleOut.workers);
 }
 
-function sizeOf(shard: ShardJson): { files: number; bytes: number } {
+export function sizeOf(shard: ShardJson): { files: number; bytes: number } {
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
   return { files: n(shard.files), bytes: n(shard.bytes) };
 }
 
 /** A shard's outcome as a worker reported it, kept to the fields the merge reads (it checks the tree id itself). */
-function checkedOutcome(outcome: unknown): ShardOutcome {
+export function checkedOutcome(outcome: unknown): ShardOutcome {
   const o = outcome as Partial<Extract<ShardOutcome, { ok: true }>> & { ok?: unknown; error?: unknown };
   if (o?.ok === true && typeof o.tree === 'string' && typeof o.summary === 'object' && o.summary !== null) {
     return { ok: true, tree: o.tree, summary: o.summary, ...(typeof o.adoptedPacks === 'number' ? { adoptedPacks: o.adoptedPacks } : {}), ...(Array.isArray(o.warnings) ? { warnings: o.warnings } : {}) };
@@ -68,28 +92,115 @@ function checkedOutcome(outcome: unknown): ShardOutcome {
   return { ok: false, error: typeof o?.error === 'string' ? o.error.slice(0, 2000) : 'the worker reported no result' };
 }
 
-export class FleetShards {
+
+/** The coordinator's running scaled-out backup job, its parameters and its workers; an HTTP error otherwise. */
+export async function scaledJob(ctx: ServerContext, coordinator: Agent, jobId: string): Promise<{ workers: Agent[]; destinations: DestinationRef[] }> {
+  const job = await ctx.db.selectFrom('jobs').selectAll().where('id', '=', jobId).where('agent_id', '=', coordinator.id).where('user_id', '=', coordinator.user_id).executeTakeFirst();
+  if (!job) throw new HttpError(404, 'job not found');
+  if (job.status !== 'running') throw new HttpError(409, `job ${jobId} is ${job.status}, not running`);
+  const params = JSON.parse(job.params) as { scaleOut?: ScaleOutParams; destinations?: DestinationRef[] };
+  if (job.kind !== 'backup' || !params.scaleOut) throw new HttpError(409, `job ${jobId} is not a scaled-out backup`);
+  const workers = await workersOf(ctx, coordinator, params.scaleOut);
+  if (workers.length === 0) throw new HttpError(409, `no agent of yours has the label ${params.scaleOut.label}: give the plan's workers that label (coffer agent --label, or the agent's page)`);
+  return { workers, destinations: params.destinations ?? [] };
+}
+
+/** The slots a worker has for shards: its capacity less the shards it holds and the ordinary jobs it runs or holds paused. */
+export async function freeSlots(ctx: ServerContext, agent: Agent, held: number, coordinating: number): Promise<number> {
+  const running = await ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agent.id).where('status', 'in', ['running', 'paused']).executeTakeFirstOrThrow();
+  // A coordinator mostly waits: its job does not take the slot a shard needs.
+  return agent.capacity - held - Math.max(0, Number(running.n) - coordinating);
+}
+
+/** Tells the agent there are shards for it: through the event log, so it reaches the agent on whichever server it is connected to. */
+export async function nudge(ctx: ServerContext, agentId: string, run: string, destinations: readonly DestinationRef[]): Promise<void> {
+  await ctx.events.append({ agentId, type: 'agent.message', data: { type: 'shards', run, destinations } });
+}
+
+/** A run's status for the dashboard and the coordinator, from its queue's status or, once over, its outcomes. */
+export function statusOf(sizes: readonly ShardSize[], workers: ReadonlyMap<string, string>, s: ShardRunStatus | undefined, outcomes: readonly ShardOutcome[] | undefined): FleetShardStatus {
+  const total = sizes.length;
+  const filesTotal = sizes.reduce((n, x) => n + x.files, 0);
+  const bytesTotal = sizes.reduce((n, x) => n + x.bytes, 0);
+  if (outcomes || !s) {
+    const done = outcomes?.filter((o) => o.ok).length ?? 0;
+    return { total, done, failed: total - done, filesTotal, bytesTotal, filesDone: filesTotal, bytesDone: bytesTotal, waiting: [], running: [] };
+  }
+  // Shards that are neither waiting nor running are over: all of their estimate counts as read.
+  const left = [...s.waiting.map((w) => ({ ...sizes[w.index]!, filesDone: 0, bytesDone: 0 })), ...s.running.map((r) => ({ ...sizes[r.index]!, ...r.progress }))];
+  return {
+    total,
+    done: s.done,
+    failed: s.failed,
+    filesTotal,
+    bytesTotal,
+    filesDone: left.reduce((n, l) => n - l.files + Math.min(l.files, l.filesDone), filesTotal),
+    bytesDone: left.reduce((n, l) => n - l.bytes + Math.min(l.bytes, l.bytesDone), bytesTotal),
+    waiting: s.waiting.map((w) => ({ ...w, ...sizes[w.index]! })),
+    running: s.running.map((r) => ({
+      index: r.index,
+      agentId: r.worker,
+      hostname: workers.get(r.worker) ?? r.worker,
+      ...sizes[r.index]!,
+      filesDone: r.progress.filesDone,
+      bytesDone: r.progress.bytesDone,
+      attempt: r.attempt,
+      silentMs: r.silentMs,
+    })),
+  };
+}
+
+/** Tells the owner's dashboards of a run's changes, at most every ANNOUNCE_MS per run (from this process). */
+export class Announcer {
   private readonly ctx: ServerContext;
-  private readonly runs = new Map<string, FleetRun>();
-  private readonly claims = new Map<string, ClaimRef>();
+  private readonly pending = new Map<string, NodeJS.Timeout>();
 
   constructor(ctx: ServerContext) {
     this.ctx = ctx;
+  }
+
+  announce(run: string, userId: string, jobId: string, status: () => FleetShardStatus | Promise<FleetShardStatus>): void {
+    if (this.pending.has(run)) return;
+    this.pending.set(
+      run,
+      setTimeout(() => {
+        this.pending.delete(run);
+        Promise.resolve()
+          .then(status)
+          .then((shards) => this.ctx.events.append({ userId, type: 'job.shards', data: { jobId, shards } }))
+          .catch((err) => this.ctx.log.warn({ err }, 'shard status event failed'));
+      }, ANNOUNCE_MS),
+    );
+  }
+
+  forget(run: string): void {
+    clearTimeout(this.pending.get(run));
+    this.pending.delete(run);
+  }
+
+  stop(): void {
+    for (const run of [...this.pending.keys()]) this.forget(run);
+  }
+}
+
+/** The embedded server's fleet runs: each with its in-process MemoryShardQueue. */
+export class MemoryFleetShards implements FleetShardRuns {
+  private readonly ctx: ServerContext;
+  private readonly runs = new Map<string, FleetRun>();
+  private readonly claims = new Map<string, ClaimRef>();
+  private readonly announcer: Announcer;
+
+  constructor(ctx: ServerContext) {
+    this.ctx = ctx;
+    this.announcer = new Announcer(ctx);
   }
 
   private get timeoutMs(): number {
     return this.ctx.settings.heartbeatTimeoutSeconds * 1000;
   }
 
-  /** Queues a coordinator's shards for its running scaled-out job; tells the workers. */
   async enqueue(coordinator: Agent, jobId: string, shards: readonly ShardJson[], parent: string | undefined): Promise<string> {
-    const job = await this.ctx.db.selectFrom('jobs').selectAll().where('id', '=', jobId).where('agent_id', '=', coordinator.id).where('user_id', '=', coordinator.user_id).executeTakeFirst();
-    if (!job) throw new HttpError(404, 'job not found');
-    if (job.status !== 'running') throw new HttpError(409, `job ${jobId} is ${job.status}, not running`);
-    const params = JSON.parse(job.params) as { scaleOut?: ScaleOutParams; destinations?: DestinationRef[] };
-    if (job.kind !== 'backup' || !params.scaleOut) throw new HttpError(409, `job ${jobId} is not a scaled-out backup`);
-    const workers = await workersOf(this.ctx, coordinator, params.scaleOut);
-    if (workers.length === 0) throw new HttpError(409, `no agent of yours has the label ${params.scaleOut.label}: give the plan's workers that label (coffer agent --label, or the agent's page)`);
+    const { workers, destinations } = await scaledJob(this.ctx, coordinator, jobId);
     // A coordinator that plans again (a retry, a resume) starts over: the old run's claims die with it.
     for (const old of this.runs.values()) if (old.jobId === jobId) this.drop(old);
     const queue = new MemoryShardQueue({ heartbeatTimeoutMs: this.timeoutMs });
@@ -100,7 +211,7 @@ export class FleetShards {
       jobId,
       coordinator: coordinator.id,
       workers: new Map(workers.map((a) => [a.id, a.hostname])),
-      destinations: params.destinations ?? [],
+      destinations,
       queue,
       sizes: shards.map(sizeOf),
       seen: new Map(),
@@ -118,7 +229,7 @@ export class FleetShards {
 
   private async nudge(run: FleetRun, agentId: string): Promise<void> {
     run.seen.set(agentId, this.ctx.now());
-    await this.ctx.events.append({ agentId, type: 'agent.message', data: { type: 'shards', run: run.id, destinations: run.destinations } });
+    await nudge(this.ctx, agentId, run.id, run.destinations);
   }
 
   private runOf(id: string, agent: Agent): FleetRun {
@@ -127,36 +238,31 @@ export class FleetShards {
     return run;
   }
 
-  /** What the coordinator polls: the status, and every outcome once the run is over. */
-  progress(agent: Agent, id: string): { status: FleetShardStatus; outcomes?: ShardOutcome[] } {
+  async progress(agent: Agent, id: string): Promise<{ status: FleetShardStatus; outcomes?: ShardOutcome[] }> {
     const run = this.runOf(id, agent);
     if (run.coordinator !== agent.id) throw new HttpError(404, 'scaled-out run not found');
     // Kept until the job ends (sweep): an answer lost on its way is asked for again.
     return { status: this.status(run), ...(run.outcomes ? { outcomes: run.outcomes } : {}) };
   }
 
-  /**
-   * Up to `capacity` shards of the run for a worker, within what the agent has room for: its capacity
-   * less the shards it holds and the ordinary jobs it runs or holds paused. `over`: the run is gone; stop asking.
-   */
   async claim(agent: Agent, id: string, capacity: number): Promise<{ shards: ClaimedShard[]; over: boolean }> {
     const run = this.runs.get(id);
     if (!run || run.userId !== agent.user_id || run.outcomes) return { shards: [], over: true };
     if (!run.workers.has(agent.id)) throw new HttpError(404, 'scaled-out run not found');
     run.seen.set(agent.id, this.ctx.now());
-    const held = this.held(agent.id);
     const coordinating = [...this.runs.values()].filter((r) => r.coordinator === agent.id).length;
-    const running = await this.ctx.db.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('agent_id', '=', agent.id).where('status', 'in', ['running', 'paused']).executeTakeFirstOrThrow();
-    // A coordinator mostly waits: its job does not take the slot a shard needs.
-    const free = agent.capacity - held - Math.max(0, Number(running.n) - coordinating);
+    const free = await freeSlots(this.ctx, agent, this.heldNow(agent.id), coordinating);
     const shards = run.queue.claim(agent.id, Math.max(0, Math.min(capacity, free)));
     for (const s of shards) this.claims.set(s.claim, { run: run.id, agentId: agent.id });
     if (shards.length > 0) this.announce(run);
     return { shards, over: false };
   }
 
-  /** The shards an agent holds, over every run: they take its job slots. */
-  held(agentId: string): number {
+  async held(agentId: string): Promise<number> {
+    return this.heldNow(agentId);
+  }
+
+  private heldNow(agentId: string): number {
     return [...this.runs.values()].reduce((n, r) => n + this.heldBy(r, agentId), 0);
   }
 
@@ -170,16 +276,15 @@ export class FleetShards {
     return this.runs.get(ref.run);
   }
 
-  /** False when the claim is lost (timed out, taken over, or its run is over): the worker stops the shard. */
-  heartbeat(agent: Agent, claim: string, progress: ShardProgress): boolean {
+  async heartbeat(agent: Agent, claim: string, progress: ShardProgress): Promise<boolean> {
     const run = this.claimOf(agent, claim);
-    const alive = run?.queue.heartbeat(claim, { filesDone: Math.max(0, Number(progress?.filesDone) || 0), bytesDone: Math.max(0, Number(progress?.bytesDone) || 0) }) ?? false;
+    const alive = run?.queue.heartbeat(claim, checkedProgress(progress)) ?? false;
     if (!alive) this.claims.delete(claim);
     else this.announce(run!);
     return alive;
   }
 
-  finish(agent: Agent, claim: string, outcome: unknown): boolean {
+  async finish(agent: Agent, claim: string, outcome: unknown): Promise<boolean> {
     const run = this.claimOf(agent, claim);
     this.claims.delete(claim);
     const taken = run?.queue.finish(claim, checkedOutcome(outcome)) ?? false;
@@ -187,65 +292,30 @@ export class FleetShards {
     return taken;
   }
 
-  /** The status of a user's job's run, for the dashboard; undefined when the job has no live run. */
-  statusOfJob(userId: string, jobId: string): FleetShardStatus | undefined {
+  async statusOfJob(userId: string, jobId: string): Promise<FleetShardStatus | undefined> {
     const run = [...this.runs.values()].find((r) => r.jobId === jobId && r.userId === userId);
     return run ? this.status(run) : undefined;
   }
 
   private status(run: FleetRun): FleetShardStatus {
-    const total = run.sizes.length;
-    const filesTotal = run.sizes.reduce((n, s) => n + s.files, 0);
-    const bytesTotal = run.sizes.reduce((n, s) => n + s.bytes, 0);
-    if (run.outcomes) {
-      const done = run.outcomes.filter((o) => o.ok).length;
-      return { total, done, failed: total - done, filesTotal, bytesTotal, filesDone: filesTotal, bytesDone: bytesTotal, waiting: [], running: [] };
-    }
-    const s = run.queue.status(run.id);
-    // Shards that are neither waiting nor running are over: all of their estimate counts as read.
-    const left = [...s.waiting.map((w) => ({ ...run.sizes[w.index]!, filesDone: 0, bytesDone: 0 })), ...s.running.map((r) => ({ ...run.sizes[r.index]!, ...r.progress }))];
-    return {
-      total,
-      done: s.done,
-      failed: s.failed,
-      filesTotal,
-      bytesTotal,
-      filesDone: left.reduce((n, l) => n - l.files + Math.min(l.files, l.filesDone), filesTotal),
-      bytesDone: left.reduce((n, l) => n - l.bytes + Math.min(l.bytes, l.bytesDone), bytesTotal),
-      waiting: s.waiting.map((w) => ({ ...w, ...run.sizes[w.index]! })),
-      running: s.running.map((r) => ({
-        index: r.index,
-        agentId: r.worker,
-        hostname: run.workers.get(r.worker) ?? r.worker,
-        ...run.sizes[r.index]!,
-        filesDone: r.progress.filesDone,
-        bytesDone: r.progress.bytesDone,
-        attempt: r.attempt,
-        silentMs: r.silentMs,
-      })),
-    };
+    return statusOf(run.sizes, run.workers, run.outcomes ? undefined : run.queue.status(run.id), run.outcomes);
   }
 
-  /** Tells the owner's dashboards, at most every ANNOUNCE_MS per run. */
   private announce(run: FleetRun): void {
-    if (run.announcing) return;
-    run.announcing = setTimeout(() => {
-      run.announcing = undefined;
-      this.ctx.events.append({ userId: run.userId, type: 'job.shards', data: { jobId: run.jobId, shards: this.status(run) } }).catch((err) => this.ctx.log.warn({ err }, 'shard status event failed'));
-    }, ANNOUNCE_MS);
+    this.announcer.announce(run.id, run.userId, run.jobId, () => this.status(run));
   }
 
   private drop(run: FleetRun): void {
-    clearTimeout(run.announcing);
+    this.announcer.forget(run.id);
     run.queue.stop();
     this.runs.delete(run.id);
     for (const [claim, ref] of this.claims) if (ref.run === run.id) this.claims.delete(claim);
   }
 
   /**
-   * The periodic check: runs whose job is no longer running (paused, cancelled, failed, the coordinator
-   * gone: a paused job's workers stop too, and its resume plans again from what is stored)
-   * are dropped, and workers that have not asked for waiting shards lately are told again.
+   * Runs whose job is no longer running (paused, cancelled, failed, the coordinator gone: a paused job's
+   * workers stop too, and its resume plans again from what is stored) are dropped, and workers that have
+   * not asked for waiting shards lately are told again.
    */
   async sweep(): Promise<void> {
     const now = this.ctx.now();
@@ -262,9 +332,11 @@ export class FleetShards {
   }
 
   stop(): void {
-    for (const run of [...this.runs.values()]) {
-      clearTimeout(run.announcing);
-      this.drop(run);
-    }
+    for (const run of [...this.runs.values()]) this.drop(run);
   }
+}
+
+/** A worker's progress report, kept to two non-negative numbers. */
+export function checkedProgress(progress: ShardProgress): ShardProgress {
+  return { filesDone: Math.max(0, Number(progress?.filesDone) || 0), bytesDone: Math.max(0, Number(progress?.bytesDone) || 0) };
 }
