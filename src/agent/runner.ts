@@ -61,6 +61,9 @@ export interface RunnerOptions {
   readonly isRetryable: (err: unknown) => boolean;
 }
 
+/** How long a control that came before its job waits for it: the job follows within moments, or never. */
+const EARLY_CONTROL_MS = 60_000;
+
 /** One job per plan at a time; a restore is a job of its own. */
 const taskKey = (job: JobAssignment): string => (job.kind === 'backup' ? `plan ${job.params.planId}` : `restore ${job.id}`);
 
@@ -86,6 +89,12 @@ export class JobRunner {
   private readonly agentBuckets = buckets({});
   /** Each destination's own limits (by destination id), shared by this agent's jobs writing to it. */
   private readonly destinationBuckets = new Map<string, Buckets>();
+  /**
+   * Pauses and cancels that came before their job: the server sends a job down the socket once it has
+   * claimed it, and a control through its event log, which may be sent first. Applied when the job
+   * arrives; forgotten after a while (a late control for a job that has already ended here).
+   */
+  private readonly early = new Map<string, { action: 'pause' | 'cancel'; at: number }>();
 
   constructor(options: RunnerOptions) {
     this.options = options;
@@ -121,6 +130,9 @@ export class JobRunner {
     try {
       const submitted = this.tasks.submit({ id: job.id, key: taskKey(job), reason: job.attempt > 1 ? 'retry' : 'manual', payload: job });
       if (!submitted.accepted && submitted.existing.paused) this.options.send({ type: 'paused', jobId: job.id });
+      const early = this.early.get(job.id);
+      this.early.delete(job.id);
+      if (submitted.accepted && early && Date.now() - early.at < EARLY_CONTROL_MS) this.control(job.id, early.action);
     } catch {
       // Handed out while the agent stops (submit refuses nothing else): the server resumes it when the agent is back.
       this.options.send({ type: 'finished', jobId: job.id, outcome: 'interrupted', reason: 'the agent is shutting down' });
@@ -135,7 +147,15 @@ export class JobRunner {
       else this.tasks.cancel(jobId);
     } catch (err) {
       if (!(err instanceof UnknownTaskError)) throw err;
+      if (action === 'resume') this.early.delete(jobId);
+      else this.rememberEarly(jobId, action);
     }
+  }
+
+  private rememberEarly(jobId: string, action: 'pause' | 'cancel'): void {
+    const now = Date.now();
+    for (const [id, { at }] of this.early) if (now - at >= EARLY_CONTROL_MS) this.early.delete(id);
+    this.early.set(jobId, { action, at: now });
   }
 
   /** The task manager's word to the server: a run tells its own end, a job cancelled before it started does not. */
