@@ -48,7 +48,7 @@ test('three worker processes on pg-boss, one killed mid-shard: its shard complet
       return { run: run.run, outcomes: run.outcomes.then((o) => (outcomes = o)) };
     }
   }
-  const queue = new RecordingQueue(boss, { heartbeatTimeoutMs: 2500, pollMs: 250 });
+  const queue = new RecordingQueue(boss, { heartbeatTimeoutMs: 8000, pollMs: 250 });
   t.after(() => queue.stop());
   const starts: { worker: string; index: number }[] = [];
   let killed: number | undefined;
