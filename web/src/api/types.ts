@@ -213,6 +213,8 @@ export interface Progress {
   readonly filesTotal: number;
   readonly bytesTotal: number;
   readonly totalsKnown?: boolean;
+  /** The totals are the parent snapshot's (no counting pass): an estimate until everything is read. */
+  readonly totalsEstimated?: boolean;
   readonly bytesPerSecond: number;
   readonly etaSeconds?: number;
   readonly currentFile: string;

@@ -75,6 +75,7 @@ function TaskRow({ job, agentName, planNames }: { readonly job: Job; readonly ag
   const live = LIVE.has(job.status);
   const progress = live ? liveProgress.get(job.id) : undefined;
   const known = job.bytesTotal > 0 && (progress?.totalsKnown ?? true);
+  const of = known && progress?.totalsEstimated ? 'of about' : 'of';
   const pct = job.status === 'completed' ? 100 : percent(job.bytesDone, job.bytesTotal);
   const when = job.finishedAt ?? job.startedAt ?? job.requestedAt;
   let detail: string;
@@ -82,7 +83,7 @@ function TaskRow({ job, agentName, planNames }: { readonly job: Job; readonly ag
   else if (status === 'retrying') detail = `attempt ${job.attempt} ${job.nextAttemptAt ? formatAgo(job.nextAttemptAt) : 'soon'}${job.error ? ` · last error: ${job.error}` : ''}`;
   else if (job.status === 'interrupted') detail = job.error ?? 'waiting for its agent to come back';
   else if (job.status === 'pending') detail = 'waiting for a free slot on its agent';
-  else detail = `${formatCount(job.filesDone)}${job.filesTotal ? ` of ${formatCount(job.filesTotal)}` : ''} files`;
+  else detail = `${formatCount(job.filesDone)}${job.filesTotal ? ` ${of} ${formatCount(job.filesTotal)}` : ''} files`;
   return (
     <li className="flex flex-col gap-2 px-4 py-3 sm:flex-row sm:items-center sm:gap-4" aria-label={`${title}: ${status}`}>
       <div className="flex min-w-0 flex-1 items-start gap-3">
@@ -99,7 +100,7 @@ function TaskRow({ job, agentName, planNames }: { readonly job: Job; readonly ag
             {agentName} · {job.kind} · {job.trigger} · {formatAgo(when)}
           </p>
           <div className="mt-2 flex items-center gap-3">
-            <ProgressBar value={pct} tone={barTone(job)} indeterminate={live && !known} label={`${title} progress`} valueText={known || !live ? `${Math.round(pct)}%, ${formatBytes(job.bytesDone)} of ${formatBytes(job.bytesTotal)}` : `${formatBytes(job.bytesDone)} so far`} />
+            <ProgressBar value={pct} tone={barTone(job)} indeterminate={live && !known} label={`${title} progress`} valueText={known || !live ? `${Math.round(pct)}%, ${formatBytes(job.bytesDone)} ${of} ${formatBytes(job.bytesTotal)}` : `${formatBytes(job.bytesDone)} so far`} />
             <span className="num w-12 shrink-0 text-right text-xs font-medium text-slate-700">{known || !live ? `${Math.round(pct)}%` : ''}</span>
           </div>
           <div className="mt-1 flex flex-wrap justify-between gap-x-4 text-xs text-slate-600">

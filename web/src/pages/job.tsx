@@ -44,6 +44,8 @@ function Overall({ job }: { readonly job: JobDetail }) {
   const p = job.progress;
   const live = job.status === 'running' || job.status === 'paused';
   const known = (p?.totalsKnown ?? true) && job.bytesTotal > 0;
+  // 'about' while the totals are the parent snapshot's; 'so far' once the walk has passed them.
+  const of = live && known && p?.totalsEstimated ? 'of about' : 'of';
   const pct = job.status === 'completed' ? 100 : percent(job.bytesDone, job.bytesTotal);
   const elapsed = p?.elapsedMs ?? (job.startedAt ? (job.finishedAt ?? Date.now()) - job.startedAt : null);
   return (
@@ -51,12 +53,12 @@ function Overall({ job }: { readonly job: JobDetail }) {
       <CardHeader id="overall-title" title="Progress" actions={live && job.stage ? <Badge tone="blue">{stageLabel(job.stage)}</Badge> : undefined} />
       <CardBody className="space-y-4">
         <div className="flex items-center gap-3">
-          <ProgressBar className="h-3" value={pct} indeterminate={live && !known} tone={job.status === 'failed' ? 'red' : job.status === 'completed' ? 'green' : job.status === 'running' ? 'blue' : 'amber'} label="Overall progress" valueText={`${formatBytes(job.bytesDone)} of ${formatBytes(job.bytesTotal)}`} />
+          <ProgressBar className="h-3" value={pct} indeterminate={live && !known} tone={job.status === 'failed' ? 'red' : job.status === 'completed' ? 'green' : job.status === 'running' ? 'blue' : 'amber'} label="Overall progress" valueText={`${formatBytes(job.bytesDone)} ${of} ${formatBytes(job.bytesTotal)}`} />
           <span className="num w-14 shrink-0 text-right text-sm font-semibold">{known || !live ? `${Math.round(pct)}%` : '…'}</span>
         </div>
         <dl className="grid grid-cols-2 gap-4 sm:grid-cols-4">
-          <Stat label="Files" value={`${formatCount(job.filesDone)}`} sub={job.filesTotal ? `of ${formatCount(job.filesTotal)}${known ? '' : ' so far'}` : undefined} />
-          <Stat label="Data" value={formatBytes(job.bytesDone)} sub={job.bytesTotal ? `of ${formatBytes(job.bytesTotal)}${known ? '' : ' so far'}` : undefined} />
+          <Stat label="Files" value={`${formatCount(job.filesDone)}`} sub={job.filesTotal ? `${of} ${formatCount(job.filesTotal)}${known ? '' : ' so far'}` : undefined} />
+          <Stat label="Data" value={formatBytes(job.bytesDone)} sub={job.bytesTotal ? `${of} ${formatBytes(job.bytesTotal)}${known ? '' : ' so far'}` : undefined} />
           <Stat label="Speed" value={job.status === 'running' ? formatSpeed(p?.bytesPerSecond) : '–'} sub={`elapsed ${formatClock(elapsed !== null ? elapsed / 1000 : null)}`} />
           <Stat label="Time left" value={job.status === 'running' ? formatClock(p?.etaSeconds) : '–'} sub={job.kind === 'backup' && job.status === 'completed' ? `${formatBytes(job.bytesAdded)} new` : undefined} />
         </dl>
