@@ -203,8 +203,11 @@ test('Ctrl-C during a backup leaves no half object, and the next backup reuses w
   const repo = path.join(dir, 'repo');
   ok(['init', '--repo', repo]);
   const run = cofferAsync(['backup', '--repo', repo, '--json', source]);
-  // Interrupt once the first packs are on disk (a busy machine may take a while to get there).
-  for (let i = 0; i < 2400 && !(fs.existsSync(path.join(repo, 'data')) && fs.readdirSync(path.join(repo, 'data')).length > 1); i++) {
+  // Interrupt once the first packs are on disk (a busy machine may take a while to get there): files
+  // under data/<2 hex>/, not the folders, which are made before an upload lands (and a Ctrl-C stops the
+  // uploads under way, so a pack whose folder is there may never land).
+  const packsStored = (): number => (fs.existsSync(path.join(repo, 'data')) ? fs.readdirSync(path.join(repo, 'data')).reduce((n, d) => n + fs.readdirSync(path.join(repo, 'data', d)).length, 0) : 0);
+  for (let i = 0; i < 2400 && packsStored() < 2; i++) {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   run.child.kill('SIGINT');
