@@ -223,7 +223,7 @@ test('with the keyboard alone: sign in, open a job, pause and resume it, browse 
     await tabTo(page.getByRole('button', { name: 'Pause home' }));
     await page.keyboard.press('Space');
     const resume = page.getByRole('button', { name: 'Resume home' });
-    await resume.waitFor({ timeout: 30_000 });
+    await resume.waitFor({ timeout: 90_000 });
     assert.match(await page.getByRole('heading', { level: 1 }).locator('..').innerText(), /Paused/);
     await tabTo(resume);
     await page.keyboard.press('Enter');

@@ -231,8 +231,8 @@ step('a backup to two destinations: both bars move to completion, with a pause a
   await page.waitForURL(/\/jobs\//);
   // Paused early, before a destination holds the snapshot (a resumed run starts again, reusing what is
   // stored): the run after the resume is the one watched.
-  await page.getByRole('button', { name: 'Pause home' }).click({ timeout: 30_000 });
-  await page.getByRole('button', { name: 'Resume home' }).waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Pause home' }).click({ timeout: 90_000 });
+  await page.getByRole('button', { name: 'Resume home' }).waitFor({ timeout: 90_000 });
   assert.match(await page.getByRole('heading', { level: 1 }).locator('..').innerText(), /Paused/);
   await shot('09-job-paused');
   await page.getByRole('button', { name: 'Resume home' }).click();
