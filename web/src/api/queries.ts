@@ -128,13 +128,18 @@ export function useSettings(enabled: boolean) {
   return useQuery({ queryKey: keys.settings, queryFn: () => get<SettingsView>('/api/admin/settings'), enabled });
 }
 
-/** Puts a job's new state into every cached place it appears. */
+/**
+ * Puts a job's new state into every cached place it appears, unless what is cached is newer: a pause's
+ * answer (the job as it was when asked) can arrive after the event of the agent's "paused", which must win.
+ */
 export function storeJob(client: QueryClient, job: Job): void {
-  client.setQueryData<JobDetail>(keys.job(job.id), (old) => (old ? { ...old, ...job } : old));
+  const stale = (old: Job): boolean => job.updatedAt < old.updatedAt;
+  client.setQueryData<JobDetail>(keys.job(job.id), (old) => (old && !stale(old) ? { ...old, ...job } : old));
   client.setQueryData<Job[]>(keys.tasks, (old) => {
     if (!old) return old;
     const i = old.findIndex((j) => j.id === job.id);
     if (i < 0) return [job, ...old];
+    if (stale(old[i]!)) return old;
     const next = old.slice();
     next[i] = { ...old[i]!, ...job };
     return next;
