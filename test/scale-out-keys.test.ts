@@ -9,15 +9,11 @@ import { initRepository, Repository } from '../src/repo/repository.ts';
 import { LocalScaledBackup } from '../src/scale-out/local-run.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { ok, tempDir } from './helpers/cli.ts';
-import { makeShardedTree } from './helpers/scale-out.ts';
+import { shardedTreeAndRepository } from './helpers/scale-out.ts';
 
 test('worker processes back up with the keys the coordinator unwrapped: they read no key file', { timeout: 300_000 }, async (t) => {
   const dir = tempDir(t);
-  const { root: source } = makeShardedTree(path.join(dir, 'source'), 1);
-  const repoDir = path.join(dir, 'repo');
-  await initRepository([new LocalStore(repoDir)], 'pass');
-  const repo = await Repository.open([new LocalStore(repoDir)], 'pass');
-  t.after(() => repo.close());
+  const { source, locations: [repoDir], repo } = await shardedTreeAndRepository(t, dir);
   // Without key files, a worker could only open the repository with the keys it was handed.
   fs.renameSync(path.join(repoDir, 'keys'), path.join(dir, 'keys-away'));
   let workers = 0;

@@ -9,15 +9,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { PauseGate } from '../src/engine/pause-gate.ts';
-import { initRepository, Repository } from '../src/repo/repository.ts';
 import { runScaledBackup } from '../src/scale-out/coordinator.ts';
 import { LocalScaledBackup } from '../src/scale-out/local-run.ts';
 import { chunkThreadsPerWorker, startLocalWorkers, stopLocalWorkers } from '../src/scale-out/local-workers.ts';
 import { MemoryShardQueue } from '../src/scale-out/shard-queue.ts';
-import { LocalStore } from '../src/store/local.ts';
 import { coffer, cofferAsync, ok, tempDir } from './helpers/cli.ts';
 import { startS3Server } from './helpers/s3-server.ts';
-import { makeShardedTree, MiB } from './helpers/scale-out.ts';
+import { makeShardedTree, MiB, shardedTreeAndRepository } from './helpers/scale-out.ts';
 import { selfSignedCertificate } from './helpers/tls.ts';
 import { treeDifferences } from './helpers/tree.ts';
 
@@ -104,11 +102,7 @@ test("the workers trust the plan's CA certificate and take the credentials of it
 
 test('a paused run starts its workers paused: they claim no shard until it resumes', { timeout: 300_000 }, async (t) => {
   const dir = tempDir(t);
-  const { root: source } = makeShardedTree(path.join(dir, 'source'), 1);
-  const repoDir = path.join(dir, 'repo');
-  await initRepository([new LocalStore(repoDir)], 'pass');
-  const repo = await Repository.open([new LocalStore(repoDir)], 'pass');
-  t.after(() => repo.close());
+  const { source, locations: [repoDir], repo } = await shardedTreeAndRepository(t, dir);
   const pause = new PauseGate();
   pause.pause();
   let queued!: () => void;
@@ -129,10 +123,7 @@ test('a paused run starts its workers paused: they claim no shard until it resum
 
 test('workers that each write to their own replica (the bench): every replica ends up whole and restores alone', { timeout: 300_000 }, async (t) => {
   const dir = tempDir(t);
-  const { root: source } = makeShardedTree(path.join(dir, 'source'), 1);
-  const dirs = [path.join(dir, 'replica-1'), path.join(dir, 'replica-2')];
-  await initRepository(dirs.map((d) => new LocalStore(d)), 'pass');
-  const repo = await Repository.open(dirs.map((d) => new LocalStore(d)), 'pass');
+  const { source, locations: dirs, repo } = await shardedTreeAndRepository(t, dir, ['replica-1', 'replica-2']);
   const queue = new MemoryShardQueue();
   const workers = startLocalWorkers(queue, 2, { locations: dirs, locationsOf: (i) => [dirs[i]!], password: 'pass', capacity: 1, heartbeatMs: 1000 });
   t.after(() => stopLocalWorkers(workers));

@@ -1,6 +1,10 @@
-// A source tree for the scale-out tests with worker processes, and the size of a repository folder.
+// A source tree for the scale-out tests with worker processes, a fresh repository beside it, and the
+// size of a repository folder.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { initRepository, Repository } from '../../src/repo/repository.ts';
+import { LocalStore } from '../../src/store/local.ts';
 import { seededBytes } from './tree.ts';
 
 export const MiB = 1024 * 1024;
@@ -21,6 +25,19 @@ export function makeShardedTree(root: string, blobs = 4): { root: string; random
   }
   fs.writeFileSync(path.join(root, 'loose'), 'loose');
   return { root, randomBytes };
+}
+
+/**
+ * A sharded tree (one 1 MiB blob per top-level directory) under `dir`/source and a new repository with
+ * passphrase 'pass' on the replicas named, opened; it closes when the test ends.
+ */
+export async function shardedTreeAndRepository(t: TestContext, dir: string, replicas = ['repo']): Promise<{ source: string; locations: string[]; repo: Repository }> {
+  const { root: source } = makeShardedTree(path.join(dir, 'source'), 1);
+  const locations = replicas.map((name) => path.join(dir, name));
+  await initRepository(locations.map((d) => new LocalStore(d)), 'pass');
+  const repo = await Repository.open(locations.map((d) => new LocalStore(d)), 'pass');
+  t.after(() => repo.close());
+  return { source, locations, repo };
 }
 
 export function bytesUnder(dir: string): number {
