@@ -24,8 +24,11 @@ if (major < 24) {
   });
 } else {
   // Node keeps compiled code (and stripped TypeScript) in its own cache directory, which saves most of
-  // the start-up time of every later run.
-  module.enableCompileCache?.();
+  // the start-up time of every later run. Enabled here it covers this thread only: the variable makes
+  // the worker threads and worker processes (which load most of the modules again) use it too.
+  // (When NODE_COMPILE_CACHE was set already, every thread has it: the status is then ALREADY_ENABLED.)
+  const cache = module.enableCompileCache?.();
+  if (cache && cache.status === module.constants.compileCacheStatus.ENABLED) process.env.NODE_COMPILE_CACHE = cache.directory;
   // From a checkout the TypeScript sources run directly; the published package ships compiled JavaScript.
   const source = new URL('../src/cli/main.ts', import.meta.url);
   await import(existsSync(source) ? source.href : pathToFileURL(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))).href);
