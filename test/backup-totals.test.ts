@@ -60,7 +60,7 @@ test('a first backup counts its sources on a thread of its own; one with a paren
   const parent = first.result.snapshot.summary;
 
   const again = await backup(repo, source);
-  assert.equal(again.threads, 1, 'the chunk worker only: no counting pass with a parent');
+  assert.equal(again.threads, 0, 'no counting pass with a parent, and no chunk worker: nothing to read');
   assert.equal(again.result.snapshot.summary.filesUnmodified, 40);
   assert.deepEqual(
     { files: again.seen[0]!.filesTotal, bytes: again.seen[0]!.bytesTotal, known: again.seen[0]!.totalsKnown, estimated: again.seen[0]!.totalsEstimated },

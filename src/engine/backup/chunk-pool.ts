@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { BlobIndex } from '../../repo/blob-index.ts';
+import type { IdSetShare } from '../../repo/id-table.ts';
 import { siblingModule } from '../sibling-module.ts';
 import { ID_BYTES } from '../../format/crypto.ts';
 import { FileFlag, type BatchResults, type FileResult, type FromWorker, type PackMessage, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
@@ -95,7 +96,12 @@ function emptyBatch(): Batch {
 }
 
 export class ChunkPool {
-  private readonly workers: WorkerState[];
+  private readonly setup: Omit<WorkerSetup, 'known'>;
+  /** The most workers the pool starts. */
+  private readonly limit: number;
+  private readonly workers: WorkerState[] = [];
+  /** The run's index as the workers see it (the latest share). */
+  private known: IdSetShare;
   private pending = emptyBatch();
   private nextBatch = 0;
   private capacityWaiters: (() => void)[] = [];
@@ -106,20 +112,58 @@ export class ChunkPool {
   private readonly streams = new Map<number, StreamState>();
   private nextStream = 0;
 
+  /**
+   * Workers start as the work needs them (startWorker): a backup that reads no file (nothing changed
+   * since its parent) starts none, and one with a few changed files one. Each costs ~14 MiB and
+   * 0.1–0.3 CPU-s of module loading.
+   */
   constructor(setup: Omit<WorkerSetup, 'known'>, index: BlobIndex, events: ChunkPoolEvents, count = os.availableParallelism()) {
+    this.setup = setup;
+    this.limit = Math.max(1, count);
     this.events = events;
-    const known = index.shareBlobs((share) => this.broadcast({ type: 'known', share }));
-    this.workers = Array.from({ length: Math.max(1, count) }, () => {
-      // A small young generation: workers churn through short-lived buffers, and a big one only grows memory.
-      const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), { workerData: { ...setup, known }, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
-      const state: WorkerState = { worker, inFlight: new Map() };
-      worker.on('message', (m: FromWorker) => this.receive(state, m));
-      worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => {
-        if (code !== 0 && !this.closing) this.fail(new Error(`chunk worker exited with code ${code}`));
-      });
-      return state;
+    this.known = this.shareIndex(index);
+  }
+
+  /**
+   * The index's blobs as workers see them; kept current so that a worker started late begins with what
+   * the running ones were told.
+   */
+  private shareIndex(index: BlobIndex): IdSetShare {
+    return index.shareBlobs((share) => {
+      this.known = share;
+      this.broadcast({ type: 'known', share });
     });
+  }
+
+  /** A new worker, or none once the pool is closing (a stopped run's walk may still be submitting). */
+  private startWorker(): WorkerState | undefined {
+    if (this.closing) return undefined;
+    // A small young generation: workers churn through short-lived buffers, and a big one only grows memory.
+    const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), { workerData: { ...this.setup, known: this.known } satisfies WorkerSetup, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    const state: WorkerState = { worker, inFlight: new Map() };
+    worker.on('message', (m: FromWorker) => this.receive(state, m));
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', (code) => {
+      if (code !== 0 && !this.closing) this.fail(new Error(`chunk worker exited with code ${code}`));
+    });
+    this.workers.push(state);
+    return state;
+  }
+
+  /**
+   * The worker for the pending batch: an idle one; else a new one if none runs yet, or if the batch is
+   * full and the pool below its size (a second worker once the first has a full batch waiting); else,
+   * for a full batch, the least busy with room. None: the batch waits.
+   */
+  private workerFor(full: boolean): WorkerState | undefined {
+    const idle = this.workers.find((w) => w.inFlight.size === 0);
+    if (idle) return idle;
+    if (this.workers.length === 0 || (full && this.workers.length < this.limit)) return this.startWorker();
+    return full ? this.leastBusy() : undefined;
+  }
+
+  private get batchFull(): boolean {
+    return this.pending.paths.length >= BATCH_FILES || this.pending.bytes >= BATCH_BYTES;
   }
 
   private fail(err: Error): void {
@@ -140,7 +184,8 @@ export class ChunkPool {
   /** Serves another run (a worker process's next shard), with its index and events; only after endRun(). */
   startRun(index: BlobIndex, events: ChunkPoolEvents): void {
     this.events = events;
-    this.broadcast({ type: 'known', share: index.shareBlobs((share) => this.broadcast({ type: 'known', share })) });
+    this.known = this.shareIndex(index);
+    this.broadcast({ type: 'known', share: this.known });
   }
 
   private broadcast(message: ToWorker): void {
@@ -182,10 +227,18 @@ export class ChunkPool {
     }
   }
 
-  /** Starts a streamed source on the least busy worker; its chunks go into that worker's packs. */
+  /**
+   * Starts a streamed source on an idle worker, else on a new one while the pool is below its size, else
+   * on the least busy; its chunks go into that worker's packs.
+   */
   openStream(priority: number): StreamWriter {
+    const worker =
+      this.workers.find((w) => w.inFlight.size === 0) ??
+      (this.workers.length < this.limit ? this.startWorker() : undefined) ??
+      this.workers.reduce<WorkerState | undefined>((a, b) => (!a || b.inFlight.size < a.inFlight.size ? b : a), undefined);
+    if (!worker) throw new Error('the chunk pool is closed');
     const id = this.nextStream++;
-    const state: StreamState = { worker: this.workers.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a)), unacked: 0 };
+    const state: StreamState = { worker, unacked: 0 };
     this.streams.set(id, state);
     let block = new Uint8Array(STREAM_BLOCK);
     let fill = 0;
@@ -253,19 +306,15 @@ export class ChunkPool {
     this.pending.expected.push(BigInt(scanned.size), scanned.mtimeNs, scanned.ctimeNs);
     this.pending.bytes += scanned.size;
     this.pending.priority = Math.max(this.pending.priority, priority);
-    const idle = this.workers.find((w) => w.inFlight.size === 0);
-    if (idle) this.dispatch(idle);
-    else if (this.pending.paths.length >= BATCH_FILES || this.pending.bytes >= BATCH_BYTES) {
-      const free = this.leastBusy();
-      if (free) this.dispatch(free);
-    }
+    const worker = this.workerFor(this.batchFull);
+    if (worker) this.dispatch(worker);
   }
 
   /** Resolves when another file may be submitted without growing the queue past its bound. */
   async ready(): Promise<void> {
-    while (this.pending.paths.length >= BATCH_FILES || this.pending.bytes >= BATCH_BYTES) {
-      const free = this.leastBusy();
-      if (free) this.dispatch(free);
+    while (this.batchFull) {
+      const worker = this.workerFor(true);
+      if (worker) this.dispatch(worker);
       else await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
     }
   }
