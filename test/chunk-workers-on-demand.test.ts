@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { BackupRun, type BackupResult } from '../src/engine/backup/backup.ts';
-import { ChunkPool } from '../src/engine/backup/chunk-pool.ts';
+import { ChunkPool, type ScannedFile } from '../src/engine/backup/chunk-pool.ts';
 import type { FileResult } from '../src/engine/backup/chunk-protocol.ts';
 import { DEFAULT_ZSTD_LEVEL } from '../src/format/compression.ts';
 import { blobId, SALT_BYTES, secretKey } from '../src/format/crypto.ts';
@@ -46,6 +46,30 @@ async function backup(repoDir: string, source: string): Promise<{ result: Backup
   }
 }
 
+/** A pool of up to two chunk workers on the repository's keys and index, and the ids of the packs it seals. */
+async function poolOf(t: TestContext, repoDir: string): Promise<{ repo: Repository; pool: ChunkPool; packs: string[] }> {
+  const repo = await Repository.open([new LocalStore(repoDir)], PASS);
+  t.after(() => repo.close());
+  await repo.loadIndex();
+  const workerSetup = {
+    chunkerSeed: repo.keys.chunkerSeed,
+    chunker: repo.config.chunker,
+    idKey: repo.keys.idKey,
+    dataKey: repo.keys.dataKey,
+    packSize: 1024 * 1024,
+    zstdLevel: DEFAULT_ZSTD_LEVEL,
+  };
+  const packs: string[] = [];
+  const pool = new ChunkPool(workerSetup, repo.index, { onPack: (p) => packs.push(p.id), onRead: () => {}, onFatal: (err) => assert.fail(err) }, 2);
+  t.after(() => pool.close());
+  return { repo, pool, packs };
+}
+
+function scanned(file: string): ScannedFile {
+  const stat = fs.statSync(file, { bigint: true });
+  return { size: Number(stat.size), mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs };
+}
+
 test('a backup with nothing changed since its parent starts no thread at all', async (t) => {
   const { source, repoDir } = await setup(t);
   await backup(repoDir, source);
@@ -70,20 +94,7 @@ test('a backup with one changed file starts one chunk worker and stores the file
 
 test('a worker started after the index grew skips the blobs the index gained meanwhile', async (t) => {
   const { source, repoDir } = await setup(t);
-  const repo = await Repository.open([new LocalStore(repoDir)], PASS);
-  t.after(() => repo.close());
-  await repo.loadIndex();
-  const workerSetup = {
-    chunkerSeed: repo.keys.chunkerSeed,
-    chunker: repo.config.chunker,
-    idKey: repo.keys.idKey,
-    dataKey: repo.keys.dataKey,
-    packSize: 1024 * 1024,
-    zstdLevel: DEFAULT_ZSTD_LEVEL,
-  };
-  const packs: string[] = [];
-  const pool = new ChunkPool(workerSetup, repo.index, { onPack: (p) => packs.push(p.id), onRead: () => {}, onFatal: (err) => assert.fail(err) }, 2);
-  t.after(() => pool.close());
+  const { repo, pool, packs } = await poolOf(t, repoDir);
 
   // The empty index has no page of ids yet: its first blob gives it one, a share the pool's workers
   // have never seen. A file smaller than the minimal chunk is that one blob.
@@ -93,12 +104,22 @@ test('a worker started after the index grew skips the blobs the index gained mea
   const id = blobId(secretKey(repo.keys.idKey), content);
   repo.index.addPack({ id: crypto.randomBytes(32), salt: crypto.randomBytes(SALT_BYTES), entries: [{ type: BlobType.Data, id, offset: 0, length: content.length + 40, rawLength: content.length }] });
 
-  const stat = fs.statSync(file, { bigint: true });
-  const result = await new Promise<FileResult>((resolve) => {
-    pool.submit(Buffer.from(file), { size: Number(stat.size), mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs }, 0, resolve);
-  });
+  const result = await new Promise<FileResult>((resolve) => pool.submit(Buffer.from(file), scanned(file), 0, resolve));
   await pool.flush();
   assert.ok(result.ok);
   assert.deepEqual(result.content, id);
   assert.deepEqual(packs, [], 'the blob is in the index: no pack stores it again');
+});
+
+test('a closed pool starts no worker for a file submitted after it closed (the walk of a stopped run)', async (t) => {
+  const { source, repoDir } = await setup(t);
+  const { pool } = await poolOf(t, repoDir);
+  let threads = 0;
+  const started = () => threads++;
+  diagnostics.subscribe('worker_threads', started);
+  t.after(() => diagnostics.unsubscribe('worker_threads', started));
+  await pool.close();
+  const file = path.join(source, 'f1');
+  pool.submit(Buffer.from(file), scanned(file), 0, () => assert.fail('a closed pool reads nothing'));
+  assert.equal(threads, 0, 'a thread started now would keep the process alive after the run');
 });
