@@ -7,7 +7,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { CONFIG_FILE, DATA_DIR, HEAVY, PASSWORD, REPO_ROOT, tempDir } from './helpers/cli.ts';
 
-test('npm pack, npm install -g, and a backup and restore with the installed coffer', { timeout: 300_000, ...HEAVY }, (t) => {
+// The install builds zstd-napi with node-gyp (about a minute), hence the long timeout.
+test('npm pack, npm install -g, and a backup and restore with the installed coffer', { timeout: 600_000, ...HEAVY }, (t) => {
   const dir = tempDir(t);
   // npm itself runs on the system Node here, as it would on a user's machine.
   const systemPath = ['/usr/local/bin', '/usr/bin', '/bin'].join(':');

@@ -1,15 +1,13 @@
 // Plaintext framing of every blob and object: one flag byte, then the payload (zstd when that saves
 // space, else raw, so incompressible data such as photos costs only the failed attempt).
-import zlib from 'node:zlib';
 import { FormatError } from './bytes.ts';
+import { zstd, ZstdTooLarge } from './zstd-backend.ts';
 
 const RAW = 0;
 const ZSTD = 1;
 
 /** zstd level 3: the speed/ratio point restic's "auto" mode also chooses. */
 export const DEFAULT_ZSTD_LEVEL = 3;
-/** Level 3's own window; smaller inputs get a window just big enough (cheaper to set up, same output size). */
-const MAX_WINDOW_LOG = 21;
 
 /** A payload and its flag, kept apart so a pack can encrypt them without first copying them together. */
 export interface Framed {
@@ -29,9 +27,7 @@ const PROBE_BYTES = 16 * 1024;
 function worthCompressing(raw: Uint8Array): boolean {
   if (raw.length < PROBE_FROM) return true;
   for (const at of [0, (raw.length - PROBE_BYTES) >> 1, raw.length - PROBE_BYTES]) {
-    const sample = zlib.zstdCompressSync(raw.subarray(at, at + PROBE_BYTES), {
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_windowLog]: 14 },
-    });
+    const sample = zstd.compress(raw.subarray(at, at + PROBE_BYTES), 1);
     if (sample.length < PROBE_BYTES * 0.97) return true;
   }
   return false;
@@ -39,20 +35,11 @@ function worthCompressing(raw: Uint8Array): boolean {
 
 export function compress(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Framed {
   if (level > 0 && raw.length > 64 && worthCompressing(raw)) {
-    const windowLog = Math.min(MAX_WINDOW_LOG, Math.max(10, Math.ceil(Math.log2(raw.length))));
-    const packed = zlib.zstdCompressSync(raw, {
-      params: {
-        [zlib.constants.ZSTD_c_compressionLevel]: level,
-        [zlib.constants.ZSTD_c_windowLog]: windowLog,
-        [zlib.constants.ZSTD_c_checksumFlag]: 0,
-        [zlib.constants.ZSTD_c_contentSizeFlag]: 1,
-      },
-    });
+    const packed = zstd.compress(raw, level);
     if (packed.length + 1 < raw.length) return { flag: ZSTD, body: packed };
   }
   return { flag: RAW, body: raw };
 }
-
 
 /** The flag byte followed by the body, as one buffer (standalone objects). */
 export function compressPayload(raw: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Buffer {
@@ -84,9 +71,9 @@ export function decompressPayload(framed: Uint8Array, size: PlainSize, what: str
       // Writers never compress what is tiny, let alone nothing.
       if (max === 0) throw new FormatError(`${what}: a compressed payload where an empty one belongs`);
       try {
-        raw = zlib.zstdDecompressSync(body, { maxOutputLength: max });
+        raw = zstd.decompress(body, max);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new FormatError(`${what}: decompresses to more than the ${max} bytes it may have`);
+        if (err instanceof ZstdTooLarge) throw new FormatError(`${what}: decompresses to more than the ${max} bytes it may have`);
         throw new FormatError(`${what}: zstd data is damaged (${(err as Error).message})`);
       }
       break;
