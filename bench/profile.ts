@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TIME_BIN } from './measure.ts';
+import { NODE_FLAGS } from '../src/node-flags.ts';
 import { COFFER_CLI } from './tools.ts';
 
 interface ProfileNode {
@@ -120,7 +121,7 @@ const memoryLog = join(out, 'memory.jsonl');
 const timeFile = join(out, 'rusage.txt');
 const run = spawnSync(
   TIME_BIN,
-  ['-f', '%U %S %M', '-o', timeFile, process.execPath, '--import', join(import.meta.dirname, 'profile-sampler.ts'), '--cpu-prof', `--cpu-prof-dir=${join(out, 'cpu')}`, COFFER_CLI, ...positionals],
+  ['-f', '%U %S %M', '-o', timeFile, process.execPath, ...NODE_FLAGS, '--import', join(import.meta.dirname, 'profile-sampler.ts'), '--cpu-prof', `--cpu-prof-dir=${join(out, 'cpu')}`, COFFER_CLI, ...positionals],
   { env: { ...process.env, COFFER_PROFILE_MEMORY_LOG: memoryLog }, stdio: ['inherit', 'ignore', 'inherit'] },
 );
 if (run.status !== 0) process.stderr.write(`coffer exited with ${run.status ?? run.signal}; the figures below are of what it did\n`);

@@ -20,7 +20,7 @@ import { initRepository, Repository } from '../src/repo/repository.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { packName } from '../src/store/store.ts';
 import { measure, run } from './measure.ts';
-import { COFFER_CLI } from './tools.ts';
+import { cofferCommand } from './tools.ts';
 
 export interface PruneMemoryResult {
   readonly blobs: number;
@@ -167,8 +167,8 @@ export async function pruneMemory(blobs: number, dir: string): Promise<PruneMemo
   const repoBytes = treeBytes(repo);
   const env = { ...process.env, COFFER_PASSWORD: PASSPHRASE };
   // Forgetting half of the snapshots (untimed): the even ones.
-  await run({ file: process.execPath, args: [COFFER_CLI, 'forget', '--repo', repo, '--keep-tag', 'odd', '--group-by', ''] }, env);
-  const m = await measure({ file: process.execPath, args: [COFFER_CLI, 'prune', '--repo', repo, '--json'] }, env);
+  await run(cofferCommand(['forget', '--repo', repo, '--keep-tag', 'odd', '--group-by', '']), env);
+  const m = await measure(cofferCommand(['prune', '--repo', repo, '--json']), env);
   const summary = JSON.parse(m.stdout.trimEnd().split('\n').at(-1)!) as Record<string, unknown>;
   return { blobs, packs, snapshots: SNAPSHOTS, generateSeconds, repoBytes, pruneSeconds: m.wallSeconds, pruneMaxRssBytes: m.maxRssBytes, pruneCpuSeconds: m.userSeconds + m.sysSeconds, summary };
 }

@@ -2,6 +2,7 @@
 // compression and encryption choices below (recorded in RESULTS.md).
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { NODE_FLAGS } from '../src/node-flags.ts';
 import { run, type Command } from './measure.ts';
 
 export type ToolName = 'coffer' | 'restic' | 'borg';
@@ -139,8 +140,9 @@ const borg: Tool = {
   prune: (repo) => ({ file: 'borg', args: ['compact', repo] }),
 };
 
-function cofferCommand(args: readonly string[]): Command {
-  return { file: process.execPath, args: [COFFER_CLI, ...args] };
+/** The compiled CLI as its launcher starts it: with Coffer's Node flags. */
+export function cofferCommand(args: readonly string[]): Command {
+  return { file: process.execPath, args: [...NODE_FLAGS, COFFER_CLI, ...args] };
 }
 
 const repoArgs = (repos: readonly string[]): string[] => repos.flatMap((r) => ['--repo', r]);

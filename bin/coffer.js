@@ -1,7 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 // Launcher. Coffer needs Node 24 (node:sqlite, zstd, Argon2). npm scripts and npx put the `node`
 // dependency (Node 24) first on PATH; a global install may find an older system Node, so in that case
 // this re-runs itself with the Node 24 binary the package depends on. Written for any Node version.
+// The shebang's flags are src/node-flags.ts's (a V8 flag must be given as the process starts).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import module, { createRequire } from 'node:module';
@@ -16,7 +17,8 @@ if (major < 24) {
     process.stderr.write(`coffer: needs Node.js 24 or newer (this is ${process.version}) and its bundled Node is missing; reinstall coffer\n`);
     process.exit(1);
   }
-  const child = spawn(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  // The Node flags this ran with (the shebang's) go to the bundled Node too.
+  const child = spawn(bundled, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => {
     if (signal) process.kill(process.pid, signal);

@@ -5,7 +5,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { CONFIG_FILE, DATA_DIR, HEAVY, PASSWORD, REPO_ROOT, tempDir } from './helpers/cli.ts';
+import { NODE_FLAGS } from '../src/node-flags.ts';
+import { CONFIG_FILE, DATA_DIR, HEAVY, PASSWORD, REPO_ROOT, runningCommandLine, tempDir } from './helpers/cli.ts';
 
 // The install builds zstd-napi with node-gyp (about a minute), hence the long timeout.
 test('npm pack, npm install -g, and a backup and restore with the installed coffer', { timeout: 600_000, ...HEAVY }, (t) => {
@@ -32,6 +33,9 @@ test('npm pack, npm install -g, and a backup and restore with the installed coff
     return r.stdout;
   };
   assert.equal(run('--version').trim(), JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version);
+  // The shebang's flags reach the Node that runs coffer (on an older system Node, the bundled Node 24).
+  const argv = runningCommandLine(t, bin, systemPath);
+  assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS, argv.join(' '));
   const repo = path.join(dir, 'repo');
   const source = path.join(REPO_ROOT, 'docs');
   run('init', '--repo', repo);

@@ -1,5 +1,7 @@
 // The systemd unit `coffer agent install` writes: the agent restarts when it exits, the key and the
 // passphrase are read from files (never on the command line), and the machine's files stay readable.
+import { NODE_FLAGS } from '../node-flags.ts';
+
 export interface UnitOptions {
   readonly server: string;
   readonly keyFile: string;
@@ -19,7 +21,7 @@ function arg(value: string): string {
 }
 
 export function systemdUnit(o: UnitOptions): string {
-  const exec = [o.node, o.coffer, 'agent', '--server', o.server, '--key-file', o.keyFile, '--password-file', o.passwordFile, '--capacity', String(o.capacity), ...(o.labels ?? []).flatMap((l) => ['--label', l])].map(arg).join(' ');
+  const exec = [o.node, ...NODE_FLAGS, o.coffer, 'agent', '--server', o.server, '--key-file', o.keyFile, '--password-file', o.passwordFile, '--capacity', String(o.capacity), ...(o.labels ?? []).flatMap((l) => ['--label', l])].map(arg).join(' ');
   return `[Unit]
 Description=Coffer backup agent (${o.server.replace(/[%$\n]/g, '')})
 Wants=network-online.target

@@ -1,5 +1,6 @@
 // The systemd unit `coffer daemon install` writes. No secret goes in it: each plan names its
 // passphrase's passwordFile or passwordCommand in the configuration.
+import { NODE_FLAGS } from '../node-flags.ts';
 
 export interface UnitSettings {
   /** The Node.js binary and the coffer program it runs. */
@@ -17,7 +18,7 @@ export function quoteArgument(value: string): string {
 }
 
 export function systemdUnit(settings: UnitSettings): string {
-  const exec = [settings.node, settings.program, 'daemon', '--config', settings.configFile, '--data-dir', settings.dataDir].map(quoteArgument).join(' ');
+  const exec = [settings.node, ...NODE_FLAGS, settings.program, 'daemon', '--config', settings.configFile, '--data-dir', settings.dataDir].map(quoteArgument).join(' ');
   return `# Written by coffer daemon install. Runs the backup plans of ${settings.configFile} on their schedules.
 [Unit]
 Description=Coffer backup daemon

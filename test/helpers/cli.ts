@@ -92,6 +92,20 @@ export function ok(args: string[], options: RunOptions = {}): RunResult {
   return r;
 }
 
+/**
+ * The command line of the process that runs `coffer init` when `program` (bin/coffer.js, or an installed
+ * `coffer`) is started as a user starts it, by its shebang, with `PATH`. The command reads it from /proc
+ * inside its passphrase command, a child it waits for, so no timing is involved.
+ */
+export function runningCommandLine(t: TestContext, program: string, PATH: string): string[] {
+  const dir = tempDir(t);
+  const out = path.join(dir, 'cmdline');
+  const passwordCommand = `cat /proc/$PPID/cmdline > '${out}' && echo pass`;
+  const r = spawnSync(program, ['init', '--repo', path.join(dir, 'repo'), '--password-command', passwordCommand], { env: environment({ env: { PATH, COFFER_PASSWORD: undefined } }), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${program} init exited ${r.status}: ${r.stderr}`);
+  return fs.readFileSync(out, 'utf8').split('\0').slice(0, -1);
+}
+
 export function tempDir(t: TestContext, prefix = 'coffer-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -1,0 +1,55 @@
+// Coffer's Node flags (src/node-flags.ts: V8's young generation capped) reach the process that runs
+// Coffer however it is started: V8 takes them only on the command line. A command started as a user
+// starts it — bin/coffer.js by its shebang — reads its own command line from /proc (runningCommandLine).
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { NODE_FLAGS } from '../src/node-flags.ts';
+import { initRepository } from '../src/repo/repository.ts';
+import { startLocalWorkers, stopLocalWorkers } from '../src/scale-out/local-workers.ts';
+import { MemoryShardQueue } from '../src/scale-out/shard-queue.ts';
+import { LocalStore } from '../src/store/local.ts';
+import { REPO_ROOT, runningCommandLine, tempDir } from './helpers/cli.ts';
+
+const LAUNCHER = path.join(REPO_ROOT, 'bin/coffer.js');
+const SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin';
+const SEMI_SPACE_CAP = /^--max-semi-space-size=\d+$/;
+
+test('Coffer starts with its young generation capped', () => {
+  assert.ok(NODE_FLAGS.some((flag) => SEMI_SPACE_CAP.test(flag)), NODE_FLAGS.join(' '));
+});
+
+test("bin/coffer.js's shebang gives Node the flags", () => {
+  const shebang = fs.readFileSync(LAUNCHER, 'utf8').split('\n')[0];
+  assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+});
+
+test('coffer started by its shebang on Node 24 runs with the flags', (t) => {
+  const argv = runningCommandLine(t, LAUNCHER, `${path.dirname(process.execPath)}:${SYSTEM_PATH}`);
+  assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS, argv.join(' '));
+  assert.equal(argv[1 + NODE_FLAGS.length], LAUNCHER);
+});
+
+const systemNode = spawnSync('node', ['--version'], { env: { PATH: SYSTEM_PATH }, encoding: 'utf8' }).stdout?.trim() ?? '';
+const olderSystemNode = /^v(\d+)\./.test(systemNode) && Number(/^v(\d+)\./.exec(systemNode)![1]) < 24;
+
+test('coffer started by its shebang on an older system Node: the bundled Node 24 it re-runs on gets the flags', { skip: olderSystemNode ? false : `the system Node is ${systemNode || 'missing'}, not older than 24` }, (t) => {
+  const argv = runningCommandLine(t, LAUNCHER, SYSTEM_PATH);
+  assert.match(argv[0]!, /node_modules\/node\/bin\/node$/, 'the bundled Node runs coffer');
+  assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS, argv.join(' '));
+});
+
+test("a scale-out worker process is forked with the flags, though this process has none", async (t) => {
+  assert.ok(!process.execArgv.some((a) => SEMI_SPACE_CAP.test(a)), 'the test runs without the cap');
+  const repo = path.join(tempDir(t), 'repo');
+  await initRepository([new LocalStore(repo)], 'pass');
+  const queue = new MemoryShardQueue();
+  t.after(() => queue.stop());
+  const workers = startLocalWorkers(queue, 1, { locations: [repo], password: 'pass', capacity: 1, heartbeatMs: 1000 });
+  t.after(() => stopLocalWorkers(workers));
+  // The fork has returned once the child has exec'd Node: its command line is the worker's own.
+  const argv = fs.readFileSync(`/proc/${workers[0]!.child.pid}/cmdline`, 'utf8').split('\0');
+  assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS, argv.join(' '));
+});
