@@ -21,9 +21,23 @@ test('Coffer starts with its young generation capped', () => {
   assert.ok(NODE_FLAGS.some((flag) => SEMI_SPACE_CAP.test(flag)), NODE_FLAGS.join(' '));
 });
 
-test("bin/coffer.js's shebang gives Node the flags", () => {
-  const shebang = fs.readFileSync(LAUNCHER, 'utf8').split('\n')[0];
-  assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+test("bin/coffer.js starts Node with the flags through sh, which BusyBox has too (its env has no -S)", () => {
+  const [shebang, start] = fs.readFileSync(LAUNCHER, 'utf8').split('\n');
+  assert.equal(shebang, '#!/bin/sh');
+  assert.equal(start, `":" //; exec node ${NODE_FLAGS.join(' ')} "$0" "$@"`);
+});
+
+test('coffer started by a minimal sh (dash, BusyBox) with arguments that hold spaces and quotes', (t) => {
+  const dir = tempDir(t);
+  const repo = path.join(dir, "a repo's place");
+  const shells = ['dash', 'busybox'].filter((sh) => spawnSync(sh, ['-c', 'true']).status === 0);
+  assert.ok(shells.includes('dash'), 'dash is /bin/sh on Debian');
+  for (const [i, sh] of shells.entries()) {
+    const args = sh === 'busybox' ? ['sh', LAUNCHER] : [LAUNCHER];
+    const r = spawnSync(sh, [...args, 'init', '--repo', `${repo}-${i}`], { env: { ...process.env, PATH: `${path.dirname(process.execPath)}:${SYSTEM_PATH}`, COFFER_PASSWORD: 'pass' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, `${sh}: ${r.stderr}`);
+    assert.ok(fs.existsSync(path.join(`${repo}-${i}`, 'config')), sh);
+  }
 });
 
 test('coffer started by its shebang on Node 24 runs with the flags', (t) => {
