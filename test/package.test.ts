@@ -42,4 +42,9 @@ test('npm pack, npm install -g, and a backup and restore with the installed coff
   assert.match(run('backup', '--repo', repo, source), /snapshot [0-9a-f]{8} saved/);
   run('restore', '--repo', repo, 'latest', '--target', path.join(dir, 'out'));
   assert.equal(fs.readFileSync(path.join(dir, 'out', source, 'FORMAT.md'), 'utf8'), fs.readFileSync(path.join(source, 'FORMAT.md'), 'utf8'));
+  // The agent's systemd unit starts the program that is installed (it named dist/cli/main.ts, which is not).
+  const unitFile = path.join(dir, 'coffer-agent.service');
+  run('agent', 'install', '--server', 'https://backup.example.com', '--key', 'cof_abcdefghijklmnopqrstuvwxyz', '--key-file', path.join(dir, 'agent.key'), '--password-file', '/etc/coffer/pass', '--unit-file', unitFile);
+  const program = /^ExecStart="[^"]*" (?:"--[^"]*" )*"([^"]*)" "agent"/m.exec(fs.readFileSync(unitFile, 'utf8'))?.[1];
+  assert.equal(program, fs.realpathSync(bin));
 });

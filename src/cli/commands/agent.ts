@@ -126,7 +126,8 @@ export function agentCommand(): Command {
           ...(options.label ? { labels: labelsOf(options.label)! } : {}),
           user: options.user ?? 'root',
           node: process.execPath,
-          coffer: path.resolve(import.meta.dirname, '../main.ts'),
+          // The program this process was started as (bin/coffer.js when installed), as `daemon install` does.
+          coffer: fs.realpathSync(process.argv[1]!),
           home: options.user ? undefined : os.homedir(),
         });
         fs.mkdirSync(path.dirname(options.unitFile), { recursive: true });
