@@ -8,12 +8,21 @@ export class InterruptedError extends Error {
   }
 }
 
-/** A promise that rejects with InterruptedError when `signal` aborts (never, without one). */
-export function whenAborted(signal: AbortSignal | undefined): Promise<never> {
-  const aborted = new Promise<never>((_, reject) => {
-    if (signal?.aborted) reject(new InterruptedError());
-    signal?.addEventListener('abort', () => reject(new InterruptedError()), { once: true });
+/**
+ * `work`, or InterruptedError as soon as `signal` aborts. Nothing of `work` stays reachable from the
+ * signal once it has settled: a race with one promise that never settles would add a reaction to it on
+ * every call, keeping each result alive until the run ends (a restore waits once per directory, so it
+ * kept every directory's entries: some 30 MiB of old space for a 78.6k-file tree).
+ */
+export function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(new InterruptedError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new InterruptedError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
-  aborted.catch(() => {});
-  return aborted;
 }

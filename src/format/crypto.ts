@@ -79,7 +79,9 @@ export function aeadOpen(key: crypto.CipherKey, nonce: Buffer, aad: Uint8Array, 
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
   const head = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
   try {
-    return Buffer.concat([head, decipher.final()]);
+    // GCM is a stream mode: final() only checks the tag and adds nothing, so the plaintext is not copied again.
+    const tail = decipher.final();
+    return tail.length === 0 ? head : Buffer.concat([head, tail]);
   } catch {
     throw new AuthenticationError(`${what} fails authentication (damaged or not written with this repository's keys)`);
   }

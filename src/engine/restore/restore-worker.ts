@@ -13,6 +13,20 @@ const dataKey = Buffer.from(setup.dataKey);
 const idKey = secretKey(setup.idKey);
 const port = parentPort!;
 
+/**
+ * Frees a buffer this worker made and no longer needs, now rather than when the thread next collects
+ * garbage: V8 lets dead buffers pile up as "external memory" (tens of MiB per worker), and glibc
+ * keeps what they took in the thread's arena. Only a buffer at the start of its memory, and never
+ * Node's shared pool (slabs of Buffer.poolSize bytes, handed out in slices under half a slab): a view
+ * into another buffer, or a small slice of the pool, is left to the collector.
+ */
+function discard(buffer: Buffer): void {
+  const memory = buffer.buffer;
+  if (!(memory instanceof ArrayBuffer) || buffer.byteOffset !== 0) return;
+  const poolSlab = memory.byteLength === Buffer.poolSize && buffer.byteLength < memory.byteLength;
+  if (!poolSlab) memory.transfer(0);
+}
+
 function run(job: PackJob): JobDone {
   const key = packKey(dataKey, job.salt);
   const bytes = Buffer.from(job.bytes);
@@ -21,10 +35,12 @@ function run(job: PackJob): JobDone {
   let bytesWritten = 0;
   job.blobs.forEach((blob, index) => {
     const what = `blob ${Buffer.from(blob.id).toString('hex').slice(0, 16)} in ${job.packName}`;
+    let framed: Buffer;
     let raw: Buffer;
     try {
       const sealed = bytes.subarray(blob.offset - job.base, blob.offset - job.base + blob.length);
-      raw = decompressPayload(openBlob(key, blob.offset, blob.type, blob.id, sealed, what), blob.rawLength, what);
+      framed = openBlob(key, blob.offset, blob.type, blob.id, sealed, what);
+      raw = decompressPayload(framed, blob.rawLength, what);
       if (!blobId(idKey, raw).equals(blob.id)) throw new Error(`${what} does not match its id (damaged)`);
     } catch (err) {
       failed.push({ blob: index, message: (err as Error).message });
@@ -40,8 +56,17 @@ function run(job: PackJob): JobDone {
         fileErrors.set(target.file, (err as Error).message);
       }
     }
+    // A raw payload is a view into the decrypted one, which goes second.
+    discard(raw);
+    discard(framed);
   });
   return { type: 'done', job: job.job, bytesWritten, failed, fileErrors: [...fileErrors].map(([file, message]) => ({ file, message })) };
 }
 
-port.on('message', (job: PackJob) => port.postMessage(run(job)));
+port.on('message', (job: PackJob) => {
+  const done = run(job);
+  // The piece of pack (up to 16 MiB) is freed now rather than whenever this thread collects garbage:
+  // V8 counts it as external memory and lets several such dead pieces pile up before it does.
+  job.bytes.transfer(0);
+  port.postMessage(done);
+});

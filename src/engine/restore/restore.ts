@@ -18,7 +18,7 @@ import { packName } from '../../store/store.ts';
 import { compileExcludes, MATCH_NOTHING, type PathMatcher } from '../backup/exclude.ts';
 import { Breather } from '../breather.ts';
 import { nsToSeconds } from '../fs-meta.ts';
-import { InterruptedError, whenAborted } from '../interrupted.ts';
+import { InterruptedError, untilAborted } from '../interrupted.ts';
 import type { PauseGate } from '../pause-gate.ts';
 import { JobPool } from '../job-pool.ts';
 import { siblingModule } from '../sibling-module.ts';
@@ -161,7 +161,6 @@ export class RestoreRun {
   private readonly openDirs = new Set<TargetDir>();
   private readonly breather = new Breather();
   private readonly temporaryNames = new TemporaryNames();
-  private readonly aborted: Promise<never>;
   private root?: TargetDir;
   private batch: PlannedFile[] = [];
   private batchLinks: PlannedLink[] = [];
@@ -186,7 +185,6 @@ export class RestoreRun {
     this.options = options;
     this.include = options.includes?.length ? compileExcludes(options.includes) : undefined;
     this.exclude = compileExcludes(options.excludes ?? []);
-    this.aborted = whenAborted(options.signal);
   }
 
   progress(): RestoreProgress {
@@ -212,7 +210,7 @@ export class RestoreRun {
 
   /** Waits for `work`, or throws InterruptedError as soon as the restore is asked to stop. */
   private until<T>(work: Promise<T>): Promise<T> {
-    return Promise.race([work, this.aborted]);
+    return untilAborted(work, this.options.signal);
   }
 
   /** Restores what `from` names in the snapshot `view` (a directory's contents, or one node) into the target. */
