@@ -80,3 +80,25 @@ test('aborted while paused: the run stops at once with InterruptedError', async 
   assert.ok(performance.now() - started < 3000, 'it does not wait for the gate to open');
   assert.equal([...store.objects.keys()].filter((k) => k.startsWith('snapshots/')).length, 0);
 });
+
+test("aborted while a stream's producer is silent: the producer is told to stop and the run stops with InterruptedError", async (t) => {
+  const { store, repo } = await setup(t);
+  const abort = new AbortController();
+  let told = false;
+  const stream = {
+    name: 'dump.sql',
+    async *open(stop: AbortSignal) {
+      yield seededBytes('head', 1 << 16);
+      // A dump that prints nothing for a while: only the signal can end it.
+      await new Promise((resolve) => stop.addEventListener('abort', resolve, { once: true }));
+      told = true;
+    },
+  };
+  const run = new BackupRun(repo, { paths: [], streams: [stream], workers: 1, signal: abort.signal });
+  const result = run.run();
+  await until(() => run.progress().bytesDone > 0);
+  abort.abort();
+  await assert.rejects(result, InterruptedError);
+  assert.ok(told, 'the producer saw the stop');
+  assert.equal([...store.objects.keys()].filter((k) => k.startsWith('snapshots/')).length, 0);
+});

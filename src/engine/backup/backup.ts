@@ -40,7 +40,7 @@ import { VERSION } from '../../version.ts';
 import { mergeTrees } from '../scale-out/merge.ts';
 import { missingOf, type AssignedShard, type ShardPart } from '../scale-out/shard-plan.ts';
 import { ShardScope } from '../scale-out/shard-scope.ts';
-import { InterruptedError } from '../interrupted.ts';
+import { InterruptedError, untilAborted } from '../interrupted.ts';
 
 export const DEFAULT_PACK_SIZE = 16 * 1024 * 1024;
 
@@ -197,11 +197,11 @@ export class BackupRun {
   private fatal?: Error;
   /** The parent snapshot's trees (0.1.0 snapshots seen in the absolute layout), while walking. */
   private parentTrees?: TreeSource;
-  /** Rejects when the run must stop (a worker died, Ctrl-C); raced against waits that could otherwise hang. */
-  private readonly stopped: Promise<never>;
-  private stop!: (err: Error) => void;
-  /** Aborted with the run: stops a stream's producer (a dump) even while it prints nothing. */
-  private readonly streamsStop = new AbortController();
+  /**
+   * Aborted with the error that stops the run (a worker died, Ctrl-C): ends waits that could otherwise
+   * hang (untilStopped), and a stream's producer (a dump) even while it prints nothing.
+   */
+  private readonly halt = new AbortController();
   /** The stream being read, settled once its producer has gone: a stopped run waits for it. */
   private streamInFlight: Promise<unknown> = Promise.resolve();
   private readonly counts: Counts = { filesNew: 0, filesChanged: 0, filesUnmodified: 0, dirs: 0, totalFiles: 0, totalBytes: 0 };
@@ -235,14 +235,7 @@ export class BackupRun {
     this.sink = new PackSink(repo, this.destinations, this.spool, options.sink ?? DEFAULT_SINK_OPTIONS);
     this.priorities = new Priorities(options.priorities ?? []);
     if (options.shard) this.scope = new ShardScope(options.shard);
-    this.stopped = new Promise<never>((_, reject) => {
-      this.stop = (err) => {
-        reject(err);
-        this.streamsStop.abort();
-      };
-    });
-    this.stopped.catch(() => {});
-    options.signal?.addEventListener('abort', () => this.stop(new InterruptedError('interrupted')), { once: true });
+    options.signal?.addEventListener('abort', () => this.halt.abort(new InterruptedError('interrupted')), { once: true });
   }
 
   private destinationFor(store: Store): Destination {
@@ -268,10 +261,15 @@ export class BackupRun {
     if (this.options.signal?.aborted) throw new InterruptedError('interrupted');
   }
 
+  /** `work`, or the error that stopped the run as soon as it is stopped. */
+  private untilStopped<T>(work: Promise<T>): Promise<T> {
+    return untilAborted(work, this.halt.signal, (signal) => signal.reason);
+  }
+
   /** Waits while the run is paused (the heartbeat goes on meanwhile); then checks it should go on. */
   private async unlessPaused(): Promise<void> {
-    // Raced with `stopped`: a run that failed while paused must not wait for a resume to end.
-    if (this.options.pause?.paused) await Promise.race([this.options.pause.wait(this.options.signal), this.stopped]);
+    // Until stopped: a run that failed while paused must not wait for a resume to end.
+    if (this.options.pause?.paused) await this.untilStopped(this.options.pause.wait(this.options.signal));
     this.checkAlive();
   }
 
@@ -283,14 +281,13 @@ export class BackupRun {
         const snapshot = this.makeSnapshot(startTime, built);
         const sealed = this.repo.sealSnapshot(snapshot);
         // 'uploading' until a destination holds everything the snapshot needs and starts writing it.
-        const destinations = await Promise.race([
+        const destinations = await this.untilStopped(
           this.sink.commit(sealed, built.catchUp, {
             beforeSnapshot: (store) => session.fence(store),
             committing: () => (this.counters.stage = 'committing'),
             committed: (d) => this.onCommitted?.(d.store.location),
           }),
-          this.stopped,
-        ]);
+        );
         this.counters.stage = 'done';
         return {
           snapshotId: sealed.name.slice('snapshots/'.length),
@@ -318,7 +315,7 @@ export class BackupRun {
       const built = await this.build(session);
       try {
         this.counters.stage = 'committing';
-        const destinations = await Promise.race([this.sink.settle(built.catchUp), this.stopped]);
+        const destinations = await this.untilStopped(this.sink.settle(built.catchUp));
         this.counters.stage = 'done';
         return { tree: built.rootTree.toString('hex'), summary: this.summary(startTime, built.newTrees), warnings: this.warnings, adoptedPacks: built.adoptedPacks, destinations };
       } catch (err) {
@@ -356,9 +353,9 @@ export class BackupRun {
     const trees = new TreeSaver(this.repo, packSize, (pack) => this.sink.add(pack));
     try {
       this.counters.stage = 'packing';
-      // Raced with `stopped`: a walk waiting for workers that a paused run holds still would never see the abort.
-      const rootTree = await Promise.race([walker ? this.walkSources(walker.pool, trees, parent) : this.mergeShards(merge!, trees), this.stopped]);
-      if (walker) await Promise.race([walker.pool.flush(), this.stopped]);
+      // Until stopped: a walk waiting for workers that a paused run holds still would never see the abort.
+      const rootTree = await this.untilStopped(walker ? this.walkSources(walker.pool, trees, parent) : this.mergeShards(merge!, trees));
+      if (walker) await this.untilStopped(walker.pool.flush());
       this.counters.walkEnded();
       trees.flush();
       this.counters.stage = 'uploading';
@@ -389,7 +386,7 @@ export class BackupRun {
       onRead: (bytes: number) => (this.counters.bytesDone += bytes),
       onFatal: (err: Error) => {
         this.fatal ??= new BackupError(`chunk worker failed: ${err.message}`);
-        this.stop(this.fatal);
+        this.halt.abort(this.fatal);
       },
     };
     const pools = this.options.chunkPools;
@@ -511,7 +508,7 @@ export class BackupRun {
       root.listed = true;
       this.finishIfDone(root);
     }
-    return Promise.race([rootId, this.stopped]);
+    return this.untilStopped(rootId);
   }
 
   /** The directories that lead to the sources, and the sources themselves, highest priority first. */
@@ -584,11 +581,11 @@ export class BackupRun {
     this.counters.streaming = true;
     this.counters.currentFile = streamSnapshotPath(stream.name);
     const writer = pool.openStream(this.priorities.levelOf(streamSnapshotPath(stream.name)));
-    const source = stream.open(this.streamsStop.signal);
+    const source = stream.open(this.halt.signal);
     try {
       for await (const bytes of source) {
         await this.unlessPaused();
-        await Promise.race([writer.write(bytes), this.stopped]);
+        await this.untilStopped(writer.write(bytes));
         this.counters.bytesDone += bytes.length;
       }
     } catch (err) {
@@ -596,7 +593,7 @@ export class BackupRun {
       if (err instanceof InterruptedError || this.options.signal?.aborted || this.fatal) throw err;
       throw new BackupError(`${streamSnapshotPath(stream.name)}: ${(err as Error).message}; no snapshot was made`, { cause: err });
     }
-    const { content, size } = await Promise.race([writer.end(), this.stopped]);
+    const { content, size } = await this.untilStopped(writer.end());
     this.counters.stage = 'packing';
     this.counters.streaming = false;
     this.counters.filesDone++;
