@@ -232,10 +232,7 @@ export class ChunkPool {
    * on the least busy; its chunks go into that worker's packs.
    */
   openStream(priority: number): StreamWriter {
-    const worker =
-      this.workers.find((w) => w.inFlight.size === 0) ??
-      (this.workers.length < this.limit ? this.startWorker() : undefined) ??
-      this.workers.reduce<WorkerState | undefined>((a, b) => (!a || b.inFlight.size < a.inFlight.size ? b : a), undefined);
+    const worker = this.workerFor(true) ?? this.leastBusy(Infinity);
     if (!worker) throw new Error('the chunk pool is closed');
     const id = this.nextStream++;
     const state: StreamState = { worker, unacked: 0 };
@@ -273,10 +270,11 @@ export class ChunkPool {
     };
   }
 
-  private leastBusy(): WorkerState | undefined {
+  /** The worker with the fewest batches in flight, among those with fewer than `room`. */
+  private leastBusy(room = BATCHES_PER_WORKER): WorkerState | undefined {
     let best: WorkerState | undefined;
     for (const w of this.workers) {
-      if (w.inFlight.size < BATCHES_PER_WORKER && (!best || w.inFlight.size < best.inFlight.size)) best = w;
+      if (w.inFlight.size < room && (!best || w.inFlight.size < best.inFlight.size)) best = w;
     }
     return best;
   }
