@@ -6,7 +6,7 @@ import path from 'node:path';
 import { encodeShard, assignments, type ShardPlan } from '../engine/scale-out/shard-plan.ts';
 import { mergeShards, planShards, type ShardOutcome } from '../engine/scale-out/scale-out.ts';
 import { checkSources, type BackupResult } from '../engine/backup/backup.ts';
-import { InterruptedError } from '../engine/interrupted.ts';
+import { untilAborted } from '../engine/interrupted.ts';
 import type { Selection } from '../engine/backup/selection.ts';
 import { WriterSession } from '../repo/writer-markers.ts';
 import { whoAmI, type Repository } from '../repo/repository.ts';
@@ -26,16 +26,6 @@ export interface ScaledBackupOptions {
   readonly signal?: AbortSignal;
   /** Called once the shards are queued (the dashboard follows them by run id). */
   readonly onQueued?: (run: string, plan: ShardPlan) => void;
-}
-
-/** Rejects when the signal aborts (Ctrl-C while the workers run). */
-function stopped(signal: AbortSignal | undefined): Promise<never> {
-  return new Promise((_, reject) => {
-    if (!signal) return;
-    const abort = (): void => reject(new InterruptedError('interrupted'));
-    if (signal.aborted) abort();
-    else signal.addEventListener('abort', abort, { once: true });
-  });
 }
 
 export async function runScaledBackup(repo: Repository, queue: ShardQueue, options: ScaledBackupOptions): Promise<BackupResult> {
@@ -60,7 +50,7 @@ export async function runScaledBackup(repo: Repository, queue: ShardQueue, optio
     });
     const { run, outcomes } = await queue.enqueue(assignments(plan).map(encodeShard), parent?.id);
     options.onQueued?.(run, plan);
-    const results: ShardOutcome[] = await Promise.race([outcomes, stopped(options.signal)]);
+    const results: ShardOutcome[] = await untilAborted(outcomes, options.signal);
     return await mergeShards(repo, plan, results, {
       startedAt,
       session,
