@@ -54,20 +54,22 @@ export async function runLabelledPlan(fleet: AgentFleet, agents: ReadonlyMap<str
   const { alice, destinationId } = fleet;
   const [coordinator, , victim] = [...agents.keys()] as [string, string, string];
   // The victim uploads slowly, so it is surely in the middle of a shard when it is killed.
-  await alice.json('PATCH', `/api/agents/${victim}`, { uploadLimit: 1024 * 1024 });
+  await alice.json('PATCH', `/api/agents/${victim}`, { uploadLimit: 512 * 1024 });
   const plan = await alice.json<{ id: string; workerLabel: string }>('POST', '/api/plans', { name: 'share', agentId: coordinator, paths: [source], destinations: [destinationId], workerLabel: 'nas' }, 201);
   assert.equal(plan.workerLabel, 'nas');
   const job = await alice.json<{ id: string; params: { scaleOut: { workers: number; label: string } } }>('POST', `/api/plans/${plan.id}/run`, undefined, 202);
   assert.deepEqual(job.params.scaleOut, { workers: 3, label: 'nas' });
 
-  // Mid-shard: the victim's heartbeats say it has read part of its shard.
+  // Mid-shard: the victim's heartbeats say it has read some of a shard holding megabytes of random data,
+  // which take it many seconds to upload. (A shard of small files alone fits in the limit's burst: one
+  // seen with progress may already be finished, and then no shard is taken over.)
   const seen: FleetShardStatus[] = [];
   const running = await until(
     'the victim agent in the middle of a shard',
     async () => {
       const { shards } = await alice.json<{ shards: FleetShardStatus | null }>('GET', `/api/jobs/${job.id}/shards`);
       if (shards) seen.push(shards);
-      return shards?.running.find((r) => r.agentId === victim && r.bytesDone > 0);
+      return shards?.running.find((r) => r.agentId === victim && r.bytes >= 2 * MiB && r.bytesDone > 0);
     },
     120_000,
   );
