@@ -2,6 +2,7 @@
 // comes last so a pack can be streamed out while it is being filled, and read back with two range reads.
 import crypto, { type KeyObject } from 'node:crypto';
 import { ByteReader, ByteWriter, FormatError } from './bytes.ts';
+import { discard } from './discard.ts';
 import type { Framed } from './compression.ts';
 import { ID_BYTES, SALT_BYTES, TAG_BYTES, aeadOpen, aeadSeal, contentId, counterNonce, deriveKey } from './crypto.ts';
 import { BLOB_OVERHEAD, MAX_PACK_BYTES, MAX_PACK_HEADER_BYTES, maxBlobBytes } from './limits.ts';
@@ -104,7 +105,10 @@ export class PackWriter {
     const cipher = crypto.createCipheriv('aes-256-gcm', this.key, counterNonce(offset));
     cipher.setAAD(blobAad(type, id));
     this.append(cipher.update(Uint8Array.of(framed.flag)));
-    this.append(cipher.update(framed.body));
+    // The ciphertext is copied into the pack: its own buffer (a blob's size) is freed at once.
+    const sealed = cipher.update(framed.body);
+    this.append(sealed);
+    discard(sealed);
     this.append(cipher.final());
     this.append(cipher.getAuthTag());
     const entry = { type, id, offset, length: this.bytes - offset, rawLength };

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Chunker } from '../../format/chunker.ts';
 import { compress } from '../../format/compression.ts';
 import { ID_BYTES, blobId, secretKey } from '../../format/crypto.ts';
+import { discard } from '../../format/discard.ts';
 import { BlobType, PackWriter } from '../../format/pack.ts';
 import { NodeType } from '../../format/tree.ts';
 import { IdSetView } from '../../repo/id-table.ts';
@@ -68,7 +69,10 @@ function storeChunk(chunk: Buffer): Buffer {
   const id = blobId(idKey, chunk);
   const key = id.toString('base64');
   if (!known?.has(id) && !openIds.has(key) && !sealedIds.has(key)) {
-    packer.add(BlobType.Data, id, compress(chunk, setup.zstdLevel), chunk.length);
+    const framed = compress(chunk, setup.zstdLevel);
+    packer.add(BlobType.Data, id, framed, chunk.length);
+    // zstd's output is dead once encrypted into the pack (a raw body is the read buffer itself: kept).
+    if (framed.body !== chunk) discard(framed.body);
     openIds.add(key);
     if (packer.size >= setup.packSize) sealPack();
   }

@@ -4,6 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { decompressPayload } from '../../format/compression.ts';
 import { blobId, secretKey } from '../../format/crypto.ts';
+import { discard } from '../../format/discard.ts';
 import { openBlob, packKey } from '../../format/pack.ts';
 import { writeAt } from './file-writer.ts';
 import type { JobDone, PackJob, RestoreWorkerSetup } from './restore-protocol.ts';
@@ -12,20 +13,6 @@ const setup = workerData as RestoreWorkerSetup;
 const dataKey = Buffer.from(setup.dataKey);
 const idKey = secretKey(setup.idKey);
 const port = parentPort!;
-
-/**
- * Frees a buffer this worker made and no longer needs, now rather than when the thread next collects
- * garbage: V8 lets dead buffers pile up as "external memory" (tens of MiB per worker), and glibc
- * keeps what they took in the thread's arena. Only a buffer at the start of its memory, and never
- * Node's shared pool (slabs of Buffer.poolSize bytes, handed out in slices under half a slab): a view
- * into another buffer, or a small slice of the pool, is left to the collector.
- */
-function discard(buffer: Buffer): void {
-  const memory = buffer.buffer;
-  if (!(memory instanceof ArrayBuffer) || buffer.byteOffset !== 0) return;
-  const poolSlab = memory.byteLength === Buffer.poolSize && buffer.byteLength < memory.byteLength;
-  if (!poolSlab) memory.transfer(0);
-}
 
 function run(job: PackJob): JobDone {
   const key = packKey(dataKey, job.salt);
