@@ -79,6 +79,20 @@ test("one reused compression context follows each call's level, and compresses a
   }
 });
 
+test('each frame is a buffer of its own, and compressing leaves no worst-case buffer behind per call', () => {
+  // A fresh context: the scratch it grows once is part of the count below.
+  const compress = nativeZstdCompress()!;
+  const raws = Array.from({ length: 16 }, (_, i) => Buffer.concat([text(512 * 1024), Buffer.from(`input ${i}`)]));
+  const before = process.memoryUsage().arrayBuffers;
+  const frames = raws.map((raw) => compress(raw, 3));
+  const grown = process.memoryUsage().arrayBuffers - before;
+  const kept = frames.reduce((sum, f) => sum + f.length, 0);
+  // zstd-napi's own Compressor dropped a 512 KiB buffer (the bound) per call: 8 MiB here.
+  assert.ok(grown - kept < 2 * 1024 * 1024, `${grown - kept} bytes besides the frames`);
+  // A later call does not overwrite an earlier frame (the scratch is copied out).
+  frames.forEach((frame, i) => assert.ok(nativeDecompress(frame, raws[i]!.length).equals(raws[i]!), `frame ${i}`));
+});
+
 test('a frame never decompresses past its bound, whatever its header says', () => {
   const raw = text(100_000);
   const sized = nativeCompress(raw, 3);

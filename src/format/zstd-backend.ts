@@ -47,19 +47,33 @@ function loadAddon<T>(name: string): T | undefined {
   }
 }
 
-/** zstd-napi's compressor for this thread, or undefined where the addon is not installed or does not load. */
+/**
+ * zstd-napi's compressor for this thread, or undefined where the addon is not installed or does not load.
+ * It compresses into one scratch buffer of this thread, reused, and returns a copy of exactly the frame's
+ * size: zstd-napi's own Compressor allocates a buffer of the worst-case size for every input over
+ * 128 KiB and drops it after copying, and those dead buffers piled up in the chunk workers between
+ * collections (bench/PROFILE.md, "Backup memory: dead buffers freed at once"). The scratch grows to
+ * the largest input's bound (at most the chunker's maximal chunk).
+ */
 export function nativeZstdCompress(): ZstdCompress | undefined {
-  const addon = loadAddon<typeof import('zstd-napi')>('zstd-napi');
-  if (!addon) return undefined;
-  const compressor = new addon.Compressor();
+  const binding = loadAddon<typeof import('zstd-napi/binding.js')>('zstd-napi/binding.js');
+  if (!binding) return undefined;
+  const context = new binding.CCtx();
+  let scratch = Buffer.alloc(0);
   let currentLevel: number | undefined;
   return (raw, level) => {
     if (level !== currentLevel) {
       // One-shot compression knows the input's size, so zstd sizes the window to it by itself.
-      compressor.setParameters({ compressionLevel: level, checksumFlag: false, contentSizeFlag: true });
+      context.reset(binding.ResetDirective.parameters);
+      context.setParameter(binding.CParameter.compressionLevel, level);
+      context.setParameter(binding.CParameter.checksumFlag, 0);
+      context.setParameter(binding.CParameter.contentSizeFlag, 1);
       currentLevel = level;
     }
-    return compressor.compress(raw);
+    const bound = binding.compressBound(raw.length);
+    if (scratch.length < bound) scratch = Buffer.allocUnsafe(bound);
+    const written = context.compress2(scratch, raw);
+    return Buffer.from(scratch.subarray(0, written));
   };
 }
 
