@@ -1,0 +1,35 @@
+// The spool between sealing and uploading (src/engine/spool.ts): a pack held for several destinations.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { PackSpool } from '../src/engine/spool.ts';
+
+test("a pack's memory is freed when the last destination releases it, not before", async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-spool-test-'));
+  const spool = new PackSpool(path.join(dir, 'spool'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const bytes = new Uint8Array(1024 * 1024).fill(7);
+  const entry = spool.add(bytes, 2);
+  const first = await entry.load();
+  entry.release();
+  // The other destination is still uploading what it loaded.
+  assert.equal(first.length, 1024 * 1024);
+  assert.equal((await entry.load())[1000], 7);
+  entry.release();
+  assert.equal(bytes.buffer.byteLength, 0, 'freed once both have it');
+});
+
+test('a pack spilled to disk is read back whole, and its file goes with the last release', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-spool-test-'));
+  const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1024, disk: 1024 * 1024 });
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const bytes = new Uint8Array(4096).fill(9);
+  const entry = spool.add(bytes, 1);
+  assert.equal(spool.onDisk, 4096);
+  assert.deepEqual(await entry.load(), Buffer.from(new Uint8Array(4096).fill(9)));
+  entry.release();
+  assert.equal(spool.onDisk, 0);
+  assert.deepEqual(fs.readdirSync(path.join(dir, 'spool')), []);
+});
