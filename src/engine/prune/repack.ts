@@ -1,9 +1,9 @@
 // Moving needed blobs out of mostly unused packs: each blob is decrypted, checked against its id, and
 // sealed into a new pack with a new key and offset (data and tree blobs in separate packs, as backups
 // write them). New packs are built once and handed to `onSealed`, which uploads them to every replica.
-import { FormatError, toHex } from '../../format/bytes.ts';
+import { discard, FormatError, toHex } from '../../format/bytes.ts';
 import { decompressPayload, type Framed } from '../../format/compression.ts';
-import { blobId, contentId } from '../../format/crypto.ts';
+import { blobId } from '../../format/crypto.ts';
 import { BlobType, openBlob, packKey, PackWriter, type SealedPack } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName } from '../../store/store.ts';
@@ -65,35 +65,70 @@ export class DamagedPackError extends Error {
   override name = 'DamagedPackError';
 }
 
+/** Kept blobs closer than this are read with one range (reading the gap is cheaper than another request). */
+const MAX_GAP = 1024 * 1024;
+/** At most this much of a pack is read at once: a repacked pack is never held whole. */
+const MAX_SPAN = 4 * 1024 * 1024;
+
 /**
  * Copies blob entries `blobs` of pack number `p` of the index into `builder`, after checking every one
- * of them (from any replica holding an intact copy of the pack). The index says where each blob is, so
- * the pack's header is not decoded (an object per blob, for thousands of blobs per pack of which a
- * repack may keep a handful).
+ * of them (from any replica holding an intact copy of its range). The index says where each blob is, so
+ * only the ranges holding kept blobs are read, a few MiB at a time, and the pack's header is not decoded
+ * (an object per blob, for thousands of blobs per pack of which a repack may keep a handful). Each blob
+ * is authenticated and checked against its id, so the bytes between kept blobs need not be read: the
+ * pack goes once its blobs are safe elsewhere.
  */
 export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<number>, builder: PackBuilder): Promise<void> {
   const index = repo.index;
-  const id = toHex(index.packId(p));
-  const name = packName(id);
-  let copies: { type: BlobType; id: Buffer; framed: Buffer; rawLength: number }[];
+  const name = packName(toHex(index.packId(p)));
+  const key = packKey(repo.keys.dataKey, index.packSalt(p));
+  const sorted = Int32Array.from(blobs).sort((a, b) => index.blobOffset(a) - index.blobOffset(b));
+  // Every blob is checked before any is added: a damaged pack is kept whole, none of it copied.
+  const copies: { type: BlobType; id: Buffer; framed: Buffer; rawLength: number }[] = [];
   try {
-    copies = await repo.read(name, (bytes) => {
-      if (contentId(bytes) !== id) throw new FormatError(`${name}: its bytes do not match its name (damaged)`);
-      const key = packKey(repo.keys.dataKey, index.packSalt(p));
-      return Array.from(blobs, (n) => {
-        const type = index.blobType(n);
-        // Copied: the index's id page must not be held by the new pack's entries.
-        const blob = Buffer.from(index.blobId(n));
-        const offset = index.blobOffset(n);
-        const rawLength = index.blobRawLength(n);
-        const what = `blob ${blob.toString('hex').slice(0, 16)} in ${name}`;
-        const framed = openBlob(key, offset, type, blob, bytes.subarray(offset, offset + index.blobLength(n)), what);
-        if (!blobId(repo.idKey, decompressPayload(framed, rawLength, what)).equals(blob)) throw new FormatError(`${what} does not match its id (damaged)`);
-        return { type, id: blob, framed, rawLength };
-      });
-    });
+    for (const span of spansOf(index, sorted)) {
+      const base = index.blobOffset(span[0]!);
+      const last = span[span.length - 1]!;
+      const range = { offset: base, length: index.blobOffset(last) + index.blobLength(last) - base };
+      copies.push(
+        ...(await repo.read(
+          name,
+          (bytes) =>
+            Array.from(span, (n) => {
+              const type = index.blobType(n);
+              // Copied: the index's id page must not be held by the new pack's entries.
+              const blob = Buffer.from(index.blobId(n));
+              const offset = index.blobOffset(n);
+              const rawLength = index.blobRawLength(n);
+              const what = `blob ${blob.toString('hex').slice(0, 16)} in ${name}`;
+              const framed = openBlob(key, offset, type, blob, bytes.subarray(offset - base, offset - base + index.blobLength(n)), what);
+              const raw = decompressPayload(framed, rawLength, what);
+              if (!blobId(repo.idKey, raw).equals(blob)) throw new FormatError(`${what} does not match its id (damaged)`);
+              discard(raw);
+              return { type, id: blob, framed, rawLength };
+            }),
+          range,
+        )),
+      );
+    }
   } catch (err) {
     throw new DamagedPackError(`${name} cannot be repacked: ${(err as Error).message}`, { cause: err });
   }
-  for (const c of copies) await builder.add(c.type, c.id, { flag: c.framed[0]!, body: c.framed.subarray(1) }, c.rawLength);
+  for (const c of copies) {
+    await builder.add(c.type, c.id, { flag: c.framed[0]!, body: c.framed.subarray(1) }, c.rawLength);
+    discard(c.framed);
+  }
+}
+
+/** Blob entries (sorted by offset) grouped into ranges worth one read each. */
+function spansOf(index: Repository['index'], sorted: Int32Array): Int32Array[] {
+  const result: Int32Array[] = [];
+  let from = 0;
+  for (let i = 1; i <= sorted.length; i++) {
+    const end = (n: number): number => index.blobOffset(n) + index.blobLength(n);
+    if (i < sorted.length && index.blobOffset(sorted[i]!) - end(sorted[i - 1]!) <= MAX_GAP && end(sorted[i]!) - index.blobOffset(sorted[from]!) <= MAX_SPAN) continue;
+    result.push(sorted.subarray(from, i));
+    from = i;
+  }
+  return result;
 }
