@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { forgetSnapshots } from '../src/engine/forget.ts';
+import { PackBuilder, repackPack } from '../src/engine/prune/repack.ts';
+import type { SealedPack } from '../src/format/pack.ts';
 import { initRepository } from '../src/repo/repository.ts';
 import { LocalStore } from '../src/store/local.ts';
 import type { ByteRange } from '../src/store/store.ts';
@@ -58,4 +60,33 @@ test('a mostly unused pack is repacked from the ranges of its kept blobs, not re
   const after = await allContent([store]);
   assert.deepEqual([...after.keys()], [second]);
   assert.deepEqual(after.get(second), before.get(second), 'the kept file reads back identical');
+});
+
+test("a repacked pack's entries hold their ids in buffers of their own, not in slices of Node's buffer pool", { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t);
+  const store = new LocalStore(path.join(dir, 'repo'));
+  await initRepository([store], PASS);
+  const src = path.join(dir, 'src');
+  fs.mkdirSync(src);
+  // Many small files: many blobs, each decompressed into a slice of the pool while it is checked.
+  for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(src, `f${i}`), seededBytes(`f${i}`, 3_000));
+  await backup([store], [src]);
+  const entries = await withRepo([store], async (repo) => {
+    await repo.loadIndex();
+    const index = repo.index;
+    const sealed: SealedPack[] = [];
+    const builder = new PackBuilder(repo, 16 << 20, async (pack) => void sealed.push(pack));
+    for (let p = 0; p < index.packCount; p++) {
+      const blobs = [...Array(index.blobCount).keys()].filter((n) => index.packOfBlob(n) === p);
+      await repackPack(repo, p, blobs, builder);
+    }
+    await builder.finish();
+    return sealed.flatMap((pack) => pack.entries);
+  });
+  assert.ok(entries.length > 300, `${entries.length} blobs`);
+  // A 32-byte id in a pool slab keeps the whole slab (and the blobs decompressed into it) alive until
+  // the new pack is sealed and uploaded; the ids' own buffers hold nothing else.
+  const memory = new Set(entries.map((e) => e.id.buffer));
+  const bytes = [...memory].reduce((sum, m) => sum + m.byteLength, 0);
+  assert.ok(bytes <= entries.length * 32, `${entries.length} ids keep ${bytes} bytes in ${memory.size} buffers`);
 });

@@ -3,7 +3,7 @@
 // write them). New packs are built once and handed to `onSealed`, which uploads them to every replica.
 import { discard, FormatError, toHex } from '../../format/bytes.ts';
 import { decompressPayload, type Framed } from '../../format/compression.ts';
-import { blobId } from '../../format/crypto.ts';
+import { blobId, ID_BYTES } from '../../format/crypto.ts';
 import { BlobType, openBlob, packKey, PackWriter, type SealedPack } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName } from '../../store/store.ts';
@@ -93,11 +93,15 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
       copies.push(
         ...(await repo.read(
           name,
-          (bytes) =>
-            Array.from(span, (n) => {
+          (bytes) => {
+            // The ids are copied (the index's id page must not be held by the new pack's entries) into one
+            // buffer of their own: a 32-byte copy from Node's pool would keep its 64 KiB slab, and the
+            // decompressed blobs that share it, alive until the new pack is sealed.
+            const ids = Buffer.allocUnsafeSlow(span.length * ID_BYTES);
+            const decoded = Array.from(span, (n, i) => {
               const type = index.blobType(n);
-              // Copied: the index's id page must not be held by the new pack's entries.
-              const blob = Buffer.from(index.blobId(n));
+              const blob = ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES);
+              blob.set(index.blobId(n));
               const offset = index.blobOffset(n);
               const rawLength = index.blobRawLength(n);
               const what = `blob ${blob.toString('hex').slice(0, 16)} in ${name}`;
@@ -106,7 +110,11 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
               if (!blobId(repo.idKey, raw).equals(blob)) throw new FormatError(`${what} does not match its id (damaged)`);
               discard(raw);
               return { type, id: blob, framed, rawLength };
-            }),
+            });
+            // The range is read for this alone (as the restore's spans are): freed now, not at the next GC.
+            discard(bytes);
+            return decoded;
+          },
           range,
         )),
       );
