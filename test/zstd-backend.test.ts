@@ -121,3 +121,18 @@ test('a frame never decompresses past its bound, whatever its header says', () =
   assert.throws(() => nativeDecompress(sized.subarray(0, 3), raw.length));
   assert.throws(() => nativeDecompress(sized.subarray(0, sized.length - 5), raw.length));
 });
+
+test('given a buffer the plaintext fits in, zstd-napi writes it there; else, and with node:zlib, into a new one', () => {
+  const raw = text(20_000);
+  const frame = nativeCompress(raw, 3);
+  const into = Buffer.alloc(32_000);
+  const there = nativeDecompress(frame, raw.length, into);
+  assert.ok(there.equals(raw));
+  assert.equal(there.buffer, into.buffer, 'a view of the given buffer');
+  assert.equal(there.byteOffset, into.byteOffset);
+  const small = Buffer.alloc(100);
+  const elsewhere = nativeDecompress(frame, raw.length, small);
+  assert.ok(elsewhere.equals(raw));
+  assert.notEqual(elsewhere.buffer, small.buffer);
+  assert.ok(nodeZstdDecompress(frame, raw.length, into).equals(raw));
+});

@@ -55,9 +55,10 @@ export type PlainSize = number | { readonly atMost: number };
 
 /**
  * The plaintext of a framed payload. Decompression stops at the size the context allows, so a small
- * hostile frame cannot expand into gigabytes (a zstd "bomb").
+ * hostile frame cannot expand into gigabytes (a zstd "bomb"). `into`: a buffer the plaintext may be written
+ * to (see ZstdDecompress), for a caller that only checks it.
  */
-export function decompressPayload(framed: Uint8Array, size: PlainSize, what: string): Buffer {
+export function decompressPayload(framed: Uint8Array, size: PlainSize, what: string, into?: Buffer): Buffer {
   if (framed.length === 0) throw new FormatError(`${what}: the payload is empty`);
   const exact = typeof size === 'number' ? size : undefined;
   const max = typeof size === 'number' ? size : size.atMost;
@@ -71,7 +72,7 @@ export function decompressPayload(framed: Uint8Array, size: PlainSize, what: str
       // Writers never compress what is tiny, let alone nothing.
       if (max === 0) throw new FormatError(`${what}: a compressed payload where an empty one belongs`);
       try {
-        raw = zstd.decompress(body, max);
+        raw = zstd.decompress(body, max, into);
       } catch (err) {
         if (err instanceof ZstdTooLarge) throw new FormatError(`${what}: decompresses to more than the ${max} bytes it may have`);
         throw new FormatError(`${what}: zstd data is damaged (${(err as Error).message})`);

@@ -8,8 +8,12 @@ import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 
 export type ZstdCompress = (raw: Uint8Array, level: number) => Uint8Array;
-/** The plaintext of a frame, of at most `max` (≥ 1) bytes; a frame that holds more throws ZstdTooLarge. */
-export type ZstdDecompress = (frame: Uint8Array, max: number) => Buffer;
+/**
+ * The plaintext of a frame, of at most `max` (≥ 1) bytes; a frame that holds more throws ZstdTooLarge.
+ * Given `into`, a plaintext that fits may be written there (the result is then a view of it): for a caller
+ * that only checks the plaintext and would otherwise leave a dead buffer per blob to the collector.
+ */
+export type ZstdDecompress = (frame: Uint8Array, max: number, into?: Buffer) => Buffer;
 
 export class ZstdTooLarge extends Error {}
 
@@ -82,13 +86,13 @@ export function nativeZstdDecompress(): ZstdDecompress | undefined {
   const binding = loadAddon<typeof import('zstd-napi/binding.js')>('zstd-napi/binding.js');
   if (!binding) return undefined;
   const context = new binding.DCtx();
-  return (frame, max) => {
+  return (frame, max, into) => {
     const size = binding.getFrameContentSize(frame);
     // A frame without its size (Coffer writes none, a hostile repository may) is streamed, bounded, by node:zlib.
     if (size === null) return nodeZstdDecompress(frame, max);
     if (size > max) throw new ZstdTooLarge();
     // Exactly the declared size: a frame holding more (or a second frame behind it) fails instead of growing.
-    const raw = Buffer.allocUnsafe(size);
+    const raw = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
     const written = context.decompress(raw, frame);
     if (written !== size) throw new Error(`the frame declares ${size} bytes and holds ${written}`);
     return raw;

@@ -84,14 +84,15 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
   const key = packKey(repo.keys.dataKey, index.packSalt(p));
   const sorted = Int32Array.from(blobs).sort((a, b) => index.blobOffset(a) - index.blobOffset(b));
   // Every blob is checked before any is added: a damaged pack is kept whole, none of it copied.
+  // The plaintexts are only hashed, so they all go to one buffer instead of one each.
+  const scratch = Buffer.allocUnsafeSlow(sorted.reduce((max, n) => Math.max(max, index.blobRawLength(n)), 0));
   const copies: { type: BlobType; id: Buffer; framed: Buffer; rawLength: number }[] = [];
   try {
     for (const span of spansOf(index, sorted)) {
       const base = index.blobOffset(span[0]!);
       const last = span[span.length - 1]!;
       const range = { offset: base, length: index.blobOffset(last) + index.blobLength(last) - base };
-      copies.push(
-        ...(await repo.read(
+      const decoded = await repo.read(
           name,
           (bytes) => {
             // The ids are copied (the index's id page must not be held by the new pack's entries) into one
@@ -106,9 +107,8 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
               const rawLength = index.blobRawLength(n);
               const what = `blob ${blob.toString('hex').slice(0, 16)} in ${name}`;
               const framed = openBlob(key, offset, type, blob, bytes.subarray(offset - base, offset - base + index.blobLength(n)), what);
-              const raw = decompressPayload(framed, rawLength, what);
+              const raw = decompressPayload(framed, rawLength, what, scratch);
               if (!blobId(repo.idKey, raw).equals(blob)) throw new FormatError(`${what} does not match its id (damaged)`);
-              discard(raw);
               return { type, id: blob, framed, rawLength };
             });
             // The range is read for this alone (as the restore's spans are): freed now, not at the next GC.
@@ -116,8 +116,8 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
             return decoded;
           },
           range,
-        )),
-      );
+        );
+      for (const c of decoded) copies.push(c);
     }
   } catch (err) {
     throw new DamagedPackError(`${name} cannot be repacked: ${(err as Error).message}`, { cause: err });
