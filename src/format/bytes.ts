@@ -190,17 +190,3 @@ export class ByteReader {
 export function toHex(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
 }
-
-/**
- * Frees a buffer the caller made and no longer needs (nothing else may hold a view of it), now rather
- * than when its thread next collects garbage: V8 lets dead buffers pile up as "external memory" (tens of
- * MiB per thread), and glibc keeps what they took in its arena. Only a buffer at the start of its
- * memory, and never Node's shared pool (slabs of Buffer.poolSize bytes, handed out in slices under half a slab): a view
- * into another buffer, or a small slice of the pool, is left to the collector.
- */
-export function discard(buffer: Buffer): void {
-  const memory = buffer.buffer;
-  if (!(memory instanceof ArrayBuffer) || buffer.byteOffset !== 0) return;
-  const poolSlab = memory.byteLength === Buffer.poolSize && buffer.byteLength < memory.byteLength;
-  if (!poolSlab) memory.transfer(0);
-}

@@ -1,9 +1,10 @@
 // Moving needed blobs out of mostly unused packs: each blob is decrypted, checked against its id, and
 // sealed into a new pack with a new key and offset (data and tree blobs in separate packs, as backups
 // write them). New packs are built once and handed to `onSealed`, which uploads them to every replica.
-import { discard, FormatError, toHex } from '../../format/bytes.ts';
+import { FormatError, toHex } from '../../format/bytes.ts';
 import { decompressPayload, type Framed } from '../../format/compression.ts';
 import { blobId, ID_BYTES } from '../../format/crypto.ts';
+import { discard } from '../../format/discard.ts';
 import { BlobType, openBlob, packKey, PackWriter, type SealedPack } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName } from '../../store/store.ts';

@@ -2,7 +2,6 @@
 // the files that need it, through descriptors the restore opened (threads share them). A blob that
 // fails verification is reported, not written.
 import { parentPort, workerData } from 'node:worker_threads';
-import { discard } from '../../format/bytes.ts';
 import { decompressPayload } from '../../format/compression.ts';
 import { blobId, secretKey } from '../../format/crypto.ts';
 import { discard } from '../../format/discard.ts';
