@@ -131,10 +131,10 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
 
 /** Blob entries (sorted by offset) grouped into ranges worth one read each. */
 function spansOf(index: Repository['index'], sorted: Int32Array): Int32Array[] {
+  const end = (n: number): number => index.blobOffset(n) + index.blobLength(n);
   const result: Int32Array[] = [];
   let from = 0;
   for (let i = 1; i <= sorted.length; i++) {
-    const end = (n: number): number => index.blobOffset(n) + index.blobLength(n);
     if (i < sorted.length && index.blobOffset(sorted[i]!) - end(sorted[i - 1]!) <= MAX_GAP && end(sorted[i]!) - index.blobOffset(sorted[from]!) <= MAX_SPAN) continue;
     result.push(sorted.subarray(from, i));
     from = i;
