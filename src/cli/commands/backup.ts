@@ -16,7 +16,7 @@ import type { Repository } from '../../repo/repository.ts';
 import { DryRunStore } from '../../store/dry-run.ts';
 import { destinationLines } from '../destination-lines.ts';
 import { usesEnvironment } from '../environment-help.ts';
-import { describeError, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_PARTIAL, isRetryable, UsageError } from '../errors.ts';
+import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_PARTIAL, UsageError } from '../exit-codes.ts';
 import { count, formatBytes, formatDuration, parseSize } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { adHocPlanName, retryPolicyOf, TrackedJob } from '../../daemon/job-tracking.ts';
@@ -376,6 +376,10 @@ export function backupCommand(): Command {
               process.exitCode = EXIT_INTERRUPTED;
               return;
             }
+            // Loaded only once an attempt failed: cli/errors.ts imports prune, the daemon's control, hooks and
+            // sources for its instanceof checks, which a backup that succeeds never needs, and whose modules
+            // stay in memory under the key derivation's 64 MiB (bench/PROFILE.md, 2026-12-02).
+            const { describeError, isRetryable } = await import('../errors.ts');
             const retry = job?.failed(err as Error, isRetryable(err)).retry;
             if (!retry) throw err;
             printWarning(`attempt ${retry.attempt} failed: ${describeError(err)}; retrying in ${formatDuration(retry.delayMs / 1000)} (Ctrl-C to stop)`);
