@@ -1,3 +1,5 @@
+import v8 from 'node:v8';
+
 // Node.js flags every Coffer process starts with. Under Coffer's allocation rate V8 grows an isolate's
 // young generation up to 64 MiB semi-spaces, mostly free at the peak; at 8 MiB a kernel-tree restore peaks
 // ~90 MiB lower and its backup ~45 MiB at the same CPU (smaller caps cost its backup 3–5 CPU-s more:
@@ -8,3 +10,16 @@
 // launcher's re-run on the bundled Node (process.execArgv), the systemd units, and the forked scale-out
 // workers.
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+
+/**
+ * How far V8 lets an old generation grow past what survived the last full collection, for a backup.
+ * Left to itself V8 grows it ~3 ×: the backup's main thread promotes per-file objects that die soon
+ * after (27 MiB live, 82 MiB before the next full collection on the kernel tree), and at 30 % the
+ * kernel initial backup peaks ~50 MiB lower at the same CPU (bench/PROFILE.md, "Backup memory").
+ * V8 reads this flag whenever it sets the next limit, so it can be set at run time; only the backup
+ * command sets it: a command with a big live heap (prune or check of millions of blobs) would
+ * collect more often for nothing.
+ */
+export function limitHeapGrowthForBackup(): void {
+  v8.setFlagsFromString('--heap-growing-percent=30');
+}
