@@ -240,3 +240,18 @@ test('waiting work ages: a low-priority pack is not starved by a stream of high-
   // Only the high-priority packs queued within 30 s of it (one level of aging) go before it.
   assert.ok(position > 1 && position <= 4, `the low-priority pack went at position ${position}`);
 });
+
+test("an object's done() says whether a store may still hold its bytes: not once stored or dropped, yes after a failed upload", async () => {
+  const store = new FaultStore(new MemoryStore('mem:done'));
+  const destination = new Destination(store, { concurrency: 1, maxConcurrency: 1 });
+  const calls: [string, boolean][] = [];
+  const put = (name: string): Promise<void> => destination.put({ name: objectName('data', name), size: 1, load: async () => new Uint8Array(1), done: (held) => calls.push([name, held]) });
+  await put('stored');
+  store.goOffline();
+  const failed = put('failed');
+  const dropped = put('dropped');
+  await assert.rejects(failed);
+  await assert.rejects(dropped);
+  await assert.rejects(put('after'));
+  assert.deepEqual(calls, [['stored', false], ['failed', true], ['dropped', false], ['after', false]]);
+});

@@ -33,3 +33,15 @@ test('a pack spilled to disk is read back whole, and its file goes with the last
   assert.equal(spool.onDisk, 0);
   assert.deepEqual(fs.readdirSync(path.join(dir, 'spool')), []);
 });
+
+test('a pack whose upload failed or was stopped is left to the collector: the store may still read it', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-spool-test-'));
+  const spool = new PackSpool(path.join(dir, 'spool'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const bytes = new Uint8Array(1024 * 1024).fill(5);
+  const entry = spool.add(bytes, 2);
+  entry.release(true);
+  entry.release();
+  assert.equal(bytes.buffer.byteLength, 1024 * 1024, 'not detached under a request that may still send it');
+  assert.equal(bytes[1000], 5);
+});

@@ -37,8 +37,12 @@ export interface QueuedObject {
   readonly priority?: number;
   /** Names that must be durable here before this object is written (index files, snapshots). */
   readonly after?: readonly string[];
-  /** Called once the destination no longer needs the object (stored, or dropped). */
-  readonly done?: () => void;
+  /**
+   * Called once the destination no longer needs the object: stored, or dropped. `stillReferenced`: an
+   * upload of it failed or was stopped, and a store's request may not have let go of the bytes yet (a
+   * cut socket write, a multipart part in flight), so their memory must be left to the collector.
+   */
+  readonly done?: (stillReferenced: boolean) => void;
   /** Passed to the store (a tree pack is worth a copy in the local cache). */
   readonly hint?: ObjectHint;
 }
@@ -107,7 +111,7 @@ export class Destination {
   /** Queues an object; resolves when it is durable here, rejects if the destination is detached. */
   put(object: QueuedObject): Promise<void> {
     if (this.detachReason) {
-      object.done?.();
+      object.done?.(false);
       return Promise.reject(this.detachReason);
     }
     return new Promise((resolve, reject) => {
@@ -140,7 +144,7 @@ export class Destination {
     this.detachReason = reason;
     this.stopUploads.abort(reason);
     for (const item of this.takeAllQueued()) {
-      item.done?.();
+      item.done?.(false);
       item.reject(reason);
     }
     this.wake();
@@ -200,7 +204,7 @@ export class Destination {
           this.objectsQueued--;
           this.recent.push({ at: this.now(), bytes: item.size });
           this.tuner.record(item.size);
-          item.done?.();
+          item.done?.(false);
           item.resolve();
           this.pump();
         },
@@ -208,7 +212,7 @@ export class Destination {
           this.running--;
           this.bytesQueued -= item.size;
           this.objectsQueued--;
-          item.done?.();
+          item.done?.(true);
           item.reject(err);
           this.detach(err);
           this.pump();

@@ -22,6 +22,8 @@ export class SpoolEntry {
   bytes?: Uint8Array;
   file?: string;
   private holders: number;
+  /** A failed or stopped upload may still read `bytes`: the collector frees them, not drop(). */
+  shared = false;
 
   constructor(spool: PackSpool, bytes: Uint8Array, holders: number) {
     this.spool = spool;
@@ -36,8 +38,12 @@ export class SpoolEntry {
     return fs.promises.readFile(this.file!);
   }
 
-  /** One destination is done with this pack (stored it, or was detached). */
-  release(): void {
+  /**
+   * One destination is done with this pack (stored it, or was detached). `stillReferenced`: its upload
+   * failed or was stopped, and the store may still hold the bytes: they are then never freed by hand.
+   */
+  release(stillReferenced = false): void {
+    if (stillReferenced) this.shared = true;
     if (--this.holders === 0) this.spool.drop(this);
   }
 }
@@ -101,7 +107,7 @@ export class PackSpool {
     if (entry.bytes) {
       this.inMemory.delete(entry);
       this.memoryBytes -= entry.size;
-      discard(entry.bytes);
+      if (!entry.shared) discard(entry.bytes);
       entry.bytes = undefined;
     } else if (entry.file) {
       fs.rmSync(entry.file, { force: true });

@@ -100,7 +100,7 @@ export class PackSink {
     // Data and tree blobs never share a pack.
     const hint = entries[0]?.type === BlobType.Tree ? { metadata: true } : undefined;
     // Failures detach the destination; they are reported by commit(), not by this promise.
-    for (const d of live) d.put({ name, size: pack.bytes.length, load: () => held.load(), priority, done: () => held.release(), hint }).catch(() => {});
+    for (const d of live) d.put({ name, size: pack.bytes.length, load: () => held.load(), priority, done: (stillReferenced) => held.release(stillReferenced), hint }).catch(() => {});
     if (this.spool.overLimit) this.detachFurthestBehind();
     if (this.batchBytes >= this.options.checkpointBytes || Date.now() - this.lastCheckpoint >= this.options.checkpointMs) this.checkpoint();
   }
