@@ -8,6 +8,7 @@ import { discard } from '../../format/discard.ts';
 import { BlobType, openBlob, packKey, PackWriter, type SealedPack } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName } from '../../store/store.ts';
+import { readSpans, type SpanLimits } from '../read-spans.ts';
 
 /** Uploads that may run while the next pack is built. */
 const UPLOADS_IN_FLIGHT = 2;
@@ -66,10 +67,8 @@ export class DamagedPackError extends Error {
   override name = 'DamagedPackError';
 }
 
-/** Kept blobs closer than this are read with one range (reading the gap is cheaper than another request). */
-const MAX_GAP = 1024 * 1024;
-/** At most this much of a pack is read at once: a repacked pack is never held whole. */
-const MAX_SPAN = 4 * 1024 * 1024;
+/** Kept blobs within 1 MiB of each other are read together, at most 4 MiB at once: a repacked pack is never held whole. */
+const SPANS: SpanLimits = { maxGap: 1024 * 1024, maxSpan: 4 * 1024 * 1024 };
 
 /**
  * Copies blob entries `blobs` of pack number `p` of the index into `builder`, after checking every one
@@ -89,10 +88,7 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
   const scratch = Buffer.allocUnsafeSlow(sorted.reduce((max, n) => Math.max(max, index.blobRawLength(n)), 0));
   const copies: { type: BlobType; id: Buffer; framed: Buffer; rawLength: number }[] = [];
   try {
-    for (const span of spansOf(index, sorted)) {
-      const base = index.blobOffset(span[0]!);
-      const last = span[span.length - 1]!;
-      const range = { offset: base, length: index.blobOffset(last) + index.blobLength(last) - base };
+    for (const { items: span, offset: base, length } of readSpans(sorted, (n) => ({ offset: index.blobOffset(n), length: index.blobLength(n) }), SPANS)) {
       const decoded = await repo.read(
           name,
           (bytes) => {
@@ -116,7 +112,7 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
             discard(bytes);
             return decoded;
           },
-          range,
+          { offset: base, length },
         );
       for (const c of decoded) copies.push(c);
     }
@@ -127,17 +123,4 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
     await builder.add(c.type, c.id, { flag: c.framed[0]!, body: c.framed.subarray(1) }, c.rawLength);
     discard(c.framed);
   }
-}
-
-/** Blob entries (sorted by offset) grouped into ranges worth one read each. */
-function spansOf(index: Repository['index'], sorted: Int32Array): Int32Array[] {
-  const end = (n: number): number => index.blobOffset(n) + index.blobLength(n);
-  const result: Int32Array[] = [];
-  let from = 0;
-  for (let i = 1; i <= sorted.length; i++) {
-    if (i < sorted.length && index.blobOffset(sorted[i]!) - end(sorted[i - 1]!) <= MAX_GAP && end(sorted[i]!) - index.blobOffset(sorted[from]!) <= MAX_SPAN) continue;
-    result.push(sorted.subarray(from, i));
-    from = i;
-  }
-  return result;
 }

@@ -21,6 +21,7 @@ import { nsToSeconds } from '../fs-meta.ts';
 import { InterruptedError, untilAborted } from '../interrupted.ts';
 import type { PauseGate } from '../pause-gate.ts';
 import { JobPool } from '../job-pool.ts';
+import { readSpans, type Span, type SpanLimits } from '../read-spans.ts';
 import { siblingModule } from '../sibling-module.ts';
 import type { FoundPath, SnapshotView } from '../snapshot-view.ts';
 import { MAX_TREE_DEPTH, measureTree, tooDeep } from '../tree-walk.ts';
@@ -129,9 +130,8 @@ const BATCH_FILES = 2048;
 const BATCH_BYTES = 512 * 1024 * 1024;
 /** A batch holds each of its files' directories open: this many at most. */
 const BATCH_DIRS = 256;
-/** Blobs closer than this are read with one range request (reading the gap is cheaper than another request). */
-const MAX_GAP = 1024 * 1024;
-const MAX_SPAN = 16 * 1024 * 1024;
+/** Blobs within 1 MiB of each other are read with one range request, up to 16 MiB at a time. */
+const SPANS: SpanLimits = { maxGap: 1024 * 1024, maxSpan: 16 * 1024 * 1024 };
 const FETCHES_IN_FLIGHT = 4;
 const SLASH = Buffer.from('/');
 const isRoot = process.getuid?.() === 0;
@@ -411,7 +411,7 @@ export class RestoreRun {
     let inFlight = 0;
     let wake: (() => void) | undefined;
     for (const [packId, plan] of packs) {
-      for (const span of spans([...plan.blobs.values()].sort((a, b) => a.offset - b.offset))) {
+      for (const span of readSpans([...plan.blobs.values()].sort((a, b) => a.offset - b.offset), (blob) => blob, SPANS)) {
         while (inFlight >= FETCHES_IN_FLIGHT) await this.until(new Promise<void>((resolve) => (wake = resolve)));
         await this.whilePaused();
         inFlight++;
@@ -514,15 +514,14 @@ export class RestoreRun {
     file.failed = true;
   }
 
-  private async restoreSpan(packId: string, salt: Buffer, blobs: BlobJob[], files: PlannedFile[]): Promise<void> {
+  private async restoreSpan(packId: string, salt: Buffer, span: Span<BlobJob>, files: PlannedFile[]): Promise<void> {
     const name = packName(packId);
-    const base = blobs[0]!.offset;
-    const last = blobs[blobs.length - 1]!;
+    const { items: blobs, offset: base } = span;
     const fileTable: PackJob['files'] = {};
     for (const blob of blobs) for (const t of blob.targets) fileTable[t.file] ??= { fd: files[t.file]!.fd!, sparse: files[t.file]!.node.sparse ?? false };
     let bytes: Buffer | undefined;
     try {
-      bytes = await this.repo.read(name, (b) => b, { offset: base, length: last.offset + last.length - base });
+      bytes = await this.repo.read(name, (b) => b, { offset: base, length: span.length });
     } catch {
       // Every replica failed the range read: fetch blob by blob below, which names what is missing.
     }
@@ -640,19 +639,3 @@ function inTheWay(err: unknown): Error {
   return code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST' ? new Error('a directory is in the way') : (err as Error);
 }
 
-/** Groups blobs (sorted by offset) into ranges worth one read each. */
-function spans(blobs: BlobJob[]): BlobJob[][] {
-  const result: BlobJob[][] = [];
-  let current: BlobJob[] = [];
-  for (const blob of blobs) {
-    const first = current[0];
-    const prev = current[current.length - 1];
-    if (first && prev && (blob.offset - (prev.offset + prev.length) > MAX_GAP || blob.offset + blob.length - first.offset > MAX_SPAN)) {
-      result.push(current);
-      current = [];
-    }
-    current.push(blob);
-  }
-  if (current.length > 0) result.push(current);
-  return result;
-}
