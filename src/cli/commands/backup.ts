@@ -7,9 +7,6 @@ import { InterruptedError } from '../../engine/interrupted.ts';
 import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priority.ts';
 import type { BackupProgress } from '../../engine/backup/progress.ts';
 import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
-import { loadConfig, resolveConfigFile } from '../../config/config-file.ts';
-import { durationMs, streamFileName } from '../../config/automation.ts';
-import { streamSources } from '../../daemon/sources.ts';
 import { streamSnapshotPath, type StreamSource } from '../../engine/backup/stream-source.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import type { Repository } from '../../repo/repository.ts';
@@ -22,7 +19,7 @@ import { interruptSignal } from '../interrupt.ts';
 import { adHocPlanName, retryPolicyOf, TrackedJob } from '../../daemon/job-tracking.ts';
 import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
-import { LocalScaledBackup } from '../../scale-out/local-run.ts';
+import type { LocalScaledBackup } from '../../scale-out/local-run.ts';
 import { shardStatusLines } from '../shard-status.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositorySettings, type RepoOptions } from '../repo-options.ts';
 import type { StoreSettings } from '../../store/configured-store.ts';
@@ -108,7 +105,10 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
   // Paths on the command line (as arguments or --files-from) replace the plan's.
   const given = [...paths, ...pathsFromFiles(options.filesFrom)];
   const sources = (given.length > 0 ? given : plan ? planPaths(plan) : []).map((p) => path.resolve(p));
-  const streams = [...(plan?.sources ? streamSources(plan.sources) : []), ...(options.stdin || options.stdinFilename ? [stdinStream(options)] : [])];
+  // The configuration's schemas (zod, YAML), the dump sources and scale-out are loaded only when a run
+  // needs them: what a plain backup imports stays in memory under the key derivation's 64 MiB.
+  const planSources = plan?.sources ? (await import('../../daemon/sources.ts')).streamSources(plan.sources) : [];
+  const streams = [...planSources, ...(options.stdin || options.stdinFilename ? [await stdinStream(options)] : [])];
   if (sources.length === 0 && streams.length === 0) throw new UsageError('nothing to back up: give paths, --files-from, --stdin or --plan');
   const workers = plan?.workers ?? 1;
   if (workers > 1 && options.dryRun) throw new UsageError(`plan ${options.plan} has workers: ${workers}; --dry-run works on ordinary backups only`);
@@ -128,7 +128,7 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
     limits: repository.limits,
     renewCredentials: repository.renewCredentials,
     passphrase: repository.passphrase,
-    ...(plan?.staleAfter ? { staleAfterMs: durationMs(plan.staleAfter) } : {}),
+    ...(plan?.staleAfter ? { staleAfterMs: (await import('../../config/automation.ts')).durationMs(plan.staleAfter) } : {}),
     streams,
     spoolDisk,
     workers,
@@ -137,9 +137,10 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
 }
 
 /** `--stdin`: standard input as one file of the snapshot, read as it comes (a pipe of any size). */
-function stdinStream(options: BackupOptions): StreamSource {
+async function stdinStream(options: BackupOptions): Promise<StreamSource> {
   if (!options.stdin) throw new UsageError('--stdin-filename names what --stdin reads; add --stdin');
   const name = options.stdinFilename ?? 'stdin';
+  const { streamFileName } = await import('../../config/automation.ts');
   const valid = streamFileName.safeParse(name);
   if (!valid.success) throw new UsageError(`--stdin-filename takes ${valid.error.issues[0]!.message}, not "${name}"`);
   if (process.stdin.isTTY) throw new UsageError(`--stdin reads standard input, which is a terminal here; pipe the data in, e.g. pg_dump app | coffer backup --stdin --stdin-filename ${name}`);
@@ -169,6 +170,7 @@ async function scaledBackupOnce(repo: Repository, settings: Settings, options: B
   const status = new StatusLine();
   const lost = new AbortController();
   let stopRender = (): void => {};
+  const { LocalScaledBackup } = await import('../../scale-out/local-run.ts');
   const run: LocalScaledBackup = new LocalScaledBackup(repo, {
     locations: settings.repos,
     stores: settings.limits,
@@ -341,7 +343,6 @@ export function backupCommand(): Command {
       // Standard input can be read only once: a failed attempt cannot be retried.
       const maxRetries = options.stdin ? 0 : options.maxRetries === undefined ? undefined : Number(options.maxRetries);
       if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0)) throw new UsageError(`--max-retries takes a whole number, not "${options.maxRetries}"`);
-      const configFile = resolveConfigFile(options.config);
       const passphrase = await readPassphrase(options, settings.passphrase);
       // A run without --plan is a one-off: a mistyped source or repository, or a wrong passphrase, is
       // reported at once and leaves no failed job behind that nothing would ever clear from `status`.
@@ -352,7 +353,10 @@ export function backupCommand(): Command {
       }
       let job: TrackedJob | undefined;
       try {
-        job = options.dryRun ? undefined : new TrackedJob(resolveDataDir(options.dataDir), settings.planName, settings.repos, retryPolicyOf(loadConfig(configFile).retries, maxRetries));
+        if (!options.dryRun) {
+          const { loadConfig, resolveConfigFile } = await import('../../config/config-file.ts');
+          job = new TrackedJob(resolveDataDir(options.dataDir), settings.planName, settings.repos, retryPolicyOf(loadConfig(resolveConfigFile(options.config)).retries, maxRetries));
+        }
       } catch (err) {
         await opened?.close();
         throw err;
