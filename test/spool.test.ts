@@ -1,15 +1,14 @@
 // The spool between sealing and uploading (src/engine/spool.ts): a pack held for several destinations.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { PackSpool } from '../src/engine/spool.ts';
+import { tempDir } from './helpers/cli.ts';
 
 test("a pack's memory is freed when the last destination releases it, not before", async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-spool-test-'));
+  const dir = tempDir(t);
   const spool = new PackSpool(path.join(dir, 'spool'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const bytes = new Uint8Array(1024 * 1024).fill(7);
   const entry = spool.add(bytes, 2);
   const first = await entry.load();
@@ -22,9 +21,8 @@ test("a pack's memory is freed when the last destination releases it, not before
 });
 
 test('a pack spilled to disk is read back whole, and its file goes with the last release', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-spool-test-'));
+  const dir = tempDir(t);
   const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1024, disk: 1024 * 1024 });
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const bytes = new Uint8Array(4096).fill(9);
   const entry = spool.add(bytes, 1);
   assert.equal(spool.onDisk, 4096);
@@ -35,9 +33,8 @@ test('a pack spilled to disk is read back whole, and its file goes with the last
 });
 
 test('a pack whose upload failed or was stopped is left to the collector: the store may still read it', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coffer-spool-test-'));
+  const dir = tempDir(t);
   const spool = new PackSpool(path.join(dir, 'spool'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const bytes = new Uint8Array(1024 * 1024).fill(5);
   const entry = spool.add(bytes, 2);
   entry.release(true);

@@ -90,30 +90,30 @@ export async function repackPack(repo: Repository, p: number, blobs: ArrayLike<n
   try {
     for (const { items: span, offset: base, length } of readSpans(sorted, (n) => ({ offset: index.blobOffset(n), length: index.blobLength(n) }), SPANS)) {
       const decoded = await repo.read(
-          name,
-          (bytes) => {
-            // The ids are copied (the index's id page must not be held by the new pack's entries) into one
-            // buffer of their own: a 32-byte copy from Node's pool would keep its 64 KiB slab, and the
-            // decompressed blobs that share it, alive until the new pack is sealed.
-            const ids = Buffer.allocUnsafeSlow(span.length * ID_BYTES);
-            const decoded = Array.from(span, (n, i) => {
-              const type = index.blobType(n);
-              const blob = ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES);
-              blob.set(index.blobId(n));
-              const offset = index.blobOffset(n);
-              const rawLength = index.blobRawLength(n);
-              const what = `blob ${blob.toString('hex').slice(0, 16)} in ${name}`;
-              const framed = openBlob(key, offset, type, blob, bytes.subarray(offset - base, offset - base + index.blobLength(n)), what);
-              const raw = decompressPayload(framed, rawLength, what, scratch);
-              if (!blobId(repo.idKey, raw).equals(blob)) throw new FormatError(`${what} does not match its id (damaged)`);
-              return { type, id: blob, framed, rawLength };
-            });
-            // The range is read for this alone (as the restore's spans are): freed now, not at the next GC.
-            discard(bytes);
-            return decoded;
-          },
-          { offset: base, length },
-        );
+        name,
+        (bytes) => {
+          // The ids are copied (the index's id page must not be held by the new pack's entries) into one
+          // buffer of their own: a 32-byte copy from Node's pool would keep its 64 KiB slab, and the
+          // decompressed blobs that share it, alive until the new pack is sealed.
+          const ids = Buffer.allocUnsafeSlow(span.length * ID_BYTES);
+          const decoded = Array.from(span, (n, i) => {
+            const type = index.blobType(n);
+            const blob = ids.subarray(i * ID_BYTES, (i + 1) * ID_BYTES);
+            blob.set(index.blobId(n));
+            const offset = index.blobOffset(n);
+            const rawLength = index.blobRawLength(n);
+            const what = `blob ${blob.toString('hex').slice(0, 16)} in ${name}`;
+            const framed = openBlob(key, offset, type, blob, bytes.subarray(offset - base, offset - base + index.blobLength(n)), what);
+            const raw = decompressPayload(framed, rawLength, what, scratch);
+            if (!blobId(repo.idKey, raw).equals(blob)) throw new FormatError(`${what} does not match its id (damaged)`);
+            return { type, id: blob, framed, rawLength };
+          });
+          // The range is read for this alone (as the restore's spans are): freed now, not at the next GC.
+          discard(bytes);
+          return decoded;
+        },
+        { offset: base, length },
+      );
       for (const c of decoded) copies.push(c);
     }
   } catch (err) {
