@@ -7,7 +7,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { BackupRun } from '../src/engine/backup/backup.ts';
 import { ConcurrencyTuner } from '../src/engine/concurrency-tuner.ts';
+import { PackSink } from '../src/engine/backup/pack-sink.ts';
 import { Destination } from '../src/engine/destination.ts';
+import { PackSpool } from '../src/engine/spool.ts';
 import { SyncRun } from '../src/engine/sync.ts';
 import { contentIds } from '../src/format/tree.ts';
 import { initRepository, Repository } from '../src/repo/repository.ts';
@@ -137,6 +139,48 @@ test('a destination too slow for the spool is detached, its uploads stop; the fa
   }
   assert.equal(crawl.landed(), landed, 'nothing more landed on the detached destination');
   assert.ok(timers() <= timersBefore, `the run left ${timers() - timersBefore} timers behind`);
+});
+
+/** A store whose puts wait from hold() until open(). */
+class GatedStore extends MemoryStore {
+  private opened = true;
+  private readonly waiting: (() => void)[] = [];
+  hold(): void {
+    this.opened = false;
+  }
+  open(): void {
+    this.opened = true;
+    for (const go of this.waiting.splice(0)) go();
+  }
+  override async put(name: string, data: Uint8Array): Promise<boolean> {
+    if (!this.opened) await new Promise<void>((go) => this.waiting.push(go));
+    return super.put(name, data);
+  }
+}
+
+// Regression (CI of 2026-12-02): on a loaded machine the fast destination's first writes stalled until
+// every pack had been added; at each add both backlogs were equal, so no one was detached, and the run
+// then waited for the slow one to upload everything.
+test('a full spool detaches the destination furthest behind as soon as another one stores, even if every pack was added while both stalled', async (t) => {
+  const dir = tempDir(t);
+  const fast = new GatedStore('memory:fast');
+  const crawl = new GatedStore('memory:crawl');
+  await initRepository([fast, crawl], PASS);
+  const repo = await Repository.open([fast, crawl], PASS);
+  fast.hold();
+  crawl.hold();
+  const fastDestination = new Destination(fast);
+  const crawlDestination = new Destination(crawl);
+  const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1 << 20, disk: 2 << 20 });
+  t.after(() => spool.close());
+  const sink = new PackSink(repo, [fastDestination, crawlDestination], spool);
+  for (let i = 0; i < 6; i++) sink.add({ id: seededBytes(`pack ${i}`, 32).toString('hex'), salt: Buffer.alloc(16), bytes: seededBytes(`bytes ${i}`, 1 << 20), entries: [] });
+  assert.ok(spool.overLimit);
+  assert.equal(crawlDestination.detached, undefined, 'while both are equally behind, no one is picked');
+  fast.open();
+  await fastDestination.idle();
+  assert.match(crawlDestination.status().error ?? '', /fell too far behind/);
+  assert.equal(fastDestination.detached, undefined);
 });
 
 test('transient errors are retried (the destination shows "retrying"), a denied one is not', async (t) => {

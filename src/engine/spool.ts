@@ -66,7 +66,6 @@ export class PackSpool {
     return this.diskBytes;
   }
 
-
   get overLimit(): boolean {
     return this.diskBytes > this.limits.disk;
   }

@@ -100,7 +100,13 @@ export class PackSink {
     // Data and tree blobs never share a pack.
     const hint = entries[0]?.type === BlobType.Tree ? { metadata: true } : undefined;
     // Failures detach the destination; they are reported by commit(), not by this promise.
-    for (const d of live) d.put({ name, size: pack.bytes.length, load: () => held.load(), priority, done: (stillReferenced) => held.release(stillReferenced), hint }).catch(() => {});
+    const done = (stillReferenced: boolean): void => {
+      held.release(stillReferenced);
+      // A backlog just changed. While every pack was added, all destinations may have been equally behind
+      // (on a loaded machine even a local disk can stall that long): the full spool is settled now.
+      if (this.spool.overLimit) this.detachFurthestBehind();
+    };
+    for (const d of live) d.put({ name, size: pack.bytes.length, load: () => held.load(), priority, done, hint }).catch(() => {});
     if (this.spool.overLimit) this.detachFurthestBehind();
     if (this.batchBytes >= this.options.checkpointBytes || Date.now() - this.lastCheckpoint >= this.options.checkpointMs) this.checkpoint();
   }
@@ -108,7 +114,7 @@ export class PackSink {
   /**
    * The spool is full: the destination with the biggest backlog leaves the run, but only if it is
    * really behind another one. While all are equally behind (none has stored its first packs yet) no one
-   * is picked at random; the next pack looks again.
+   * is picked at random; the next pack, or the next pack stored, looks again.
    */
   private detachFurthestBehind(): void {
     const live = this.live();
