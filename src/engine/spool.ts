@@ -1,7 +1,8 @@
 // The spool between sealing and uploading: each sealed pack is held once, however many destinations
 // still need it, and dropped when the last one has it. Packs stay in memory up to a limit; beyond it the
-// oldest are written to a spool directory on disk, so a slow destination falls behind without making a
-// fast one wait. When the disk part is full too, the caller detaches the destination furthest behind.
+// oldest that no destination is reading are written to a spool directory on disk, so a slow destination
+// falls behind without making a fast one wait. When the disk part is full too, the caller detaches the
+// destination furthest behind.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,50 +17,77 @@ export interface SpoolLimits {
 
 export const DEFAULT_SPOOL_LIMITS: SpoolLimits = { memory: 64 * 1024 * 1024, disk: 4 * 1024 * 1024 * 1024 };
 
-export class SpoolEntry {
-  private readonly spool: PackSpool;
+/** A pack held for the destinations that still need it (PackSpool's bookkeeping). */
+class SpoolEntry {
   readonly size: number;
   bytes?: Uint8Array;
   file?: string;
-  private holders: number;
-  /** A failed or stopped upload may still read `bytes`: the collector frees them, not drop(). */
+  /** Destinations that have not released the pack yet. */
+  holders: number;
+  /** Destinations that loaded `bytes` from memory and have not released them: they may be sending them now. */
+  readers = 0;
+  /** A failed or stopped upload may still read `bytes`: the collector frees them, not the spool. */
   shared = false;
 
-  constructor(spool: PackSpool, bytes: Uint8Array, holders: number) {
-    this.spool = spool;
+  constructor(bytes: Uint8Array, holders: number) {
     this.bytes = bytes;
     this.size = bytes.length;
     this.holders = holders;
   }
+}
+
+/** One destination's claim on a spooled pack: it loads the bytes (as often as it retries), then releases them once. */
+export class SpoolHold {
+  private readonly spool: PackSpool;
+  private readonly entry: SpoolEntry;
+  private reading = false;
+
+  constructor(spool: PackSpool, entry: SpoolEntry) {
+    this.spool = spool;
+    this.entry = entry;
+  }
 
   /** The pack's bytes, from memory or from the spool file. */
   async load(): Promise<Uint8Array> {
-    if (this.bytes) return this.bytes;
-    return fs.promises.readFile(this.file!);
+    const { bytes, file } = this.entry;
+    if (bytes) {
+      if (!this.reading) this.entry.readers++;
+      this.reading = true;
+      return bytes;
+    }
+    return fs.promises.readFile(file!);
   }
 
   /**
-   * One destination is done with this pack (stored it, or was detached). `stillReferenced`: its upload
-   * failed or was stopped, and the store may still hold the bytes: they are then never freed by hand.
+   * This destination is done with the pack (stored it, or left). `stillReferenced`: its upload failed or
+   * was stopped, and the store may still hold the bytes: they are then never freed by hand.
    */
   release(stillReferenced = false): void {
-    if (stillReferenced) this.shared = true;
-    if (--this.holders === 0) this.spool.drop(this);
+    if (this.reading) this.entry.readers--;
+    this.reading = false;
+    this.spool.release(this.entry, stillReferenced);
   }
 }
 
 export class PackSpool {
   private readonly dir: string;
   private readonly limits: SpoolLimits;
+  private readonly reuse: (bytes: Uint8Array) => boolean;
   /** Entries with bytes in memory, oldest first. */
   private readonly inMemory = new Set<SpoolEntry>();
   private memoryBytes = 0;
   private diskBytes = 0;
   private dirMade = false;
 
-  constructor(dir: string, limits: SpoolLimits = DEFAULT_SPOOL_LIMITS) {
+  /**
+   * `reuse`: offered the bytes of each pack that nothing refers to any more (every destination has it,
+   * or it went to disk, and no failed upload may still read it); true when it took them (their memory
+   * goes to a next pack), else they are freed here.
+   */
+  constructor(dir: string, limits: SpoolLimits = DEFAULT_SPOOL_LIMITS, reuse: (bytes: Uint8Array) => boolean = () => false) {
     this.dir = dir;
     this.limits = limits;
+    this.reuse = reuse;
   }
 
   get onDisk(): number {
@@ -71,23 +99,30 @@ export class PackSpool {
   }
 
   /**
-   * Holds a pack for `holders` destinations. The spool owns `bytes` from then on: when the last holder
-   * releases the pack (every destination has stored it, or left), its memory is freed at once. Left to
-   * the collector, dead 16 MiB packs piled up on the main thread (bench/PROFILE.md, "Backup memory: dead
-   * buffers freed at once").
+   * Holds a pack for `holders` destinations, one hold each. The spool owns `bytes` from then on: when
+   * nothing refers to them any more, their memory is freed at once. Left to the collector, dead 16 MiB
+   * packs piled up on the main thread: V8 does not count a resizable buffer's memory as its own, so
+   * nothing made it collect them (bench/PROFILE.md, "Backup memory: dead buffers freed at once" and
+   * "Pack memory reused").
    */
-  add(bytes: Uint8Array, holders: number): SpoolEntry {
-    const entry = new SpoolEntry(this, bytes, holders);
-    if (holders === 0) return entry;
+  add(bytes: Uint8Array, holders: number): SpoolHold[] {
+    const entry = new SpoolEntry(bytes, holders);
+    if (holders === 0) {
+      this.freeMemory(entry);
+      return [];
+    }
     this.inMemory.add(entry);
     this.memoryBytes += entry.size;
     this.spill();
-    return entry;
+    return Array.from({ length: holders }, () => new SpoolHold(this, entry));
   }
 
+  /** Writes packs no destination is reading to disk, oldest first, until memory is within its limit. */
   private spill(): void {
     for (const entry of this.inMemory) {
       if (this.memoryBytes <= this.limits.memory) return;
+      // Being sent: writing it out would free nothing until the upload ends, and then it is dropped anyway.
+      if (entry.readers > 0) continue;
       if (!this.dirMade) {
         fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
         this.dirMade = true;
@@ -95,24 +130,26 @@ export class PackSpool {
       const file = path.join(this.dir, `${crypto.randomBytes(8).toString('hex')}.pack`);
       fs.writeFileSync(file, entry.bytes!, { mode: 0o600 });
       entry.file = file;
-      entry.bytes = undefined;
-      this.inMemory.delete(entry);
-      this.memoryBytes -= entry.size;
+      this.freeMemory(entry);
       this.diskBytes += entry.size;
     }
   }
 
-  drop(entry: SpoolEntry): void {
-    if (entry.bytes) {
-      this.inMemory.delete(entry);
-      this.memoryBytes -= entry.size;
-      if (!entry.shared) discard(entry.bytes);
-      entry.bytes = undefined;
-    } else if (entry.file) {
+  release(entry: SpoolEntry, stillReferenced: boolean): void {
+    if (stillReferenced) entry.shared = true;
+    if (--entry.holders > 0) return;
+    if (entry.bytes) this.freeMemory(entry);
+    else if (entry.file) {
       fs.rmSync(entry.file, { force: true });
       this.diskBytes -= entry.size;
       entry.file = undefined;
     }
+  }
+
+  private freeMemory(entry: SpoolEntry): void {
+    if (this.inMemory.delete(entry)) this.memoryBytes -= entry.size;
+    if (!entry.shared && !this.reuse(entry.bytes!)) discard(entry.bytes!);
+    entry.bytes = undefined;
   }
 
   /** Removes the spool directory and whatever is left in it. */

@@ -73,12 +73,23 @@ export class PackWriter {
   private view: Uint8Array;
   private bytes = 0;
 
-  /** `capacity`: the expected size of the sealed pack. `salt` is random except in the published test vectors. */
-  constructor(dataKey: Buffer, options: { capacity?: number; salt?: Buffer } = {}) {
+  /**
+   * `capacity`: the expected size of the sealed pack. `salt` is random except in the published test vectors.
+   * `memory`: an earlier pack's buffer, no longer used, to write this one into. Its pages are mapped
+   * already, where the first write to each page of a new buffer faults, and on this kind of machine
+   * that cost as much as the rest of the pack's copying (bench/PROFILE.md, "Pack memory reused"). Only
+   * the bytes written are ever handed out, and the sealed pack is cut to them.
+   */
+  constructor(dataKey: Buffer, options: { capacity?: number; salt?: Buffer; memory?: ArrayBuffer } = {}) {
     this.salt = options.salt ?? crypto.randomBytes(SALT_BYTES);
     this.key = deriveKey(dataKey, this.salt, 'coffer pack v1');
     const capacity = options.capacity ?? 64 * 1024;
-    this.buffer = new ArrayBuffer(capacity, { maxByteLength: Math.max(capacity * 4, MAX_IN_PLACE) });
+    const memory = options.memory;
+    if (memory?.resizable && memory.maxByteLength >= capacity) {
+      // Grown, never shrunk: shrinking a resizable buffer returns its tail pages to the system.
+      if (memory.byteLength < capacity) memory.resize(capacity);
+      this.buffer = memory;
+    } else this.buffer = new ArrayBuffer(capacity, { maxByteLength: Math.max(capacity * 4, MAX_IN_PLACE) });
     this.view = new Uint8Array(this.buffer);
   }
 

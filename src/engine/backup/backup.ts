@@ -188,6 +188,8 @@ export class BackupRun {
   private readonly destinations: Destination[];
   private readonly sink: PackSink;
   private readonly spool: PackSpool;
+  /** The chunk workers of this run, once started. */
+  private chunkPool?: ChunkPool;
   private readonly priorities: Priorities;
   private readonly paths: string[];
   /** The snapshot's `paths`: the source paths and each stream's /NAME. */
@@ -231,7 +233,8 @@ export class BackupRun {
     });
     // A replica that could not even be opened takes no part, and says why.
     for (const u of repo.unavailable) this.destinationFor(u.store).detach(new DetachedError(`unreachable: ${u.error.message}`, { cause: u.error }));
-    this.spool = new PackSpool(fs.mkdtempSync(path.join(options.spoolDir ?? os.tmpdir(), 'coffer-spool-')), options.spool ?? DEFAULT_SPOOL_LIMITS);
+    // A stored pack's memory goes back to the chunk worker that filled it (ChunkPool.takeBack).
+    this.spool = new PackSpool(fs.mkdtempSync(path.join(options.spoolDir ?? os.tmpdir(), 'coffer-spool-')), options.spool ?? DEFAULT_SPOOL_LIMITS, (bytes) => this.chunkPool?.takeBack(bytes) ?? false);
     this.sink = new PackSink(repo, this.destinations, this.spool, options.sink ?? DEFAULT_SINK_OPTIONS);
     this.priorities = new Priorities(options.priorities ?? []);
     if (options.shard) this.scope = new ShardScope(options.shard);
@@ -390,7 +393,8 @@ export class BackupRun {
       },
     };
     const pools = this.options.chunkPools;
-    return pools ? pools.take(setup, this.repo.index, events, this.options.workers) : new ChunkPool(setup, this.repo.index, events, this.options.workers);
+    this.chunkPool = pools ? pools.take(setup, this.repo.index, events, this.options.workers) : new ChunkPool(setup, this.repo.index, events, this.options.workers);
+    return this.chunkPool;
   }
 
   /** The snapshot's root from the shards' trees; the shards' counts become the snapshot's. */

@@ -1,12 +1,12 @@
 // The main thread's side of the chunk workers: batches files (many small files per message), keeps
 // every worker busy with at most two batches in flight, and applies back-pressure to the walker.
 import os from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { BlobIndex } from '../../repo/blob-index.ts';
 import type { IdSetShare } from '../../repo/id-table.ts';
 import { siblingModule } from '../sibling-module.ts';
 import { ID_BYTES } from '../../format/crypto.ts';
-import { FileFlag, type BatchResults, type FileResult, type FromWorker, type PackMessage, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
+import { FileFlag, type BatchResults, type FileResult, type FromWorker, type PackMessage, type PoolSetup, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
 
 const BATCH_FILES = 64;
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -31,7 +31,15 @@ interface WorkerState {
   readonly worker: Worker;
   inFlight: Map<number, Batch>;
   flushed?: () => void;
+  /** Stored packs' memory goes back to the worker through this port (its end is WorkerSetup.packMemory). */
+  readonly packMemory: MessagePort;
+  memorySent: number;
+  /** As the worker last said (PackMessage.memoryTaken). */
+  memoryTaken: number;
 }
+
+/** Buffers given back to a worker and not yet taken: each is a pack's worth of memory waiting. */
+const MEMORY_WAITING_PER_WORKER = 1;
 
 /** Streamed bytes go to a worker in blocks of this size... */
 const STREAM_BLOCK = 1024 * 1024;
@@ -96,7 +104,7 @@ function emptyBatch(): Batch {
 }
 
 export class ChunkPool {
-  private readonly setup: Omit<WorkerSetup, 'known'>;
+  private readonly setup: PoolSetup;
   /** The most workers the pool starts. */
   private readonly limit: number;
   private readonly workers: WorkerState[] = [];
@@ -111,13 +119,15 @@ export class ChunkPool {
   private broken = false;
   private readonly streams = new Map<number, StreamState>();
   private nextStream = 0;
+  /** Which worker sealed each of this run's packs still held by the main thread (see takeBack). */
+  private packOrigin = new WeakMap<ArrayBuffer, WorkerState>();
 
   /**
    * Workers start as the work needs them (startWorker): a backup that reads no file (nothing changed
    * since its parent) starts none, and one with a few changed files one. Each costs ~14 MiB and
    * 0.1–0.3 CPU-s of module loading.
    */
-  constructor(setup: Omit<WorkerSetup, 'known'>, index: BlobIndex, events: ChunkPoolEvents, count = os.availableParallelism()) {
+  constructor(setup: PoolSetup, index: BlobIndex, events: ChunkPoolEvents, count = os.availableParallelism()) {
     this.setup = setup;
     this.limit = Math.max(1, count);
     this.events = events;
@@ -139,8 +149,13 @@ export class ChunkPool {
   private startWorker(): WorkerState | undefined {
     if (this.closing) return undefined;
     // A small young generation: workers churn through short-lived buffers, and a big one only grows memory.
-    const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), { workerData: { ...this.setup, known: this.known } satisfies WorkerSetup, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
-    const state: WorkerState = { worker, inFlight: new Map() };
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), {
+      workerData: { ...this.setup, known: this.known, packMemory: port2 } satisfies WorkerSetup,
+      transferList: [port2],
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    });
+    const state: WorkerState = { worker, inFlight: new Map(), packMemory: port1, memorySent: 0, memoryTaken: 0 };
     worker.on('message', (m: FromWorker) => this.receive(state, m));
     worker.on('error', (err) => this.fail(err));
     worker.on('exit', (code) => {
@@ -178,7 +193,24 @@ export class ChunkPool {
 
   /** The run is over (flushed): the workers drop its index and what they sealed for it. */
   endRun(): void {
+    this.packOrigin = new WeakMap();
     this.broadcast({ type: 'run-over' });
+  }
+
+  /**
+   * A pack of this run is stored everywhere and nothing else refers to its bytes: its memory goes back
+   * to the worker that filled it, for a next pack (PackWriter's `memory`). False when it cannot (the run
+   * is over, the bytes are not a whole pack of this pool's): the caller frees it.
+   */
+  takeBack(bytes: Uint8Array): boolean {
+    const memory = bytes.buffer;
+    const origin = memory instanceof ArrayBuffer ? this.packOrigin.get(memory) : undefined;
+    if (!origin || this.closing || this.broken || bytes.byteOffset !== 0 || bytes.byteLength !== memory.byteLength) return false;
+    this.packOrigin.delete(memory as ArrayBuffer);
+    if (origin.memorySent - origin.memoryTaken >= MEMORY_WAITING_PER_WORKER) return false;
+    origin.packMemory.postMessage(memory, [memory as ArrayBuffer]);
+    origin.memorySent++;
+    return true;
   }
 
   /** Serves another run (a worker process's next shard), with its index and events; only after endRun(). */
@@ -203,6 +235,8 @@ export class ChunkPool {
         break;
       }
       case 'pack':
+        this.packOrigin.set(message.bytes, state);
+        state.memoryTaken = message.memoryTaken;
         this.events.onPack(message);
         break;
       case 'read':
@@ -337,6 +371,7 @@ export class ChunkPool {
 
   async close(): Promise<void> {
     this.closing = true;
+    for (const w of this.workers) w.packMemory.close();
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 }

@@ -7,9 +7,7 @@
 import os from 'node:os';
 import type { BlobIndex } from '../../repo/blob-index.ts';
 import { ChunkPool, type ChunkPoolEvents } from './chunk-pool.ts';
-import type { WorkerSetup } from './chunk-protocol.ts';
-
-type PoolSetup = Omit<WorkerSetup, 'known'>;
+import type { PoolSetup } from './chunk-protocol.ts';
 
 interface Idle {
   readonly pool: ChunkPool;

@@ -1,4 +1,5 @@
 // Messages between the backup's main thread and its chunk workers.
+import type { MessagePort } from 'node:worker_threads';
 import type { ChunkerParams } from '../../format/chunker.ts';
 import type { PackEntry } from '../../format/pack.ts';
 import type { NodeMeta } from '../../format/tree.ts';
@@ -14,7 +15,16 @@ export interface WorkerSetup {
   readonly known: IdSetShare;
   /** The run's pause gate in shared memory (1 while paused): a worker waits after sealing a pack. */
   readonly pause?: Int32Array;
+  /**
+   * Where the main thread gives back the memory of this worker's packs once stored (ChunkPool.takeBack).
+   * The worker reads it synchronously as it starts each pack: a message posted to it would wait behind
+   * the batches it is working through, holding 16 MiB each meanwhile.
+   */
+  readonly packMemory: MessagePort;
 }
+
+/** What every worker of a pool starts with; the run's index and the worker's own port come on top. */
+export type PoolSetup = Omit<WorkerSetup, 'known' | 'packMemory'>;
 
 /** What the scan saw of a file: size, mtime and ctime (ns), three entries per file. */
 export const EXPECTED_FIELDS = 3;
@@ -84,6 +94,8 @@ export interface PackMessage {
   readonly bytes: ArrayBuffer;
   readonly entries: PackEntry[];
   readonly priority: number;
+  /** Buffers this worker has taken off its packMemory port so far. */
+  readonly memoryTaken: number;
 }
 
 export type FromWorker =

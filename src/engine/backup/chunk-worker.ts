@@ -2,7 +2,7 @@
 // repository already has, compresses and encrypts the rest into its own data packs. Each worker seals
 // its own packs (each pack has its own key), so workers never coordinate nonces.
 import fs from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { Chunker } from '../../format/chunker.ts';
 import { compress } from '../../format/compression.ts';
 import { ID_BYTES, blobId, secretKey } from '../../format/crypto.ts';
@@ -29,8 +29,22 @@ const MAX_READ_ATTEMPTS = 3;
 /** A full pack plus room for its header; the blob that crosses the limit grows it in place. */
 const PACK_CAPACITY = setup.packSize + 64 * 1024;
 
+let memoryTaken = 0;
+
+/** The memory of a stored pack the main thread gave back, if any: the newest; older ones are freed. */
+function returnedMemory(): ArrayBuffer | undefined {
+  let memory: ArrayBuffer | undefined;
+  for (let returned = receiveMessageOnPort(setup.packMemory); returned; returned = receiveMessageOnPort(setup.packMemory)) {
+    memoryTaken++;
+    if (memory) discard(new Uint8Array(memory));
+    memory = returned.message as ArrayBuffer;
+  }
+  return memory;
+}
+
 function newPacker(): PackWriter {
-  return new PackWriter(dataKey, { capacity: PACK_CAPACITY });
+  const memory = returnedMemory();
+  return new PackWriter(dataKey, { capacity: PACK_CAPACITY, ...(memory ? { memory } : {}) });
 }
 
 let packer = newPacker();
@@ -50,8 +64,9 @@ function sealPack(): void {
   const sealed = packer.seal();
   // The pack's bytes are a buffer of their own (see PackWriter.seal), so it moves without a copy.
   const bytes = sealed.bytes.buffer as ArrayBuffer;
-  post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0 }, [bytes]);
+  // The next pack first, so that the message counts what it took.
   packer = newPacker();
+  post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0, memoryTaken }, [bytes]);
   packPriority = -Infinity;
   sealedIds = openIds;
   openIds = new Set();
@@ -309,6 +324,8 @@ port.on('message', (message: ToWorker) => {
       known = undefined;
       openIds = new Set();
       sealedIds = new Set();
+      // Given back late; held between runs, it would be memory the idle process keeps.
+      for (let left = returnedMemory(); left; left = returnedMemory()) discard(new Uint8Array(left));
       break;
     case 'stream':
       onStream(message);

@@ -87,26 +87,31 @@ export class PackSink {
     const indexed: IndexedPack = { id: Buffer.from(pack.id, 'hex'), salt: Buffer.from(pack.salt), entries };
     this.repo.index.addPack(indexed);
     this.batch.push(indexed);
-    this.batchBytes += pack.bytes.length;
-    this.bytesAdded += pack.bytes.length;
+    // The spool owns the bytes from add() on, and may free them at once (written to disk, or no destination left).
+    const size = pack.bytes.length;
+    this.batchBytes += size;
+    this.bytesAdded += size;
     this.packs++;
     for (const e of entries) {
       if (e.type === BlobType.Data) this.dataBlobs++;
       else this.treeBlobs++;
     }
     const live = this.live();
-    const held = this.spool.add(pack.bytes, live.length);
+    const holds = this.spool.add(pack.bytes, live.length);
     const name = packName(pack.id);
     // Data and tree blobs never share a pack.
     const hint = entries[0]?.type === BlobType.Tree ? { metadata: true } : undefined;
-    // Failures detach the destination; they are reported by commit(), not by this promise.
-    const done = (stillReferenced: boolean): void => {
-      held.release(stillReferenced);
-      // A backlog just changed. While every pack was added, all destinations may have been equally behind
-      // (on a loaded machine even a local disk can stall that long): the full spool is settled now.
-      if (this.spool.overLimit) this.detachFurthestBehind();
-    };
-    for (const d of live) d.put({ name, size: pack.bytes.length, load: () => held.load(), priority, done, hint }).catch(() => {});
+    live.forEach((d, i) => {
+      const hold = holds[i]!;
+      const done = (stillReferenced: boolean): void => {
+        hold.release(stillReferenced);
+        // A backlog just changed. While every pack was added, all destinations may have been equally behind
+        // (on a loaded machine even a local disk can stall that long): the full spool is settled now.
+        if (this.spool.overLimit) this.detachFurthestBehind();
+      };
+      // Failures detach the destination; they are reported by commit(), not by this promise.
+      d.put({ name, size, load: () => hold.load(), priority, done, hint }).catch(() => {});
+    });
     if (this.spool.overLimit) this.detachFurthestBehind();
     if (this.batchBytes >= this.options.checkpointBytes || Date.now() - this.lastCheckpoint >= this.options.checkpointMs) this.checkpoint();
   }
