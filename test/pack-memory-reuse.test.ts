@@ -1,7 +1,7 @@
 // A stored pack's memory goes back to the chunk worker that filled it, for its next pack: on these
 // machines the first write to each page of a new buffer faults, and that cost as much as copying the
 // pack (bench/PROFILE.md, "Pack memory reused"). What is checked: a pack written into old memory is the
-// same bytes as one written into new memory; the pool gives memory back at most one pack ahead of the
+// same bytes as one written into new memory; the pool gives memory back at most one pack ahead of each
 // worker, only its own packs' and only during their run; a backup through reused memory restores whole.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -44,7 +44,7 @@ test('a pack written into an earlier pack\'s memory is byte for byte the one wri
   assert.notEqual(write(small).bytes.buffer, small);
 });
 
-test('the pool gives a pack\'s memory back to its worker, one pack ahead at most, and only during its run', async (t) => {
+test('the pool gives a pack\'s memory back to a worker, one pack ahead of each at most, and only during its run', async (t) => {
   const dir = tempDir(t);
   const repoDir = path.join(dir, 'repo');
   await initRepository([new LocalStore(repoDir)], PASS);

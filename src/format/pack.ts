@@ -57,6 +57,9 @@ export function blobAad(type: BlobType, id: Uint8Array): Buffer {
   return aad;
 }
 
+/** Bytes encrypted per call while packing a blob. */
+const CIPHER_PIECE = 64 * 1024;
+
 /** Address space reserved for a pack to grow in place (memory is committed only when written). */
 const MAX_IN_PLACE = 64 * 1024 * 1024;
 
@@ -116,10 +119,14 @@ export class PackWriter {
     const cipher = crypto.createCipheriv('aes-256-gcm', this.key, counterNonce(offset));
     cipher.setAAD(blobAad(type, id));
     this.append(cipher.update(Uint8Array.of(framed.flag)));
-    // The ciphertext is copied into the pack: its own buffer (a blob's size) is freed at once.
-    const sealed = cipher.update(framed.body);
-    this.append(sealed);
-    discard(sealed);
+    // Node's cipher writes each piece of ciphertext into a new buffer, copied into the pack and freed at
+    // once. Pieces below glibc's mmap threshold come back from its free lists warm; a blob-sized one
+    // came from fresh pages each time, which fault (bench/PROFILE.md, "Pack memory reused").
+    for (let at = 0; at < framed.body.length; at += CIPHER_PIECE) {
+      const sealed = cipher.update(framed.body.subarray(at, at + CIPHER_PIECE));
+      this.append(sealed);
+      discard(sealed);
+    }
     this.append(cipher.final());
     this.append(cipher.getAuthTag());
     const entry = { type, id, offset, length: this.bytes - offset, rawLength };

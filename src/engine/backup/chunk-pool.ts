@@ -119,8 +119,8 @@ export class ChunkPool {
   private broken = false;
   private readonly streams = new Map<number, StreamState>();
   private nextStream = 0;
-  /** Which worker sealed each of this run's packs still held by the main thread (see takeBack). */
-  private packOrigin = new WeakMap<ArrayBuffer, WorkerState>();
+  /** This run's packs, as the workers sealed them (see takeBack). */
+  private packsOfRun = new WeakSet<ArrayBuffer>();
 
   /**
    * Workers start as the work needs them (startWorker): a backup that reads no file (nothing changed
@@ -193,23 +193,25 @@ export class ChunkPool {
 
   /** The run is over (flushed): the workers drop its index and what they sealed for it. */
   endRun(): void {
-    this.packOrigin = new WeakMap();
+    this.packsOfRun = new WeakSet();
     this.broadcast({ type: 'run-over' });
   }
 
   /**
    * A pack of this run is stored everywhere and nothing else refers to its bytes: its memory goes back
-   * to the worker that filled it, for a next pack (PackWriter's `memory`). False when it cannot (the run
-   * is over, the bytes are not a whole pack of this pool's): the caller frees it.
+   * to a worker with none waiting, for its next pack (PackWriter's `memory`). False when it cannot (every
+   * worker has one waiting, the run is over, the bytes are not a whole pack of this pool's): the caller
+   * frees it.
    */
   takeBack(bytes: Uint8Array): boolean {
     const memory = bytes.buffer;
-    const origin = memory instanceof ArrayBuffer ? this.packOrigin.get(memory) : undefined;
-    if (!origin || this.closing || this.broken || bytes.byteOffset !== 0 || bytes.byteLength !== memory.byteLength) return false;
-    this.packOrigin.delete(memory as ArrayBuffer);
-    if (origin.memorySent - origin.memoryTaken >= MEMORY_WAITING_PER_WORKER) return false;
-    origin.packMemory.postMessage(memory, [memory as ArrayBuffer]);
-    origin.memorySent++;
+    if (!(memory instanceof ArrayBuffer) || !this.packsOfRun.has(memory) || bytes.byteOffset !== 0 || bytes.byteLength !== memory.byteLength) return false;
+    this.packsOfRun.delete(memory);
+    const waiting = (w: WorkerState): number => w.memorySent - w.memoryTaken;
+    const worker = this.workers.reduce<WorkerState | undefined>((best, w) => (!best || waiting(w) < waiting(best) ? w : best), undefined);
+    if (!worker || this.closing || this.broken || waiting(worker) >= MEMORY_WAITING_PER_WORKER) return false;
+    worker.packMemory.postMessage(memory, [memory]);
+    worker.memorySent++;
     return true;
   }
 
@@ -235,7 +237,7 @@ export class ChunkPool {
         break;
       }
       case 'pack':
-        this.packOrigin.set(message.bytes, state);
+        this.packsOfRun.add(message.bytes);
         state.memoryTaken = message.memoryTaken;
         this.events.onPack(message);
         break;
