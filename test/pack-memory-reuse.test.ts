@@ -1,8 +1,8 @@
-// A stored pack's memory goes back to the chunk worker that filled it, for its next pack: on these
+// A stored pack's memory goes back to a chunk worker of the pool that sealed it, for a next pack: on these
 // machines the first write to each page of a new buffer faults, and that cost as much as copying the
 // pack (bench/PROFILE.md, "Pack memory reused"). What is checked: a pack written into old memory is the
 // same bytes as one written into new memory; the pool gives memory back at most one pack ahead of each
-// worker, only its own packs' and only during their run; a backup through reused memory restores whole.
+// worker, only the pool's own packs and only during their run; a backup through reused memory restores whole.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';

@@ -233,7 +233,7 @@ export class BackupRun {
     });
     // A replica that could not even be opened takes no part, and says why.
     for (const u of repo.unavailable) this.destinationFor(u.store).detach(new DetachedError(`unreachable: ${u.error.message}`, { cause: u.error }));
-    // A stored pack's memory goes back to the chunk worker that filled it (ChunkPool.takeBack).
+    // A stored pack's memory goes back to a chunk worker, for its next pack (ChunkPool.takeBack).
     this.spool = new PackSpool(fs.mkdtempSync(path.join(options.spoolDir ?? os.tmpdir(), 'coffer-spool-')), options.spool ?? DEFAULT_SPOOL_LIMITS, (bytes) => this.chunkPool?.takeBack(bytes) ?? false);
     this.sink = new PackSink(repo, this.destinations, this.spool, options.sink ?? DEFAULT_SINK_OPTIONS);
     this.priorities = new Priorities(options.priorities ?? []);

@@ -325,7 +325,8 @@ port.on('message', (message: ToWorker) => {
       openIds = new Set();
       sealedIds = new Set();
       // Given back late; held between runs, it would be memory the idle process keeps.
-      for (let left = returnedMemory(); left; left = returnedMemory()) discard(new Uint8Array(left));
+      const left = returnedMemory();
+      if (left) discard(new Uint8Array(left));
       break;
     case 'stream':
       onStream(message);
