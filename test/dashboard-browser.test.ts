@@ -417,7 +417,8 @@ step('the server going away and an ended session are shown with what to do', asy
   // The session ends behind the page's back (expired, or signed out elsewhere), while reading a report.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Reports' }).click();
   await page.getByText('Jobs run').waitFor();
-  const db = new DatabaseSync(path.join(dataDir, 'server.db'));
+  // The server may be writing (it has just restarted): wait for its lock rather than fail with SQLITE_BUSY.
+  const db = new DatabaseSync(path.join(dataDir, 'server.db'), { timeout: 10_000 });
   db.exec('DELETE FROM sessions');
   db.close();
   // The next request finds the session gone (another period asked for, or the event stream reconnecting first).
