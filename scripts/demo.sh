@@ -18,7 +18,10 @@ echo "change" >> "$work/data/docs/FORMAT.md"
 echo "== coffer backup (incremental)"; coffer backup "$work/data"
 echo "== coffer snapshots"; coffer snapshots
 echo "== coffer restore latest"; coffer restore latest --target "$work/restored"
-diff -r "$work/data" "$work/restored/data" && echo "restored tree is identical to the source"
+# Sources are stored at their full paths, so the tree comes back at that path under the target. A
+# difference ends the demo with an error (set -e does not stop on the left of an &&).
+diff -r "$work/data" "$work/restored$work/data"
+echo "restored tree is identical to the source"
 echo "== coffer check --read-data"; coffer check --read-data
 echo "== coffer status (from the SQLite job database)"; coffer status
 echo "== coffer logs"; coffer logs
