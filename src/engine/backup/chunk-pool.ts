@@ -207,9 +207,8 @@ export class ChunkPool {
     const memory = bytes.buffer;
     if (!(memory instanceof ArrayBuffer) || !this.packsOfRun.has(memory) || bytes.byteOffset !== 0 || bytes.byteLength !== memory.byteLength) return false;
     this.packsOfRun.delete(memory);
-    const waiting = (w: WorkerState): number => w.memorySent - w.memoryTaken;
-    const worker = this.workers.reduce<WorkerState | undefined>((best, w) => (!best || waiting(w) < waiting(best) ? w : best), undefined);
-    if (!worker || this.closing || this.broken || waiting(worker) >= MEMORY_WAITING_PER_WORKER) return false;
+    const worker = this.workers.find((w) => w.memorySent - w.memoryTaken < MEMORY_WAITING_PER_WORKER);
+    if (!worker || this.closing || this.broken) return false;
     worker.packMemory.postMessage(memory, [memory]);
     worker.memorySent++;
     return true;
