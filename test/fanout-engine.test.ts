@@ -6,19 +6,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { BackupRun } from '../src/engine/backup/backup.ts';
+import { ChunkPool } from '../src/engine/backup/chunk-pool.ts';
+import type { PackMessage } from '../src/engine/backup/chunk-protocol.ts';
 import { ConcurrencyTuner } from '../src/engine/concurrency-tuner.ts';
 import { PackSink } from '../src/engine/backup/pack-sink.ts';
-import { Destination } from '../src/engine/destination.ts';
+import { Destination, type PutOutcome } from '../src/engine/destination.ts';
 import { PackSpool } from '../src/engine/spool.ts';
 import { SyncRun } from '../src/engine/sync.ts';
+import { DEFAULT_ZSTD_LEVEL } from '../src/format/compression.ts';
 import { contentIds } from '../src/format/tree.ts';
 import { initRepository, Repository } from '../src/repo/repository.ts';
 import { FaultStore } from '../src/store/fault.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { RetryStore } from '../src/store/retry.ts';
-import type { Store } from '../src/store/store.ts';
+import type { PutOptions, Store } from '../src/store/store.ts';
 import { walkTree } from '../src/engine/tree-walk.ts';
-import { tempDir } from './helpers/cli.ts';
+import { ok, tempDir } from './helpers/cli.ts';
 import { objectName } from './helpers/names.ts';
 import { MemoryStore } from './helpers/memory-store.ts';
 import { seededBytes } from './helpers/tree.ts';
@@ -175,12 +178,90 @@ test('a full spool detaches the destination furthest behind as soon as another o
   t.after(() => spool.close());
   const sink = new PackSink(repo, [fastDestination, crawlDestination], spool);
   for (let i = 0; i < 6; i++) sink.add({ id: seededBytes(`pack ${i}`, 32).toString('hex'), salt: Buffer.alloc(16), bytes: seededBytes(`bytes ${i}`, 1 << 20), entries: [] });
-  assert.ok(spool.overLimit);
+  assert.equal(spool.onDisk, 0, 'nothing goes to disk while no destination has stored anything');
   assert.equal(crawlDestination.detached, undefined, 'while both are equally behind, no one is picked');
   fast.open();
   await fastDestination.idle();
   assert.match(crawlDestination.status().error ?? '', /fell too far behind/);
   assert.equal(fastDestination.detached, undefined);
+});
+
+/** A local store that takes its time over each data pack, and notes how many packs wait in the spool directory as each arrives. */
+class SlowLocalStore extends LocalStore {
+  private readonly spoolDir: string;
+  mostSpooled = 0;
+  packs = 0;
+  constructor(dir: string, spoolDir: string) {
+    super(dir);
+    this.spoolDir = spoolDir;
+  }
+  override async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
+    if (name.startsWith('data/')) {
+      this.packs++;
+      const spooled = fs.readdirSync(this.spoolDir).flatMap((run) => fs.readdirSync(path.join(this.spoolDir, run)));
+      this.mostSpooled = Math.max(this.mostSpooled, spooled.length);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    return super.put(name, data, options);
+  }
+}
+
+// Regression: the spool wrote the oldest packs beyond its memory limit to disk whoever still needed them,
+// and the walk waited for a slow destination only between files. A backup of 1 GiB of big files to one
+// local repository wrote 455 MiB to the spool and read it back, for nothing.
+test('one destination slower than the reading: the reading waits, inside a big file too, and no pack goes to the spool on disk', async (t) => {
+  const dir = tempDir(t);
+  const source = makeSource(dir, { big: 24 << 20 });
+  const spoolDir = path.join(dir, 'spool');
+  fs.mkdirSync(spoolDir);
+  const repoDir = path.join(dir, 'repo');
+  const slow = new SlowLocalStore(repoDir, spoolDir);
+  const repo = await openRepo([slow]);
+  const run = new BackupRun(repo, {
+    paths: [source],
+    packSize: 1 << 20,
+    spool: { memory: 2 << 20, disk: 1 << 30 },
+    spoolDir,
+    sink: { checkpointBytes: 64 << 20, checkpointMs: 60_000, backlogLimit: 2 << 20 },
+  });
+  const result = await run.run();
+  await repo.close();
+  assert.ok(result.destinations.every((d) => d.committed));
+  assert.ok(slow.packs >= 12, `${slow.packs} packs`);
+  assert.equal(slow.mostSpooled, 0, 'packs written to the spool directory');
+  ok(['check', '--read-data', '--repo', repoDir], { env: { COFFER_PASSWORD: PASS } });
+  const target = path.join(dir, 'target');
+  ok(['restore', '--repo', repoDir, 'latest', '--target', target], { env: { COFFER_PASSWORD: PASS } });
+  assert.ok(fs.readFileSync(path.join(target, source, 'big')).equals(fs.readFileSync(path.join(source, 'big'))));
+});
+
+test('a held chunk pool seals the pack in hand and starts no other until it is let go', async (t) => {
+  const dir = tempDir(t);
+  const repo = await openRepo([new LocalStore(path.join(dir, 'repo'))]);
+  t.after(() => repo.close());
+  const packs: PackMessage[] = [];
+  const events = { onPack: (p: PackMessage) => packs.push(p), onRead: () => {}, onFatal: (err: Error) => assert.fail(err) };
+  const setup = { chunkerSeed: repo.keys.chunkerSeed, chunker: repo.config.chunker, idKey: repo.keys.idKey, dataKey: repo.keys.dataKey, packSize: 256 * 1024, zstdLevel: DEFAULT_ZSTD_LEVEL };
+  const pool = new ChunkPool(setup, repo.index, events, 1);
+  t.after(() => pool.close());
+  const file = path.join(dir, 'big');
+  fs.writeFileSync(file, seededBytes('big', 8 << 20));
+  const stat = fs.statSync(file, { bigint: true });
+  pool.holdPacks(true);
+  let read = false;
+  pool.submit(Buffer.from(file), { size: 8 << 20, mtimeNs: stat.mtimeNs, ctimeNs: stat.ctimeNs }, 0, () => (read = true));
+  const deadline = Date.now() + 10_000;
+  while (packs.length === 0) {
+    assert.ok(Date.now() < deadline, 'no pack sealed');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(packs.length, 1, 'one pack, then the worker waits');
+  assert.equal(read, false);
+  pool.holdPacks(false);
+  await pool.flush();
+  assert.equal(read, true);
+  assert.ok(packs.length >= 4, `${packs.length} packs for 8 MiB in 256 KiB packs (chunks of 1 MiB on average)`);
 });
 
 test('transient errors are retried (the destination shows "retrying"), a denied one is not', async (t) => {
@@ -285,11 +366,11 @@ test('waiting work ages: a low-priority pack is not starved by a stream of high-
   assert.ok(position > 1 && position <= 4, `the low-priority pack went at position ${position}`);
 });
 
-test("an object's done() says whether a store may still hold its bytes: not once stored or dropped, yes after a failed upload", async () => {
+test("an object's done() says how the destination let go of it: stored; failed, when a store may still hold its bytes; or dropped", async () => {
   const store = new FaultStore(new MemoryStore('mem:done'));
   const destination = new Destination(store, { concurrency: 1, maxConcurrency: 1 });
-  const calls: [string, boolean][] = [];
-  const put = (name: string): Promise<void> => destination.put({ name: objectName('data', name), size: 1, load: async () => new Uint8Array(1), done: (held) => calls.push([name, held]) });
+  const calls: [string, PutOutcome][] = [];
+  const put = (name: string): Promise<void> => destination.put({ name: objectName('data', name), size: 1, load: async () => new Uint8Array(1), done: (outcome) => calls.push([name, outcome]) });
   await put('stored');
   store.goOffline();
   const failed = put('failed');
@@ -297,5 +378,5 @@ test("an object's done() says whether a store may still hold its bytes: not once
   await assert.rejects(failed);
   await assert.rejects(dropped);
   await assert.rejects(put('after'));
-  assert.deepEqual(calls, [['stored', false], ['failed', true], ['dropped', false], ['after', false]]);
+  assert.deepEqual(calls, [['stored', 'stored'], ['failed', 'failed'], ['dropped', 'dropped'], ['after', 'dropped']]);
 });

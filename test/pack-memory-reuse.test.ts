@@ -13,7 +13,7 @@ import { ChunkPool } from '../src/engine/backup/chunk-pool.ts';
 import type { PackMessage } from '../src/engine/backup/chunk-protocol.ts';
 import { compress, DEFAULT_ZSTD_LEVEL } from '../src/format/compression.ts';
 import { blobId, secretKey } from '../src/format/crypto.ts';
-import { BlobType, PackWriter } from '../src/format/pack.ts';
+import { BlobType, PackWriter, packCapacity } from '../src/format/pack.ts';
 import { initRepository, Repository } from '../src/repo/repository.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { ok, tempDir } from './helpers/cli.ts';
@@ -38,10 +38,27 @@ test('a pack written into an earlier pack\'s memory is byte for byte the one wri
   assert.equal(reused.id, fresh.id);
   assert.ok(reused.bytes.equals(fresh.bytes));
   assert.equal(reused.bytes.buffer, old, 'written in place');
-  assert.equal(old.byteLength, fresh.bytes.length, 'cut to the pack');
+  assert.equal(old.byteLength, 256 * 1024, 'not cut to the pack: a next pack would fault the pages in again');
   // Memory that cannot hold the pack is not used.
   const small = new ArrayBuffer(1024, { maxByteLength: 2048 });
   assert.notEqual(write(small).bytes.buffer, small);
+});
+
+test('a pack in a buffer of packCapacity never grows it, even through the blob that crosses the pack size', () => {
+  const dataKey = seededBytes('data key', 32);
+  const idKey = secretKey(seededBytes('id key', 32));
+  const capacity = packCapacity(256 * 1024, 128 * 1024);
+  let memory: ArrayBuffer | undefined;
+  for (let pack = 0; pack < 3; pack++) {
+    const writer = new PackWriter(dataKey, { capacity, ...(memory ? { memory } : {}) });
+    for (let i = 0; writer.size < 256 * 1024; i++) {
+      const raw = seededBytes(`pack ${pack} blob ${i}`, 128 * 1024 - i);
+      writer.add(BlobType.Data, blobId(idKey, raw), compress(raw), raw.length);
+    }
+    const sealed = writer.seal();
+    memory = sealed.bytes.buffer as ArrayBuffer;
+    assert.equal(memory.byteLength, capacity, `pack ${pack}: ${sealed.bytes.length} bytes`);
+  }
 });
 
 test('the pool gives a pack\'s memory back to a worker, one pack ahead of each at most, and only during its run', async (t) => {
@@ -67,6 +84,10 @@ test('the pool gives a pack\'s memory back to a worker, one pack ahead of each a
   await readFile('first', 4 * 1024 * 1024);
   const first = packs.splice(0);
   assert.ok(first.length >= 2);
+  // V8 zero-fills what a resizable buffer grows by: a pack's buffer that grew at its crossing blob (and
+  // was cut when sealed) had those pages zeroed and faulted in again for every pack.
+  const capacity = packCapacity(setup.packSize, setup.chunker.max);
+  for (const p of first) assert.ok(p.bytes.byteLength === capacity && p.length <= capacity, `a pack of ${p.length} bytes in a buffer of ${p.bytes.byteLength}, not ${capacity}`);
   assert.equal(pool.takeBack(new Uint8Array(first[0]!.bytes, 1)), false, 'not a view into part of a pack');
   assert.equal(pool.takeBack(new Uint8Array(first[0]!.bytes)), true);
   assert.equal(first[0]!.bytes.byteLength, 0, 'moved to the worker');

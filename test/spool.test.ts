@@ -12,22 +12,41 @@ test("a pack's memory is freed when the last destination releases it, not before
   const bytes = new Uint8Array(1024 * 1024).fill(7);
   const [fast, slow] = spool.add(bytes, 2);
   const first = await fast!.load();
-  fast!.release();
+  fast!.release('stored');
   // The other destination is still uploading what it loaded.
   assert.equal(first.length, 1024 * 1024);
   assert.equal((await slow!.load())[1000], 7);
-  slow!.release();
+  slow!.release('stored');
   assert.equal(bytes.buffer.byteLength, 0, 'freed once both have it');
+});
+
+// Regression: the spool wrote the oldest packs to disk whoever still needed them. With one destination
+// slower than the reading (a local disk behind two chunk workers), a backup of 1 GiB of big files wrote
+// 455 MiB to the spool and read it back, for nothing: every pack still had to go to that one destination.
+test('a pack no destination has stored stays in memory past the limit; once one has it, it goes to disk for the others', async (t) => {
+  const dir = tempDir(t);
+  const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1024, disk: 1024 * 1024 });
+  const [only] = spool.add(new Uint8Array(4096).fill(1), 1);
+  const [fast, slow] = spool.add(new Uint8Array(4096).fill(2), 2);
+  assert.equal(spool.onDisk, 0, 'every destination still needs both');
+  assert.equal((await fast!.load())[0], 2);
+  fast!.release('stored');
+  assert.equal(spool.onDisk, 4096, 'the slow destination reads it from disk');
+  assert.deepEqual(await slow!.load(), Buffer.from(new Uint8Array(4096).fill(2)));
+  slow!.release('stored');
+  only!.release('stored');
+  assert.equal(spool.onDisk, 0);
 });
 
 test('a pack spilled to disk is read back whole, and its file goes with the last release', async (t) => {
   const dir = tempDir(t);
   const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1024, disk: 1024 * 1024 });
   const bytes = new Uint8Array(4096).fill(9);
-  const [hold] = spool.add(bytes, 1);
+  const [fast, slow] = spool.add(bytes, 2);
+  fast!.release('stored');
   assert.equal(spool.onDisk, 4096);
-  assert.deepEqual(await hold!.load(), Buffer.from(new Uint8Array(4096).fill(9)));
-  hold!.release();
+  assert.deepEqual(await slow!.load(), Buffer.from(new Uint8Array(4096).fill(9)));
+  slow!.release('stored');
   assert.equal(spool.onDisk, 0);
   assert.deepEqual(fs.readdirSync(path.join(dir, 'spool')), []);
 });
@@ -37,8 +56,8 @@ test('a pack whose upload failed or was stopped is left to the collector: the st
   const spool = new PackSpool(path.join(dir, 'spool'));
   const bytes = new Uint8Array(1024 * 1024).fill(5);
   const [failed, stored] = spool.add(bytes, 2);
-  failed!.release(true);
-  stored!.release();
+  failed!.release('failed');
+  stored!.release('stored');
   assert.equal(bytes.buffer.byteLength, 1024 * 1024, 'not detached under a request that may still send it');
   assert.equal(bytes[1000], 5);
 });
@@ -49,11 +68,12 @@ test("a pack written to disk gives up its memory at once", async (t) => {
   const dir = tempDir(t);
   const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1024, disk: 1024 * 1024 });
   const bytes = new Uint8Array(new ArrayBuffer(4096, { maxByteLength: 8192 })).fill(3);
-  const [hold] = spool.add(bytes, 1);
+  const [fast, slow] = spool.add(bytes, 2);
+  fast!.release('stored');
   assert.equal(spool.onDisk, 4096);
   assert.equal(bytes.buffer.byteLength, 0, 'freed once on disk');
-  assert.equal((await hold!.load())[4095], 3);
-  hold!.release();
+  assert.equal((await slow!.load())[4095], 3);
+  slow!.release('stored');
 });
 
 test('a pack a destination is sending stays in memory; the next one not being read goes to disk', async (t) => {
@@ -61,17 +81,19 @@ test('a pack a destination is sending stays in memory; the next one not being re
   const spool = new PackSpool(path.join(dir, 'spool'), { memory: 6000, disk: 1024 * 1024 });
   const sending = new Uint8Array(4096).fill(1);
   const [fast, slow] = spool.add(sending, 2);
-  const inFlight = await fast!.load();
+  fast!.release('stored');
+  const inFlight = await slow!.load();
   const waiting = new Uint8Array(4096).fill(2);
-  spool.add(waiting, 2);
+  const [fast2, slow2] = spool.add(waiting, 2);
+  fast2!.release('stored');
   assert.equal(spool.onDisk, 4096, 'one pack went to disk');
   assert.equal(inFlight.byteLength, 4096, 'not the one being sent');
   assert.equal(inFlight[4095], 1);
   assert.equal(waiting.buffer.byteLength, 0, 'the one no one was reading');
-  fast!.release();
-  assert.equal((await slow!.load())[0], 1);
-  slow!.release();
+  slow!.release('stored');
   assert.equal(sending.buffer.byteLength, 0);
+  assert.equal((await slow2!.load())[0], 2);
+  slow2!.release('stored');
 });
 
 test('the memory of a pack every destination has is offered for reuse, not that of one a failed upload may still read', async (t) => {
@@ -80,13 +102,13 @@ test('the memory of a pack every destination has is offered for reuse, not that 
   const spool = new PackSpool(path.join(dir, 'spool'), undefined, (bytes) => offered.push(bytes) > 0);
   const stored = new Uint8Array(1024).fill(4);
   const [a, b] = spool.add(stored, 2);
-  a!.release();
+  a!.release('stored');
   assert.deepEqual(offered, []);
-  b!.release();
+  b!.release('stored');
   assert.deepEqual(offered, [stored]);
   assert.equal(stored.byteLength, 1024, 'taken, so not freed here');
   const failed = new Uint8Array(1024).fill(5);
   const [c] = spool.add(failed, 1);
-  c!.release(true);
+  c!.release('failed');
   assert.equal(offered.length, 1);
 });

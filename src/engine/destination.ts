@@ -28,6 +28,13 @@ export interface DestinationStatus {
   readonly error?: string;
 }
 
+/**
+ * How a destination let go of an object: stored it; dropped it unsent (detached); or an upload of it
+ * failed or was stopped, and a store's request may not have let go of the bytes yet (a cut socket
+ * write, a multipart part in flight), so their memory must be left to the collector.
+ */
+export type PutOutcome = 'stored' | 'dropped' | 'failed';
+
 export interface QueuedObject {
   readonly name: string;
   readonly size: number;
@@ -37,12 +44,8 @@ export interface QueuedObject {
   readonly priority?: number;
   /** Names that must be durable here before this object is written (index files, snapshots). */
   readonly after?: readonly string[];
-  /**
-   * Called once the destination no longer needs the object: stored, or dropped. `stillReferenced`: an
-   * upload of it failed or was stopped, and a store's request may not have let go of the bytes yet (a
-   * cut socket write, a multipart part in flight), so their memory must be left to the collector.
-   */
-  readonly done?: (stillReferenced: boolean) => void;
+  /** Called once the destination no longer needs the object (see PutOutcome). */
+  readonly done?: (outcome: PutOutcome) => void;
   /** Passed to the store (a tree pack is worth a copy in the local cache). */
   readonly hint?: ObjectHint;
 }
@@ -111,7 +114,7 @@ export class Destination {
   /** Queues an object; resolves when it is durable here, rejects if the destination is detached. */
   put(object: QueuedObject): Promise<void> {
     if (this.detachReason) {
-      object.done?.(false);
+      object.done?.('dropped');
       return Promise.reject(this.detachReason);
     }
     return new Promise((resolve, reject) => {
@@ -144,7 +147,7 @@ export class Destination {
     this.detachReason = reason;
     this.stopUploads.abort(reason);
     for (const item of this.takeAllQueued()) {
-      item.done?.(false);
+      item.done?.('dropped');
       item.reject(reason);
     }
     this.wake();
@@ -204,7 +207,7 @@ export class Destination {
           this.objectsQueued--;
           this.recent.push({ at: this.now(), bytes: item.size });
           this.tuner.record(item.size);
-          item.done?.(false);
+          item.done?.('stored');
           item.resolve();
           this.pump();
         },
@@ -212,7 +215,7 @@ export class Destination {
           this.running--;
           this.bytesQueued -= item.size;
           this.objectsQueued--;
-          item.done?.(true);
+          item.done?.('failed');
           item.reject(err);
           this.detach(err);
           this.pump();

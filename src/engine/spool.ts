@@ -1,12 +1,15 @@
 // The spool between sealing and uploading: each sealed pack is held once, however many destinations
 // still need it, and dropped when the last one has it. Packs stay in memory up to a limit; beyond it the
-// oldest that no destination is reading are written to a spool directory on disk, so a slow destination
-// falls behind without making a fast one wait. When the disk part is full too, the caller detaches the
-// destination furthest behind.
+// oldest that a destination has stored already, and no other is reading, are written to a spool
+// directory on disk, so a slow destination falls behind without making a fast one wait. A pack no
+// destination has stored yet stays in memory: writing it out helps no one (even the fastest still needs
+// it), and the backup holds its reading back instead (PackSink.backpressure, ChunkPool.holdPacks). When
+// the disk part is full, the caller detaches the destination furthest behind.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { discard } from '../format/discard.ts';
+import type { PutOutcome } from './destination.ts';
 
 export interface SpoolLimits {
   /** Bytes of packs kept in memory. */
@@ -24,6 +27,8 @@ class SpoolEntry {
   file?: string;
   /** Destinations that have not released the pack yet. */
   holders: number;
+  /** A destination has stored it: the others are behind that one, and the spool may write it to disk for them. */
+  stored = false;
   /** Destinations that loaded `bytes` from memory and have not released them: they may be sending them now. */
   readers = 0;
   /** A failed or stopped upload may still read `bytes`: the collector frees them, not the spool. */
@@ -58,14 +63,11 @@ export class SpoolHold {
     return fs.promises.readFile(file!);
   }
 
-  /**
-   * This destination is done with the pack (stored it, or left). `stillReferenced`: its upload failed or
-   * was stopped, and the store may still hold the bytes: they are then never freed by hand.
-   */
-  release(stillReferenced = false): void {
+  /** This destination is done with the pack; after a 'failed' upload the bytes are never freed by hand (PutOutcome). */
+  release(outcome: PutOutcome): void {
     if (this.reading) this.entry.readers--;
     this.reading = false;
-    this.spool.release(this.entry, stillReferenced);
+    this.spool.release(this.entry, outcome);
   }
 }
 
@@ -117,12 +119,12 @@ export class PackSpool {
     return Array.from({ length: holders }, () => new SpoolHold(this, entry));
   }
 
-  /** Writes packs no destination is reading to disk, oldest first, until memory is within its limit. */
+  /** Writes packs stored somewhere and read by no one to disk, oldest first, until memory is within its limit. */
   private spill(): void {
     for (const entry of this.inMemory) {
       if (this.memoryBytes <= this.limits.memory) return;
       // Being sent: writing it out would free nothing until the upload ends, and then it is dropped anyway.
-      if (entry.readers > 0) continue;
+      if (entry.readers > 0 || !entry.stored) continue;
       if (!this.dirMade) {
         fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
         this.dirMade = true;
@@ -135,9 +137,15 @@ export class PackSpool {
     }
   }
 
-  release(entry: SpoolEntry, stillReferenced: boolean): void {
-    if (stillReferenced) entry.shared = true;
-    if (--entry.holders > 0) return;
+  release(entry: SpoolEntry, outcome: PutOutcome): void {
+    if (outcome === 'failed') entry.shared = true;
+    if (--entry.holders > 0) {
+      if (outcome === 'stored' && !entry.stored) {
+        entry.stored = true;
+        this.spill();
+      }
+      return;
+    }
     if (entry.bytes) this.freeMemory(entry);
     else if (entry.file) {
       fs.rmSync(entry.file, { force: true });

@@ -63,6 +63,23 @@ const CIPHER_PIECE = 64 * 1024;
 /** Address space reserved for a pack to grow in place (memory is committed only when written). */
 const MAX_IN_PLACE = 64 * 1024 * 1024;
 
+/** What a full pack's buffer grows by at least, in place. */
+const GROWTH_STEP = 1024 * 1024;
+
+/** Room for a pack's header behind its blobs, in the buffer sized by packCapacity. */
+const HEADER_ROOM = 64 * 1024;
+
+/**
+ * The buffer a pack needs when it is sealed as soon as its blobs reach `packSize`: the blob that crosses
+ * that size (at most `largestBlob` bytes of plaintext, stored raw at worst) and the header. Growing a
+ * pack's buffer costs more than it seems: V8 fills every byte a resizable buffer grows by with zeros,
+ * so the pages fault before the blob is copied over them (half of a backup's page faults when the
+ * buffer doubled at the crossing blob: bench/PROFILE.md, "Pack buffers sized for the crossing blob").
+ */
+export function packCapacity(packSize: number, largestBlob: number): number {
+  return packSize + largestBlob + BLOB_OVERHEAD + HEADER_ROOM;
+}
+
 export class PackWriter {
   private readonly salt: Buffer;
   private readonly key: KeyObject;
@@ -77,11 +94,12 @@ export class PackWriter {
   private bytes = 0;
 
   /**
-   * `capacity`: the expected size of the sealed pack. `salt` is random except in the published test vectors.
+   * `capacity`: the buffer the pack starts with (packCapacity: the sealed pack's size at most, so that
+   * it never grows). `salt` is random except in the published test vectors.
    * `memory`: an earlier pack's buffer, no longer used, to write this one into. Its pages are mapped
    * already, where the first write to each page of a new buffer faults, and on this kind of machine
    * that cost as much as the rest of the pack's copying (bench/PROFILE.md, "Pack memory reused"). Only
-   * the bytes written are ever handed out, and the sealed pack is cut to them.
+   * the bytes written are ever handed out: the sealed pack's view ends at them.
    */
   constructor(dataKey: Buffer, options: { capacity?: number; salt?: Buffer; memory?: ArrayBuffer } = {}) {
     this.salt = options.salt ?? crypto.randomBytes(SALT_BYTES);
@@ -99,10 +117,13 @@ export class PackWriter {
   private append(chunk: Uint8Array): void {
     const needed = this.bytes + chunk.length;
     if (needed > this.buffer.byteLength) {
-      const size = Math.max(needed, this.buffer.byteLength * 2);
-      if (size <= this.buffer.maxByteLength) this.buffer.resize(size);
+      // In place, by steps of GROWTH_STEP: V8 zero-fills what a buffer grows by, and a doubling zeroed
+      // (and faulted in) megabytes that the sealed pack then did not use.
+      const size = Math.min(Math.ceil(needed / GROWTH_STEP) * GROWTH_STEP, this.buffer.maxByteLength);
+      if (needed <= size) this.buffer.resize(size);
       else {
         // Only a tree of a huge directory gets here: grow by copying.
+        const size = needed * 2;
         const bigger = new ArrayBuffer(size, { maxByteLength: size * 2 });
         new Uint8Array(bigger).set(this.view.subarray(0, this.bytes));
         this.buffer = bigger;
@@ -142,7 +163,10 @@ export class PackWriter {
     return this.entries.length;
   }
 
-  /** The finished pack; its bytes are a buffer of their own (transferable to another thread). */
+  /**
+   * The finished pack. Its bytes start a buffer no one else uses (transferable to another thread, with
+   * their length), which may be longer than the pack.
+   */
   seal(): SealedPack {
     const header = new ByteWriter(this.entries.length * 48 + 8).uint(this.entries.length);
     for (const e of this.entries) header.u8(e.type).bytes(e.id).uint(e.length).uint(e.rawLength);
@@ -153,7 +177,8 @@ export class PackWriter {
     TRAILER_MAGIC.copy(trailer, SALT_BYTES + 4);
     this.append(sealedHeader);
     this.append(trailer);
-    this.buffer.resize(this.bytes);
+    // Not cut to the pack: shrinking gives the tail's pages back, and a next pack written into this
+    // memory would fault them in again (and have them zero-filled on growing back).
     const bytes = Buffer.from(this.buffer, 0, this.bytes);
     return { id: contentId(bytes), salt: this.salt, bytes, entries: this.entries };
   }

@@ -385,7 +385,7 @@ export class BackupRun {
       ...(this.options.pause ? { pause: this.options.pause.shared } : {}),
     };
     const events = {
-      onPack: (pack: PackMessage) => this.sink.add({ ...pack, bytes: new Uint8Array(pack.bytes) }, pack.priority),
+      onPack: (pack: PackMessage) => this.sink.add({ ...pack, bytes: new Uint8Array(pack.bytes, 0, pack.length) }, pack.priority),
       onRead: (bytes: number) => (this.counters.bytesDone += bytes),
       onFatal: (err: Error) => {
         this.fatal ??= new BackupError(`chunk worker failed: ${err.message}`);
@@ -393,8 +393,10 @@ export class BackupRun {
       },
     };
     const pools = this.options.chunkPools;
-    this.chunkPool = pools ? pools.take(setup, this.repo.index, events, this.options.workers) : new ChunkPool(setup, this.repo.index, events, this.options.workers);
-    return this.chunkPool;
+    const pool = pools ? pools.take(setup, this.repo.index, events, this.options.workers) : new ChunkPool(setup, this.repo.index, events, this.options.workers);
+    this.chunkPool = pool;
+    this.sink.onBacklog = (everyoneBehind) => pool.holdPacks(everyoneBehind);
+    return pool;
   }
 
   /** The snapshot's root from the shards' trees; the shards' counts become the snapshot's. */

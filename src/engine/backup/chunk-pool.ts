@@ -119,6 +119,8 @@ export class ChunkPool {
   private broken = false;
   private readonly streams = new Map<number, StreamState>();
   private nextStream = 0;
+  /** 1 while the workers must not start another pack (holdPacks); shared with them. */
+  private readonly held = new Int32Array(new SharedArrayBuffer(4));
   /** This run's packs, as the workers sealed them (see takeBack). */
   private packsOfRun = new WeakSet<ArrayBuffer>();
 
@@ -151,7 +153,7 @@ export class ChunkPool {
     // A small young generation: workers churn through short-lived buffers, and a big one only grows memory.
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), {
-      workerData: { ...this.setup, known: this.known, packMemory: port2 } satisfies WorkerSetup,
+      workerData: { ...this.setup, known: this.known, packMemory: port2, held: this.held } satisfies WorkerSetup,
       transferList: [port2],
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
@@ -191,8 +193,18 @@ export class ChunkPool {
     return !this.broken && !this.closing && this.pending.paths.length === 0 && this.streams.size === 0 && this.workers.every((w) => w.inFlight.size === 0);
   }
 
+  /**
+   * While `held`, a worker that seals a pack waits before it starts the next one: every destination
+   * is too far behind, and a file read on would only pile packs up in memory (or in the spool on disk).
+   * The walk stops submitting files then too (PackSink.backpressure); this also stops a big file midway.
+   */
+  holdPacks(held: boolean): void {
+    if (Atomics.exchange(this.held, 0, held ? 1 : 0) === 1 && !held) Atomics.notify(this.held, 0);
+  }
+
   /** The run is over (flushed): the workers drop its index and what they sealed for it. */
   endRun(): void {
+    this.holdPacks(false);
     this.packsOfRun = new WeakSet();
     this.broadcast({ type: 'run-over' });
   }
@@ -200,12 +212,12 @@ export class ChunkPool {
   /**
    * A pack of this run is stored everywhere and nothing else refers to its bytes: its memory goes back
    * to a worker with none waiting, for its next pack (PackWriter's `memory`). False when it cannot (every
-   * worker has one waiting, the run is over, the bytes are not a whole pack of this pool's): the caller
+   * worker has one waiting, the run is over, the bytes are not the start of a pack of this pool's): the caller
    * frees it.
    */
   takeBack(bytes: Uint8Array): boolean {
     const memory = bytes.buffer;
-    if (!(memory instanceof ArrayBuffer) || !this.packsOfRun.has(memory) || bytes.byteOffset !== 0 || bytes.byteLength !== memory.byteLength) return false;
+    if (!(memory instanceof ArrayBuffer) || !this.packsOfRun.has(memory) || bytes.byteOffset !== 0) return false;
     this.packsOfRun.delete(memory);
     const worker = this.workers.find((w) => w.memorySent - w.memoryTaken < MEMORY_WAITING_PER_WORKER);
     if (!worker || this.closing || this.broken) return false;
@@ -372,6 +384,7 @@ export class ChunkPool {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.holdPacks(false);
     for (const w of this.workers) w.packMemory.close();
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }

@@ -21,10 +21,15 @@ export interface WorkerSetup {
    * the batches it is working through, holding 16 MiB each meanwhile.
    */
   readonly packMemory: MessagePort;
+  /**
+   * The pool's hold in shared memory (1 while every destination is too far behind, ChunkPool.holdPacks):
+   * a worker waits after sealing a pack, so even one huge file cannot pile packs up on the main thread.
+   */
+  readonly held: Int32Array;
 }
 
-/** What every worker of a pool starts with; the run's index and the worker's own port come on top. */
-export type PoolSetup = Omit<WorkerSetup, 'known' | 'packMemory'>;
+/** What every worker of a pool starts with; the run's index, the worker's own port and the pool's hold come on top. */
+export type PoolSetup = Omit<WorkerSetup, 'known' | 'packMemory' | 'held'>;
 
 /** What the scan saw of a file: size, mtime and ctime (ns), three entries per file. */
 export const EXPECTED_FIELDS = 3;
@@ -91,7 +96,9 @@ export interface PackMessage {
   readonly type: 'pack';
   readonly id: string;
   readonly salt: Uint8Array;
+  /** The pack is its first `length` bytes (the buffer may be longer: see PackWriter.seal). */
   readonly bytes: ArrayBuffer;
+  readonly length: number;
   readonly entries: PackEntry[];
   readonly priority: number;
   /** Buffers this worker has taken off its packMemory port so far. */

@@ -7,7 +7,7 @@ import { Chunker } from '../../format/chunker.ts';
 import { compress } from '../../format/compression.ts';
 import { ID_BYTES, blobId, secretKey } from '../../format/crypto.ts';
 import { discard } from '../../format/discard.ts';
-import { BlobType, PackWriter } from '../../format/pack.ts';
+import { BlobType, PackWriter, packCapacity } from '../../format/pack.ts';
 import { NodeType } from '../../format/tree.ts';
 import { IdSetView } from '../../repo/id-table.ts';
 import { looksSparse, metaOf } from '../fs-meta.ts';
@@ -26,8 +26,7 @@ const buffer = Buffer.allocUnsafe(2 * setup.chunker.max);
 const READ_REPORT_BYTES = 16 * 1024 * 1024;
 const MAX_READ_ATTEMPTS = 3;
 
-/** A full pack plus room for its header; the blob that crosses the limit grows it in place. */
-const PACK_CAPACITY = setup.packSize + 64 * 1024;
+const PACK_CAPACITY = packCapacity(setup.packSize, setup.chunker.max);
 
 let memoryTaken = 0;
 
@@ -62,22 +61,27 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 function sealPack(): void {
   if (packer.count === 0) return;
   const sealed = packer.seal();
-  // The pack's bytes are a buffer of their own (see PackWriter.seal), so it moves without a copy.
+  // The pack's bytes start a buffer of their own (see PackWriter.seal), so it moves without a copy.
   const bytes = sealed.bytes.buffer as ArrayBuffer;
   // The next pack first, so that the message counts what it took.
   packer = newPacker();
-  post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0, memoryTaken }, [bytes]);
+  post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, length: sealed.bytes.length, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0, memoryTaken }, [bytes]);
   packPriority = -Infinity;
   sealedIds = openIds;
   openIds = new Set();
-  waitWhilePaused();
+  waitWhileHeld();
 }
 
-/** A paused run: the pack in hand is sealed; the next one starts when the gate opens (or the run stops us). */
-function waitWhilePaused(): void {
-  const gate = setup.pause;
-  if (!gate) return;
-  while (Atomics.load(gate, 0) === 1) Atomics.wait(gate, 0, 1, 1000);
+/**
+ * A paused run, or one whose destinations are all too far behind: the pack in hand is sealed; the next
+ * one starts when both gates are open (or the run stops us).
+ */
+function waitWhileHeld(): void {
+  for (;;) {
+    const gate = setup.pause && Atomics.load(setup.pause, 0) === 1 ? setup.pause : Atomics.load(setup.held, 0) === 1 ? setup.held : undefined;
+    if (!gate) return;
+    Atomics.wait(gate, 0, 1, 1000);
+  }
 }
 
 function storeChunk(chunk: Buffer): Buffer {

@@ -6,7 +6,7 @@ import type { IndexedPack } from '../../format/index-file.ts';
 import { BlobType, type PackEntry } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName, type Store } from '../../store/store.ts';
-import { DetachedError, type Destination } from '../destination.ts';
+import { DetachedError, type Destination, type PutOutcome } from '../destination.ts';
 import type { PackSpool } from '../spool.ts';
 
 export interface SealedPackData {
@@ -65,6 +65,12 @@ export class PackSink {
   private batchBytes = 0;
   private readonly indexNames: string[] = [];
   private lastCheckpoint = Date.now();
+  /**
+   * Hears when every destination has more than the backlog limit waiting (true), and when one no longer
+   * has (false): the producer of packs holds back meanwhile (ChunkPool.holdPacks).
+   */
+  onBacklog?: (everyoneBehind: boolean) => void;
+  private behind = false;
   bytesAdded = 0;
   packs = 0;
   dataBlobs = 0;
@@ -103,16 +109,18 @@ export class PackSink {
     const hint = entries[0]?.type === BlobType.Tree ? { metadata: true } : undefined;
     live.forEach((d, i) => {
       const hold = holds[i]!;
-      const done = (stillReferenced: boolean): void => {
-        hold.release(stillReferenced);
+      const done = (outcome: PutOutcome): void => {
+        hold.release(outcome);
         // A backlog just changed. While every pack was added, all destinations may have been equally behind
         // (on a loaded machine even a local disk can stall that long): the full spool is settled now.
         if (this.spool.overLimit) this.detachFurthestBehind();
+        this.noteBacklog();
       };
       // Failures detach the destination; they are reported by commit(), not by this promise.
       d.put({ name, size, load: () => hold.load(), priority, done, hint }).catch(() => {});
     });
     if (this.spool.overLimit) this.detachFurthestBehind();
+    this.noteBacklog();
     if (this.batchBytes >= this.options.checkpointBytes || Date.now() - this.lastCheckpoint >= this.options.checkpointMs) this.checkpoint();
   }
 
@@ -146,7 +154,19 @@ export class PackSink {
   async backpressure(): Promise<void> {
     const live = this.live();
     if (live.length === 0) throw this.allGone();
-    if (live.every((d) => d.backlog > this.options.backlogLimit)) await Promise.race(live.map((d) => d.drained(this.options.backlogLimit)));
+    if (this.everyoneBehind(live)) await Promise.race(live.map((d) => d.drained(this.options.backlogLimit)));
+  }
+
+  private everyoneBehind(live: readonly Destination[]): boolean {
+    return live.length > 0 && live.every((d) => d.backlog > this.options.backlogLimit);
+  }
+
+  /** Tells onBacklog when even the fastest destination falls too far behind, and when one catches up. */
+  private noteBacklog(): void {
+    const behind = this.everyoneBehind(this.live());
+    if (behind === this.behind) return;
+    this.behind = behind;
+    this.onBacklog?.(behind);
   }
 
   private allGone(): NoDestinationLeftError {
