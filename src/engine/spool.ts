@@ -160,8 +160,8 @@ export class PackSpool {
     entry.bytes = undefined;
   }
 
-  /** Removes the spool directory and whatever is left in it. */
+  /** Removes the spool directory and whatever is left in it (the caller may have made it, spilled or not). */
   close(): void {
-    if (this.dirMade) fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
