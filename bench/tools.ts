@@ -2,7 +2,7 @@
 // compression and encryption choices below (recorded in RESULTS.md).
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { NODE_FLAGS } from '../src/node-flags.ts';
+import { NODE_ENVIRONMENT, NODE_FLAGS } from '../src/node-flags.ts';
 import { run, type Command } from './measure.ts';
 
 export type ToolName = 'coffer' | 'restic' | 'borg';
@@ -168,7 +168,7 @@ const coffer: Tool = {
     return `coffer ${pkg.version} (commit ${commit}, Node ${process.version})`;
   },
   command: cofferCommand,
-  env: (base) => ({ ...base, COFFER_PASSWORD: PASSPHRASE }),
+  env: (base) => ({ ...NODE_ENVIRONMENT, ...base, COFFER_PASSWORD: PASSPHRASE }),
   init: (repos) => cofferCommand(['init', ...repoArgs(repos)]),
   backup: (repos, source) => cofferCommand(['backup', ...repoArgs(repos), '--json', source]),
   checkBackupOutput: (stdout) => {

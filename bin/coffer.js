@@ -1,10 +1,10 @@
 #!/bin/sh
-":" //; exec node --max-semi-space-size=8 "$0" "$@"
+":" //; MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} exec node --max-semi-space-size=8 "$0" "$@"
 // Launcher. Coffer needs Node 24 (node:sqlite, zstd, Argon2). npm scripts and npx put the `node`
 // dependency (Node 24) first on PATH; a global install may find an older system Node, so in that case
 // this re-runs itself with the Node 24 binary the package depends on. Written for any Node version.
 // The second line is for sh (Node reads it as a string and a comment): it starts Node with
-// src/node-flags.ts's flags, which V8 takes only as the process starts. `#!/usr/bin/env -S node …` would
+// src/node-flags.ts's flags and environment, which V8 and glibc take only as the process starts. `#!/usr/bin/env -S node …` would
 // say the same in one line, but BusyBox's env (NAS boxes, Alpine) has no -S.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -80,6 +80,7 @@ test('daemon install writes a systemd unit that runs the daemon with this config
   assert.match(r.stderr, /plans nopass have no passwordFile or passwordCommand/);
   const unit = fs.readFileSync(unitFile, 'utf8');
   assert.match(unit, /^\[Unit\]$/m);
+  assert.match(unit, /^Environment="MALLOC_ARENA_MAX=2"$/m);
   assert.match(unit, new RegExp(`^ExecStart="${process.execPath}" "--max-semi-space-size=\\d+" "[^"]+/(main\\.ts|coffer\\.js)" "daemon" "--config" "${config}" "--data-dir" "${dir}/data"$`, 'm'));
   assert.match(unit, /^KillSignal=SIGTERM$/m);
   assert.match(unit, /^Restart=on-failure$/m);

@@ -6,12 +6,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { NODE_FLAGS } from '../src/node-flags.ts';
+import { NODE_ENVIRONMENT, NODE_FLAGS } from '../src/node-flags.ts';
 import { initRepository } from '../src/repo/repository.ts';
 import { startLocalWorkers, stopLocalWorkers } from '../src/scale-out/local-workers.ts';
 import { MemoryShardQueue } from '../src/scale-out/shard-queue.ts';
 import { LocalStore } from '../src/store/local.ts';
-import { REPO_ROOT, runningCommandLine, tempDir } from './helpers/cli.ts';
+import { REPO_ROOT, runningCommandLine, runningProcess, tempDir } from './helpers/cli.ts';
 
 const LAUNCHER = path.join(REPO_ROOT, 'bin/coffer.js');
 const SYSTEM_PATH = '/usr/local/bin:/usr/bin:/bin';
@@ -24,7 +24,8 @@ test('Coffer starts with its young generation capped', () => {
 test("bin/coffer.js starts Node with the flags through sh, which BusyBox has too (its env has no -S)", () => {
   const [shebang, start] = fs.readFileSync(LAUNCHER, 'utf8').split('\n');
   assert.equal(shebang, '#!/bin/sh');
-  assert.equal(start, `":" //; exec node ${NODE_FLAGS.join(' ')} "$0" "$@"`);
+  const environment = Object.entries(NODE_ENVIRONMENT).map(([name, value]) => `${name}=\${${name}:-${value}}`);
+  assert.equal(start, `":" //; ${environment.join(' ')} exec node ${NODE_FLAGS.join(' ')} "$0" "$@"`);
 });
 
 test('coffer started by a minimal sh (dash, BusyBox) with arguments that hold spaces and quotes', (t) => {
@@ -40,10 +41,13 @@ test('coffer started by a minimal sh (dash, BusyBox) with arguments that hold sp
   }
 });
 
-test('coffer started by its shebang on Node 24 runs with the flags', (t) => {
-  const argv = runningCommandLine(t, LAUNCHER, `${path.dirname(process.execPath)}:${SYSTEM_PATH}`);
+test('coffer started by its shebang on Node 24 runs with the flags and the environment; a variable the user set wins', (t) => {
+  const nodePath = `${path.dirname(process.execPath)}:${SYSTEM_PATH}`;
+  const { argv, environment } = runningProcess(t, LAUNCHER, nodePath);
   assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS, argv.join(' '));
   assert.equal(argv[1 + NODE_FLAGS.length], LAUNCHER);
+  for (const [name, value] of Object.entries(NODE_ENVIRONMENT)) assert.equal(environment.get(name), value, name);
+  assert.equal(runningProcess(t, LAUNCHER, nodePath, { MALLOC_ARENA_MAX: '4' }).environment.get('MALLOC_ARENA_MAX'), '4');
 });
 
 const systemNode = spawnSync('node', ['--version'], { env: { PATH: SYSTEM_PATH }, encoding: 'utf8' }).stdout?.trim() ?? '';
@@ -66,6 +70,8 @@ test("a scale-out worker process is forked with the flags, though this process h
   // The fork has returned once the child has exec'd Node: its command line is the worker's own.
   const argv = fs.readFileSync(`/proc/${workers[0]!.child.pid}/cmdline`, 'utf8').split('\0');
   assert.deepEqual(argv.slice(1, 1 + NODE_FLAGS.length), NODE_FLAGS, argv.join(' '));
+  const environment = fs.readFileSync(`/proc/${workers[0]!.child.pid}/environ`, 'utf8').split('\0');
+  for (const [name, value] of Object.entries(NODE_ENVIRONMENT)) if (!(name in process.env)) assert.ok(environment.includes(`${name}=${value}`), name);
 });
 
 test("a backup's old generation grows by 30 % past what survived, not V8's ~3 ×", () => {

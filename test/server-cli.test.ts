@@ -41,6 +41,7 @@ test('agent install writes a systemd unit that reads the key and passphrase from
   assert.equal(r.code, 0, r.stderr);
   assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
   const unit = fs.readFileSync(unitFile, 'utf8');
+  assert.match(unit, /^Environment="MALLOC_ARENA_MAX=2"$/m);
   assert.match(unit, /^ExecStart="[^"]*" "--max-semi-space-size=\d+" ".*main\.ts" "agent" "--server" "https:\/\/backup\.example\.com" "--key-file" ".*agent\.key" "--password-file" "\/etc\/coffer\/pass" "--capacity" "3" "--label" "nas" "--label" "rack-2"$/m);
   assert.match(unit, /^Restart=always$/m);
   assert.ok(!unit.includes('cof_abcdefghijklmnopqrstuvwxyz'), 'the key is not in the unit');

@@ -1,6 +1,6 @@
 // The systemd unit `coffer agent install` writes: the agent restarts when it exits, the key and the
 // passphrase are read from files (never on the command line), and the machine's files stay readable.
-import { NODE_FLAGS } from '../node-flags.ts';
+import { NODE_FLAGS, systemdEnvironment } from '../node-flags.ts';
 
 export interface UnitOptions {
   readonly server: string;
@@ -30,6 +30,7 @@ After=network-online.target
 [Service]
 Type=simple
 User=${o.user}
+Environment=${systemdEnvironment()}
 ExecStart=${exec}
 Restart=always
 RestartSec=10

@@ -1,6 +1,6 @@
 // The systemd unit `coffer daemon install` writes. No secret goes in it: each plan names its
 // passphrase's passwordFile or passwordCommand in the configuration.
-import { NODE_FLAGS } from '../node-flags.ts';
+import { NODE_FLAGS, systemdEnvironment } from '../node-flags.ts';
 
 export interface UnitSettings {
   /** The Node.js binary and the coffer program it runs. */
@@ -27,6 +27,7 @@ Wants=network-online.target
 
 [Service]
 Type=simple
+Environment=${systemdEnvironment()}
 ExecStart=${exec}
 ExecReload=/bin/kill -HUP $MAINPID
 # SIGTERM: running backups checkpoint and are marked interrupted; they resume at the next start.

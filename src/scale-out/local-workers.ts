@@ -5,7 +5,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { siblingModule } from '../engine/sibling-module.ts';
-import { NODE_FLAGS } from '../node-flags.ts';
+import { NODE_ENVIRONMENT, NODE_FLAGS } from '../node-flags.ts';
 import type { WorkerReply, WorkerRequest, WorkerSetup } from './shard-worker-process.ts';
 import type { ShardProgress } from './shard-worker.ts';
 import type { MemoryShardQueue } from './shard-queue.ts';
@@ -43,7 +43,7 @@ export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: nu
   return Array.from({ length: count }, (_, i) => {
     const name = `local-${i + 1}`;
     // Coffer's Node flags even when this process was started without them; its own come after, and win.
-    const child = fork(siblingModule(import.meta.url, 'shard-worker-process'), [], { execArgv: [...NODE_FLAGS, ...process.execArgv], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(siblingModule(import.meta.url, 'shard-worker-process'), [], { execArgv: [...NODE_FLAGS, ...process.execArgv], env: { ...NODE_ENVIRONMENT, ...process.env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     // A worker that could not be started, or a message to one that has just died, is an 'error' event,
     // which would end the coordinator without a listener; the worker counts as gone (workerGone).
     child.on('error', () => {});

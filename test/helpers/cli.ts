@@ -98,12 +98,18 @@ export function ok(args: string[], options: RunOptions = {}): RunResult {
  * inside its passphrase command, a child it waits for, so no timing is involved.
  */
 export function runningCommandLine(t: TestContext, program: string, PATH: string): string[] {
+  return runningProcess(t, program, PATH).argv;
+}
+
+/** Like runningCommandLine, with the process's environment too; `env` is added to the one it starts with. */
+export function runningProcess(t: TestContext, program: string, PATH: string, env: Record<string, string> = {}): { argv: string[]; environment: Map<string, string> } {
   const dir = tempDir(t);
   const out = path.join(dir, 'cmdline');
-  const passwordCommand = `cat /proc/$PPID/cmdline > '${out}' && echo pass`;
-  const r = spawnSync(program, ['init', '--repo', path.join(dir, 'repo'), '--password-command', passwordCommand], { env: environment({ env: { PATH, COFFER_PASSWORD: undefined } }), encoding: 'utf8' });
+  const passwordCommand = `cat /proc/$PPID/cmdline > '${out}' && cat /proc/$PPID/environ > '${out}.environ' && echo pass`;
+  const r = spawnSync(program, ['init', '--repo', path.join(dir, 'repo'), '--password-command', passwordCommand], { env: environment({ env: { ...env, PATH, COFFER_PASSWORD: undefined } }), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${program} init exited ${r.status}: ${r.stderr}`);
-  return fs.readFileSync(out, 'utf8').split('\0').slice(0, -1);
+  const entries = fs.readFileSync(`${out}.environ`, 'utf8').split('\0').slice(0, -1);
+  return { argv: fs.readFileSync(out, 'utf8').split('\0').slice(0, -1), environment: new Map(entries.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])) };
 }
 
 export function tempDir(t: TestContext, prefix = 'coffer-test-'): string {
