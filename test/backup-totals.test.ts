@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { statusText } from '../src/cli/commands/backup.ts';
 import { BackupRun, type BackupResult } from '../src/engine/backup/backup.ts';
-import type { BackupProgress } from '../src/engine/backup/progress.ts';
+import { ProgressCounters, type BackupProgress } from '../src/engine/backup/progress.ts';
 import { initRepository, Repository } from '../src/repo/repository.ts';
 import { tempDir } from './helpers/cli.ts';
 import { MemoryStore } from './helpers/memory-store.ts';
@@ -70,6 +70,19 @@ test('a first backup counts its sources on a thread of its own; one with a paren
   assert.match(statusText(again.seen[0]!), / \d+\/~40 files [\d.]+ \S+\/~[\d.]+ \S+ /, 'the status line says the totals are estimated');
   assert.deepEqual({ files: again.end.filesTotal, bytes: again.end.bytesTotal, known: again.end.totalsKnown }, { files: 40, bytes: parent.totalBytes, known: true });
   assert.equal(again.end.totalsEstimated, undefined, 'once everything is read the totals are what was read');
+});
+
+// Regression (fresh-clone CI, 2026-12-02): on a loaded machine a first backup of 40 small files ended
+// before its counter thread had reported, and its last progress said the totals were still unknown.
+test('a backup whose walk ends before its counter does ends with what it read as its totals, and a late count changes nothing', () => {
+  const counters = new ProgressCounters();
+  counters.counted(10, 1000, false);
+  counters.filesDone = 12;
+  counters.bytesDone = 1500;
+  counters.walkEnded();
+  counters.counted(11, 1100, true);
+  const end = counters.snapshot([]);
+  assert.deepEqual({ files: end.filesTotal, bytes: end.bytesTotal, known: end.totalsKnown }, { files: 12, bytes: 1500, known: true });
 });
 
 test('an incremental backup that finds more than its parent grows the totals with what it found', async (t) => {

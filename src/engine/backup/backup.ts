@@ -472,9 +472,7 @@ export class BackupRun {
     const setup: CountSetup = { paths: this.paths, selection: this.options.selection ?? {}, oneFileSystem: this.options.oneFileSystem ?? false };
     const worker = new Worker(siblingModule(import.meta.url, 'count-worker'), { workerData: setup, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.on('message', (m: CountMessage) => {
-      this.counters.filesTotal = m.files;
-      this.counters.bytesTotal = m.bytes;
-      this.counters.totalsKnown = m.done;
+      this.counters.counted(m.files, m.bytes, m.done);
       this.walkProgress.addSizes(m.dirs);
     });
     // Totals only feed the ETA: a counter that fails leaves the backup running without one.

@@ -44,6 +44,7 @@ export class ProgressCounters {
   totalsKnown = false;
   /** The totals are the parent snapshot's: no counter walks the sources a second time. */
   private estimated = false;
+  private walkOver = false;
   /** A stream is being read: its length is known only at its end. */
   streaming = false;
   currentFile = '';
@@ -57,9 +58,21 @@ export class ProgressCounters {
     this.estimated = true;
   }
 
-  /** Every file is read: what was done is the total, whatever the estimate said. */
+  /** Totals from the counter thread, unless the walk has ended first (it may on a loaded machine). */
+  counted(files: number, bytes: number, done: boolean): void {
+    if (this.walkOver) return;
+    this.filesTotal = files;
+    this.bytesTotal = bytes;
+    this.totalsKnown = done;
+  }
+
+  /**
+   * Every file is read: what was done is the total, whatever the estimate or the counter said. A first
+   * backup that ended before its counter did showed totals that were still counting, with no ETA, in
+   * its last progress line.
+   */
   walkEnded(): void {
-    if (!this.estimated) return;
+    this.walkOver = true;
     this.filesTotal = this.filesDone;
     this.bytesTotal = this.bytesDone;
     this.estimated = false;
