@@ -77,11 +77,8 @@ function sealPack(): void {
  * one starts when both gates are open (or the run stops us).
  */
 function waitWhileHeld(): void {
-  for (;;) {
-    const gate = setup.pause && Atomics.load(setup.pause, 0) === 1 ? setup.pause : Atomics.load(setup.held, 0) === 1 ? setup.held : undefined;
-    if (!gate) return;
-    Atomics.wait(gate, 0, 1, 1000);
-  }
+  const closed = (gate: Int32Array | undefined): gate is Int32Array => gate !== undefined && Atomics.load(gate, 0) === 1;
+  for (let gate = [setup.pause, setup.held].find(closed); gate; gate = [setup.pause, setup.held].find(closed)) Atomics.wait(gate, 0, 1, 1000);
 }
 
 function storeChunk(chunk: Buffer): Buffer {
