@@ -19,6 +19,8 @@ export class Monitor {
   private readonly checks: readonly (() => Promise<void>)[];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /** The round that follows the one under way, for those who asked during it. */
+  private next: Promise<void> | undefined;
   private lastPrune = 0;
 
   constructor(ctx: ServerContext, options: MonitorOptions = {}) {
@@ -34,13 +36,24 @@ export class Monitor {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.running;
+    await (this.next ?? this.running);
   }
 
-  /** One round of checks; overlapping rounds are skipped. */
+  /**
+   * A round of checks that starts after this call. Rounds never overlap: asked for during one, the
+   * round runs after it (the one under way may have read the state before the caller changed it, such
+   * as a job just paused), and everyone who asked meanwhile shares that next round.
+   */
   tick(): Promise<void> {
-    this.running ??= this.round().finally(() => (this.running = undefined));
-    return this.running;
+    if (!this.running) {
+      this.running = this.round().finally(() => (this.running = undefined));
+      return this.running;
+    }
+    this.next ??= this.running.then(() => {
+      this.next = undefined;
+      return this.tick();
+    });
+    return this.next;
   }
 
   private async round(): Promise<void> {
