@@ -61,9 +61,9 @@ test('three worker processes on pg-boss, one killed mid-shard: its shard complet
     packSize: MiB,
     postgresUrl: url,
     onStarted: (worker, index) => starts.push({ worker, index }),
-    onProgress: (worker, index, bytes, progress) => {
-      // Mid-shard: once it has read half of a shard of several MiB.
-      if (worker !== 'local-2' || killed !== undefined || bytes < 2 * MiB || progress.bytesDone < bytes / 2) return;
+    onProgress: (worker, index, bytes, work) => {
+      // Mid-shard: once it has stored a pack of a shard of several MiB and has more to read.
+      if (worker !== 'local-2' || killed !== undefined || bytes < 2 * MiB || work.objectsStored === 0 || work.bytesDone >= bytes) return;
       killed = index;
       workers.find((w) => w.name === 'local-2')!.child.kill('SIGKILL');
     },

@@ -42,9 +42,6 @@ test('three worker processes, one killed mid-shard: its shard completes elsewher
   t.after(() => queue.stop());
   const starts: { worker: string; index: number }[] = [];
   let killed: number | undefined;
-  let run = '';
-  let poll: NodeJS.Timeout | undefined;
-  t.after(() => clearInterval(poll));
   const workers = startLocalWorkers(queue, 3, {
     locations: [repoDir],
     password: PASS,
@@ -52,23 +49,17 @@ test('three worker processes, one killed mid-shard: its shard completes elsewher
     heartbeatMs: 20,
     chunkWorkers: 1,
     packSize: MiB,
-    onStarted: (worker, index) => {
-      starts.push({ worker, index });
-      if (worker !== 'local-2' || killed !== undefined) return;
-      // Mid-shard: once its heartbeats say it has read half of a shard of several MiB.
-      clearInterval(poll);
-      poll = setInterval(() => {
-        const mine = queue.status(run).running.find((r) => r.worker === 'local-2' && r.index === index);
-        if (!mine || mine.bytes < 2 * MiB || mine.progress.bytesDone < mine.bytes / 2) return;
-        clearInterval(poll);
-        killed = index;
-        workers.find((w) => w.name === 'local-2')!.child.kill('SIGKILL');
-      }, 10);
+    onStarted: (worker, index) => starts.push({ worker, index }),
+    onProgress: (worker, index, bytes, work) => {
+      // Mid-shard: once it has stored a pack of a shard of several MiB and has more to read.
+      if (worker !== 'local-2' || killed !== undefined || bytes < 2 * MiB || work.objectsStored === 0 || work.bytesDone >= bytes) return;
+      killed = index;
+      workers.find((w) => w.name === 'local-2')!.child.kill('SIGKILL');
     },
   });
   t.after(() => stopLocalWorkers(workers));
 
-  const merged = await runScaledBackup(await open(), queue, { paths: [source], workers: 3, shardsPerWorker: 2, minShardWeight: 1, onQueued: (id) => (run = id) });
+  const merged = await runScaledBackup(await open(), queue, { paths: [source], workers: 3, shardsPerWorker: 2, minShardWeight: 1 });
   assert.notEqual(killed, undefined, 'worker local-2 got a shard and was killed');
   const rerun = starts.filter((s) => s.index === killed);
   assert.equal(rerun.length, 2, `shard ${killed} ran twice: ${JSON.stringify(starts)}`);

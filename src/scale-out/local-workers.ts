@@ -7,7 +7,7 @@ import os from 'node:os';
 import { siblingModule } from '../engine/sibling-module.ts';
 import { NODE_ENVIRONMENT, NODE_FLAGS } from '../node-flags.ts';
 import type { WorkerReply, WorkerRequest, WorkerSetup } from './shard-worker-process.ts';
-import type { ShardProgress } from './shard-worker.ts';
+import type { ShardWork } from './shard-worker.ts';
 import type { MemoryShardQueue } from './shard-queue.ts';
 
 export interface LocalWorker {
@@ -18,8 +18,8 @@ export interface LocalWorker {
 export interface LocalWorkerOptions extends Omit<WorkerSetup, 'type'> {
   /** Called when a worker starts a shard. */
   readonly onStarted?: (worker: string, index: number) => void;
-  /** Called with each heartbeat's progress of a worker's shard (`bytes`: the shard's estimated size). */
-  readonly onProgress?: (worker: string, index: number, bytes: number, progress: ShardProgress) => void;
+  /** Called with each heartbeat's progress of a worker's shard and what it has stored (`bytes`: the shard's estimated size). */
+  readonly onProgress?: (worker: string, index: number, bytes: number, work: ShardWork) => void;
   /** The replicas worker `index` (from 0) writes to, when each has its own (default: all of `locations`). */
   readonly locationsOf?: (index: number) => readonly string[];
 }
@@ -52,7 +52,7 @@ export function startLocalWorkers(queue: MemoryShardQueue | undefined, count: nu
         if (child.connected) child.send({ type: 'reply', id: m.id, value } satisfies WorkerReply);
       };
       if (m.type === 'started') return onStarted?.(name, m.index);
-      if (m.type === 'progress') return onProgress?.(name, m.index, m.bytes, m.progress);
+      if (m.type === 'progress') return onProgress?.(name, m.index, m.bytes, m.work);
       if (!queue) return;
       switch (m.type) {
         case 'claim':

@@ -10,7 +10,7 @@ import { quoteName } from '../format/text.ts';
 import { PauseGate } from '../engine/pause-gate.ts';
 import { Repository, type UnlockedKeys } from '../repo/repository.ts';
 import { KEY_BYTES } from '../format/crypto.ts';
-import { runShardWorker, type ClaimedShard, type ShardProgress, type ShardSource } from './shard-worker.ts';
+import { runShardWorker, type ClaimedShard, type ShardProgress, type ShardSource, type ShardWork } from './shard-worker.ts';
 import type { ShardOutcome } from '../engine/scale-out/scale-out.ts';
 import { PgBoss } from 'pg-boss';
 import { PgBossShardSource } from './pg-boss-shard-source.ts';
@@ -65,7 +65,7 @@ export type WorkerRequest =
   | { readonly type: 'heartbeat'; readonly id: number; readonly claim: string; readonly progress: ShardProgress }
   | { readonly type: 'finish'; readonly id: number; readonly claim: string; readonly outcome: ShardOutcome }
   | { readonly type: 'started'; readonly id: number; readonly claim: string; readonly index: number }
-  | { readonly type: 'progress'; readonly id: number; readonly index: number; readonly bytes: number; readonly progress: ShardProgress };
+  | { readonly type: 'progress'; readonly id: number; readonly index: number; readonly bytes: number; readonly work: ShardWork };
 
 export interface WorkerReply {
   readonly type: 'reply';
@@ -76,7 +76,7 @@ export interface WorkerReply {
 /** A request before the client numbers it. */
 type Unsent = { [K in WorkerRequest['type']]: Omit<Extract<WorkerRequest, { type: K }>, 'id'> }[WorkerRequest['type']];
 
-function ipcSource(): { source: ShardSource; started: (item: ClaimedShard) => void; progress: (item: ClaimedShard, progress: ShardProgress) => void } {
+function ipcSource(): { source: ShardSource; started: (item: ClaimedShard) => void; progress: (item: ClaimedShard, work: ShardWork) => void } {
   let next = 0;
   const waiting = new Map<number, (value: unknown) => void>();
   process.on('message', (m: WorkerReply) => {
@@ -97,7 +97,7 @@ function ipcSource(): { source: ShardSource; started: (item: ClaimedShard) => vo
       finish: (claim, outcome) => ask<void>({ type: 'finish', claim, outcome }),
     },
     started: (item) => process.send!({ type: 'started', id: -1, claim: item.claim, index: item.index }),
-    progress: (item, progress) => process.send!({ type: 'progress', id: -1, index: item.index, bytes: item.shard.bytes, progress }),
+    progress: (item, work) => process.send!({ type: 'progress', id: -1, index: item.index, bytes: item.shard.bytes, work }),
   };
 }
 

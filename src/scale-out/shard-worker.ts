@@ -27,6 +27,12 @@ export interface ShardProgress {
   readonly bytesDone: number;
 }
 
+/** A shard in hand as the worker's own observer sees it: the heartbeat's progress, and what is stored. */
+export interface ShardWork extends ShardProgress {
+  /** Objects (packs, index files) of this shard's run that every destination holds. */
+  readonly objectsStored: number;
+}
+
 export interface ShardSource {
   claim(capacity: number): Promise<ClaimedShard[]>;
   /** False when the claim is lost. */
@@ -48,7 +54,7 @@ export interface ShardWorkerOptions {
   /** Called as each shard starts (tests kill a worker mid-shard). */
   readonly onStart?: (claimed: ClaimedShard) => void;
   /** Called with each heartbeat's progress (a local worker's coordinator follows it over IPC). */
-  readonly onProgress?: (claimed: ClaimedShard, progress: ShardProgress) => void;
+  readonly onProgress?: (claimed: ClaimedShard, work: ShardWork) => void;
   /** Stop once the queue has nothing for this long (default: never). */
   readonly exitWhenIdleMs?: number;
 }
@@ -104,7 +110,7 @@ async function runOne(source: ShardSource, openRepo: () => Promise<Repository>, 
       beat = setInterval(() => {
         const p = run.progress();
         const progress = { filesDone: p.filesDone, bytesDone: p.bytesDone };
-        options.onProgress?.(item, progress);
+        options.onProgress?.(item, { ...progress, objectsStored: Math.min(...p.destinations.map((d) => d.objectsDone)) });
         source.heartbeat(item.claim, progress).then(
           (alive) => alive || lost.abort(),
           () => {},
