@@ -86,6 +86,22 @@ test('a source that does not exist', (t) => {
   assertOneLineError(coffer(['backup', '--repo', repo, path.join(dir, 'no-such-dir')]), /source .*no-such-dir does not exist/);
 });
 
+test('a spool directory that is missing, a file or not writable fails at once, not after retries', (t) => {
+  const dir = tempDir(t);
+  const { repo, source } = repoWithSnapshot(dir);
+  const before = contents(repo);
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, '');
+  const readOnly = path.join(dir, 'read-only');
+  fs.mkdirSync(readOnly, { mode: 0o555 });
+  // A retry would sleep 30 s first: the time limit turns one into a failure of the test.
+  const backup = (spoolDir: string) => coffer(['backup', '--repo', repo, '--spool-dir', spoolDir, source], { timeoutMs: 20_000, withoutReadOverride: true });
+  assertOneLineError(backup(path.join(dir, 'none')), /cannot use .*none as the spool directory: it does not exist/);
+  assertOneLineError(backup(file), /cannot use .*a-file as the spool directory: it is not a directory/);
+  assertOneLineError(backup(readOnly), /cannot use .*read-only as the spool directory: it is not writable/);
+  assert.deepEqual(contents(repo), before);
+});
+
 test('unknown flags, missing arguments and bad option values', (t) => {
   const dir = tempDir(t);
   assertOneLineError(coffer(['backup', '--frobnicate', dir]), /unknown option '--frobnicate'/);

@@ -24,6 +24,7 @@ import { walkTree } from '../src/engine/tree-walk.ts';
 import { ok, tempDir } from './helpers/cli.ts';
 import { objectName } from './helpers/names.ts';
 import { MemoryStore } from './helpers/memory-store.ts';
+import { openFilesUnder } from './helpers/open-files.ts';
 import { seededBytes } from './helpers/tree.ts';
 
 const PASS = 'engine test';
@@ -174,7 +175,7 @@ test('a full spool detaches the destination furthest behind as soon as another o
   crawl.hold();
   const fastDestination = new Destination(fast);
   const crawlDestination = new Destination(crawl);
-  const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1 << 20, disk: 2 << 20 });
+  const spool = new PackSpool(dir, { memory: 1 << 20, disk: 2 << 20 });
   t.after(() => spool.close());
   const sink = new PackSink(repo, [fastDestination, crawlDestination], spool);
   for (let i = 0; i < 6; i++) sink.add({ id: seededBytes(`pack ${i}`, 32).toString('hex'), salt: Buffer.alloc(16), bytes: seededBytes(`bytes ${i}`, 1 << 20), entries: [] });
@@ -186,7 +187,7 @@ test('a full spool detaches the destination furthest behind as soon as another o
   assert.equal(fastDestination.detached, undefined);
 });
 
-/** A local store that takes its time over each data pack, and notes how many packs wait in the spool directory as each arrives. */
+/** A local store that takes its time over each data pack, and notes how many packs wait in the spool on disk as each arrives. */
 class SlowLocalStore extends LocalStore {
   private readonly spoolDir: string;
   mostSpooled = 0;
@@ -198,8 +199,7 @@ class SlowLocalStore extends LocalStore {
   override async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
     if (name.startsWith('data/')) {
       this.packs++;
-      const spooled = fs.readdirSync(this.spoolDir).flatMap((run) => fs.readdirSync(path.join(this.spoolDir, run)));
-      this.mostSpooled = Math.max(this.mostSpooled, spooled.length);
+      this.mostSpooled = Math.max(this.mostSpooled, openFilesUnder(this.spoolDir).length);
       await new Promise((r) => setTimeout(r, 30));
     }
     return super.put(name, data, options);

@@ -1,14 +1,17 @@
 // The spool between sealing and uploading (src/engine/spool.ts): a pack held for several destinations.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { PackSpool } from '../src/engine/spool.ts';
+import { checkSpoolDirectory, PackSpool } from '../src/engine/spool.ts';
 import { tempDir } from './helpers/cli.ts';
+import { openFilesUnder } from './helpers/open-files.ts';
 
 test("a pack's memory is freed when the last destination releases it, not before", async (t) => {
   const dir = tempDir(t);
-  const spool = new PackSpool(path.join(dir, 'spool'));
+  const spool = new PackSpool(dir);
   const bytes = new Uint8Array(1024 * 1024).fill(7);
   const [fast, slow] = spool.add(bytes, 2);
   const first = await fast!.load();
@@ -25,7 +28,7 @@ test("a pack's memory is freed when the last destination releases it, not before
 // 455 MiB to the spool and read it back, for nothing: every pack still had to go to that one destination.
 test('a pack no destination has stored stays in memory past the limit; once one has it, it goes to disk for the others', async (t) => {
   const dir = tempDir(t);
-  const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1024, disk: 1024 * 1024 });
+  const spool = new PackSpool(dir, { memory: 1024, disk: 1024 * 1024 });
   const [only] = spool.add(new Uint8Array(4096).fill(1), 1);
   const [fast, slow] = spool.add(new Uint8Array(4096).fill(2), 2);
   assert.equal(spool.onDisk, 0, 'every destination still needs both');
@@ -40,20 +43,67 @@ test('a pack no destination has stored stays in memory past the limit; once one 
 
 test('a pack spilled to disk is read back whole, and its file goes with the last release', async (t) => {
   const dir = tempDir(t);
-  const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1024, disk: 1024 * 1024 });
+  const spool = new PackSpool(dir, { memory: 1024, disk: 1024 * 1024 });
   const bytes = new Uint8Array(4096).fill(9);
   const [fast, slow] = spool.add(bytes, 2);
   fast!.release('stored');
   assert.equal(spool.onDisk, 4096);
+  assert.deepEqual(openFilesUnder(dir).map((f) => f.endsWith('.pack (deleted)')), [true], 'held open, unlinked');
   assert.deepEqual(await slow!.load(), Buffer.from(new Uint8Array(4096).fill(9)));
   slow!.release('stored');
   assert.equal(spool.onDisk, 0);
-  assert.deepEqual(fs.readdirSync(path.join(dir, 'spool')), []);
+  assert.deepEqual(openFilesUnder(dir), []);
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+// Regression: spooled packs were named files in a coffer-spool-* folder that only the run removed: a
+// backup killed outright (SIGKILL, the OOM killer) left them in /tmp for good, up to the disk limit of 4 GiB.
+test('a pack on disk has no name in the spool directory: a process killed outright leaves nothing there', async (t) => {
+  const dir = tempDir(t);
+  const spoolModule = new URL('../src/engine/spool.ts', import.meta.url).href;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { PackSpool } = await import(${JSON.stringify(spoolModule)});
+    const spool = new PackSpool(${JSON.stringify(dir)}, { memory: 1024, disk: 1 << 20 });
+    const [fast] = spool.add(new Uint8Array(8192).fill(1), 2);
+    fast.release('stored');
+    process.stdout.write(String(spool.onDisk));
+    setInterval(() => {}, 1000);
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  const [spilled] = (await once(child.stdout!, 'data')) as [Buffer];
+  assert.equal(spilled.toString(), '8192', 'the child wrote the pack out');
+  assert.equal(openFilesUnder(dir, child.pid!).length, 1);
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+test('the spool closing lets go of the packs still on disk, after a read under way has finished', async (t) => {
+  const dir = tempDir(t);
+  const spool = new PackSpool(dir, { memory: 1024, disk: 1024 * 1024 });
+  const [fast, slow, stopped] = spool.add(new Uint8Array(1 << 20).fill(6), 3);
+  fast!.release('stored');
+  const reading = slow!.load();
+  spool.close();
+  // Its descriptor was not closed under the read (a reused descriptor number would read another file).
+  assert.deepEqual(await reading, Buffer.from(new Uint8Array(1 << 20).fill(6)));
+  assert.deepEqual(openFilesUnder(dir), []);
+  await assert.rejects(stopped!.load(), /the backup has ended/);
+  slow!.release('stored');
+  stopped!.release('dropped');
+});
+
+test('a spool directory that is missing, a file or not writable is refused with one line', (t) => {
+  const dir = tempDir(t);
+  assert.equal(checkSpoolDirectory(dir), dir);
+  assert.throws(() => checkSpoolDirectory(path.join(dir, 'missing')), { message: `cannot use ${path.join(dir, 'missing')} as the spool directory: it does not exist` });
+  fs.writeFileSync(path.join(dir, 'file'), '');
+  assert.throws(() => checkSpoolDirectory(path.join(dir, 'file')), { message: /as the spool directory: it is not a directory$/ });
 });
 
 test('a pack whose upload failed or was stopped is left to the collector: the store may still read it', async (t) => {
   const dir = tempDir(t);
-  const spool = new PackSpool(path.join(dir, 'spool'));
+  const spool = new PackSpool(dir);
   const bytes = new Uint8Array(1024 * 1024).fill(5);
   const [failed, stored] = spool.add(bytes, 2);
   failed!.release('failed');
@@ -66,7 +116,7 @@ test('a pack whose upload failed or was stopped is left to the collector: the st
 // resizable buffer's memory as its own, so none came: a backup whose spool spilled grew by every pack.
 test("a pack written to disk gives up its memory at once", async (t) => {
   const dir = tempDir(t);
-  const spool = new PackSpool(path.join(dir, 'spool'), { memory: 1024, disk: 1024 * 1024 });
+  const spool = new PackSpool(dir, { memory: 1024, disk: 1024 * 1024 });
   const bytes = new Uint8Array(new ArrayBuffer(4096, { maxByteLength: 8192 })).fill(3);
   const [fast, slow] = spool.add(bytes, 2);
   fast!.release('stored');
@@ -78,7 +128,7 @@ test("a pack written to disk gives up its memory at once", async (t) => {
 
 test('a pack a destination is sending stays in memory; the next one not being read goes to disk', async (t) => {
   const dir = tempDir(t);
-  const spool = new PackSpool(path.join(dir, 'spool'), { memory: 6000, disk: 1024 * 1024 });
+  const spool = new PackSpool(dir, { memory: 6000, disk: 1024 * 1024 });
   const sending = new Uint8Array(4096).fill(1);
   const [fast, slow] = spool.add(sending, 2);
   fast!.release('stored');
@@ -99,7 +149,7 @@ test('a pack a destination is sending stays in memory; the next one not being re
 test('the memory of a pack every destination has is offered for reuse, not that of one a failed upload may still read', async (t) => {
   const dir = tempDir(t);
   const offered: Uint8Array[] = [];
-  const spool = new PackSpool(path.join(dir, 'spool'), undefined, (bytes) => offered.push(bytes) > 0);
+  const spool = new PackSpool(dir, undefined, (bytes) => offered.push(bytes) > 0);
   const stored = new Uint8Array(1024).fill(4);
   const [a, b] = spool.add(stored, 2);
   a!.release('stored');

@@ -4,7 +4,9 @@
 // directory on disk, so a slow destination falls behind without making a fast one wait. A pack no
 // destination has stored yet stays in memory: writing it out helps no one (even the fastest still needs
 // it), and the backup holds its reading back instead (PackSink.backpressure, ChunkPool.holdPacks). When
-// the disk part is full, the caller detaches the destination furthest behind.
+// the disk part is full, the caller detaches the destination furthest behind. A pack on disk is a file
+// unlinked as soon as it is made, read through its descriptor: a run killed outright (SIGKILL, the OOM
+// killer) leaves nothing behind, where named spool files and folders stayed in /tmp for good.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,7 +26,7 @@ export const DEFAULT_SPOOL_LIMITS: SpoolLimits = { memory: 64 * 1024 * 1024, dis
 class SpoolEntry {
   readonly size: number;
   bytes?: Uint8Array;
-  file?: string;
+  file?: SpillFile;
   /** Destinations that have not released the pack yet. */
   holders: number;
   /** A destination has stored it: the others are behind that one, and the spool may write it to disk for them. */
@@ -60,7 +62,8 @@ export class SpoolHold {
       this.reading = true;
       return bytes;
     }
-    return fs.promises.readFile(file!);
+    if (!file) throw new Error('the backup has ended: its spool holds the pack no more');
+    return file.read(this.entry.size);
   }
 
   /** This destination is done with the pack; after a 'failed' upload the bytes are never freed by hand (PutOutcome). */
@@ -71,7 +74,58 @@ export class SpoolHold {
   }
 }
 
+/**
+ * A pack written out to the spool directory under a name that is unlinked at once. Its descriptor closes
+ * only when no read of it is under way: a descriptor number closed early could be reused by another file
+ * before a pending read, which would then read that file.
+ */
+class SpillFile {
+  private readonly fd: number;
+  private reads = 0;
+  private closing = false;
+
+  private constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  static write(dir: string, bytes: Uint8Array): SpillFile {
+    const name = path.join(dir, `coffer-spool-${crypto.randomBytes(8).toString('hex')}.pack`);
+    const fd = fs.openSync(name, 'wx+', 0o600);
+    try {
+      fs.unlinkSync(name);
+      for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return new SpillFile(fd);
+  }
+
+  async read(size: number): Promise<Uint8Array> {
+    this.reads++;
+    try {
+      const bytes = Buffer.allocUnsafeSlow(size);
+      for (let done = 0; done < size; ) {
+        const { bytesRead } = await new Promise<{ bytesRead: number }>((resolve, reject) => fs.read(this.fd, bytes, done, size - done, done, (err, bytesRead) => (err ? reject(err) : resolve({ bytesRead }))));
+        if (bytesRead === 0) throw new Error(`a spooled pack ends after ${done} of its ${size} bytes`);
+        done += bytesRead;
+      }
+      return bytes;
+    } finally {
+      this.reads--;
+      if (this.closing && this.reads === 0) fs.closeSync(this.fd);
+    }
+  }
+
+  close(): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.reads === 0) fs.closeSync(this.fd);
+  }
+}
+
 export class PackSpool {
+  /** Where packs are written out (the system's temporary directory by default). */
   private readonly dir: string;
   private readonly limits: SpoolLimits;
   private readonly reuse: (bytes: Uint8Array) => boolean;
@@ -79,7 +133,8 @@ export class PackSpool {
   private readonly inMemory = new Set<SpoolEntry>();
   private memoryBytes = 0;
   private diskBytes = 0;
-  private dirMade = false;
+  /** Entries written out and not yet released by every holder. */
+  private readonly onDiskEntries = new Set<SpoolEntry>();
 
   /**
    * `reuse`: offered the bytes of each pack that nothing refers to any more (every destination has it,
@@ -125,13 +180,8 @@ export class PackSpool {
       if (this.memoryBytes <= this.limits.memory) return;
       // Being sent: writing it out would free nothing until the upload ends, and then it is dropped anyway.
       if (entry.readers > 0 || !entry.stored) continue;
-      if (!this.dirMade) {
-        fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-        this.dirMade = true;
-      }
-      const file = path.join(this.dir, `${crypto.randomBytes(8).toString('hex')}.pack`);
-      fs.writeFileSync(file, entry.bytes!, { mode: 0o600 });
-      entry.file = file;
+      entry.file = SpillFile.write(this.dir, entry.bytes!);
+      this.onDiskEntries.add(entry);
       this.freeMemory(entry);
       this.diskBytes += entry.size;
     }
@@ -147,11 +197,14 @@ export class PackSpool {
       return;
     }
     if (entry.bytes) this.freeMemory(entry);
-    else if (entry.file) {
-      fs.rmSync(entry.file, { force: true });
-      this.diskBytes -= entry.size;
-      entry.file = undefined;
-    }
+    else if (entry.file) this.closeFile(entry);
+  }
+
+  private closeFile(entry: SpoolEntry): void {
+    entry.file!.close();
+    entry.file = undefined;
+    this.onDiskEntries.delete(entry);
+    this.diskBytes -= entry.size;
   }
 
   private freeMemory(entry: SpoolEntry): void {
@@ -160,8 +213,29 @@ export class PackSpool {
     entry.bytes = undefined;
   }
 
-  /** Removes the spool directory and whatever is left in it (the caller may have made it, spilled or not). */
+  /** Lets go of the packs still on disk (a run that stopped before every destination had them). */
   close(): void {
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    for (const entry of this.onDiskEntries) this.closeFile(entry);
   }
+}
+
+/** The spool directory given cannot hold packs; waiting will not change that. */
+export class SpoolDirectoryError extends Error {
+  override readonly name = 'SpoolDirectoryError';
+}
+
+/**
+ * Checks the spool directory as a run starts: a wrong one fails then, with a clear message, not when a
+ * slow destination first makes the spool write a pack out.
+ */
+export function checkSpoolDirectory(dir: string): string {
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw new Error('it is not a directory');
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'it is not writable' : (err as Error).message;
+    throw new SpoolDirectoryError(`cannot use ${dir} as the spool directory: ${why}`);
+  }
+  return dir;
 }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { normalizeLabels } from '../../agent/labels.ts';
+import { checkSpoolDirectory } from '../../engine/spool.ts';
 import { systemdUnit } from '../../agent/systemd.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import { describeError, isRetryable, UsageError } from '../errors.ts';
@@ -67,6 +68,7 @@ export function agentCommand(): Command {
       if (options.key) printWarning('--key is visible in the process list; use --key-file or COFFER_AGENT_KEY on shared machines');
       const capacity = capacityOf(options.capacity);
       const labels = labelsOf(options.label);
+      if (options.spoolDir) checkSpoolDirectory(options.spoolDir);
       if (!options.passwordFile && !options.passwordCommand && !process.env.COFFER_PASSWORD) {
         throw new UsageError('the agent needs the repository passphrase without asking: use --password-file, --password-command or COFFER_PASSWORD (it never leaves this machine)');
       }

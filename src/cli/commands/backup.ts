@@ -6,7 +6,7 @@ import type { Selection } from '../../engine/backup/selection.ts';
 import { InterruptedError } from '../../engine/interrupted.ts';
 import { parsePriorityRule, type PriorityRule } from '../../engine/backup/priority.ts';
 import type { BackupProgress } from '../../engine/backup/progress.ts';
-import { DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
+import { checkSpoolDirectory, DEFAULT_SPOOL_LIMITS } from '../../engine/spool.ts';
 import { streamSnapshotPath, type StreamSource } from '../../engine/backup/stream-source.ts';
 import { resolveDataDir } from '../../jobs/index.ts';
 import type { Repository } from '../../repo/repository.ts';
@@ -115,6 +115,8 @@ async function resolveSettings(paths: string[], options: BackupOptions): Promise
   if (workers > 1 && streams.length > 0) throw new UsageError(`plan ${options.plan} has workers: ${workers}, which backs up paths only; back its sources (dumps, commands, --stdin) up with another plan`);
   const spoolDisk = parseSize(options.spoolSize);
   if (spoolDisk === undefined) throw new UsageError(`--spool-size takes a size such as 512M or 4G, not "${options.spoolSize}"`);
+  // Before a job is recorded: a wrong directory is the user's to fix, not a failure to retry.
+  if (options.spoolDir) checkSpoolDirectory(options.spoolDir);
   const host = options.host ?? plan?.host ?? os.hostname();
   return {
     planName: options.plan ?? adHocPlanName(host, repository.locations, [...sources, ...streams.map((s) => streamSnapshotPath(s.name))]),

@@ -16,7 +16,7 @@ import { whoAmI } from '../../repo/repository.ts';
 import { DetachedError, Destination } from '../destination.ts';
 import { copyMissing, missingFrom, REPOSITORY_DIRS, takeInventory } from '../replicas.ts';
 import type { PauseGate } from '../pause-gate.ts';
-import { DEFAULT_SPOOL_LIMITS, PackSpool, type SpoolLimits } from '../spool.ts';
+import { checkSpoolDirectory, DEFAULT_SPOOL_LIMITS, PackSpool, type SpoolLimits } from '../spool.ts';
 import { RetryStore } from '../../store/retry.ts';
 import type { Store } from '../../store/store.ts';
 import { Priorities, type PriorityRule } from './priority.ts';
@@ -234,7 +234,7 @@ export class BackupRun {
     // A replica that could not even be opened takes no part, and says why.
     for (const u of repo.unavailable) this.destinationFor(u.store).detach(new DetachedError(`unreachable: ${u.error.message}`, { cause: u.error }));
     // A stored pack's memory goes back to a chunk worker, for its next pack (ChunkPool.takeBack).
-    this.spool = new PackSpool(fs.mkdtempSync(path.join(options.spoolDir ?? os.tmpdir(), 'coffer-spool-')), options.spool ?? DEFAULT_SPOOL_LIMITS, (bytes) => this.chunkPool?.takeBack(bytes) ?? false);
+    this.spool = new PackSpool(checkSpoolDirectory(options.spoolDir ?? os.tmpdir()), options.spool ?? DEFAULT_SPOOL_LIMITS, (bytes) => this.chunkPool?.takeBack(bytes) ?? false);
     this.sink = new PackSink(repo, this.destinations, this.spool, options.sink ?? DEFAULT_SINK_OPTIONS);
     this.priorities = new Priorities(options.priorities ?? []);
     if (options.shard) this.scope = new ShardScope(options.shard);
