@@ -19,6 +19,7 @@ import { PolicyError } from '../engine/retention.ts';
 import { FencedError, LockedError } from '../repo/writer-markers.ts';
 import { PruneError } from '../engine/prune/prune.ts';
 import { SpoolDirectoryError } from '../engine/spool.ts';
+import { WorkerFailedError } from '../engine/job-pool.ts';
 import { GroupByError } from '../engine/snapshot-filter.ts';
 import { CancelledError, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_NO_REPOSITORY, EXIT_WRONG_PASSPHRASE, UsageError } from './exit-codes.ts';
 
@@ -26,7 +27,7 @@ import { CancelledError, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_NO_REPOSITORY, EXIT_
 export * from './exit-codes.ts';
 
 /** Errors the program raises on purpose carry a message written for the user. */
-const EXPECTED = [UsageError, CancelledError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, MakeDirectoryError, GroupByError, CredentialsError, SourceError, HookError, ControlError, DaemonUnreachableError, PolicyError, FencedError, LockedError, PruneError, SpoolDirectoryError];
+const EXPECTED = [UsageError, CancelledError, RepositoryError, StoreError, FormatError, AuthenticationError, UnsupportedVersionError, BackupError, NoDestinationLeftError, DetachedError, ConfigError, PlanBusyError, JobLostError, MakeDirectoryError, GroupByError, CredentialsError, SourceError, HookError, ControlError, DaemonUnreachableError, PolicyError, FencedError, LockedError, PruneError, SpoolDirectoryError, WorkerFailedError];
 
 /**
  * Whether a failed backup is worth another attempt later: a dropped connection or a full disk may go

@@ -8,14 +8,25 @@ interface PoolWorker {
   readonly waiting: Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>;
 }
 
+/** A worker of the pool stopped (an exception it did not catch, its heap limit, a crash): the pool takes no more jobs. */
+export class WorkerFailedError extends Error {
+  override readonly name = 'WorkerFailedError';
+}
+
 export class JobPool<Job extends { job: number }, Result extends { job: number }> {
   private readonly workers: PoolWorker[];
   private readonly perWorker: number;
   private nextJob = 0;
   private slotWaiters: (() => void)[] = [];
   private closing = false;
+  /**
+   * Set once a worker has failed: every later job fails with it. A message posted to a worker that
+   * has exited is dropped without a word, so a job sent to it would never be answered.
+   */
+  private failure?: WorkerFailedError;
 
-  constructor(script: URL, workerData: unknown, count = os.availableParallelism(), perWorker = 2) {
+  /** `label` names the workers in errors ("restore worker"). */
+  constructor(script: URL, workerData: unknown, label: string, count = os.availableParallelism(), perWorker = 2) {
     this.perWorker = perWorker;
     this.workers = Array.from({ length: Math.max(1, count) }, () => {
       const state: PoolWorker = { worker: new Worker(script, { workerData }), waiting: new Map() };
@@ -24,15 +35,15 @@ export class JobPool<Job extends { job: number }, Result extends { job: number }
         state.waiting.delete(result.job);
         this.wake();
       });
-      const failAll = (err: Error): void => {
-        for (const w of state.waiting.values()) w.reject(err);
+      const fail = (why: string, cause?: Error): void => {
+        if (this.closing) return;
+        this.failure ??= new WorkerFailedError(`${label} failed: ${why}`, cause ? { cause } : {});
+        for (const w of state.waiting.values()) w.reject(this.failure);
         state.waiting.clear();
         this.wake();
       };
-      state.worker.on('error', failAll);
-      state.worker.on('exit', (code) => {
-        if (!this.closing) failAll(new Error(`worker exited with code ${code}`));
-      });
+      state.worker.on('error', (err) => fail(err.message, err));
+      state.worker.on('exit', (code) => fail(`exited with code ${code}`));
       return state;
     });
   }
@@ -46,6 +57,7 @@ export class JobPool<Job extends { job: number }, Result extends { job: number }
   /** Sends a job to the least busy worker once one has room; resolves with its answer. */
   async run(make: (job: number) => { job: Job; transfer?: ArrayBuffer[] }): Promise<Result> {
     for (;;) {
+      if (this.failure) throw this.failure;
       const free = this.workers.reduce<PoolWorker | undefined>(
         (best, w) => (w.waiting.size < this.perWorker && (!best || w.waiting.size < best.waiting.size) ? w : best),
         undefined,

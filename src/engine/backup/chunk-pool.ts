@@ -161,7 +161,7 @@ export class ChunkPool {
     worker.on('message', (m: FromWorker) => this.receive(state, m));
     worker.on('error', (err) => this.fail(err));
     worker.on('exit', (code) => {
-      if (code !== 0 && !this.closing) this.fail(new Error(`chunk worker exited with code ${code}`));
+      if (code !== 0 && !this.closing) this.fail(new Error(`exited with code ${code}`));
     });
     this.workers.push(state);
     return state;

@@ -221,7 +221,7 @@ export class RestoreRun {
     this.root = root;
     this.openDirs.add(root);
     const setup: RestoreWorkerSetup = { dataKey: this.repo.keys.dataKey, idKey: this.repo.keys.idKey };
-    this.pool = new JobPool(siblingModule(import.meta.url, 'restore-worker'), setup, this.options.workers);
+    this.pool = new JobPool(siblingModule(import.meta.url, 'restore-worker'), setup, 'restore worker', this.options.workers);
     let finished = false;
     try {
       const nodes = from.tree ? await this.until(this.trees.loadTree(from.tree)) : [from.node!];
@@ -410,20 +410,27 @@ export class RestoreRun {
     const jobs: Promise<void>[] = [];
     let inFlight = 0;
     let wake: (() => void) | undefined;
-    for (const [packId, plan] of packs) {
+    // The first span that fails stops the batch: no more are started, and the run fails once those in
+    // flight have settled (none may still be writing when the batch's files are removed).
+    let failure: { error: unknown } | undefined;
+    spans: for (const [packId, plan] of packs) {
       for (const span of readSpans([...plan.blobs.values()].sort((a, b) => a.offset - b.offset), (blob) => blob, SPANS)) {
-        while (inFlight >= FETCHES_IN_FLIGHT) await this.until(new Promise<void>((resolve) => (wake = resolve)));
+        while (inFlight >= FETCHES_IN_FLIGHT && !failure) await this.until(new Promise<void>((resolve) => (wake = resolve)));
+        if (failure) break spans;
         await this.whilePaused();
         inFlight++;
         jobs.push(
-          this.restoreSpan(packId, plan.salt, span, files).finally(() => {
-            inFlight--;
-            wake?.();
-          }),
+          this.restoreSpan(packId, plan.salt, span, files)
+            .catch((error: unknown) => void (failure ??= { error }))
+            .finally(() => {
+              inFlight--;
+              wake?.();
+            }),
         );
       }
     }
     await this.until(Promise.all(jobs));
+    if (failure) throw failure.error;
     this.writing = [];
     for (const l of links) {
       this.link(l.frame, l.name, l.source);
