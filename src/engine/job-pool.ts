@@ -14,7 +14,11 @@ export class WorkerFailedError extends Error {
 }
 
 export class JobPool<Job extends { job: number }, Result extends { job: number }> {
-  private readonly workers: PoolWorker[];
+  private readonly script: URL;
+  private readonly workerData: unknown;
+  private readonly label: string;
+  private readonly workers: PoolWorker[] = [];
+  private readonly limit: number;
   private readonly perWorker: number;
   private nextJob = 0;
   private slotWaiters: (() => void)[] = [];
@@ -25,27 +29,45 @@ export class JobPool<Job extends { job: number }, Result extends { job: number }
    */
   private failure?: WorkerFailedError;
 
-  /** `label` names the workers in errors ("restore worker"). */
+  /**
+   * `label` names the workers in errors ("restore worker"). Workers start as jobs need them, up to
+   * `count`: a job that finds none idle starts one more. A restore of one small file then starts one
+   * isolate, not one per core (each costs ~0.1 CPU-s to start and ~20 MiB).
+   */
   constructor(script: URL, workerData: unknown, label: string, count = os.availableParallelism(), perWorker = 2) {
+    this.script = script;
+    this.workerData = workerData;
+    this.label = label;
+    this.limit = Math.max(1, count);
     this.perWorker = perWorker;
-    this.workers = Array.from({ length: Math.max(1, count) }, () => {
-      const state: PoolWorker = { worker: new Worker(script, { workerData }), waiting: new Map() };
-      state.worker.on('message', (result: Result) => {
-        state.waiting.get(result.job)?.resolve(result);
-        state.waiting.delete(result.job);
-        this.wake();
-      });
-      const fail = (why: string, cause?: Error): void => {
-        if (this.closing) return;
-        this.failure ??= new WorkerFailedError(`${label} failed: ${why}`, cause ? { cause } : {});
-        for (const w of state.waiting.values()) w.reject(this.failure);
-        state.waiting.clear();
-        this.wake();
-      };
-      state.worker.on('error', (err) => fail(err.message, err));
-      state.worker.on('exit', (code) => fail(`exited with code ${code}`));
-      return state;
+  }
+
+  private startWorker(): PoolWorker {
+    const state: PoolWorker = { worker: new Worker(this.script, { workerData: this.workerData }), waiting: new Map() };
+    state.worker.on('message', (result: Result) => {
+      state.waiting.get(result.job)?.resolve(result);
+      state.waiting.delete(result.job);
+      this.wake();
     });
+    const fail = (why: string, cause?: Error): void => {
+      if (this.closing) return;
+      this.failure ??= new WorkerFailedError(`${this.label} failed: ${why}`, cause ? { cause } : {});
+      for (const w of state.waiting.values()) w.reject(this.failure);
+      state.waiting.clear();
+      this.wake();
+    };
+    state.worker.on('error', (err) => fail(err.message, err));
+    state.worker.on('exit', (code) => fail(`exited with code ${code}`));
+    this.workers.push(state);
+    return state;
+  }
+
+  /** An idle worker; else a new one while below the limit; else the least busy with room, if any. */
+  private workerWithRoom(): PoolWorker | undefined {
+    const idle = this.workers.find((w) => w.waiting.size === 0);
+    if (idle) return idle;
+    if (this.workers.length < this.limit) return this.startWorker();
+    return this.workers.reduce<PoolWorker | undefined>((best, w) => (w.waiting.size < this.perWorker && (!best || w.waiting.size < best.waiting.size) ? w : best), undefined);
   }
 
   private wake(): void {
@@ -54,14 +76,11 @@ export class JobPool<Job extends { job: number }, Result extends { job: number }
     for (const wake of waiters) wake();
   }
 
-  /** Sends a job to the least busy worker once one has room; resolves with its answer. */
+  /** Sends a job to an idle worker, a new one or the least busy, once one has room; resolves with its answer. */
   async run(make: (job: number) => { job: Job; transfer?: ArrayBuffer[] }): Promise<Result> {
     for (;;) {
       if (this.failure) throw this.failure;
-      const free = this.workers.reduce<PoolWorker | undefined>(
-        (best, w) => (w.waiting.size < this.perWorker && (!best || w.waiting.size < best.waiting.size) ? w : best),
-        undefined,
-      );
+      const free = this.workerWithRoom();
       if (free) {
         const { job, transfer } = make(this.nextJob++);
         return new Promise<Result>((resolve, reject) => {
