@@ -160,4 +160,9 @@ test('doctor: one line per check, OK or what to fix; exit 1 when something fails
   assert.match(bad.stdout, /^FAIL {2}repository .*empty: .*not a Coffer repository .*coffer init/m);
   assert.match(bad.stdout, /^FAIL {2}write .*file\/below: test-write failed/m);
   assert.match(bad.stdout, /^FAIL {2}passphrase: .*wrong passphrase/m);
+  assert.match(good, /^ok {4}spool: .* free$/m);
+  assert.match(ok(['doctor', '--repo', repo, '--spool-dir', dir]).stdout, new RegExp(`^ok {4}spool: ${dir}: .* free$`, 'm'));
+  const noSpool = coffer(['doctor', '--repo', repo, '--spool-dir', file]);
+  assert.equal(noSpool.code, 1);
+  assert.match(noSpool.stdout, /^FAIL {2}spool: cannot use .*file as the spool directory: it is not a directory$/m);
 });

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import fs from 'node:fs';
 import os from 'node:os';
 import { testWrite } from '../../engine/test-write.ts';
+import { checkSpoolDirectory } from '../../engine/spool.ts';
 import { loadConfig, resolveConfigFile } from '../../config/config-file.ts';
 import { JobStore, resolveDataDir } from '../../jobs/index.ts';
 import { redactString } from '../../jobs/redact.ts';
@@ -29,16 +30,17 @@ function nodeVersion(): Check {
   return { name: 'node', ok, detail: ok ? `Node.js ${process.version}` : `Node.js ${process.version} is too old: Coffer needs 24.7 or newer (run it through npx or the installed coffer)` };
 }
 
-function spoolSpace(): Check {
-  const dir = os.tmpdir();
+/** The spool's directory (--spool-dir, else the temporary directory): usable, and with room for packs. */
+function spoolSpace(flag: string | undefined): Check {
+  const dir = flag ?? os.tmpdir();
   try {
-    fs.accessSync(dir, fs.constants.W_OK);
-    const st = fs.statfsSync(dir);
-    const free = st.bavail * st.bsize;
-    return { name: 'spool', ok: free >= MIN_SPOOL_FREE, detail: `${dir}: ${formatBytes(free)} free${free >= MIN_SPOOL_FREE ? '' : ` (needs ${formatBytes(MIN_SPOOL_FREE)}; use --spool-dir elsewhere)`}` };
+    checkSpoolDirectory(dir);
   } catch (err) {
-    return { name: 'spool', ok: false, detail: `${dir} is not writable (${(err as Error).message}); use --spool-dir` };
+    return { name: 'spool', ok: false, detail: `${(err as Error).message}${flag ? '' : '; give backups --spool-dir'}` };
   }
+  const st = fs.statfsSync(dir);
+  const free = st.bavail * st.bsize;
+  return { name: 'spool', ok: free >= MIN_SPOOL_FREE, detail: `${dir}: ${formatBytes(free)} free${free >= MIN_SPOOL_FREE ? '' : ` (needs ${formatBytes(MIN_SPOOL_FREE)}; use --spool-dir elsewhere)`}` };
 }
 
 function dataDirectory(flag: string | undefined): Check {
@@ -124,6 +126,7 @@ function namesRepository(options: DoctorOptions, env: NodeJS.ProcessEnv = proces
 
 interface DoctorOptions extends RepoOptions {
   readonly dataDir?: string;
+  readonly spoolDir?: string;
 }
 
 /** The plans of the configuration file, or none when it cannot be read (the config check says why). */
@@ -139,9 +142,10 @@ export function doctorCommand(): Command {
   const command = addRepoOptions(
     new Command('doctor').description('check prerequisites: Node, data directory, configuration, spool space, and for --repo or --plan (else every plan) each destination (test-write) and the passphrase'),
     { upload: true },
-  ).option('--data-dir <dir>', 'the job database and run logs (default $COFFER_DATA_DIR or ~/.local/share/coffer)');
+  ).option('--data-dir <dir>', 'the job database and run logs (default $COFFER_DATA_DIR or ~/.local/share/coffer)')
+    .option('--spool-dir <dir>', 'the spool directory backups will be given (default: the temporary directory)');
   return usesEnvironment(command, ['COFFER_DATA_DIR']).action(async (options: DoctorOptions) => {
-    const checks: Check[] = [nodeVersion(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace()];
+    const checks: Check[] = [nodeVersion(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace(options.spoolDir)];
     const targets = namesRepository(options) ? [{ label: '', options }] : planNames(options.config).map((plan) => ({ label: `plan ${plan}: `, options: { ...options, plan } }));
     for (const target of targets) {
       try {
