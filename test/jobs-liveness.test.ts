@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import readline from 'node:readline';
 import { test } from 'node:test';
-import { JobLostError, JobStore, PlanBusyError } from '../src/jobs/job-store.ts';
+import { JobLostError, PlanBusyError } from '../src/jobs/job-errors.ts';
+import { JobStore } from '../src/jobs/job-store.ts';
 import { processAlive, staleReason } from '../src/jobs/liveness.ts';
 import { jobFixture, photosPlan, tempDir } from './helpers/jobs.ts';
 

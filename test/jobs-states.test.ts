@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { JobLostError } from '../src/jobs/job-store.ts';
+import { JobLostError } from '../src/jobs/job-errors.ts';
 import { DEFAULT_RETRY_POLICY } from '../src/jobs/retry.ts';
 import type { JobRun } from '../src/jobs/run.ts';
 import { IllegalTransitionError, JOB_STATUSES, TRANSITIONS, assertTransition, canTransition, type JobStatus } from '../src/jobs/states.ts';

@@ -1,6 +1,7 @@
 // The job layer's public API, for the CLI, the daemon and the server. See docs/JOBS.md.
 export { resolveDataDir } from './data-dir.ts';
-export { JobStore, JobLostError, PlanBusyError, type JobStoreOptions } from './job-store.ts';
+export { JobStore, type JobStoreOptions } from './job-store.ts';
+export { JobLostError, PlanBusyError } from './job-errors.ts';
 export { JobRun, type FailResult } from './run.ts';
 export { statusReport, type DestinationReport, type LiveJob, type ProblemJob, type QueuedJob, type StatusReport } from './status.ts';
 export { JobStatus, TRANSITIONS, IllegalTransitionError, canTransition, assertTransition } from './states.ts';

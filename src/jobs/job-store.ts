@@ -5,12 +5,13 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { openJobDatabaseIn } from './database.ts';
-import { DEFAULT_STALE_AFTER_MS, processAlive, seconds, staleReason, type LivenessCheck } from './liveness.ts';
+import { DEFAULT_STALE_AFTER_MS, processAlive, staleReason, type LivenessCheck } from './liveness.ts';
 import { redact, redactString } from './redact.ts';
 import { DEFAULT_RETRY_POLICY, type ErrorClass, type RetryPolicy } from './retry.ts';
 import { JobRun } from './run.ts';
 import { Sql } from './sql.ts';
-import { JobStatus, LIVE_STATUSES, assertTransition, isLive } from './states.ts';
+import { JobLostError, PlanBusyError } from './job-errors.ts';
+import { JobStatus, LIVE_LIST, assertTransition, isLive } from './states.ts';
 import {
   EventKind,
   JOB_COLUMNS,
@@ -61,42 +62,6 @@ export interface RunError {
   readonly errorClass?: ErrorClass;
 }
 
-/** Thrown by acquirePlanRun when another run of the plan is alive. */
-export class PlanBusyError extends Error {
-  override name = 'PlanBusyError';
-  readonly job: Job;
-
-  constructor(job: Job, now: number, host: string) {
-    const heartbeat = `heartbeat ${seconds(now - (job.lastHeartbeat ?? job.startedAt ?? now))}s ago`;
-    const local = job.host === host;
-    const who = local ? `pid ${job.pid}` : `pid ${job.pid} on host ${job.host}`;
-    const hint = local
-      ? `its process is alive on this host: wait for it or stop process ${job.pid} first (--force only takes over a run whose process is gone)`
-      : 'use --force to take over a stale run';
-    super(`plan ${job.planName} is already running as job ${job.id} (${who}, ${heartbeat}); ${hint}`);
-    this.job = job;
-  }
-}
-
-/** Thrown to a run whose job was cancelled, taken over or marked interrupted by another process: stop working on it. */
-export class JobLostError extends Error {
-  override name = 'JobLostError';
-  readonly job: Job;
-
-  constructor(job: Job) {
-    super(
-      job.status === JobStatus.cancelled
-        ? `job ${job.id} was cancelled`
-        : isLive(job.status)
-          ? `job ${job.id} was taken over by pid ${job.pid} on ${job.host}`
-          : `job ${job.id} is no longer run by this process: it is ${job.status}`,
-    );
-    this.job = job;
-  }
-}
-
-/** The live statuses as an SQL list, for `status IN (…)`. */
-export const LIVE_LIST = LIVE_STATUSES.map((s) => `'${s}'`).join(', ');
 /** Statuses after which a job's `finished_at` is set. */
 const FINISHED: readonly JobStatus[] = [JobStatus.completed, JobStatus.failed, JobStatus.cancelled];
 

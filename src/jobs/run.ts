@@ -2,11 +2,12 @@
 // reports goes through it, and every write checks that the job is still ours: if another process
 // cancelled it or took it over, the write throws JobLostError and the run must stop.
 import type { SQLInputValue } from 'node:sqlite';
-import { JobLostError, LIVE_LIST, type EventInput, type JobFields, type JobStore, type RunError } from './job-store.ts';
+import { JobLostError } from './job-errors.ts';
+import type { EventInput, JobFields, JobStore, RunError } from './job-store.ts';
 import { seconds } from './liveness.ts';
 import { errorText } from './redact.ts';
 import { classifyError, nextRetry, type RetryPlan } from './retry.ts';
-import { JobStatus } from './states.ts';
+import { JobStatus, LIVE_LIST } from './states.ts';
 import { DestinationStatus, EventKind, type Job, type Progress, type ProgressCounters } from './types.ts';
 
 export interface FailResult {

@@ -23,6 +23,9 @@ export const JOB_STATUSES: readonly JobStatus[] = Object.values(JobStatus);
 /** Statuses in which a process owns the job. At most one job per plan is in one of them. */
 export const LIVE_STATUSES: readonly JobStatus[] = [JobStatus.running, JobStatus.paused];
 
+/** The live statuses as an SQL list, for `status IN (…)`. */
+export const LIVE_LIST = LIVE_STATUSES.map((s) => `'${s}'`).join(', ');
+
 /** Which status may follow which. completed and cancelled are final. */
 export const TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
   // pending → interrupted: the process waiting out a retry delay was stopped; nothing else will run it.

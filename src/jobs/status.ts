@@ -1,7 +1,8 @@
 // What `coffer status` shows: per destination the last success and what is running there now, the live
 // jobs with their progress, the queue, and the failures nobody has fixed yet. Read-only: call
 // JobStore.detectStaleJobs() first so that a dead run shows as interrupted rather than running.
-import { LIVE_LIST, type JobStore } from './job-store.ts';
+import type { JobStore } from './job-store.ts';
+import { LIVE_LIST } from './states.ts';
 import type { Destination, Job, JobDestination, JobRunRecord } from './types.ts';
 
 export interface LastSuccess {
