@@ -212,6 +212,26 @@ test('a full disk fails the backup cleanly; the repository stays valid and the n
   assert.ok(fs.readFileSync(path.join(out, source, 'photo-11.raw')).equals(fs.readFileSync(path.join(source, 'photo-11.raw'))));
 });
 
+test('a full disk fails a restore file by file: exit 1, the files that fit in place, nothing half-written left, the bytes counted are those restored', (t) => {
+  const dir = tempDir(t);
+  const mount = smallDisk(t, '20m');
+  if (!mount) return;
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 4; i++) files[`big-${i}.bin`] = seededBytes(`restore-full-${i}`, 8 << 20);
+  for (let i = 0; i < 50; i++) files[`small-${i}.txt`] = Buffer.from(`small ${i}\n`);
+  const { repo, source } = repoWithSnapshot(dir, files);
+  const target = path.join(mount, 'out');
+  const r = coffer(['restore', '--repo', repo, 'latest', '--target', target, '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /no space left on device/);
+  const restored = fs.readdirSync(path.join(target, source));
+  assert.deepEqual(restored.filter((name) => name.startsWith('.coffer-restore-')), [], 'no temporary file is left behind');
+  assert.ok(restored.length > 0 && restored.length < Object.keys(files).length, `some files fit, not all: ${restored.length}`);
+  for (const name of restored) assert.ok(fs.readFileSync(path.join(target, source, name)).equals(files[name]!), `${name} is whole`);
+  const bytes = restored.reduce((sum, name) => sum + files[name]!.length, 0);
+  assert.equal(summaryOf(r.stdout).bytes, bytes, 'the summary counts the files put in place, not what was written of the others');
+});
+
 test('Ctrl-C during a backup leaves no half object, and the next backup reuses what was stored', async (t) => {
   const dir = tempDir(t);
   const source = path.join(dir, 'source');

@@ -64,6 +64,7 @@ export interface RestoreProgress {
 export interface RestoreResult {
   readonly files: number;
   readonly dirs: number;
+  /** The sizes of the files put in place: what was written of a file that failed is not counted. */
   readonly bytes: number;
   /** Files read back and found equal to the snapshot (with `verify`). */
   readonly verified: number;
@@ -174,6 +175,7 @@ export class RestoreRun {
   private filesDone = 0;
   private verified = 0;
   private bytesDone = 0;
+  private bytesRestored = 0;
   private dirs = 0;
   private current?: { frame: DirFrame; name: Buffer };
   /** Totals, when known in advance (a whole tree without patterns: measured before the restore). */
@@ -237,7 +239,7 @@ export class RestoreRun {
       for (const dir of this.openDirs) dir.close();
       this.openDirs.clear();
     }
-    return { files: this.filesDone, dirs: this.dirs, bytes: this.bytesDone, verified: this.verified, errors: this.errors };
+    return { files: this.filesDone, dirs: this.dirs, bytes: this.bytesRestored, verified: this.verified, errors: this.errors };
   }
 
   /** Measures the tree first: refuses absurd reuse of subtrees, and learns the totals for progress. */
@@ -460,6 +462,7 @@ export class RestoreRun {
       try {
         fs.renameSync(file.path, frame.dir!.at(file.name));
         this.filesDone++;
+        this.bytesRestored += node.size;
         if (node.links > 1) this.hardlinks.get(`${node.device}:${node.inode}`)!.inPlace = true;
       } catch (err) {
         this.fileFailed(file, `cannot put it in place: ${inTheWay(err).message}`);
