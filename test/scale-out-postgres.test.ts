@@ -17,7 +17,7 @@ import type { EnqueuedRun } from '../src/scale-out/shard-queue.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { ok, tempDir } from './helpers/cli.ts';
 import { postgresAvailable, startPostgres } from './helpers/postgres.ts';
-import { bytesUnder, makeShardedTree, MiB } from './helpers/scale-out.ts';
+import { bytesUnder, makeShardedTree, MidShardKiller, MiB, SLOW_UPLOADS } from './helpers/scale-out.ts';
 import { treeDifferences } from './helpers/tree.ts';
 
 const PASS = 'scale-out postgres test';
@@ -51,7 +51,7 @@ test('three worker processes on pg-boss, one killed mid-shard: its shard complet
   const queue = new RecordingQueue(boss, { heartbeatTimeoutMs: 8000, pollMs: 250 });
   t.after(() => queue.stop());
   const starts: { worker: string; index: number }[] = [];
-  let killed: number | undefined;
+  const killer = new MidShardKiller();
   const workers = startLocalWorkers(undefined, 3, {
     locations: [repoDir],
     password: PASS,
@@ -61,20 +61,17 @@ test('three worker processes on pg-boss, one killed mid-shard: its shard complet
     packSize: MiB,
     postgresUrl: url,
     onStarted: (worker, index) => starts.push({ worker, index }),
-    onProgress: (worker, index, bytes, work) => {
-      // Mid-shard: once it has stored a pack of a shard of several MiB and has more to read.
-      if (worker !== 'local-2' || killed !== undefined || bytes < 2 * MiB || work.objectsStored === 0 || work.bytesDone >= bytes) return;
-      killed = index;
-      workers.find((w) => w.name === 'local-2')!.child.kill('SIGKILL');
-    },
+    stores: SLOW_UPLOADS,
+    onProgress: killer.onProgress,
   });
+  killer.workers = workers;
   t.after(() => stopLocalWorkers(workers));
 
   const merged = await runScaledBackup(await open(), queue, { paths: [source], workers: 3, shardsPerWorker: 2, minShardWeight: 1 });
-  assert.notEqual(killed, undefined, `worker local-2 was killed mid-shard: ${JSON.stringify(starts)}`);
-  const rerun = starts.filter((s) => s.index === killed);
-  assert.equal(rerun.length, 2, `shard ${killed} ran twice: ${JSON.stringify(starts)}`);
-  assert.notEqual(rerun[1]!.worker, 'local-2', 'another worker took it over');
+  assert.ok(killer.victim, `a worker was killed mid-shard: ${JSON.stringify(starts)}`);
+  const rerun = starts.filter((s) => s.index === killer.victim!.index);
+  assert.equal(rerun.length, 2, `shard ${killer.victim!.index} ran twice: ${JSON.stringify(starts)}`);
+  assert.notEqual(rerun[1]!.worker, killer.victim!.worker, 'another worker took it over');
   assert.equal(new Set(starts.map((s) => s.worker)).size, 3, 'all three workers fetched shards');
   assert.ok(outcomes.every((o) => o.ok));
   assert.ok(outcomes.some((o) => o.ok && o.adoptedPacks! > 0), `the shard's second run adopted the killed worker's packs: ${JSON.stringify(outcomes.map((o) => o.ok && o.adoptedPacks))}`);

@@ -16,7 +16,7 @@ import type { ShardOutcome } from '../src/engine/scale-out/scale-out.ts';
 import { LocalStore } from '../src/store/local.ts';
 import { coffer, jsonLines, ok, tempDir } from './helpers/cli.ts';
 import { treeDifferences } from './helpers/tree.ts';
-import { bytesUnder, makeShardedTree as makeTree, MiB } from './helpers/scale-out.ts';
+import { bytesUnder, makeShardedTree as makeTree, MidShardKiller, MiB, SLOW_UPLOADS } from './helpers/scale-out.ts';
 
 const PASS = 'scale-out workers test';
 
@@ -41,7 +41,7 @@ test('three worker processes, one killed mid-shard: its shard completes elsewher
   const queue = new RecordingQueue({ heartbeatTimeoutMs: 8000 });
   t.after(() => queue.stop());
   const starts: { worker: string; index: number }[] = [];
-  let killed: number | undefined;
+  const killer = new MidShardKiller();
   const workers = startLocalWorkers(queue, 3, {
     locations: [repoDir],
     password: PASS,
@@ -50,20 +50,17 @@ test('three worker processes, one killed mid-shard: its shard completes elsewher
     chunkWorkers: 1,
     packSize: MiB,
     onStarted: (worker, index) => starts.push({ worker, index }),
-    onProgress: (worker, index, bytes, work) => {
-      // Mid-shard: once it has stored a pack of a shard of several MiB and has more to read.
-      if (worker !== 'local-2' || killed !== undefined || bytes < 2 * MiB || work.objectsStored === 0 || work.bytesDone >= bytes) return;
-      killed = index;
-      workers.find((w) => w.name === 'local-2')!.child.kill('SIGKILL');
-    },
+    stores: SLOW_UPLOADS,
+    onProgress: killer.onProgress,
   });
+  killer.workers = workers;
   t.after(() => stopLocalWorkers(workers));
 
   const merged = await runScaledBackup(await open(), queue, { paths: [source], workers: 3, shardsPerWorker: 2, minShardWeight: 1 });
-  assert.notEqual(killed, undefined, 'worker local-2 got a shard and was killed');
-  const rerun = starts.filter((s) => s.index === killed);
-  assert.equal(rerun.length, 2, `shard ${killed} ran twice: ${JSON.stringify(starts)}`);
-  assert.notEqual(rerun[1]!.worker, 'local-2', 'another worker took it over');
+  assert.ok(killer.victim, `a worker was killed mid-shard: ${JSON.stringify(starts)}`);
+  const rerun = starts.filter((s) => s.index === killer.victim!.index);
+  assert.equal(rerun.length, 2, `shard ${killer.victim!.index} ran twice: ${JSON.stringify(starts)}`);
+  assert.notEqual(rerun[1]!.worker, killer.victim!.worker, 'another worker took it over');
   assert.ok(new Set(starts.map((s) => s.worker)).size === 3, 'all three workers claimed shards');
   assert.equal(merged.snapshot.partial, undefined);
 

@@ -1,9 +1,12 @@
-// A source tree for the scale-out tests with worker processes, a fresh repository beside it, and the
-// size of a repository folder.
+// A source tree for the scale-out tests with worker processes, a fresh repository beside it, the size
+// of a repository folder, and the killing of a worker in the middle of a shard.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { initRepository, Repository } from '../../src/repo/repository.ts';
+import type { LocalWorker } from '../../src/scale-out/local-workers.ts';
+import type { ShardWork } from '../../src/scale-out/shard-worker.ts';
+import type { StoreSettings } from '../../src/store/configured-store.ts';
 import { LocalStore } from '../../src/store/local.ts';
 import { seededBytes } from './tree.ts';
 
@@ -44,4 +47,28 @@ export function bytesUnder(dir: string): number {
   let total = 0;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
   return total;
+}
+
+/**
+ * Uploads of 2 MiB/s for each worker: a shard of the sharded tree (4 MiB of random data) then takes
+ * seconds to store after its first pack, whatever the machine's speed, which gives MidShardKiller its
+ * window. Reading alone, a fast machine read a shard whole between two progress reports, and a loaded
+ * one was killed before it had stored anything.
+ */
+export const SLOW_UPLOADS: StoreSettings = { limitUpload: ['2M'] };
+
+/**
+ * Kills with SIGKILL the first worker that reports a stored pack of a shard of several MiB (an
+ * `onProgress` for startLocalWorkers; `workers` is set once they are started). Any worker may be the
+ * one: which of them claims a shard first is up to the machine.
+ */
+export class MidShardKiller {
+  workers: readonly LocalWorker[] = [];
+  victim?: { readonly worker: string; readonly index: number };
+
+  readonly onProgress = (worker: string, index: number, bytes: number, work: ShardWork): void => {
+    if (this.victim || bytes < 2 * MiB || work.objectsStored === 0) return;
+    this.victim = { worker, index };
+    this.workers.find((w) => w.name === worker)!.child.kill('SIGKILL');
+  };
 }
