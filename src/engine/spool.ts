@@ -229,13 +229,18 @@ export class SpoolDirectoryError extends Error {
  * slow destination first makes the spool write a pack out.
  */
 export function checkSpoolDirectory(dir: string): string {
+  const why = spoolDirectoryProblem(dir);
+  if (why) throw new SpoolDirectoryError(`cannot use ${dir} as the spool directory: ${why}`);
+  return dir;
+}
+
+function spoolDirectoryProblem(dir: string): string | undefined {
   try {
-    if (!fs.statSync(dir).isDirectory()) throw new Error('it is not a directory');
+    if (!fs.statSync(dir).isDirectory()) return 'it is not a directory';
     fs.accessSync(dir, fs.constants.W_OK);
+    return undefined;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'it is not writable' : (err as Error).message;
-    throw new SpoolDirectoryError(`cannot use ${dir} as the spool directory: ${why}`);
+    return code === 'ENOENT' ? 'it does not exist' : code === 'EACCES' ? 'it is not writable' : (err as Error).message;
   }
-  return dir;
 }
