@@ -1,6 +1,5 @@
 // A fixed set of worker threads that each answer one message per job, with at most `perWorker` jobs
 // waiting at each worker. Used for CPU-heavy reads (restore, check --read-data).
-import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 interface PoolWorker {
@@ -34,7 +33,7 @@ export class JobPool<Job extends { job: number }, Result extends { job: number }
    * `count`: a job that finds none idle starts one more. A restore of one small file then starts one
    * isolate, not one per core (each costs ~0.1 CPU-s to start and ~20 MiB).
    */
-  constructor(script: URL, workerData: unknown, label: string, count = os.availableParallelism(), perWorker = 2) {
+  constructor(script: URL, workerData: unknown, label: string, count: number, perWorker = 2) {
     this.script = script;
     this.workerData = workerData;
     this.label = label;

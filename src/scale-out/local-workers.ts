@@ -3,8 +3,8 @@
 // decides what a silent worker loses: a worker that exits is noticed by its missing heartbeats, exactly
 // like a worker on another machine.
 import { fork, type ChildProcess } from 'node:child_process';
-import os from 'node:os';
 import { siblingModule } from '../engine/sibling-module.ts';
+import { CHUNK_THREAD_BYTES, threadLimit } from '../engine/thread-budget.ts';
 import { NODE_ENVIRONMENT, NODE_FLAGS } from '../node-flags.ts';
 import type { WorkerReply, WorkerRequest, WorkerSetup } from './shard-worker-process.ts';
 import type { ShardWork } from './shard-worker.ts';
@@ -25,11 +25,11 @@ export interface LocalWorkerOptions extends Omit<WorkerSetup, 'type'> {
 }
 
 /**
- * Chunk worker threads of each of `count` worker processes on a machine with `cores`: the cores shared
- * among them. Each process starting a thread per core would run `count` times as many as there are
+ * Chunk worker threads of each of `count` worker processes on a machine that runs `cores` of them (one
+ * per core, within its memory: thread-budget.ts), shared among the processes. Each process starting a thread per core would run `count` times as many as there are
  * cores, every one costing its start (~0.25 CPU-s) and memory, and all competing for the same cores.
  */
-export function chunkThreadsPerWorker(count: number, cores = os.availableParallelism()): number {
+export function chunkThreadsPerWorker(count: number, cores = threadLimit(CHUNK_THREAD_BYTES)): number {
   return Math.max(1, Math.ceil(cores / Math.max(1, count)));
 }
 

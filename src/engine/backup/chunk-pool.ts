@@ -1,10 +1,10 @@
 // The main thread's side of the chunk workers: batches files (many small files per message), keeps
 // every worker busy with at most two batches in flight, and applies back-pressure to the walker.
-import os from 'node:os';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { BlobIndex } from '../../repo/blob-index.ts';
 import type { IdSetShare } from '../../repo/id-table.ts';
 import { siblingModule } from '../sibling-module.ts';
+import { CHUNK_THREAD_BYTES, threadLimit } from '../thread-budget.ts';
 import { ID_BYTES } from '../../format/crypto.ts';
 import { FileFlag, type BatchResults, type FileResult, type FromWorker, type PackMessage, type PoolSetup, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
 
@@ -129,7 +129,7 @@ export class ChunkPool {
    * since its parent) starts none, and one with a few changed files one. Each costs ~14 MiB and
    * 0.1–0.3 CPU-s of module loading.
    */
-  constructor(setup: PoolSetup, index: BlobIndex, events: ChunkPoolEvents, count = os.availableParallelism()) {
+  constructor(setup: PoolSetup, index: BlobIndex, events: ChunkPoolEvents, count = threadLimit(CHUNK_THREAD_BYTES)) {
     this.setup = setup;
     this.limit = Math.max(1, count);
     this.events = events;

@@ -4,8 +4,8 @@
 // the work of a small shard. A pool is kept only when its run ended with nothing in flight; it then
 // forgets that run's index and packs (chunk-protocol 'run-over'), so the next run dedups against its own
 // index alone, exactly as a fresh pool would.
-import os from 'node:os';
 import type { BlobIndex } from '../../repo/blob-index.ts';
+import { CHUNK_THREAD_BYTES, threadLimit } from '../thread-budget.ts';
 import { ChunkPool, type ChunkPoolEvents } from './chunk-pool.ts';
 import type { PoolSetup } from './chunk-protocol.ts';
 
@@ -37,7 +37,7 @@ export class ChunkPools {
   private readonly setups = new Map<ChunkPool, Omit<Idle, 'pool'>>();
 
   /** A pool for a run: a kept one started the same way, else a new one. */
-  take(setup: PoolSetup, index: BlobIndex, events: ChunkPoolEvents, count = os.availableParallelism()): ChunkPool {
+  take(setup: PoolSetup, index: BlobIndex, events: ChunkPoolEvents, count = threadLimit(CHUNK_THREAD_BYTES)): ChunkPool {
     const found = this.idle.findIndex((i) => i.count === count && sameSetup(i.setup, setup));
     if (found >= 0) {
       const [{ pool }] = this.idle.splice(found, 1) as [Idle];

@@ -23,6 +23,7 @@ import type { PauseGate } from '../pause-gate.ts';
 import { JobPool } from '../job-pool.ts';
 import { readSpans, type Span, type SpanLimits } from '../read-spans.ts';
 import { siblingModule } from '../sibling-module.ts';
+import { RESTORE_THREAD_BYTES, threadLimit } from '../thread-budget.ts';
 import type { FoundPath, SnapshotView } from '../snapshot-view.ts';
 import { MAX_TREE_DEPTH, measureTree, tooDeep } from '../tree-walk.ts';
 import { writeAt } from './file-writer.ts';
@@ -223,7 +224,7 @@ export class RestoreRun {
     this.root = root;
     this.openDirs.add(root);
     const setup: RestoreWorkerSetup = { dataKey: this.repo.keys.dataKey, idKey: this.repo.keys.idKey };
-    this.pool = new JobPool(siblingModule(import.meta.url, 'restore-worker'), setup, 'restore worker', this.options.workers);
+    this.pool = new JobPool(siblingModule(import.meta.url, 'restore-worker'), setup, 'restore worker', this.options.workers ?? threadLimit(RESTORE_THREAD_BYTES));
     let finished = false;
     try {
       const nodes = from.tree ? await this.until(this.trees.loadTree(from.tree)) : [from.node!];
