@@ -110,6 +110,20 @@ test('64-bit varints round-trip at every edge; longer ones are refused', () => {
   assert.throws(() => new ByteReader(Buffer.from('ffffffffffffffffff02', 'hex'), 'varint').bigUint(), /integer too large/);
 });
 
+test('a varint padded with a zero last byte is refused: each value has one encoding', () => {
+  for (const padded of ['8000', '8100', 'ff8000', '808080808000']) {
+    assert.throws(() => new ByteReader(Buffer.from(padded, 'hex'), 'varint').uint(), /malformed varint: varint longer than its value needs/);
+    assert.throws(() => new ByteReader(Buffer.from(padded, 'hex'), 'varint').bigUint(), /varint longer than its value needs/);
+  }
+  // The minimal forms of the same values still read.
+  for (const [hex, value] of [['00', 0], ['01', 1], ['7f', 127], ['8001', 128], ['ff7f', 16383]] as const) {
+    assert.equal(new ByteReader(Buffer.from(hex, 'hex'), 'varint').uint(), value);
+    assert.equal(new ByteReader(Buffer.from(hex, 'hex'), 'varint').bigUint(), BigInt(value));
+  }
+  // A tree whose node count is padded (0x01 version, count 0 as 0x80 0x00) is refused.
+  assert.throws(() => decodeTree(Buffer.from('018000', 'hex')), /varint longer than its value needs/);
+});
+
 test('big incompressible chunks are stored raw without compressing them whole; compressible ones are compressed', () => {
   const random = crypto.randomBytes(1 << 20);
   assert.equal(compress(random).flag, 0);

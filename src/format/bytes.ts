@@ -86,6 +86,12 @@ export class ByteWriter {
   }
 }
 
+/**
+ * A varint whose last byte is zero (0x80 0x00 for 0) holds a value a shorter one writes: the writer never
+ * makes one, and accepting it would give one tree, index or header more than one encoding.
+ */
+const NOT_MINIMAL = 'varint longer than its value needs';
+
 export class ByteReader {
   private pos = 0;
   private readonly buf: Uint8Array;
@@ -112,6 +118,7 @@ export class ByteReader {
       const b = this.u8();
       result += (b & 0x7f) * scale;
       if (b < 0x80) {
+        if (b === 0 && i > 0) this.fail(NOT_MINIMAL);
         if (!Number.isSafeInteger(result)) this.fail('integer too large');
         return result;
       }
@@ -135,6 +142,7 @@ export class ByteReader {
         hi = (hi | (bits << (shift - 32))) >>> 0;
         if (shift === 63 && bits > 1) this.fail('integer too large');
       }
+      if (b === 0 && i > 0) this.fail(NOT_MINIMAL);
       if (b < 0x80) return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
     }
     return this.fail('integer too large');
