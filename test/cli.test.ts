@@ -151,6 +151,7 @@ test('doctor: one line per check, OK or what to fix; exit 1 when something fails
   ok(['init', '--repo', repo]);
   const good = ok(['doctor', '--repo', repo]).stdout;
   assert.match(good, /^ok {4}node: Node\.js v24/m);
+  assert.match(good, /^ok {4}threads: backups read with \d+ threads?, restores write with \d+ threads? \(\d+ cores?, [\d.]+ [KMGT]iB of memory\)$/m);
   assert.match(good, /^ok {4}write .*repo: test-write passed/m);
   assert.match(good, /^ok {4}passphrase: from COFFER_PASSWORD; it opens the repository/m);
   const file = path.join(dir, 'file');

@@ -110,4 +110,6 @@ test("the usable memory is the machine's, or a cgroup's limit below it", (t) => 
   const script = `import('${path.join(REPO_ROOT, 'src/engine/thread-budget.ts')}').then((m) => console.log(m.usableMemory()))`;
   const r = spawnSync('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', group, process.execPath, '-e', script], { encoding: 'utf8' });
   assert.equal(Number(r.stdout), limit, r.stderr);
+  const doctor = spawnSync('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', group, process.execPath, MAIN, 'doctor'], { env: environment({}), encoding: 'utf8' });
+  assert.match(doctor.stdout, /^ok {4}threads: backups read with 1 thread, restores write with 1 thread \(\d+ cores?, 300 MiB of memory \(its cgroup limit\)\)$/m);
 });

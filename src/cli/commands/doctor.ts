@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { testWrite } from '../../engine/test-write.ts';
 import { checkSpoolDirectory } from '../../engine/spool.ts';
+import { CHUNK_THREAD_BYTES, RESTORE_THREAD_BYTES, threadLimit, usableMemory } from '../../engine/thread-budget.ts';
 import { loadConfig, resolveConfigFile } from '../../config/config-file.ts';
 import { JobStore, resolveDataDir } from '../../jobs/index.ts';
 import { redactString } from '../../jobs/redact.ts';
@@ -41,6 +42,19 @@ function spoolSpace(flag: string | undefined): Check {
   const st = fs.statfsSync(dir);
   const free = st.bavail * st.bsize;
   return { name: 'spool', ok: free >= MIN_SPOOL_FREE, detail: `${dir}: ${formatBytes(free)} free${free >= MIN_SPOOL_FREE ? '' : ` (needs ${formatBytes(MIN_SPOOL_FREE)}; use --spool-dir elsewhere)`}` };
+}
+
+/** How many worker threads a backup and a restore start here, and why: the cores, or the memory. */
+function threads(): Check {
+  const memory = usableMemory();
+  const limited = memory < os.totalmem() ? ' (its cgroup limit)' : '';
+  const chunk = threadLimit(CHUNK_THREAD_BYTES);
+  const restore = threadLimit(RESTORE_THREAD_BYTES);
+  return {
+    name: 'threads',
+    ok: true,
+    detail: `backups read with ${count(chunk, 'thread')}, restores write with ${count(restore, 'thread')} (${count(os.availableParallelism(), 'core')}, ${formatBytes(memory)} of memory${limited})`,
+  };
 }
 
 function dataDirectory(flag: string | undefined): Check {
@@ -140,12 +154,12 @@ function planNames(configFlag: string | undefined): string[] {
 
 export function doctorCommand(): Command {
   const command = addRepoOptions(
-    new Command('doctor').description('check prerequisites: Node, data directory, configuration, spool space, and for --repo or --plan (else every plan) each destination (test-write) and the passphrase'),
+    new Command('doctor').description('check prerequisites: Node, worker threads, data directory, configuration, spool space, and for --repo or --plan (else every plan) each destination (test-write) and the passphrase'),
     { upload: true },
   ).option('--data-dir <dir>', 'the job database and run logs (default $COFFER_DATA_DIR or ~/.local/share/coffer)')
     .option('--spool-dir <dir>', 'the spool directory backups will be given (default: the temporary directory)');
   return usesEnvironment(command, ['COFFER_DATA_DIR']).action(async (options: DoctorOptions) => {
-    const checks: Check[] = [nodeVersion(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace(options.spoolDir)];
+    const checks: Check[] = [nodeVersion(), threads(), dataDirectory(options.dataDir), configuration(options.config), spoolSpace(options.spoolDir)];
     const targets = namesRepository(options) ? [{ label: '', options }] : planNames(options.config).map((plan) => ({ label: `plan ${plan}: `, options: { ...options, plan } }));
     for (const target of targets) {
       try {
