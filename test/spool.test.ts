@@ -1,6 +1,6 @@
 // The spool between sealing and uploading (src/engine/spool.ts): a pack held for several destinations.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -52,6 +52,26 @@ test('a pack spilled to disk is read back whole, and its file goes with the last
   assert.deepEqual(await slow!.load(), Buffer.from(new Uint8Array(4096).fill(9)));
   slow!.release('stored');
   assert.equal(spool.onDisk, 0);
+  assert.deepEqual(openFilesUnder(dir), []);
+  assert.deepEqual(fs.readdirSync(dir), []);
+});
+
+// A file system that refuses to remove an open file (some SMB shares; here an append-only directory, in
+// which files can be made but not removed) keeps the spool working: the file keeps its name until released.
+test('a spool directory that refuses to remove open files still spools, and the file goes with the last release', async (t) => {
+  const dir = tempDir(t);
+  const appendOnly = spawnSync('chattr', ['+a', dir]);
+  if (appendOnly.status !== 0) return t.skip(`chattr +a is not available here: ${appendOnly.stderr}`);
+  t.after(() => spawnSync('chattr', ['-a', dir]));
+  const spool = new PackSpool(dir, { memory: 1024, disk: 1024 * 1024 });
+  const [fast, slow] = spool.add(new Uint8Array(4096).fill(5), 2);
+  fast!.release('stored');
+  assert.equal(spool.onDisk, 4096);
+  assert.equal(fs.readdirSync(dir).length, 1, 'the spool file keeps its name');
+  assert.deepEqual(await slow!.load(), Buffer.from(new Uint8Array(4096).fill(5)));
+  // The share lets go of files once they are closed.
+  spawnSync('chattr', ['-a', dir]);
+  slow!.release('stored');
   assert.deepEqual(openFilesUnder(dir), []);
   assert.deepEqual(fs.readdirSync(dir), []);
 });

@@ -75,30 +75,41 @@ export class SpoolHold {
 }
 
 /**
- * A pack written out to the spool directory under a name that is unlinked at once. Its descriptor closes
- * only when no read of it is under way: a descriptor number closed early could be reused by another file
- * before a pending read, which would then read that file.
+ * A pack written out to the spool directory under a name that is unlinked at once, so that a run killed
+ * outright leaves nothing behind. A file system that refuses to remove an open file (some SMB shares)
+ * keeps the name until the pack is let go of. Its descriptor closes only when no read of it is under way:
+ * a descriptor number closed early could be reused by another file before a pending read, which would
+ * then read that file.
  */
 class SpillFile {
   private readonly fd: number;
+  /** The file's name while it still has one (its unlinking was refused). */
+  private readonly keptName: string | undefined;
   private reads = 0;
   private closing = false;
 
-  private constructor(fd: number) {
+  private constructor(fd: number, keptName: string | undefined) {
     this.fd = fd;
+    this.keptName = keptName;
   }
 
   static write(dir: string, bytes: Uint8Array): SpillFile {
     const name = path.join(dir, `coffer-spool-${crypto.randomBytes(8).toString('hex')}.pack`);
     const fd = fs.openSync(name, 'wx+', 0o600);
+    let keptName: string | undefined;
     try {
       fs.unlinkSync(name);
+    } catch {
+      keptName = name;
+    }
+    const file = new SpillFile(fd, keptName);
+    try {
       for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
     } catch (err) {
-      fs.closeSync(fd);
+      file.close();
       throw err;
     }
-    return new SpillFile(fd);
+    return file;
   }
 
   async read(size: number): Promise<Uint8Array> {
@@ -113,14 +124,24 @@ class SpillFile {
       return bytes;
     } finally {
       this.reads--;
-      if (this.closing && this.reads === 0) fs.closeSync(this.fd);
+      if (this.closing && this.reads === 0) this.release();
     }
   }
 
   close(): void {
     if (this.closing) return;
     this.closing = true;
-    if (this.reads === 0) fs.closeSync(this.fd);
+    if (this.reads === 0) this.release();
+  }
+
+  private release(): void {
+    fs.closeSync(this.fd);
+    if (!this.keptName) return;
+    try {
+      fs.unlinkSync(this.keptName);
+    } catch {
+      // It holds an encrypted pack only; failing the backup over a temporary file left behind would be worse.
+    }
   }
 }
 
