@@ -3,13 +3,12 @@
 // read from every replica (a record is a permanent fact, wherever it is found).
 import { FormatError, toHex } from '../format/bytes.ts';
 import { decompressPayload, compressPayload } from '../format/compression.ts';
-import { contentId, openObject, sealObject } from '../format/crypto.ts';
+import { contentId, openObject, sealObject, type MasterKeys } from '../format/crypto.ts';
 import { decodeDeletionRecord, encodeDeletionRecord, type DeletionRecord } from '../format/deletion-record.ts';
 import { MAX_DELETION_RECORD_BYTES } from '../format/limits.ts';
 import { DELETIONS_DIR } from '../store/layout.ts';
-import { idOf } from '../store/store.ts';
+import { idOf, type Store } from '../store/store.ts';
 import { IdTable } from './id-table.ts';
-import type { Repository } from './repository.ts';
 
 export interface LoadedRecord {
   readonly name: string;
@@ -64,12 +63,23 @@ export class DeletionRecords {
   }
 }
 
-export function sealDeletionRecord(repo: Repository, record: DeletionRecord): { name: string; bytes: Buffer } {
+/**
+ * What sealing and reading deletion records takes of a repository (the Repository passes itself): named
+ * here so that this module, which the repository loads, does not depend on it.
+ */
+export interface RecordsRepository {
+  readonly keys: MasterKeys;
+  readonly stores: readonly Store[];
+  readonly onDamaged?: (name: string, reason: string) => void;
+  read<T>(name: string, decode: (bytes: Buffer) => T): Promise<T>;
+}
+
+export function sealDeletionRecord(repo: Pick<RecordsRepository, 'keys'>, record: DeletionRecord): { name: string; bytes: Buffer } {
   const bytes = sealObject(repo.keys.dataKey, 'deletion', compressPayload(encodeDeletionRecord(record)));
   return { name: `${DELETIONS_DIR}/${contentId(bytes)}`, bytes };
 }
 
-export function readDeletionRecord(repo: Repository, name: string): Promise<DeletionRecord> {
+export function readDeletionRecord(repo: RecordsRepository, name: string): Promise<DeletionRecord> {
   return repo.read(name, (bytes) => {
     if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
     return decodeDeletionRecord(decompressPayload(openObject(repo.keys.dataKey, 'deletion', bytes, name), { atMost: MAX_DELETION_RECORD_BYTES }, name), name);
@@ -80,7 +90,7 @@ export function readDeletionRecord(repo: Repository, name: string): Promise<Dele
  * Every record on every reachable replica. One that cannot be read anywhere is reported (onDamaged) and
  * skipped: no prune can complete it either, so the packs it names are never deleted on its account.
  */
-export async function loadDeletionRecords(repo: Repository): Promise<DeletionRecords> {
+export async function loadDeletionRecords(repo: RecordsRepository): Promise<DeletionRecords> {
   const names = new Set<string>();
   for (const store of repo.stores) for await (const o of store.list(DELETIONS_DIR)) names.add(o.name);
   const records: LoadedRecord[] = [];
