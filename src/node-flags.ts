@@ -19,17 +19,27 @@ export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 export const NODE_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
 /**
- * How far V8 lets an old generation grow past what survived the last full collection, for a backup.
- * Left to itself V8 grows it ~3 ×: the backup's main thread promotes per-file objects that die soon
- * after (27 MiB live, 82 MiB before the next full collection on the kernel tree), and at 30 % the
- * kernel initial backup peaks ~50 MiB lower at the same CPU (bench/PROFILE.md, "Backup memory").
- * V8 reads this flag whenever it sets the next limit, so it can be set at run time; only the backup
- * command sets it: a command with a big live heap (prune or check of millions of blobs) would
- * collect more often for nothing.
+ * V8's heap settings for a backup, set as the backup command starts. V8 reads these flags whenever it
+ * sets the next limit or makes an isolate, so they can be set at run time; only the backup command sets
+ * them: a command with a big live heap (prune or check of millions of blobs) would collect more often for
+ * nothing.
+ * - How far an old generation grows past what survived the last full collection: left to itself V8
+ *   grows it ~3 ×, and the backup's main thread promotes per-file objects that die soon after (27 MiB
+ *   live, 82 MiB before the next full collection on the kernel tree); at 30 % the kernel initial backup
+ *   peaks ~50 MiB lower at the same CPU (bench/PROFILE.md, "Backup memory").
+ * - 2 MiB semi-spaces for the isolates started from now on (the chunk workers, the counter): what they
+ *   handle lives in buffers outside V8's heap, and at 8 MiB each chunk worker's young generation grew to
+ *   ~17 MiB of mostly free space; the kernel initial backup peaks ~34 MiB lower at the same CPU
+ *   (bench/PROFILE.md, "Worker young generation"). The main isolate keeps the 8 MiB of its command line
+ *   (its heap was sized as it was made), where less costs the walk 3–5 CPU-s on the kernel tree.
  */
-export function limitHeapGrowthForBackup(): void {
+export function limitHeapsForBackup(): void {
   v8.setFlagsFromString('--heap-growing-percent=30');
+  v8.setFlagsFromString(`--max-semi-space-size=${BACKUP_WORKER_SEMI_SPACE_MB}`);
 }
+
+/** The semi-space size, in MiB, of the isolates a backup starts (see limitHeapsForBackup). */
+export const BACKUP_WORKER_SEMI_SPACE_MB = 2;
 
 /** NODE_ENVIRONMENT as the value of a systemd unit's Environment= line. */
 export function systemdEnvironment(): string {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { NODE_ENVIRONMENT, NODE_FLAGS } from '../src/node-flags.ts';
+import { BACKUP_WORKER_SEMI_SPACE_MB, NODE_ENVIRONMENT, NODE_FLAGS } from '../src/node-flags.ts';
 import { initRepository } from '../src/repo/repository.ts';
 import { startLocalWorkers, stopLocalWorkers } from '../src/scale-out/local-workers.ts';
 import { MemoryShardQueue } from '../src/scale-out/shard-queue.ts';
@@ -79,8 +79,8 @@ test("a backup's old generation grows by 30 % past what survived, not V8's ~3 ×
   // backup's per-file objects do: the committed heap's peak, with and without the backup's limit.
   const script = `
     import v8 from 'node:v8';
-    import { limitHeapGrowthForBackup } from ${JSON.stringify(path.join(REPO_ROOT, 'src/node-flags.ts'))};
-    if (process.argv[1] === 'backup') limitHeapGrowthForBackup();
+    import { limitHeapsForBackup } from ${JSON.stringify(path.join(REPO_ROOT, 'src/node-flags.ts'))};
+    if (process.argv[1] === 'backup') limitHeapsForBackup();
     const live = [];
     for (let i = 0; i < 300; i++) live.push(new Array(1e4).fill(i));
     const recent = [];
@@ -100,4 +100,42 @@ test("a backup's old generation grows by 30 % past what survived, not V8's ~3 ×
   const limited = peak('backup');
   const unlimited = peak('other');
   assert.ok(limited < unlimited * 0.75, `peak heap ${limited} bytes with the backup's limit, ${unlimited} without`);
+});
+
+test("a backup's worker isolates get small semi-spaces; its main isolate keeps those of its command line", () => {
+  // The same churn of young objects, many surviving a scavenge or two, in the main isolate and in three
+  // workers started after, one at a time: the largest new space each reached (a worker's varies from run to
+  // run, so the median of three).
+  const churn = `let peak = 0; const keep = [];
+    for (let i = 0; i < 20000; i++) {
+      keep.push(new Array(500).fill(i));
+      if (keep.length > 1000) keep.shift();
+      peak = Math.max(peak, v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size);
+    }`;
+  const script = `
+    import { once } from 'node:events';
+    import v8 from 'node:v8';
+    import { Worker } from 'node:worker_threads';
+    import { limitHeapsForBackup } from ${JSON.stringify(path.join(REPO_ROOT, 'src/node-flags.ts'))};
+    if (process.argv[1] === 'backup') limitHeapsForBackup();
+    const main = new Function('v8', ${JSON.stringify(churn)} + '; return peak;')(v8);
+    const workers = [];
+    for (let i = 0; i < 3; i++) {
+      const worker = new Worker("const v8 = process.getBuiltinModule('node:v8'); " + ${JSON.stringify(churn)} + "; process.getBuiltinModule('node:worker_threads').parentPort.postMessage(peak);", { eval: true });
+      const [peak] = await once(worker, 'message');
+      workers.push(peak);
+    }
+    console.log(JSON.stringify({ main, worker: workers.sort((a, b) => a - b)[1] }));
+  `;
+  const newSpaces = (mode: string): { main: number; worker: number } => {
+    const run = spawnSync(process.execPath, [...NODE_FLAGS, '--input-type=module', '-e', script, mode], { encoding: 'utf8' });
+    assert.equal(run.status, 0, run.stderr);
+    return JSON.parse(run.stdout) as { main: number; worker: number };
+  };
+  const MiB = 1024 * 1024;
+  const backup = newSpaces('backup');
+  const other = newSpaces('other');
+  assert.ok(backup.worker <= 6 * BACKUP_WORKER_SEMI_SPACE_MB * MiB, `a backup's workers reached ${backup.worker} bytes of new space (median)`);
+  assert.ok(other.worker > 14 * MiB, `another command's workers reached ${other.worker} bytes`);
+  assert.ok(backup.main > 14 * MiB && other.main > 14 * MiB, `main isolates: ${backup.main} and ${other.main} bytes`);
 });

@@ -25,7 +25,7 @@ import { addRepoOptions, collect, openConfiguredStore, reportDamage, repositoryS
 import type { StoreSettings } from '../../store/configured-store.ts';
 import { addSelectionOptions, pathsFromFiles, planPaths, selectionOf, type SelectionOptions } from '../selection-options.ts';
 import { collectTags } from '../tags.ts';
-import { limitHeapGrowthForBackup } from '../../node-flags.ts';
+import { limitHeapsForBackup } from '../../node-flags.ts';
 import { unlockRepository } from '../unlock.ts';
 
 interface BackupOptions extends RepoOptions, SelectionOptions {
@@ -340,7 +340,7 @@ export function backupCommand(): Command {
     .option('--stdin', 'back up standard input as a file (a dump piped in), read as it comes')
     .option('--stdin-filename <name>', 'the name of that file in the snapshot (default: stdin)');
   return usesEnvironment(command, ['COFFER_DATA_DIR']).action(async (paths: string[], options: BackupOptions) => {
-      limitHeapGrowthForBackup();
+      limitHeapsForBackup();
       let settings = await resolveSettings(paths, options);
       // Standard input can be read only once: a failed attempt cannot be retried.
       const maxRetries = options.stdin ? 0 : options.maxRetries === undefined ? undefined : Number(options.maxRetries);
