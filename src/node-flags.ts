@@ -20,8 +20,8 @@ export const NODE_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA
 
 /**
  * V8's heap settings for a backup, set as the backup command starts. V8 reads these flags whenever it
- * sets the next limit or makes an isolate, so they can be set at run time; only the backup command sets
- * them: a command with a big live heap (prune or check of millions of blobs) would collect more often for
+ * sets the next limit or makes an isolate, so they can be set at run time; only the backup command and a
+ * scale-out worker process (which only backs up) set them: a command with a big live heap (prune or check of millions of blobs) would collect more often for
  * nothing.
  * - How far an old generation grows past what survived the last full collection: left to itself V8
  *   grows it ~3 ×, and the backup's main thread promotes per-file objects that die soon after (27 MiB

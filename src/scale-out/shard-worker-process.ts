@@ -8,6 +8,7 @@
 import { openStoreWith, type StoreEvents, type StoreSettings } from '../store/configured-store.ts';
 import { quoteName } from '../format/text.ts';
 import { PauseGate } from '../engine/pause-gate.ts';
+import { limitHeapsForBackup } from '../node-flags.ts';
 import { Repository, type UnlockedKeys } from '../repo/repository.ts';
 import { KEY_BYTES } from '../format/crypto.ts';
 import { runShardWorker, type ClaimedShard, type ShardProgress, type ShardSource, type ShardWork } from './shard-worker.ts';
@@ -113,6 +114,8 @@ const storeEvents: StoreEvents = {
 };
 
 async function main(): Promise<void> {
+  // This process only backs up: the backup command's heap settings, before any chunk worker starts.
+  limitHeapsForBackup();
   const setup = await new Promise<WorkerSetup>((resolve) => process.once('message', (m: WorkerSetup) => resolve(m)));
   const pause = new PauseGate();
   if (setup.paused) pause.pause();
