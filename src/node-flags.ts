@@ -18,11 +18,14 @@ export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
 // the user wins.
 export const NODE_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 
+/** The semi-space size, in MiB, of the isolates a backup starts (see limitHeapsForBackup). */
+export const BACKUP_WORKER_SEMI_SPACE_MB = 2;
+
 /**
  * V8's heap settings for a backup, set as the backup command starts. V8 reads these flags whenever it
- * sets the next limit or makes an isolate, so they can be set at run time; only the backup command and a
- * scale-out worker process (which only backs up) set them: a command with a big live heap (prune or check of millions of blobs) would collect more often for
- * nothing.
+ * sets the next limit or makes an isolate, so they can be set at run time. Only the backup command and a
+ * scale-out worker process (which only backs up) set them: a command with a big live heap (prune or check
+ * of millions of blobs) would collect more often for nothing.
  * - How far an old generation grows past what survived the last full collection: left to itself V8
  *   grows it ~3 ×, and the backup's main thread promotes per-file objects that die soon after (27 MiB
  *   live, 82 MiB before the next full collection on the kernel tree); at 30 % the kernel initial backup
@@ -37,9 +40,6 @@ export function limitHeapsForBackup(): void {
   v8.setFlagsFromString('--heap-growing-percent=30');
   v8.setFlagsFromString(`--max-semi-space-size=${BACKUP_WORKER_SEMI_SPACE_MB}`);
 }
-
-/** The semi-space size, in MiB, of the isolates a backup starts (see limitHeapsForBackup). */
-export const BACKUP_WORKER_SEMI_SPACE_MB = 2;
 
 /** NODE_ENVIRONMENT as the value of a systemd unit's Environment= line. */
 export function systemdEnvironment(): string {
