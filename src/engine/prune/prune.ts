@@ -210,6 +210,12 @@ export class PruneRun {
     }
     const isDoomed = (id: Uint8Array): boolean => doomed.find(id) >= 0;
 
+    // The snapshots before the index: a backup writes its index files before its snapshot, so every
+    // snapshot listed here has its index files in the listing below. Listed after, a snapshot committed
+    // between the two listings named blobs of an index file not loaded, and the prune refused to run.
+    // Snapshots committed later are the two-phase rule's (FORMAT.md 12.4): their writers' markers.
+    const snapshots = (await repo.listSnapshots()).filter((s) => !this.options.ignoreSnapshots?.has(s.id));
+
     // The index, doomed packs held back; then packs no index lists, from their headers.
     this.enter('loading index');
     const files = new IndexFiles();
@@ -219,7 +225,6 @@ export class PruneRun {
 
     // What the snapshots need.
     const usage = new BlobUsage(repo);
-    const snapshots = (await repo.listSnapshots()).filter((s) => !this.options.ignoreSnapshots?.has(s.id));
     this.enter('finding used data', snapshots.length);
     for (const s of snapshots) {
       await usage.walk(s, this.options.signal);
