@@ -13,6 +13,7 @@ import { LocalStore } from '../src/store/local.ts';
 import type { Store } from '../src/store/store.ts';
 import { tempDir } from './helpers/cli.ts';
 import { allContent, backup, checkErrors, PASS, prune, withRepo } from './helpers/lifecycle.ts';
+import { lateBackup } from './helpers/late-commit.ts';
 import { seededBytes } from './helpers/tree.ts';
 
 function source(dir: string, name: string, files: Record<string, number>, seed = name): string {
@@ -203,11 +204,6 @@ test('records of finished work are merged into one, so starting a process stays 
   assert.deepEqual(await checkErrors(stores), []);
 });
 
-/** The files under `from` that `to` lacks, as paths relative to `from`. */
-function filesMissingIn(from: string, to: string): string[] {
-  return (fs.readdirSync(from, { recursive: true, encoding: 'utf8' }) as string[]).filter((rel) => fs.statSync(path.join(from, rel)).isFile() && !fs.existsSync(path.join(to, rel)));
-}
-
 // Regression: prune loaded the index, then listed the snapshots. A backup that committed in between (its
 // index file, then its snapshot) gave a snapshot whose blobs no loaded index file listed, and the prune
 // refused to run ("no index lists it": fresh-clone CI, test/crash.test.ts's prune beside a killed backup).
@@ -215,33 +211,9 @@ test('a backup that commits while prune loads the index does not make the prune 
   const dir = tempDir(t);
   const { root } = await newRepo(dir);
   await backup([new LocalStore(root)], [source(dir, 'a', { one: 300_000 })]);
-  // The other backup's objects, made in a copy of the repository: they land in it between prune's listings.
-  const other = path.join(dir, 'other');
-  fs.cpSync(root, other, { recursive: true });
-  const late = await backup([new LocalStore(other)], [source(dir, 'b', { two: 300_000 })]);
-  const commit = (): void => {
-    // As a backup writes them: packs, then index files, then the snapshot.
-    const missing = filesMissingIn(other, root).filter((rel) => !rel.startsWith('locks') && !rel.startsWith('writers'));
-    const order = (rel: string): number => (rel.startsWith('data') ? 0 : rel.startsWith('index') ? 1 : 2);
-    for (const rel of missing.sort((x, y) => order(x) - order(y))) {
-      fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
-      fs.copyFileSync(path.join(other, rel), path.join(root, rel));
-    }
-  };
-  let loading = false;
-  let committed = false;
-  class CommitAfterIndexListing extends LocalStore {
-    override async *list(prefix: string) {
-      yield* super.list(prefix);
-      if (loading && !committed && prefix.startsWith('index')) {
-        committed = true;
-        commit();
-      }
-    }
-  }
-  const stores = [new CommitAfterIndexListing(root)];
-  await prune(stores, { onStage: (p) => (loading = p.stage === 'loading index') });
-  assert.ok(committed, 'the other backup committed during the prune');
+  const late = await lateBackup(root, source(dir, 'b', { two: 300_000 }));
+  await prune([late.store], { onStage: (p) => (late.armed = p.stage === 'loading index') });
+  assert.ok(late.committed, 'the other backup committed during the prune');
   assert.deepEqual(await checkErrors([new LocalStore(root)]), []);
-  assert.ok((await allContent([new LocalStore(root)])).has(late), 'the late snapshot is there and reads back');
+  assert.ok((await allContent([new LocalStore(root)])).has(late.snapshotId), 'the late snapshot is there and reads back');
 });

@@ -43,6 +43,10 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
   say('loading index');
   const reportDamage = repo.onDamaged;
   repo.onDamaged = (name, reason) => errors.push(`${kindOf(name)} ${name}: ${reason}`);
+  // The snapshots are listed before the index files: a backup writes its index files before its
+  // snapshot, so every snapshot listed here has its index files in the later listing.
+  const snapshotNames = new Set<string>();
+  for (const store of repo.stores) for await (const o of store.list('snapshots')) snapshotNames.add(o.name);
   let records;
   try {
     repo.reloadDeletionRecords();
@@ -76,8 +80,6 @@ export async function runCheck(repo: Repository, options: CheckOptions): Promise
   }
 
   say('checking snapshots');
-  const snapshotNames = new Set<string>();
-  for (const store of repo.stores) for await (const o of store.list('snapshots')) snapshotNames.add(o.name);
   const treeHeights = new Map<string, number>();
   for (const name of snapshotNames) {
     if (records.forgets(name)) {

@@ -130,6 +130,13 @@ export class Repository {
   private readonly packKeys = new Map<string, KeyObject>();
   private readonly treePacks = new PackCache(TREE_PACK_CACHE);
   private records?: Promise<DeletionRecords>;
+  /** The index files loaded so far, and the deletion records that chose where their packs went. */
+  private readonly indexFilesLoaded = new Set<string>();
+  private holdBack?: { isDoomed(packId: Uint8Array): boolean };
+  /** A snapshot was read after the index was loaded: it may be newer than every index file loaded. */
+  private indexMayLag = false;
+  /** The last catch-up with index files written since (concurrent reads wait for the same one). */
+  private caughtUp?: Promise<void>;
   onFallback?: (event: FallbackEvent) => void;
   /**
    * A snapshot or index file that cannot be read on any replica is skipped and reported here. The packs
@@ -217,13 +224,35 @@ export class Repository {
    * prune, which wrote its content to a new file first: the index is listed again for it.
    */
   async loadIndex({ holdBack }: { holdBack?: { isDoomed(packId: Uint8Array): boolean } } = {}): Promise<void> {
-    const loaded = new Set<string>();
+    this.holdBack = holdBack;
+    this.indexMayLag = false;
+    await this.loadIndexFiles(new Set());
+  }
+
+  /**
+   * Loads the index files written since the index was loaded, once after a snapshot was read: a backup
+   * writes its index files before its snapshot, so a snapshot listed after the index was loaded (a
+   * backup committing in between) has its blobs in them. True once a catch-up has run.
+   */
+  private async catchUpIndex(): Promise<boolean> {
+    if (this.indexMayLag) {
+      this.indexMayLag = false;
+      this.caughtUp = this.loadIndexFiles(this.indexFilesLoaded);
+    }
+    if (!this.caughtUp) return false;
+    await this.caughtUp;
+    return true;
+  }
+
+  private async loadIndexFiles(loaded: Set<string>): Promise<void> {
+    const holdBack = this.holdBack;
     for (let round = 0; round < 5; round++) {
       const names = new Set<string>();
       for (const store of this.stores) for await (const obj of store.list('index')) if (!loaded.has(obj.name)) names.add(obj.name);
       let vanished = false;
       for (const name of names) {
         loaded.add(name);
+        this.indexFilesLoaded.add(name);
         try {
           await this.scanIndexFile(name, (packId) => (holdBack?.isDoomed(packId) ? this.heldBack : this.index));
         } catch (err) {
@@ -315,7 +344,8 @@ export class Repository {
    * if that copy is damaged, the blob is read again replica by replica.
    */
   async readBlob(id: Uint8Array, expectedType?: BlobType): Promise<Buffer> {
-    const loc = this.locate(id);
+    let loc = this.locate(id);
+    if (!loc && (await this.catchUpIndex())) loc = this.locate(id);
     const hex = Buffer.from(id).toString('hex');
     if (!loc) throw new RepositoryError(`blob ${hex} is not in the index; run coffer check`);
     if (expectedType !== undefined && loc.type !== expectedType) throw new RepositoryError(`blob ${hex} has the wrong type; run coffer check`);
@@ -380,6 +410,7 @@ export class Repository {
   }
 
   loadSnapshot(name: string): Promise<Snapshot> {
+    if (this.indexFilesLoaded.size > 0) this.indexMayLag = true;
     return this.read(name, (bytes) => {
       if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
       const framed = openObject(this.keys.dataKey, 'snapshot', bytes, name);
