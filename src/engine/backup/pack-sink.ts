@@ -2,7 +2,7 @@
 // checkpoints queued behind the packs they list; the snapshot is queued behind the index files. A
 // destination that fails, or falls so far behind that the spool is full, is detached and the others
 // carry on.
-import type { IndexedPack } from '../../format/index-file.ts';
+import { IndexEncoder } from '../../format/index-file.ts';
 import { BlobType, type PackEntry } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName, type Store } from '../../store/store.ts';
@@ -61,7 +61,13 @@ export class PackSink {
   readonly destinations: readonly Destination[];
   private readonly spool: PackSpool;
   private readonly options: SinkOptions;
-  private batch: IndexedPack[] = [];
+  /**
+   * The next checkpoint's index file, encoded as packs arrive: up to 256 MiB of small files' packs list
+   * tens of thousands of blobs, and an object with its own id buffer for each cost ~10 MiB of heap.
+   */
+  private batch = new IndexEncoder();
+  /** The packs it lists: the index file is queued behind them. */
+  private batchPacks: string[] = [];
   private batchBytes = 0;
   private readonly indexNames: string[] = [];
   private lastCheckpoint = Date.now();
@@ -88,23 +94,25 @@ export class PackSink {
   }
 
   add(pack: SealedPackData, priority = 0): void {
-    // Entries from a worker arrive as plain Uint8Arrays (structured clone drops the Buffer prototype).
-    const entries = pack.entries.map((e) => ({ ...e, id: Buffer.from(e.id.buffer, e.id.byteOffset, e.id.byteLength) }));
-    const indexed: IndexedPack = { id: Buffer.from(pack.id, 'hex'), salt: Buffer.from(pack.salt), entries };
-    this.repo.index.addPack(indexed);
-    this.batch.push(indexed);
+    const { entries } = pack;
+    const packId = Buffer.from(pack.id, 'hex');
+    const { packNo, fresh } = this.repo.index.openPack(packId, pack.salt);
+    this.batch.pack(packId, pack.salt, entries.length);
+    for (const e of entries) {
+      this.repo.index.addEntry(packNo, fresh, e.type, e.id, e.offset, e.length, e.rawLength);
+      this.batch.blob(e.type, e.id, e.offset, e.length, e.rawLength);
+      if (e.type === BlobType.Data) this.dataBlobs++;
+      else this.treeBlobs++;
+    }
+    const name = packName(pack.id);
+    this.batchPacks.push(name);
     // The spool owns the bytes from add() on, and may free them at once (written to disk, or no destination left).
     const size = pack.bytes.length;
     this.batchBytes += size;
     this.bytesAdded += size;
     this.packs++;
-    for (const e of entries) {
-      if (e.type === BlobType.Data) this.dataBlobs++;
-      else this.treeBlobs++;
-    }
     const live = this.live();
     const holds = this.spool.add(pack.bytes, live.length);
-    const name = packName(pack.id);
     // Data and tree blobs never share a pack.
     const hint = entries[0]?.type === BlobType.Tree ? { metadata: true } : undefined;
     live.forEach((d, i) => {
@@ -141,10 +149,11 @@ export class PackSink {
   /** Queues an index file for the packs added since the last one, behind them on every destination. */
   checkpoint(): void {
     this.lastCheckpoint = Date.now();
-    if (this.batch.length === 0) return;
+    if (this.batchPacks.length === 0) return;
     const index = this.repo.sealIndex(this.batch);
-    const after = this.batch.map((p) => packName(p.id.toString('hex')));
-    this.batch = [];
+    const after = this.batchPacks;
+    this.batch = new IndexEncoder();
+    this.batchPacks = [];
     this.batchBytes = 0;
     this.indexNames.push(index.name);
     for (const d of this.live()) d.put({ name: index.name, size: index.bytes.length, load: async () => index.bytes, after }).catch(() => {});
