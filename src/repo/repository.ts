@@ -130,7 +130,8 @@ export class Repository {
   private readonly packKeys = new Map<string, KeyObject>();
   private readonly treePacks = new PackCache(TREE_PACK_CACHE);
   private records?: Promise<DeletionRecords>;
-  /** The index files loaded so far, and the deletion records that chose where their packs went. */
+  /** Whether the index was loaded; the index files loaded so far, and the deletion records that chose where their packs went. */
+  private indexLoaded = false;
   private readonly indexFilesLoaded = new Set<string>();
   private holdBack?: { isDoomed(packId: Uint8Array): boolean };
   /** A snapshot was read after the index was loaded: it may be newer than every index file loaded. */
@@ -226,6 +227,7 @@ export class Repository {
   async loadIndex({ holdBack }: { holdBack?: { isDoomed(packId: Uint8Array): boolean } } = {}): Promise<void> {
     this.holdBack = holdBack;
     this.indexMayLag = false;
+    this.indexLoaded = true;
     await this.loadIndexFiles(new Set());
   }
 
@@ -410,7 +412,7 @@ export class Repository {
   }
 
   loadSnapshot(name: string): Promise<Snapshot> {
-    if (this.indexFilesLoaded.size > 0) this.indexMayLag = true;
+    if (this.indexLoaded) this.indexMayLag = true;
     return this.read(name, (bytes) => {
       if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
       const framed = openObject(this.keys.dataKey, 'snapshot', bytes, name);
