@@ -7,7 +7,7 @@ import type { Command, Help, Option } from 'commander';
 import { VERSION } from '../version.ts';
 import { environmentHelp } from './environment-help.ts';
 import { EXIT_FATAL } from './exit-codes.ts';
-import { printFailure, printLine, setJsonOutput } from './output.ts';
+import { printFailure, printLine, setJsonOutput, setQuietOutput } from './output.ts';
 
 /** Every command, in the order `coffer --help` lists them, with the module that defines it. */
 const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
@@ -111,6 +111,7 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
     cmd.commands.forEach(configure);
   };
   configure(program);
+  program.hook('preAction', (_program, action) => setQuietOutput(action.opts().quiet === true));
   return program;
 }
 

@@ -14,10 +14,19 @@ export interface JsonMessage {
 const JSON_UNSAFE = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 let json = false;
+let quiet = false;
 
 /** Set once from the command line (main.ts): warnings and the final error then become JSON lines too. */
 export function setJsonOutput(on: boolean): void {
   json = on;
+}
+
+/**
+ * Set for each command from its -q (main.ts): no live status and no closing report. What went wrong
+ * (warnings, errors) and the results a command is asked for (a listing) still come out.
+ */
+export function setQuietOutput(on: boolean): void {
+  quiet = on;
 }
 
 export function printJson(message: JsonMessage): void {
@@ -29,6 +38,11 @@ export function printJson(message: JsonMessage): void {
 export function printLine(text: string | readonly string[] = ''): void {
   const lines = typeof text === 'string' ? [text] : text;
   process.stdout.write(lines.map((line) => `${escapeControl(line)}\n`).join(''));
+}
+
+/** What a command did, when it is done (a summary): nothing with -q. */
+export function printSummary(text: string | readonly string[] = ''): void {
+  if (!quiet) printLine(text);
 }
 
 /** The live status lines on screen now, cleared before any other line goes to stderr. */
@@ -64,7 +78,7 @@ export class StatusLine {
   private shown = 0;
 
   get active(): boolean {
-    return this.stream.isTTY === true;
+    return this.stream.isTTY === true && !quiet;
   }
 
   update(text: string | string[]): void {

@@ -52,7 +52,7 @@ export function addStoreOptions(command: Command, { upload = false } = {}): Comm
   return usesEnvironment(command, STORE_ENVIRONMENT);
 }
 
-/** --repo, --plan, --config, the passphrase options, the store options and (unless `json` is false) --json. */
+/** --repo, --plan, --config, the passphrase options, the store options, -q and (unless `json` is false) --json. */
 export function addRepoOptions(command: Command, { upload = false, json = true } = {}): Command {
   command
     .addOption(new Option('-r, --repo <location>', 'repository location (repeat for replicas); default: the plan\'s, or $COFFER_REPO').argParser(collect))
@@ -61,6 +61,7 @@ export function addRepoOptions(command: Command, { upload = false, json = true }
     .option('--password-file <file>', 'read the passphrase from a file')
     .option('--password-command <command>', 'run a command that prints the passphrase (e.g. "pass show coffer")');
   if (json) command.option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)');
+  command.option('-q, --quiet', 'no progress and no summary: only warnings, errors and what was asked for');
   usesEnvironment(command, REPOSITORY_ENVIRONMENT);
   return addStoreOptions(command, { upload });
 }

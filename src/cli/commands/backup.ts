@@ -330,7 +330,6 @@ export function backupCommand(): Command {
     .option('-x, --one-file-system', 'do not cross file-system boundaries')
     .option('--force-reread', 'read every file again, even those unchanged since the parent snapshot')
     .option('-v, --verbose', 'list every file as it is backed up (with -n: every file that would be)')
-    .option('-q, --quiet', 'print nothing but errors')
     .addOption(new Option('--tag <tag[,tag…]>', 'tag the snapshot (repeatable)').argParser(collectTags).default([]))
     .option('--host <name>', 'host name recorded in the snapshot (default: this machine)')
     .option('-n, --dry-run', 'read and pack everything but write nothing (and record no job)')

@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { runCheck, type ReadDataMode } from '../../engine/check.ts';
 import { EXIT_FATAL, UsageError } from '../exit-codes.ts';
 import { count } from '../format.ts';
-import { printJson, printLine, printWarning, StatusLine } from '../output.ts';
+import { printJson, printLine, printSummary, printWarning, StatusLine } from '../output.ts';
 import { addRepoOptions, openRepository, openStores, repositorySettings, startReader, type RepoOptions } from '../repo-options.ts';
 import { compareReplicas, takeInventory } from '../../engine/replicas.ts';
 
@@ -30,7 +30,7 @@ async function checkReplicas(options: CheckOptions): Promise<void> {
     }
     const objects = new Set(replicas.flatMap((r) => [...r.inventory.keys()])).size;
     if (options.json) printJson({ type: 'summary', replicas: stores.length, objects, mismatches: mismatches.length });
-    else printLine(mismatches.length === 0 ? `all ${stores.length} replicas hold the same ${count(objects, 'object')}` : `${count(mismatches.length, 'object')} ${mismatches.length === 1 ? 'differs' : 'differ'} between replicas; coffer sync --from GOOD --to OTHER copies missing ones`);
+    else printSummary(mismatches.length === 0 ? `all ${stores.length} replicas hold the same ${count(objects, 'object')}` : `${count(mismatches.length, 'object')} ${mismatches.length === 1 ? 'differs' : 'differ'} between replicas; coffer sync --from GOOD --to OTHER copies missing ones`);
     if (mismatches.length > 0) process.exitCode = EXIT_FATAL;
   } finally {
     await Promise.all(stores.map((s) => s.close()));
@@ -68,11 +68,11 @@ export function checkCommand(): Command {
         } else {
           for (const note of result.notes) printWarning(note);
           for (const error of result.errors) printLine(`error: ${error}`);
-          printLine(
+          printSummary(
             `checked ${count(result.snapshots, 'snapshot')}, ${count(result.trees, 'tree')}, ${count(result.packs, 'pack')}` +
               (mode.kind === 'none' ? '' : `; read ${count(result.packsRead, 'pack')} and verified ${count(result.blobsVerified, 'blob')}`),
           );
-          printLine(result.errors.length === 0 ? 'no errors were found' : `${count(result.errors.length, 'error')} found`);
+          printSummary(result.errors.length === 0 ? 'no errors were found' : `${count(result.errors.length, 'error')} found`);
         }
         if (result.errors.length > 0) process.exitCode = EXIT_FATAL;
       } finally {

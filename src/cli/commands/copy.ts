@@ -5,7 +5,7 @@ import { matchesFilter, resolveSnapshot } from '../../repo/snapshot-ref.ts';
 import { UsageError } from '../exit-codes.ts';
 import { formatBytes } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
-import { printJson, printLine, StatusLine } from '../output.ts';
+import { printJson, printSummary, StatusLine } from '../output.ts';
 import { askHidden, fromCommand, fromFile } from '../passphrase.ts';
 import { addRepoOptions, collect, openConfiguredStore, reportDamage, withRepository, type RepoOptions } from '../repo-options.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
@@ -70,9 +70,9 @@ export function copyCommand(): Command {
               for (const c of result.copied) printJson({ type: 'copied', ...c });
               printJson({ type: 'summary', copied: result.copied.length, skipped: result.skipped.length, blobsAdded: result.blobsAdded, bytesAdded: result.bytesAdded, bytesRead: result.bytesRead });
             } else {
-              for (const c of result.copied) printLine(`copied ${c.from.slice(0, 8)} → ${c.to.slice(0, 8)}`);
-              if (result.skipped.length > 0) printLine(`skipped ${result.skipped.length} snapshots already in the target`);
-              printLine(`${result.copied.length} snapshots copied: read ${formatBytes(result.bytesRead)}, stored ${formatBytes(result.bytesAdded)} (before compression) that the target lacked`);
+              for (const c of result.copied) printSummary(`copied ${c.from.slice(0, 8)} → ${c.to.slice(0, 8)}`);
+              if (result.skipped.length > 0) printSummary(`skipped ${result.skipped.length} snapshots already in the target`);
+              printSummary(`${result.copied.length} snapshots copied: read ${formatBytes(result.bytesRead)}, stored ${formatBytes(result.bytesAdded)} (before compression) that the target lacked`);
             }
           } finally {
             status.clear();

@@ -10,7 +10,7 @@ import type { StoredSnapshot } from '../../repo/repository.ts';
 import type { SnapshotFilter } from '../../repo/snapshot-ref.ts';
 import { EXIT_PARTIAL, UsageError } from '../exit-codes.ts';
 import { formatTable, formatTime } from '../format.ts';
-import { printJson, printLine, printWarning } from '../output.ts';
+import { printJson, printSummary, printWarning } from '../output.ts';
 import { addRepoOptions, collect, selectedPlan, withRepository, type RepoOptions } from '../repo-options.ts';
 import { planPaths } from '../selection-options.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
@@ -120,16 +120,16 @@ function printGroup(group: ForgetGroup, dryRun: boolean, json: boolean): void {
     });
     return;
   }
-  printLine(describeGroup(group.key));
+  printSummary(describeGroup(group.key));
   if (group.keep.length > 0) {
-    printLine(`keep ${group.keep.length} snapshot${group.keep.length === 1 ? '' : 's'}:`);
-    printLine(formatTable(['ID', 'Time', 'Host', 'Tags', 'Paths', 'Reasons'], group.keep.map((k) => row(k.snapshot, k.reasons))));
+    printSummary(`keep ${group.keep.length} snapshot${group.keep.length === 1 ? '' : 's'}:`);
+    printSummary(formatTable(['ID', 'Time', 'Host', 'Tags', 'Paths', 'Reasons'], group.keep.map((k) => row(k.snapshot, k.reasons))));
   }
   if (group.remove.length > 0) {
-    printLine(`${dryRun ? 'would remove' : 'remove'} ${group.remove.length} snapshot${group.remove.length === 1 ? '' : 's'}:`);
-    printLine(formatTable(['ID', 'Time', 'Host', 'Tags', 'Paths'], group.remove.map((s) => row(s))));
+    printSummary(`${dryRun ? 'would remove' : 'remove'} ${group.remove.length} snapshot${group.remove.length === 1 ? '' : 's'}:`);
+    printSummary(formatTable(['ID', 'Time', 'Host', 'Tags', 'Paths'], group.remove.map((s) => row(s))));
   }
-  printLine();
+  printSummary();
 }
 
 function report(result: ForgetResult, dryRun: boolean, json: boolean): void {
@@ -141,8 +141,8 @@ function report(result: ForgetResult, dryRun: boolean, json: boolean): void {
   } else {
     for (const r of failed) printWarning(`${r.location}: not changed: ${r.error}; the next prune with it reachable (or sync) removes the snapshots there`);
     const n = result.removed.length;
-    if (dryRun) printLine(n === 0 ? 'nothing to remove' : `would remove ${n} snapshot${n === 1 ? '' : 's'} (dry run: nothing was changed)`);
-    else printLine(n === 0 ? 'nothing to remove' : `removed ${n} snapshot${n === 1 ? '' : 's'}; coffer prune frees the data no snapshot needs any more`);
+    if (dryRun) printSummary(n === 0 ? 'nothing to remove' : `would remove ${n} snapshot${n === 1 ? '' : 's'} (dry run: nothing was changed)`);
+    else printSummary(n === 0 ? 'nothing to remove' : `removed ${n} snapshot${n === 1 ? '' : 's'}; coffer prune frees the data no snapshot needs any more`);
   }
   if (failed.length > 0) process.exitCode = EXIT_PARTIAL;
 }

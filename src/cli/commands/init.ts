@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { initRepository } from '../../repo/repository.ts';
-import { printJson, printLine } from '../output.ts';
+import { printJson, printSummary } from '../output.ts';
 import { readInitialPassphrase } from '../passphrase.ts';
 import { addRepoOptions, openStores, repositorySettings, type RepoOptions } from '../repo-options.ts';
 
@@ -12,7 +12,7 @@ export function initCommand(): Command {
       const passphrase = await readInitialPassphrase(options, settings.passphrase);
       const config = await initRepository(stores, passphrase);
       if (options.json) printJson({ type: 'init', id: config.id, locations: stores.map((s) => s.location) });
-      else for (const store of stores) printLine(`created repository ${config.id.slice(0, 8)} at ${store.location}`);
+      else for (const store of stores) printSummary(`created repository ${config.id.slice(0, 8)} at ${store.location}`);
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }

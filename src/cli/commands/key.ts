@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { addKey, changePassphrase, listKeys, removeKey } from '../../repo/keys.ts';
 import { usesEnvironment } from '../environment-help.ts';
 import { formatTable, formatTime } from '../format.ts';
-import { printJson, printLine } from '../output.ts';
+import { printJson, printLine, printSummary } from '../output.ts';
 import { readNewPassphrase } from '../passphrase.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 
@@ -13,7 +13,7 @@ interface NewPassphraseOptions extends RepoOptions {
 /** One result line: JSON with --json, else the human sentence. */
 function report(options: RepoOptions, json: { type: string; [field: string]: unknown }, text: string): void {
   if (options.json) printJson(json);
-  else printLine(text);
+  else printSummary(text);
 }
 
 /** A command that sets a new passphrase: from --new-password-file, COFFER_NEW_PASSWORD or typed twice. */

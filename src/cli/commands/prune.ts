@@ -4,7 +4,7 @@ import type { Repository } from '../../repo/repository.ts';
 import { EXIT_INTERRUPTED, EXIT_PARTIAL, UsageError } from '../exit-codes.ts';
 import { formatBytes, formatDuration, parseSize } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
-import { every, printJson, printLine, printWarning, StatusLine } from '../output.ts';
+import { every, printJson, printSummary, printWarning, StatusLine } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 
 export interface PruneCliOptions {
@@ -50,23 +50,23 @@ function report(r: PruneResult, json: boolean): void {
     return;
   }
   const would = r.dryRun ? 'would ' : '';
-  printLine(`repository: ${r.before.packs} packs, ${formatBytes(r.before.bytes)}; used ${formatBytes(r.usedBytes)}, unused ${formatBytes(r.unusedBytes)}`);
-  if (r.reconciled.copied + r.reconciled.removed > 0) printLine(`replicas brought in line: ${r.reconciled.copied} objects copied, ${r.reconciled.removed} removed`);
-  if (r.adopted > 0) printLine(`${r.adopted} packs left by interrupted runs were added to the index`);
-  if (r.repacked.packs > 0) printLine(`${would}repack ${r.repacked.packs} packs (${formatBytes(r.repacked.bytes)}), keeping ${r.repacked.blobs} blobs${r.dryRun ? '' : ` in ${r.repacked.newPacks} new packs (${formatBytes(r.repacked.newBytes)})`}`);
-  if (r.deleted.packs === 0) printLine(r.dryRun ? 'nothing would be deleted' : 'nothing was deleted');
-  else printLine(`${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted.packs} packs (${formatBytes(r.deleted.bytes)}): ${r.dryRun ? 'frees about' : 'freed'} ${formatBytes(r.freedBytes)}`);
-  if (r.rescued.packs > 0) printLine(`kept ${r.rescued.packs} packs marked for deletion earlier, because snapshots written since need them`);
+  printSummary(`repository: ${r.before.packs} packs, ${formatBytes(r.before.bytes)}; used ${formatBytes(r.usedBytes)}, unused ${formatBytes(r.unusedBytes)}`);
+  if (r.reconciled.copied + r.reconciled.removed > 0) printSummary(`replicas brought in line: ${r.reconciled.copied} objects copied, ${r.reconciled.removed} removed`);
+  if (r.adopted > 0) printSummary(`${r.adopted} packs left by interrupted runs were added to the index`);
+  if (r.repacked.packs > 0) printSummary(`${would}repack ${r.repacked.packs} packs (${formatBytes(r.repacked.bytes)}), keeping ${r.repacked.blobs} blobs${r.dryRun ? '' : ` in ${r.repacked.newPacks} new packs (${formatBytes(r.repacked.newBytes)})`}`);
+  if (r.deleted.packs === 0) printSummary(r.dryRun ? 'nothing would be deleted' : 'nothing was deleted');
+  else printSummary(`${r.dryRun ? 'would delete' : 'deleted'} ${r.deleted.packs} packs (${formatBytes(r.deleted.bytes)}): ${r.dryRun ? 'frees about' : 'freed'} ${formatBytes(r.freedBytes)}`);
+  if (r.rescued.packs > 0) printSummary(`kept ${r.rescued.packs} packs marked for deletion earlier, because snapshots written since need them`);
   if (r.waiting.packs > 0) {
-    printLine(`${formatBytes(r.waiting.bytes)} in ${r.waiting.packs} packs ${r.dryRun ? 'wait' : 'are marked for deletion and wait'} for other writers of this repository:`);
-    for (const w of r.waiting.writers) printLine(`  ${w.command} on ${w.host} (pid ${w.pid}, started ${localTime(w.started)}) via ${w.location}; its marker expires ${localTime(w.expires)} if it stops`);
-    printLine('  the next prune after they finish frees it');
+    printSummary(`${formatBytes(r.waiting.bytes)} in ${r.waiting.packs} packs ${r.dryRun ? 'wait' : 'are marked for deletion and wait'} for other writers of this repository:`);
+    for (const w of r.waiting.writers) printSummary(`  ${w.command} on ${w.host} (pid ${w.pid}, started ${localTime(w.started)}) via ${w.location}; its marker expires ${localTime(w.expires)} if it stops`);
+    printSummary('  the next prune after they finish frees it');
   }
-  if (r.cleanedUp.objects > 0) printLine(`removed ${r.cleanedUp.objects} files and uploads left by interrupted runs (${formatBytes(r.cleanedUp.bytes)})`);
-  printLine(`unused space left: ${formatBytes(r.unusedAfter)}`);
+  if (r.cleanedUp.objects > 0) printSummary(`removed ${r.cleanedUp.objects} files and uploads left by interrupted runs (${formatBytes(r.cleanedUp.bytes)})`);
+  printSummary(`unused space left: ${formatBytes(r.unusedAfter)}`);
   for (const d of r.damaged) printWarning(`pack ${d} is damaged and was left as it is; run coffer check --read-data`);
   for (const u of r.unavailable) printWarning(`replica ${u} was not reachable and was not pruned; the next prune (or sync) with it reachable brings it in line`);
-  if (r.dryRun) printLine('dry run: nothing was changed');
+  if (r.dryRun) printSummary('dry run: nothing was changed');
 }
 
 function exitCodeOf(r: PruneResult): void {

@@ -4,7 +4,7 @@ import { repairSnapshots } from '../../engine/repair-snapshots.ts';
 import { matchesFilter, resolveSnapshot } from '../../repo/snapshot-ref.ts';
 import { EXIT_FATAL } from '../exit-codes.ts';
 import { interruptSignal } from '../interrupt.ts';
-import { printJson, printLine, printWarning, StatusLine } from '../output.ts';
+import { printJson, printSummary, printWarning, StatusLine } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
 
@@ -31,8 +31,8 @@ function repairIndexCommand(): Command {
         else {
           for (const d of r.damaged) printWarning(`${d.name}: header unreadable on every replica, not indexed (${d.reason})`);
           for (const p of r.partial) printWarning(`${p} is missing on some replicas; coffer sync or the next prune copies it`);
-          printLine(`indexed ${r.packs} packs (${r.blobs} blobs) in ${r.written} index files; removed ${r.removed} old index files`);
-          if (r.damaged.length > 0) printLine('snapshots that need the unreadable packs can be repaired with coffer repair snapshots');
+          printSummary(`indexed ${r.packs} packs (${r.blobs} blobs) in ${r.written} index files; removed ${r.removed} old index files`);
+          if (r.damaged.length > 0) printSummary('snapshots that need the unreadable packs can be repaired with coffer repair snapshots');
         }
         if (r.damaged.length > 0) process.exitCode = EXIT_FATAL;
       } finally {
@@ -73,15 +73,15 @@ function repairSnapshotsCommand(): Command {
               printJson({ type: 'snapshot', id: r.original.id, ...(r.repaired ? { repaired: r.repaired } : {}), lost: r.lost, paths: r.paths });
               continue;
             }
-            if (r.lost) printLine(`snapshot ${r.original.id.slice(0, 8)}: nothing can be read (its root directory is lost)`);
-            else printLine(`snapshot ${r.original.id.slice(0, 8)}${r.repaired ? ` → ${r.repaired.slice(0, 8)} (tagged repaired)` : options.dryRun ? ' (would be repaired)' : ''}:`);
-            for (const p of r.paths) printLine(`  ${p.action} ${p.path}: ${p.detail}`);
+            if (r.lost) printSummary(`snapshot ${r.original.id.slice(0, 8)}: nothing can be read (its root directory is lost)`);
+            else printSummary(`snapshot ${r.original.id.slice(0, 8)}${r.repaired ? ` → ${r.repaired.slice(0, 8)} (tagged repaired)` : options.dryRun ? ' (would be repaired)' : ''}:`);
+            for (const p of r.paths) printSummary(`  ${p.action} ${p.path}: ${p.detail}`);
           }
           if (options.json) printJson({ type: 'summary', checked: result.repairs.length, damaged, dryRun: options.dryRun ?? false, forgotten: result.forgotten });
           else {
-            printLine(damaged === 0 ? `checked ${result.repairs.length} snapshots: none needs repair` : `${damaged} of ${result.repairs.length} snapshots ${options.dryRun ? 'would be repaired (dry run: nothing was changed)' : 'repaired'}`);
-            if (result.forgotten.length > 0) printLine(`forgot ${result.forgotten.length} original snapshots; coffer prune frees their data`);
-            else if (damaged > 0 && !options.dryRun) printLine('the originals are kept; coffer repair snapshots --forget (or coffer forget ID) removes them');
+            printSummary(damaged === 0 ? `checked ${result.repairs.length} snapshots: none needs repair` : `${damaged} of ${result.repairs.length} snapshots ${options.dryRun ? 'would be repaired (dry run: nothing was changed)' : 'repaired'}`);
+            if (result.forgotten.length > 0) printSummary(`forgot ${result.forgotten.length} original snapshots; coffer prune frees their data`);
+            else if (damaged > 0 && !options.dryRun) printSummary('the originals are kept; coffer repair snapshots --forget (or coffer forget ID) removes them');
           }
         } finally {
           status.clear();

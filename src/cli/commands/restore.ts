@@ -4,7 +4,7 @@ import { RestoreRun, type RestoreProgress } from '../../engine/restore/restore.t
 import { EXIT_FATAL, EXIT_INTERRUPTED } from '../exit-codes.ts';
 import { count, formatBytes, formatDuration } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
-import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
+import { every, printJson, printNotice, printSummary, printWarning, StatusLine } from '../output.ts';
 import { addRepoOptions, collect, openRepository, startReader, type RepoOptions } from '../repo-options.ts';
 import { openSnapshot, splitSnapshotPath } from '../snapshot-arg.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
@@ -64,9 +64,9 @@ export function restoreCommand(): Command {
         const durationMs = run.progress().elapsedMs;
         if (options.json) printJson({ type: 'summary', snapshotId: snap.id, files: result.files, dirs: result.dirs, bytes: result.bytes, ...(options.verify ? { verified: result.verified } : {}), errors: result.errors.length, durationMs });
         else {
-          printLine(`restored ${count(result.files, 'file')}, ${count(result.dirs, 'directory', 'directories')}, ${formatBytes(result.bytes)} from ${snap.id.slice(0, 8)} to ${options.target} in ${formatDuration(durationMs / 1000)}`);
+          printSummary(`restored ${count(result.files, 'file')}, ${count(result.dirs, 'directory', 'directories')}, ${formatBytes(result.bytes)} from ${snap.id.slice(0, 8)} to ${options.target} in ${formatDuration(durationMs / 1000)}`);
           const mismatched = result.errors.filter((e) => e.message.startsWith('verification failed')).length;
-          if (options.verify) printLine(`verified ${count(result.verified, 'file')}${mismatched === 0 ? ': all equal to the snapshot' : `; ${mismatched} differ (listed above)`}`);
+          if (options.verify) printSummary(`verified ${count(result.verified, 'file')}${mismatched === 0 ? ': all equal to the snapshot' : `; ${mismatched} differ (listed above)`}`);
         }
         if (result.errors.length > 0) {
           if (!options.json) printWarning(`${count(result.errors.length, 'path')} could not be restored (listed above)`);

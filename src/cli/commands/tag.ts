@@ -3,7 +3,7 @@ import { removeReplaced, retag, type TagChange } from '../../engine/retag.ts';
 import { matchesFilter } from '../../repo/snapshot-ref.ts';
 import { UsageError } from '../exit-codes.ts';
 import { count } from '../format.ts';
-import { printJson, printLine } from '../output.ts';
+import { printJson, printSummary } from '../output.ts';
 import { addRepoOptions, collect, withRepository, type RepoOptions } from '../repo-options.ts';
 import { pickSnapshot } from '../snapshot-arg.ts';
 import { addFilterOptions, filterOf, type FilterOptions } from './snapshots.ts';
@@ -39,10 +39,10 @@ export function tagCommand(): Command {
           const id = await retag(repo, stored, change);
           if (id) changed++;
           if (options.json) printJson({ type: 'retagged', from: stored.id, to: id ?? stored.id, changed: id !== undefined });
-          else if (id) printLine(`${stored.id.slice(0, 8)} → ${id.slice(0, 8)}`);
+          else if (id) printSummary(`${stored.id.slice(0, 8)} → ${id.slice(0, 8)}`);
         }
         if (options.json) printJson({ type: 'summary', snapshots: chosen.length, changed });
-        else printLine(`changed the tags of ${changed} of ${count(chosen.length, 'snapshot')}`);
+        else printSummary(`changed the tags of ${changed} of ${count(chosen.length, 'snapshot')}`);
       });
     });
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { removeGoneWriters, WriterSession, type ObservedWriter } from '../../repo/writer-markers.ts';
-import { printJson, printLine } from '../output.ts';
+import { printJson, printSummary } from '../output.ts';
 import { addRepoOptions, withRepository, type RepoOptions } from '../repo-options.ts';
 
 interface UnlockOptions extends RepoOptions {
@@ -25,10 +25,10 @@ export function unlockCommand(): Command {
           const removed = writers.filter((w) => w.removed).length;
           for (const { writer: w, removed: remove } of writers) {
             if (options.json) printJson({ type: remove ? 'removed' : 'kept', location: w.store.location, ...w.marker, liveness: w.liveness, names: w.names });
-            else printLine(`${remove ? 'removed' : 'kept'}: ${describeWriter(w, session.storageNow(w.store))}`);
+            else printSummary(`${remove ? 'removed' : 'kept'}: ${describeWriter(w, session.storageNow(w.store))}`);
           }
           if (options.json) printJson({ type: 'summary', removed, kept: writers.length - removed });
-          else printLine(writers.length === 0 ? 'no markers: nothing to remove' : `removed ${removed} marker${removed === 1 ? '' : 's'}${writers.length > removed ? `, kept ${writers.length - removed} of running processes (--remove-all removes them too)` : ''}`);
+          else printSummary(writers.length === 0 ? 'no markers: nothing to remove' : `removed ${removed} marker${removed === 1 ? '' : 's'}${writers.length > removed ? `, kept ${writers.length - removed} of running processes (--remove-all removes them too)` : ''}`);
         } finally {
           await session.end();
         }
