@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { coffer, cofferAsync, ok, summaryOf, tempDir, type RunResult } from './helpers/cli.ts';
+import { coffer, cofferAsync, ok, repoWithSnapshot, summaryOf, tempDir, type RunResult } from './helpers/cli.ts';
 import { seededBytes } from './helpers/tree.ts';
 import { resizeDisk, smallDisk } from './helpers/small-disk.ts';
 
@@ -17,16 +17,6 @@ function assertOneLineError(r: RunResult, pattern: RegExp, code = 1): void {
   assert.match(lines[0]!, pattern);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   assert.doesNotMatch(r.stderr, /unexpected error/, 'a failure we foresaw is explained, not reported as unexpected');
-}
-
-function repoWithSnapshot(dir: string, files: Record<string, string | Buffer> = { 'a.txt': 'alpha', 'b.txt': 'beta' }): { repo: string; source: string } {
-  const source = path.join(dir, 'source');
-  fs.mkdirSync(source, { recursive: true });
-  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(source, name), content);
-  const repo = path.join(dir, 'repo');
-  ok(['init', '--repo', repo]);
-  ok(['backup', '--repo', repo, source]);
-  return { repo, source };
 }
 
 /** Every file of a directory with its bytes, to prove a failed command changed nothing. */

@@ -10,19 +10,13 @@ import { ByteWriter } from '../src/format/bytes.ts';
 import { compressPayload } from '../src/format/compression.ts';
 import { BlobType } from '../src/format/pack.ts';
 import { S3Store } from '../src/store/s3.ts';
-import { coffer, cofferAsync, ok, tempDir } from './helpers/cli.ts';
+import { coffer, cofferAsync, repoWithSnapshot, tempDir } from './helpers/cli.ts';
 import { craftNode, Crafter, zstdBomb } from './helpers/craft.ts';
 import { startHostileS3, type HostileS3 } from './helpers/hostile-s3.ts';
 import { objectName } from './helpers/names.ts';
 
 function repository(dir: string): string {
-  const repo = path.join(dir, 'repo');
-  const source = path.join(dir, 'source');
-  fs.mkdirSync(source);
-  fs.writeFileSync(path.join(source, 'a.txt'), 'alpha');
-  ok(['init', '--repo', repo]);
-  ok(['backup', '--repo', repo, source]);
-  return repo;
+  return repoWithSnapshot(dir, { 'a.txt': 'alpha' }).repo;
 }
 
 async function withCrafter<T>(repo: string, work: (c: Crafter) => Promise<T>): Promise<T> {

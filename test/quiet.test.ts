@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { coffer, jsonLines, ok, PASSWORD, tempDir, type RunOptions } from './helpers/cli.ts';
+import { coffer, jsonLines, PASSWORD, repoWithSnapshot, tempDir, type RunOptions } from './helpers/cli.ts';
 
 function quietly(args: string[], options: RunOptions = {}): { stdout: string; stderr: string } {
   const r = coffer([...args, '-q'], options);
@@ -42,13 +42,7 @@ test('every command that reports what it did takes -q and then prints nothing', 
 });
 
 test('check -q still names what is wrong, and exits 1', (t) => {
-  const dir = tempDir(t);
-  const repo = path.join(dir, 'repo');
-  const source = path.join(dir, 'source');
-  fs.mkdirSync(source);
-  fs.writeFileSync(path.join(source, 'a.txt'), 'some bytes to pack');
-  ok(['init', '--repo', repo]);
-  ok(['backup', '--repo', repo, source]);
+  const { repo } = repoWithSnapshot(tempDir(t));
   const [pack] = (fs.readdirSync(path.join(repo, 'data'), { recursive: true, withFileTypes: true }) as fs.Dirent[]).filter((e) => e.isFile());
   fs.rmSync(path.join(pack!.parentPath, pack!.name));
   const check = coffer(['check', '--repo', repo, '-q']);

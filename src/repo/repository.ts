@@ -130,9 +130,8 @@ export class Repository {
   private readonly packKeys = new Map<string, KeyObject>();
   private readonly treePacks = new PackCache(TREE_PACK_CACHE);
   private records?: Promise<DeletionRecords>;
-  /** Whether the index was loaded; the index files loaded so far, and the deletion records that chose where their packs went. */
-  private indexLoaded = false;
-  private readonly indexFilesLoaded = new Set<string>();
+  /** The index files loaded so far (none before loadIndex), and the deletion records that chose where their packs went. */
+  private indexFilesLoaded?: Set<string>;
   private holdBack?: { isDoomed(packId: Uint8Array): boolean };
   /** A snapshot was read after the index was loaded: it may be newer than every index file loaded. */
   private indexMayLag = false;
@@ -227,8 +226,8 @@ export class Repository {
   async loadIndex({ holdBack }: { holdBack?: { isDoomed(packId: Uint8Array): boolean } } = {}): Promise<void> {
     this.holdBack = holdBack;
     this.indexMayLag = false;
-    this.indexLoaded = true;
-    await this.loadIndexFiles(new Set());
+    this.indexFilesLoaded = new Set();
+    await this.loadIndexFiles(this.indexFilesLoaded);
   }
 
   /**
@@ -239,13 +238,14 @@ export class Repository {
   private async catchUpIndex(): Promise<boolean> {
     if (this.indexMayLag) {
       this.indexMayLag = false;
-      this.caughtUp = this.loadIndexFiles(this.indexFilesLoaded);
+      this.caughtUp = this.loadIndexFiles(this.indexFilesLoaded!);
     }
     if (!this.caughtUp) return false;
     await this.caughtUp;
     return true;
   }
 
+  /** Loads the index files not in `loaded`, adding each to it. */
   private async loadIndexFiles(loaded: Set<string>): Promise<void> {
     const holdBack = this.holdBack;
     for (let round = 0; round < 5; round++) {
@@ -254,7 +254,6 @@ export class Repository {
       let vanished = false;
       for (const name of names) {
         loaded.add(name);
-        this.indexFilesLoaded.add(name);
         try {
           await this.scanIndexFile(name, (packId) => (holdBack?.isDoomed(packId) ? this.heldBack : this.index));
         } catch (err) {
@@ -412,7 +411,7 @@ export class Repository {
   }
 
   loadSnapshot(name: string): Promise<Snapshot> {
-    if (this.indexLoaded) this.indexMayLag = true;
+    if (this.indexFilesLoaded) this.indexMayLag = true;
     return this.read(name, (bytes) => {
       if (contentId(bytes) !== idOf(name)) throw new FormatError(`${name} does not match its name (damaged)`);
       const framed = openObject(this.keys.dataKey, 'snapshot', bytes, name);

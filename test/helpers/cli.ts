@@ -92,6 +92,17 @@ export function ok(args: string[], options: RunOptions = {}): RunResult {
   return r;
 }
 
+/** A repository at DIR/repo holding one snapshot of DIR/source, made of `files`. */
+export function repoWithSnapshot(dir: string, files: Record<string, string | Buffer> = { 'a.txt': 'alpha', 'b.txt': 'beta' }): { repo: string; source: string } {
+  const source = path.join(dir, 'source');
+  fs.mkdirSync(source, { recursive: true });
+  for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(source, name), content);
+  const repo = path.join(dir, 'repo');
+  ok(['init', '--repo', repo]);
+  ok(['backup', '--repo', repo, source]);
+  return { repo, source };
+}
+
 /**
  * The command line of the process that runs `coffer init` when `program` (bin/coffer.js, or an installed
  * `coffer`) is started as a user starts it, by its shebang, with `PATH`. The command reads it from /proc

@@ -17,7 +17,7 @@ import { EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_PARTIAL, UsageError } from '../
 import { count, formatBytes, formatDuration, parseSize } from '../format.ts';
 import { interruptSignal } from '../interrupt.ts';
 import { adHocPlanName, retryPolicyOf, TrackedJob } from '../../daemon/job-tracking.ts';
-import { every, printJson, printLine, printNotice, printWarning, StatusLine } from '../output.ts';
+import { every, printJson, printLine, printNotice, printSummary, printWarning, StatusLine } from '../output.ts';
 import { readPassphrase, type PlanPassphrase } from '../passphrase.ts';
 import type { LocalScaledBackup } from '../../scale-out/local-run.ts';
 import { shardStatusLines } from '../shard-status.ts';
@@ -302,15 +302,13 @@ function report(result: BackupResult, options: BackupOptions): void {
       exitCode,
     });
   } else {
-    // -q: only what went wrong (the warnings below, on stderr).
-    if (!options.quiet) {
-      printLine(`${options.dryRun ? 'would save snapshot' : 'snapshot'} ${result.snapshotId.slice(0, 8)}${options.dryRun ? '' : ' saved'}`);
-      printLine(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified; ${count(s.dirs, 'directory', 'directories')}`);
-      printLine(`added to the repository: ${formatBytes(s.bytesAdded)} (${count(s.dataBlobs, 'data blob')}, ${count(s.treeBlobs, 'tree')})`);
-      printLine(`processed ${count(s.totalFiles, 'file')}, ${formatBytes(s.totalBytes)} in ${formatDuration(result.durationMs / 1000)}`);
-      if (result.adoptedPacks > 0) printLine(`reused ${count(result.adoptedPacks, 'pack')} left by an interrupted backup`);
-      if (result.destinations.length > 1) for (const d of result.destinations) printLine(`  ${d.location}: ${d.committed ? 'committed' : `not committed (${d.error})`}`);
-    }
+    // -q leaves out the summary: only what went wrong (the warnings below, on stderr).
+    printSummary(`${options.dryRun ? 'would save snapshot' : 'snapshot'} ${result.snapshotId.slice(0, 8)}${options.dryRun ? '' : ' saved'}`);
+    printSummary(`files: ${s.filesNew} new, ${s.filesChanged} changed, ${s.filesUnmodified} unmodified; ${count(s.dirs, 'directory', 'directories')}`);
+    printSummary(`added to the repository: ${formatBytes(s.bytesAdded)} (${count(s.dataBlobs, 'data blob')}, ${count(s.treeBlobs, 'tree')})`);
+    printSummary(`processed ${count(s.totalFiles, 'file')}, ${formatBytes(s.totalBytes)} in ${formatDuration(result.durationMs / 1000)}`);
+    if (result.adoptedPacks > 0) printSummary(`reused ${count(result.adoptedPacks, 'pack')} left by an interrupted backup`);
+    if (result.destinations.length > 1) for (const d of result.destinations) printSummary(`  ${d.location}: ${d.committed ? 'committed' : `not committed (${d.error})`}`);
     if (s.warnings > 0) printWarning(`${count(s.warnings, 'file')} could not be backed up completely (listed above); the snapshot is incomplete (exit code 3)`);
     if (missed.length > 0) {
       const code = s.warnings > 0 ? 'exit code 4, but 3 takes precedence' : 'exit code 4';
