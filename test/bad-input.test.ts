@@ -202,6 +202,24 @@ test('a full disk fails the backup cleanly; the repository stays valid and the n
   assert.ok(fs.readFileSync(path.join(out, source, 'photo-11.raw')).equals(fs.readFileSync(path.join(source, 'photo-11.raw'))));
 });
 
+test('a full spool directory fails the backup with one line; nothing is stored, nothing is left in the spool', (t) => {
+  const dir = tempDir(t);
+  // Less than one 16 MiB pack: the chunk workers write their packs there as they fill.
+  const spool = smallDisk(t, '4m');
+  if (!spool) return;
+  const source = path.join(dir, 'source');
+  fs.mkdirSync(source);
+  for (let i = 0; i < 4; i++) fs.writeFileSync(path.join(source, `photo-${i}.raw`), seededBytes(`spool photo${i}`, 4 << 20));
+  const repo = path.join(dir, 'repo');
+  ok(['init', '--repo', repo]);
+  const before = contents(repo);
+  const r = coffer(['backup', '--repo', repo, '--max-retries', '0', '--spool-dir', spool, source]);
+  assertOneLineError(r, /cannot write a pack to the spool directory .*: .*no space left on device/);
+  assert.deepEqual(contents(repo), before, 'no pack, index or snapshot was stored');
+  assert.deepEqual(fs.readdirSync(spool), []);
+  assert.equal(fs.statfsSync(spool).bfree, fs.statfsSync(spool).blocks, 'and the space is free again');
+});
+
 test('a full disk fails a restore file by file: exit 1, the files that fit in place, nothing half-written left, the bytes counted are those restored', (t) => {
   const dir = tempDir(t);
   const mount = smallDisk(t, '20m');

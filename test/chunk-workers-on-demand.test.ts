@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { BackupRun, type BackupResult } from '../src/engine/backup/backup.ts';
@@ -58,9 +59,14 @@ async function poolOf(t: TestContext, repoDir: string): Promise<{ repo: Reposito
     dataKey: repo.keys.dataKey,
     packSize: 1024 * 1024,
     zstdLevel: DEFAULT_ZSTD_LEVEL,
+    spoolDir: os.tmpdir(),
   };
   const packs: string[] = [];
-  const pool = new ChunkPool(workerSetup, repo.index, { onPack: (p) => packs.push(p.id), onRead: () => {}, onFatal: (err) => assert.fail(err) }, 2);
+  // Each pack's spool file is the receiver's to close.
+  const pool = new ChunkPool(workerSetup, repo.index, { onPack: (p) => {
+    packs.push(p.id);
+    p.file.close();
+  }, onRead: () => {}, onFatal: (err) => assert.fail(err) }, 2);
   t.after(() => pool.close());
   return { repo, pool, packs };
 }

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { checkSpoolDirectory, PackSpool } from '../src/engine/spool.ts';
+import { checkSpoolDirectory, PackSpool, SpoolFile } from '../src/engine/spool.ts';
 import { tempDir } from './helpers/cli.ts';
 import { openFilesUnder } from './helpers/open-files.ts';
 
@@ -166,19 +166,49 @@ test('a pack a destination is sending stays in memory; the next one not being re
   slow2!.release('stored');
 });
 
-test('the memory of a pack every destination has is offered for reuse, not that of one a failed upload may still read', async (t) => {
+test('a pack in a spool file is read for each destination into a buffer used again after a stored upload, never after a failed one', async (t) => {
   const dir = tempDir(t);
-  const offered: Uint8Array[] = [];
-  const spool = new PackSpool(dir, undefined, (bytes) => offered.push(bytes) > 0);
-  const stored = new Uint8Array(1024).fill(4);
-  const [a, b] = spool.add(stored, 2);
+  const spool = new PackSpool(dir);
+  t.after(() => spool.close());
+  const spooled = (fill: number): SpoolFile => {
+    const file = SpoolFile.create(dir);
+    file.append(new Uint8Array(4096).fill(fill));
+    return file;
+  };
+  const [a, b] = spool.add(spooled(4), 2);
+  assert.equal(spool.onDisk, 4096);
+  const first = await a!.load();
+  assert.equal(first[4095], 4);
   a!.release('stored');
-  assert.deepEqual(offered, []);
-  b!.release('stored');
-  assert.deepEqual(offered, [stored]);
-  assert.equal(stored.byteLength, 1024, 'taken, so not freed here');
-  const failed = new Uint8Array(1024).fill(5);
-  const [c] = spool.add(failed, 1);
-  c!.release('failed');
-  assert.equal(offered.length, 1);
+  const second = await b!.load();
+  assert.equal(second.buffer, first.buffer, 'the first upload is over: its buffer reads the next');
+  b!.release('failed');
+  assert.equal(spool.onDisk, 0);
+  assert.deepEqual(openFilesUnder(dir), [], 'the file goes with the last release');
+  const [c] = spool.add(spooled(5), 1);
+  const third = await c!.load();
+  assert.notEqual(third.buffer, second.buffer, 'a failed upload may still be reading its buffer');
+  assert.equal(second[0], 4, 'and it is left as it was');
+  assert.equal(third[0], 5);
+  c!.release('stored');
+});
+
+test('a pack in a spool file is read where it lies for a store that copies from it, and not once the last hold is released', async (t) => {
+  const dir = tempDir(t);
+  const spool = new PackSpool(dir);
+  t.after(() => spool.close());
+  const file = SpoolFile.create(dir);
+  file.append(new Uint8Array(4096).fill(6));
+  const [hold] = spool.add(file, 1);
+  const source = hold!.source()!;
+  assert.equal(source.size, 4096);
+  const into = new Uint8Array(100);
+  assert.equal(await source.read(into, 4000), 96);
+  assert.equal(into[95], 6);
+  hold!.release('failed');
+  // Its descriptor is closed, and its number may be another file's by now.
+  await assert.rejects(source.read(into, 0), /holds the pack no more/);
+  const [inMemory] = spool.add(new Uint8Array(10), 1);
+  assert.equal(inMemory!.source(), undefined, 'a pack in memory is loaded whole');
+  inMemory!.release('stored');
 });

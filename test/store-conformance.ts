@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { describe, it } from 'node:test';
-import { StoreError, packName, type ObjectInfo, type Store, type StoreErrorKind } from '../src/store/store.ts';
+import { StoreError, packName, type ObjectInfo, type ObjectSource, type Store, type StoreErrorKind } from '../src/store/store.ts';
 
 const MiB = 1024 * 1024;
 
@@ -199,6 +199,24 @@ export function storeConformance(name: string, makeStore: () => Promise<Store>, 
       if (outcome === 'stored') assert.ok((await store.get(name)).equals(data), 'a put that was not stopped in time stored the whole object');
       else assert.equal(outcome, 'AbortError');
       assert.deepEqual(await listAll(store, 'data'), outcome === 'stored' ? [{ name, size: data.length }] : []);
+    }));
+
+    // Only stores that write as they read have putFrom (local); a backup hands them packs in spool files.
+    it('putFrom stores what put would, never overwrites, and a source that ends early or a stop leaves nothing', withStore(async (store) => {
+      if (!store.putFrom) return;
+      const source = (data: Buffer, size = data.length): ObjectSource => ({ size, read: async (into, position) => data.copy(into, 0, position, Math.min(data.length, position + into.length)) });
+      const name = packName(randomId());
+      // Several pieces of the copy and a tail.
+      const data = crypto.randomBytes(3 * MiB + 777);
+      assert.equal(await store.putFrom(name, source(data)), true);
+      assert.ok((await store.get(name)).equals(data));
+      assert.equal(await store.putFrom(name, source(data)), false);
+      await rejectsWith(store.putFrom(name, source(data.subarray(1))), 'conflict', store, name);
+      const short = packName(randomId());
+      await assert.rejects(store.putFrom(short, source(data, data.length + 10)), /ends after/);
+      await assert.rejects(store.putFrom(packName(randomId()), source(data), { signal: AbortSignal.abort() }), { name: 'AbortError' });
+      assert.deepEqual(await listAll(store, 'data'), [{ name, size: data.length }]);
+      assert.deepEqual(await listAll(store, 'tmp'), []);
     }));
 
     it('stores different objects concurrently', withStore(async (store) => {

@@ -3,7 +3,7 @@
 // an index file or snapshot waits until every object it depends on is durable here, which is how the
 // write order packs → index → snapshot (invariant 2) holds on each destination separately.
 import { isRemoteLocation } from '../store/locations.ts';
-import type { ObjectHint, Store } from '../store/store.ts';
+import type { ObjectHint, ObjectSource, PutOptions, Store } from '../store/store.ts';
 import { ConcurrencyTuner } from './concurrency-tuner.ts';
 import type { PauseGate } from './pause-gate.ts';
 
@@ -40,6 +40,8 @@ export interface QueuedObject {
   readonly size: number;
   /** The object's bytes; called when an upload slot is free, so big backlogs need not sit in memory. */
   readonly load: () => Promise<Uint8Array>;
+  /** The object read where it lies, for a store that copies from it (Store.putFrom) instead of loading it whole. */
+  readonly source?: ObjectSource;
   /** Higher goes first (packs only; waiting raises it, see AGING_MS). */
   readonly priority?: number;
   /** Names that must be durable here before this object is written (index files, snapshots). */
@@ -193,34 +195,37 @@ export class Destination {
 
   private run(item: Item): void {
     this.running++;
-    item
-      .load()
-      .then((bytes) => this.store.put(item.name, bytes, { ...item.hint, signal: this.stopUploads.signal }))
-      .then(
-        () => {
-          this.running--;
-          this.retrying = false;
-          this.durable.add(item.name);
-          this.objectsDone++;
-          this.bytesDone += item.size;
-          this.bytesQueued -= item.size;
-          this.objectsQueued--;
-          this.recent.push({ at: this.now(), bytes: item.size });
-          this.tuner.record(item.size);
-          item.done?.('stored');
-          item.resolve();
-          this.pump();
-        },
-        (err: Error) => {
-          this.running--;
-          this.bytesQueued -= item.size;
-          this.objectsQueued--;
-          item.done?.('failed');
-          item.reject(err);
-          this.detach(err);
-          this.pump();
-        },
-      );
+    this.write(item).then(
+      () => {
+        this.running--;
+        this.retrying = false;
+        this.durable.add(item.name);
+        this.objectsDone++;
+        this.bytesDone += item.size;
+        this.bytesQueued -= item.size;
+        this.objectsQueued--;
+        this.recent.push({ at: this.now(), bytes: item.size });
+        this.tuner.record(item.size);
+        item.done?.('stored');
+        item.resolve();
+        this.pump();
+      },
+      (err: Error) => {
+        this.running--;
+        this.bytesQueued -= item.size;
+        this.objectsQueued--;
+        item.done?.('failed');
+        item.reject(err);
+        this.detach(err);
+        this.pump();
+      },
+    );
+  }
+
+  private async write(item: Item): Promise<boolean> {
+    const options: PutOptions = { ...item.hint, signal: this.stopUploads.signal };
+    if (item.source && this.store.putFrom) return this.store.putFrom(item.name, item.source, options);
+    return this.store.put(item.name, await item.load(), options);
   }
 
   private wake(): void {

@@ -66,24 +66,67 @@ const MAX_IN_PLACE = 64 * 1024 * 1024;
 /** What a full pack's buffer grows by at least, in place. */
 const GROWTH_STEP = 1024 * 1024;
 
-/** Room for a pack's header behind its blobs, in the buffer sized by packCapacity. */
-const HEADER_ROOM = 64 * 1024;
-
 /**
- * The buffer a pack needs when it is sealed as soon as its blobs reach `packSize`: the blob that crosses
- * that size (at most `largestBlob` bytes of plaintext, stored raw at worst) and the header. Growing a
- * pack's buffer costs more than it seems: V8 fills every byte a resizable buffer grows by with zeros,
- * so the pages fault before the blob is copied over them (half of a backup's page faults when the
- * buffer doubled at the crossing blob: bench/PROFILE.md, "Pack buffers sized for the crossing blob").
+ * Builds one pack: encrypts each blob under the pack's own key and hands its bytes, in order, to the
+ * subclass's `append` (memory or a file); `finish` adds the encrypted header and the trailer.
  */
-export function packCapacity(packSize: number, largestBlob: number): number {
-  return packSize + largestBlob + BLOB_OVERHEAD + HEADER_ROOM;
+export abstract class PackBuilder {
+  protected readonly salt: Buffer;
+  private readonly key: KeyObject;
+  protected readonly entries: PackEntry[] = [];
+
+  /** `salt` is random except in the published test vectors. */
+  constructor(dataKey: Buffer, salt: Buffer = crypto.randomBytes(SALT_BYTES)) {
+    this.salt = salt;
+    this.key = deriveKey(dataKey, salt, 'coffer pack v1');
+  }
+
+  /** Bytes of the pack so far. */
+  abstract get size(): number;
+
+  protected abstract append(chunk: Uint8Array): void;
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  /** Encrypts one framed blob payload (see compression.ts) and appends it. */
+  add(type: BlobType, id: Buffer, framed: Framed, rawLength: number): PackEntry {
+    const offset = this.size;
+    const cipher = crypto.createCipheriv('aes-256-gcm', this.key, counterNonce(offset));
+    cipher.setAAD(blobAad(type, id));
+    this.append(cipher.update(Uint8Array.of(framed.flag)));
+    // Node's cipher writes each piece of ciphertext into a new buffer, copied on and freed at once.
+    // Pieces below glibc's mmap threshold come back from its free lists warm; a blob-sized one came
+    // from fresh pages each time, which fault (bench/PROFILE.md, "Pack memory reused").
+    for (let at = 0; at < framed.body.length; at += CIPHER_PIECE) {
+      const sealed = cipher.update(framed.body.subarray(at, at + CIPHER_PIECE));
+      this.append(sealed);
+      discard(sealed);
+    }
+    this.append(cipher.final());
+    this.append(cipher.getAuthTag());
+    const entry = { type, id, offset, length: this.size - offset, rawLength };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  /** Appends the encrypted header and the trailer: the pack is complete. */
+  protected finish(): void {
+    const header = new ByteWriter(this.entries.length * 48 + 8).uint(this.entries.length);
+    for (const e of this.entries) header.u8(e.type).bytes(e.id).uint(e.length).uint(e.rawLength);
+    const sealedHeader = aeadSeal(this.key, HEADER_NONCE, HEADER_AAD, header.finish());
+    const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
+    this.salt.copy(trailer, 0);
+    trailer.writeUInt32LE(sealedHeader.length, SALT_BYTES);
+    TRAILER_MAGIC.copy(trailer, SALT_BYTES + 4);
+    this.append(sealedHeader);
+    this.append(trailer);
+  }
 }
 
-export class PackWriter {
-  private readonly salt: Buffer;
-  private readonly key: KeyObject;
-  private readonly entries: PackEntry[] = [];
+/** A pack built in memory (tree packs, a prune's repacking), handed over whole when sealed. */
+export class PackWriter extends PackBuilder {
   /**
    * One buffer for the whole pack, so blobs are copied once and a sealed pack can be handed over whole.
    * It is resizable: it starts at the expected pack size, grows in place when a blob crosses it, and
@@ -93,28 +136,19 @@ export class PackWriter {
   private view: Uint8Array;
   private bytes = 0;
 
-  /**
-   * `capacity`: the buffer the pack starts with (packCapacity: the sealed pack's size at most, so that
-   * it never grows). `salt` is random except in the published test vectors.
-   * `memory`: an earlier pack's buffer, no longer used, to write this one into. Its pages are mapped
-   * already, where the first write to each page of a new buffer faults, and on this kind of machine
-   * that cost as much as the rest of the pack's copying (bench/PROFILE.md, "Pack memory reused"). Only
-   * the bytes written are ever handed out: the sealed pack's view ends at them.
-   */
-  constructor(dataKey: Buffer, options: { capacity?: number; salt?: Buffer; memory?: ArrayBuffer } = {}) {
-    this.salt = options.salt ?? crypto.randomBytes(SALT_BYTES);
-    this.key = deriveKey(dataKey, this.salt, 'coffer pack v1');
+  /** `capacity`: the buffer the pack starts with. */
+  constructor(dataKey: Buffer, options: { capacity?: number; salt?: Buffer } = {}) {
+    super(dataKey, options.salt);
     const capacity = options.capacity ?? 64 * 1024;
-    const memory = options.memory;
-    if (memory?.resizable && memory.maxByteLength >= capacity) {
-      // Grown, never shrunk: shrinking a resizable buffer returns its tail pages to the system.
-      if (memory.byteLength < capacity) memory.resize(capacity);
-      this.buffer = memory;
-    } else this.buffer = new ArrayBuffer(capacity, { maxByteLength: Math.max(capacity * 4, MAX_IN_PLACE) });
+    this.buffer = new ArrayBuffer(capacity, { maxByteLength: Math.max(capacity * 4, MAX_IN_PLACE) });
     this.view = new Uint8Array(this.buffer);
   }
 
-  private append(chunk: Uint8Array): void {
+  get size(): number {
+    return this.bytes;
+  }
+
+  protected append(chunk: Uint8Array): void {
     const needed = this.bytes + chunk.length;
     if (needed > this.buffer.byteLength) {
       // In place, by steps of GROWTH_STEP: V8 zero-fills what a buffer grows by, and a doubling zeroed
@@ -134,51 +168,12 @@ export class PackWriter {
     this.bytes = needed;
   }
 
-  /** Encrypts one framed blob payload (see compression.ts) and appends it. */
-  add(type: BlobType, id: Buffer, framed: Framed, rawLength: number): PackEntry {
-    const offset = this.bytes;
-    const cipher = crypto.createCipheriv('aes-256-gcm', this.key, counterNonce(offset));
-    cipher.setAAD(blobAad(type, id));
-    this.append(cipher.update(Uint8Array.of(framed.flag)));
-    // Node's cipher writes each piece of ciphertext into a new buffer, copied into the pack and freed at
-    // once. Pieces below glibc's mmap threshold come back from its free lists warm; a blob-sized one
-    // came from fresh pages each time, which fault (bench/PROFILE.md, "Pack memory reused").
-    for (let at = 0; at < framed.body.length; at += CIPHER_PIECE) {
-      const sealed = cipher.update(framed.body.subarray(at, at + CIPHER_PIECE));
-      this.append(sealed);
-      discard(sealed);
-    }
-    this.append(cipher.final());
-    this.append(cipher.getAuthTag());
-    const entry = { type, id, offset, length: this.bytes - offset, rawLength };
-    this.entries.push(entry);
-    return entry;
-  }
-
-  get size(): number {
-    return this.bytes;
-  }
-
-  get count(): number {
-    return this.entries.length;
-  }
-
   /**
    * The finished pack. Its bytes start a buffer no one else uses (transferable to another thread, with
    * their length), which may be longer than the pack.
    */
   seal(): SealedPack {
-    const header = new ByteWriter(this.entries.length * 48 + 8).uint(this.entries.length);
-    for (const e of this.entries) header.u8(e.type).bytes(e.id).uint(e.length).uint(e.rawLength);
-    const sealedHeader = aeadSeal(this.key, HEADER_NONCE, HEADER_AAD, header.finish());
-    const trailer = Buffer.allocUnsafe(TRAILER_BYTES);
-    this.salt.copy(trailer, 0);
-    trailer.writeUInt32LE(sealedHeader.length, SALT_BYTES);
-    TRAILER_MAGIC.copy(trailer, SALT_BYTES + 4);
-    this.append(sealedHeader);
-    this.append(trailer);
-    // Not cut to the pack: shrinking gives the tail's pages back, and a next pack written into this
-    // memory would fault them in again (and have them zero-filled on growing back).
+    this.finish();
     const bytes = Buffer.from(this.buffer, 0, this.bytes);
     return { id: contentId(bytes), salt: this.salt, bytes, entries: this.entries };
   }

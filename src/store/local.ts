@@ -13,7 +13,8 @@ import { constants, type Stats } from 'node:fs';
 import path from 'node:path';
 import { TMP_DIR, belongsTo, checkFolder, checkObjectName, checkObjectSize, FOLDER_MODE, isSubfolder, OBJECT_MODE, plausibleSize, type Folder, type ForeignObjectHandler } from './layout.ts';
 import { makeDirectories, MakeDirectoryError } from './make-directories.ts';
-import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type PutOptions, type Store } from './store.ts';
+import { discard } from '../format/discard.ts';
+import { StoreError, alreadyStored, pastEnd, type ByteRange, type ObjectInfo, type ObjectSource, type PutOptions, type Store } from './store.ts';
 const OPEN_OBJECT = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 function errno(err: unknown): string | undefined {
@@ -108,6 +109,14 @@ export class LocalStore implements Store {
   }
 
   async put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean> {
+    return this.write(name, data, options);
+  }
+
+  async putFrom(name: string, source: ObjectSource, options?: PutOptions): Promise<boolean> {
+    return this.write(name, source, options);
+  }
+
+  private async write(name: string, data: Uint8Array | ObjectSource, options?: PutOptions): Promise<boolean> {
     const action = `writing ${name} to ${this.location}`;
     checkObjectName(name, action);
     options?.signal?.throwIfAborted();
@@ -117,7 +126,7 @@ export class LocalStore implements Store {
       await this.folders(TMP_DIR, true, action);
       await this.folders(parentOf(name), true, action);
       try {
-        await writeDurably(tmp, data);
+        await writeDurably(tmp, data, options?.signal);
         break;
       } catch (err) {
         await fs.rm(tmp, { force: true });
@@ -129,7 +138,7 @@ export class LocalStore implements Store {
     try {
       // Stopped while the bytes went to disk: the temporary file goes, nothing takes the name.
       options?.signal?.throwIfAborted();
-      return await this.linkIntoPlace(tmp, name, data.length, action);
+      return await this.linkIntoPlace(tmp, name, data instanceof Uint8Array ? data.length : data.size, action);
     } finally {
       await fs.rm(tmp, { force: true });
     }
@@ -281,14 +290,38 @@ async function lstatOrUndefined(file: string, action: string): Promise<Stats | u
 }
 
 /** Writes `file` (which must not exist) with mode 0600 and flushes it to the disk. */
-async function writeDurably(file: string, data: Uint8Array): Promise<void> {
+/** Bytes copied at a time from an ObjectSource. */
+const COPY_PIECE = 1024 * 1024;
+
+async function writeDurably(file: string, data: Uint8Array | ObjectSource, signal: AbortSignal | undefined): Promise<void> {
   const handle = await fs.open(file, 'wx', OBJECT_MODE);
   try {
-    let done = 0;
-    while (done < data.length) done += (await handle.write(data, done, data.length - done)).bytesWritten;
+    if (data instanceof Uint8Array) await writeAll(handle, data);
+    else await copyFrom(handle, data, signal);
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < data.length) done += (await handle.write(data, done, data.length - done)).bytesWritten;
+}
+
+async function copyFrom(handle: fs.FileHandle, source: ObjectSource, signal: AbortSignal | undefined): Promise<void> {
+  const piece = Buffer.allocUnsafeSlow(Math.min(COPY_PIECE, source.size));
+  try {
+    for (let copied = 0; copied < source.size; ) {
+      signal?.throwIfAborted();
+      const n = await source.read(piece.subarray(0, Math.min(piece.length, source.size - copied)), copied);
+      if (n === 0) throw new Error(`the source ends after ${copied} of its ${source.size} bytes`);
+      await writeAll(handle, piece.subarray(0, n));
+      copied += n;
+    }
+  } finally {
+    // Freed now: one per pack left to the collector piles up unseen (format/discard.ts).
+    discard(piece);
   }
 }
 

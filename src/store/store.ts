@@ -38,6 +38,16 @@ export interface PutOptions extends ObjectHint {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * An object's bytes, read on demand where they lie (a pack in a spool file): a store that takes it
+ * copies them in pieces, and no copy of the whole object is made in memory.
+ */
+export interface ObjectSource {
+  readonly size: number;
+  /** Reads into `into` from `position`; how many bytes were read (0 past the end). */
+  read(into: Uint8Array, position: number): Promise<number>;
+}
+
 /** Either signal, or none. */
 export function eitherSignal(a: AbortSignal | undefined, b: AbortSignal | undefined): AbortSignal | undefined {
   return a && b ? AbortSignal.any([a, b]) : (a ?? b);
@@ -48,6 +58,12 @@ export interface Store {
   readonly location: string;
   /** Writes the object atomically unless it exists. Returns false when an object of that name and size was already there. */
   put(name: string, data: Uint8Array, options?: PutOptions): Promise<boolean>;
+  /**
+   * `put`, from a source read piece by piece. Only a store that writes a file as it reads (local) has
+   * it: the others take the bytes whole (a request body, a retry from the start), and the caller
+   * loads them. Decorators do not pass it on, so throttling and retries still see every byte.
+   */
+  putFrom?(name: string, source: ObjectSource, options?: PutOptions): Promise<boolean>;
   /** Whole object, or `range` of it (a range reaching past the end is an error). */
   get(name: string, range?: ByteRange, hint?: ObjectHint): Promise<Buffer>;
   stat(name: string): Promise<ObjectInfo | undefined>;

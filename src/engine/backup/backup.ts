@@ -22,10 +22,10 @@ import type { Store } from '../../store/store.ts';
 import { Priorities, type PriorityRule } from './priority.ts';
 import { metaOf, nodeTypeOf } from '../fs-meta.ts';
 import { siblingModule } from '../sibling-module.ts';
-import { ChunkPool } from './chunk-pool.ts';
+import { ChunkPool, type SealedDataPack } from './chunk-pool.ts';
 import type { ChunkPools } from './chunk-pools.ts';
 import { snapshotPathsOf, streamNode, streamSnapshotPath, type StreamSource } from './stream-source.ts';
-import type { FileResult, PackMessage } from './chunk-protocol.ts';
+import type { FileResult } from './chunk-protocol.ts';
 import type { CountMessage, CountSetup } from './count-worker.ts';
 import { PackSink, DEFAULT_SINK_OPTIONS, type CommitOutcome, type SinkOptions } from './pack-sink.ts';
 import { ProgressCounters, type BackupProgress, type Warning } from './progress.ts';
@@ -187,9 +187,9 @@ export class BackupRun {
   private readonly warnings: Warning[] = [];
   private readonly destinations: Destination[];
   private readonly sink: PackSink;
+  private readonly spoolDir: string;
   private readonly spool: PackSpool;
   /** The chunk workers of this run, once started. */
-  private chunkPool?: ChunkPool;
   private readonly priorities: Priorities;
   private readonly paths: string[];
   /** The snapshot's `paths`: the source paths and each stream's /NAME. */
@@ -233,8 +233,8 @@ export class BackupRun {
     });
     // A replica that could not even be opened takes no part, and says why.
     for (const u of repo.unavailable) this.destinationFor(u.store).detach(new DetachedError(`unreachable: ${u.error.message}`, { cause: u.error }));
-    // A stored pack's memory goes back to a chunk worker, for its next pack (ChunkPool.takeBack).
-    this.spool = new PackSpool(checkSpoolDirectory(options.spoolDir ?? os.tmpdir()), options.spool ?? DEFAULT_SPOOL_LIMITS, (bytes) => this.chunkPool?.takeBack(bytes) ?? false);
+    this.spoolDir = checkSpoolDirectory(options.spoolDir ?? os.tmpdir());
+    this.spool = new PackSpool(this.spoolDir, options.spool ?? DEFAULT_SPOOL_LIMITS);
     this.sink = new PackSink(repo, this.destinations, this.spool, options.sink ?? DEFAULT_SINK_OPTIONS);
     this.priorities = new Priorities(options.priorities ?? []);
     if (options.shard) this.scope = new ShardScope(options.shard);
@@ -382,10 +382,11 @@ export class BackupRun {
       dataKey: this.repo.keys.dataKey,
       packSize,
       zstdLevel: this.options.zstdLevel ?? DEFAULT_ZSTD_LEVEL,
+      spoolDir: this.spoolDir,
       ...(this.options.pause ? { pause: this.options.pause.shared } : {}),
     };
     const events = {
-      onPack: (pack: PackMessage) => this.sink.add({ ...pack, bytes: new Uint8Array(pack.bytes, 0, pack.length) }, pack.priority),
+      onPack: (pack: SealedDataPack) => this.sink.add(pack, pack.priority),
       onRead: (bytes: number) => (this.counters.bytesDone += bytes),
       onFatal: (err: Error) => {
         this.fatal ??= new BackupError(`chunk worker failed: ${err.message}`);
@@ -394,7 +395,6 @@ export class BackupRun {
     };
     const pools = this.options.chunkPools;
     const pool = pools ? pools.take(setup, this.repo.index, events, this.options.workers) : new ChunkPool(setup, this.repo.index, events, this.options.workers);
-    this.chunkPool = pool;
     this.sink.onBacklog = (everyoneBehind) => pool.holdPacks(everyoneBehind);
     return pool;
   }

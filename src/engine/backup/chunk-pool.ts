@@ -4,9 +4,11 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { BlobIndex } from '../../repo/blob-index.ts';
 import type { IdSetShare } from '../../repo/id-table.ts';
 import { siblingModule } from '../sibling-module.ts';
+import { SpoolFile } from '../spool.ts';
 import { CHUNK_THREAD_BYTES, threadLimit } from '../thread-budget.ts';
 import { ID_BYTES } from '../../format/crypto.ts';
-import { FileFlag, type BatchResults, type FileResult, type FromWorker, type PackMessage, type PoolSetup, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
+import type { PackEntry } from '../../format/pack.ts';
+import { FileFlag, type BatchResults, type FileResult, type FromWorker, type PoolSetup, type SpoolFileOffer, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
 
 const BATCH_FILES = 64;
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -31,15 +33,24 @@ interface WorkerState {
   readonly worker: Worker;
   inFlight: Map<number, Batch>;
   flushed?: () => void;
-  /** Stored packs' memory goes back to the worker through this port (its end is WorkerSetup.packMemory). */
-  readonly packMemory: MessagePort;
-  memorySent: number;
-  /** As the worker last said (PackMessage.memoryTaken). */
-  memoryTaken: number;
+  /** Where the worker's empty spool files go (WorkerSetup.spoolFiles), and how many went. */
+  readonly spoolPort: MessagePort;
+  readonly spoolFilesPosted: Int32Array;
+  /** Spool files the worker holds: offered and not yet back in a sealed pack. */
+  readonly spoolFiles: Map<number, SpoolFile>;
 }
 
-/** Buffers given back to a worker and not yet taken: each is a pack's worth of memory waiting. */
-const MEMORY_WAITING_PER_WORKER = 1;
+/** Empty spool files offered to each worker ahead of its packs: it never waits for the main thread at a pack's start. */
+const SPOOL_FILES_AHEAD = 2;
+
+/** A data pack a worker sealed, in its spool file (the receiver owns the file). */
+export interface SealedDataPack {
+  readonly id: string;
+  readonly salt: Uint8Array;
+  readonly entries: PackEntry[];
+  readonly file: SpoolFile;
+  readonly priority: number;
+}
 
 /** Streamed bytes go to a worker in blocks of this size... */
 const STREAM_BLOCK = 1024 * 1024;
@@ -65,7 +76,7 @@ interface StreamState {
 
 export interface ChunkPoolEvents {
   /** A worker sealed a data pack. */
-  onPack(pack: PackMessage): void;
+  onPack(pack: SealedDataPack): void;
   /** Bytes read from source files (progress). */
   onRead(bytes: number): void;
   /** A worker died: the backup cannot go on. */
@@ -121,8 +132,6 @@ export class ChunkPool {
   private nextStream = 0;
   /** 1 while the workers must not start another pack (holdPacks); shared with them. */
   private readonly held = new Int32Array(new SharedArrayBuffer(4));
-  /** This run's packs, as the workers sealed them (see takeBack). */
-  private packsOfRun = new WeakSet<ArrayBuffer>();
 
   /**
    * Workers start as the work needs them (startWorker): a backup that reads no file (nothing changed
@@ -152,12 +161,14 @@ export class ChunkPool {
     if (this.closing) return undefined;
     // A small young generation: workers churn through short-lived buffers, and a big one only grows memory.
     const { port1, port2 } = new MessageChannel();
+    const spoolFilesPosted = new Int32Array(new SharedArrayBuffer(4));
     const worker = new Worker(siblingModule(import.meta.url, 'chunk-worker'), {
-      workerData: { ...this.setup, known: this.known, packMemory: port2, held: this.held } satisfies WorkerSetup,
+      workerData: { ...this.setup, known: this.known, held: this.held, spoolFiles: port2, spoolFilesPosted } satisfies WorkerSetup,
       transferList: [port2],
       resourceLimits: { maxYoungGenerationSizeMb: 8 },
     });
-    const state: WorkerState = { worker, inFlight: new Map(), packMemory: port1, memorySent: 0, memoryTaken: 0 };
+    const state: WorkerState = { worker, inFlight: new Map(), spoolPort: port1, spoolFilesPosted, spoolFiles: new Map() };
+    for (let i = 0; i < SPOOL_FILES_AHEAD; i++) this.offerSpoolFile(state);
     worker.on('message', (m: FromWorker) => this.receive(state, m));
     worker.on('error', (err) => this.fail(err));
     worker.on('exit', (code) => {
@@ -165,6 +176,21 @@ export class ChunkPool {
     });
     this.workers.push(state);
     return state;
+  }
+
+  /** Makes an empty spool file for the worker (or tells it why none could be made). */
+  private offerSpoolFile(state: WorkerState): void {
+    let offer: SpoolFileOffer;
+    try {
+      const file = SpoolFile.create(this.setup.spoolDir);
+      state.spoolFiles.set(file.fd, file);
+      offer = { fd: file.fd };
+    } catch (err) {
+      offer = { error: `cannot make a file in the spool directory ${this.setup.spoolDir}: ${(err as Error).message}` };
+    }
+    state.spoolPort.postMessage(offer);
+    Atomics.add(state.spoolFilesPosted, 0, 1);
+    Atomics.notify(state.spoolFilesPosted, 0);
   }
 
   /**
@@ -205,25 +231,7 @@ export class ChunkPool {
   /** The run is over (flushed): the workers drop its index and what they sealed for it. */
   endRun(): void {
     this.holdPacks(false);
-    this.packsOfRun = new WeakSet();
     this.broadcast({ type: 'run-over' });
-  }
-
-  /**
-   * A pack of this run is stored everywhere and nothing else refers to its bytes: its memory goes back
-   * to a worker with none waiting, for its next pack (PackWriter's `memory`). False when it cannot (every
-   * worker has one waiting, the run is over, the bytes are not the start of a pack of this pool's): the caller
-   * frees it.
-   */
-  takeBack(bytes: Uint8Array): boolean {
-    const memory = bytes.buffer;
-    if (!(memory instanceof ArrayBuffer) || !this.packsOfRun.has(memory) || bytes.byteOffset !== 0) return false;
-    this.packsOfRun.delete(memory);
-    const worker = this.workers.find((w) => w.memorySent - w.memoryTaken < MEMORY_WAITING_PER_WORKER);
-    if (!worker || this.closing || this.broken) return false;
-    worker.packMemory.postMessage(memory, [memory]);
-    worker.memorySent++;
-    return true;
   }
 
   /** Serves another run (a worker process's next shard), with its index and events; only after endRun(). */
@@ -247,11 +255,18 @@ export class ChunkPool {
         this.wakeWaiters();
         break;
       }
-      case 'pack':
-        this.packsOfRun.add(message.bytes);
-        state.memoryTaken = message.memoryTaken;
-        this.events.onPack(message);
+      case 'pack': {
+        const file = state.spoolFiles.get(message.fd);
+        if (!file) {
+          this.fail(new Error(`sealed a pack in spool file ${message.fd}, which it was not given`));
+          break;
+        }
+        state.spoolFiles.delete(message.fd);
+        file.size = message.length;
+        this.offerSpoolFile(state);
+        this.events.onPack({ id: message.id, salt: message.salt, entries: message.entries, file, priority: message.priority });
         break;
+      }
       case 'read':
         this.events.onRead(message.bytes);
         break;
@@ -385,7 +400,12 @@ export class ChunkPool {
   async close(): Promise<void> {
     this.closing = true;
     this.holdPacks(false);
-    for (const w of this.workers) w.packMemory.close();
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    // The threads are gone: the files they held (empty, or a pack never sealed) are no one's.
+    for (const w of this.workers) {
+      for (const file of w.spoolFiles.values()) file.close();
+      w.spoolFiles.clear();
+      w.spoolPort.close();
+    }
   }
 }

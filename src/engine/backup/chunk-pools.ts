@@ -25,6 +25,7 @@ function sameSetup(a: PoolSetup, b: PoolSetup): boolean {
     JSON.stringify(a.chunker) === JSON.stringify(b.chunker) &&
     a.packSize === b.packSize &&
     a.zstdLevel === b.zstdLevel &&
+    a.spoolDir === b.spoolDir &&
     // The same pause gate (shared memory), not merely an equal one.
     a.pause === b.pause
   );

@@ -12,15 +12,20 @@ export interface WorkerSetup {
   readonly dataKey: Uint8Array;
   readonly packSize: number;
   readonly zstdLevel: number;
+  /** Where the worker's spool files are (its messages name it). */
+  readonly spoolDir: string;
   readonly known: IdSetShare;
+  /**
+   * Empty spool files for the worker's data packs, made by the main thread: a descriptor a worker opened
+   * is closed by Node when the worker exits, and could then be reused for another file while an upload
+   * still reads the pack through it. The worker takes one synchronously (receiveMessageOnPort) as it
+   * starts each pack: a message posted to its ordinary port would wait behind the batches in hand.
+   */
+  readonly spoolFiles: MessagePort;
+  /** Files posted on spoolFiles so far, in shared memory: a worker with none waits on it. */
+  readonly spoolFilesPosted: Int32Array;
   /** The run's pause gate in shared memory (1 while paused): a worker waits after sealing a pack. */
   readonly pause?: Int32Array;
-  /**
-   * Where the main thread gives back the memory of this worker's packs once stored (ChunkPool.takeBack).
-   * The worker reads it synchronously as it starts each pack: a message posted to it would wait behind
-   * the batches it is working through, holding 16 MiB each meanwhile.
-   */
-  readonly packMemory: MessagePort;
   /**
    * The pool's hold in shared memory (1 while every destination is too far behind, ChunkPool.holdPacks):
    * a worker waits after sealing a pack, so even one huge file cannot pile packs up on the main thread.
@@ -28,8 +33,11 @@ export interface WorkerSetup {
   readonly held: Int32Array;
 }
 
-/** What every worker of a pool starts with; the run's index, the worker's own port and the pool's hold come on top. */
-export type PoolSetup = Omit<WorkerSetup, 'known' | 'packMemory' | 'held'>;
+/** What every worker of a pool starts with; the run's index, the pool's hold and the worker's spool port come on top. */
+export type PoolSetup = Omit<WorkerSetup, 'known' | 'held' | 'spoolFiles' | 'spoolFilesPosted'>;
+
+/** On a worker's spoolFiles port: an empty spool file, or why none could be made. */
+export type SpoolFileOffer = { readonly fd: number } | { readonly error: string };
 
 /** What the scan saw of a file: size, mtime and ctime (ns), three entries per file. */
 export const EXPECTED_FIELDS = 3;
@@ -96,13 +104,11 @@ export interface PackMessage {
   readonly type: 'pack';
   readonly id: string;
   readonly salt: Uint8Array;
-  /** The pack is its first `length` bytes (the buffer may be longer: see PackWriter.seal). */
-  readonly bytes: ArrayBuffer;
+  /** The spool file the pack is in (one the main thread offered on spoolFiles), and its length. */
+  readonly fd: number;
   readonly length: number;
   readonly entries: PackEntry[];
   readonly priority: number;
-  /** Buffers this worker has taken off its packMemory port so far. */
-  readonly memoryTaken: number;
 }
 
 export type FromWorker =

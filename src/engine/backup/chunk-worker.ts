@@ -1,17 +1,20 @@
 // Chunk worker: reads files, cuts them with FastCDC, names chunks with HMAC-SHA256, skips chunks the
-// repository already has, compresses and encrypts the rest into its own data packs. Each worker seals
-// its own packs (each pack has its own key), so workers never coordinate nonces.
+// repository already has, compresses and encrypts the rest into its own data packs, each written to a
+// file of the spool directory as it fills. Each worker seals its own packs (each pack has its own key),
+// so workers never coordinate nonces.
 import fs from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { Chunker } from '../../format/chunker.ts';
 import { compress } from '../../format/compression.ts';
 import { ID_BYTES, blobId, secretKey } from '../../format/crypto.ts';
 import { discard } from '../../format/discard.ts';
-import { BlobType, PackWriter, packCapacity } from '../../format/pack.ts';
+import { BlobType } from '../../format/pack.ts';
 import { NodeType } from '../../format/tree.ts';
 import { IdSetView } from '../../repo/id-table.ts';
 import { looksSparse, metaOf } from '../fs-meta.ts';
-import { EXPECTED_FIELDS, FileFlag, type BatchResults, type FromWorker, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
+import { SpoolFile } from '../spool.ts';
+import { EXPECTED_FIELDS, FileFlag, type BatchResults, type FromWorker, type SpoolFileOffer, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
+import { PackFileWriter, SpoolWriteError, STAGING_BYTES } from './pack-file.ts';
 import type { NodeMeta } from '../../format/tree.ts';
 
 const setup = workerData as WorkerSetup;
@@ -26,27 +29,24 @@ const buffer = Buffer.allocUnsafe(2 * setup.chunker.max);
 const READ_REPORT_BYTES = 16 * 1024 * 1024;
 const MAX_READ_ATTEMPTS = 3;
 
-const PACK_CAPACITY = packCapacity(setup.packSize, setup.chunker.max);
+/** Gathers the open pack's small writes (PackFileWriter). */
+const staging = Buffer.allocUnsafe(STAGING_BYTES);
+/** The open pack, begun with its first blob. */
+let packer: PackFileWriter | undefined;
+let spoolFilesTaken = 0;
 
-let memoryTaken = 0;
-
-/** The memory of a stored pack the main thread gave back, if any: the newest; older ones are freed. */
-function returnedMemory(): ArrayBuffer | undefined {
-  let memory: ArrayBuffer | undefined;
-  for (let returned = receiveMessageOnPort(setup.packMemory); returned; returned = receiveMessageOnPort(setup.packMemory)) {
-    memoryTaken++;
-    if (memory) discard(new Uint8Array(memory));
-    memory = returned.message as ArrayBuffer;
+/** An empty spool file from the main thread, waiting for one if none has come yet. */
+function takeSpoolFile(): SpoolFile {
+  for (;;) {
+    const offer = receiveMessageOnPort(setup.spoolFiles)?.message as SpoolFileOffer | undefined;
+    if (offer) {
+      spoolFilesTaken++;
+      if ('error' in offer) throw new SpoolWriteError(offer.error);
+      return new SpoolFile(offer.fd, undefined);
+    }
+    Atomics.wait(setup.spoolFilesPosted, 0, spoolFilesTaken, 1000);
   }
-  return memory;
 }
-
-function newPacker(): PackWriter {
-  const memory = returnedMemory();
-  return new PackWriter(dataKey, { capacity: PACK_CAPACITY, ...(memory ? { memory } : {}) });
-}
-
-let packer = newPacker();
 /** Ids in the open pack and in the last sealed one (the main thread may not have indexed it yet). */
 let openIds = new Set<string>();
 let sealedIds = new Set<string>();
@@ -59,13 +59,10 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 function sealPack(): void {
-  if (packer.count === 0) return;
+  if (!packer) return;
   const sealed = packer.seal();
-  // The pack's bytes start a buffer of their own (see PackWriter.seal), so it moves without a copy.
-  const bytes = sealed.bytes.buffer as ArrayBuffer;
-  // The next pack first, so that the message counts what it took.
-  packer = newPacker();
-  post({ type: 'pack', id: sealed.id, salt: sealed.salt, bytes, length: sealed.bytes.length, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0, memoryTaken }, [bytes]);
+  packer = undefined;
+  post({ type: 'pack', id: sealed.id, salt: sealed.salt, fd: sealed.file.fd, length: sealed.file.size, entries: sealed.entries, priority: Number.isFinite(packPriority) ? packPriority : 0 });
   packPriority = -Infinity;
   sealedIds = openIds;
   openIds = new Set();
@@ -86,6 +83,7 @@ function storeChunk(chunk: Buffer): Buffer {
   const key = id.toString('base64');
   if (!known?.has(id) && !openIds.has(key) && !sealedIds.has(key)) {
     const framed = compress(chunk, setup.zstdLevel);
+    packer ??= new PackFileWriter(dataKey, takeSpoolFile(), setup.spoolDir, staging);
     packer.add(BlobType.Data, id, framed, chunk.length);
     // zstd's output is dead once encrypted into the pack (a raw body is the read buffer itself: kept).
     if (framed.body !== chunk) discard(framed.body);
@@ -187,6 +185,8 @@ function backupFile(path: Buffer, scanned: Version, file: number, out: BatchOut)
       before = after;
     }
   } catch (err) {
+    // The spool, not the source file, failed: the run cannot go on (the worker's error ends it).
+    if (err instanceof SpoolWriteError) throw err;
     out.fail(file, err as NodeJS.ErrnoException);
   } finally {
     fs.closeSync(fd);
@@ -325,9 +325,6 @@ port.on('message', (message: ToWorker) => {
       known = undefined;
       openIds = new Set();
       sealedIds = new Set();
-      // Given back late; held between runs, it would be memory the idle process keeps.
-      const left = returnedMemory();
-      if (left) discard(new Uint8Array(left));
       break;
     case 'stream':
       onStream(message);

@@ -7,14 +7,14 @@ import { BlobType, type PackEntry } from '../../format/pack.ts';
 import type { Repository } from '../../repo/repository.ts';
 import { packName, type Store } from '../../store/store.ts';
 import { DetachedError, type Destination, type PutOutcome } from '../destination.ts';
-import type { PackSpool } from '../spool.ts';
+import type { PackSpool, SpoolFile } from '../spool.ts';
 
-export interface SealedPackData {
+/** A sealed pack, in memory (trees) or in the spool file its chunk worker wrote it to (data). */
+export type SealedPackData = {
   readonly id: string;
   readonly salt: Uint8Array;
-  readonly bytes: Uint8Array;
   readonly entries: readonly PackEntry[];
-}
+} & ({ readonly bytes: Uint8Array } | { readonly file: SpoolFile });
 
 export interface SinkOptions {
   /** Write a checkpoint index after this many new pack bytes... */
@@ -106,13 +106,14 @@ export class PackSink {
     }
     const name = packName(pack.id);
     this.batchPacks.push(name);
-    // The spool owns the bytes from add() on, and may free them at once (written to disk, or no destination left).
-    const size = pack.bytes.length;
+    // The spool owns the bytes (or file) from add() on, and may free them at once (written to disk, or no destination left).
+    const content = 'bytes' in pack ? pack.bytes : pack.file;
+    const size = 'bytes' in pack ? pack.bytes.length : pack.file.size;
     this.batchBytes += size;
     this.bytesAdded += size;
     this.packs++;
     const live = this.live();
-    const holds = this.spool.add(pack.bytes, live.length);
+    const holds = this.spool.add(content, live.length);
     // Data and tree blobs never share a pack.
     const hint = entries[0]?.type === BlobType.Tree ? { metadata: true } : undefined;
     live.forEach((d, i) => {
@@ -125,7 +126,8 @@ export class PackSink {
         this.noteBacklog();
       };
       // Failures detach the destination; they are reported by commit(), not by this promise.
-      d.put({ name, size, load: () => hold.load(), priority, done, hint }).catch(() => {});
+      const source = hold.source();
+      d.put({ name, size, load: () => hold.load(), ...(source ? { source } : {}), priority, done, hint }).catch(() => {});
     });
     if (this.spool.overLimit) this.detachFurthestBehind();
     this.noteBacklog();
