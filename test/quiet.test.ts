@@ -35,6 +35,13 @@ test('every command that reports what it did takes -q and then prints nothing', 
   assert.deepEqual(quietly(['prune', '--repo', repo]), silent);
   assert.deepEqual(quietly(['unlock', '--repo', repo]), silent);
   assert.deepEqual(quietly(['repair', 'index', '--repo', repo]), silent);
+  const replica = path.join(dir, 'replica');
+  assert.deepEqual(quietly(['replica', 'add', '--repo', repo, replica]), silent);
+  assert.ok(fs.existsSync(path.join(replica, 'config')), 'the replica was made');
+  fs.writeFileSync(path.join(source, 'a.txt'), 'third');
+  quietly(['backup', '--repo', repo, source]);
+  assert.deepEqual(quietly(['sync', '--from', repo, '--to', replica]), silent);
+  assert.match(quietly(['snapshots', '--repo', replica]).stdout, /kept/);
   // What a command is asked for still comes out.
   assert.match(quietly(['snapshots', '--repo', repo]).stdout, /kept/);
   assert.match(quietly(['ls', '--repo', repo, 'latest']).stdout, /a\.txt/);

@@ -61,9 +61,14 @@ export function addRepoOptions(command: Command, { upload = false, json = true }
     .option('--password-file <file>', 'read the passphrase from a file')
     .option('--password-command <command>', 'run a command that prints the passphrase (e.g. "pass show coffer")');
   if (json) command.option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)');
-  command.option('-q, --quiet', 'no progress and no summary: only warnings, errors and what was asked for');
+  addQuietOption(command);
   usesEnvironment(command, REPOSITORY_ENVIRONMENT);
   return addStoreOptions(command, { upload });
+}
+
+/** -q, read for every command by main.ts (output.ts setQuietOutput). */
+export function addQuietOption(command: Command): Command {
+  return command.option('-q, --quiet', 'no progress and no summary: only warnings, errors and what was asked for');
 }
 
 /** The plan named by --plan, from the configuration file; undefined without --plan. */

@@ -5,8 +5,8 @@ import { destinationLines } from '../destination-lines.ts';
 import { usesEnvironment } from '../environment-help.ts';
 import { EXIT_FATAL, UsageError } from '../exit-codes.ts';
 import { count, formatBytes } from '../format.ts';
-import { every, printJson, printLine, StatusLine } from '../output.ts';
-import { addStoreOptions, canonicalLocations, collect, openConfiguredStore, repositorySettings, type RepoOptions } from '../repo-options.ts';
+import { every, printJson, printLine, printSummary, StatusLine } from '../output.ts';
+import { addQuietOption, addStoreOptions, canonicalLocations, collect, openConfiguredStore, repositorySettings, type RepoOptions } from '../repo-options.ts';
 import type { StoreSettings } from '../../store/configured-store.ts';
 import type { Store } from '../../store/store.ts';
 
@@ -29,7 +29,8 @@ async function runSync(source: Store, targets: Store[], json: boolean): Promise<
   }
   for (const r of results) {
     if (json) printJson({ type: 'synced', ...r });
-    else printLine(r.error ? `${r.location}: failed: ${r.error}` : `${r.location}: copied ${count(r.copied, 'object')}, ${formatBytes(r.bytes)}${r.copied === 0 ? ' (already up to date)' : ''}`);
+    else if (r.error) printLine(`${r.location}: failed: ${r.error}`);
+    else printSummary(`${r.location}: copied ${count(r.copied, 'object')}, ${formatBytes(r.bytes)}${r.copied === 0 ? ' (already up to date)' : ''}`);
   }
   return results.every((r) => !r.error);
 }
@@ -62,6 +63,7 @@ export function syncCommand(): Command {
     .option('--plan <name>', "the replicas are the plan's repositories")
     .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
     .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)');
+  addQuietOption(command);
   return usesEnvironment(command, ['COFFER_CONFIG']).action(async (options: SyncOptions) => {
     const { from, to, limits } = await syncLocations(options);
     const source = openConfiguredStore(from, limits);
@@ -77,11 +79,11 @@ export function syncCommand(): Command {
 export function replicaCommand(): Command {
   const replica = new Command('replica').description('manage the replicas (destinations) of a repository');
   replica.addCommand(
-    addStoreOptions(new Command('add').description('test-write a new location, then copy the repository there'), { upload: true })
+    addQuietOption(addStoreOptions(new Command('add').description('test-write a new location, then copy the repository there'), { upload: true })
       .addOption(new Option('-r, --repo <location>', 'an existing replica (repeatable; the first that answers is copied)').argParser(collect))
       .option('--plan <name>', "the existing replicas are the plan's repositories")
       .option('--config <file>', 'configuration file (default $COFFER_CONFIG or ~/.config/coffer/config.yaml)')
-      .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)')
+      .option('--json', 'machine-readable output (JSON lines, see docs/JSON.md)'))
       .argument('<location>', 'the new replica')
       .action(async (location: string, options: RepoOptions) => {
         const settings = await repositorySettings(options);
@@ -92,7 +94,7 @@ export function replicaCommand(): Command {
         try {
           const probe = await testWrite(target);
           if (!probe.ok) throw new UsageError(`refusing ${newLocation}: the test-write failed (${probe.error})`);
-          if (!options.json) printLine(`test-write to ${newLocation} passed (${probe.ms.toFixed(0)} ms)`);
+          if (!options.json) printSummary(`test-write to ${newLocation} passed (${probe.ms.toFixed(0)} ms)`);
           let failed: unknown;
           for (const source of sources) {
             try {
