@@ -7,7 +7,7 @@ import { siblingModule } from '../sibling-module.ts';
 import { SpoolFile } from '../spool.ts';
 import { CHUNK_THREAD_BYTES, threadLimit } from '../thread-budget.ts';
 import { ID_BYTES } from '../../format/crypto.ts';
-import type { PackEntry } from '../../format/pack.ts';
+import type { SealedPackFile } from './pack-file.ts';
 import { FileFlag, type BatchResults, type FileResult, type FromWorker, type PoolSetup, type SpoolFileOffer, type ToWorker, type WorkerSetup } from './chunk-protocol.ts';
 
 const BATCH_FILES = 64;
@@ -43,14 +43,8 @@ interface WorkerState {
 /** Empty spool files offered to each worker ahead of its packs: it never waits for the main thread at a pack's start. */
 const SPOOL_FILES_AHEAD = 2;
 
-/** A data pack a worker sealed, in its spool file (the receiver owns the file). */
-export interface SealedDataPack {
-  readonly id: string;
-  readonly salt: Uint8Array;
-  readonly entries: PackEntry[];
-  readonly file: SpoolFile;
-  readonly priority: number;
-}
+/** A data pack a worker sealed, in its spool file (the receiver owns the file), with the priority of its files. */
+export type SealedDataPack = SealedPackFile & { readonly priority: number };
 
 /** Streamed bytes go to a worker in blocks of this size... */
 const STREAM_BLOCK = 1024 * 1024;

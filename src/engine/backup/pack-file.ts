@@ -9,7 +9,7 @@ export const STAGING_BYTES = 1024 * 1024;
 
 export interface SealedPackFile {
   readonly id: string;
-  readonly salt: Buffer;
+  readonly salt: Uint8Array;
   readonly file: SpoolFile;
   readonly entries: PackEntry[];
 }
